@@ -1,0 +1,32 @@
+/**
+ * Files rendered from the plan (pure). The replica config uses the `f <n>` /
+ * `replica <ip>:<port>` format of the Electrode/specpaxos code, so course
+ * material still reads right. The peer table is what the eBPF loader reads.
+ */
+import { Plan, replicas } from './plan.js';
+
+export function planJson(plan: Plan): string {
+  return JSON.stringify(plan, null, 2) + '\n';
+}
+
+/** `f <f>` then one `replica <ip>:<port>` line per replica, in index order. */
+export function replicaConfig(plan: Plan): string {
+  const lines = [`f ${plan.cluster.f}`];
+  for (const r of replicas(plan)) lines.push(`replica ${r.ip}:${r.port}`);
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * Peer table for bpf/el-loader:
+ *   # comment lines
+ *   cluster <n> <f>
+ *   peer <index> <ipv4> <mac> <port>
+ */
+export function peerTable(plan: Plan): string {
+  const lines = [
+    `# electrode-lab peer table for lab '${plan.lab}': generated from the plan, do not edit`,
+    `cluster ${plan.cluster.n} ${plan.cluster.f}`,
+  ];
+  for (const r of replicas(plan)) lines.push(`peer ${r.index} ${r.ip} ${r.mac} ${r.port}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,171 @@
+/**
+ * The lab spec: what the user asks for. It comes from flags, from a YAML/JSON
+ * file (`--lab FILE`), or both (flags win). This module is pure: text in,
+ * spec or diagnostics out.
+ */
+import { parse as parseYaml } from 'yaml';
+import { Diagnostic, DiagnosticsError } from './diagnostics.js';
+
+export const PROVIDER_NAMES = ['netns', 'vagrant'] as const;
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+
+export type VmDriver = 'auto' | 'kvm' | 'qemu';
+
+export interface VmSpec {
+  cpus: number;
+  /** MiB */
+  memory: number;
+  /** Base box name, e.g. `electrode-lab/debian12` or `electrode-lab/ubuntu2004-k58`. */
+  box: string;
+  /** Pinned guest kernel release (`uname -r`), or `box` to keep the box's own. */
+  kernel: string;
+  driver: VmDriver;
+}
+
+export interface LabSpec {
+  name: string;
+  replicas: number;
+  clients: number;
+  /** undefined = choose automatically (vagrant when installed, else netns). */
+  provider?: ProviderName;
+  subnet: string;
+  basePort: number;
+  mtu: number;
+  vm: VmSpec;
+}
+
+export const DEFAULT_KERNEL = '5.8.0-050800-generic';
+export const MIN_REPLICAS = 3;
+export const MAX_REPLICAS = 15;
+export const MAX_CLIENTS = 8;
+/** veth and virtio-net both refuse native XDP above about this MTU on 4 KiB pages (REFERENCE.md 2). */
+export const MAX_XDP_MTU = 3500;
+export const MIN_MTU = 576;
+
+export const DEFAULT_SPEC: LabSpec = {
+  name: 'lab',
+  replicas: 3,
+  clients: 1,
+  provider: undefined,
+  subnet: '10.77.0.0/24',
+  basePort: 51000,
+  mtu: 1500,
+  vm: { cpus: 2, memory: 1024, box: 'electrode-lab/ubuntu2004-k58', kernel: DEFAULT_KERNEL, driver: 'auto' },
+};
+
+const TOP_KEYS = ['name', 'replicas', 'clients', 'provider', 'subnet', 'basePort', 'mtu', 'vm'] as const;
+const VM_KEYS = ['cpus', 'memory', 'box', 'kernel', 'driver'] as const;
+
+/** A partial spec as given by a file or by flags, before defaults. */
+export type SpecInput = Partial<Omit<LabSpec, 'vm'>> & { vm?: Partial<VmSpec> };
+
+/** Parses the text of a lab file (YAML is a superset of JSON). Throws DiagnosticsError. */
+export function parseSpecText(text: string, source: string): SpecInput {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (e) {
+    throw new DiagnosticsError([
+      { code: 'SPEC_SYNTAX', subject: source, message: (e as Error).message.split('\n')[0] ?? 'unparseable', hint: 'fix the YAML/JSON syntax' },
+    ]);
+  }
+  if (raw === null || raw === undefined) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new DiagnosticsError([{ code: 'SPEC_NOT_MAPPING', subject: source, message: 'a lab file must be a mapping of fields', hint: `fields are ${TOP_KEYS.join(', ')}` }]);
+  }
+  const diags: Diagnostic[] = [];
+  const obj = raw as Record<string, unknown>;
+  for (const k of Object.keys(obj)) {
+    if (!(TOP_KEYS as readonly string[]).includes(k)) {
+      diags.push({ code: 'SPEC_UNKNOWN_FIELD', subject: `${source}: ${k}`, message: 'unknown field', hint: `fields are ${TOP_KEYS.join(', ')}` });
+    }
+  }
+  if (obj.vm !== undefined) {
+    if (typeof obj.vm !== 'object' || obj.vm === null || Array.isArray(obj.vm)) {
+      diags.push({ code: 'SPEC_TYPE', subject: `${source}: vm`, message: 'must be a mapping', hint: `fields are ${VM_KEYS.join(', ')}` });
+    } else {
+      for (const k of Object.keys(obj.vm)) {
+        if (!(VM_KEYS as readonly string[]).includes(k)) {
+          diags.push({ code: 'SPEC_UNKNOWN_FIELD', subject: `${source}: vm.${k}`, message: 'unknown field', hint: `vm fields are ${VM_KEYS.join(', ')}` });
+        }
+      }
+    }
+  }
+  if (diags.length) throw new DiagnosticsError(diags);
+  return obj as SpecInput;
+}
+
+function isInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v);
+}
+
+/**
+ * Merges inputs (later ones win, e.g. [file, flags]) over the defaults and
+ * checks each field's type and range. Cross-field and host checks live in plan.ts.
+ */
+export function normalizeSpec(...inputs: SpecInput[]): { spec?: LabSpec; diagnostics: Diagnostic[] } {
+  const merged: Record<string, unknown> = { ...DEFAULT_SPEC };
+  const vm: Record<string, unknown> = { ...DEFAULT_SPEC.vm };
+  for (const input of inputs) {
+    for (const [k, v] of Object.entries(input)) {
+      if (v === undefined) continue;
+      if (k === 'vm' && typeof v === 'object' && v !== null) {
+        for (const [vk, vv] of Object.entries(v)) if (vv !== undefined) vm[vk] = vv;
+      } else {
+        merged[k] = v;
+      }
+    }
+  }
+  const d: Diagnostic[] = [];
+  const { name, replicas, clients, provider, subnet, basePort, mtu } = merged;
+
+  if (typeof name !== 'string' || !/^[a-z][a-z0-9-]{0,15}$/.test(name) || name.endsWith('-')) {
+    d.push({ code: 'SPEC_BAD_NAME', subject: `name=${String(name)}`, message: 'lab names are 1-16 characters of a-z, 0-9 and -, starting with a letter', hint: 'e.g. --name demo' });
+  }
+  if (!isInt(replicas)) {
+    d.push({ code: 'SPEC_TYPE', subject: `replicas=${String(replicas)}`, message: 'must be a whole number', hint: 'use 3, 5 or 7' });
+  } else if (replicas < MIN_REPLICAS || replicas > MAX_REPLICAS) {
+    d.push({ code: 'SPEC_REPLICAS_RANGE', subject: `replicas=${replicas}`, message: `electrode-lab runs ${MIN_REPLICAS} to ${MAX_REPLICAS} replicas`, hint: 'use 3, 5 or 7' });
+  } else if (replicas % 2 === 0) {
+    d.push({ code: 'SPEC_EVEN_REPLICAS', subject: `replicas=${replicas}`, message: 'Paxos needs 2f+1 replicas', hint: `use ${replicas - 1} or ${replicas + 1}` });
+  }
+  if (!isInt(clients) || clients < 1 || clients > MAX_CLIENTS) {
+    d.push({ code: 'SPEC_CLIENTS_RANGE', subject: `clients=${String(clients)}`, message: `must be 1 to ${MAX_CLIENTS}`, hint: 'one client node with many threads is usually enough (--threads)' });
+  }
+  if (provider !== undefined && !(PROVIDER_NAMES as readonly unknown[]).includes(provider)) {
+    d.push({ code: 'SPEC_UNKNOWN_PROVIDER', subject: `provider=${String(provider)}`, message: 'no such provider', hint: `registered providers: ${PROVIDER_NAMES.join(', ')}` });
+  }
+  if (typeof subnet !== 'string') {
+    d.push({ code: 'SPEC_TYPE', subject: `subnet=${String(subnet)}`, message: 'must be an IPv4 CIDR string', hint: "e.g. '10.77.0.0/24'" });
+  }
+  if (!isInt(basePort) || basePort < 1024 || basePort > 65535) {
+    d.push({ code: 'SPEC_BAD_PORT', subject: `basePort=${String(basePort)}`, message: 'must be 1024-65535', hint: 'the default is 51000' });
+  }
+  if (!isInt(mtu)) {
+    d.push({ code: 'SPEC_TYPE', subject: `mtu=${String(mtu)}`, message: 'must be a whole number', hint: 'e.g. 1500 or 3000' });
+  } else if (mtu < MIN_MTU || mtu > MAX_XDP_MTU) {
+    d.push({
+      code: mtu > MAX_XDP_MTU ? 'SPEC_MTU_TOO_LARGE_FOR_XDP' : 'SPEC_MTU_TOO_SMALL',
+      subject: `mtu=${mtu}`,
+      message: mtu > MAX_XDP_MTU ? `native XDP needs the frame in one 4 KiB page with headroom (veth and virtio-net refuse above ${MAX_XDP_MTU})` : `below the IPv4 minimum of ${MIN_MTU}`,
+      hint: mtu > MAX_XDP_MTU ? `use at most ${MAX_XDP_MTU}; Electrode's testbed used 3000` : 'use 1500',
+    });
+  }
+  if (!isInt(vm.cpus) || (vm.cpus as number) < 1 || (vm.cpus as number) > 64) {
+    d.push({ code: 'SPEC_VM_CPUS', subject: `vm.cpus=${String(vm.cpus)}`, message: 'must be 1-64', hint: 'Electrode pins one replica to one core; 2 is a good default' });
+  }
+  if (!isInt(vm.memory) || (vm.memory as number) < 256) {
+    d.push({ code: 'SPEC_VM_MEMORY', subject: `vm.memory=${String(vm.memory)}`, message: 'must be at least 256 (MiB)', hint: 'use 1024' });
+  }
+  if (typeof vm.box !== 'string' || vm.box.length === 0) {
+    d.push({ code: 'SPEC_TYPE', subject: `vm.box=${String(vm.box)}`, message: 'must be a box name', hint: 'see `electrode-lab box list`' });
+  }
+  if (typeof vm.kernel !== 'string' || !/^(box|[0-9][0-9A-Za-z.+_-]*)$/.test(vm.kernel)) {
+    d.push({ code: 'SPEC_BAD_KERNEL', subject: `vm.kernel=${String(vm.kernel)}`, message: "must be a kernel release like 5.8.0-050800-generic, or 'box'", hint: `the Electrode default is ${DEFAULT_KERNEL}` });
+  }
+  if (!['auto', 'kvm', 'qemu'].includes(vm.driver as string)) {
+    d.push({ code: 'SPEC_VM_DRIVER', subject: `vm.driver=${String(vm.driver)}`, message: 'must be auto, kvm or qemu', hint: 'auto picks kvm when /dev/kvm boots guests, else qemu (software emulation)' });
+  }
+  if (d.length) return { diagnostics: d };
+  return { spec: { ...(merged as unknown as LabSpec), vm: vm as unknown as VmSpec }, diagnostics: [] };
+}
