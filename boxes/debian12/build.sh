@@ -1,0 +1,84 @@
+#!/bin/bash
+# Builds the `electrode-lab/debian12` libvirt box offline from Debian's mirror
+# (REFERENCE.md 4): no bootloader, the VM boots the box's own kernel directly
+# (lv.kernel/lv.initrd set by the box's Vagrantfile).
+#
+#   build.sh OUT_DIR            writes OUT_DIR/debian12.box and OUT_DIR/box.json
+#   DEBIAN_MIRROR=...           mirror (default http://deb.debian.org/debian)
+#
+# Needs root, debootstrap, e2fsprogs (mkfs.ext4 -d), qemu-utils.
+set -euo pipefail
+
+out=${1:?usage: build.sh OUT_DIR}
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+here=$(cd "$(dirname "$0")" && pwd)
+pubkey=${VAGRANT_PUBKEY:-/usr/share/rubygems-integration/all/gems/vagrant-2.3.4/keys/vagrant.pub}
+size_gb=3
+
+for tool in debootstrap:debootstrap mkfs.ext4:e2fsprogs qemu-img:qemu-utils tar:tar; do
+  command -v "${tool%%:*}" >/dev/null || { echo "error: ${tool%%:*} not found: apt-get install ${tool##*:}" >&2; exit 2; }
+done
+[ "$(id -u)" = 0 ] || { echo "error: debootstrap needs root: run as root" >&2; exit 2; }
+[ -r "$pubkey" ] || { echo "error: Vagrant's insecure public key not found at $pubkey: apt-get install vagrant or set VAGRANT_PUBKEY" >&2; exit 2; }
+
+mkdir -p "$out"
+work=$(mktemp -d "$out/.build.XXXXXX")
+# the work folder holds a root file system: remove it on every exit path
+trap 'rm -rf "$work"' EXIT
+root=$work/rootfs
+
+echo "step: debootstrap bookworm from $mirror"
+# runtime for host-built binaries (--build host): libbpf1, libelf1; attach/inspect: iproute2,
+# ethtool, bpftool; crash capture: gdb; vagrant's Debian guest support: sudo, dbus, python3.
+debootstrap --variant=minbase \
+  --include=systemd-sysv,dbus,openssh-server,sudo,linux-image-cloud-amd64,iproute2,python3-minimal,ethtool,libbpf1,libelf1,zlib1g,bpftool,gdb,procps,rsync,ca-certificates \
+  bookworm "$root" "$mirror"
+
+echo "step: configure the guest"
+chroot "$root" useradd -m -s /bin/bash vagrant
+install -d -m 700 -o 1000 -g 1000 "$root/home/vagrant/.ssh"
+install -m 600 -o 1000 -g 1000 "$pubkey" "$root/home/vagrant/.ssh/authorized_keys"
+echo 'vagrant ALL=(ALL) NOPASSWD:ALL' > "$root/etc/sudoers.d/vagrant"
+chmod 440 "$root/etc/sudoers.d/vagrant"
+echo 'UseDNS no' > "$root/etc/ssh/sshd_config.d/vagrant.conf"
+# management NIC only; vagrant configures the lab NIC itself (static, from the plan)
+cat > "$root/etc/systemd/network/10-eth0.network" <<'NET'
+[Match]
+Name=eth0
+
+[Network]
+DHCP=ipv4
+NET
+chroot "$root" systemctl enable systemd-networkd >/dev/null 2>&1
+# an EMPTY machine-id: every VM generates its own, else all share one DHCP identity
+: > "$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id"
+echo debian12 > "$root/etc/hostname"
+echo '/dev/vda / ext4 defaults 0 1' > "$root/etc/fstab"
+# the management NIC waits for DHCP; nothing else should delay boot under emulation
+chroot "$root" systemctl mask systemd-networkd-wait-online.service >/dev/null 2>&1 || true
+chroot "$root" apt-get clean
+
+kver=$(basename "$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)")
+kver=${kver#vmlinuz-}
+[ -f "$root/boot/initrd.img-$kver" ] || { echo "error: no initrd for $kver in the root file system" >&2; exit 1; }
+
+echo "step: disk image (kernel $kver)"
+cp "$root/boot/vmlinuz-$kver" "$work/vmlinuz"
+cp "$root/boot/initrd.img-$kver" "$work/initrd.img"
+truncate -s "${size_gb}G" "$work/disk.raw"
+mkfs.ext4 -q -F -L root -d "$root" "$work/disk.raw"
+qemu-img convert -O qcow2 "$work/disk.raw" "$work/box.img"
+rm -f "$work/disk.raw"
+rm -rf "$root"
+
+printf '{"provider":"libvirt","format":"qcow2","virtual_size":%d}\n' "$size_gb" > "$work/metadata.json"
+cp "$here/Vagrantfile.box" "$work/Vagrantfile"
+printf '{"name":"electrode-lab/debian12","kernel":"%s","built":"%s","mirror":"%s"}\n' \
+  "$kver" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$mirror" > "$work/electrode-lab.json"
+
+echo "step: pack"
+tar -C "$work" -cf "$work/debian12.box" metadata.json Vagrantfile electrode-lab.json vmlinuz initrd.img box.img
+mv "$work/debian12.box" "$out/debian12.box"
+cp "$work/electrode-lab.json" "$out/box.json"
+echo "done: $out/debian12.box kernel $kver"
