@@ -1,0 +1,142 @@
+/**
+ * chart.svg, drawn by our own code (a few grouped bars need no library):
+ * one column per replica count, three rows (throughput, p50, p99 latency),
+ * bars per arm grouped by client threads, min-max whiskers over repeats,
+ * the speedup over baseline printed on the throughput bars. Rows share one
+ * y scale across replica counts so columns compare at a glance.
+ */
+import { SummaryRow } from './stats.js';
+import { ArmName } from './types.js';
+
+export const ARM_COLORS: Record<ArmName, string> = {
+  baseline: '#8c8c8c',
+  broadcast: '#1f77b4',
+  quorum: '#ff7f0e',
+  reply: '#2ca02c',
+  all: '#9467bd',
+};
+
+export function escapeXml(s: string): string {
+  return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+}
+
+/** A "nice" axis maximum and tick step (1, 2, 2.5, 5 x 10^k) covering max. */
+export function niceScale(max: number, ticks = 5): { max: number; step: number } {
+  if (!Number.isFinite(max) || max <= 0) return { max: 1, step: 0.2 };
+  const raw = max / ticks;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
+  return { max: Math.ceil(max / step - 1e-9) * step, step };
+}
+
+function fmtTick(v: number): string {
+  if (v >= 1e6) return `${+(v / 1e6).toFixed(1)}M`;
+  if (v >= 1e3) return `${+(v / 1e3).toFixed(1)}k`;
+  return `${+v.toFixed(1)}`;
+}
+
+interface Metric {
+  title: string;
+  unit: string;
+  pick: (r: SummaryRow) => { median: number; min: number; max: number };
+  note?: (r: SummaryRow) => string;
+}
+
+export interface ChartOptions {
+  title: string;
+  subtitle?: string;
+}
+
+export function renderChart(rows: readonly SummaryRow[], opts: ChartOptions): string {
+  const replicaCounts = [...new Set(rows.map((r) => r.replicas))].sort((a, b) => a - b);
+  const arms = [...new Set(rows.map((r) => r.arm))];
+  const threadsList = [...new Set(rows.map((r) => r.threads))].sort((a, b) => a - b);
+  const metrics: Metric[] = [
+    {
+      title: 'Throughput',
+      unit: 'ops/s (higher is better)',
+      pick: (r) => r.throughput,
+      note: (r) => (r.arm !== 'baseline' && Number.isFinite(r.speedup) ? `${r.speedup >= 1 ? '+' : ''}${((r.speedup - 1) * 100).toFixed(0)}%` : ''),
+    },
+    { title: 'Median latency', unit: 'µs (lower is better)', pick: (r) => r.p50 },
+    { title: '99th percentile latency', unit: 'µs (lower is better)', pick: (r) => r.p99 },
+  ];
+
+  const barW = 16;
+  const barGap = 3;
+  const groupGap = 22;
+  const groupW = arms.length * (barW + barGap) - barGap;
+  const plotW = Math.max(180, threadsList.length * groupW + (threadsList.length + 1) * groupGap);
+  const panelGap = 34;
+  const left = 70;
+  const top = 96;
+  const rowH = 170;
+  const rowGap = 62;
+  const width = left + replicaCounts.length * plotW + (replicaCounts.length - 1) * panelGap + 30;
+  const height = top + metrics.length * (rowH + rowGap) + 10;
+
+  const s: string[] = [];
+  s.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`);
+  s.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
+  s.push(`<text x="${left}" y="28" font-size="18" font-weight="bold" fill="#222">${escapeXml(opts.title)}</text>`);
+  if (opts.subtitle) s.push(`<text x="${left}" y="48" font-size="12" fill="#555">${escapeXml(opts.subtitle)}</text>`);
+  // legend
+  let lx = left;
+  for (const arm of arms) {
+    s.push(`<rect x="${lx}" y="60" width="12" height="12" rx="2" fill="${ARM_COLORS[arm]}"/>`);
+    s.push(`<text x="${lx + 17}" y="70.5" font-size="12" fill="#333">${escapeXml(arm)}</text>`);
+    lx += 30 + arm.length * 7.5;
+  }
+  s.push(`<text x="${lx + 6}" y="70.5" font-size="11" fill="#777">whiskers: min-max over repeats; bars: median</text>`);
+
+  metrics.forEach((m, mi) => {
+    const y0 = top + mi * (rowH + rowGap) + 22;
+    const values = rows.flatMap((r) => {
+      const v = m.pick(r);
+      return [v.median, v.max].filter(Number.isFinite);
+    });
+    const scale = niceScale(Math.max(0, ...values));
+    const yOf = (v: number) => y0 + rowH - (v / scale.max) * rowH;
+    s.push(`<text x="${left}" y="${y0 - 10}" font-size="14" font-weight="bold" fill="#222">${escapeXml(m.title)} <tspan font-size="11" font-weight="normal" fill="#666">${escapeXml(m.unit)}</tspan></text>`);
+    replicaCounts.forEach((n, pi) => {
+      const x0 = left + pi * (plotW + panelGap);
+      // grid + y ticks (labels only on the first panel)
+      for (let t = 0; t <= scale.max + 1e-9; t += scale.step) {
+        const y = yOf(t);
+        s.push(`<line x1="${x0}" y1="${y.toFixed(1)}" x2="${x0 + plotW}" y2="${y.toFixed(1)}" stroke="${t === 0 ? '#999' : '#e6e6e6'}" stroke-width="1"/>`);
+        if (pi === 0) s.push(`<text x="${x0 - 6}" y="${(y + 4).toFixed(1)}" font-size="10" fill="#666" text-anchor="end">${fmtTick(t)}</text>`);
+      }
+      if (mi === 0) s.push(`<text x="${x0 + plotW / 2}" y="${top - 6}" font-size="13" font-weight="bold" fill="#333" text-anchor="middle">${n} replicas</text>`);
+      threadsList.forEach((t, ti) => {
+        const gx = x0 + groupGap + ti * (groupW + groupGap);
+        s.push(`<text x="${gx + groupW / 2}" y="${y0 + rowH + 15}" font-size="10.5" fill="#555" text-anchor="middle">${t} thread${t === 1 ? '' : 's'}</text>`);
+        arms.forEach((arm, ai) => {
+          const r = rows.find((x) => x.replicas === n && x.arm === arm && x.threads === t);
+          const bx = gx + ai * (barW + barGap);
+          if (!r) return;
+          const v = m.pick(r);
+          if (!Number.isFinite(v.median)) {
+            // a cell with no usable repeat (all crashed/failed) is marked, not hidden
+            s.push(`<text x="${bx + barW / 2}" y="${y0 + rowH - 4}" font-size="11" fill="#c00" text-anchor="middle">×</text>`);
+            return;
+          }
+          const y = yOf(v.median);
+          const tip = `${n} replicas, ${arm}, ${t} threads: median ${fmtTick(v.median)} (min ${fmtTick(v.min)}, max ${fmtTick(v.max)})`;
+          s.push(`<rect x="${bx}" y="${y.toFixed(1)}" width="${barW}" height="${(y0 + rowH - y).toFixed(1)}" rx="1.5" fill="${ARM_COLORS[arm]}"><title>${escapeXml(tip)}</title></rect>`);
+          if (v.max > v.min) {
+            const cx = bx + barW / 2;
+            s.push(`<path d="M${cx} ${yOf(v.min).toFixed(1)}V${yOf(v.max).toFixed(1)}M${cx - 4} ${yOf(v.min).toFixed(1)}h8M${cx - 4} ${yOf(v.max).toFixed(1)}h8" stroke="#333" stroke-width="1"/>`);
+          }
+          const note = m.note?.(r) ?? '';
+          if (note) {
+            const ny = Math.min(y, yOf(v.max)) - 5;
+            s.push(`<text x="${bx + barW / 2}" y="${ny.toFixed(1)}" font-size="9" fill="${(r.speedup ?? 1) >= 1 ? '#1a7f37' : '#b42318'}" text-anchor="middle">${escapeXml(note)}</text>`);
+          }
+          if (r.crashedRuns) s.push(`<text x="${bx + barW / 2}" y="${y0 + rowH - 4}" font-size="10" fill="#fff" text-anchor="middle">!</text>`);
+        });
+      });
+    });
+  });
+  s.push('</svg>');
+  return s.join('\n') + '\n';
+}

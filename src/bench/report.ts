@@ -1,0 +1,93 @@
+/**
+ * The terminal table: median over repeats with min-max, CV (warned above
+ * 10 %), speedup over baseline; and the short crash summary.
+ */
+import { CV_WARN_PERCENT, SummaryRow, summarize } from './stats.js';
+import { ResultsFile, TrialRecord } from './types.js';
+
+const fmtInt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
+const fmtUs = (x: number) => (Number.isFinite(x) ? (x >= 100 ? Math.round(x).toString() : x.toFixed(1)) : '-');
+const fmtPct = (x: number) => (Number.isFinite(x) ? `${x.toFixed(1)}%` : '-');
+
+export function formatSpeedup(s: number): string {
+  if (!Number.isFinite(s)) return '-';
+  const pct = (s - 1) * 100;
+  return `${s.toFixed(2)}x (${pct >= 0 ? '+' : ''}${pct.toFixed(1)}%)`;
+}
+
+function table(header: string[], rows: string[][], rightAlign: boolean[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function summaryTable(rows: readonly SummaryRow[]): string {
+  const header = ['replicas', 'arm', 'threads', 'runs', 'ops/s median', 'min-max', 'CV', 'vs baseline', 'p50 us', 'p99 us', 'p50 vs base', 'errors'];
+  const right = [true, false, true, false, true, true, true, true, true, true, true, true];
+  const body = rows.map((r) => {
+    const runs = `${r.okRuns}` + (r.crashedRuns ? ` +${r.crashedRuns} crashed` : '') + (r.failedRuns ? ` +${r.failedRuns} failed` : '');
+    return [
+      String(r.replicas),
+      r.arm,
+      String(r.threads),
+      runs,
+      fmtInt(r.throughput.median),
+      r.throughput.n ? `${fmtInt(r.throughput.min)}-${fmtInt(r.throughput.max)}` : '-',
+      fmtPct(r.throughput.cv) + (r.cvWarning ? ' !' : ''),
+      r.arm === 'baseline' ? '' : formatSpeedup(r.speedup),
+      fmtUs(r.p50.median),
+      fmtUs(r.p99.median),
+      r.arm === 'baseline' || !Number.isFinite(r.p50Change) ? '' : `${r.p50Change >= 0 ? '+' : ''}${r.p50Change.toFixed(1)}%`,
+      String(r.errors),
+    ];
+  });
+  return table(header, body, right);
+}
+
+export function crashSummary(records: readonly TrialRecord[]): string[] {
+  const out: string[] = [];
+  for (const r of records) {
+    for (const c of r.crashes) {
+      const frames = c.topFrames.length ? c.topFrames.slice(0, 4).join(' <- ') : 'no backtrace';
+      out.push(`${r.replicas} replicas/${r.arm}/${r.threads}t/rep ${r.repeat}: ${c.node} (${c.process}, pid ${c.pid}) ${c.signal ?? 'died'}: ${frames}  [${c.dir}]`);
+    }
+  }
+  return out;
+}
+
+/** The whole human report of a run (used by bench at the end and by `report <run>`). */
+export function renderReport(results: ResultsFile, runDir: string): string {
+  const rows = summarize(results);
+  const out: string[] = [];
+  const o = results.options;
+  const load = o.duration !== undefined ? `${o.duration}s` : `${o.requests ?? '?'} requests`;
+  out.push(`run ${results.id}  lab '${results.lab}'  ${results.outcome}  (${results.records.length} trials; ${load}, warmup ${o.warmup}s, repeat ${o.repeat})`);
+  for (const s of results.skipped) out.push(`skipped arm '${s.arm}': ${s.reason}`);
+  if (rows.length) {
+    out.push('');
+    out.push(summaryTable(rows));
+  } else {
+    out.push('no trials recorded');
+  }
+  const warn = rows.filter((r) => r.cvWarning);
+  if (warn.length) {
+    out.push('');
+    out.push(`warning: throughput CV above ${CV_WARN_PERCENT}% for ${warn.map((r) => `${r.replicas}/${r.arm}/${r.threads}t`).join(', ')}: the machine is noisy; add --repeat or quiet the host`);
+  }
+  const crashes = crashSummary(results.records);
+  if (crashes.length) {
+    out.push('');
+    out.push(`crashes (${crashes.length}):`);
+    for (const c of crashes) out.push(`  ${c}`);
+  }
+  const failed = results.records.filter((r) => r.status === 'failed' && !r.crashed);
+  if (failed.length) {
+    out.push('');
+    out.push(`failed trials (${failed.length}):`);
+    for (const r of failed) out.push(`  ${r.replicas}/${r.arm}/${r.threads}t/rep ${r.repeat}: ${r.error ?? 'unknown'}`);
+  }
+  out.push('');
+  out.push(`files: ${runDir}/{results.json,results.csv,environment.json,commands.log,chart.svg}`);
+  return out.join('\n');
+}

@@ -1,0 +1,35 @@
+/**
+ * The run order. Replica counts are the outer loop (resizing the lab is the
+ * expensive step); inside one count, repeat r runs the arms rotated left by
+ * r, so on a drifting machine no arm is always first or always last.
+ */
+import { ArmName, Trial } from './types.js';
+
+export function rotate<T>(xs: readonly T[], by: number): T[] {
+  if (xs.length === 0) return [];
+  const k = ((by % xs.length) + xs.length) % xs.length;
+  return [...xs.slice(k), ...xs.slice(0, k)];
+}
+
+export interface ScheduleInput {
+  replicas: readonly number[];
+  arms: readonly ArmName[];
+  threads: readonly number[];
+  repeat: number;
+}
+
+export function schedule(input: ScheduleInput): Trial[] {
+  const out: Trial[] = [];
+  for (const replicas of input.replicas) {
+    for (let repeat = 0; repeat < input.repeat; repeat++) {
+      for (const arm of rotate(input.arms, repeat)) {
+        // threads rotate too, against the arm rotation, so an arm does not
+        // always meet the same thread count first
+        for (const threads of rotate(input.threads, repeat)) {
+          out.push({ seq: out.length, replicas, arm, threads, repeat });
+        }
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,127 @@
+/**
+ * Statistics over repeats: median with min-max, coefficient of variation,
+ * speedup over baseline. Pure functions.
+ */
+import { ArmName, ResultsFile, TrialRecord } from './types.js';
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export function mean(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** Sample standard deviation (n - 1); 0 for a single value. */
+export function stdev(xs: readonly number[]): number {
+  if (xs.length < 2) return xs.length === 1 ? 0 : NaN;
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+}
+
+/** Coefficient of variation in percent (stdev / mean * 100); NaN when undefined. */
+export function cvPercent(xs: readonly number[]): number {
+  const m = mean(xs);
+  if (!Number.isFinite(m) || m === 0) return NaN;
+  return (stdev(xs) / m) * 100;
+}
+
+export interface Spread {
+  n: number;
+  median: number;
+  min: number;
+  max: number;
+  cv: number;
+}
+
+export function spread(xs: readonly number[]): Spread {
+  return {
+    n: xs.length,
+    median: median(xs),
+    min: xs.length ? Math.min(...xs) : NaN,
+    max: xs.length ? Math.max(...xs) : NaN,
+    cv: cvPercent(xs),
+  };
+}
+
+/** Throughput speedup: arm / baseline (1.25 = +25 %). */
+export function speedup(value: number, baseline: number): number {
+  if (!Number.isFinite(value) || !Number.isFinite(baseline) || baseline === 0) return NaN;
+  return value / baseline;
+}
+
+export const CV_WARN_PERCENT = 10;
+
+/** One row of the final table: a replica count x arm x threads over its repeats. */
+export interface SummaryRow {
+  replicas: number;
+  arm: ArmName;
+  threads: number;
+  /** Repeats that produced figures (status ok). */
+  okRuns: number;
+  crashedRuns: number;
+  failedRuns: number;
+  throughput: Spread;
+  p50: Spread;
+  p99: Spread;
+  errors: number;
+  /** Median throughput over the baseline arm's median (same replicas and threads). */
+  speedup: number;
+  /** Median p50 latency change over baseline, in percent (-20 = 20 % lower). */
+  p50Change: number;
+  cvWarning: boolean;
+}
+
+export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): SummaryRow[] {
+  const groups = new Map<string, TrialRecord[]>();
+  const key = (r: { replicas: number; arm: string; threads: number }) => `${r.replicas}|${r.arm}|${r.threads}`;
+  for (const r of results.records) {
+    const k = key(r);
+    const g = groups.get(k);
+    if (g) g.push(r);
+    else groups.set(k, [r]);
+  }
+  const rows: SummaryRow[] = [];
+  const armOrder = (a: string) => {
+    const i = results.options.arms.indexOf(a as ArmName);
+    return i < 0 ? 99 : i;
+  };
+  const keys = [...groups.keys()];
+  const parsed = keys.map((k) => {
+    const [r, a, t] = k.split('|');
+    return { replicas: Number(r), arm: a as ArmName, threads: Number(t), k };
+  });
+  parsed.sort((x, y) => x.replicas - y.replicas || x.threads - y.threads || armOrder(x.arm) - armOrder(y.arm));
+  for (const p of parsed) {
+    const recs = groups.get(p.k)!;
+    const ok = recs.filter((r) => r.status === 'ok' && r.throughput_ops !== null && r.latency_us !== null);
+    rows.push({
+      replicas: p.replicas,
+      arm: p.arm,
+      threads: p.threads,
+      okRuns: ok.length,
+      crashedRuns: recs.filter((r) => r.crashed).length,
+      failedRuns: recs.filter((r) => r.status === 'failed').length,
+      throughput: spread(ok.map((r) => r.throughput_ops!)),
+      p50: spread(ok.map((r) => r.latency_us!.p50)),
+      p99: spread(ok.map((r) => r.latency_us!.p99)),
+      errors: recs.reduce((a, r) => a + r.errors + r.timeouts, 0),
+      speedup: NaN,
+      p50Change: NaN,
+      cvWarning: false,
+    });
+  }
+  for (const row of rows) {
+    const base = rows.find((b) => b.arm === 'baseline' && b.replicas === row.replicas && b.threads === row.threads);
+    if (base) {
+      row.speedup = speedup(row.throughput.median, base.throughput.median);
+      row.p50Change = base.p50.median > 0 ? ((row.p50.median - base.p50.median) / base.p50.median) * 100 : NaN;
+    }
+    row.cvWarning = row.throughput.cv > CV_WARN_PERCENT;
+  }
+  return rows;
+}

@@ -1,0 +1,144 @@
+/**
+ * The shapes a bench run stores (results.json) and the summaries computed
+ * from them. Plain data: everything here is JSON round-trippable.
+ */
+
+export const ARM_NAMES = ['baseline', 'broadcast', 'quorum', 'reply', 'all'] as const;
+export type ArmName = (typeof ARM_NAMES)[number];
+
+/** What one arm switches on: loader flags and the matching replica flags. */
+export interface ArmDef {
+  name: ArmName;
+  broadcast: boolean;
+  quorum: boolean;
+  reply: boolean;
+}
+
+export const ARMS: Record<ArmName, ArmDef> = {
+  baseline: { name: 'baseline', broadcast: false, quorum: false, reply: false },
+  broadcast: { name: 'broadcast', broadcast: true, quorum: false, reply: false },
+  quorum: { name: 'quorum', broadcast: false, quorum: true, reply: false },
+  reply: { name: 'reply', broadcast: false, quorum: false, reply: true },
+  all: { name: 'all', broadcast: true, quorum: true, reply: true },
+};
+
+export function armUsesBpf(arm: ArmDef): boolean {
+  return arm.broadcast || arm.quorum || arm.reply;
+}
+
+/** The replica flags of an arm (the contract in native/'s CLI). */
+export function armReplicaFlags(arm: ArmDef): string[] {
+  const out: string[] = [];
+  if (arm.broadcast) out.push('--fast-broadcast');
+  if (arm.quorum) out.push('--fast-quorum');
+  if (arm.reply) out.push('--fast-reply');
+  return out;
+}
+
+export interface LatencyUs {
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  p999?: number;
+  max?: number;
+  mean?: number;
+}
+
+/** The client's machine line (last line of its stdout), or what we could salvage. */
+export interface ClientResult {
+  requests: number;
+  completed: number;
+  errors: number;
+  timeouts: number;
+  threads: number;
+  warmup_s: number;
+  duration_s: number;
+  throughput_ops: number;
+  latency_us: LatencyUs;
+}
+
+/** One cell of the schedule: replica count x arm x threads x repeat. */
+export interface Trial {
+  /** Position in the run order (0-based). */
+  seq: number;
+  replicas: number;
+  arm: ArmName;
+  threads: number;
+  repeat: number;
+}
+
+export interface CrashInfo {
+  node: string;
+  /** replica or client */
+  process: string;
+  pid: number;
+  /** e.g. SIGSEGV; null when the process vanished without a core telling why. */
+  signal: string | null;
+  /** Innermost first: function names of the crashing thread, e.g. crash_on_purpose, main. */
+  topFrames: string[];
+  /** Folder with core, backtrace.txt, log.tail, dmesg.txt, bpf.json; relative to the run root. */
+  dir: string;
+  /** Core file name inside dir, if one was captured. */
+  core?: string;
+  note?: string;
+}
+
+export type TrialStatus = 'ok' | 'crashed' | 'failed';
+
+export interface TrialRecord extends Trial {
+  status: TrialStatus;
+  crashed: boolean;
+  startedAt: string;
+  wallMs: number;
+  requests: number;
+  completed: number;
+  errors: number;
+  timeouts: number;
+  duration_s: number;
+  throughput_ops: number | null;
+  latency_us: LatencyUs | null;
+  /** True when the client's JSON line was missing and figures came from the human summary. */
+  partial?: boolean;
+  clientExitCode: number | null;
+  crashes: CrashInfo[];
+  error?: string;
+}
+
+export interface BenchOptions {
+  lab: string;
+  replicas: number[];
+  arms: ArmName[];
+  threads: number[];
+  repeat: number;
+  requests?: number;
+  duration?: number;
+  warmup: number;
+  stopOnCrash: boolean;
+  keepLab: boolean;
+  /** Replica flags added to every replica (e.g. --crash-after for tests). */
+  replicaArgs?: string[];
+  /** Extra replica flags for one replica index only: "<index>:<flags>". */
+  replicaArgsFor?: Record<string, string[]>;
+  timeoutMs: number;
+}
+
+export interface SkippedArm {
+  arm: ArmName;
+  reason: string;
+}
+
+export interface ResultsFile {
+  kind: 'electrode-lab-bench-results';
+  version: 1;
+  id: string;
+  lab: string;
+  createdAt: string;
+  finishedAt?: string;
+  /** complete, interrupted (SIGINT/SIGTERM), stopped (--stop-on-crash) or failed. */
+  outcome: 'running' | 'complete' | 'interrupted' | 'stopped' | 'failed';
+  error?: string;
+  options: BenchOptions;
+  skipped: SkippedArm[];
+  records: TrialRecord[];
+}
