@@ -24,6 +24,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Non-zero exit is returned instead of thrown (the return type does not change). */
   check?: boolean;
+  /** 'inherit' passes our stdin/stdout/stderr through (e.g. `electrode-lab exec`); stdout/stderr then come back empty. */
+  stdio?: 'pipe' | 'inherit';
 }
 
 export interface SpawnOptions {
@@ -69,7 +71,7 @@ export class ExecaRunner implements Runner {
       timeout: opts.timeoutMs,
       reject: false,
       stripFinalNewline: false,
-      stdin: opts.input === undefined ? 'ignore' : undefined,
+      ...(opts.stdio === 'inherit' ? { stdio: 'inherit' as const } : { stdin: opts.input === undefined ? ('ignore' as const) : undefined }),
     });
     const result: RunResult = {
       argv,

@@ -1,0 +1,48 @@
+/** `electrode-lab down`: idempotent; also cleans up after crashes and partial state folders. */
+import { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { planLab } from '../plan.js';
+import { normalizeSpec } from '../spec.js';
+import { loadPlan, removeLabState } from '../state.js';
+import { LabError } from '../diagnostics.js';
+import { CliContext } from './index.js';
+
+export function registerDown(program: Command, ctx: CliContext): void {
+  program
+    .command('down')
+    .description('remove everything the lab created: processes, nodes, network, pins, state (idempotent)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ electrode-lab down                 take the lab named 'lab' down
+  $ electrode-lab down --name demo     take lab 'demo' down
+  $ electrode-lab --dry-run down       print what would be removed
+
+Works after a crash, after processes were killed by hand and when the state
+folder is partial: the netns provider also sweeps namespaces named el-<lab>-*.`,
+    )
+    .action(async () => {
+      const g = ctx.globals();
+      const paths = ctx.labPaths();
+      let plan = loadPlan(paths);
+      const progress = ctx.progress();
+      if (!plan) {
+        // no saved plan (never up, already down, or a partial state folder):
+        // a default plan under this name still names the namespaces and pins
+        const { spec, diagnostics } = normalizeSpec({ name: g.name, provider: 'netns' });
+        if (!spec) throw new LabError(diagnostics.map((d) => `${d.subject}: ${d.message}`).join('; '), 'BAD_NAME');
+        plan = planLab(spec).plan;
+        if (!plan) throw new LabError(`cannot plan a cleanup for '${g.name}'`);
+        progress.info(`lab '${g.name}' has no saved plan; sweeping what the netns provider would have left behind`);
+      }
+      const provider = ctx.getProvider(plan.provider);
+      const pctx = ctx.providerContext(paths);
+      await provider.down(plan, pctx);
+      if (!g.dryRun) {
+        const had = existsSync(paths.root);
+        removeLabState(paths);
+        ctx.out(had ? `lab '${plan.lab}' is down` : `lab '${plan.lab}' is down (nothing was left)`);
+      }
+    });
+}

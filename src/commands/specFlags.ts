@@ -1,0 +1,77 @@
+/** Flags for every spec field, shared by `up` and `render` (flags win over --lab FILE). */
+import { Command, InvalidArgumentError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { DiagnosticsError } from '../diagnostics.js';
+import { Plan, planLab, HostFacts } from '../plan.js';
+import { normalizeSpec, parseSpecText, PROVIDER_NAMES, SpecInput, ProviderName, VmDriver } from '../spec.js';
+
+export function parseWholeNumber(value: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError('must be a whole number.');
+  return Number(value);
+}
+
+export interface SpecOptions {
+  lab?: string;
+  clients?: number;
+  provider?: string;
+  subnet?: string;
+  basePort?: number;
+  mtu?: number;
+  cpus?: number;
+  memory?: number;
+  box?: string;
+  kernel?: string;
+  vmDriver?: string;
+}
+
+export function addSpecOptions(cmd: Command): Command {
+  return cmd
+    .argument('[replicas]', 'number of replicas, 2f+1 between 3 and 15 (default 3)', parseWholeNumber)
+    .option('--lab <file>', 'lab file (YAML or JSON) with spec fields; flags win over it')
+    .option('--clients <n>', 'client nodes (default 1)', parseWholeNumber)
+    .option('--provider <name>', `${PROVIDER_NAMES.join(' | ')} (default: vagrant when vagrant-libvirt is installed, else netns)`)
+    .option('--subnet <cidr>', 'lab IPv4 subnet (default 10.77.0.0/24)')
+    .option('--base-port <port>', 'UDP port of replica0; replica i uses base+i, client j base+100+j (default 51000)', parseWholeNumber)
+    .option('--mtu <bytes>', 'lab network MTU, at most 3500 for native XDP (default 1500)', parseWholeNumber)
+    .option('--cpus <n>', 'vCPUs per VM (vagrant; default 2)', parseWholeNumber)
+    .option('--memory <MiB>', 'memory per VM (vagrant; default 1024)', parseWholeNumber)
+    .option('--box <name>', 'vagrant base box (default electrode-lab/ubuntu2004-k58)')
+    .option('--kernel <release>', "pinned guest kernel release, or 'box' (default 5.8.0-050800-generic)")
+    .option('--vm-driver <driver>', 'auto | kvm | qemu (default auto: qemu unless ELECTRODE_LAB_KVM=1)');
+}
+
+/** Reads --lab FILE; unreadable files are a diagnostic, not a stack trace. */
+export function readLabFile(file: string): SpecInput {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new DiagnosticsError([{ code: 'SPEC_FILE', subject: `--lab ${file}`, message: (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message, hint: 'give the path of a YAML or JSON lab file, e.g. labs/five.yaml' }]);
+  }
+  return parseSpecText(text, file);
+}
+
+/** [lab file, flags] inputs in precedence order; `name` is the --name flag when given. */
+export function specInputs(replicas: number | undefined, opts: SpecOptions, name: string | undefined): SpecInput[] {
+  const fromFile = opts.lab ? readLabFile(opts.lab) : {};
+  const flags: SpecInput = {
+    name,
+    replicas,
+    clients: opts.clients,
+    provider: opts.provider as ProviderName | undefined,
+    subnet: opts.subnet,
+    basePort: opts.basePort,
+    mtu: opts.mtu,
+    vm: { cpus: opts.cpus, memory: opts.memory, box: opts.box, kernel: opts.kernel, driver: opts.vmDriver as VmDriver | undefined },
+  };
+  return [fromFile, flags];
+}
+
+/** spec inputs + host facts -> plan, or DiagnosticsError with every problem of the failing phase. */
+export function planFromOptions(replicas: number | undefined, opts: SpecOptions, name: string | undefined, facts: HostFacts): Plan {
+  const { spec, diagnostics } = normalizeSpec(...specInputs(replicas, opts, name));
+  if (!spec) throw new DiagnosticsError(diagnostics, 'spec');
+  const r = planLab(spec, facts);
+  if (!r.plan) throw new DiagnosticsError(r.diagnostics, 'plan');
+  return r.plan;
+}

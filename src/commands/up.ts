@@ -1,0 +1,71 @@
+/** `electrode-lab up [replicas]`: spec -> probe -> plan -> preconditions -> save -> provider.up. */
+import { Command } from 'commander';
+import { DiagnosticsError, LabError } from '../diagnostics.js';
+import { probeHostFacts } from '../probe.js';
+import { peerTable, replicaConfig } from '../render.js';
+import { newState, removeLabState, saveLabFiles, saveState } from '../state.js';
+import { CliContext } from './index.js';
+import { addSpecOptions, planFromOptions, SpecOptions } from './specFlags.js';
+
+export function registerUp(program: Command, ctx: CliContext): void {
+  const cmd = program
+    .command('up')
+    .description('create a lab: plan it, check the host, build the network and save the lab state')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ electrode-lab up 5 --provider netns          5 replicas + 1 client in network namespaces
+  $ electrode-lab up 3 --name demo --mtu 3000    a second lab named 'demo' with jumbo-ish frames
+  $ electrode-lab up --lab labs/seven.yaml       spec from a lab file (flags win over it)
+  $ electrode-lab up 7 --provider vagrant        7 VMs with the pinned 5.8 kernel
+  $ electrode-lab --dry-run up 3 --provider netns   print the commands, change nothing
+
+Without --provider, vagrant is used when vagrant and vagrant-libvirt are installed,
+else netns; the choice and the reason are printed.`,
+    );
+  addSpecOptions(cmd).action(async (replicas: number | undefined, opts: SpecOptions) => {
+    const g = ctx.globals();
+    const progress = ctx.progress();
+    const facts = probeHostFacts(ctx.home(), ctx.env);
+    const plan = planFromOptions(replicas, opts, g.nameFlag, facts);
+    const paths = ctx.labPaths(plan.lab);
+    progress.info(`lab '${plan.lab}': ${plan.cluster.n} replicas (f=${plan.cluster.f}), ${plan.nodes.length - plan.cluster.n} client(s), subnet ${plan.network.cidr}`);
+    progress.info(`provider: ${plan.provider} (${plan.providerReason})`);
+    const provider = ctx.getProvider(plan.provider);
+    const pctx = ctx.providerContext(paths);
+    const problems = await provider.probe(pctx);
+    if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
+
+    if (g.dryRun) {
+      ctx.out(`[dry-run] would write ${paths.planFile}, ${paths.replicaConfigFile}, ${paths.peerTableFile}`);
+      ctx.out(replicaConfig(plan).trimEnd());
+      ctx.out(peerTable(plan).trimEnd());
+      await provider.up(plan, pctx);
+      return;
+    }
+
+    saveLabFiles(paths, plan);
+    const state = newState(plan);
+    saveState(paths, state);
+    try {
+      await provider.up(plan, pctx);
+    } catch (e) {
+      progress.warn(`up failed: ${(e as Error).message.split('\n')[0]}`);
+      progress.warn('tearing down what was created');
+      try {
+        await provider.down(plan, pctx);
+        removeLabState(paths);
+      } catch (e2) {
+        saveState(paths, { ...state, phase: 'failed' });
+        throw new LabError(`up failed and so did the teardown (${(e2 as Error).message.split('\n')[0]}); run \`electrode-lab down --name ${plan.lab}\`\ncause: ${(e as Error).message}`, 'UP_FAILED');
+      }
+      throw new LabError(`up failed; everything it created was removed\ncause: ${(e as Error).message}`, 'UP_FAILED');
+    }
+    saveState(paths, { ...state, phase: 'up' });
+    ctx.out(`lab '${plan.lab}' is up (${plan.provider}): ${plan.nodes.map((n) => `${n.name}=${n.ip}:${n.port}`).join(' ')}`);
+    ctx.out(`state: ${paths.root}`);
+    const nameArg = plan.lab === 'lab' ? '' : ` --name ${plan.lab}`;
+    ctx.out(`next: electrode-lab status${nameArg} | electrode-lab exec${nameArg} replica0 -- ip addr | electrode-lab down${nameArg}`);
+  });
+}

@@ -1,0 +1,316 @@
+/**
+ * The netns provider: one network namespace per node plus one "switch"
+ * namespace holding the bridge. Nothing is put on the root namespace: each
+ * veth pair is created inside the switch namespace with its peer placed
+ * directly in the node's namespace.
+ *
+ * Commands run inside a node with `nsenter --net=/run/netns/<ns>`, NOT
+ * `ip netns exec`: the latter remounts /sys and hides the bpffs pins.
+ */
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Diagnostic } from '../diagnostics.js';
+import { BPFFS_ROOT, Plan, PlanNode, labNamespacePrefix } from '../plan.js';
+import { missingTools, NETNS_TOOLS, rootDiagnostic } from '../probe.js';
+import { RunOptions, RunResult, Runner } from '../runner.js';
+import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
+import { NodeStatus, ProcessRecord, Provider, ProviderContext } from './provider.js';
+
+export const NETNS_RUN_DIR = '/run/netns';
+const STOP_GRACE_MS = 5000;
+const KILL_WAIT_MS = 3000;
+
+export function nsenterArgv(ns: string, argv: string[]): string[] {
+  return ['nsenter', `--net=${NETNS_RUN_DIR}/${ns}`, '--', ...argv];
+}
+
+/** Matches exactly this lab's namespaces (lab 'a' must not match lab 'a-2'). */
+export function labNamespaceRegex(lab: string): RegExp {
+  const esc = labNamespacePrefix(lab).replace(/[-]/g, '\\-');
+  return new RegExp(`^${esc}(sw|replica\\d+|client\\d+)$`);
+}
+
+/** `ip netns list` output -> names ("name (id: 3)" or "name"). */
+export function parseNetnsList(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter(Boolean);
+}
+
+/** /proc/<pid>/stat field 22 (start time in clock ticks); undefined if gone. */
+export function procStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm (field 2) may hold spaces and parentheses: split after the last ')'
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Alive = exists and is not a zombie. */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** True while the PID still names the process we recorded (not a recycled PID). */
+export function isSameProcess(rec: Pick<ProcessRecord, 'pid' | 'startTime'>): boolean {
+  if (!processAlive(rec.pid)) return false;
+  return rec.startTime === undefined || procStartTime(rec.pid) === rec.startTime;
+}
+
+/** Polls /proc until every pid is gone (or a zombie); returns the ones still alive at the deadline. */
+export async function waitForExit(pids: number[], timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  let alive = pids.filter(processAlive);
+  while (alive.length && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 25));
+    alive = alive.filter(processAlive);
+  }
+  return alive;
+}
+
+function bpffsMounted(): boolean {
+  try {
+    return readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .some((l) => {
+        const f = l.split(' ');
+        return f[1] === '/sys/fs/bpf' && f[2] === 'bpf';
+      });
+  } catch {
+    return false;
+  }
+}
+
+/** eBPF attached to a node's eth0, from `ip -d -j link show` and `tc filter show ... egress`. */
+export function parseAttachedBpf(ipLinkJson: string, tcEgressText: string): string[] {
+  const out: string[] = [];
+  const modeName = (m: unknown) => (m === 1 ? 'xdp(native)' : m === 2 ? 'xdp(generic)' : m === 3 ? 'xdp(offload)' : `xdp(mode ${String(m)})`);
+  try {
+    const links = JSON.parse(ipLinkJson) as { xdp?: { mode?: number; prog?: { id?: number; name?: string }; attached?: { mode?: number; prog?: { id?: number; name?: string } }[] } }[];
+    for (const l of links) {
+      const x = l.xdp;
+      if (!x) continue;
+      const progs = x.attached ?? (x.prog ? [{ mode: x.mode, prog: x.prog }] : []);
+      for (const a of progs) out.push(`${modeName(a.mode)} ${a.prog?.name ?? '?'} id ${a.prog?.id ?? '?'}`);
+    }
+  } catch {
+    /* no JSON (dry-run, or the node is gone) */
+  }
+  for (const line of tcEgressText.split('\n')) {
+    if (!/\bbpf\b/.test(line)) continue;
+    const name = /\bname (\S+)/.exec(line)?.[1] ?? /bpf (\S+)/.exec(line)?.[1] ?? '?';
+    const id = /\bid (\d+)/.exec(line)?.[1];
+    out.push(`tc egress ${name}${id ? ` id ${id}` : ''}`);
+  }
+  return out;
+}
+
+export class NetnsProvider implements Provider {
+  readonly name = 'netns' as const;
+
+  async probe(ctx: ProviderContext): Promise<Diagnostic[]> {
+    const d = [...rootDiagnostic('the netns provider'), ...missingTools(NETNS_TOOLS)];
+    if (d.length) return d;
+    // leftovers of a crashed run under this name would make `ip netns add` fail half-way
+    const leftovers = await this.labNamespaces(ctx.paths.lab, ctx.runner);
+    if (leftovers.length && !ctx.runner.dryRun) {
+      d.push({
+        code: 'LAB_LEFTOVERS',
+        subject: `name=${ctx.paths.lab}`,
+        message: `namespaces ${leftovers.join(', ')} are left from an earlier run`,
+        hint: `run \`electrode-lab down --name ${ctx.paths.lab}\` first`,
+      });
+    }
+    return d;
+  }
+
+  async up(plan: Plan, ctx: ProviderContext): Promise<void> {
+    const { runner: r, progress } = ctx;
+    const { switchNs: sw, bridge, mtu, prefix } = plan.network;
+    const ip = (...a: string[]) => r.run(['ip', ...a]);
+    const ipv6Off = (ns: string) => r.run(nsenterArgv(ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']));
+
+    await progress.step(`bpffs and pin folders under ${plan.bpf.pinRoot}`, async () => {
+      if (!bpffsMounted()) await r.run(['mount', '-t', 'bpf', 'bpf', '/sys/fs/bpf']);
+      await r.run(['mkdir', '-p', ...plan.nodes.map((n) => n.pinDir)]);
+    });
+    await progress.step(`switch namespace ${sw} with bridge ${bridge} (mtu ${mtu})`, async () => {
+      await ip('netns', 'add', sw);
+      // IPv6 off: no router solicitations or DAD chatter reaching the XDP programs
+      await ipv6Off(sw);
+      await ip('-n', sw, 'link', 'set', 'lo', 'up');
+      await ip('-n', sw, 'link', 'add', 'name', bridge, 'mtu', String(mtu), 'type', 'bridge');
+      await ip('-n', sw, 'link', 'set', bridge, 'up');
+    });
+    for (const n of plan.nodes) {
+      await progress.step(`${n.name}: namespace ${n.netns}, ${n.ifname} ${n.ip}/${prefix} ${n.mac}`, async () => {
+        await ip('netns', 'add', n.netns);
+        await ipv6Off(n.netns);
+        await ip('-n', sw, 'link', 'add', n.switchIf, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', n.ifname, 'mtu', String(mtu), 'netns', n.netns);
+        await ip('-n', sw, 'link', 'set', n.switchIf, 'master', bridge, 'up');
+        // frames a node's native XDP sends with XDP_TX/redirect land on this
+        // peer; veth only accepts them when the peer has GRO (or XDP) enabled
+        await r.run(nsenterArgv(sw, ['ethtool', '-K', n.switchIf, 'gro', 'on']));
+        await ip('-n', n.netns, 'link', 'set', 'lo', 'up');
+        await ip('-n', n.netns, 'link', 'set', n.ifname, 'address', n.mac);
+        await ip('-n', n.netns, 'addr', 'add', `${n.ip}/${prefix}`, 'brd', '+', 'dev', n.ifname);
+        await ip('-n', n.netns, 'link', 'set', n.ifname, 'up');
+      });
+    }
+  }
+
+  /** This lab's namespaces that exist now (by exact name pattern, so a partial state folder does not matter). */
+  async labNamespaces(lab: string, runner: Runner): Promise<string[]> {
+    const re = labNamespaceRegex(lab);
+    let names: string[];
+    if (runner.dryRun) {
+      names = existsSync(NETNS_RUN_DIR) ? readdirSync(NETNS_RUN_DIR) : [];
+    } else {
+      const res = await runner.run(['ip', 'netns', 'list'], { check: false });
+      names = parseNetnsList(res.stdout);
+    }
+    return names.filter((n) => re.test(n)).sort();
+  }
+
+  async down(plan: Plan, ctx: ProviderContext): Promise<void> {
+    const { runner: r, progress, paths } = ctx;
+    const records = loadProcessRecords(paths);
+    if (records.length) {
+      await progress.step(`stopping ${records.length} recorded process(es)`, async () => {
+        for (const rec of records) await this.stop(plan, rec, ctx);
+      });
+    }
+    const sw = plan.network.switchNs;
+    const found = await this.labNamespaces(plan.lab, r);
+    const planned = [...plan.nodes.map((n) => n.netns), sw];
+    // nodes first, the switch namespace last
+    const all = [...new Set([...found, ...planned.filter((ns) => r.dryRun || found.includes(ns))])].sort((a, b) => (a === sw ? 1 : b === sw ? -1 : a.localeCompare(b)));
+    if (all.length) {
+      await progress.step(`killing what still runs inside ${all.length} namespace(s)`, async () => {
+        for (const ns of all) await this.killNamespaceProcesses(ns, r);
+      });
+      await progress.step(`deleting namespaces ${all.join(' ')}`, async () => {
+        for (const ns of all) {
+          const res = await r.run(['ip', 'netns', 'del', ns], { check: false });
+          if (res.exitCode !== 0 && !/No such file|Invalid argument/.test(res.stderr)) {
+            progress.warn(`ip netns del ${ns}: ${res.stderr.trim()}`);
+          }
+        }
+      });
+    }
+    const pinRoot = plan.bpf.pinRoot;
+    if (pinRoot.startsWith(`${BPFFS_ROOT}/`) && (r.dryRun || existsSync(pinRoot))) {
+      await progress.step(`removing pins ${pinRoot}`, async () => {
+        await r.run(['rm', '-rf', '--one-file-system', pinRoot]);
+        // the shared parent goes when the last lab is gone
+        await r.run(['rmdir', '--ignore-fail-on-non-empty', BPFFS_ROOT], { check: false });
+      });
+    }
+  }
+
+  private async killNamespaceProcesses(ns: string, r: Runner): Promise<void> {
+    const pidsOf = async () =>
+      (await r.run(['ip', 'netns', 'pids', ns], { check: false })).stdout
+        .split(/\s+/)
+        .filter((p) => /^\d+$/.test(p))
+        .map(Number)
+        .filter((p) => p !== process.pid);
+    const pids = await pidsOf();
+    if (!pids.length) return;
+    await r.run(['kill', '-TERM', ...pids.map(String)], { check: false });
+    const left = r.dryRun ? [] : await waitForExit(pids, STOP_GRACE_MS);
+    if (left.length) {
+      await r.run(['kill', '-KILL', ...left.map(String)], { check: false });
+      await waitForExit(left, KILL_WAIT_MS);
+    }
+  }
+
+  async exec(plan: Plan, node: PlanNode, argv: string[], ctx: ProviderContext, opts?: RunOptions): Promise<RunResult> {
+    return ctx.runner.run(nsenterArgv(node.netns, argv), opts);
+  }
+
+  async spawn(plan: Plan, node: PlanNode, name: string, argv: string[], ctx: ProviderContext): Promise<ProcessRecord> {
+    const { paths, runner } = ctx;
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`process name '${name}' must be letters, digits, _ . -`);
+    paths.ensureDirs([node.name]);
+    const logFile = paths.processLog(node.name, name);
+    // nsenter without --fork execs the program: the PID we get is the program's
+    const pid = await runner.spawnDetached(nsenterArgv(node.netns, argv), { logFile });
+    const rec: ProcessRecord = { node: node.name, name, pid, argv, logFile, startTime: runner.dryRun ? undefined : procStartTime(pid) };
+    if (!runner.dryRun) saveProcessRecord(paths, rec);
+    return rec;
+  }
+
+  async stop(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<void> {
+    const { runner: r, paths } = ctx;
+    if (r.dryRun) {
+      await r.run(['kill', '-TERM', String(rec.pid)]);
+      return;
+    }
+    if (isSameProcess(rec)) {
+      await r.run(['kill', '-TERM', String(rec.pid)], { check: false });
+      if ((await waitForExit([rec.pid], STOP_GRACE_MS)).length) {
+        ctx.progress.warn(`${rec.node}/${rec.name} (pid ${rec.pid}) ignored SIGTERM for ${STOP_GRACE_MS / 1000}s; sending SIGKILL`);
+        await r.run(['kill', '-KILL', String(rec.pid)], { check: false });
+        await waitForExit([rec.pid], KILL_WAIT_MS);
+      }
+    }
+    removeProcessRecord(paths, rec);
+  }
+
+  async status(plan: Plan, ctx: ProviderContext): Promise<NodeStatus[]> {
+    const { runner: r, paths } = ctx;
+    const present = new Set(await this.labNamespaces(plan.lab, r));
+    const records = loadProcessRecords(paths);
+    const out: NodeStatus[] = [];
+    for (const n of plan.nodes) {
+      const up = present.has(n.netns);
+      let bpf: string[] = [];
+      let detail: string | undefined;
+      if (up) {
+        const link = await r.run(nsenterArgv(n.netns, ['ip', '-d', '-j', 'link', 'show', 'dev', n.ifname]), { check: false });
+        const tc = await r.run(nsenterArgv(n.netns, ['tc', 'filter', 'show', 'dev', n.ifname, 'egress']), { check: false });
+        bpf = parseAttachedBpf(link.stdout, tc.stdout);
+        if (link.exitCode !== 0 && !r.dryRun) detail = `${n.ifname} missing: ${link.stderr.trim()}`;
+      } else {
+        detail = `namespace ${n.netns} does not exist; run \`electrode-lab down --name ${plan.lab}\` then up again`;
+      }
+      out.push({
+        node: n.name,
+        role: n.role,
+        ip: n.ip,
+        mac: n.mac,
+        port: n.port,
+        state: up ? 'up' : 'down',
+        processes: records.filter((p) => p.node === n.name).map((p) => ({ name: p.name, pid: p.pid, alive: isSameProcess(p) })),
+        bpf,
+        ...(detail ? { detail } : {}),
+      });
+    }
+    return out;
+  }
+
+  async collect(plan: Plan, node: PlanNode, destDir: string, ctx: ProviderContext): Promise<void> {
+    const { runner: r, paths } = ctx;
+    mkdirSync(destDir, { recursive: true });
+    const logDir = paths.nodeLogDir(node.name);
+    if (existsSync(logDir)) cpSync(logDir, join(destDir, 'logs'), { recursive: true });
+    const grab = async (file: string, argv: string[]) => {
+      const res = await r.run(nsenterArgv(node.netns, argv), { check: false });
+      writeFileSync(join(destDir, file), res.stdout + (res.stderr ? `\n# stderr:\n${res.stderr}` : ''));
+    };
+    await grab('ip-link.txt', ['ip', '-d', '-s', 'link', 'show']);
+    await grab('ip-addr.txt', ['ip', 'addr', 'show']);
+    await grab('tc-egress.txt', ['tc', 'filter', 'show', 'dev', node.ifname, 'egress']);
+  }
+}
