@@ -28,11 +28,20 @@ trap 'rm -rf "$work"' EXIT
 root=$work/rootfs
 
 echo "step: debootstrap bookworm from $mirror"
-# runtime for host-built binaries (--build host): libbpf1, libelf1; attach/inspect: iproute2,
-# ethtool, bpftool; crash capture: gdb; vagrant's Debian guest support: sudo, dbus, python3.
+# debootstrap only resolves a small base well (gdb's libraries fail to configure
+# inside it); everything else is installed with apt in the chroot afterwards.
 debootstrap --variant=minbase \
-  --include=systemd-sysv,dbus,openssh-server,sudo,linux-image-cloud-amd64,iproute2,python3-minimal,ethtool,libbpf1,libelf1,zlib1g,bpftool,gdb,procps,rsync,ca-certificates \
+  --include=systemd-sysv,dbus,openssh-server,sudo,linux-image-cloud-amd64,iproute2,python3-minimal \
   bookworm "$root" "$mirror"
+
+echo "step: runtime packages"
+# runtime for host-built binaries (--build host): libbpf1, libelf1; attach/inspect: ethtool,
+# bpftool; crash capture: gdb.
+mount -t proc proc "$root/proc"
+trap 'umount "$root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
+DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -q -y --no-install-recommends install \
+  ethtool libbpf1 libelf1 zlib1g bpftool gdb procps ca-certificates
+umount "$root/proc"
 
 echo "step: configure the guest"
 chroot "$root" useradd -m -s /bin/bash vagrant
