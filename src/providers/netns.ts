@@ -106,9 +106,11 @@ export function parseAttachedBpf(ipLinkJson: string, tcEgressText: string): stri
   } catch {
     /* no JSON (dry-run, or the node is gone) */
   }
+  // "filter protocol all pref 49152 bpf chain 0 handle 0x1 p.o:[tc] direct-action not_in_hw id 150 name el_tc tag ..."
+  // (the line without `handle` is the chain header, not a program)
   for (const line of tcEgressText.split('\n')) {
-    if (!/\bbpf\b/.test(line)) continue;
-    const name = /\bname (\S+)/.exec(line)?.[1] ?? /bpf (\S+)/.exec(line)?.[1] ?? '?';
+    if (!/\bbpf\b/.test(line) || !/\bhandle\b/.test(line)) continue;
+    const name = /\bname (\S+)/.exec(line)?.[1] ?? /\bhandle \S+ (\S+)/.exec(line)?.[1] ?? '?';
     const id = /\bid (\d+)/.exec(line)?.[1];
     out.push(`tc egress ${name}${id ? ` id ${id}` : ''}`);
   }
