@@ -20,6 +20,8 @@ export interface VagrantfileView {
   mtu: number;
   netmask: string;
   libvirtNetwork: string;
+  /** libvirt domain names are `<domainPrefix><node>`. */
+  domainPrefix: string;
   bootTimeoutS: number;
   nodes: { name: string; hostname: string; ip: string; mac: string }[];
 }
@@ -27,6 +29,11 @@ export interface VagrantfileView {
 /** Software emulation boots a guest in about 40 s alone, far longer when VMs share 2 cores. */
 export function bootTimeoutS(driver: 'kvm' | 'qemu'): number {
   return driver === 'qemu' ? 900 : 300;
+}
+
+/** The libvirt domain of node X is `el-<lab>-X` (vagrant-libvirt appends the machine name). */
+export function domainPrefix(plan: Plan): string {
+  return `el-${plan.lab}-`;
 }
 
 export function vagrantfileView(plan: Plan): VagrantfileView {
@@ -41,6 +48,7 @@ export function vagrantfileView(plan: Plan): VagrantfileView {
     mtu: plan.network.mtu,
     netmask: plan.network.netmask,
     libvirtNetwork: plan.vm.libvirtNetwork,
+    domainPrefix: domainPrefix(plan),
     bootTimeoutS: bootTimeoutS(plan.vm.driver),
     nodes: plan.nodes.map((n) => ({ name: n.name, hostname: n.hostname, ip: n.ip, mac: n.mac.toLowerCase() })),
   };
