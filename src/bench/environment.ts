@@ -1,0 +1,160 @@
+/**
+ * environment.json: what a reader needs to trust or reproduce the figures:
+ * kernel of every node, project commit + dirty flag, plans, build options,
+ * XDP mode and NIC queues/offloads per node, CPU pinning, tool versions.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus, hostname, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { projectRoot } from '../paths.js';
+import { Plan, PlanNode } from '../plan.js';
+import { Runner } from '../runner.js';
+import { BenchLab } from './lab.js';
+
+export interface NodeEnvironment {
+  kernel: string;
+  ifname: string;
+  /** `ip -d -j link show dev <if>`: xdp mode (xdp / xdpgeneric / none) and program. */
+  xdp: { mode: string; progId?: number; name?: string };
+  mtu?: number;
+  /** `ethtool -l`: channels (queues). */
+  channels: string;
+  /** `ethtool -k`: the offloads that matter for XDP, as on/off. */
+  offloads: Record<string, string>;
+}
+
+export interface HostEnvironment {
+  hostname: string;
+  kernel: string;
+  cpus: { count: number; model: string };
+  memoryMiB: number;
+  node: string;
+  tools: Record<string, string>;
+  git: { commit: string; dirty: boolean; describe?: string };
+  build: Record<string, string[]>;
+  cpuPinning: string;
+  corePattern?: string;
+}
+
+export interface EnvironmentFile {
+  kind: 'electrode-lab-bench-environment';
+  version: 1;
+  collectedAt: string;
+  host: HostEnvironment;
+  /** Per replica count: the plan and each node's view. */
+  labs: Record<string, { plan: Plan; nodes: Record<string, NodeEnvironment>; arms: Record<string, Record<string, NodeEnvironment['xdp']>> }>;
+}
+
+const firstLine = (s: string) => s.split('\n').find((l) => l.trim())?.trim() ?? '';
+
+async function out(runner: Runner, argv: string[], cwd?: string): Promise<string> {
+  const r = await runner.run(argv, { check: false, timeoutMs: 15_000, cwd });
+  if (r.exitCode !== 0) return `unavailable (${firstLine(r.stderr) || `exit ${r.exitCode}`})`;
+  return r.stdout.trim();
+}
+
+/** Compiler/linker flag assignments from a Makefile (CFLAGS, LDLIBS, ...). */
+export function makefileFlags(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^(CC|CLANG|CFLAGS|CPPFLAGS|LDFLAGS|LDLIBS|LIBS|BPF_CFLAGS|ASAN_CFLAGS|SAN_FLAGS|SANITIZE|[A-Z_]*FLAGS)\s*[:+?]?=/.test(l));
+}
+
+async function buildOptions(runner: Runner, root: string): Promise<Record<string, string[]>> {
+  const build: Record<string, string[]> = {};
+  for (const dir of ['native', 'bpf']) {
+    const mk = join(root, dir, 'Makefile');
+    if (!existsSync(mk)) {
+      build[dir] = ['no Makefile'];
+      continue;
+    }
+    // a print-flags target, when the Makefile has one, knows the effective values
+    const r = await runner.run(['make', '-s', '-C', join(root, dir), 'print-flags'], { check: false, timeoutMs: 15_000 });
+    build[dir] = r.exitCode === 0 && r.stdout.trim() ? r.stdout.trim().split('\n') : makefileFlags(readFileSync(mk, 'utf8'));
+  }
+  return build;
+}
+
+export async function hostEnvironment(runner: Runner, corePattern?: string): Promise<HostEnvironment> {
+  const root = projectRoot();
+  const cpuList = cpus();
+  const tools: Record<string, string> = {};
+  tools.clang = firstLine(await out(runner, ['clang', '--version']));
+  tools.bpftool = firstLine(await out(runner, ['bpftool', 'version']));
+  tools.gdb = firstLine(await out(runner, ['gdb', '--version']));
+  tools.iproute2 = firstLine(await out(runner, ['ip', '-V']));
+  tools.libbpf = firstLine(await out(runner, ['dpkg-query', '-W', '-f', '${Version}', 'libbpf-dev']));
+  tools.node = process.version;
+  const commit = await out(runner, ['git', '-C', root, 'rev-parse', 'HEAD']);
+  const status = await out(runner, ['git', '-C', root, 'status', '--porcelain', '--untracked-files=no']);
+  const describe = await out(runner, ['git', '-C', root, 'describe', '--always', '--dirty']);
+  return {
+    hostname: hostname(),
+    kernel: await out(runner, ['uname', '-r']),
+    cpus: { count: cpuList.length, model: cpuList[0]?.model ?? 'unknown' },
+    memoryMiB: Math.round(totalmem() / 2 ** 20),
+    node: process.version,
+    tools,
+    git: { commit, dirty: status.length > 0 && !status.startsWith('unavailable'), describe },
+    build: await buildOptions(runner, root),
+    cpuPinning: 'none: replicas and client are not pinned (taskset/--cpu not used); the scheduler places them',
+    ...(corePattern ? { corePattern } : {}),
+  };
+}
+
+/** XDP state of a link from `ip -d -j link show` JSON. */
+export function xdpOf(ipLinkJson: string): NodeEnvironment['xdp'] {
+  try {
+    const links = JSON.parse(ipLinkJson) as { xdp?: { mode?: number; prog?: { id?: number; name?: string }; attached?: { mode?: number; prog?: { id?: number; name?: string } }[] } }[];
+    const x = links[0]?.xdp;
+    if (!x) return { mode: 'none' };
+    // iproute2 modes: 1 = native (xdp), 2 = generic (xdpgeneric), 3 = offload, 4 = multi
+    const names: Record<number, string> = { 1: 'native', 2: 'generic', 3: 'offload', 4: 'multi' };
+    const prog = x.prog ?? x.attached?.[0]?.prog;
+    return { mode: names[x.mode ?? 0] ?? `mode ${x.mode}`, ...(prog?.id !== undefined ? { progId: prog.id } : {}), ...(prog?.name ? { name: prog.name } : {}) };
+  } catch {
+    return { mode: 'unknown' };
+  }
+}
+
+export function mtuOf(ipLinkJson: string): number | undefined {
+  try {
+    return (JSON.parse(ipLinkJson) as { mtu?: number }[])[0]?.mtu;
+  } catch {
+    return undefined;
+  }
+}
+
+const OFFLOADS = ['rx-checksumming', 'tx-checksumming', 'scatter-gather', 'tcp-segmentation-offload', 'generic-segmentation-offload', 'generic-receive-offload', 'large-receive-offload', 'rx-gro-hw'];
+
+export function offloadsOf(ethtoolK: string): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (const line of ethtoolK.split('\n')) {
+    const m = /^([\w-]+):\s+(on|off)/.exec(line.trim());
+    if (m && OFFLOADS.includes(m[1]!)) o[m[1]!] = m[2]!;
+  }
+  return o;
+}
+
+export async function nodeXdp(lab: BenchLab, node: PlanNode): Promise<NodeEnvironment['xdp']> {
+  const r = await lab.provider.exec(lab.plan, node, ['ip', '-d', '-j', 'link', 'show', 'dev', node.ifname], lab.pctx, { check: false });
+  return r.exitCode === 0 ? xdpOf(r.stdout) : { mode: 'unknown' };
+}
+
+export async function nodeEnvironment(lab: BenchLab, node: PlanNode): Promise<NodeEnvironment> {
+  const ex = async (argv: string[]) => {
+    const r = await lab.provider.exec(lab.plan, node, argv, lab.pctx, { check: false, timeoutMs: 15_000 });
+    return r.exitCode === 0 ? r.stdout.trim() : `unavailable (${firstLine(r.stderr) || `exit ${r.exitCode}`})`;
+  };
+  const link = await ex(['ip', '-d', '-j', 'link', 'show', 'dev', node.ifname]);
+  const mtu = mtuOf(link);
+  return {
+    kernel: await ex(['uname', '-r']),
+    ifname: node.ifname,
+    xdp: xdpOf(link),
+    ...(mtu !== undefined ? { mtu } : {}),
+    channels: await ex(['ethtool', '-l', node.ifname]),
+    offloads: offloadsOf(await ex(['ethtool', '-k', node.ifname])),
+  };
+}

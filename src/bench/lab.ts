@@ -1,0 +1,93 @@
+/**
+ * Bringing the lab to the size a bench step needs: reuse the lab that is up
+ * when it matches, else down + up under the same name (same subnet, ports,
+ * provider). The same steps as `electrode-lab up`, as a library call.
+ */
+import { DiagnosticsError, LabError } from '../diagnostics.js';
+import { LabPaths } from '../paths.js';
+import { Plan, planLab } from '../plan.js';
+import { probeHostFacts } from '../probe.js';
+import { Progress, Provider, ProviderContext } from '../providers/provider.js';
+import { Runner } from '../runner.js';
+import { SpecInput, normalizeSpec } from '../spec.js';
+import { loadPlan, loadState, newState, removeLabState, saveLabFiles, saveState } from '../state.js';
+
+export interface BenchLab {
+  plan: Plan;
+  paths: LabPaths;
+  provider: Provider;
+  pctx: ProviderContext;
+}
+
+export interface LabControlDeps {
+  home: string;
+  env: NodeJS.ProcessEnv;
+  runner: Runner;
+  progress: Progress;
+  getProvider(name: string): Provider;
+}
+
+export class LabControl {
+  /** Was the lab up (any size) before the bench touched it? */
+  readonly wasUp: boolean;
+  readonly paths: LabPaths;
+  constructor(private readonly lab: string, private readonly deps: LabControlDeps, private readonly overrides: SpecInput) {
+    this.paths = new LabPaths(deps.home, lab);
+    this.wasUp = loadPlan(this.paths) !== undefined;
+  }
+
+  current(): BenchLab | undefined {
+    const plan = loadPlan(this.paths);
+    if (!plan) return undefined;
+    const provider = this.deps.getProvider(plan.provider);
+    return { plan, paths: this.paths, provider, pctx: { runner: this.deps.runner, paths: this.paths, progress: this.deps.progress } };
+  }
+
+  /** The lab with n replicas, up; reuses the current one when it matches and all its nodes are up. */
+  async atSize(n: number): Promise<BenchLab> {
+    const cur = this.current();
+    if (cur && cur.plan.cluster.n === n && loadState(this.paths)?.phase === 'up') {
+      const st = await cur.provider.status(cur.plan, cur.pctx);
+      const down = st.filter((s) => s.state !== 'up');
+      if (!down.length) {
+        this.deps.progress.info(`using lab '${this.lab}' that is up with ${n} replicas`);
+        return cur;
+      }
+      this.deps.progress.warn(`lab '${this.lab}' has nodes down (${down.map((s) => s.node).join(', ')}); recreating it`);
+    }
+    const base: SpecInput = cur ? { ...cur.plan.spec } : {};
+    if (cur) await this.down(`lab '${this.lab}' to resize it from ${cur.plan.cluster.n} to ${n} replicas`);
+    const { spec, diagnostics } = normalizeSpec(base, this.overrides, { name: this.lab, replicas: n });
+    if (!spec) throw new DiagnosticsError(diagnostics, 'spec');
+    const planned = planLab(spec, probeHostFacts(this.deps.home, this.deps.env));
+    if (!planned.plan) throw new DiagnosticsError(planned.diagnostics, 'plan');
+    const plan = planned.plan;
+    const provider = this.deps.getProvider(plan.provider);
+    const pctx: ProviderContext = { runner: this.deps.runner, paths: this.paths, progress: this.deps.progress };
+    const problems = await provider.probe(pctx);
+    if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
+    saveLabFiles(this.paths, plan);
+    const state = newState(plan);
+    saveState(this.paths, state);
+    try {
+      await this.deps.progress.step(`lab '${this.lab}' up with ${n} replicas (${plan.provider})`, () => provider.up(plan, pctx));
+    } catch (e) {
+      try {
+        await provider.down(plan, pctx);
+        removeLabState(this.paths);
+      } catch {
+        saveState(this.paths, { ...state, phase: 'failed' });
+      }
+      throw new LabError(`bringing lab '${this.lab}' up with ${n} replicas failed: ${(e as Error).message}`, 'UP_FAILED');
+    }
+    saveState(this.paths, { ...state, phase: 'up' });
+    return { plan, paths: this.paths, provider, pctx };
+  }
+
+  async down(why = `lab '${this.lab}'`): Promise<void> {
+    const cur = this.current();
+    if (!cur) return;
+    await this.deps.progress.step(`down ${why}`, () => cur.provider.down(cur.plan, cur.pctx));
+    removeLabState(this.paths);
+  }
+}

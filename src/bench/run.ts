@@ -1,0 +1,397 @@
+/**
+ * `electrode-lab bench`: for each replica count, bring the lab to that size;
+ * for each trial (arm x threads x repeat, arms rotated per repeat) attach
+ * exactly that arm's fast paths, start FRESH replicas, wait until a request
+ * commits, run the client in the client node, stop the replicas, detach.
+ * Cores go into the run folder; a process that died from a signal gets a
+ * crash folder and the trial is marked crashed; the bench goes on.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { LabError } from '../diagnostics.js';
+import { RunPaths, projectRoot } from '../paths.js';
+import { PlanNode, clients, replicas } from '../plan.js';
+import { ProcessRecord, Progress, Provider } from '../providers/provider.js';
+import { RunResult, Runner } from '../runner.js';
+import { SpecInput } from '../spec.js';
+import { CorePatternGuard, captureCrash, listCores, processAlive, tailLines, waitForCore, withCoreDumps } from '../crash.js';
+import { parseClientOutput } from './clientOutput.js';
+import { EnvironmentFile, hostEnvironment, nodeEnvironment, nodeXdp } from './environment.js';
+import { attachArm, bpfStateOf, detachAll, fastPathsUnavailable, loaderPath } from './fastpaths.js';
+import { BenchLab, LabControl } from './lab.js';
+import { renderReport } from './report.js';
+import { schedule } from './schedule.js';
+import { LoggingRunner, newRunPaths, saveResults } from './store.js';
+import { ARMS, ArmName, BenchOptions, CrashInfo, ResultsFile, Trial, TrialRecord, armReplicaFlags, armUsesBpf } from './types.js';
+
+export interface BenchDeps {
+  env: NodeJS.ProcessEnv;
+  /** Labs home. */
+  home: string;
+  runner: Runner;
+  progress: Progress;
+  getProvider(name: string): Provider;
+  /** Spec fields for a lab the bench creates (provider, subnet, base port...). */
+  labSpec?: SpecInput;
+  /** Wait for another bench's core capture to finish instead of refusing (tests). */
+  coreLockWaitMs?: number;
+  /** Install SIGINT/SIGTERM handlers (the CLI does; tests need not). */
+  handleSignals?: boolean;
+}
+
+export interface Binaries {
+  replica: string;
+  client: string;
+}
+
+export function nativeBinaries(root = projectRoot()): Binaries {
+  return { replica: join(root, 'native', 'build', 'replica'), client: join(root, 'native', 'build', 'client') };
+}
+
+/** Readiness: no sleeps, conditions with a deadline. */
+const READY_TIMEOUT_MS = 20_000;
+const PROBE_ATTEMPT_MS = 3_000;
+/** Client ids of readiness probes, far from the measuring client's. */
+const PROBE_ID_BASE = 900_000;
+
+/** Is a UDP socket bound to `port` in the network namespace of pid? (/proc/<pid>/net/udp is per namespace.) */
+export function udpPortBound(pid: number, port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  try {
+    const text = readFileSync(`/proc/${pid}/net/udp`, 'utf8');
+    return text.split('\n').some((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${hexPort}`));
+  } catch {
+    return false;
+  }
+}
+
+async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 25): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+class TrialError extends Error {}
+
+interface Started {
+  node: PlanNode;
+  rec: ProcessRecord;
+}
+
+/** Everything one bench run shares between trials. */
+class Bench {
+  aborted: NodeJS.Signals | undefined;
+  readonly results: ResultsFile;
+  readonly env: EnvironmentFile;
+  private readonly claimedCores = new Set<string>();
+  constructor(
+    readonly opts: BenchOptions,
+    readonly deps: BenchDeps,
+    readonly run: RunPaths,
+    readonly runner: LoggingRunner,
+    readonly bins: Binaries,
+  ) {
+    this.results = {
+      kind: 'electrode-lab-bench-results',
+      version: 1,
+      id: run.id,
+      lab: opts.lab,
+      createdAt: new Date().toISOString(),
+      outcome: 'running',
+      options: opts,
+      skipped: [],
+      records: [],
+    };
+    this.env = { kind: 'electrode-lab-bench-environment', version: 1, collectedAt: new Date().toISOString(), host: undefined as never, labs: {} };
+  }
+
+  save(): void {
+    saveResults(this.run, this.results);
+  }
+  saveEnv(): void {
+    writeFileSync(this.run.environmentJson, JSON.stringify(this.env, null, 2) + '\n');
+  }
+
+  async trial(t: Trial, lab: BenchLab): Promise<TrialRecord> {
+    const arm = ARMS[t.arm];
+    const useBpf = armUsesBpf(arm);
+    const t0 = performance.now();
+    const rec: TrialRecord = {
+      ...t, status: 'ok', crashed: false, startedAt: new Date().toISOString(), wallMs: 0, requests: 0, completed: 0, errors: 0, timeouts: 0,
+      duration_s: 0, throughput_ops: null, latency_us: null, clientExitCode: null, crashes: [],
+    };
+    const started: Started[] = [];
+    let client: RunResult | undefined;
+    let clientTimedOut = false;
+    const clientNode = clients(lab.plan)[0];
+    if (!clientNode) throw new LabError(`lab '${lab.plan.lab}' has no client node`);
+    try {
+      if (useBpf) {
+        await attachArm(lab, arm);
+        const armEnv = (this.env.labs[String(t.replicas)]!.arms[t.arm] ??= {});
+        if (!Object.keys(armEnv).length) {
+          for (const n of replicas(lab.plan)) armEnv[n.name] = await nodeXdp(lab, n);
+          this.saveEnv();
+        }
+      }
+      for (const node of replicas(lab.plan)) {
+        const argv = withCoreDumps([
+          this.bins.replica, '-c', lab.paths.replicaConfigFile, '-i', String(node.index), '--log-level', 'info',
+          ...(useBpf ? ['--bpf-pin-dir', node.pinDir] : []),
+          ...armReplicaFlags(arm),
+          ...(this.opts.replicaArgs ?? []),
+          ...(this.opts.replicaArgsFor?.[String(node.index)] ?? []),
+        ]);
+        started.push({ node, rec: await lab.provider.spawn(lab.plan, node, `replica.t${t.seq}`, argv, lab.pctx) });
+      }
+      await this.waitReady(lab, started, clientNode, t);
+      const load = this.opts.duration !== undefined ? ['-d', String(this.opts.duration)] : ['-n', String(this.opts.requests ?? 1000)];
+      const argv = withCoreDumps([this.bins.client, '-c', lab.paths.replicaConfigFile, ...load, '-w', String(this.opts.warmup), '-t', String(t.threads)]);
+      client = await lab.provider.exec(lab.plan, clientNode, argv, lab.pctx, { check: false, timeoutMs: this.opts.timeoutMs });
+      clientTimedOut = client.signal !== null && client.durationMs >= this.opts.timeoutMs - 50;
+      writeFileSync(join(this.nodeDir(clientNode.name), `client.t${t.seq}.log`), client.stdout + (client.stderr ? `\n--- stderr ---\n${client.stderr}` : ''));
+      rec.clientExitCode = client.exitCode;
+      const parsed = parseClientOutput(client.stdout);
+      if (parsed.result) {
+        const r = parsed.result;
+        Object.assign(rec, { requests: r.requests, completed: r.completed, errors: r.errors, timeouts: r.timeouts, duration_s: r.duration_s, throughput_ops: r.throughput_ops, latency_us: r.latency_us });
+        if (parsed.source !== 'json') rec.partial = true;
+      }
+      if (clientTimedOut) throw new TrialError(`client did not finish within ${this.opts.timeoutMs} ms (raise --timeout-ms); ${parsed.problem ?? ''}`.trim());
+      if (client.signal && !this.aborted) throw new TrialError(`client killed by ${client.signal}`);
+      if (client.exitCode !== 0) {
+        throw new TrialError(`client exited ${client.exitCode}: ${(client.stderr.trim().split('\n').at(-1) ?? '') || parsed.problem || 'no message'}`);
+      }
+      if (!parsed.result) throw new TrialError(`client output unusable: ${parsed.problem}`);
+    } catch (e) {
+      rec.status = 'failed';
+      rec.error = (e as Error).message.split('\n').slice(0, 3).join(' | ');
+    } finally {
+      await this.finishTrial(t, lab, started, useBpf, rec, client, clientTimedOut, clientNode);
+      rec.wallMs = Math.round(performance.now() - t0);
+    }
+    return rec;
+  }
+
+  private nodeDir(node: string): string {
+    const d = this.run.nodeDir(node);
+    mkdirSync(d, { recursive: true });
+    return d;
+  }
+
+  /** Every replica bound its port, then one request commits end to end. */
+  private async waitReady(lab: BenchLab, started: Started[], clientNode: PlanNode, t: Trial): Promise<void> {
+    const dead = () => started.filter((s) => !processAlive(s.rec.pid));
+    const bound = await until(() => dead().length > 0 || started.every((s) => udpPortBound(s.rec.pid, s.node.port)), READY_TIMEOUT_MS);
+    const gone = dead();
+    if (gone.length) {
+      const why = gone.map((s) => `${s.node.name}: ${lastLogLine(s.rec.logFile)}`).join('; ');
+      throw new TrialError(`replica(s) exited during start: ${why}`);
+    }
+    if (!bound) throw new TrialError(`replicas did not bind their UDP ports within ${READY_TIMEOUT_MS / 1000}s`);
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    let last: RunResult | undefined;
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      const probe = [this.bins.client, '-c', lab.paths.replicaConfigFile, '-n', '1', '-t', '1', '-w', '0', '--timeout-ms', '200', '--id-base', String(PROBE_ID_BASE + t.seq * 64 + attempt)];
+      last = await lab.provider.exec(lab.plan, clientNode, probe, lab.pctx, { check: false, timeoutMs: PROBE_ATTEMPT_MS });
+      if (last.exitCode === 0) return;
+      if (dead().length) break;
+    }
+    const gone2 = dead();
+    if (gone2.length) throw new TrialError(`replica(s) died before the first request committed: ${gone2.map((s) => s.node.name).join(', ')}`);
+    throw new TrialError(`no request committed within ${READY_TIMEOUT_MS / 1000}s of start (last probe: ${last ? (last.signal ?? `exit ${last.exitCode}`) : 'none'} ${last?.stderr.trim().split('\n').at(-1) ?? ''})`);
+  }
+
+  private async finishTrial(t: Trial, lab: BenchLab, started: Started[], useBpf: boolean, rec: TrialRecord, client: RunResult | undefined, clientTimedOut: boolean, clientNode: PlanNode): Promise<void> {
+    const crashes: CrashInfo[] = [];
+    const bpfState = (node: PlanNode) => (useBpf ? () => bpfStateOf(lab, node) : undefined);
+    // 1. replicas that died while we were not stopping them: crash folder while the eBPF state is still attached
+    const deadEarly = started.filter((s) => !processAlive(s.rec.pid));
+    for (const s of deadEarly) {
+      const core = await waitForCore(this.run.coresDir, s.rec.pid, 3000);
+      if (core) this.claimedCores.add(core.path);
+      if (core || deadEarly.length) {
+        crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: 'replica', pid: s.rec.pid, binary: this.bins.replica, logFile: s.rec.logFile, core, bpfState: bpfState(s.node) }));
+      }
+    }
+    // 2. the client, if a signal other than ours ended it
+    if (client?.signal && !clientTimedOut && !(this.aborted && ['SIGINT', 'SIGTERM'].includes(client.signal))) {
+      const core = await this.waitForUnclaimedCore(basename(this.bins.client));
+      crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: clientNode.name, process: 'client', pid: core?.pid ?? 0, binary: this.bins.client, signal: client.signal, core, bpfState: undefined }));
+    }
+    // 3. stop the rest (SIGTERM; a crash while shutting down still leaves a core)
+    for (const s of started) {
+      if (!deadEarly.includes(s)) await lab.provider.stop(lab.plan, s.rec, lab.pctx);
+    }
+    for (const s of started) {
+      if (deadEarly.includes(s)) continue;
+      const core = listCores(this.run.coresDir).find((c) => c.pid === s.rec.pid);
+      if (core) {
+        this.claimedCores.add(core.path);
+        crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: 'replica', pid: s.rec.pid, binary: this.bins.replica, logFile: s.rec.logFile, core, bpfState: bpfState(s.node) }));
+      }
+    }
+    if (useBpf) {
+      const problems = await detachAll(lab);
+      if (problems.length) this.deps.progress.warn(`detach: ${problems.join('; ')}`);
+    }
+    for (const s of started) {
+      if (existsSync(s.rec.logFile)) copyFileSync(s.rec.logFile, join(this.nodeDir(s.node.name), basename(s.rec.logFile)));
+    }
+    // a dead replica without a core (exit code, SIGKILL) is a failure, not a crash we can explain
+    const realCrashes = crashes.filter((c) => c.core || c.signal);
+    const vanished = crashes.filter((c) => !c.core && !c.signal);
+    rec.crashes = crashes;
+    if (realCrashes.length) {
+      rec.crashed = true;
+      rec.status = 'crashed';
+    } else if (vanished.length && rec.status === 'ok') {
+      rec.status = 'failed';
+      rec.error = `${vanished.map((c) => c.node).join(', ')} exited during the trial without a core (see ${vanished[0]!.dir})`;
+    }
+    void t;
+  }
+
+  private async waitForUnclaimedCore(comm: string) {
+    let found: ReturnType<typeof listCores>[number] | undefined;
+    await until(() => {
+      found = listCores(this.run.coresDir).find((c) => c.comm === comm.slice(0, 15) && !this.claimedCores.has(c.path));
+      return found !== undefined;
+    }, 3000);
+    if (found) {
+      this.claimedCores.add(found.path);
+      return (await waitForCore(this.run.coresDir, found.pid, 3000)) ?? found;
+    }
+    return undefined;
+  }
+}
+
+function lastLogLine(file: string): string {
+  try {
+    return tailLines(readFileSync(file, 'utf8'), 1).trim() || '(empty log)';
+  } catch {
+    return '(no log)';
+  }
+}
+
+export interface BenchOutcome {
+  run: RunPaths;
+  results: ResultsFile;
+  report: string;
+}
+
+/** Checks everything that does not need the lab; returns the arms to run and the ones skipped. */
+export function plannedArms(opts: BenchOptions, root = projectRoot()): { run: ArmName[]; skipped: { arm: ArmName; reason: string }[] } {
+  const bpfProblem = fastPathsUnavailable(root);
+  const run: ArmName[] = [];
+  const skipped: { arm: ArmName; reason: string }[] = [];
+  for (const a of opts.arms) {
+    if (armUsesBpf(ARMS[a]) && bpfProblem) skipped.push({ arm: a, reason: `arm '${a}' ${bpfProblem}` });
+    else run.push(a);
+  }
+  return { run, skipped };
+}
+
+export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<BenchOutcome> {
+  const bins = nativeBinaries();
+  const missing = Object.values(bins).filter((b) => !existsSync(b));
+  if (missing.length) throw new LabError(`${missing.join(' and ')} missing; build them with \`make -C native\` (or \`npm run build\`)`, 'BENCH_NO_BINARIES');
+  const arms = plannedArms(opts);
+  if (!arms.run.length) throw new LabError(`no arm can run: ${arms.skipped.map((s) => s.reason).join('; ')}`, 'BENCH_NO_ARMS');
+  for (const s of arms.skipped) deps.progress.warn(`skipping ${s.reason}`);
+  const { progress } = deps;
+
+  const run = newRunPaths(opts.lab, deps.env);
+  const runner = new LoggingRunner(deps.runner, run.commandsLog);
+  const bench = new Bench({ ...opts, arms: arms.run }, deps, run, runner, bins);
+  bench.results.skipped = arms.skipped;
+  writeFileSync(run.specFile, JSON.stringify({ options: opts, labSpec: deps.labSpec ?? {} }, null, 2) + '\n');
+  progress.info(`bench run ${run.id}: ${run.root}`);
+  const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat });
+  const labs = new LabControl(opts.lab, { home: deps.home, env: deps.env, runner, progress, getProvider: deps.getProvider }, deps.labSpec ?? {});
+
+  const guard = await CorePatternGuard.install(run.coresDir, { waitMs: deps.coreLockWaitMs ?? 0, log: (l) => runner.note(l) });
+  if (deps.handleSignals !== false) {
+    guard.handleSignals((sig) => {
+      bench.aborted = sig;
+      progress.warn(`${sig}: core_pattern restored; stopping after the current trial (again to kill now)`);
+    });
+  }
+  let current: BenchLab | undefined;
+  try {
+    bench.env.host = await hostEnvironment(runner, guard.pattern);
+    bench.saveEnv();
+    bench.save();
+    let done = 0;
+    outer: for (const n of opts.replicas) {
+      if (bench.aborted) break;
+      current = await labs.atSize(n);
+      await refuseKernelDrift(current);
+      writeFileSync(run.planFile, JSON.stringify(current.plan, null, 2) + '\n');
+      const nodesEnv: EnvironmentFile['labs'][string]['nodes'] = {};
+      for (const node of current.plan.nodes) nodesEnv[node.name] = await nodeEnvironment(current, node);
+      bench.env.labs[String(n)] = { plan: current.plan, nodes: nodesEnv, arms: {} };
+      bench.saveEnv();
+      for (const t of trials.filter((x) => x.replicas === n)) {
+        if (bench.aborted) break outer;
+        done++;
+        const title = `[${done}/${trials.length}] ${n} replicas · ${t.arm} · ${t.threads} thread${t.threads === 1 ? '' : 's'} · repeat ${t.repeat + 1}/${opts.repeat}`;
+        const rec = await progress.step(title, () => bench.trial(t, current!));
+        bench.results.records.push(rec);
+        bench.save();
+        progress.info(`    ${describeTrial(rec)}`);
+        for (const c of rec.crashes) progress.warn(`crash: ${c.node} ${c.signal ?? 'died'} in ${c.topFrames.slice(0, 3).join(' <- ') || '?'} -> ${join(run.root, c.dir)}`);
+        if (rec.crashed && opts.stopOnCrash) {
+          bench.results.outcome = 'stopped';
+          progress.warn('--stop-on-crash: stopping the bench');
+          break outer;
+        }
+      }
+    }
+    if (bench.results.outcome === 'running') bench.results.outcome = bench.aborted ? 'interrupted' : 'complete';
+  } catch (e) {
+    bench.results.outcome = bench.aborted ? 'interrupted' : 'failed';
+    bench.results.error = (e as Error).message;
+    throw e;
+  } finally {
+    guard.restore();
+    bench.results.finishedAt = new Date().toISOString();
+    try {
+      if (!opts.keepLab && !labs.wasUp) await labs.down();
+      else if (current) progress.info(`lab '${opts.lab}' left up with ${current.plan.cluster.n} replicas${labs.wasUp ? ' (it was up before the bench)' : ' (--keep-lab)'}`);
+    } finally {
+      bench.save();
+      // cores nobody claimed (e.g. a crash after the last check) are kept and listed
+      const stray = listCores(run.coresDir);
+      if (stray.length) progress.warn(`unclaimed cores in ${run.coresDir}: ${stray.map((c) => basename(c.path)).join(', ')}`);
+    }
+  }
+  return { run, results: bench.results, report: renderReport(bench.results, run.root) };
+}
+
+export function describeTrial(r: TrialRecord): string {
+  const figs = r.throughput_ops !== null && r.latency_us ? `${Math.round(r.throughput_ops)} ops/s, p50 ${r.latency_us.p50} us, p99 ${r.latency_us.p99} us, ${r.completed} ok, ${r.errors + r.timeouts} errors/timeouts` : 'no figures';
+  return `${r.status}: ${figs}${r.partial ? ' (partial output)' : ''}${r.error ? ` - ${r.error}` : ''}`;
+}
+
+/** VM labs: refuse to measure a guest whose kernel drifted from the pin (vagrant provider's check, when present). */
+async function refuseKernelDrift(lab: BenchLab): Promise<void> {
+  if (lab.plan.provider !== 'vagrant') return;
+  let mod: Record<string, unknown>;
+  try {
+    const spec = '../providers/vagrant.js';
+    mod = (await import(spec)) as Record<string, unknown>;
+  } catch {
+    return;
+  }
+  const check = mod.checkKernelPins;
+  if (typeof check !== 'function') return;
+  const problems = (await (check as (p: unknown, c: unknown) => Promise<unknown>)(lab.plan, lab.pctx)) as unknown;
+  const list = Array.isArray(problems) ? problems : [];
+  if (list.length) {
+    throw new LabError(`refusing to bench: guest kernel differs from the pin ${lab.plan.vm.kernel}: ${list.map((p) => (typeof p === 'string' ? p : JSON.stringify(p))).join('; ')}; reprovision with \`electrode-lab down\` + \`up\``, 'BENCH_KERNEL_DRIFT');
+  }
+}

@@ -1,0 +1,237 @@
+/** `electrode-lab bench`, `report <run>` and `crashes [run]`. */
+import { Command, InvalidArgumentError } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DiagnosticsError } from '../diagnostics.js';
+import { listCrashes } from '../crash.js';
+import { renderReport } from '../bench/report.js';
+import { plannedArms, runBench } from '../bench/run.js';
+import { schedule } from '../bench/schedule.js';
+import { summarize } from '../bench/stats.js';
+import { chartOf, loadResults, resolveRun } from '../bench/store.js';
+import { toCsv } from '../bench/csv.js';
+import { ARM_NAMES, ArmName, BenchOptions, ResultsFile } from '../bench/types.js';
+import { PROVIDER_NAMES, ProviderName } from '../spec.js';
+import { CliContext } from './index.js';
+
+function intList(what: string, check: (n: number) => string | undefined) {
+  return (value: string): number[] => {
+    const parts = value.split(',').map((s) => s.trim()).filter(Boolean);
+    if (!parts.length) throw new InvalidArgumentError(`give a comma-separated list of ${what}, e.g. 3,5,7.`);
+    const out: number[] = [];
+    for (const p of parts) {
+      if (!/^\d+$/.test(p)) throw new InvalidArgumentError(`'${p}' is not a whole number.`);
+      const n = Number(p);
+      const bad = check(n);
+      if (bad) throw new InvalidArgumentError(bad);
+      if (!out.includes(n)) out.push(n);
+    }
+    return out;
+  };
+}
+
+const replicaList = intList('replica counts', (n) => (n < 3 || n > 15 || n % 2 === 0 ? `${n} replicas: use an odd count 2f+1 from 3 to 15, e.g. 3,5,7.` : undefined));
+const threadList = intList('thread counts', (n) => (n < 1 || n > 256 ? `${n} threads: use 1 to 256.` : undefined));
+
+function armList(value: string): ArmName[] {
+  const parts = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = parts.filter((p) => !(ARM_NAMES as readonly string[]).includes(p));
+  if (bad.length || !parts.length) throw new InvalidArgumentError(`unknown arm(s) ${bad.join(', ') || '(none)'}; arms are ${ARM_NAMES.join(', ')}.`);
+  return [...new Set(parts)] as ArmName[];
+}
+
+function positiveInt(what: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError(`${what} must be a whole number >= 1.`);
+    return Number(value);
+  };
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || value.trim() === '') throw new InvalidArgumentError('must be a number of seconds >= 0.');
+  return n;
+}
+
+/** "<replica index>:<flags>" for one replica only, e.g. "2:--crash-after 500". */
+function replicaArgsFor(value: string, prev: Record<string, string[]> = {}): Record<string, string[]> {
+  const m = /^(\d+):(.+)$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`expected <replica index>:<flags>, e.g. '2:--crash-after 500'.`);
+  return { ...prev, [m[1]!]: [...(prev[m[1]!] ?? []), ...m[2]!.trim().split(/\s+/)] };
+}
+
+interface BenchFlags {
+  replicas: number[];
+  arms: ArmName[];
+  threads: number[];
+  repeat: number;
+  requests?: number;
+  duration?: number;
+  warmup: number;
+  stopOnCrash?: boolean;
+  json?: boolean;
+  keepLab?: boolean;
+  lab?: string;
+  provider?: string;
+  subnet?: string;
+  basePort?: number;
+  timeoutMs?: number;
+  replicaArgs?: Record<string, string[]>;
+}
+
+export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
+  const problems = [];
+  if (flags.requests !== undefined && flags.duration !== undefined) {
+    problems.push({ code: 'BENCH_LOAD', subject: '--requests/--duration', message: 'give one of them, not both', hint: 'e.g. --requests 20000 or --duration 10' });
+  }
+  if (flags.provider !== undefined && !(PROVIDER_NAMES as readonly string[]).includes(flags.provider)) {
+    problems.push({ code: 'SPEC_UNKNOWN_PROVIDER', subject: `--provider ${flags.provider}`, message: 'no such provider', hint: `registered providers: ${PROVIDER_NAMES.join(', ')}` });
+  }
+  if (problems.length) throw new DiagnosticsError(problems, 'input');
+  const requests = flags.duration === undefined ? (flags.requests ?? 10000) : undefined;
+  const loadS = flags.duration ?? (requests ?? 0) / 500; // a pessimistic 500 ops/s for the time limit
+  return {
+    lab,
+    replicas: flags.replicas,
+    arms: flags.arms,
+    threads: flags.threads,
+    repeat: flags.repeat,
+    ...(requests !== undefined ? { requests } : {}),
+    ...(flags.duration !== undefined ? { duration: flags.duration } : {}),
+    warmup: flags.warmup,
+    stopOnCrash: Boolean(flags.stopOnCrash),
+    keepLab: Boolean(flags.keepLab),
+    ...(flags.replicaArgs ? { replicaArgsFor: flags.replicaArgs } : {}),
+    timeoutMs: flags.timeoutMs ?? Math.round((flags.warmup + loadS) * 1000 + 60_000),
+  };
+}
+
+function machineSummary(results: ResultsFile, dir: string) {
+  return {
+    kind: 'electrode-lab-bench-summary',
+    version: 1,
+    run: results.id,
+    dir,
+    lab: results.lab,
+    outcome: results.outcome,
+    trials: results.records.length,
+    crashed: results.records.filter((r) => r.crashed).length,
+    failed: results.records.filter((r) => r.status === 'failed').length,
+    skipped: results.skipped,
+    rows: summarize(results),
+    crashes: results.records.flatMap((r) => r.crashes.map((c) => ({ replicas: r.replicas, arm: r.arm, threads: r.threads, repeat: r.repeat, ...c }))),
+    files: { results: join(dir, 'results.json'), csv: join(dir, 'results.csv'), environment: join(dir, 'environment.json'), chart: join(dir, 'chart.svg'), commands: join(dir, 'commands.log') },
+  };
+}
+
+export function registerBench(program: Command, ctx: CliContext): void {
+  program
+    .command('bench')
+    .description('benchmark the lab: replica counts x fast-path arms x client threads, repeated and interleaved; stores a run folder')
+    .option('--replicas <list>', 'replica counts, e.g. 3,5,7 (the lab is resized for each)', replicaList, [3, 5, 7])
+    .option('--arms <list>', `arms among ${ARM_NAMES.join(',')}`, armList, [...ARM_NAMES])
+    .option('--threads <list>', 'client threads (closed loop, one outstanding request each), e.g. 1,8', threadList, [1, 8])
+    .option('--repeat <n>', 'repeats of every combination (arm order rotates per repeat)', positiveInt('--repeat'), 3)
+    .option('--requests <n>', 'requests per trial (default 10000)', positiveInt('--requests'))
+    .option('--duration <s>', 'seconds per trial instead of a request count', seconds)
+    .option('--warmup <s>', 'client warm-up seconds, not measured', seconds, 1)
+    .option('--stop-on-crash', 'stop at the first crashed trial (default: record it and go on)')
+    .option('--keep-lab', 'leave the lab up at the end (a lab that was up before the bench is always left up)')
+    .option('--lab <name>', 'lab name (same as the global --name)')
+    .option('--provider <name>', 'provider for a lab the bench creates (default netns)')
+    .option('--subnet <cidr>', 'subnet for a lab the bench creates (default 10.77.0.0/24)')
+    .option('--base-port <port>', 'base UDP port for a lab the bench creates', positiveInt('--base-port'))
+    .option('--timeout-ms <ms>', 'limit for one client run (default: warm-up + load at 500 ops/s + 60 s)', positiveInt('--timeout-ms'))
+    .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '2:--crash-after 500'", replicaArgsFor)
+    .option('--json', 'print the machine-readable summary instead of the table')
+    .addHelpText(
+      'after',
+      `
+Arms: baseline = no fast paths; broadcast = TC egress fan-out (+ --fast-broadcast);
+quorum = XDP PrepareOK pruning (+ --fast-quorum); reply = XDP fast reply on followers
+(+ --fast-reply); all = the three together. Arms that need the eBPF loader are skipped
+with a message when bpf/build/el-loader is missing (make -C bpf).
+
+Every run is stored under runs/<timestamp>-<lab>/ ($ELECTRODE_LAB_RUNS): results.json,
+results.csv, environment.json, commands.log, chart.svg, nodes/<node>/ logs and
+crashes/<node>-<pid>/ (core, backtrace.txt, log.tail, dmesg.txt, bpf.json).
+While it runs, the kernel's core_pattern points into the run folder; it is restored
+at the end, on Ctrl-C, and by the next run if this one was killed hard.
+
+Examples:
+  $ electrode-lab bench --replicas 3,5,7 --arms baseline,broadcast,quorum,reply,all \\
+        --repeat 5 --requests 20000 --warmup 2 --threads 1,8
+  $ electrode-lab bench --replicas 3 --arms baseline,reply --duration 10 --json
+  $ electrode-lab bench --replicas 5 --arms baseline --replica-args '2:--crash-after 500'
+  $ electrode-lab report            re-print and re-plot the newest run
+  $ electrode-lab crashes           crashes of the newest run with their top frames`,
+    )
+    .action(async (flags: BenchFlags) => {
+      const g = ctx.globals();
+      const lab = flags.lab ?? g.name;
+      const opts = benchOptionsFrom(flags, lab);
+      const progress = ctx.progress();
+      if (g.dryRun) {
+        const arms = plannedArms(opts);
+        for (const s of arms.skipped) ctx.out(`[dry-run] skip ${s.reason}`);
+        const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat });
+        ctx.out(`[dry-run] ${trials.length} trials in this order (nothing is run):`);
+        for (const t of trials) ctx.out(`  ${t.seq + 1}. ${t.replicas} replicas, ${t.arm}, ${t.threads} threads, repeat ${t.repeat + 1}`);
+        return;
+      }
+      const labSpec = {
+        ...(flags.provider ? { provider: flags.provider as ProviderName } : { provider: 'netns' as const }),
+        ...(flags.subnet ? { subnet: flags.subnet } : {}),
+        ...(flags.basePort ? { basePort: flags.basePort } : {}),
+      };
+      const outcome = await runBench(opts, { env: ctx.env, home: ctx.home(), runner: ctx.runner(), progress, getProvider: (n) => ctx.getProvider(n), labSpec });
+      if (flags.json) ctx.out(JSON.stringify(machineSummary(outcome.results, outcome.run.root)));
+      else ctx.out(outcome.report);
+      if (outcome.results.outcome !== 'complete' && outcome.results.outcome !== 'stopped') ctx.setExitCode(1);
+    });
+
+  program
+    .command('report')
+    .description('re-print the table of a stored bench run and re-plot its chart')
+    .argument('[run]', 'run id, part of it, or a run folder (default: the newest run)')
+    .option('--json', 'print the machine-readable summary')
+    .addHelpText('after', `\nExamples:\n  $ electrode-lab report\n  $ electrode-lab report 20261122T031500Z-lab\n  $ electrode-lab report runs/20261122T031500Z-lab --json`)
+    .action((ref: string | undefined, flags: { json?: boolean }) => {
+      const run = resolveRun(ref, ctx.env);
+      const results = loadResults(run);
+      // re-plot with this version's renderer (the stored records are the source of truth)
+      writeFileSync(run.chartSvg, chartOf(results));
+      writeFileSync(run.resultsCsv, toCsv(results.records));
+      if (flags.json) ctx.out(JSON.stringify(machineSummary(results, run.root)));
+      else ctx.out(renderReport(results, run.root));
+    });
+
+  program
+    .command('crashes')
+    .description('list the crashes of a bench run with their top frames')
+    .argument('[run]', 'run id, part of it, or a run folder (default: the newest run)')
+    .option('--json', 'print them as JSON')
+    .addHelpText('after', `\nExamples:\n  $ electrode-lab crashes\n  $ electrode-lab crashes 20261122T031500Z-lab --json`)
+    .action((ref: string | undefined, flags: { json?: boolean }) => {
+      const run = resolveRun(ref, ctx.env);
+      const results = loadResults(run);
+      const byDir = new Map(results.records.flatMap((r) => r.crashes.map((c) => [c.dir, r] as const)));
+      const crashes = listCrashes(run);
+      if (flags.json) {
+        ctx.out(JSON.stringify(crashes.map((c) => ({ ...c, folder: join(run.root, c.dir), trial: byDir.get(c.dir) ? { replicas: byDir.get(c.dir)!.replicas, arm: byDir.get(c.dir)!.arm, threads: byDir.get(c.dir)!.threads, repeat: byDir.get(c.dir)!.repeat } : null }))));
+        return;
+      }
+      if (!crashes.length) {
+        ctx.out(`run ${run.id}: no crashes`);
+        return;
+      }
+      ctx.out(`run ${run.id}: ${crashes.length} crash(es)`);
+      for (const c of crashes) {
+        const t = byDir.get(c.dir);
+        ctx.out(`${c.node} (${c.process}, pid ${c.pid}) ${c.signal ?? 'died'}${t ? ` during ${t.replicas} replicas/${t.arm}/${t.threads}t/repeat ${t.repeat + 1}` : ''}`);
+        ctx.out(`  top frames: ${c.topFrames.slice(0, 6).join(' <- ') || '(no backtrace)'}`);
+        ctx.out(`  folder: ${join(run.root, c.dir)}${c.note ? `  (${c.note})` : ''}`);
+      }
+    });
+}
+
