@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * client.c - closed-loop benchmark client: each thread keeps exactly one
+ * request outstanding, sends it to the replica it believes leads, and on a
+ * timeout resends it to every replica. Prints a specpaxos-style summary and
+ * then ONE JSON line (the last line of stdout) for the bench harness.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util.h"
+#include "wire.h"
+
+struct copts {
+	const char *config;
+	uint64_t requests;      /* -n */
+	double duration;        /* -d */
+	double warmup;          /* -w */
+	uint32_t threads;
+	uint64_t id_base;
+	int id_base_set;
+	uint64_t timeout_ms;
+	uint64_t keys;
+	uint64_t max_retries;
+	const char *ack_log;
+};
+
+struct thread_state {
+	pthread_t tid;
+	uint32_t idx;
+	uint64_t client_id;
+	uint64_t rng;
+	uint32_t *lat;          /* measured latencies, us */
+	size_t nlat, cap_lat;
+	uint64_t *acked;        /* request ids acknowledged, in order */
+	size_t nacked, cap_acked;
+	uint64_t completed, errors, timeouts, issued;
+	char err[256];
+};
+
+static struct copts O;
+static struct el_cluster CL;
+static double T0, T_MEASURE, T_END;
+static atomic_uint_fast64_t tickets;
+
+static void push_u32(uint32_t **a, size_t *n, size_t *cap, uint32_t v)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 4096;
+		*a = el_xrealloc(*a, *cap * sizeof(**a));
+	}
+	(*a)[(*n)++] = v;
+}
+
+static void push_u64(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 4096;
+		*a = el_xrealloc(*a, *cap * sizeof(**a));
+	}
+	(*a)[(*n)++] = v;
+}
+
+/* -n: take a ticket; -d: run until the deadline. */
+static int more_work(void)
+{
+	if (O.requests) {
+		uint64_t t = atomic_fetch_add(&tickets, 1);
+		return t < O.requests;
+	}
+	return el_now_s() < T_END;
+}
+
+static size_t make_request(struct thread_state *t, uint64_t rid, uint8_t *buf, size_t cap)
+{
+	uint8_t op[EL_MAX_OP_LEN];
+	char key[32], val[32];
+	uint64_t x = el_rand(&t->rng);
+	int kl = snprintf(key, sizeof(key), "k%" PRIu64, (x >> 8) % O.keys);
+	int vl = snprintf(val, sizeof(val), "%" PRIx64 ".%" PRIu64 ";", t->client_id, rid);
+	uint32_t kind = (uint32_t)(x & 3);
+	uint8_t code = kind < 2 ? EL_OP_PUT : kind == 2 ? EL_OP_APPEND : EL_OP_GET;
+	size_t n = el_op_encode(op, sizeof(op), code, key, (size_t)kl, val,
+				code == EL_OP_GET ? 0 : (size_t)vl);
+	struct el_hdr h;
+	memset(&h, 0, sizeof(h));
+	h.type = EL_MSG_REQUEST;
+	h.replica = EL_NO_REPLICA;
+	h.client_id = t->client_id;
+	h.request_id = rid;
+	struct el_builder b;
+	el_build_start(&b, buf, cap, &h);
+	if (el_build_bytes(&b, op, n))
+		abort();
+	return el_build_finish(&b);
+}
+
+static void *run_thread(void *arg)
+{
+	struct thread_state *t = arg;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		snprintf(t->err, sizeof(t->err), "socket: %s", strerror(errno));
+		t->errors++;
+		return NULL;
+	}
+	uint8_t req[EL_HDR_LEN + EL_MAX_OP_LEN];
+	static _Thread_local uint8_t rbuf[65536];
+	uint32_t leader = 0;
+	uint64_t rid = 0;
+	while (more_work()) {
+		rid++;
+		t->issued++;
+		size_t len = make_request(t, rid, req, sizeof(req));
+		double start = el_now_s();
+		int done = 0;
+		uint64_t tries = 0;
+		while (!done) {
+			if (tries == 0) {
+				sendto(s, req, len, 0, (struct sockaddr *)&CL.addrs[leader], sizeof(CL.addrs[0]));
+			} else {
+				/* we may be talking to a dead or deposed leader: ask everyone */
+				for (uint32_t i = 0; i < CL.n; i++)
+					sendto(s, req, len, 0, (struct sockaddr *)&CL.addrs[i], sizeof(CL.addrs[0]));
+			}
+			double deadline = el_now_s() + (double)O.timeout_ms / 1000.0;
+			for (;;) {
+				double left = deadline - el_now_s();
+				if (left <= 0)
+					break;
+				struct pollfd pfd = { .fd = s, .events = POLLIN };
+				int pr = poll(&pfd, 1, (int)(left * 1000.0) + 1);
+				if (pr <= 0)
+					continue;
+				ssize_t got = recv(s, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+				if (got <= 0)
+					continue;
+				struct el_msg m;
+				if (el_msg_decode(rbuf, (size_t)got, CL.n, &m) != EL_OK ||
+				    m.h.type != EL_MSG_REPLY || m.h.client_id != t->client_id ||
+				    m.h.request_id != rid)
+					continue; /* stale or foreign */
+				leader = (uint32_t)(m.h.view % CL.n);
+				done = 1;
+				break;
+			}
+			if (!done) {
+				t->timeouts++;
+				if (++tries > O.max_retries) {
+					t->errors++;
+					snprintf(t->err, sizeof(t->err),
+						 "request %" PRIu64 " got no reply after %" PRIu64 " tries", rid, tries);
+					break;
+				}
+			}
+		}
+		if (!done) {
+			if (!O.requests)
+				continue;
+			break; /* a count run cannot finish honestly any more */
+		}
+		double end = el_now_s();
+		push_u64(&t->acked, &t->nacked, &t->cap_acked, rid);
+		if (start >= T_MEASURE) {
+			double us = (end - start) * 1e6;
+			push_u32(&t->lat, &t->nlat, &t->cap_lat, us > 4e9 ? UINT32_MAX : (uint32_t)us);
+			t->completed++;
+		}
+	}
+	close(s);
+	return NULL;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const uint32_t *v, size_t n, double p)
+{
+	if (!n)
+		return 0;
+	size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+	if (i >= n)
+		i = n - 1;
+	return v[i];
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: client -c <config> [-n <requests> | -d <seconds>] [-w <warmup s>] [-t <threads>]\n"
+		"              [--id-base N] [--timeout-ms MS] [--keys K] [--max-retries R]\n"
+		"              [--ack-log FILE]\n"
+		"  --ack-log FILE   write '<client_id> <request_id>' for every acknowledged request\n");
+}
+
+static int bad(const char *what, const char *arg)
+{
+	fprintf(stderr, "client: %s, got '%s'\n", what, arg);
+	usage(stderr);
+	return 2;
+}
+
+enum { OPT_IDBASE = 256, OPT_TIMEOUT, OPT_KEYS, OPT_ACK, OPT_RETRIES };
+
+static int parse(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "requests", required_argument, NULL, 'n' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "warmup", required_argument, NULL, 'w' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "id-base", required_argument, NULL, OPT_IDBASE },
+		{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
+		{ "keys", required_argument, NULL, OPT_KEYS },
+		{ "ack-log", required_argument, NULL, OPT_ACK },
+		{ "max-retries", required_argument, NULL, OPT_RETRIES },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	O.threads = 1;
+	O.timeout_ms = 100;
+	O.keys = 1000;
+	O.max_retries = 300;
+	int c;
+	uint64_t v;
+	while ((c = getopt_long(argc, argv, "c:n:d:w:t:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c': O.config = optarg; break;
+		case 'n':
+			if (el_parse_u64(optarg, 1, UINT64_MAX / 2, &O.requests))
+				return bad("-n must be a positive request count", optarg);
+			break;
+		case 'd':
+			if (el_parse_double(optarg, 0.001, 86400, &O.duration))
+				return bad("-d must be seconds > 0", optarg);
+			break;
+		case 'w':
+			if (el_parse_double(optarg, 0, 3600, &O.warmup))
+				return bad("-w must be seconds >= 0", optarg);
+			break;
+		case 't':
+			if (el_parse_u64(optarg, 1, 1024, &v))
+				return bad("-t must be 1..1024 threads", optarg);
+			O.threads = (uint32_t)v;
+			break;
+		case OPT_IDBASE:
+			if (el_parse_u64(optarg, 0, UINT64_MAX - 2048, &O.id_base))
+				return bad("--id-base must be a number", optarg);
+			O.id_base_set = 1;
+			break;
+		case OPT_TIMEOUT:
+			if (el_parse_u64(optarg, 1, 600000, &O.timeout_ms))
+				return bad("--timeout-ms must be 1..600000", optarg);
+			break;
+		case OPT_KEYS:
+			if (el_parse_u64(optarg, 1, 1000000000, &O.keys))
+				return bad("--keys must be >= 1", optarg);
+			break;
+		case OPT_RETRIES:
+			if (el_parse_u64(optarg, 1, 1000000, &O.max_retries))
+				return bad("--max-retries must be >= 1", optarg);
+			break;
+		case OPT_ACK: O.ack_log = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument", argv[optind]);
+	if (!O.config) {
+		fprintf(stderr, "client: missing -c <config>\n");
+		usage(stderr);
+		return 2;
+	}
+	if (!!O.requests == (O.duration > 0)) {
+		fprintf(stderr, "client: give exactly one of -n <requests> or -d <seconds>\n");
+		usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	el_log_tag = "client";
+	int rc = parse(argc, argv);
+	if (rc)
+		return rc;
+	char err[512];
+	if (el_cluster_load(O.config, &CL, err, sizeof(err))) {
+		fprintf(stderr, "client: %s\n", err);
+		return 2;
+	}
+	if (!O.id_base_set) {
+		uint64_t seed = el_rand_seed();
+		O.id_base = (el_rand(&seed) & 0x0000ffffffff0000ull) | 0x10000ull;
+	}
+	struct thread_state *ts = el_xcalloc(O.threads, sizeof(*ts));
+	T0 = el_now_s();
+	T_MEASURE = T0 + O.warmup;
+	T_END = T_MEASURE + O.duration;
+	for (uint32_t i = 0; i < O.threads; i++) {
+		ts[i].idx = i;
+		ts[i].client_id = O.id_base + i + 1;
+		ts[i].rng = el_rand_seed() ^ ((uint64_t)i << 40);
+		if (pthread_create(&ts[i].tid, NULL, run_thread, &ts[i])) {
+			fprintf(stderr, "client: pthread_create failed\n");
+			return 1;
+		}
+	}
+	for (uint32_t i = 0; i < O.threads; i++)
+		pthread_join(ts[i].tid, NULL);
+	double t_end = el_now_s();
+	double measured = t_end - (T_MEASURE < t_end ? T_MEASURE : t_end);
+	if (O.duration > 0 && measured > O.duration + 0.5)
+		measured = O.duration; /* threads finish their last request after the deadline */
+
+	uint64_t completed = 0, errors = 0, timeouts = 0, issued = 0, total_acked = 0;
+	size_t nlat = 0;
+	for (uint32_t i = 0; i < O.threads; i++) {
+		completed += ts[i].completed;
+		errors += ts[i].errors;
+		timeouts += ts[i].timeouts;
+		issued += ts[i].issued;
+		nlat += ts[i].nlat;
+		total_acked += ts[i].nacked;
+		if (ts[i].err[0])
+			fprintf(stderr, "client: thread %u: %s\n", i, ts[i].err);
+	}
+	uint32_t *all = el_xcalloc(nlat ? nlat : 1, sizeof(*all));
+	size_t k = 0;
+	double sum = 0;
+	for (uint32_t i = 0; i < O.threads; i++)
+		for (size_t j = 0; j < ts[i].nlat; j++) {
+			all[k++] = ts[i].lat[j];
+			sum += ts[i].lat[j];
+		}
+	qsort(all, nlat, sizeof(*all), cmp_u32);
+
+	if (O.ack_log) {
+		FILE *fp = fopen(O.ack_log, "w");
+		if (!fp) {
+			fprintf(stderr, "client: cannot write --ack-log %s: %s\n", O.ack_log, strerror(errno));
+			errors++;
+		} else {
+			for (uint32_t i = 0; i < O.threads; i++)
+				for (size_t j = 0; j < ts[i].nacked; j++)
+					fprintf(fp, "%" PRIu64 " %" PRIu64 "\n", ts[i].client_id, ts[i].acked[j]);
+			if (fclose(fp)) {
+				fprintf(stderr, "client: cannot write --ack-log %s\n", O.ack_log);
+				errors++;
+			}
+		}
+	}
+
+	double p50 = pct(all, nlat, 0.50), p90 = pct(all, nlat, 0.90), p95 = pct(all, nlat, 0.95),
+	       p99 = pct(all, nlat, 0.99), p999 = pct(all, nlat, 0.999);
+	double max = nlat ? all[nlat - 1] : 0, mean = nlat ? sum / (double)nlat : 0;
+	double tput = measured > 0 ? (double)completed / measured : 0;
+	printf("Completed %" PRIu64 " requests in %.3f seconds\n", completed, measured);
+	printf("Median latency is %.0f us\n", p50);
+	printf("90th percentile latency is %.0f us\n", p90);
+	printf("95th percentile latency is %.0f us\n", p95);
+	printf("99th percentile latency is %.0f us\n", p99);
+	uint64_t requests = O.requests ? O.requests : issued;
+	printf("{\"kind\":\"electrode-client-result\",\"version\":1,\"requests\":%" PRIu64
+	       ",\"completed\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
+	       ",\"threads\":%u,\"warmup_s\":%g,\"duration_s\":%.6f,\"throughput_ops\":%.1f,"
+	       "\"latency_us\":{\"p50\":%.0f,\"p90\":%.0f,\"p95\":%.0f,\"p99\":%.0f,\"p999\":%.0f,"
+	       "\"max\":%.0f,\"mean\":%.1f}}\n",
+	       requests, completed, errors, timeouts, O.threads, O.warmup, measured, tput, p50, p90,
+	       p95, p99, p999, max, mean);
+	fflush(stdout);
+	for (uint32_t i = 0; i < O.threads; i++) {
+		free(ts[i].lat);
+		free(ts[i].acked);
+	}
+	free(ts);
+	free(all);
+	el_cluster_free(&CL);
+	/* with -n every request must complete; with -d errors are failures */
+	int ok = errors == 0 && (!O.requests || total_acked == O.requests);
+	return ok ? 0 : 1;
+}

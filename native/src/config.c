@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "config.h"
+#include "util.h"
+#include "../include/el_proto.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void el_cluster_free(struct el_cluster *c)
+{
+	free(c->addrs);
+	c->addrs = NULL;
+	c->n = 0;
+}
+
+static int resolve(const char *host, uint16_t port, struct sockaddr_in *out)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM }, *res = NULL;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+		return -1;
+	memcpy(out, res->ai_addr, sizeof(*out));
+	out->sin_port = htons(port);
+	freeaddrinfo(res);
+	return 0;
+}
+
+int el_cluster_parse(const char *text, struct el_cluster *c, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	size_t cap = 4;
+	int have_f = 0;
+	uint64_t f = 0;
+	c->addrs = el_xcalloc(cap, sizeof(*c->addrs));
+	char *copy = strdup(text), *save = NULL;
+	if (!copy)
+		abort();
+	int lineno = 0;
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = 0;
+		char kw[32], arg[300], extra[2];
+		int k = sscanf(line, "%31s %299s %1s", kw, arg, extra);
+		if (k <= 0)
+			continue;
+		if (k != 2) {
+			snprintf(err, errlen, "line %d: expected `f <n>` or `replica <ip>:<port>`", lineno);
+			goto fail;
+		}
+		if (strcmp(kw, "f") == 0) {
+			if (el_parse_u64(arg, 0, 7, &f)) {
+				snprintf(err, errlen, "line %d: f must be 0..7, got '%s'", lineno, arg);
+				goto fail;
+			}
+			have_f = 1;
+		} else if (strcmp(kw, "replica") == 0) {
+			char *colon = strrchr(arg, ':');
+			uint64_t port;
+			if (!colon || colon == arg || el_parse_u64(colon + 1, 1, 65535, &port)) {
+				snprintf(err, errlen, "line %d: replica must be <ip>:<port>, got '%s'", lineno, arg);
+				goto fail;
+			}
+			*colon = 0;
+			if (c->n == cap) {
+				cap *= 2;
+				c->addrs = el_xrealloc(c->addrs, cap * sizeof(*c->addrs));
+			}
+			if (resolve(arg, (uint16_t)port, &c->addrs[c->n])) {
+				snprintf(err, errlen, "line %d: cannot resolve '%s' to an IPv4 address", lineno, arg);
+				goto fail;
+			}
+			c->n++;
+		} else {
+			snprintf(err, errlen, "line %d: unknown keyword '%s' (expected f or replica)", lineno, kw);
+			goto fail;
+		}
+	}
+	free(copy);
+	copy = NULL;
+	if (!have_f) {
+		snprintf(err, errlen, "missing `f <n>` line");
+		goto fail;
+	}
+	c->f = (uint32_t)f;
+	if (c->n < 2 * c->f + 1) {
+		snprintf(err, errlen, "f=%u needs at least %u replicas, the config lists %u", c->f,
+			 2 * c->f + 1, c->n);
+		goto fail;
+	}
+	if (c->n > EL_MAX_REPLICAS) {
+		snprintf(err, errlen, "%u replicas listed; at most %d are supported", c->n, EL_MAX_REPLICAS);
+		goto fail;
+	}
+	return 0;
+fail:
+	free(copy);
+	el_cluster_free(c);
+	return -1;
+}
+
+int el_cluster_load(const char *path, struct el_cluster *c, char *err, size_t errlen)
+{
+	FILE *fp = fopen(path, "r");
+	if (!fp) {
+		snprintf(err, errlen, "cannot open config %s: %s", path, strerror(errno));
+		return -1;
+	}
+	size_t cap = 4096, len = 0;
+	char *buf = el_xmalloc(cap);
+	size_t r;
+	while ((r = fread(buf + len, 1, cap - len - 1, fp)) > 0) {
+		len += r;
+		if (len + 1 == cap) {
+			cap *= 2;
+			buf = el_xrealloc(buf, cap);
+		}
+	}
+	fclose(fp);
+	buf[len] = 0;
+	char inner[256];
+	int rc = el_cluster_parse(buf, c, inner, sizeof(inner));
+	if (rc)
+		snprintf(err, errlen, "config %s: %s", path, inner);
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT
+ * config.h - the replica config file ("f <f>" then "replica <host>:<port>"
+ * per replica, in index order), as rendered by src/render.ts. */
+#ifndef EL_CONFIG_H
+#define EL_CONFIG_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stddef.h>
+
+struct el_cluster {
+	uint32_t n, f;
+	struct sockaddr_in *addrs; /* n entries */
+};
+
+/* Returns 0, or -1 with a one-line reason in err. */
+int el_cluster_load(const char *path, struct el_cluster *c, char *err, size_t errlen);
+int el_cluster_parse(const char *text, struct el_cluster *c, char *err, size_t errlen);
+void el_cluster_free(struct el_cluster *c);
+
+#endif
