@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { NO_FACTS } from '../plan.js';
 import { peerTable, planJson, replicaConfig } from '../render.js';
+import { renderVagrantfile } from '../vagrantfile.js';
 import { CliContext } from './index.js';
 import { addSpecOptions, planFromOptions, SpecOptions } from './specFlags.js';
 
@@ -34,6 +35,6 @@ never checks for labs that are up.`,
     ctx.out('# ---- files/peers.table ----');
     ctx.out(peerTable(plan).trimEnd());
     ctx.out('# ---- Vagrantfile ----');
-    ctx.out('# the Vagrantfile renderer (src/vagrantfile.ts) is not available in this build');
+    ctx.out(renderVagrantfile(plan).trimEnd());
   });
 }

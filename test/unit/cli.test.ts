@@ -97,6 +97,8 @@ describe('render touches nothing and prints every derived file', () => {
     expect(r.stdout).toContain('# ---- files/replica.config ----\nf 3\nreplica 10.77.0.10:51000\n');
     expect(r.stdout).toContain('peer 6 10.77.0.16 ');
     expect(r.stdout).toContain('# ---- Vagrantfile ----');
+    expect(r.stdout).toContain('Vagrant.configure("2")');
+    expect(r.stdout).toContain('config.vm.define "replica6"');
     homeUntouched();
   });
   it('render --json prints only the plan, as JSON', async () => {
