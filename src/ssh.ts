@@ -51,6 +51,8 @@ export interface SshExecOptions {
   timeoutMs?: number;
   /** Return a non-zero exit instead of throwing (the return type does not change). */
   check?: boolean;
+  /** Also copy the output to our stdout/stderr as it arrives (`electrode-lab exec`). */
+  echo?: boolean;
 }
 
 export class SshError extends LabError {
@@ -108,10 +110,12 @@ export class SshSession {
         ch.on('data', (b: Buffer) => {
           stdout += b.toString();
           this.log?.write(b);
+          if (opts.echo) process.stdout.write(b);
         });
         ch.stderr.on('data', (b: Buffer) => {
           stderr += b.toString();
           this.log?.write(b);
+          if (opts.echo) process.stderr.write(b);
         });
         ch.on('exit', (c: number | null, sig?: string) => {
           code = c;

@@ -16,6 +16,7 @@ import { registerDown } from './down.js';
 import { registerStatus } from './status.js';
 import { registerExec } from './exec.js';
 import { registerRender } from './render.js';
+import { registerBox, registerSsh } from './box.js';
 import { registerBench } from './bench.js';
 
 /** Options every command accepts (defined on the program). */
@@ -60,7 +61,7 @@ export interface CliContext {
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
 /** Every command of the CLI, in help order. Other modules add theirs here. */
-export const commands: RegisterCommand[] = [registerUp, registerDown, registerStatus, registerExec, registerRender, registerBench];
+export const commands: RegisterCommand[] = [registerUp, registerDown, registerStatus, registerExec, registerRender, registerBench, registerBox, registerSsh];
 
 export function makeContext(program: Command, env: NodeJS.ProcessEnv = process.env): CliContext & { exitCode: number } {
   let runner: Runner | undefined;

@@ -6,6 +6,7 @@
 import { LabError } from '../diagnostics.js';
 import { NetnsProvider } from './netns.js';
 import { Provider } from './provider.js';
+import { VagrantProvider } from './vagrant.js';
 
 const registry = new Map<string, () => Provider>();
 
@@ -26,4 +27,4 @@ export function getProvider(name: string): Provider {
 }
 
 registerProvider('netns', () => new NetnsProvider());
-// registerProvider('vagrant', () => new VagrantProvider());   <- the vagrant helper's one line
+registerProvider('vagrant', () => new VagrantProvider());

@@ -1,0 +1,92 @@
+/**
+ * `electrode-lab box build <name>` / `box list`, and `electrode-lab ssh <node>`.
+ * Boxes are built from the recipes in boxes/ into the box cache
+ * ($ELECTRODE_LAB_BOXES, default ~/.cache/electrode-lab/boxes) and added to
+ * vagrant; a rebuild reuses the cached .box unless --rebuild.
+ */
+import { Command } from 'commander';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { BOX_RECIPES, boxCacheDir, boxRecipe, builtBoxFile, cachedBoxMeta, installedBoxMeta, parseBoxList, recipeDir } from '../boxes.js';
+import { LabError } from '../diagnostics.js';
+import { findNode } from '../plan.js';
+import { CliContext } from './index.js';
+
+export function registerBox(program: Command, ctx: CliContext): void {
+  const box = program.command('box').description('build and list the local base boxes (boxes/ recipes)');
+  box
+    .command('build')
+    .description('build a base box from its recipe and add it to vagrant')
+    .argument('<name>', `recipe: ${BOX_RECIPES.map((b) => b.name).join(' | ')}`)
+    .option('--rebuild', 'build again even when the cache has the box')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ electrode-lab box build debian12          offline, from Debian's mirror (debootstrap; a few minutes)
+  $ electrode-lab box build ubuntu2004-k58    needs the internet (generic/ubuntu2004 + the pinned 5.8 kernel)
+
+Built boxes are cached in ${boxCacheDir(ctx.env)} (ELECTRODE_LAB_BOXES).`,
+    )
+    .action(async (name: string, opts: { rebuild?: boolean }) => {
+      const recipe = boxRecipe(name);
+      const runner = ctx.runner();
+      const progress = ctx.progress();
+      const file = builtBoxFile(recipe, ctx.env);
+      const outDir = join(boxCacheDir(ctx.env), recipe.name);
+      if (opts.rebuild || !existsSync(file)) {
+        mkdirSync(outDir, { recursive: true });
+        await progress.step(`building ${recipe.box} from ${recipeDir(recipe)}`, async () => {
+          const r = await runner.run(['bash', join(recipeDir(recipe), 'build.sh'), outDir], { check: false, timeoutMs: 3_600_000 });
+          if (r.exitCode !== 0) {
+            const tail = (r.stderr || r.stdout).trim().split('\n').slice(-8).join('\n');
+            throw new LabError(`box recipe ${recipe.name} failed (exit ${r.exitCode}):\n${tail}`, 'BOX_BUILD_FAILED');
+          }
+        });
+      } else {
+        progress.info(`using the cached ${file} (--rebuild to build again)`);
+      }
+      await progress.step(`vagrant box add ${recipe.box}`, async () => {
+        await runner.run(['vagrant', 'box', 'add', '--force', '--name', recipe.box, file], { env: { ...ctx.env, VAGRANT_CHECKPOINT_DISABLE: '1' } });
+      });
+      const meta = cachedBoxMeta(recipe, ctx.env);
+      ctx.out(`box ${recipe.box} ready${meta ? `: kernel ${meta.kernel}` : ''}`);
+      ctx.out(`use it: electrode-lab up 3 --provider vagrant --box ${recipe.box}${recipe.kernel === 'recorded' ? ' --kernel box' : ''}`);
+    });
+
+  box
+    .command('list')
+    .description('recipes, cached builds and boxes added to vagrant, with their kernels')
+    .action(async () => {
+      const r = await ctx.runner().run(['vagrant', 'box', 'list', '--machine-readable'], { check: false, env: { ...ctx.env, VAGRANT_CHECKPOINT_DISABLE: '1' } });
+      const added = parseBoxList(r.stdout);
+      for (const b of BOX_RECIPES) {
+        const cached = cachedBoxMeta(b, ctx.env);
+        const inVagrant = added.some((a) => a.name === b.box && a.provider === 'libvirt');
+        const kernel = installedBoxMeta(b.box, ctx.env)?.kernel ?? cached?.kernel ?? (b.kernel === 'recorded' ? '?' : b.kernel);
+        ctx.out(`${b.box.padEnd(30)} ${inVagrant ? 'added ' : cached ? 'cached' : '-     '} kernel ${kernel.padEnd(24)} ${b.needsInternet ? '(needs internet) ' : ''}${b.description}`);
+      }
+      for (const a of added.filter((a) => !BOX_RECIPES.some((b) => b.box === a.name))) ctx.out(`${a.name.padEnd(30)} added  (${a.provider} ${a.version})`);
+    });
+}
+
+export function registerSsh(program: Command, ctx: CliContext): void {
+  program
+    .command('ssh')
+    .description('interactive shell on a VM node (vagrant provider)')
+    .argument('<node>', 'node name: replica0.., client0..')
+    .action(async (nodeName: string) => {
+      const { plan, paths } = ctx.loadLab();
+      if (plan.provider !== 'vagrant') throw new LabError(`lab '${plan.lab}' uses the ${plan.provider} provider; use \`electrode-lab exec ${nodeName} -- bash\``, 'NOT_A_VM_LAB');
+      const node = findNode(plan, nodeName);
+      if (!node) throw new LabError(`no node '${nodeName}' in lab '${plan.lab}'; nodes are ${plan.nodes.map((n) => n.name).join(', ')}`, 'NO_SUCH_NODE');
+      if (ctx.globals().dryRun) {
+        ctx.out(`[dry-run] (cd ${paths.vagrantDir} && vagrant ssh ${node.name})`);
+        return;
+      }
+      // interactive: the terminal belongs to vagrant ssh, not to a captured runner
+      const r = spawnSync('vagrant', ['ssh', node.name], { cwd: paths.vagrantDir, stdio: 'inherit', env: { ...ctx.env, VAGRANT_DEFAULT_PROVIDER: 'libvirt' } });
+      ctx.setExitCode(r.status ?? 1);
+    });
+}

@@ -1,0 +1,570 @@
+/**
+ * The Vagrant/libvirt provider: one VM per plan node, rendered into a
+ * Vagrantfile (src/vagrantfile.ts) in the lab's vagrant folder, brought up
+ * one VM at a time (`vagrant up --no-parallel`), then provisioned over ssh2:
+ * kernel pin, electrode-lab binaries, lab files, bpffs, and a native-XDP
+ * check on the lab NIC, which is found by the plan's MAC.
+ *
+ * Guest layout mirrors the host: binaries, the replica config, the peer
+ * table and the process logs sit at the SAME absolute paths inside every VM
+ * as on the host (projectRoot()/native/build/replica, the lab's files/...),
+ * so a command line built for the netns provider runs unchanged in a VM.
+ */
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Diagnostic, LabError } from '../diagnostics.js';
+import { installedBoxMeta } from '../boxes.js';
+import { defaultLockFile, kernelInstallScript, kernelMirror, kernelPin, resolveChecksums } from '../kernel.js';
+import { LabPaths, projectRoot } from '../paths.js';
+import { Plan, PlanNode, replicas } from '../plan.js';
+import { missingTools, rootDiagnostic, Tool } from '../probe.js';
+import { RunOptions, RunResult, shellQuote } from '../runner.js';
+import { parseSshConfig, SshSession, SshTarget, sudoCommand } from '../ssh.js';
+import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
+import { domainPrefix, renderVagrantfile } from '../vagrantfile.js';
+import { parseAttachedBpf } from './netns.js';
+import { NodeStatus, ProcessRecord, Provider, ProviderContext } from './provider.js';
+
+export const VAGRANT_TOOLS: Tool[] = [
+  { cmd: 'vagrant', pkg: 'vagrant', why: 'VM lifecycle' },
+  { cmd: 'virsh', pkg: 'libvirt-clients', why: 'leftover domains/networks on down' },
+  { cmd: 'libvirtd', pkg: 'libvirt-daemon-system', why: 'the libvirt daemon' },
+  { cmd: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: 'the VMs' },
+  { cmd: 'tar', pkg: 'tar', why: 'copying sources into VMs' },
+];
+
+export const LIBVIRT_URI = 'qemu:///system';
+
+/** How electrode-lab binaries get into the VMs. */
+export type BuildMode = 'guest' | 'host';
+
+export function buildModeFrom(env: NodeJS.ProcessEnv): BuildMode {
+  const v = env.ELECTRODE_LAB_VM_BUILD ?? 'guest';
+  if (v !== 'guest' && v !== 'host') throw new LabError(`ELECTRODE_LAB_VM_BUILD=${v}: use guest (build in each VM) or host (copy host-built binaries; same-distro guests)`, 'BAD_BUILD_MODE');
+  return v;
+}
+
+/** Files copied with --build host (built by `npm run build` / `make -C native -C bpf`). */
+export function hostArtifacts(root = projectRoot()): string[] {
+  return ['native/build/replica', 'native/build/client', 'bpf/build/el-loader', 'bpf/build/electrode.bpf.o'].map((p) => join(root, p));
+}
+
+/** `ip -o link` lines -> the interface whose MAC is `mac` (case-insensitive). */
+export function ifnameForMac(ipOLink: string, mac: string): string | undefined {
+  const want = mac.toLowerCase();
+  for (const line of ipOLink.split('\n')) {
+    // "3: eth1: <BROADCAST,...> mtu 3000 ... link/ether 02:4c:..:.. brd ff:ff:ff:ff:ff:ff"
+    const m = /^\d+:\s+([^:@\s]+)[@:].*\blink\/ether\s+([0-9a-f:]{17})/i.exec(line.trim());
+    if (m && m[2]!.toLowerCase() === want) return m[1];
+  }
+  return undefined;
+}
+
+/** `ethtool -l IF` -> {max, current} combined channels. */
+export function parseChannels(text: string): { max: number; current: number } | undefined {
+  const pre = /Pre-set maximums:[\s\S]*?Combined:\s*(\d+)/.exec(text);
+  const cur = /Current hardware settings:[\s\S]*?Combined:\s*(\d+)/.exec(text);
+  if (!pre || !cur) return undefined;
+  return { max: Number(pre[1]), current: Number(cur[1]) };
+}
+
+/**
+ * Queue pairs to keep active so native XDP can attach: virtio_net needs
+ * active pairs + CPUs <= max pairs. undefined = nothing to change.
+ */
+export function channelsForXdp(ch: { max: number; current: number }, cpus: number): number | undefined {
+  if (ch.current + cpus <= ch.max) return undefined;
+  const k = ch.max - cpus;
+  return k >= 1 ? k : undefined;
+}
+
+/** The XDP mode `ip -d link show` reports: native shows `xdp`, generic `xdpgeneric`. */
+export function xdpModeOf(ipLinkText: string): 'native' | 'generic' | 'offload' | 'none' {
+  if (/\bxdpgeneric\b/.test(ipLinkText)) return 'generic';
+  if (/\bxdpoffload\b/.test(ipLinkText)) return 'offload';
+  if (/\bxdp\b/.test(ipLinkText) || /\bxdpdrv\b/.test(ipLinkText)) return 'native';
+  return 'none';
+}
+
+/**
+ * A failed native-XDP attach on virtio-net, in the kernel's words (loader
+ * stderr or dmesg), translated into what to change (REFERENCE.md 2).
+ */
+export function xdpAttachFix(message: string, ctx: { ifname: string; cpus: number; queues: number; mtu: number }): string {
+  if (/Too few free TX rings|request \d+ queues but max is|queues/i.test(message)) {
+    return `native XDP on virtio-net needs queue pairs + vCPUs <= the NIC's queues: the plan gives ${ctx.queues} queues for ${ctx.cpus} vCPUs; check the domain's <driver queues=...> or run \`ethtool -L ${ctx.ifname} combined ${Math.max(1, ctx.queues - ctx.cpus)}\` in the VM`;
+  }
+  if (/MTU too large|mtu/i.test(message)) {
+    return `the lab MTU ${ctx.mtu} does not fit one page with XDP headroom: use --mtu 3000 or lower (at most 3500)`;
+  }
+  if (/LRO|CSUM|offload|GRO_HW/i.test(message)) {
+    return `the host implements offloads the guest cannot turn off: QEMU's virtio-net must offer control offloads (ctrl_guest_offloads=on, the default), or set <host .../><guest tso4='off' tso6='off' ecn='off' ufo='off' csum='off'/> with \`virsh edit\` on the domain`;
+  }
+  if (/generic/i.test(message)) {
+    return `a generic-mode program is attached: remove it with \`ip link set dev ${ctx.ifname} xdpgeneric off\``;
+  }
+  return `see the message above; \`electrode-lab collect\` saves the node's dmesg`;
+}
+
+/** `vagrant status --machine-readable` -> machine -> state (running, shutoff, not_created...). */
+export function parseVagrantStatus(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const f = line.split(',');
+    if (f[2] === 'state' && f[1]) out.set(f[1], f[3] ?? 'unknown');
+  }
+  return out;
+}
+
+export interface KernelCheck {
+  node: string;
+  expected: string;
+  actual: string;
+  ok: boolean;
+}
+
+interface NodeInfo {
+  /** The lab NIC inside the VM (found by the plan's MAC). */
+  ifname: string;
+  kernel: string;
+}
+
+interface VagrantResources {
+  vagrantDir: string;
+  ssh: Record<string, SshTarget>;
+  nodes: Record<string, NodeInfo>;
+  buildMode: BuildMode;
+  boxKernel?: string;
+}
+
+const STOP_GRACE_S = 5;
+
+export class VagrantProvider implements Provider {
+  readonly name = 'vagrant' as const;
+  private sessions = new Map<string, Promise<SshSession>>();
+
+  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+
+  private vagrantEnv(): Record<string, string | undefined> {
+    return { ...this.env, VAGRANT_DEFAULT_PROVIDER: 'libvirt', VAGRANT_CHECKPOINT_DISABLE: '1', VAGRANT_NO_COLOR: '1', LIBVIRT_DEFAULT_URI: LIBVIRT_URI };
+  }
+
+  private resourcesFile(paths: LabPaths): string {
+    return join(paths.vagrantDir, 'electrode-lab.json');
+  }
+
+  private loadResources(paths: LabPaths): VagrantResources {
+    try {
+      return JSON.parse(readFileSync(this.resourcesFile(paths), 'utf8')) as VagrantResources;
+    } catch {
+      return { vagrantDir: paths.vagrantDir, ssh: {}, nodes: {}, buildMode: buildModeFrom(this.env) };
+    }
+  }
+
+  private saveResources(paths: LabPaths, res: VagrantResources): void {
+    mkdirSync(paths.vagrantDir, { recursive: true });
+    writeFileSync(this.resourcesFile(paths), JSON.stringify(res, null, 2) + '\n');
+  }
+
+  private async vagrant(args: string[], ctx: ProviderContext, opts: { check?: boolean; node?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+    const r = await ctx.runner.run(['vagrant', ...args], { cwd: ctx.paths.vagrantDir, env: this.vagrantEnv(), check: false, timeoutMs: opts.timeoutMs });
+    // vagrant's own output (progress bars included) goes to the node's log, not the terminal
+    if (!ctx.runner.dryRun) {
+      const log = opts.node ? join(ctx.paths.nodeLogDir(opts.node), 'vagrant.log') : join(ctx.paths.logsDir, 'vagrant.log');
+      mkdirSync(dirname(log), { recursive: true });
+      writeFileSync(log, `\n$ vagrant ${args.join(' ')}  (exit ${r.exitCode}, ${r.durationMs} ms)\n${r.stdout}${r.stderr}`, { flag: 'a' });
+    }
+    if (opts.check !== false && (r.exitCode !== 0 || r.signal)) {
+      const tail = (r.stderr || r.stdout).replace(/\r|\x1b\[K/g, '').trim().split('\n').filter((l) => !/Progress:/.test(l)).slice(-6).join('\n');
+      throw new LabError(`\`vagrant ${args.join(' ')}\` failed (exit ${r.exitCode}); full output in ${ctx.paths.logsDir}\n${tail}`, 'VAGRANT_FAILED');
+    }
+    return r;
+  }
+
+  async probe(ctx: ProviderContext): Promise<Diagnostic[]> {
+    const d = [...rootDiagnostic('the vagrant provider (libvirt system connection, bpffs in the VMs)'), ...missingTools(VAGRANT_TOOLS, this.env)];
+    if (d.length || ctx.runner.dryRun) return d;
+    const v = await ctx.runner.run(['virsh', '-c', LIBVIRT_URI, 'version'], { check: false, env: this.vagrantEnv() });
+    if (v.exitCode !== 0) {
+      d.push({
+        code: 'HOST_LIBVIRTD_DOWN',
+        subject: LIBVIRT_URI,
+        message: `libvirtd is not answering (${v.stderr.trim().split('\n')[0] ?? ''})`,
+        hint: 'start it: `virtlogd -d && libvirtd -d` (no systemd here), or `systemctl start libvirtd`',
+      });
+    }
+    return d;
+  }
+
+  async up(plan: Plan, ctx: ProviderContext): Promise<void> {
+    const { paths, progress, runner } = ctx;
+    const buildMode = buildModeFrom(this.env);
+    if (buildMode === 'host' && !runner.dryRun) {
+      const missing = hostArtifacts().filter((f) => !existsSync(f));
+      if (missing.length) throw new LabError(`--build host needs ${missing.join(', ')}; run \`npm run build\` first`, 'HOST_BUILD_MISSING');
+    }
+    const boxKernel = installedBoxMeta(plan.vm.box, this.env)?.kernel;
+    const pin = plan.vm.kernel === 'box' ? undefined : kernelPin(plan.vm.kernel);
+    if (plan.vm.kernel !== 'box' && boxKernel !== plan.vm.kernel && !pin) {
+      throw new LabError(
+        `box ${plan.vm.box} records kernel ${boxKernel ?? '(unknown)'}, the lab pins ${plan.vm.kernel} and electrode-lab has no install recipe for it; use --kernel box or a box with that kernel`,
+        'KERNEL_NO_RECIPE',
+      );
+    }
+    paths.ensureDirs(plan.nodes.map((n) => n.name));
+    mkdirSync(paths.vagrantDir, { recursive: true });
+    writeFileSync(join(paths.vagrantDir, 'Vagrantfile'), renderVagrantfile(plan));
+    const res: VagrantResources = { vagrantDir: paths.vagrantDir, ssh: {}, nodes: {}, buildMode, ...(boxKernel ? { boxKernel } : {}) };
+    this.saveResources(paths, res);
+
+    // one VM at a time: parallel vagrant-libvirt starts race (REFERENCE.md 3)
+    for (const [i, n] of plan.nodes.entries()) {
+      await progress.step(`${n.name} (${i + 1}/${plan.nodes.length}): vagrant up, ${plan.vm.driver} ${plan.vm.cpus} vCPU ${plan.vm.memory} MiB, ${n.ip} ${n.mac}`, async () => {
+        await this.vagrant(['up', '--no-parallel', '--no-provision', '--provider', 'libvirt', n.name], ctx, { node: n.name });
+        if (!runner.dryRun) res.ssh[n.name] = await this.readSshTarget(n.name, ctx);
+        this.saveResources(paths, res);
+      });
+    }
+    if (runner.dryRun) return;
+
+    for (const n of plan.nodes) {
+      await progress.step(`${n.name}: provision (kernel, ${buildMode === 'host' ? 'host-built binaries' : 'build in the VM'}, lab files, bpffs)`, async () => {
+        let kernel = (await this.sh(plan, n, ctx, 'uname -r')).stdout.trim();
+        if (pin && kernel !== pin.release) {
+          kernel = await this.installKernel(plan, n, ctx, res);
+        }
+        const nic = await this.findLabNic(plan, n, ctx);
+        res.nodes[n.name] = { ifname: nic, kernel };
+        this.saveResources(paths, res);
+        await this.installBinaries(plan, n, ctx, buildMode);
+        await this.installLabFiles(plan, n, ctx);
+      });
+    }
+    for (const n of replicas(plan)) {
+      await progress.step(`${n.name}: native XDP check on ${res.nodes[n.name]?.ifname} (attach all fast paths, verify, detach)`, async () => {
+        await this.checkNativeXdp(plan, n, ctx);
+      });
+    }
+    const drift = (await checkKernelPins(plan, ctx, this)).filter((c) => !c.ok);
+    if (drift.length) throw new LabError(`kernel drift: ${drift.map((c) => `${c.node} runs ${c.actual}, expected ${c.expected}`).join('; ')}`, 'KERNEL_DRIFT');
+  }
+
+  private async readSshTarget(node: string, ctx: ProviderContext): Promise<SshTarget> {
+    const r = await this.vagrant(['ssh-config', node], ctx, { node });
+    const t = parseSshConfig(r.stdout).find((x) => x.name === node);
+    if (!t) throw new LabError(`\`vagrant ssh-config ${node}\` printed no usable Host block; see ${ctx.paths.nodeLogDir(node)}/vagrant.log`, 'VAGRANT_SSH_CONFIG');
+    return t;
+  }
+
+  private session(plan: Plan, node: PlanNode, ctx: ProviderContext): Promise<SshSession> {
+    let s = this.sessions.get(node.name);
+    if (!s) {
+      const target = this.loadResources(ctx.paths).ssh[node.name];
+      if (!target) return Promise.reject(new LabError(`no ssh address recorded for ${node.name}; is lab '${plan.lab}' up? (\`electrode-lab status\`)`, 'VAGRANT_NO_SSH'));
+      mkdirSync(ctx.paths.nodeLogDir(node.name), { recursive: true });
+      s = SshSession.connect(target, { logFile: join(ctx.paths.nodeLogDir(node.name), 'ssh.log') });
+      s.catch(() => this.sessions.delete(node.name));
+      this.sessions.set(node.name, s);
+    }
+    return s;
+  }
+
+  private dropSession(node: string): void {
+    const s = this.sessions.get(node);
+    this.sessions.delete(node);
+    s?.then((x) => x.close()).catch(() => undefined);
+  }
+
+  /** Closes every ssh session (call when done, or node keeps the process alive). */
+  closeSessions(): void {
+    for (const n of [...this.sessions.keys()]) this.dropSession(n);
+  }
+
+  /** A root shell command line on the node. */
+  private async sh(plan: Plan, node: PlanNode, ctx: ProviderContext, script: string, opts: RunOptions = {}): Promise<RunResult> {
+    return this.exec(plan, node, ['sh', '-c', script], ctx, opts);
+  }
+
+  private async installKernel(plan: Plan, n: PlanNode, ctx: ProviderContext, res: VagrantResources): Promise<string> {
+    const pin = kernelPin(plan.vm.kernel)!;
+    const mirror = kernelMirror(this.env);
+    const { sums, source } = await resolveChecksums(pin, defaultLockFile(), mirror, async (url) => {
+      const r = await fetch(url);
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      return r.text();
+    });
+    ctx.progress.info(`${n.name}: kernel ${pin.release} checksums from ${source}`);
+    const s = await this.session(plan, n, ctx);
+    const tmp = mkdtempSync(join(tmpdir(), 'el-kernel-'));
+    try {
+      writeFileSync(join(tmp, 'kernel.sh'), kernelInstallScript(pin, sums, mirror));
+      await s.putFile(join(tmp, 'kernel.sh'), '/tmp/electrode-lab-kernel.sh', 0o755);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    await this.exec(plan, n, ['bash', '/tmp/electrode-lab-kernel.sh', 'all'], ctx, { timeoutMs: 1_800_000 });
+    this.dropSession(n.name);
+    await this.vagrant(['reload', '--no-provision', n.name], ctx, { node: n.name });
+    res.ssh[n.name] = await this.readSshTarget(n.name, ctx);
+    this.saveResources(ctx.paths, res);
+    const r = await this.exec(plan, n, ['bash', '/tmp/electrode-lab-kernel.sh', 'assert'], ctx, { check: false });
+    if (r.exitCode !== 0) throw new LabError(`${n.name}: ${r.stderr.trim() || r.stdout.trim()}`, 'KERNEL_DRIFT');
+    return pin.release;
+  }
+
+  private async findLabNic(plan: Plan, n: PlanNode, ctx: ProviderContext): Promise<string> {
+    const links = await this.exec(plan, n, ['ip', '-o', 'link', 'show'], ctx);
+    const ifname = ifnameForMac(links.stdout, n.mac);
+    if (!ifname) {
+      throw new LabError(`${n.name}: no interface with MAC ${n.mac}; the VM's NICs are:\n${links.stdout.trim()}\nrun \`electrode-lab down\` and up again (the Vagrantfile sets the MAC)`, 'VAGRANT_NO_LAB_NIC');
+    }
+    const addr = await this.exec(plan, n, ['ip', '-o', '-4', 'addr', 'show', 'dev', ifname], ctx);
+    if (!addr.stdout.includes(`inet ${n.ip}/`)) {
+      // vagrant's guest plugin configures it; a box without one gets it here
+      await this.exec(plan, n, ['ip', 'addr', 'add', `${n.ip}/${plan.network.prefix}`, 'dev', ifname], ctx);
+      await this.exec(plan, n, ['ip', 'link', 'set', ifname, 'mtu', String(plan.network.mtu), 'up'], ctx);
+    }
+    const ch = parseChannels((await this.exec(plan, n, ['ethtool', '-l', ifname], ctx, { check: false })).stdout);
+    const cpus = Number((await this.exec(plan, n, ['nproc'], ctx)).stdout.trim()) || plan.vm.cpus;
+    if (ch) {
+      if (ch.max < plan.vm.queues) ctx.progress.warn(`${n.name}: ${ifname} has ${ch.max} queue pairs, the plan asked for ${plan.vm.queues}`);
+      const k = channelsForXdp(ch, cpus);
+      if (k !== undefined) await this.exec(plan, n, ['ethtool', '-L', ifname, 'combined', String(k)], ctx);
+    }
+    return ifname;
+  }
+
+  private async installBinaries(plan: Plan, n: PlanNode, ctx: ProviderContext, mode: BuildMode): Promise<void> {
+    const root = projectRoot();
+    const s = await this.session(plan, n, ctx);
+    const tmp = mkdtempSync(join(tmpdir(), 'el-src-'));
+    try {
+      const tgz = join(tmp, 'payload.tgz');
+      if (mode === 'host') {
+        await ctx.runner.run(['tar', '-C', root, '-czf', tgz, ...hostArtifacts(root).map((f) => f.slice(root.length + 1))]);
+      } else {
+        await ctx.runner.run(['tar', '-C', root, '--exclude=build', '-czf', tgz, 'native', 'bpf']);
+      }
+      await s.putFile(tgz, '/tmp/electrode-lab-payload.tgz');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    await this.exec(plan, n, ['mkdir', '-p', root], ctx);
+    await this.exec(plan, n, ['tar', '-C', root, '-xzf', '/tmp/electrode-lab-payload.tgz'], ctx);
+    if (mode === 'guest') {
+      const tools = await this.sh(plan, n, ctx, 'for t in make cc clang; do command -v $t >/dev/null || echo $t; done', { check: false });
+      if (tools.stdout.trim()) {
+        throw new LabError(`${n.name}: the box has no ${tools.stdout.trim().split('\n').join(', ')} to build electrode-lab; use a box with the toolchain (electrode-lab/ubuntu2004-k58) or copy host-built binaries with ELECTRODE_LAB_VM_BUILD=host (same-distro guests, e.g. debian12)`, 'VAGRANT_NO_TOOLCHAIN');
+      }
+      await this.exec(plan, n, ['make', '-s', '-C', join(root, 'native')], ctx, { timeoutMs: 1_800_000 });
+      await this.exec(plan, n, ['make', '-s', '-C', join(root, 'bpf')], ctx, { timeoutMs: 1_800_000 });
+    }
+    const check = await this.exec(plan, n, [join(root, 'bpf/build/el-loader'), '--help'], ctx, { check: false });
+    if (/error while loading shared libraries|not found/.test(check.stderr)) {
+      throw new LabError(`${n.name}: el-loader cannot run in the VM (${check.stderr.trim().split('\n')[0]}); install libbpf1 libelf1 in the box or build in the guest`, 'VAGRANT_BINARIES');
+    }
+  }
+
+  private async installLabFiles(plan: Plan, n: PlanNode, ctx: ProviderContext): Promise<void> {
+    const { paths } = ctx;
+    const s = await this.session(plan, n, ctx);
+    const mirror = (p: string) => ['install', '-D', '-m', '0644', `/tmp/${p.replace(/\//g, '_')}`, p];
+    for (const f of [paths.replicaConfigFile, paths.peerTableFile]) {
+      await s.putFile(f, `/tmp/${f.replace(/\//g, '_')}`);
+      await this.exec(plan, n, mirror(f), ctx);
+    }
+    await this.exec(plan, n, ['mkdir', '-p', paths.nodeLogDir(n.name), paths.pidsDir], ctx);
+    await this.sh(plan, n, ctx, `mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; mkdir -p ${shellQuote([n.pinDir])}`);
+  }
+
+  /** Attaches every fast path in native mode on the lab NIC, checks `ip link` says xdp (not xdpgeneric), detaches. */
+  async checkNativeXdp(plan: Plan, n: PlanNode, ctx: ProviderContext): Promise<string> {
+    const ifname = this.loadResources(ctx.paths).nodes[n.name]?.ifname;
+    if (!ifname) throw new LabError(`${n.name}: lab NIC unknown; run \`electrode-lab up\``, 'VAGRANT_NO_LAB_NIC');
+    const loader = join(projectRoot(), 'bpf/build/el-loader');
+    const attach = await this.exec(
+      plan,
+      n,
+      [loader, 'attach', '--pin-dir', n.pinDir, '--peers', ctx.paths.peerTableFile, '--index', String(n.index), '--ifmac', n.mac, '--broadcast', '--quorum', '--reply', '--xdp-mode', 'native'],
+      ctx,
+      { check: false },
+    );
+    try {
+      if (attach.exitCode !== 0) {
+        const dmesg = (await this.exec(plan, n, ['dmesg'], ctx, { check: false })).stdout.split('\n').slice(-5).join('\n');
+        const msg = `${attach.stderr}\n${dmesg}`;
+        throw new LabError(`${n.name}: native XDP attach on ${ifname} failed:\n${attach.stderr.trim()}\nfix: ${xdpAttachFix(msg, { ifname, cpus: plan.vm.cpus, queues: plan.vm.queues, mtu: plan.network.mtu })}`, 'XDP_ATTACH_FAILED');
+      }
+      const link = await this.exec(plan, n, ['ip', '-d', 'link', 'show', 'dev', ifname], ctx);
+      const mode = xdpModeOf(link.stdout);
+      if (mode !== 'native') {
+        throw new LabError(`${n.name}: after attaching, ${ifname} shows XDP mode '${mode}', not native; fix: ${xdpAttachFix(mode, { ifname, cpus: plan.vm.cpus, queues: plan.vm.queues, mtu: plan.network.mtu })}`, 'XDP_NOT_NATIVE');
+      }
+      return link.stdout;
+    } finally {
+      await this.exec(plan, n, [loader, 'detach', '--pin-dir', n.pinDir, '--ifmac', n.mac], ctx, { check: false });
+    }
+  }
+
+  async down(plan: Plan, ctx: ProviderContext): Promise<void> {
+    const { paths, progress, runner } = ctx;
+    this.closeSessions();
+    if (existsSync(join(paths.vagrantDir, 'Vagrantfile')) || runner.dryRun) {
+      await progress.step(`vagrant destroy -f (${plan.nodes.length} VMs)`, async () => {
+        const r = await this.vagrant(['destroy', '-f'], ctx, { check: false });
+        if (r.exitCode !== 0) progress.warn(`vagrant destroy exited ${r.exitCode}; sweeping libvirt for leftovers`);
+      });
+    }
+    await progress.step(`libvirt sweep: domains ${domainPrefix(plan)}*, network ${plan.vm.libvirtNetwork}, volumes`, async () => {
+      await this.sweepLibvirt(plan, ctx);
+    });
+  }
+
+  /** Removes this lab's domains, volumes and private network, whatever vagrant left. */
+  async sweepLibvirt(plan: Plan, ctx: ProviderContext): Promise<void> {
+    const r = ctx.runner;
+    const virsh = (...a: string[]) => r.run(['virsh', '-q', '-c', LIBVIRT_URI, ...a], { check: false, env: this.vagrantEnv() });
+    const names = plan.nodes.map((n) => `${domainPrefix(plan)}${n.name}`);
+    const doms = (await virsh('list', '--all', '--name')).stdout.split('\n').map((s) => s.trim());
+    for (const d of names.filter((x) => doms.includes(x))) {
+      await virsh('destroy', d);
+      await virsh('undefine', d, '--remove-all-storage', '--nvram');
+    }
+    const nets = (await virsh('net-list', '--all', '--name')).stdout.split('\n').map((s) => s.trim());
+    if (nets.includes(plan.vm.libvirtNetwork)) {
+      await virsh('net-destroy', plan.vm.libvirtNetwork);
+      await virsh('net-undefine', plan.vm.libvirtNetwork);
+    }
+    const vols = (await virsh('vol-list', 'default')).stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '');
+    for (const v of vols.filter((v) => names.some((n) => v.startsWith(`${n}.`) || v.startsWith(`${n}-`)))) await virsh('vol-delete', '--pool', 'default', v);
+  }
+
+  async exec(plan: Plan, node: PlanNode, argv: string[], ctx: ProviderContext, opts: RunOptions = {}): Promise<RunResult> {
+    if (ctx.runner.dryRun) return ctx.runner.run(['vagrant', 'ssh', node.name, '-c', sudoCommand(argv)], opts);
+    const s = await this.session(plan, node, ctx);
+    return s.exec(sudoCommand(argv), { check: opts.check, input: opts.input, timeoutMs: opts.timeoutMs, echo: opts.stdio === 'inherit' });
+  }
+
+  async spawn(plan: Plan, node: PlanNode, name: string, argv: string[], ctx: ProviderContext): Promise<ProcessRecord> {
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`process name '${name}' must be letters, digits, _ . -`);
+    const logFile = ctx.paths.processLog(node.name, name);
+    // the log lives at the same path inside the VM; collect() copies it out
+    const line = `mkdir -p ${shellQuote([dirname(logFile)])} && cd / && setsid nohup ${shellQuote(argv)} >>${shellQuote([logFile])} 2>&1 </dev/null & pid=$!; echo $pid; cut -d' ' -f22 /proc/$pid/stat 2>/dev/null || true`;
+    const r = await this.sh(plan, node, ctx, line);
+    const [pidLine, start] = r.stdout.trim().split('\n');
+    const pid = Number(pidLine);
+    if (!ctx.runner.dryRun && !(pid > 0)) throw new LabError(`${node.name}: could not start ${name}: ${r.stderr.trim() || r.stdout.trim()}`, 'SPAWN_FAILED');
+    const rec: ProcessRecord = { node: node.name, name, pid, argv, logFile, ...(start ? { startTime: start.trim() } : {}) };
+    if (!ctx.runner.dryRun) saveProcessRecord(ctx.paths, rec);
+    return rec;
+  }
+
+  private aliveScript(rec: ProcessRecord): string {
+    // alive = exists, not a zombie, and still the process we started (start time)
+    const st = rec.startTime ? ` && [ "$(cut -d' ' -f22 /proc/${rec.pid}/stat)" = ${shellQuote([rec.startTime])} ]` : '';
+    return `[ -r /proc/${rec.pid}/stat ] && ! grep -q '^[0-9]* ([^)]*) [ZX]' /proc/${rec.pid}/stat${st}`;
+  }
+
+  async stop(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<void> {
+    const node = plan.nodes.find((n) => n.name === rec.node);
+    if (node) {
+      const alive = this.aliveScript(rec);
+      // SIGTERM, wait for the condition (gone) up to the grace period, then SIGKILL
+      await this.sh(
+        plan,
+        node,
+        ctx,
+        `if ${alive}; then kill -TERM ${rec.pid}; i=0; while ${alive} && [ $i -lt ${STOP_GRACE_S * 10} ]; do sleep 0.1; i=$((i+1)); done; if ${alive}; then kill -KILL ${rec.pid}; fi; fi; true`,
+        { check: false },
+      ).catch(() => undefined);
+    }
+    if (!ctx.runner.dryRun) removeProcessRecord(ctx.paths, rec);
+  }
+
+  async status(plan: Plan, ctx: ProviderContext): Promise<NodeStatus[]> {
+    const { paths } = ctx;
+    const st = existsSync(join(paths.vagrantDir, 'Vagrantfile')) ? parseVagrantStatus((await this.vagrant(['status', '--machine-readable'], ctx, { check: false })).stdout) : new Map<string, string>();
+    const res = this.loadResources(paths);
+    const records = loadProcessRecords(paths);
+    const out: NodeStatus[] = [];
+    for (const n of plan.nodes) {
+      const state = st.get(n.name);
+      const up = state === 'running';
+      let bpf: string[] = [];
+      let detail: string | undefined = up ? undefined : `VM ${state ?? 'unknown'}`;
+      const procs: NodeStatus['processes'] = [];
+      const ifname = res.nodes[n.name]?.ifname;
+      if (up && ifname) {
+        try {
+          const link = await this.exec(plan, n, ['ip', '-d', '-j', 'link', 'show', 'dev', ifname], ctx, { check: false });
+          const tc = await this.exec(plan, n, ['tc', 'filter', 'show', 'dev', ifname, 'egress'], ctx, { check: false });
+          bpf = parseAttachedBpf(link.stdout, tc.stdout);
+          for (const p of records.filter((p) => p.node === n.name)) {
+            const a = await this.sh(plan, n, ctx, this.aliveScript(p), { check: false });
+            procs.push({ name: p.name, pid: p.pid, alive: a.exitCode === 0 });
+          }
+          detail = `lab NIC ${ifname}, kernel ${res.nodes[n.name]?.kernel ?? '?'}`;
+        } catch (e) {
+          detail = (e as Error).message.split('\n')[0];
+        }
+      }
+      out.push({ node: n.name, role: n.role, ip: n.ip, mac: n.mac, port: n.port, state: up ? 'up' : state ? 'down' : 'unknown', processes: procs, bpf, ...(detail ? { detail } : {}) });
+    }
+    this.closeSessions();
+    return out;
+  }
+
+  async collect(plan: Plan, node: PlanNode, destDir: string, ctx: ProviderContext): Promise<void> {
+    const { paths } = ctx;
+    mkdirSync(destDir, { recursive: true });
+    const console = join(paths.nodeLogDir(node.name), 'console.log');
+    if (existsSync(console)) cpSync(console, join(destDir, 'console.log'));
+    const grab = async (file: string, argv: string[]) => {
+      const r = await this.exec(plan, node, argv, ctx, { check: false });
+      writeFileSync(join(destDir, file), r.stdout + (r.stderr ? `\n# stderr:\n${r.stderr}` : ''));
+    };
+    await grab('dmesg.txt', ['dmesg']);
+    await grab('uname.txt', ['uname', '-a']);
+    await grab('ip-link.txt', ['ip', '-d', '-s', 'link', 'show']);
+    await grab('ip-addr.txt', ['ip', 'addr', 'show']);
+    const s = await this.session(plan, node, ctx);
+    const r = await this.sh(plan, node, ctx, `tar -C ${shellQuote([paths.nodeLogDir(node.name)])} -czf /tmp/el-collect.tgz . && chmod 644 /tmp/el-collect.tgz`, { check: false });
+    if (r.exitCode === 0) {
+      const local = join(destDir, 'guest-logs.tgz');
+      await s.getFile('/tmp/el-collect.tgz', local);
+      mkdirSync(join(destDir, 'logs'), { recursive: true });
+      await ctx.runner.run(['tar', '-C', join(destDir, 'logs'), '-xzf', local], { check: false });
+      rmSync(local, { force: true });
+    }
+  }
+}
+
+/**
+ * For the bench: every VM's `uname -r` against the plan's kernel pin (or,
+ * with `--kernel box`, against the kernel the box records). A bench must
+ * refuse to run when any check is not ok.
+ */
+export async function checkKernelPins(plan: Plan, ctx: ProviderContext, provider = new VagrantProvider()): Promise<KernelCheck[]> {
+  if (plan.provider !== 'vagrant') return [];
+  const boxKernel = installedBoxMeta(plan.vm.box)?.kernel;
+  const expected = plan.vm.kernel === 'box' ? boxKernel : plan.vm.kernel;
+  const out: KernelCheck[] = [];
+  for (const n of plan.nodes) {
+    const r = await provider.exec(plan, n, ['uname', '-r'], ctx, { check: false });
+    const actual = r.exitCode === 0 ? r.stdout.trim() : `unreachable (${(r.stderr || '').trim().split('\n')[0]})`;
+    out.push({ node: n.name, expected: expected ?? '(box kernel not recorded)', actual, ok: ctx.runner.dryRun || (expected === undefined ? r.exitCode === 0 : actual === expected) });
+  }
+  return out;
+}
+
+/** Throws LabError naming every drifted VM; what `bench` calls before measuring. */
+export async function assertKernelPins(plan: Plan, ctx: ProviderContext, provider?: VagrantProvider): Promise<void> {
+  const bad = (await checkKernelPins(plan, ctx, provider)).filter((c) => !c.ok);
+  if (bad.length) {
+    throw new LabError(
+      `refusing to benchmark: ${bad.map((c) => `${c.node} runs ${c.actual}, the lab pins ${c.expected}`).join('; ')}; run \`electrode-lab down\` and \`electrode-lab up\` to reinstall the pin`,
+      'KERNEL_DRIFT',
+    );
+  }
+}
