@@ -84,6 +84,7 @@ struct replica {
 	/* timers, CLOCK_MONOTONIC us */
 	uint64_t now, last_heard, vc_started, vc_timeout_cur, last_sent, last_retx,
 		retx_commit, last_get_state, last_vc_resend;
+	uint64_t get_state_at;     /* log.last when we last asked for state  */
 
 	struct pending *pend;
 	size_t npend, pend_cap;
@@ -207,9 +208,11 @@ static void request_state(struct replica *r, int force)
 {
 	if (am_leader(r) || r->status != EL_STATUS_NORMAL)
 		return;
-	if (!force && r->now - r->last_get_state < r->o.retransmit_us / 2)
+	/* ask at once for a new gap; repeat for the same gap only after a while */
+	if (!force && r->log.last == r->get_state_at && r->now - r->last_get_state < r->o.retransmit_us / 2)
 		return;
 	r->last_get_state = r->now;
+	r->get_state_at = r->log.last;
 	struct el_hdr h = hdr(r, EL_MSG_GET_STATE);
 	h.aux = EL_STATE_LOG;
 	struct el_builder b;
