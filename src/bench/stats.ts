@@ -44,7 +44,8 @@ export function spread(xs: readonly number[]): Spread {
     median: median(xs),
     min: xs.length ? Math.min(...xs) : NaN,
     max: xs.length ? Math.max(...xs) : NaN,
-    cv: cvPercent(xs),
+    // one value says nothing about spread
+    cv: xs.length >= 2 ? cvPercent(xs) : NaN,
   };
 }
 

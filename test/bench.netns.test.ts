@@ -1,0 +1,144 @@
+/**
+ * End to end on a real netns lab: real namespaces, real replicas and client
+ * (native/build), real eBPF fast paths when the loader is built, real cores
+ * and gdb. The lab is created by the bench itself under a temporary
+ * ELECTRODE_LAB_HOME and taken down by it; afterAll double-checks.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { runBench, nativeBinaries } from '../src/bench/run.js';
+import { loaderPath } from '../src/bench/fastpaths.js';
+import { parseCsv } from '../src/bench/csv.js';
+import { BenchOptions, ResultsFile } from '../src/bench/types.js';
+import { EnvironmentFile } from '../src/bench/environment.js';
+import { CORE_PATTERN_FILE } from '../src/crash.js';
+import { getProvider } from '../src/providers/index.js';
+import { QuietProgress } from '../src/progress.js';
+import { ExecaRunner } from '../src/runner.js';
+import { projectRoot } from '../src/paths.js';
+
+const LAB = 'elbench';
+const SUBNET = '10.93.0.0/24';
+const haveLoader = existsSync(loaderPath());
+const fastArm = haveLoader ? 'reply' : undefined;
+const cli = join(projectRoot(), 'dist', 'src', 'cli.js');
+
+let home: string;
+let env: NodeJS.ProcessEnv;
+const corePatternBefore = readFileSync(CORE_PATTERN_FILE, 'utf8');
+
+function opts(o: Partial<BenchOptions>): BenchOptions {
+  return { lab: LAB, replicas: [3], arms: ['baseline'], threads: [1], repeat: 1, requests: 200, warmup: 0, stopOnCrash: false, keepLab: false, timeoutMs: 60_000, ...o };
+}
+
+function deps() {
+  return { env, home: join(home, 'labs-home'), runner: new ExecaRunner(), progress: new QuietProgress(), getProvider, labSpec: { provider: 'netns' as const, subnet: SUBNET, basePort: 52000 }, coreLockWaitMs: 300_000, handleSignals: false };
+}
+
+function labNamespaces(): string[] {
+  const out = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  return out.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`el-${LAB}-`));
+}
+
+beforeAll(() => {
+  for (const b of Object.values(nativeBinaries())) {
+    if (!existsSync(b)) throw new Error(`${b} missing: run \`make -C native\` (npm test builds it)`);
+  }
+  home = mkdtempSync(join(tmpdir(), 'el-bench-'));
+  env = { ...process.env, ELECTRODE_LAB_HOME: join(home, 'labs-home'), ELECTRODE_LAB_RUNS: join(home, 'runs') };
+});
+
+afterAll(async () => {
+  // the bench takes its lab down itself; this only cleans up after a failed test
+  if (labNamespaces().length) await execa('node', [cli, 'down', '--name', LAB], { env, reject: false });
+  rmSync(home, { recursive: true, force: true });
+});
+
+describe('bench on a real netns lab', () => {
+  it(`3 and 5 replicas x ${fastArm ? `baseline + ${fastArm} (eBPF loader built)` : 'baseline only (no eBPF loader: threads 1 and 2 instead)'} x 2 repeats: files, one record per combination, table`, async () => {
+    const o = opts({ replicas: [3, 5], arms: fastArm ? ['baseline', fastArm] : ['baseline'], threads: fastArm ? [1] : [1, 2], repeat: 2 });
+    const { run, results, report } = await runBench(o, deps());
+    expect(results.outcome).toBe('complete');
+    for (const f of [run.resultsJson, run.resultsCsv, run.environmentJson, run.commandsLog, run.chartSvg]) expect(existsSync(f), f).toBe(true);
+
+    const stored = JSON.parse(readFileSync(run.resultsJson, 'utf8')) as ResultsFile;
+    expect(stored.records).toHaveLength(8);
+    const combos = new Set(stored.records.map((r) => `${r.replicas}/${r.arm}/${r.threads}/${r.repeat}`));
+    expect(combos.size).toBe(8);
+    for (const r of stored.records) {
+      expect(r.status, `${r.replicas}/${r.arm}/${r.threads}: ${r.error ?? ''}`).toBe('ok');
+      expect(r.completed).toBe(200);
+      expect(r.throughput_ops).toBeGreaterThan(0);
+      expect(r.latency_us!.p99).toBeGreaterThanOrEqual(r.latency_us!.p50);
+    }
+    const csv = parseCsv(readFileSync(run.resultsCsv, 'utf8'));
+    expect(csv).toHaveLength(1 + 8);
+
+    const envFile = JSON.parse(readFileSync(run.environmentJson, 'utf8')) as EnvironmentFile;
+    expect(envFile.host.git.commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(typeof envFile.host.git.dirty).toBe('boolean');
+    expect(Object.keys(envFile.labs).sort()).toEqual(['3', '5']);
+    expect(envFile.labs['5']!.plan.cluster.n).toBe(5);
+    expect(envFile.labs['3']!.nodes.replica0!.kernel).toBe(execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim());
+    expect(envFile.host.build.native!.join(' ')).toMatch(/-O2|CFLAGS/);
+    if (fastArm) {
+      // the reply arm ran with XDP attached on every replica, and the mode is on record
+      const modes = Object.values(envFile.labs['3']!.arms[fastArm]!).map((x) => x.mode);
+      expect(modes).toHaveLength(3);
+      for (const m of modes) expect(['native', 'generic']).toContain(m);
+    }
+
+    execFileSync('xmllint', ['--noout', run.chartSvg]);
+    expect(readFileSync(run.commandsLog, 'utf8')).toMatch(/nsenter --net=\/run\/netns\/el-elbench-replica0 -- prlimit --core=unlimited/);
+    expect(report).toMatch(/replicas\s+arm\s+threads/);
+    expect(report.split('\n').filter((l) => /^\s*[35]\s+(baseline|reply)\s/.test(l))).toHaveLength(fastArm ? 4 : 4);
+    // the host is as it was: core pattern restored, the lab the bench created is gone
+    expect(readFileSync(CORE_PATTERN_FILE, 'utf8')).toBe(corePatternBefore);
+    expect(labNamespaces()).toEqual([]);
+
+    // report re-prints and re-plots the stored run
+    const rep = await execa('node', [cli, 'report', run.id], { env, reject: false });
+    expect(rep.exitCode, rep.stderr).toBe(0);
+    expect(rep.stdout).toMatch(/replicas\s+arm\s+threads/);
+    const json = await execa('node', [cli, 'report', run.id, '--json'], { env });
+    expect(JSON.parse(json.stdout)).toMatchObject({ kind: 'electrode-lab-bench-summary', trials: 8, crashed: 0 });
+  }, 600_000);
+
+  it('a replica crashed on purpose (--crash-after) gets a crash folder whose backtrace names crash_on_purpose; the bench goes on to the next arm', async () => {
+    const arms = fastArm ? (['baseline', fastArm] as const) : (['baseline'] as const);
+    const o = opts({ replicas: [3], arms: [...arms], threads: fastArm ? [1] : [1, 2], repeat: 1, requests: 300, replicaArgsFor: { '2': ['--crash-after', '40'] } });
+    const { run, results } = await runBench(o, deps());
+    expect(results.outcome).toBe('complete');
+    expect(results.records).toHaveLength(2); // the second trial ran after the first crashed
+    for (const r of results.records) {
+      expect(r.crashed, JSON.stringify(r)).toBe(true);
+      expect(r.status).toBe('crashed');
+      const c = r.crashes.find((x) => x.node === 'replica2');
+      expect(c, JSON.stringify(r.crashes)).toBeDefined();
+      expect(c!.signal).toBe('SIGSEGV');
+      expect(c!.topFrames).toContain('crash_on_purpose');
+      const dir = join(run.root, c!.dir);
+      expect(readdirSync(dir).sort()).toEqual(['backtrace.txt', 'bpf.json', 'core', 'crash.json', 'dmesg.txt', 'log.tail']);
+      expect(readFileSync(join(dir, 'backtrace.txt'), 'utf8')).toMatch(/crash_on_purpose/);
+      expect(readFileSync(join(dir, 'log.tail'), 'utf8')).toMatch(/crash/i);
+      // a follower crashed: the other two replicas still form a quorum and the client finished
+      expect(r.completed).toBe(300);
+    }
+    if (fastArm) {
+      const withBpf = results.records.find((r) => r.arm === fastArm)!;
+      const state = JSON.parse(readFileSync(join(run.root, withBpf.crashes[0]!.dir, 'bpf.json'), 'utf8')) as Record<string, unknown>;
+      expect(state.error, JSON.stringify(state)).toBeUndefined();
+    }
+    expect(readFileSync(CORE_PATTERN_FILE, 'utf8')).toBe(corePatternBefore);
+
+    const cr = await execa('node', [cli, 'crashes'], { env, reject: false });
+    expect(cr.exitCode, cr.stderr).toBe(0);
+    expect(cr.stdout).toMatch(/2 crash\(es\)/);
+    expect(cr.stdout).toMatch(/replica2 \(replica, pid \d+\) SIGSEGV/);
+    expect(cr.stdout).toMatch(/top frames: crash_on_purpose/);
+  }, 600_000);
+});
