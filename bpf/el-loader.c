@@ -14,6 +14,11 @@
  *                    [--commit C] [--fr-view V --fr-last-op N]
  *                    (writes el_ctrl/el_fr_state the way the replica does; for tests
  *                    and debugging without a replica)
+ *   el-loader peer-pass --ifname IF [--off]
+ *                    (netns labs, run in the switch namespace: native XDP_PASS on the
+ *                    switch end of a node's veth so native XDP_TX frames are accepted)
+ *   el-loader drain  --pin-dir DIR   (prints and consumes the el_fr_ring records as JSON
+ *                    lines; for tests and debugging without a replica)
  *
  * Lifecycle as in libbpf-bootstrap: open -> size maps -> load -> fill maps ->
  * pin -> attach; one cleanup path. libbpf's output is buffered and only shown
@@ -138,7 +143,7 @@ static void die(const char *fmt, ...)
 struct opts {
 	const char *cmd, *pin_dir, *peers, *ifname, *ifmac, *obj, *xdp_mode;
 	long index;
-	bool json;
+	bool json, off;
 	/* attach: bits to enable; set: which bits to change and to what */
 	__u32 enable, set_mask, set_val;
 	/* ctrl */
@@ -184,7 +189,7 @@ static void usage(void)
 static void parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_PIN = 256, O_PEERS, O_INDEX, O_IFNAME, O_IFMAC, O_OBJ, O_MODE, O_JSON, O_BC, O_Q, O_R, O_VIEW,
-	       O_STATUS, O_LEADER, O_LAST, O_COMMIT, O_FRV, O_FRL };
+	       O_STATUS, O_LEADER, O_LAST, O_COMMIT, O_FRV, O_FRL, O_OFF };
 	static const struct option lo[] = {
 		{ "pin-dir", required_argument, 0, O_PIN },     { "peers", required_argument, 0, O_PEERS },
 		{ "index", required_argument, 0, O_INDEX },     { "ifname", required_argument, 0, O_IFNAME },
@@ -194,7 +199,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "reply", optional_argument, 0, O_R },         { "view", required_argument, 0, O_VIEW },
 		{ "status", required_argument, 0, O_STATUS },   { "leader", required_argument, 0, O_LEADER },
 		{ "last-op", required_argument, 0, O_LAST },    { "commit", required_argument, 0, O_COMMIT },
-		{ "fr-view", required_argument, 0, O_FRV },     { "fr-last-op", required_argument, 0, O_FRL },
+		{ "off", no_argument, 0, O_OFF },               { "fr-view", required_argument, 0, O_FRV },     { "fr-last-op", required_argument, 0, O_FRL },
 		{ 0, 0, 0, 0 },
 	};
 	bool is_set;
@@ -232,6 +237,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case O_OBJ: o->obj = optarg; break;
 		case O_MODE: o->xdp_mode = optarg; break;
 		case O_JSON: o->json = true; break;
+		case O_OFF: o->off = true; break;
 		case O_BC: case O_Q: case O_R: {
 			__u32 bit = c == O_BC ? EL_FP_BROADCAST : c == O_Q ? EL_FP_QUORUM : EL_FP_REPLY;
 			const char *flag = c == O_BC ? "--broadcast" : c == O_Q ? "--quorum" : "--reply";
@@ -261,7 +267,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (optind < argc)
 		die("unexpected argument '%s'", argv[optind]);
-	if (!o->pin_dir)
+	if (!o->pin_dir && strcmp(o->cmd, "peer-pass"))
 		die("%s: --pin-dir DIR is required (the node's pinDir from the lab plan)", o->cmd);
 }
 
@@ -982,6 +988,72 @@ static int cmd_ctrl(const struct opts *o)
 	return 0;
 }
 
+static int on_record(void *ctx, void *data, size_t size)
+{
+	const struct el_fr_record *rec = data;
+	const struct el_hdr *h = (const void *)(rec + 1);
+
+	(void)ctx;
+	if (size < sizeof(*rec) + sizeof(*h) || rec->len < sizeof(*h)) {
+		printf("{\"bad_record\":true,\"size\":%zu}\n", size);
+		return 0;
+	}
+	printf("{\"len\":%u,\"magic_ok\":%s,\"type\":%u,\"replica\":%u,\"view\":%llu,\"opnum\":%llu,\"aux\":%u,"
+	       "\"payload_len\":%u}\n",
+	       rec->len, h->magic == EL_MAGIC ? "true" : "false", h->type, h->replica, (unsigned long long)h->view,
+	       (unsigned long long)h->opnum, h->aux, h->payload_len);
+	return 0;
+}
+
+static int cmd_drain(const struct opts *o)
+{
+	struct ring_buffer *rb;
+	int n;
+
+	check_root();
+	check_bpffs(o->pin_dir);
+	rb = ring_buffer__new(open_pin(o->pin_dir, "el_fr_ring", true), on_record, NULL, NULL);
+	if (!rb)
+		die("open ring buffer el_fr_ring: %s", strerror(errno));
+	n = ring_buffer__consume(rb);
+	ring_buffer__free(rb);
+	if (n < 0)
+		die("consume el_fr_ring: %s", strerror(-n));
+	return 0;
+}
+
+static int cmd_peer_pass(const struct opts *o)
+{
+	char ifname[IF_NAMESIZE], path[PATH_MAX];
+	struct bpf_object *obj;
+	__u8 mac[6];
+	int ifindex, err;
+
+	check_root();
+	if (!o->ifname)
+		die("peer-pass: --ifname IF is required (the node's switchIf from the plan)");
+	ifindex = find_ifindex(o, ifname, mac, !o->off);
+	if (o->off) {
+		if (ifindex)
+			detach_ifindex(ifindex, ifname);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s", o->obj);
+	snprintf(strrchr(path, '/') + 1, sizeof(path) - (size_t)(strrchr(path, '/') + 1 - path), "el_pass.bpf.o");
+	obj = bpf_object__open_file(path, NULL);
+	if (!obj)
+		die("open %s: %s; build it with `make -C bpf`", path, strerror(errno));
+	if ((err = bpf_object__load(obj)))
+		die("load %s: %s", path, strerror(-err));
+	err = bpf_xdp_attach(ifindex, bpf_program__fd(bpf_object__find_program_by_name(obj, "el_xdp_pass")),
+			     XDP_FLAGS_DRV_MODE, NULL);
+	if (err)
+		die("attach el_xdp_pass to %s in native mode: %s%s%s", ifname, strerror(-err),
+		    kernel_reason() ? ": kernel says: " : "", kernel_reason() ? kernel_reason() : "");
+	bpf_object__close(obj);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static char objpath[PATH_MAX];
@@ -1012,6 +1084,10 @@ int main(int argc, char **argv)
 		return cmd_show(&o);
 	if (!strcmp(o.cmd, "ctrl"))
 		return cmd_ctrl(&o);
+	if (!strcmp(o.cmd, "peer-pass"))
+		return cmd_peer_pass(&o);
+	if (!strcmp(o.cmd, "drain"))
+		return cmd_drain(&o);
 	usage();
 	die("unknown command '%s'", o.cmd);
 }

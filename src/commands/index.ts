@@ -16,6 +16,7 @@ import { registerDown } from './down.js';
 import { registerStatus } from './status.js';
 import { registerExec } from './exec.js';
 import { registerRender } from './render.js';
+import { registerBpf } from './bpf.js';
 import { registerBox, registerSsh } from './box.js';
 import { registerBench } from './bench.js';
 
@@ -61,7 +62,7 @@ export interface CliContext {
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
 /** Every command of the CLI, in help order. Other modules add theirs here. */
-export const commands: RegisterCommand[] = [registerUp, registerDown, registerStatus, registerExec, registerRender, registerBench, registerBox, registerSsh];
+export const commands: RegisterCommand[] = [registerUp, registerDown, registerStatus, registerExec, registerRender, registerBpf, registerBench, registerBox, registerSsh];
 
 export function makeContext(program: Command, env: NodeJS.ProcessEnv = process.env): CliContext & { exitCode: number } {
   let runner: Runner | undefined;

@@ -1,0 +1,224 @@
+/**
+ * The eBPF fast paths on a lab's replicas: runs bpf/build/el-loader inside
+ * each node through Provider.exec. Nothing here computes an address: the
+ * loader gets the lab's peers.table (rendered from the plan), the node's
+ * index, interface (netns: name; VMs: MAC) and pin folder from the plan.
+ */
+import { join } from 'node:path';
+import { LabError } from './diagnostics.js';
+import { projectRoot } from './paths.js';
+import { Plan, PlanNode, replicas } from './plan.js';
+import { Provider, ProviderContext } from './providers/provider.js';
+import { RunResult } from './runner.js';
+import { nsenterArgv } from './providers/netns.js';
+
+export type XdpMode = 'native' | 'generic' | 'auto';
+export const XDP_MODES: readonly XdpMode[] = ['native', 'generic', 'auto'];
+
+export interface FastPaths {
+  broadcast: boolean;
+  quorum: boolean;
+  reply: boolean;
+}
+
+export const ALL_FAST_PATHS: FastPaths = { broadcast: true, quorum: true, reply: true };
+
+/** Where a VM finds the loader and the lab files (the vagrant provider copies them there). */
+export const VM_ROOT = '/opt/electrode-lab';
+
+export interface NodeFiles {
+  loader: string;
+  peers: string;
+}
+
+/** The loader and peer table as seen from inside the node. */
+export function nodeFiles(plan: Plan, peerTableFile: string): NodeFiles {
+  if (plan.provider === 'netns') return { loader: join(projectRoot(), 'bpf', 'build', 'el-loader'), peers: peerTableFile };
+  return { loader: `${VM_ROOT}/bpf/build/el-loader`, peers: `${VM_ROOT}/files/peers.table` };
+}
+
+/** How el-loader finds the lab interface: by name in a namespace, by MAC in a VM. */
+export function ifArgs(plan: Plan, node: PlanNode): string[] {
+  return plan.provider === 'netns' ? ['--ifname', node.ifname] : ['--ifmac', node.mac];
+}
+
+export function attachArgv(plan: Plan, node: PlanNode, files: NodeFiles, fp: FastPaths, mode: XdpMode): string[] {
+  return [
+    files.loader,
+    'attach',
+    '--pin-dir',
+    node.pinDir,
+    '--peers',
+    files.peers,
+    '--index',
+    String(node.index),
+    ...ifArgs(plan, node),
+    ...(fp.broadcast ? ['--broadcast'] : []),
+    ...(fp.quorum ? ['--quorum'] : []),
+    ...(fp.reply ? ['--reply'] : []),
+    '--xdp-mode',
+    mode,
+  ];
+}
+
+export function setArgv(node: PlanNode, files: NodeFiles, fp: FastPaths): string[] {
+  const onOff = (b: boolean) => (b ? 'on' : 'off');
+  return [files.loader, 'set', '--pin-dir', node.pinDir, '--broadcast', onOff(fp.broadcast), '--quorum', onOff(fp.quorum), '--reply', onOff(fp.reply)];
+}
+
+export function fastPathNames(fp: FastPaths): string {
+  const on = (['broadcast', 'quorum', 'reply'] as const).filter((k) => fp[k]);
+  return on.length ? on.join(',') : 'none';
+}
+
+export interface StatCounters {
+  seen: number;
+  passed: number;
+  dropped: number;
+  cloned: number;
+  replied: number;
+  errors: number;
+}
+
+export interface NodeBpfStats {
+  node: string;
+  dispatch: StatCounters;
+  broadcast: StatCounters;
+  quorum: StatCounters;
+  reply: StatCounters;
+}
+
+export interface AttachedProgram {
+  hook: 'xdp' | 'tc';
+  mode: string;
+  ifname: string;
+  prog: string;
+  id: number;
+  current: boolean;
+}
+
+export interface NodeBpfState {
+  node: string;
+  pinDir: string;
+  pinned: boolean;
+  attached: AttachedProgram[];
+  ctrl?: Record<string, number>;
+  config?: { n_replicas: number; f: number; my_idx: number; enabled: number; fast_paths: string; my_port: number };
+  fr_state?: { view: number; last_op: number };
+  stats?: Omit<NodeBpfStats, 'node'>;
+}
+
+const COUNTERS = ['seen', 'passed', 'dropped', 'cloned', 'replied', 'errors'] as const;
+const PROGS = ['dispatch', 'broadcast', 'quorum', 'reply'] as const;
+
+/** Parses `el-loader stats --json` (one JSON object). Throws on anything else. */
+export function parseStats(node: string, text: string): NodeBpfStats {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text.trim());
+  } catch {
+    throw new LabError(`${node}: el-loader stats printed no JSON: ${text.trim().slice(0, 200)}`, 'BPF_STATS');
+  }
+  const out = { node } as NodeBpfStats;
+  for (const p of PROGS) {
+    const v = (raw as Record<string, Record<string, unknown>>)[p];
+    if (!v) throw new LabError(`${node}: el-loader stats lacks '${p}'`, 'BPF_STATS');
+    const c = {} as StatCounters;
+    for (const k of COUNTERS) {
+      if (typeof v[k] !== 'number') throw new LabError(`${node}: el-loader stats ${p}.${k} is not a number`, 'BPF_STATS');
+      c[k] = v[k] as number;
+    }
+    out[p] = c;
+  }
+  return out;
+}
+
+function failure(node: PlanNode, what: string, r: RunResult): LabError {
+  const tail = (r.stderr || r.stdout).trim().split('\n').slice(-8).join('\n');
+  return new LabError(`${node.name}: ${what} failed (exit ${r.exitCode ?? r.signal}):\n${tail}`, 'BPF_LOADER');
+}
+
+/**
+ * netns labs only: native XDP_TX from a node's veth reaches the switch only
+ * when the switch-side veth end runs NAPI; a pass-through XDP program there
+ * is what makes it do so (GRO alone did not, on kernel 6.18 here).
+ */
+async function switchPeerPass(plan: Plan, node: PlanNode, ctx: ProviderContext, on: boolean): Promise<void> {
+  if (plan.provider !== 'netns') return;
+  const files = nodeFiles(plan, ctx.paths.peerTableFile);
+  const argv = nsenterArgv(plan.network.switchNs, [files.loader, 'peer-pass', '--ifname', node.switchIf, ...(on ? [] : ['--off'])]);
+  const r = await ctx.runner.run(argv, { check: false });
+  if (r.exitCode !== 0) throw failure(node, `peer-pass on ${node.switchIf}`, r);
+}
+
+/** Loads and attaches the fast paths on every replica (replacing stale state); returns el-loader's lines. */
+export async function attachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext, fp: FastPaths, mode: XdpMode = 'auto'): Promise<string[]> {
+  const files = nodeFiles(plan, ctx.paths.peerTableFile);
+  const lines: string[] = [];
+  for (const node of replicas(plan)) {
+    const r = await provider.exec(plan, node, attachArgv(plan, node, files, fp, mode), ctx, { check: false });
+    if (r.exitCode !== 0) throw failure(node, 'el-loader attach', r);
+    // generic fallback warnings come on stderr: pass them on loudly
+    for (const w of r.stderr.split('\n').filter((l) => /WARNING|warning/.test(l))) ctx.progress.warn(`${node.name}: ${w}`);
+    await switchPeerPass(plan, node, ctx, true);
+    lines.push(`${node.name}: ${r.stdout.trim()}`);
+  }
+  return lines;
+}
+
+/** Switches fast paths on/off at run time (el_config.enabled), no reload. */
+export async function setFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext, fp: FastPaths): Promise<void> {
+  const files = nodeFiles(plan, ctx.paths.peerTableFile);
+  for (const node of replicas(plan)) {
+    const r = await provider.exec(plan, node, setArgv(node, files, fp), ctx, { check: false });
+    if (r.exitCode !== 0) throw failure(node, 'el-loader set', r);
+  }
+}
+
+/** Detaches and unpins on every replica; idempotent. */
+export async function detachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext): Promise<void> {
+  const files = nodeFiles(plan, ctx.paths.peerTableFile);
+  for (const node of replicas(plan)) {
+    const r = await provider.exec(plan, node, [files.loader, 'detach', '--pin-dir', node.pinDir, ...ifArgs(plan, node)], ctx, { check: false });
+    if (r.exitCode !== 0) throw failure(node, 'el-loader detach', r);
+    await switchPeerPass(plan, node, ctx, false);
+  }
+}
+
+/** The counters of every replica. */
+export async function fastPathStats(plan: Plan, provider: Provider, ctx: ProviderContext): Promise<NodeBpfStats[]> {
+  const files = nodeFiles(plan, ctx.paths.peerTableFile);
+  const out: NodeBpfStats[] = [];
+  for (const node of replicas(plan)) {
+    const r = await provider.exec(plan, node, [files.loader, 'stats', '--pin-dir', node.pinDir, '--json'], ctx, { check: false });
+    if (r.exitCode !== 0) throw failure(node, 'el-loader stats', r);
+    out.push(parseStats(node.name, ctx.runner.dryRun ? zeroStatsJson() : r.stdout));
+  }
+  return out;
+}
+
+function zeroStatsJson(): string {
+  const z = Object.fromEntries(COUNTERS.map((k) => [k, 0]));
+  return JSON.stringify(Object.fromEntries(PROGS.map((p) => [p, z])));
+}
+
+/** What is attached where, in which XDP mode, plus el_ctrl/el_config/stats of one node. */
+export async function bpfState(plan: Plan, node: PlanNode, provider: Provider, ctx: ProviderContext): Promise<NodeBpfState> {
+  const files = nodeFiles(plan, ctx.paths.peerTableFile);
+  const r = await provider.exec(plan, node, [files.loader, 'show', '--pin-dir', node.pinDir, '--json'], ctx, { check: false });
+  if (r.exitCode !== 0) throw failure(node, 'el-loader show', r);
+  if (ctx.runner.dryRun) return { node: node.name, pinDir: node.pinDir, pinned: false, attached: [] };
+  try {
+    return { node: node.name, ...(JSON.parse(r.stdout.trim()) as Omit<NodeBpfState, 'node'>) };
+  } catch {
+    throw new LabError(`${node.name}: el-loader show printed no JSON: ${r.stdout.trim().slice(0, 200)}`, 'BPF_SHOW');
+  }
+}
+
+export function formatStatsTable(stats: NodeBpfStats[]): string {
+  const head = ['NODE', 'PROGRAM', ...COUNTERS.map((c) => c.toUpperCase())];
+  const rows = stats.flatMap((s) => PROGS.map((p) => [s.node, p, ...COUNTERS.map((c) => String(s[p][c]))]));
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cols: string[]) => cols.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), ...rows.map(line)].join('\n');
+}
