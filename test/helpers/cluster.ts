@@ -1,0 +1,360 @@
+/**
+ * Multi-process cluster helpers for the native replica and client: start
+ * replicas, wait for conditions (log lines, dump files, process exit — never
+ * fixed sleeps), kill by PID, and check the committed logs against what the
+ * client saw acknowledged.
+ *
+ * Where processes run is a `NodeLauncher`: `LoopbackLauncher` runs them
+ * here on 127.0.0.1; `providerLauncher` (netns) runs them inside a lab's
+ * nodes through the provider, so the same scenarios run on both.
+ */
+import { execa } from 'execa';
+import { ChildProcess, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunResult } from '../../src/runner.js';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+export const NATIVE_BUILD = join(ROOT, 'native', 'build');
+export const ASAN_BIN = join(NATIVE_BUILD, 'asan');
+
+/** Builds native/ (release + sanitizer builds); make is a no-op when up to date. */
+export async function buildNative(): Promise<void> {
+  const r = await execa('make', ['-s', '-C', join(ROOT, 'native'), 'all', 'asan'], { reject: false });
+  if (r.exitCode !== 0) throw new Error(`make -C native failed:\n${r.stderr || r.stdout}`);
+}
+
+/** Where and how processes of a cluster run. */
+export interface NodeLauncher {
+  /** Starts a long-running process on a node; stdout+stderr go to logFile. Returns its PID. */
+  spawn(node: string, argv: string[], logFile: string): Promise<number>;
+  /** Runs a command on a node to completion. */
+  run(node: string, argv: string[], timeoutMs: number): Promise<RunResult>;
+  /** Stops everything this launcher started that still runs (SIGKILL by PID). */
+  cleanup(): Promise<void>;
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** Runs processes as our children on this host (the cluster uses 127.0.0.1). */
+export class LoopbackLauncher implements NodeLauncher {
+  private readonly children = new Map<number, ChildProcess>();
+
+  async spawn(_node: string, argv: string[], logFile: string): Promise<number> {
+    const [file, ...args] = argv;
+    if (!file) throw new Error('empty argv');
+    const fd = openSync(logFile, 'a');
+    try {
+      const child = spawn(file, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ASAN_OPTIONS: 'abort_on_error=0:detect_leaks=1' } });
+      const pid = await new Promise<number>((ok, fail) => {
+        child.once('error', (e) => fail(new Error(`could not start ${file}: ${e.message}`)));
+        child.once('spawn', () => ok(child.pid!));
+      });
+      this.children.set(pid, child);
+      return pid;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async run(_node: string, argv: string[], timeoutMs: number): Promise<RunResult> {
+    const [file, ...args] = argv;
+    if (!file) throw new Error('empty argv');
+    const t0 = performance.now();
+    const r = await execa(file, args, { reject: false, timeout: timeoutMs });
+    return {
+      argv,
+      exitCode: r.exitCode ?? null,
+      signal: r.signal ? String(r.signal) : null,
+      durationMs: Math.round(performance.now() - t0),
+      stdout: String(r.stdout ?? ''),
+      stderr: String(r.stderr ?? ''),
+    };
+  }
+
+  async cleanup(): Promise<void> {
+    for (const [pid, child] of this.children) {
+      if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
+    }
+    await waitFor('our replicas to exit', () => [...this.children.keys()].every((p) => !processAlive(p)), 10_000);
+    this.children.clear();
+  }
+}
+
+/** Polls a condition (no fixed sleeps); throws naming `what` at the deadline. */
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, pollMs = 25): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+/** One line of a replica's --dump-log. */
+export interface LogOp {
+  opnum: number;
+  client: string;
+  request: string;
+  op: string;
+  key: string;
+}
+
+export function parseDump(text: string): LogOp[] {
+  const out: LogOp[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const [opnum, client, request, op, key] = line.split(' ');
+    if (!opnum || !client || !request || !op || key === undefined) throw new Error(`bad dump line '${line}'`);
+    out.push({ opnum: Number(opnum), client, request, op, key });
+  }
+  return out;
+}
+
+/** `<client_id> <request_id>` lines from the client's --ack-log. */
+export function parseAcks(text: string): string[] {
+  return text.split('\n').filter(Boolean).map((l) => l.trim());
+}
+
+/**
+ * Problems with a set of committed logs, given what the client saw
+ * acknowledged: op numbers run 1..n; the logs agree op by op (each is a
+ * prefix of the longest); every acknowledged request is in every log; and
+ * each client's requests appear in the order it issued them.
+ */
+export function historyProblems(acks: string[], logs: Map<string, LogOp[]>): string[] {
+  const problems: string[] = [];
+  let longest: LogOp[] = [];
+  for (const [name, log] of logs) {
+    log.forEach((o, i) => {
+      if (o.opnum !== i + 1 && problems.length < 20) problems.push(`${name}: line ${i + 1} has op ${o.opnum}`);
+    });
+    if (log.length > longest.length) longest = log;
+  }
+  for (const [name, log] of logs) {
+    for (let i = 0; i < log.length; i++) {
+      const a = log[i]!, b = longest[i]!;
+      if (a.client !== b.client || a.request !== b.request || a.op !== b.op || a.key !== b.key) {
+        problems.push(`${name}: op ${i + 1} is ${a.client}/${a.request} ${a.op} ${a.key}, another replica has ${b.client}/${b.request} ${b.op} ${b.key}`);
+        break;
+      }
+    }
+  }
+  for (const [name, log] of logs) {
+    const first = new Map<string, number>();
+    log.forEach((o, i) => {
+      const id = `${o.client} ${o.request}`;
+      if (!first.has(id)) first.set(id, i);
+    });
+    const missing = acks.filter((a) => !first.has(a));
+    if (missing.length) problems.push(`${name}: ${missing.length} acknowledged request(s) missing from the committed log, e.g. ${missing.slice(0, 3).join(', ')}`);
+    const lastPerClient = new Map<string, { req: bigint; at: number }>();
+    for (const a of acks) {
+      const at = first.get(a);
+      if (at === undefined) continue;
+      const [client, req] = a.split(' ') as [string, string];
+      const prev = lastPerClient.get(client);
+      if (prev && BigInt(req) > prev.req && at < prev.at) {
+        problems.push(`${name}: client ${client}'s request ${req} is committed before its earlier request ${prev.req}`);
+        break;
+      }
+      lastPerClient.set(client, { req: BigInt(req), at });
+    }
+  }
+  return problems;
+}
+
+export interface ClientResult {
+  run: RunResult;
+  json: {
+    kind: string;
+    requests: number;
+    completed: number;
+    errors: number;
+    timeouts: number;
+    throughput_ops: number;
+    latency_us: Record<string, number>;
+  };
+  acks: string[];
+}
+
+export interface ClusterOptions {
+  /** Scratch folder for configs, logs, dumps (created). */
+  dir: string;
+  n: number;
+  f: number;
+  /** Replica addresses, index order. */
+  addrs: { ip: string; port: number }[];
+  /** Node names for the launcher: replicas, then the client's node. */
+  replicaNodes: string[];
+  clientNode: string;
+  launcher: NodeLauncher;
+  /** Folder with replica and client (default: the ASan builds). */
+  binDir?: string;
+}
+
+/** Loopback addresses on a port range of our own (base..base+n-1). */
+export function loopbackAddrs(n: number, base: number): { ip: string; port: number }[] {
+  return Array.from({ length: n }, (_, i) => ({ ip: '127.0.0.1', port: base + i }));
+}
+
+let portCursor = 20_000 + (process.pid % 1000) * 30;
+/** A fresh port range per cluster so a test never meets another's leftovers. */
+export function nextPortBase(width = 16): number {
+  const base = portCursor;
+  portCursor += width;
+  if (portCursor > 60_000) portCursor = 20_000;
+  return base;
+}
+
+export class TestCluster {
+  readonly configFile: string;
+  readonly pids: (number | undefined)[];
+  readonly killed = new Set<number>();
+  private readonly bin: string;
+
+  constructor(readonly o: ClusterOptions) {
+    mkdirSync(o.dir, { recursive: true });
+    this.bin = o.binDir ?? ASAN_BIN;
+    this.configFile = join(o.dir, 'replica.config');
+    writeFileSync(this.configFile, [`f ${o.f}`, ...o.addrs.map((a) => `replica ${a.ip}:${a.port}`)].join('\n') + '\n');
+    this.pids = new Array<number | undefined>(o.n).fill(undefined);
+  }
+
+  logFile(i: number): string {
+    return join(this.o.dir, `replica${i}.log`);
+  }
+  dumpFile(i: number): string {
+    return join(this.o.dir, `replica${i}.dump`);
+  }
+  log(i: number): string {
+    return existsSync(this.logFile(i)) ? readFileSync(this.logFile(i), 'utf8') : '';
+  }
+
+  /** Starts every replica and waits until each says it is ready. */
+  async start(extra: (i: number) => string[] = () => []): Promise<void> {
+    for (let i = 0; i < this.o.n; i++) {
+      const argv = [join(this.bin, 'replica'), '-c', this.configFile, '-i', String(i), '--dump-log', this.dumpFile(i), ...extra(i)];
+      this.pids[i] = await this.o.launcher.spawn(this.o.replicaNodes[i]!, argv, this.logFile(i));
+    }
+    for (let i = 0; i < this.o.n; i++) {
+      await waitFor(`replica ${i} to be ready (log ${this.logFile(i)})`, () => {
+        if (!processAlive(this.pids[i]!)) throw new Error(`replica ${i} exited during start:\n${this.log(i).slice(-2000)}`);
+        return this.log(i).includes(`replica ${i} ready`);
+      });
+    }
+  }
+
+  alive(i: number): boolean {
+    const pid = this.pids[i];
+    return pid !== undefined && processAlive(pid);
+  }
+
+  survivors(): number[] {
+    return Array.from({ length: this.o.n }, (_, i) => i).filter((i) => !this.killed.has(i));
+  }
+
+  /** SIGKILL by PID and wait until it is gone. */
+  async kill(i: number): Promise<void> {
+    const pid = this.pids[i];
+    if (pid === undefined) throw new Error(`replica ${i} was not started`);
+    process.kill(pid, 'SIGKILL');
+    this.killed.add(i);
+    await waitFor(`replica ${i} (pid ${pid}) to die`, () => !processAlive(pid));
+  }
+
+  /** Committed ops of replica i right now (asks it to dump with SIGUSR1). */
+  dump(i: number): LogOp[] {
+    const f = this.dumpFile(i);
+    return existsSync(f) ? parseDump(readFileSync(f, 'utf8')) : [];
+  }
+
+  /** Waits until replica i has committed at least `ops` ops (SIGUSR1 dumps, polled). */
+  async waitCommitted(i: number, ops: number, timeoutMs = 30_000): Promise<void> {
+    await waitFor(
+      `replica ${i} to commit ${ops} ops`,
+      () => {
+        if (!this.alive(i)) throw new Error(`replica ${i} died:\n${this.log(i).slice(-2000)}`);
+        process.kill(this.pids[i]!, 'SIGUSR1');
+        return this.dump(i).length >= ops;
+      },
+      timeoutMs,
+      100,
+    );
+  }
+
+  /** Runs the client to completion on the client node. */
+  async runClient(args: string[], timeoutMs = 120_000): Promise<ClientResult> {
+    const ackLog = join(this.o.dir, `acks-${Date.now()}-${Math.floor(Math.random() * 1e6)}.txt`);
+    const argv = [join(this.bin, 'client'), '-c', this.configFile, '--ack-log', ackLog, ...args];
+    const run = await this.o.launcher.run(this.o.clientNode, argv, timeoutMs);
+    const last = run.stdout.trim().split('\n').pop() ?? '';
+    let json: ClientResult['json'];
+    try {
+      json = JSON.parse(last) as ClientResult['json'];
+    } catch {
+      throw new Error(`client printed no JSON line (exit ${run.exitCode}, signal ${run.signal}):\n${run.stdout.slice(-1000)}\n${run.stderr.slice(-2000)}`);
+    }
+    const acks = existsSync(ackLog) ? parseAcks(readFileSync(ackLog, 'utf8')) : [];
+    return { run, json, acks };
+  }
+
+  /**
+   * Waits until every surviving replica's committed log holds every
+   * acknowledged request, then stops them (SIGTERM) and checks their final
+   * dumps and exit (clean: "stats:" line, no sanitizer report).
+   * Returns the history problems (empty = good).
+   */
+  async settleAndCheck(acks: string[], timeoutMs = 30_000): Promise<string[]> {
+    const live = this.survivors();
+    const want = new Set(acks);
+    await waitFor(
+      `surviving replicas ${live.join(',')} to commit all ${acks.length} acknowledged requests`,
+      () => {
+        let ok = true;
+        for (const i of live) {
+          if (!this.alive(i)) throw new Error(`replica ${i} died:\n${this.log(i).slice(-2000)}`);
+          process.kill(this.pids[i]!, 'SIGUSR1');
+          const have = new Set(this.dump(i).map((o) => `${o.client} ${o.request}`));
+          for (const a of want) if (!have.has(a)) { ok = false; break; }
+        }
+        return ok;
+      },
+      timeoutMs,
+      150,
+    );
+    await this.stop();
+    for (const i of live) {
+      const log = this.log(i);
+      if (/AddressSanitizer|runtime error:|LeakSanitizer/.test(log)) throw new Error(`replica ${i} sanitizer report:\n${log.slice(-4000)}`);
+      if (!log.includes('stats:')) throw new Error(`replica ${i} did not exit cleanly:\n${log.slice(-2000)}`);
+    }
+    const logs = new Map<string, LogOp[]>();
+    for (const i of live) logs.set(`replica${i}`, this.dump(i));
+    return historyProblems(acks, logs);
+  }
+
+  /** SIGTERM to every live replica and wait for them to exit. */
+  async stop(): Promise<void> {
+    const live = this.survivors().filter((i) => this.alive(i));
+    for (const i of live) process.kill(this.pids[i]!, 'SIGTERM');
+    await waitFor(`replicas ${live.join(',')} to exit after SIGTERM`, () => live.every((i) => !this.alive(i)), 15_000);
+  }
+
+  /** The view the cluster reached, from the replicas' logs. */
+  highestNormalView(): number {
+    let v = 0;
+    for (let i = 0; i < this.o.n; i++) {
+      for (const m of this.log(i).matchAll(/view (\d+) normal/g)) v = Math.max(v, Number(m[1]));
+    }
+    return v;
+  }
+}
