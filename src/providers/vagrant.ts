@@ -246,7 +246,7 @@ export class VagrantProvider implements Provider {
         await this.checkNativeXdp(plan, n, ctx);
       });
     }
-    const drift = (await checkKernelPins(plan, ctx, this)).filter((c) => !c.ok);
+    const drift = await checkKernelPins(plan, ctx, this);
     if (drift.length) throw new LabError(`kernel drift: ${drift.map((c) => `${c.node} runs ${c.actual}, expected ${c.expected}`).join('; ')}`, 'KERNEL_DRIFT');
   }
 
@@ -541,26 +541,37 @@ export class VagrantProvider implements Provider {
 }
 
 /**
- * For the bench: every VM's `uname -r` against the plan's kernel pin (or,
- * with `--kernel box`, against the kernel the box records). A bench must
- * refuse to run when any check is not ok.
+ * Every VM's `uname -r` against the plan's kernel pin (or, with
+ * `--kernel box`, against the kernel the box records).
  */
-export async function checkKernelPins(plan: Plan, ctx: ProviderContext, provider = new VagrantProvider()): Promise<KernelCheck[]> {
+export async function kernelChecks(plan: Plan, ctx: ProviderContext, provider = new VagrantProvider()): Promise<KernelCheck[]> {
   if (plan.provider !== 'vagrant') return [];
   const boxKernel = installedBoxMeta(plan.vm.box)?.kernel;
   const expected = plan.vm.kernel === 'box' ? boxKernel : plan.vm.kernel;
   const out: KernelCheck[] = [];
-  for (const n of plan.nodes) {
-    const r = await provider.exec(plan, n, ['uname', '-r'], ctx, { check: false });
-    const actual = r.exitCode === 0 ? r.stdout.trim() : `unreachable (${(r.stderr || '').trim().split('\n')[0]})`;
-    out.push({ node: n.name, expected: expected ?? '(box kernel not recorded)', actual, ok: ctx.runner.dryRun || (expected === undefined ? r.exitCode === 0 : actual === expected) });
+  try {
+    for (const n of plan.nodes) {
+      const r = await provider.exec(plan, n, ['uname', '-r'], ctx, { check: false }).catch((e: Error) => ({ exitCode: 255, stdout: '', stderr: e.message }));
+      const actual = r.exitCode === 0 ? r.stdout.trim() : `unreachable (${(r.stderr || '').trim().split('\n')[0]})`;
+      out.push({ node: n.name, expected: expected ?? '(box kernel not recorded)', actual, ok: ctx.runner.dryRun || (expected === undefined ? r.exitCode === 0 : actual === expected) });
+    }
+  } finally {
+    provider.closeSessions();
   }
   return out;
 }
 
-/** Throws LabError naming every drifted VM; what `bench` calls before measuring. */
+/**
+ * For the bench: the VMs whose kernel drifted from the pin (empty = all
+ * good). A bench must refuse to run when this returns anything.
+ */
+export async function checkKernelPins(plan: Plan, ctx: ProviderContext, provider?: VagrantProvider): Promise<KernelCheck[]> {
+  return (await kernelChecks(plan, ctx, provider)).filter((c) => !c.ok);
+}
+
+/** Throws LabError naming every drifted VM. */
 export async function assertKernelPins(plan: Plan, ctx: ProviderContext, provider?: VagrantProvider): Promise<void> {
-  const bad = (await checkKernelPins(plan, ctx, provider)).filter((c) => !c.ok);
+  const bad = await checkKernelPins(plan, ctx, provider);
   if (bad.length) {
     throw new LabError(
       `refusing to benchmark: ${bad.map((c) => `${c.node} runs ${c.actual}, the lab pins ${c.expected}`).join('; ')}; run \`electrode-lab down\` and \`electrode-lab up\` to reinstall the pin`,
