@@ -75,14 +75,19 @@ describe.skipIf(!IS_ROOT)(`netns provider, real namespaces (${IS_ROOT ? 'as root
     for (const f of [paths.planFile, paths.replicaConfigFile, paths.peerTableFile, paths.stateFile]) expect(existsSync(f), f).toBe(true);
 
     // the interface really carries the plan's MAC, address and MTU; the bpffs pin folder is there
-    const link = await cli('exec', '--name', 'nt3', 'replica1', '--', 'ip', '-j', 'addr', 'show', 'dev', 'eth0');
+    const link = await cli('--name', 'nt3', 'exec', 'replica1', '--', 'ip', '-o', 'addr', 'show', 'dev', 'eth0');
     expect(link.exitCode).toBe(0);
-    // exec passes stdio through to our stdout; it is inherited, so look at what the node says directly
+    expect(link.stdout).toContain(`inet ${plan.nodes[1]!.ip}/24`);
+    const failing = await cli('--name', 'nt3', 'exec', 'replica1', '--', 'sh', '-c', 'exit 7');
+    expect(failing.exitCode).toBe(7);
     const addr = JSON.parse((await provider.exec(plan, plan.nodes[1]!, ['ip', '-j', 'addr', 'show', 'dev', 'eth0'], providerCtx(home, 'nt3'))).stdout)[0];
     expect(addr.address).toBe(plan.nodes[1]!.mac);
     expect(addr.mtu).toBe(3000);
     expect(addr.addr_info.map((a: { local: string }) => a.local)).toContain(plan.nodes[1]!.ip);
     expect(existsSync(plan.nodes[1]!.pinDir)).toBe(true);
+    // ... and visible from inside the node (nsenter --net keeps the mount namespace; `ip netns exec` would not)
+    const inside = await provider.exec(plan, plan.nodes[1]!, ['stat', '-f', '-c', '%T', plan.nodes[1]!.pinDir], providerCtx(home, 'nt3'));
+    expect(inside.stdout.trim()).toBe('bpf_fs');
 
     await startEchoServers(plan, 'nt3');
     await expectAllPairsReach(plan, 'nt3');
@@ -171,6 +176,15 @@ describe.skipIf(!IS_ROOT)(`netns provider, real namespaces (${IS_ROOT ? 'as root
     expect(await leftovers('nt7', macPrefix(plan))).toEqual([]);
     expect(recs.map((r) => r.pid).filter(processAlive)).toEqual([]);
     expect(existsSync(paths.root)).toBe(false);
+  });
+
+  it('--dry-run up prints the commands and creates nothing', async () => {
+    const r = await cli('--dry-run', 'up', '3', '--provider', 'netns', '--name', 'ntdry', '--subnet', '10.213.0.0/24');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain('[dry-run] ip netns add el-ntdry-sw');
+    expect(r.stdout).toContain('[dry-run] ip -n el-ntdry-sw link add p-replica2 mtu 1500 type veth peer name eth0 mtu 1500 netns el-ntdry-replica2');
+    expect(await leftovers('ntdry', '02:4c:')).toEqual([]);
+    expect(existsSync(new LabPaths(home, 'ntdry').root)).toBe(false);
   });
 
   it('up that fails half-way (a broken ethtool on PATH) tears down what it created and says so', async () => {
