@@ -1,0 +1,177 @@
+/**
+ * Tier 3, opt-in (ELECTRODE_LAB_VM_TESTS=1): real VMs under software
+ * emulation. The test builds (or reuses, from the box cache) the debian12
+ * box, creates a network namespace of its own, starts virtlogd and libvirtd
+ * INSIDE it (so libvirt's bridges, NAT and DHCP never touch the root
+ * namespace), runs the electrode-lab CLI inside it too (`up`, `exec`,
+ * `down`), attaches all fast paths with native XDP on virtio-net, runs a
+ * short client workload against replicas using them, takes the lab down and
+ * checks nothing is left. It stops only the daemons it started, by PID.
+ *
+ *   ELECTRODE_LAB_VM_TESTS=1 npx vitest run test/vagrant.e2e.test.ts
+ *   ELECTRODE_LAB_VM_SIZES=3,5,7   replica counts to try (default 3)
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { boxCacheDir } from '../src/boxes.js';
+import { projectRoot } from '../src/paths.js';
+import { planFromInputs } from '../src/plan.js';
+import { ExecaRunner, RunResult } from '../src/runner.js';
+
+const enabled = process.env.ELECTRODE_LAB_VM_TESTS === '1';
+const sizes = (process.env.ELECTRODE_LAB_VM_SIZES ?? '3').split(',').map(Number);
+const root = projectRoot();
+const cli = join(root, 'dist/src/cli.js');
+const ns = `el-vmtest-${process.pid}`;
+const r = new ExecaRunner();
+const vagrantHome = join(boxCacheDir(), '..', 'vagrant-home');
+const labHome = mkdtempSync(join(tmpdir(), 'el-vm-e2e-'));
+const started: { name: string; pid: number }[] = [];
+const timings: string[] = [];
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(what: string, cond: () => Promise<boolean> | boolean, timeoutMs: number, stepMs = 200): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((ok) => setTimeout(ok, stepMs));
+  }
+}
+
+const inNs = (argv: string[]) => ['nsenter', `--net=/run/netns/${ns}`, '--', ...argv];
+const env = { ...process.env, ELECTRODE_LAB_HOME: labHome, VAGRANT_HOME: vagrantHome, ELECTRODE_LAB_VM_BUILD: 'host', CI: 'true' };
+
+/** The CLI, inside the test's namespace. */
+async function el(args: string[], timeoutMs = 600_000): Promise<RunResult> {
+  return r.run(inNs(['node', cli, ...args]), { env, check: false, timeoutMs });
+}
+
+async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  const out = await fn();
+  const s = ((performance.now() - t0) / 1000).toFixed(1);
+  timings.push(`${label}: ${s} s`);
+  console.log(`[vm-e2e] ${label}: ${s} s`);
+  return out;
+}
+
+const virsh = async (...a: string[]) => (await r.run(['virsh', '-q', '-c', 'qemu:///system', ...a], { check: false })).stdout;
+
+describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private namespace, software emulation)', () => {
+  beforeAll(async () => {
+    for (const f of [cli, join(root, 'native/build/replica'), join(root, 'native/build/client'), join(root, 'bpf/build/el-loader'), join(root, 'bpf/build/electrode.bpf.o')]) {
+      if (!existsSync(f)) throw new Error(`${f} missing: run \`npm run build\` first`);
+    }
+    for (const [d, pidFile] of [
+      ['libvirtd', '/run/libvirtd.pid'],
+      ['virtlogd', '/run/virtlogd.pid'],
+    ] as const) {
+      const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0;
+      if (pid > 0 && alive(pid)) throw new Error(`another ${d} (pid ${pid}) is using /run/libvirt; stop it first: this test starts its own inside a private network namespace`);
+    }
+    await timed('box (build or cache) + vagrant box add', async () => {
+      const b = await r.run(['node', cli, 'box', 'build', 'debian12'], { env, check: false, timeoutMs: 1_800_000 });
+      expect(b.stderr + b.stdout).toContain('box electrode-lab/debian12 ready');
+    });
+    await r.run(['ip', 'netns', 'add', ns]);
+    await r.run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+    for (const d of ['virtlogd', 'libvirtd']) {
+      await r.run(inNs([d, '-d']));
+      const pidFile = `/run/${d}.pid`;
+      await until(`${pidFile}`, () => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8').trim()) > 0, 20_000);
+      started.push({ name: d, pid: Number(readFileSync(pidFile, 'utf8').trim()) });
+    }
+    await until('libvirtd to answer', async () => (await r.run(['virsh', '-c', 'qemu:///system', 'version'], { check: false })).exitCode === 0, 30_000);
+  }, 1_900_000);
+
+  afterAll(async () => {
+    try {
+      for (const n of sizes) await el(['--name', `vm${n}`, 'down'], 600_000);
+      // the base box volume vagrant-libvirt uploaded is a cache of this test's libvirtd: remove it too
+      for (const v of (await virsh('vol-list', 'default')).split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '')) {
+        if (v.startsWith('electrode-lab-VAGRANTSLASH-debian12')) await virsh('vol-delete', '--pool', 'default', v);
+      }
+    } finally {
+      for (const p of [...started].reverse()) {
+        if (alive(p.pid)) process.kill(p.pid, 'SIGTERM');
+        await until(`${p.name} (pid ${p.pid}) to exit`, () => !alive(p.pid), 20_000).catch(() => process.kill(p.pid, 'SIGKILL'));
+      }
+      await r.run(['ip', 'netns', 'del', ns], { check: false });
+      rmSync(labHome, { recursive: true, force: true });
+      console.log(`[vm-e2e] timings:\n  ${timings.join('\n  ')}`);
+    }
+    expect(started.filter((p) => alive(p.pid))).toEqual([]);
+    expect((await r.run(['ip', 'netns', 'list'])).stdout).not.toContain(ns);
+  }, 900_000);
+
+  for (const n of sizes) {
+    it(`up ${n} VMs, native XDP with all fast paths, client workload, down leaves nothing`, async () => {
+      const name = `vm${n}`;
+      const plan = planFromInputs([{ name, replicas: n, provider: 'vagrant', mtu: 3000, vm: { box: 'electrode-lab/debian12', kernel: 'box', driver: 'qemu', memory: 768 } }]);
+      const up = await timed(`up ${n} replicas + 1 client`, () =>
+        el(['--name', name, 'up', String(n), '--provider', 'vagrant', '--box', 'electrode-lab/debian12', '--kernel', 'box', '--vm-driver', 'qemu', '--mtu', '3000', '--memory', '768'], 5_400_000),
+      );
+      expect(up.stderr + up.stdout, up.stderr).toContain(`lab '${name}' is up (vagrant)`);
+      expect(up.exitCode).toBe(0);
+
+      const exec = (node: string, argv: string[], timeoutMs = 120_000) => el(['--name', name, 'exec', node, '--', ...argv], timeoutMs);
+      const paths = { config: join(labHome, 'labs', name, 'files', 'replica.config'), peers: join(labHome, 'labs', name, 'files', 'peers.table') };
+      const loader = join(root, 'bpf/build/el-loader');
+      const pids: Record<string, number> = {};
+      try {
+        await timed(`attach all fast paths natively on ${n} replicas`, async () => {
+          for (const node of plan.nodes.filter((x) => x.role === 'replica')) {
+            const a = await exec(node.name, [loader, 'attach', '--pin-dir', node.pinDir, '--peers', paths.peers, '--index', String(node.index), '--ifmac', node.mac, '--broadcast', '--quorum', '--reply', '--xdp-mode', 'native']);
+            expect(a.exitCode, a.stderr).toBe(0);
+            const link = (await exec(node.name, ['ip', '-d', '-o', 'link', 'show'])).stdout.split('\n').find((l) => l.includes(node.mac)) ?? '';
+            expect(link).toMatch(/ xdp /);
+            expect(link).not.toMatch(/xdpgeneric/);
+            const ifname = /^\d+:\s+([^:@]+)/.exec(link)?.[1] ?? '?';
+            expect((await exec(node.name, ['tc', 'filter', 'show', 'dev', ifname, 'egress'])).stdout).toMatch(/bpf/);
+          }
+        });
+        await timed(`start ${n} replicas with all fast paths`, async () => {
+          for (const node of plan.nodes.filter((x) => x.role === 'replica')) {
+            const log = join(labHome, 'labs', name, 'logs', node.name, 'replica.log');
+            const line = `mkdir -p $(dirname ${log}); setsid nohup ${root}/native/build/replica -c ${paths.config} -i ${node.index} --bpf-pin-dir ${node.pinDir} --fast-broadcast --fast-quorum --fast-reply >${log} 2>&1 </dev/null & echo $!`;
+            const s = await exec(node.name, ['sh', '-c', line]);
+            pids[node.name] = Number(s.stdout.trim());
+            expect(pids[node.name]).toBeGreaterThan(0);
+          }
+          for (const node of plan.nodes.filter((x) => x.role === 'replica')) {
+            await until(`${node.name} to bind UDP ${node.port}`, async () => (await exec(node.name, ['sh', '-c', `ss -Hlun 'sport = :${node.port}' | grep -q .`])).exitCode === 0, 120_000, 500);
+          }
+        });
+        const res = await timed('client: 300 requests, 1 thread', () => exec('client0', [`${root}/native/build/client`, '-c', paths.config, '-n', '300', '-t', '1', '--timeout-ms', '3000'], 600_000));
+        const last = res.stdout.trim().split('\n').pop() ?? '';
+        const json = JSON.parse(last) as { completed: number; errors: number; throughput_ops: number; latency_us: { p50: number; p99: number } };
+        console.log(`[vm-e2e] ${n} replicas: ${json.completed} completed, ${json.throughput_ops.toFixed(0)} ops/s, p50 ${json.latency_us.p50} us, p99 ${json.latency_us.p99} us`);
+        timings.push(`${n} replicas workload: ${json.completed} ok, ${json.throughput_ops.toFixed(0)} ops/s, p50 ${json.latency_us.p50} us, p99 ${json.latency_us.p99} us`);
+        expect(json.completed).toBe(300);
+        expect(res.exitCode).toBe(0);
+        const stats = await exec('replica0', [loader, 'stats', '--pin-dir', plan.nodes[0]!.pinDir, '--json']);
+        console.log(`[vm-e2e] replica0 fast-path stats: ${stats.stdout.trim()}`);
+        timings.push(`${n} replicas replica0 stats: ${stats.stdout.trim()}`);
+      } finally {
+        for (const [node, pid] of Object.entries(pids)) await exec(node, ['kill', '-TERM', String(pid)]);
+      }
+
+      const down = await timed(`down ${n}`, () => el(['--name', name, 'down'], 900_000));
+      expect(down.exitCode, down.stderr).toBe(0);
+      const prefix = `el-${name}-`;
+      expect((await virsh('list', '--all', '--name')).split('\n').filter((d) => d.startsWith(prefix))).toEqual([]);
+      expect((await virsh('net-list', '--all', '--name')).split('\n').map((s) => s.trim())).not.toContain(plan.vm.libvirtNetwork);
+      expect((await virsh('vol-list', 'default')).split('\n').filter((l) => l.trim().startsWith(prefix))).toEqual([]);
+    }, 7_200_000);
+  }
+});
