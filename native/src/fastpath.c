@@ -59,10 +59,16 @@ struct el_fastpath *el_fp_open(const char *dir, int need_ring, char *err, size_t
 	fp->config_fd = open_pin(dir, "el_config", sizeof(struct el_config), err, errlen);
 	if (fp->config_fd < 0)
 		goto fail;
-	if (need_ring) {
+	/* el_fr_state is reset on every view change even without --fast-reply, so
+	 * a kernel fast reply switched on later never starts from stale progress */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/el_fr_state", dir);
+	if (need_ring || access(path, F_OK) == 0) {
 		fp->fr_state_fd = open_pin(dir, "el_fr_state", sizeof(struct el_fr_state), err, errlen);
 		if (fp->fr_state_fd < 0)
 			goto fail;
+	}
+	if (need_ring) {
 		fp->ring_fd = open_pin(dir, "el_fr_ring", 0, err, errlen);
 		if (fp->ring_fd < 0)
 			goto fail;

@@ -252,7 +252,7 @@ static void sync_ctrl(struct replica *r)
 static void reset_fast_reply(struct replica *r)
 {
 	sync_ctrl(r);
-	if (r->fp && r->o.fast_reply)
+	if (r->fp)
 		el_fp_reset_fr(r->fp, r->view, r->log.last);
 }
 
