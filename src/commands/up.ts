@@ -51,7 +51,7 @@ else netns; the choice and the reason are printed.`,
     try {
       await provider.up(plan, pctx);
     } catch (e) {
-      progress.warn(`up failed: ${(e as Error).message.split('\n')[0]}`);
+      progress.warn(`up failed: ${(e as Error).message.split('\n')[0]!.replace(/:$/, '')}`);
       progress.warn('tearing down what was created');
       try {
         await provider.down(plan, pctx);
