@@ -89,6 +89,15 @@ export function installedBoxMeta(box: string, env: NodeJS.ProcessEnv = process.e
   return undefined;
 }
 
+/** The kernel a box records: the installed box's metadata, else the cached build's, else the recipe's pin. */
+export function boxKernel(box: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const installed = installedBoxMeta(box, env)?.kernel;
+  if (installed) return installed;
+  const recipe = BOX_RECIPES.find((b) => b.box === box);
+  if (!recipe) return undefined;
+  return cachedBoxMeta(recipe, env)?.kernel ?? (recipe.kernel === 'recorded' ? undefined : recipe.kernel);
+}
+
 export function cachedBoxMeta(recipe: BoxRecipe, env: NodeJS.ProcessEnv = process.env): BoxMeta | undefined {
   return readMeta(join(boxCacheDir(env), recipe.name, 'box.json'));
 }

@@ -5,11 +5,14 @@
  * temporary folder so the user's ~/.vagrant.d is never touched; validate
  * needs the box name only, not the box.
  */
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { kernelInstallScript, kernelPin } from '../src/kernel.js';
+import { projectRoot } from '../src/paths.js';
 import { ExecaRunner } from '../src/runner.js';
+import { DEFAULT_KERNEL } from '../src/spec.js';
 import { renderVagrantfile } from '../src/vagrantfile.js';
 import { vmPlan } from './vagrant.helpers.js';
 
@@ -37,6 +40,15 @@ describe('vagrant validate (real vagrant + vagrant-libvirt)', () => {
       expect(r.exitCode).toBe(0);
     }, 120_000);
   }
+
+  it('accepts the ubuntu2004-k58 recipe Vagrantfile with a generated kernel.sh', async () => {
+    const dir = join(tmp, 'ubuntu-recipe');
+    mkdirSync(dir, { recursive: true });
+    const pin = kernelPin(DEFAULT_KERNEL)!;
+    writeFileSync(join(dir, 'kernel.sh'), kernelInstallScript(pin, new Map(pin.files.map((f) => [f, 'a'.repeat(64)])), 'https://kernel.ubuntu.com/mainline'));
+    const r = await validate(readFileSync(join(projectRoot(), 'boxes/ubuntu2004-k58/Vagrantfile'), 'utf8'), dir);
+    expect(r.stderr + r.stdout).toContain('validated successfully');
+  }, 120_000);
 
   it('rejects a provider-level driver_queues (so the check above can fail)', async () => {
     const text = renderVagrantfile(vmPlan(3)).replace('lv.cpus = 2', 'lv.cpus = 2\n      lv.driver_queues = 4');

@@ -6,10 +6,11 @@
  */
 import { Command } from 'commander';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BOX_RECIPES, boxCacheDir, boxRecipe, builtBoxFile, cachedBoxMeta, installedBoxMeta, parseBoxList, recipeDir } from '../boxes.js';
 import { LabError } from '../diagnostics.js';
+import { defaultLockFile, kernelInstallScript, kernelMirror, kernelPin, resolveChecksums } from '../kernel.js';
 import { findNode } from '../plan.js';
 import { CliContext } from './index.js';
 
@@ -37,6 +38,17 @@ Built boxes are cached in ${boxCacheDir(ctx.env)} (ELECTRODE_LAB_BOXES).`,
       const outDir = join(boxCacheDir(ctx.env), recipe.name);
       if (opts.rebuild || !existsSync(file)) {
         mkdirSync(outDir, { recursive: true });
+        if (recipe.kernel !== 'recorded') {
+          // the recipe installs the pinned kernel with the same verified script `up` uses
+          const pin = kernelPin(recipe.kernel)!;
+          const mirror = kernelMirror(ctx.env);
+          const { sums } = await resolveChecksums(pin, defaultLockFile(), mirror, async (url) => {
+            const res = await fetch(url);
+            if (!res.ok) throw new Error(`HTTP ${res.status}`);
+            return res.text();
+          });
+          writeFileSync(join(outDir, 'kernel.sh'), kernelInstallScript(pin, sums, mirror));
+        }
         await progress.step(`building ${recipe.box} from ${recipeDir(recipe)}`, async () => {
           const r = await runner.run(['bash', join(recipeDir(recipe), 'build.sh'), outDir], { check: false, timeoutMs: 3_600_000 });
           if (r.exitCode !== 0) {

@@ -14,7 +14,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Diagnostic, LabError } from '../diagnostics.js';
-import { installedBoxMeta } from '../boxes.js';
+import { boxKernel as boxKernelOf } from '../boxes.js';
 import { defaultLockFile, kernelInstallScript, kernelMirror, kernelPin, resolveChecksums } from '../kernel.js';
 import { LabPaths, projectRoot } from '../paths.js';
 import { Plan, PlanNode, replicas } from '../plan.js';
@@ -204,7 +204,7 @@ export class VagrantProvider implements Provider {
       const missing = hostArtifacts().filter((f) => !existsSync(f));
       if (missing.length) throw new LabError(`--build host needs ${missing.join(', ')}; run \`npm run build\` first`, 'HOST_BUILD_MISSING');
     }
-    const boxKernel = installedBoxMeta(plan.vm.box, this.env)?.kernel;
+    const boxKernel = boxKernelOf(plan.vm.box, this.env);
     const pin = plan.vm.kernel === 'box' ? undefined : kernelPin(plan.vm.kernel);
     if (plan.vm.kernel !== 'box' && boxKernel !== plan.vm.kernel && !pin) {
       throw new LabError(
@@ -546,7 +546,7 @@ export class VagrantProvider implements Provider {
  */
 export async function kernelChecks(plan: Plan, ctx: ProviderContext, provider = new VagrantProvider()): Promise<KernelCheck[]> {
   if (plan.provider !== 'vagrant') return [];
-  const boxKernel = installedBoxMeta(plan.vm.box)?.kernel;
+  const boxKernel = boxKernelOf(plan.vm.box);
   const expected = plan.vm.kernel === 'box' ? boxKernel : plan.vm.kernel;
   const out: KernelCheck[] = [];
   try {
