@@ -12,6 +12,8 @@ import { execa } from 'execa';
 import { ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Plan } from '../../src/plan.js';
+import type { Provider, ProviderContext } from '../../src/providers/provider.js';
 import type { RunResult } from '../../src/runner.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -26,8 +28,12 @@ export async function buildNative(): Promise<void> {
 
 /** Where and how processes of a cluster run. */
 export interface NodeLauncher {
-  /** Starts a long-running process on a node; stdout+stderr go to logFile. Returns its PID. */
-  spawn(node: string, argv: string[], logFile: string): Promise<number>;
+  /**
+   * Starts a long-running process on a node; stdout+stderr go to a log file
+   * (`logFile`, unless the launcher keeps logs elsewhere). Returns its PID and
+   * the log file actually used.
+   */
+  spawn(node: string, name: string, argv: string[], logFile: string): Promise<{ pid: number; logFile: string }>;
   /** Runs a command on a node to completion. */
   run(node: string, argv: string[], timeoutMs: number): Promise<RunResult>;
   /** Stops everything this launcher started that still runs (SIGKILL by PID). */
@@ -48,7 +54,7 @@ export function processAlive(pid: number): boolean {
 export class LoopbackLauncher implements NodeLauncher {
   private readonly children = new Map<number, ChildProcess>();
 
-  async spawn(_node: string, argv: string[], logFile: string): Promise<number> {
+  async spawn(_node: string, _name: string, argv: string[], logFile: string): Promise<{ pid: number; logFile: string }> {
     const [file, ...args] = argv;
     if (!file) throw new Error('empty argv');
     const fd = openSync(logFile, 'a');
@@ -59,7 +65,7 @@ export class LoopbackLauncher implements NodeLauncher {
         child.once('spawn', () => ok(child.pid!));
       });
       this.children.set(pid, child);
-      return pid;
+      return { pid, logFile };
     } finally {
       closeSync(fd);
     }
@@ -86,6 +92,38 @@ export class LoopbackLauncher implements NodeLauncher {
     }
     await waitFor('our replicas to exit', () => [...this.children.keys()].every((p) => !processAlive(p)), 10_000);
     this.children.clear();
+  }
+}
+
+/**
+ * Runs processes inside a lab's nodes through its provider (netns: nsenter
+ * into the node's namespace). The PIDs are host PIDs, so kill-by-PID works
+ * the same; the lab's `down` removes whatever is left.
+ */
+export class ProviderLauncher implements NodeLauncher {
+  private readonly pids: number[] = [];
+  constructor(private readonly provider: Provider, private readonly plan: Plan, private readonly ctx: ProviderContext) {}
+
+  private node(name: string) {
+    const n = this.plan.nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`lab ${this.plan.lab} has no node ${name}`);
+    return n;
+  }
+
+  async spawn(node: string, name: string, argv: string[]): Promise<{ pid: number; logFile: string }> {
+    const rec = await this.provider.spawn(this.plan, this.node(node), name, argv, this.ctx);
+    this.pids.push(rec.pid);
+    return { pid: rec.pid, logFile: rec.logFile };
+  }
+
+  async run(node: string, argv: string[], timeoutMs: number): Promise<RunResult> {
+    return this.provider.exec(this.plan, this.node(node), argv, this.ctx, { timeoutMs, check: false });
+  }
+
+  async cleanup(): Promise<void> {
+    for (const pid of this.pids) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+    await waitFor('lab processes to exit', () => this.pids.every((p) => !processAlive(p)), 10_000);
+    this.pids.length = 0;
   }
 }
 
@@ -199,6 +237,8 @@ export interface ClusterOptions {
   launcher: NodeLauncher;
   /** Folder with replica and client (default: the ASan builds). */
   binDir?: string;
+  /** Process name for the launcher (unique per cluster where logs are kept per node and name). */
+  procName?: string;
 }
 
 /** Loopback addresses on a port range of our own (base..base+n-1). */
@@ -218,6 +258,7 @@ export function nextPortBase(width = 16): number {
 export class TestCluster {
   readonly configFile: string;
   readonly pids: (number | undefined)[];
+  private readonly logs: string[];
   readonly killed = new Set<number>();
   private readonly bin: string;
 
@@ -227,10 +268,11 @@ export class TestCluster {
     this.configFile = join(o.dir, 'replica.config');
     writeFileSync(this.configFile, [`f ${o.f}`, ...o.addrs.map((a) => `replica ${a.ip}:${a.port}`)].join('\n') + '\n');
     this.pids = new Array<number | undefined>(o.n).fill(undefined);
+    this.logs = Array.from({ length: o.n }, (_, i) => join(o.dir, `replica${i}.log`));
   }
 
   logFile(i: number): string {
-    return join(this.o.dir, `replica${i}.log`);
+    return this.logs[i]!;
   }
   dumpFile(i: number): string {
     return join(this.o.dir, `replica${i}.dump`);
@@ -243,7 +285,9 @@ export class TestCluster {
   async start(extra: (i: number) => string[] = () => []): Promise<void> {
     for (let i = 0; i < this.o.n; i++) {
       const argv = [join(this.bin, 'replica'), '-c', this.configFile, '-i', String(i), '--dump-log', this.dumpFile(i), ...extra(i)];
-      this.pids[i] = await this.o.launcher.spawn(this.o.replicaNodes[i]!, argv, this.logFile(i));
+      const started = await this.o.launcher.spawn(this.o.replicaNodes[i]!, this.o.procName ?? 'replica', argv, this.logFile(i));
+      this.pids[i] = started.pid;
+      this.logs[i] = started.logFile;
     }
     for (let i = 0; i < this.o.n; i++) {
       await waitFor(`replica ${i} to be ready (log ${this.logFile(i)})`, () => {
