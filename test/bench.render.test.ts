@@ -65,7 +65,7 @@ describe('SVG chart', () => {
     expect(svg).toContain('3 replicas');
     expect(svg).toContain('5 replicas');
     // 3 cells x 3 metrics, minus nothing: each cell with figures has a bar per metric
-    expect((svg.match(/<rect x="[\d.]+" y="[\d.]+" width="16"/g) ?? []).length).toBe(9);
+    expect((svg.match(/<rect x="[\d.]+" y="[\d.]+" width="22"/g) ?? []).length).toBe(9);
     expect(svg).toContain('+30%');
     expect(svg).not.toMatch(/NaN|undefined/);
   });

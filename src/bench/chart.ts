@@ -40,6 +40,15 @@ interface Metric {
   unit: string;
   pick: (r: SummaryRow) => { median: number; min: number; max: number };
   note?: (r: SummaryRow) => string;
+  /** Latency spans orders of magnitude when one arm stalls: switch to a log axis then. */
+  logAllowed?: boolean;
+}
+
+/** Log axis when the positive values span more than 30x (a linear one would flatten all but the worst). */
+export function useLogScale(values: readonly number[]): boolean {
+  const pos = values.filter((v) => v > 0 && Number.isFinite(v));
+  if (pos.length < 2) return false;
+  return Math.max(...pos) / Math.min(...pos) > 30;
 }
 
 export interface ChartOptions {
@@ -58,13 +67,13 @@ export function renderChart(rows: readonly SummaryRow[], opts: ChartOptions): st
       pick: (r) => r.throughput,
       note: (r) => (r.arm !== 'baseline' && Number.isFinite(r.speedup) ? `${r.speedup >= 1 ? '+' : ''}${((r.speedup - 1) * 100).toFixed(0)}%` : ''),
     },
-    { title: 'Median latency', unit: 'µs (lower is better)', pick: (r) => r.p50 },
-    { title: '99th percentile latency', unit: 'µs (lower is better)', pick: (r) => r.p99 },
+    { title: 'Median latency', unit: 'µs (lower is better)', pick: (r) => r.p50, logAllowed: true },
+    { title: '99th percentile latency', unit: 'µs (lower is better)', pick: (r) => r.p99, logAllowed: true },
   ];
 
-  const barW = 16;
-  const barGap = 3;
-  const groupGap = 22;
+  const barW = 22;
+  const barGap = 6;
+  const groupGap = 24;
   const groupW = arms.length * (barW + barGap) - barGap;
   const plotW = Math.max(180, threadsList.length * groupW + (threadsList.length + 1) * groupGap);
   const panelGap = 34;
@@ -72,7 +81,8 @@ export function renderChart(rows: readonly SummaryRow[], opts: ChartOptions): st
   const top = 96;
   const rowH = 170;
   const rowGap = 62;
-  const width = left + replicaCounts.length * plotW + (replicaCounts.length - 1) * panelGap + 30;
+  const legendW = arms.reduce((a, arm) => a + 30 + arm.length * 7.5, 0) + 290;
+  const width = Math.max(left + replicaCounts.length * plotW + (replicaCounts.length - 1) * panelGap + 30, left + legendW, left + (opts.subtitle?.length ?? 0) * 6.6 + 20);
   const height = top + metrics.length * (rowH + rowGap) + 10;
 
   const s: string[] = [];
@@ -95,21 +105,30 @@ export function renderChart(rows: readonly SummaryRow[], opts: ChartOptions): st
       const v = m.pick(r);
       return [v.median, v.max].filter(Number.isFinite);
     });
+    const log = m.logAllowed === true && useLogScale(values);
     const scale = niceScale(Math.max(0, ...values));
-    const yOf = (v: number) => y0 + rowH - (v / scale.max) * rowH;
-    s.push(`<text x="${left}" y="${y0 - 10}" font-size="14" font-weight="bold" fill="#222">${escapeXml(m.title)} <tspan font-size="11" font-weight="normal" fill="#666">${escapeXml(m.unit)}</tspan></text>`);
+    const lo = log ? 10 ** Math.floor(Math.log10(Math.min(...values.filter((v) => v > 0)))) : 0;
+    const hi = log ? 10 ** Math.ceil(Math.log10(Math.max(...values))) : scale.max;
+    const yOf = log
+      ? (v: number) => y0 + rowH - ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo) || 1)) * rowH
+      : (v: number) => y0 + rowH - (v / scale.max) * rowH;
+    const ticks: number[] = [];
+    if (log) for (let t = lo; t <= hi * 1.0001; t *= 10) ticks.push(t);
+    else for (let t = 0; t <= scale.max + 1e-9; t += scale.step) ticks.push(t);
+    s.push(`<text x="${left}" y="${y0 - 10}" font-size="14" font-weight="bold" fill="#222">${escapeXml(m.title)} <tspan font-size="11" font-weight="normal" fill="#666">${escapeXml(m.unit)}${log ? ', log scale' : ''}</tspan></text>`);
     replicaCounts.forEach((n, pi) => {
       const x0 = left + pi * (plotW + panelGap);
       // grid + y ticks (labels only on the first panel)
-      for (let t = 0; t <= scale.max + 1e-9; t += scale.step) {
+      for (const t of ticks) {
         const y = yOf(t);
-        s.push(`<line x1="${x0}" y1="${y.toFixed(1)}" x2="${x0 + plotW}" y2="${y.toFixed(1)}" stroke="${t === 0 ? '#999' : '#e6e6e6'}" stroke-width="1"/>`);
+        s.push(`<line x1="${x0}" y1="${y.toFixed(1)}" x2="${x0 + plotW}" y2="${y.toFixed(1)}" stroke="${t === ticks[0] ? '#999' : '#e6e6e6'}" stroke-width="1"/>`);
         if (pi === 0) s.push(`<text x="${x0 - 6}" y="${(y + 4).toFixed(1)}" font-size="10" fill="#666" text-anchor="end">${fmtTick(t)}</text>`);
       }
       if (mi === 0) s.push(`<text x="${x0 + plotW / 2}" y="${top - 6}" font-size="13" font-weight="bold" fill="#333" text-anchor="middle">${n} replicas</text>`);
       threadsList.forEach((t, ti) => {
         const gx = x0 + groupGap + ti * (groupW + groupGap);
         s.push(`<text x="${gx + groupW / 2}" y="${y0 + rowH + 15}" font-size="10.5" fill="#555" text-anchor="middle">${t} thread${t === 1 ? '' : 's'}</text>`);
+        let prevNoteY = -Infinity;
         arms.forEach((arm, ai) => {
           const r = rows.find((x) => x.replicas === n && x.arm === arm && x.threads === t);
           const bx = gx + ai * (barW + barGap);
@@ -129,8 +148,11 @@ export function renderChart(rows: readonly SummaryRow[], opts: ChartOptions): st
           }
           const note = m.note?.(r) ?? '';
           if (note) {
-            const ny = Math.min(y, yOf(v.max)) - 5;
-            s.push(`<text x="${bx + barW / 2}" y="${ny.toFixed(1)}" font-size="9" fill="${(r.speedup ?? 1) >= 1 ? '#1a7f37' : '#b42318'}" text-anchor="middle">${escapeXml(note)}</text>`);
+            let ny = Math.min(y, yOf(v.max)) - 5;
+            // neighbouring labels at the same height would overlap: lift this one a line
+            if (Math.abs(ny - prevNoteY) < 11) ny = prevNoteY - 11;
+            prevNoteY = ny;
+            s.push(`<text x="${bx + barW / 2}" y="${ny.toFixed(1)}" font-size="10" fill="${(r.speedup ?? 1) >= 1 ? '#1a7f37' : '#b42318'}" text-anchor="middle">${escapeXml(note)}</text>`);
           }
           if (r.crashedRuns) s.push(`<text x="${bx + barW / 2}" y="${y0 + rowH - 4}" font-size="10" fill="#fff" text-anchor="middle">!</text>`);
         });

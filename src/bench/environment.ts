@@ -56,6 +56,7 @@ async function out(runner: Runner, argv: string[], cwd?: string): Promise<string
 /** Compiler/linker flag assignments from a Makefile (CFLAGS, LDLIBS, ...). */
 export function makefileFlags(text: string): string[] {
   return text
+    .replace(/\\\n\s*/g, ' ')
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => /^(CC|CLANG|CFLAGS|CPPFLAGS|LDFLAGS|LDLIBS|LIBS|BPF_CFLAGS|ASAN_CFLAGS|SAN_FLAGS|SANITIZE|[A-Z_]*FLAGS)\s*[:+?]?=/.test(l));

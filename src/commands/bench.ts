@@ -88,8 +88,10 @@ export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
     problems.push({ code: 'SPEC_UNKNOWN_PROVIDER', subject: `--provider ${flags.provider}`, message: 'no such provider', hint: `registered providers: ${PROVIDER_NAMES.join(', ')}` });
   }
   if (problems.length) throw new DiagnosticsError(problems, 'input');
-  const requests = flags.duration === undefined ? (flags.requests ?? 10000) : undefined;
-  const loadS = flags.duration ?? (requests ?? 0) / 500; // a pessimistic 500 ops/s for the time limit
+  // a fixed duration by default: every arm costs the same time, even one that stalls
+  const duration = flags.requests === undefined ? (flags.duration ?? 3) : undefined;
+  const requests = flags.requests;
+  const loadS = duration ?? (requests ?? 0) / 100; // a pessimistic 100 ops/s for the time limit
   return {
     lab,
     replicas: flags.replicas,
@@ -97,7 +99,7 @@ export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
     threads: flags.threads,
     repeat: flags.repeat,
     ...(requests !== undefined ? { requests } : {}),
-    ...(flags.duration !== undefined ? { duration: flags.duration } : {}),
+    ...(duration !== undefined ? { duration } : {}),
     warmup: flags.warmup,
     stopOnCrash: Boolean(flags.stopOnCrash),
     keepLab: Boolean(flags.keepLab),
@@ -132,8 +134,8 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .option('--arms <list>', `arms among ${ARM_NAMES.join(',')}`, armList, [...ARM_NAMES])
     .option('--threads <list>', 'client threads (closed loop, one outstanding request each), e.g. 1,8', threadList, [1, 8])
     .option('--repeat <n>', 'repeats of every combination (arm order rotates per repeat)', positiveInt('--repeat'), 3)
-    .option('--requests <n>', 'requests per trial (default 10000)', positiveInt('--requests'))
-    .option('--duration <s>', 'seconds per trial instead of a request count', seconds)
+    .option('--requests <n>', 'requests per trial instead of a duration', positiveInt('--requests'))
+    .option('--duration <s>', 'seconds per trial (default 3)', seconds)
     .option('--warmup <s>', 'client warm-up seconds, not measured', seconds, 1)
     .option('--stop-on-crash', 'stop at the first crashed trial (default: record it and go on)')
     .option('--keep-lab', 'leave the lab up at the end (a lab that was up before the bench is always left up)')
@@ -141,7 +143,7 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .option('--provider <name>', 'provider for a lab the bench creates (default netns)')
     .option('--subnet <cidr>', 'subnet for a lab the bench creates (default 10.77.0.0/24)')
     .option('--base-port <port>', 'base UDP port for a lab the bench creates', positiveInt('--base-port'))
-    .option('--timeout-ms <ms>', 'limit for one client run (default: warm-up + load at 500 ops/s + 60 s)', positiveInt('--timeout-ms'))
+    .option('--timeout-ms <ms>', 'limit for one client run (default: warm-up + duration, or requests at 100 ops/s, + 60 s)', positiveInt('--timeout-ms'))
     .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '2:--crash-after 500'", replicaArgsFor)
     .option('--json', 'print the machine-readable summary instead of the table')
     .addHelpText(
