@@ -6,6 +6,7 @@
  * survived. After each, every acknowledged request is in every surviving
  * replica's committed log, in the same order.
  */
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +96,47 @@ describe.each([3, 5, 7])('%i replicas on loopback (ASan build)', (n) => {
     expect(await c.settleAndCheck(r.acks)).toEqual([]);
     for (const i of c.survivors()) expect(c.log(i)).toMatch(/dropped \(--drop-rate\) [1-9]\d*/);
   }, 120_000);
+});
+
+describe('malformed input on a live cluster', () => {
+  it('counts and drops malformed datagrams, keeps serving', async () => {
+    const c = cluster(3);
+    await c.start();
+    const sock = createSocket('udp4');
+    const send = (buf: Buffer, i: number) =>
+      new Promise<void>((ok, fail) => sock.send(buf, c.o.addrs[i]!.port, '127.0.0.1', (e) => (e ? fail(e) : ok())));
+    const hdr = (type: number, replica: number, payloadLen: number, extra = 0) => {
+      const b = Buffer.alloc(56 + extra);
+      b.writeUInt32LE(0x42414c45, 0);
+      b.writeUInt8(1, 4);
+      b.writeUInt8(type, 5);
+      b.writeUInt8(replica, 7);
+      b.writeUInt32LE(payloadLen, 48);
+      return b;
+    };
+    const bad: Buffer[] = [
+      Buffer.alloc(0),
+      Buffer.from('hello'),
+      Buffer.alloc(56, 0xff), // wrong magic
+      hdr(0, 0, 0), // type 0
+      hdr(42, 0, 0), // type out of range
+      hdr(4, 9, 0), // PrepareOK from replica 9 of 3
+      hdr(3, 0, 100), // Prepare claiming 100 payload bytes, carrying none
+      hdr(3, 0, 4, 4), // Prepare with aux 0 and a junk payload
+      hdr(1, 0xff, 3, 3), // Request with a truncated op
+    ];
+    for (let k = 0; k < 200; k++) bad.push(Buffer.from(Array.from({ length: 56 + (k % 80) }, () => Math.floor(Math.random() * 256))));
+    for (let i = 0; i < 3; i++) for (const b of bad) await send(b, i);
+    sock.close();
+    const r = await c.runClient(['-n', '1000', '-t', '2']);
+    expect(r.run.exitCode, r.run.stderr).toBe(0);
+    expect(await c.settleAndCheck(r.acks)).toEqual([]);
+    for (let i = 0; i < 3; i++) {
+      expect(c.log(i)).toContain('dropped malformed packet');
+      const m = /malformed (\d+)/.exec(c.log(i));
+      expect(Number(m?.[1])).toBeGreaterThanOrEqual(bad.length - 5); // loopback does not lose them
+    }
+  }, 60_000);
 });
 
 describe('history checker', () => {
