@@ -687,8 +687,8 @@ static int cmd_attach(const struct opts *o)
 		die("%s has no el_peers map to size: rebuild with `make -C bpf`", o->obj);
 	err = bpf_object__load(obj);
 	if (err)
-		die("load %s into the kernel: %s (the verifier's verdict is above); a kernel older than 5.8 lacks the "
-		    "ring buffer",
+		die("load %s into the kernel: %s (the verifier's verdict is above; Linux >= 5.8 is needed for the ring "
+		    "buffer)",
 		    o->obj, strerror(-err));
 
 	/* fill the maps before anything is attached */

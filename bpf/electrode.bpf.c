@@ -473,6 +473,22 @@ static __always_inline void reset_slot(__u64 view, __u64 opnum)
 	bpf_spin_unlock(&slot->lock);
 }
 
+/* A frame shorter than the fixed headers + el_hdr: copied out (no packet
+ * pointers, so it does not fork the main program's verification) and
+ * counted as an error if it is UDP from our port. */
+static __always_inline int short_frame(struct __sk_buff *skb, const struct el_config *cfg)
+{
+	struct el_frame f;
+
+	if (bpf_skb_load_bytes(skb, 0, &f, EL_HDR_OFFSET))
+		return TC_ACT_OK;
+	if (f.eth.h_proto == bpf_htons(ETH_P_IP) && f.ip.protocol == IPPROTO_UDP && f.udp.source == cfg->my_port) {
+		count(EL_PROG_BROADCAST, C_SEEN);
+		count(EL_PROG_BROADCAST, C_ERRORS);
+	}
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int el_tc_egress(struct __sk_buff *skb)
 {
@@ -489,11 +505,13 @@ int el_tc_egress(struct __sk_buff *skb)
 
 	if (!cfg || !c)
 		return TC_ACT_OK;
-	if (skb->len < sizeof(*f))
-		return TC_ACT_OK;
-	/* locally generated UDP is linear in practice; make sure */
-	if ((void *)(long)skb->data + sizeof(*f) > (void *)(long)skb->data_end && bpf_skb_pull_data(skb, sizeof(*f)))
-		return TC_ACT_OK;
+	if ((void *)(long)skb->data + sizeof(*f) > (void *)(long)skb->data_end) {
+		if (skb->len < sizeof(*f))
+			return short_frame(skb, cfg);
+		/* locally generated UDP is linear in practice; make sure */
+		if (bpf_skb_pull_data(skb, sizeof(*f)))
+			return TC_ACT_OK;
+	}
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	f = data;
@@ -529,19 +547,11 @@ int el_tc_egress(struct __sk_buff *skb)
 	cur_port = f->udp.dest;
 	flagword = *(__u16 *)((__u8 *)&f->el + __builtin_offsetof(struct el_hdr, flags));
 	n = cfg->n_replicas;
-	orig_idx = EL_MAX_REPLICAS;
-	for (i = 0; i < EL_MAX_REPLICAS; i++) {
-		if (i >= n)
-			break;
-		key = i; /* i itself must stay in a register for the loop bound */
-		p = bpf_map_lookup_elem(&el_peers, &key);
-		if (p && p->ip == cur_ip && p->port == cur_port) {
-			orig_idx = i;
-			break;
-		}
-	}
+	/* user space addresses the first follower (lowest index != leader);
+	 * no search loop: a second loop would multiply the verifier's states */
+	orig_idx = my == 0 ? 1 : 0;
 	p = bpf_map_lookup_elem(&el_peers, &orig_idx);
-	if (!p || orig_idx == my) {
+	if (!p || p->ip != cur_ip || p->port != cur_port || orig_idx >= n) {
 		count(EL_PROG_BROADCAST, C_ERRORS);
 		return TC_ACT_OK;
 	}

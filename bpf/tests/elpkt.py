@@ -4,8 +4,12 @@
 Runs INSIDE a lab namespace (nsenter --net=/run/netns/<ns>); it only ever
 sends to addresses of that lab. Output: one JSON object per line.
 
-  elpkt.py raw     --ifname IF --src MAC,IP,PORT --dst MAC,IP,PORT [header fields] [--truncate N] [--bad-magic]
-                   [--udp-csum zero|ok|bad] [--count N]
+  elpkt.py raw     --ifname IF --src MAC,IP,PORT --dst MAC,IP,PORT [header fields] [--count N]
+                   [--truncate N]  cut the frame (IP/UDP lengths then lie: a bridge with
+                                   br_netfilter drops it, the sender's TC hook still sees it)
+                   [--short N]     el_hdr+payload cut to N bytes, IP/UDP lengths consistent
+                   [--udp-len-extra N] UDP length field N bytes larger than the datagram
+                   [--bad-magic] [--udp-csum zero|ok|bad]
       builds the whole frame (checksums computed here) and sends it with an
       AF_PACKET socket: it goes through the TC egress hook of IF.
   elpkt.py udp     --src IP,PORT --dst IP,PORT [header fields] [--count N]
@@ -59,10 +63,12 @@ def build_frame(a, opnum) -> bytes:
     dmac, dip, dport = a.dst.split(',')
     a.opnum = opnum
     body = el_header(a) + bytes((i * 7) & 0xFF for i in range(a.payload_len))
+    if a.short:
+        body = body[: a.short]  # a short el_hdr inside consistent IP/UDP lengths
     udp_len = 8 + len(body)
     src, dst = socket.inet_aton(sip), socket.inet_aton(dip)
     pseudo = src + dst + struct.pack('!BBH', 0, 17, udp_len)
-    udp = struct.pack('!HHHH', int(sport), int(dport), udp_len, 0) + body
+    udp = struct.pack('!HHHH', int(sport), int(dport), udp_len + a.udp_len_extra, 0) + body
     c = 0xFFFF - csum(pseudo + udp)
     if a.udp_csum == 'zero':
         c = 0
@@ -218,6 +224,8 @@ def main():
     ap.add_argument('--count', type=int, default=1)
     ap.add_argument('--truncate', type=int, default=0)
     ap.add_argument('--bad-magic', action='store_true')
+    ap.add_argument('--short', type=int, default=0)
+    ap.add_argument('--udp-len-extra', type=int, default=0)
     ap.add_argument('--udp-csum', choices=['ok', 'zero', 'bad'], default='ok')
     ap.add_argument('--until-opnum', type=int, default=-1)
     ap.add_argument('--timeout', type=float, default=10.0)

@@ -1,0 +1,273 @@
+/**
+ * The three fast paths on a real kernel in a real netns lab (netns provider,
+ * native XDP on veth, TC clsact egress), driven by raw frames and UDP
+ * sockets from bpf/tests/elpkt.py inside the lab's namespaces, checked on
+ * captured bytes (AF_PACKET) and on what user-space sockets receive.
+ *
+ * Ordering instead of sleeps: every listener stops at a sentinel frame
+ * (opnum SENTINEL) sent after the frames under test along the same path,
+ * so "exactly once" means "once before the sentinel".
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attachFastPaths, detachFastPaths } from '../src/bpf.js';
+import { PlanNode } from '../src/plan.js';
+import { ep, inNode, ipPort, isRoot, listen, loader, send, SENTINEL, show, stats, TestLab, upLab, waitFor } from './bpf.helpers.js';
+
+const PREPARE = 3;
+const PREPARE_OK = 4;
+const COMMIT = 5;
+const F_BCAST = 1;
+const F_FROM_XDP = 2;
+
+type Frame = Record<string, unknown>;
+const frames = (lines: Frame[]) => lines.filter((l) => l.opnum !== undefined && l.opnum !== SENTINEL);
+
+/** Leader (replica0) sends ONE marked Prepare/Commit to the first follower; every follower captures. */
+async function broadcastOnce(lab: TestLab, opnum: number, type: number, payloadLen: number): Promise<Map<string, Frame[]>> {
+  const [leader, ...followers] = lab.r as [PlanNode, ...PlanNode[]];
+  const caps = await Promise.all(followers.map((f) => listen(f, ['capture', '--ifname', f.ifname, '--port', String(f.port), '--until-opnum', String(SENTINEL), '--timeout', '20'])));
+  await send(leader, ['udp', '--src', ipPort(leader), '--dst', ipPort(followers[0]!), '--type', String(type), '--flags', String(F_BCAST), '--opnum', String(opnum), '--payload-len', String(payloadLen)]);
+  for (const f of followers) await send(leader, ['udp', '--src', ipPort(leader), '--dst', ipPort(f), '--type', String(COMMIT), '--opnum', String(SENTINEL)]);
+  const out = new Map<string, Frame[]>();
+  for (let i = 0; i < followers.length; i++) out.set(followers[i]!.name, frames(await caps[i]!.done));
+  return out;
+}
+
+describe.skipIf(!isRoot)('broadcast (TC egress clone to every follower)', () => {
+  for (const n of [3, 5, 7, 15]) {
+    describe(`${n} replicas`, () => {
+      let lab: TestLab;
+      beforeAll(async () => {
+        lab = await upLab(`b${n}`, n);
+        await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: false, reply: false }, 'native');
+      });
+      afterAll(async () => {
+        await lab?.down();
+      });
+
+      it('tx checksum offload ON: each follower gets the Prepare exactly once, own MAC/IP/port, IP checksum valid, UDP pseudo-header sum right for CHECKSUM_PARTIAL', async () => {
+        const got = await broadcastOnce(lab, 5, PREPARE, 40);
+        const leader = lab.r[0]!;
+        for (const f of lab.r.slice(1)) {
+          const fr = got.get(f.name)!;
+          expect(fr, f.name).toHaveLength(1);
+          expect(fr[0]).toMatchObject({ dst_mac: f.mac, dst_ip: f.ip, dport: f.port, src_ip: leader.ip, sport: leader.port, ip_csum: 'ok', type: PREPARE, opnum: 5, flags: 0, body_len: 40 });
+          // veth keeps CHECKSUM_PARTIAL: the field must hold the NEW pseudo-header sum (checked in elpkt)
+          expect(['partial', 'ok']).toContain(fr[0]!.udp_csum);
+        }
+        const s = await stats(leader);
+        expect(s.broadcast.cloned).toBe(n - 2);
+        expect(s.broadcast.errors).toBe(0);
+      });
+
+      it('tx checksum offload OFF: the copies carry a complete, valid UDP checksum', async () => {
+        const leader = lab.r[0]!;
+        const r = await inNode(leader, ['ethtool', '-K', leader.ifname, 'tx', 'off']);
+        expect(r.exitCode, r.stderr).toBe(0);
+        const before = (await stats(leader)).broadcast.cloned;
+        const got = await broadcastOnce(lab, 6, COMMIT, 13);
+        for (const f of lab.r.slice(1)) {
+          const fr = got.get(f.name)!;
+          expect(fr, f.name).toHaveLength(1);
+          expect(fr[0]).toMatchObject({ dst_mac: f.mac, dst_ip: f.ip, dport: f.port, ip_csum: 'ok', udp_csum: 'ok', type: COMMIT, opnum: 6, body_len: 13 });
+        }
+        expect((await stats(leader)).broadcast.cloned - before).toBe(n - 2);
+      });
+    });
+  }
+});
+
+describe.skipIf(!isRoot)('quorum prune (XDP on the leader)', () => {
+  let lab: TestLab;
+  beforeAll(async () => {
+    lab = await upLab('q', 5); // f = 2
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: true, reply: false }, 'native');
+  });
+  afterAll(async () => {
+    await lab?.down();
+  });
+
+  it('user space on the leader sees exactly the one PrepareOK that completes each quorum; duplicates, extra acks dropped; stale views passed; a retransmitted Prepare re-arms the slot', async () => {
+    const [leader, ...followers] = lab.r as [PlanNode, ...PlanNode[]];
+    const recv = await listen(leader, ['recv', '--bind', ipPort(leader), '--until-opnum', String(SENTINEL), '--timeout', '20']);
+    const prepare = (opnum: number) =>
+      send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(followers[0]!), '--type', String(PREPARE), '--opnum', String(opnum), '--count', '1']);
+    const ok = (f: PlanNode, opnum: number, view = 0) =>
+      send(f, ['udp', '--src', ipPort(f), '--dst', ipPort(leader), '--type', String(PREPARE_OK), '--replica', String(f.index), '--view', String(view), '--opnum', String(opnum)]);
+    for (const op of [1, 2, 3]) await prepare(op);
+    for (const op of [1, 2, 3]) for (const f of followers) await ok(f, op);
+    await ok(followers[0]!, 2); // duplicate from the same follower, before the quorum... already counted
+    await ok(followers[2]!, 3); // duplicate after the quorum
+    await ok(followers[0]!, 77, 9); // future view: user space decides
+    await ok(followers[1]!, 4); // no Prepare for op 4 left this node: passed up unchanged
+    await prepare(1); // retransmission after the quorum went up
+    for (const f of followers) await ok(f, 1);
+    await send(followers[0]!, ['udp', '--src', ipPort(followers[0]!), '--dst', ipPort(leader), '--type', String(COMMIT), '--opnum', String(SENTINEL)]);
+    const seen = frames(await recv.done);
+    const key = (x: Frame) => `${String(x.view)}/${String(x.opnum)}`;
+    const counts = new Map<string, number>();
+    for (const x of seen) counts.set(key(x), (counts.get(key(x)) ?? 0) + 1);
+    expect(Object.fromEntries(counts)).toEqual({ '0/1': 2, '0/2': 1, '0/3': 1, '9/77': 1, '0/4': 1 });
+    // the one that went up is the f-th distinct ack: from the second follower
+    expect(seen.filter((x) => x.view === 0 && x.opnum === 2)[0]).toMatchObject({ replica: followers[1]!.index, type: PREPARE_OK });
+    const s = (await stats(leader)).quorum;
+    expect(s.passed).toBe(2 + 1 + 1 + 1 + 1); // 1 twice, 2, 3, view 9, op 4
+    expect(s.dropped).toBe(4 * 4 - 4 + 2); // 16 acks for armed slots, 4 completed; 2 duplicates
+    expect(s.errors).toBe(0);
+  });
+});
+
+describe.skipIf(!isRoot)('fast reply (XDP on a follower)', () => {
+  let lab: TestLab;
+  beforeAll(async () => {
+    lab = await upLab('r', 3);
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: false, reply: true }, 'native');
+  });
+  afterAll(async () => {
+    await lab?.down();
+  });
+
+  it('in-order Prepares are answered from XDP_TX with a valid PrepareOK and handed over in the ring buffer; gaps and other views go up unchanged', async () => {
+    const [leader, f1] = lab.r as [PlanNode, PlanNode];
+    const show1 = await show(f1);
+    expect(show1.attached.find((a) => a.hook === 'xdp')).toMatchObject({ mode: 'native', prog: 'el_xdp_dispatch', current: true });
+    const oks = await listen(leader, ['capture', '--ifname', leader.ifname, '--port', String(leader.port), '--until-opnum', '3', '--timeout', '20']);
+    const upstairs = await listen(f1, ['recv', '--bind', ipPort(f1), '--until-opnum', String(SENTINEL), '--timeout', '20']);
+    const prep = (opnum: number, extra: string[] = []) =>
+      send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', String(opnum), '--payload-len', '100', ...extra]);
+    await prep(1);
+    await prep(2);
+    await prep(3);
+    await prep(5); // gap: op 4 missing
+    await prep(4, ['--view', '3']); // another view
+    // (a Prepare too large for a ring record cannot exist at MTU 1500: the cap is the full 1472-byte UDP payload)
+    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(COMMIT), '--opnum', String(SENTINEL)]);
+
+    const replies = frames(await oks.done);
+    expect(replies.map((x) => x.opnum)).toEqual([1, 2, 3]);
+    for (const x of replies) {
+      expect(x).toMatchObject({ type: PREPARE_OK, flags: F_FROM_XDP, replica: f1.index, view: 0, src_mac: f1.mac, dst_mac: leader.mac, src_ip: f1.ip, dst_ip: leader.ip, sport: f1.port, dport: leader.port, ip_csum: 'ok', udp_csum: 'ok', udp_len: 64, body_len: 0 });
+    }
+    const up = frames(await upstairs.done);
+    expect(up.map((x) => `${String(x.view)}/${String(x.opnum)}`)).toEqual(['0/5', '3/4']);
+
+    const ring = await loader(f1, ['drain', '--pin-dir', f1.pinDir]);
+    expect(ring.exitCode, ring.stderr).toBe(0);
+    const recs = ring.stdout.trim().split('\n').map((l) => JSON.parse(l) as Frame);
+    expect(recs).toEqual([1, 2, 3].map((op) => ({ len: 56 + 100, magic_ok: true, type: PREPARE, replica: 0, view: 0, opnum: op, aux: 1, payload_len: 100 })));
+    expect((await show(f1)).fr_state).toEqual({ view: 0, last_op: 3 });
+    const s = (await stats(f1)).reply;
+    expect(s.replied).toBe(3);
+    expect(s.errors).toBe(0);
+  });
+
+  it('a view change in el_ctrl stops the fast reply until the replica re-arms it', async () => {
+    const [leader, f1] = lab.r as [PlanNode, PlanNode];
+    const r = await loader(f1, ['ctrl', '--pin-dir', f1.pinDir, '--status', '1']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const before = (await stats(f1)).reply.replied;
+    const upstairs = await listen(f1, ['recv', '--bind', ipPort(f1), '--until-opnum', String(SENTINEL), '--timeout', '20']);
+    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', '4']);
+    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(COMMIT), '--opnum', String(SENTINEL)]);
+    expect(frames(await upstairs.done).map((x) => x.opnum)).toEqual([4]);
+    expect((await stats(f1)).reply.replied).toBe(before);
+  });
+});
+
+describe.skipIf(!isRoot)('malformed and truncated frames at every hook', () => {
+  let lab: TestLab;
+  beforeAll(async () => {
+    lab = await upLab('m', 3);
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native');
+  });
+  afterAll(async () => {
+    await lab?.down();
+  });
+
+  it('are counted as errors and passed, the programs stay attached, good frames still work', async () => {
+    const [leader, f1] = lab.r as [PlanNode, PlanNode];
+    // malformed inside consistent IP lengths: these cross the lab bridge
+    const bad: string[][] = [
+      ['--short', '10'], // el_hdr cut short
+      ['--short', '55'], // one byte short of el_hdr
+      ['--bad-magic'],
+      ['--udp-len-extra', '60'], // UDP length says more than the datagram holds
+    ];
+    // truncated frames whose IP length lies: the switch's bridge (br_netfilter)
+    // drops them, so only the sender's TC hook sees them
+    const cut: string[][] = [['--truncate', '50'], ['--truncate', '97']];
+    const cap = await listen(f1, ['capture', '--ifname', f1.ifname, '--port', String(f1.port), '--until-opnum', String(SENTINEL), '--timeout', '20']);
+    for (const b of [...bad, ...cut]) {
+      // leader -> follower with BCAST set: TC egress on the leader, then XDP (reply path) on the follower
+      await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--flags', String(F_BCAST), '--opnum', '1', ...b]);
+      // follower -> leader PrepareOK: XDP (quorum path) on the leader
+      await send(f1, ['raw', '--ifname', f1.ifname, '--src', ep(f1), '--dst', ep(leader), '--type', String(PREPARE_OK), '--replica', '1', '--opnum', '1', ...b]);
+    }
+    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(COMMIT), '--opnum', String(SENTINEL)]);
+    const got = await cap.done;
+    // the malformed frames reached the follower's stack unchanged (passed, not eaten, not "fixed")
+    const passed = got.filter((x) => x.src_ip === leader.ip && x.opnum !== SENTINEL);
+    expect(passed.map((x) => x.len)).toEqual([52, 97, 98, 98]);
+    const sl = await stats(leader);
+    const sf = await stats(f1);
+    expect(sl.broadcast.errors).toBe(bad.length + cut.length);
+    expect(sl.broadcast.cloned).toBe(0);
+    expect(sl.dispatch.errors).toBe(bad.length);
+    expect(sf.dispatch.errors).toBe(bad.length);
+    expect(sf.broadcast.errors).toBe(bad.length + cut.length); // the follower's own malformed PrepareOKs leaving
+    expect(sf.reply.seen + sf.reply.replied).toBe(0);
+    expect(sl.quorum.seen).toBe(0);
+    for (const n of [leader, f1]) {
+      const s = await show(n);
+      expect(s.attached.map((a) => `${a.hook}:${a.prog}`).sort()).toEqual(['tc:el_tc_egress', 'xdp:el_xdp_dispatch']);
+    }
+    // and a good Prepare is still answered from XDP
+    const oks = await listen(leader, ['capture', '--ifname', leader.ifname, '--port', String(leader.port), '--until-opnum', '1', '--timeout', '20']);
+    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', '1']);
+    expect(frames(await oks.done)).toHaveLength(1);
+  });
+});
+
+describe.skipIf(!isRoot)('attach after a crash, detach', () => {
+  let lab: TestLab;
+  beforeAll(async () => {
+    lab = await upLab('c', 3);
+  });
+  afterAll(async () => {
+    await lab?.down();
+  });
+
+  it('re-attaching over pins and programs a crashed run left behind replaces them', async () => {
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: false, reply: false }, 'native');
+    // simulate the crash: nobody detached; attach again with other fast paths
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: true, reply: true }, 'native');
+    for (const n of lab.r) {
+      const s = await show(n);
+      expect(s.pinned).toBe(true);
+      expect(s.attached.filter((a) => a.hook === 'xdp')).toEqual([expect.objectContaining({ prog: 'el_xdp_dispatch', mode: 'native', current: true })]);
+      expect(s.attached.filter((a) => a.hook === 'tc')).toEqual([expect.objectContaining({ prog: 'el_tc_egress', current: true })]);
+    }
+    // pins whose programs were removed by hand (half a crash) are replaced too
+    const r0 = lab.r[0]!;
+    expect((await inNode(r0, ['ip', 'link', 'set', 'dev', r0.ifname, 'xdp', 'off'])).exitCode).toBe(0);
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native');
+    expect((await show(r0)).attached.filter((a) => a.current)).toHaveLength(2);
+  });
+
+  it('detach leaves no pins and no programs, and is idempotent', async () => {
+    await detachFastPaths(lab.plan, lab.provider, lab.ctx);
+    await detachFastPaths(lab.plan, lab.provider, lab.ctx);
+    for (const n of lab.r) {
+      expect((await inNode(n, ['test', '-e', n.pinDir])).exitCode, n.pinDir).not.toBe(0);
+      const link = await inNode(n, ['ip', '-d', '-j', 'link', 'show', 'dev', n.ifname]);
+      expect(link.stdout).not.toMatch(/"xdp"/);
+      const tc = await inNode(n, ['tc', 'filter', 'show', 'dev', n.ifname, 'egress']);
+      expect(tc.stdout).not.toMatch(/el_tc_egress/);
+      const sw = await waitFor('switch side', async () => {
+        const r = await inNode({ ...n, netns: lab.plan.network.switchNs }, ['ip', '-d', '-j', 'link', 'show', 'dev', n.switchIf]);
+        return r.exitCode === 0 ? r.stdout : undefined;
+      });
+      expect(sw).not.toMatch(/el_xdp_pass/);
+    }
+  });
+});
