@@ -3,8 +3,10 @@
  * loopback, 3, 5 and 7 replicas: 10,000 ops commit; the leader killed
  * mid-run (SIGKILL by PID) forces a view change and the client finishes;
  * killed followers are survived; 5 % packet drop on every replica is
- * survived. After each, every acknowledged request is in every surviving
- * replica's committed log, in the same order.
+ * survived; loss + duplication + reordering with a leader kill is survived;
+ * malformed datagrams are counted and dropped. After each, every
+ * acknowledged request is in every surviving replica's committed log, in
+ * the same order.
  */
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -95,6 +97,22 @@ describe.each([3, 5, 7])('%i replicas on loopback (ASan build)', (n) => {
     expect(r.json.timeouts).toBeGreaterThan(0); // drops did happen and were retried
     expect(await c.settleAndCheck(r.acks)).toEqual([]);
     for (const i of c.survivors()) expect(c.log(i)).toMatch(/dropped \(--drop-rate\) [1-9]\d*/);
+  }, 120_000);
+});
+
+describe.each([3, 5])('%i replicas: loss, duplication and reordering at once', (n) => {
+  it('keeps one history through 2 % drop, 5 % duplication, 5 % reordering and a leader kill', async () => {
+    const c = cluster(n);
+    await c.start(() => ['--drop-rate', '0.02', '--dup-rate', '0.05', '--reorder-rate', '0.05']);
+    const client = c.runClient(['-n', '10000', '-t', '8', '--timeout-ms', '20']);
+    await c.waitCommitted(0, 3000);
+    await c.kill(0);
+    const r = await client;
+    expect(r.run.exitCode, r.run.stderr).toBe(0);
+    expect(r.acks).toHaveLength(10000);
+    expect(c.highestNormalView()).toBeGreaterThanOrEqual(1);
+    expect(await c.settleAndCheck(r.acks)).toEqual([]);
+    for (const i of c.survivors()) expect(c.log(i)).toMatch(/duplicated [1-9]\d*, reordered [1-9]\d*/);
   }, 120_000);
 });
 

@@ -49,7 +49,7 @@ struct opts {
 	const char *pin_dir;
 	int fast_broadcast, fast_quorum, fast_reply;
 	uint64_t crash_after;
-	double drop_rate;
+	double drop_rate, dup_rate, reorder_rate;
 	const char *dump_log;
 	uint64_t heartbeat_us, vc_timeout_us, retransmit_us;
 };
@@ -95,7 +95,11 @@ struct replica {
 
 	uint64_t rng;
 	uint64_t executed_ops;
-	uint64_t stat_malformed, stat_dropped, stat_rx, stat_fr_records;
+	uint64_t stat_malformed, stat_dropped, stat_rx, stat_fr_records, stat_dup, stat_reordered;
+	/* --reorder-rate: one datagram held back and handled after the next */
+	uint8_t *held;
+	size_t held_len;
+	struct sockaddr_in held_src;
 	int stop;
 	uint8_t sbuf[EL_MAX_DGRAM];
 	uint8_t reply_buf[EL_MAX_REPLY];
@@ -896,7 +900,8 @@ static void usage(FILE *out)
 		"usage: replica -c <config> -i <index> [--batch N] [--cpu K]\n"
 		"               [--log-level debug|info|warn|error] [--bpf-pin-dir DIR]\n"
 		"               [--fast-broadcast] [--fast-quorum] [--fast-reply]\n"
-		"               [--crash-after K] [--drop-rate P] [--dump-log FILE]\n"
+		"               [--crash-after K] [--drop-rate P] [--dup-rate P] [--reorder-rate P]\n"
+		"               [--dump-log FILE]\n"
 		"               [--heartbeat-ms MS] [--view-change-ms MS] [--retransmit-ms MS]\n");
 }
 
@@ -911,7 +916,7 @@ static int die_usage(const char *fmt, const char *arg)
 
 enum {
 	OPT_BATCH = 256, OPT_CPU, OPT_LOG, OPT_PIN, OPT_FB, OPT_FQ, OPT_FR, OPT_CRASH, OPT_DROP,
-	OPT_DUMP, OPT_HB, OPT_VC, OPT_RETX,
+	OPT_DUMP, OPT_HB, OPT_VC, OPT_RETX, OPT_DUP, OPT_REORDER,
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -929,6 +934,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "crash-after", required_argument, NULL, OPT_CRASH },
 		{ "drop-rate", required_argument, NULL, OPT_DROP },
 		{ "dump-log", required_argument, NULL, OPT_DUMP },
+		{ "dup-rate", required_argument, NULL, OPT_DUP },
+		{ "reorder-rate", required_argument, NULL, OPT_REORDER },
 		{ "heartbeat-ms", required_argument, NULL, OPT_HB },
 		{ "view-change-ms", required_argument, NULL, OPT_VC },
 		{ "retransmit-ms", required_argument, NULL, OPT_RETX },
@@ -977,6 +984,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_DROP:
 			if (el_parse_double(optarg, 0.0, 0.99, &o->drop_rate))
 				return die_usage("--drop-rate must be a fraction 0..0.99, got '%s'", optarg);
+			break;
+		case OPT_DUP:
+			if (el_parse_double(optarg, 0.0, 0.99, &o->dup_rate))
+				return die_usage("--dup-rate must be a fraction 0..0.99, got '%s'", optarg);
+			break;
+		case OPT_REORDER:
+			if (el_parse_double(optarg, 0.0, 0.99, &o->reorder_rate))
+				return die_usage("--reorder-rate must be a fraction 0..0.99, got '%s'", optarg);
 			break;
 		case OPT_DUMP: o->dump_log = optarg; break;
 		case OPT_HB:
@@ -1085,6 +1100,7 @@ static int setup(struct replica *r)
 	r->rng = el_rand_seed();
 	r->ring_fd = -1;
 	r->status = EL_STATUS_NORMAL;
+	r->held = el_xmalloc(65536);
 
 	r->sock = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (r->sock < 0) {
@@ -1141,6 +1157,15 @@ static int setup(struct replica *r)
 	return 0;
 }
 
+static void release_held(struct replica *r)
+{
+	if (!r->held_len)
+		return;
+	size_t len = r->held_len;
+	r->held_len = 0;
+	handle(r, r->held, len, &r->held_src, 0);
+}
+
 static void drain_socket(struct replica *r)
 {
 	static uint8_t bufs[RECV_BATCH][65536];
@@ -1171,7 +1196,19 @@ static void drain_socket(struct replica *r)
 				r->stat_dropped++;
 				continue;
 			}
+			if (r->o.reorder_rate > 0 && !r->held_len && el_rand_unit(&r->rng) < r->o.reorder_rate) {
+				memcpy(r->held, bufs[i], msgs[i].msg_len);
+				r->held_len = msgs[i].msg_len;
+				r->held_src = src[i];
+				r->stat_reordered++;
+				continue;
+			}
 			handle(r, bufs[i], msgs[i].msg_len, &src[i], 0);
+			if (r->o.dup_rate > 0 && el_rand_unit(&r->rng) < r->o.dup_rate) {
+				r->stat_dup++;
+				handle(r, bufs[i], msgs[i].msg_len, &src[i], 0);
+			}
+			release_held(r);
 		}
 		flush_pending(r);
 		sync_ctrl(r);
@@ -1216,6 +1253,8 @@ int main(int argc, char **argv)
 				uint64_t ticks;
 				ssize_t rr = read(r->tfd, &ticks, sizeof(ticks));
 				(void)rr;
+				release_held(r);
+				flush_pending(r);
 				on_tick(r);
 			} else if (fd == r->ring_fd) {
 				el_fp_consume(r->fp, on_ring_record, r);
@@ -1235,10 +1274,11 @@ int main(int argc, char **argv)
 		}
 	}
 	dump_log(r);
-	LOG_INFO("stats: rx %llu, malformed %llu, dropped (--drop-rate) %llu, fast-reply records %llu, "
-		 "view %llu, last op %llu, commit %llu",
+	LOG_INFO("stats: rx %llu, malformed %llu, dropped (--drop-rate) %llu, duplicated %llu, "
+		 "reordered %llu, fast-reply records %llu, view %llu, last op %llu, commit %llu",
 		 (unsigned long long)r->stat_rx, (unsigned long long)r->stat_malformed,
-		 (unsigned long long)r->stat_dropped, (unsigned long long)r->stat_fr_records,
+		 (unsigned long long)r->stat_dropped, (unsigned long long)r->stat_dup,
+		 (unsigned long long)r->stat_reordered, (unsigned long long)r->stat_fr_records,
 		 (unsigned long long)r->view, (unsigned long long)r->log.last,
 		 (unsigned long long)r->commit);
 	el_fp_close(r->fp);
@@ -1248,6 +1288,7 @@ int main(int argc, char **argv)
 	free(r->svc_view);
 	free(r->my_dvc);
 	free(r->pend);
+	free(r->held);
 	el_log_free(&r->log);
 	el_kv_free(&r->kv);
 	el_ctable_free(&r->ct);
