@@ -663,10 +663,10 @@ static int cmd_attach(const struct opts *o)
 		die("attach: --index I is required (the node's replica index)");
 	if (strcmp(o->xdp_mode, "native") && strcmp(o->xdp_mode, "generic") && strcmp(o->xdp_mode, "auto"))
 		die("--xdp-mode %s: expected native, generic or auto", o->xdp_mode);
+	check_root();
 	read_peers(o->peers, &pt);
 	if (o->index >= (long)pt.n)
 		die("--index %ld out of range: the cluster in %s has replicas 0..%u", o->index, o->peers, pt.n - 1);
-	check_root();
 	check_bpffs(o->pin_dir);
 	ifindex = find_ifindex(o, ifname, mac, true);
 
@@ -674,6 +674,8 @@ static int cmd_attach(const struct opts *o)
 	detach_ifindex(ifindex, ifname);
 	unpin_all(o->pin_dir);
 	mkdir_p(o->pin_dir);
+	loglen = 0; /* the queries above log "no qdisc" and the like: not news */
+	logbuf[0] = 0;
 
 	if (memcmp(mac, pt.p[o->index].mac, 6))
 		fprintf(stderr, "el-loader: warning: %s has MAC %02x:%02x:%02x:%02x:%02x:%02x, the plan says another; "
@@ -1070,6 +1072,11 @@ int main(int argc, char **argv)
 			die("cannot find my own path; pass --obj PATH/electrode.bpf.o");
 		objpath[n] = 0;
 		snprintf(strrchr(objpath, '/') + 1, 32, "electrode.bpf.o");
+		if (access(objpath, R_OK)) {
+			/* the sanitizer build lives in build/asan/, the objects in build/ */
+			*strrchr(objpath, '/') = 0;
+			snprintf(strrchr(objpath, '/') + 1, 32, "electrode.bpf.o");
+		}
 		o.obj = objpath;
 	}
 	if (!strcmp(o.cmd, "attach"))
