@@ -23,18 +23,18 @@ export interface FastPaths {
 
 export const ALL_FAST_PATHS: FastPaths = { broadcast: true, quorum: true, reply: true };
 
-/** Where a VM finds the loader and the lab files (the vagrant provider copies them there). */
-export const VM_ROOT = '/opt/electrode-lab';
-
 export interface NodeFiles {
   loader: string;
   peers: string;
 }
 
-/** The loader and peer table as seen from inside the node. */
-export function nodeFiles(plan: Plan, peerTableFile: string): NodeFiles {
-  if (plan.provider === 'netns') return { loader: join(projectRoot(), 'bpf', 'build', 'el-loader'), peers: peerTableFile };
-  return { loader: `${VM_ROOT}/bpf/build/el-loader`, peers: `${VM_ROOT}/files/peers.table` };
+/**
+ * The loader and peer table as seen from inside the node: the same absolute
+ * paths for every provider (the vagrant provider puts binaries and lab files
+ * at the host's paths inside the VMs).
+ */
+export function nodeFiles(_plan: Plan, peerTableFile: string): NodeFiles {
+  return { loader: join(projectRoot(), 'bpf', 'build', 'el-loader'), peers: peerTableFile };
 }
 
 /** How el-loader finds the lab interface: by name in a namespace, by MAC in a VM. */

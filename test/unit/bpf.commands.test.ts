@@ -63,9 +63,14 @@ describe('fast paths through the provider (recording runner, nothing runs)', () 
     expect(s[0]!.broadcast.cloned).toBe(8);
   });
 
-  it('VMs find the NIC by MAC and the files under the VM root', () => {
+  it('VMs: the NIC by the plan MAC, files at the host paths (the vagrant provider mirrors them), no switch namespace', async () => {
     const vplan = planFromInputs([{ name: 'vm', replicas: 3, provider: 'vagrant' }], NO_FACTS);
-    expect(nodeFiles(vplan, '/host/peers.table')).toEqual({ loader: '/opt/electrode-lab/bpf/build/el-loader', peers: '/opt/electrode-lab/files/peers.table' });
+    expect(nodeFiles(vplan, '/host/peers.table')).toEqual({ loader, peers: '/host/peers.table' });
+    const calls: string[][] = [];
+    const fake = { exec: async (_p: unknown, node: { name: string }, argv: string[]) => (calls.push([node.name, ...argv]), { argv, exitCode: 0, signal: null, durationMs: 0, stdout: '', stderr: '' }) };
+    await attachFastPaths(vplan, fake as never, ctx(new RecordingRunner()), { broadcast: true, quorum: true, reply: true });
+    expect(calls).toHaveLength(3);
+    expect(calls[1]).toEqual(['replica1', loader, 'attach', '--pin-dir', vplan.nodes[1]!.pinDir, '--peers', paths.peerTableFile, '--index', '1', '--ifmac', vplan.nodes[1]!.mac, '--broadcast', '--quorum', '--reply', '--xdp-mode', 'auto']);
   });
 });
 
