@@ -143,7 +143,7 @@ function failure(node: PlanNode, what: string, r: RunResult): LabError {
  * when the switch-side veth end runs NAPI; a pass-through XDP program there
  * is what makes it do so (GRO alone did not, on kernel 6.18 here).
  */
-async function switchPeerPass(plan: Plan, node: PlanNode, ctx: ProviderContext, on: boolean): Promise<void> {
+export async function switchPeerPass(plan: Plan, node: PlanNode, ctx: ProviderContext, on: boolean): Promise<void> {
   if (plan.provider !== 'netns') return;
   const files = nodeFiles(plan, ctx.paths.peerTableFile);
   const argv = nsenterArgv(plan.network.switchNs, [files.loader, 'peer-pass', '--ifname', node.switchIf, ...(on ? [] : ['--off'])]);

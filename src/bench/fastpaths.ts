@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { switchPeerPass } from '../bpf.js';
 import { projectRoot } from '../paths.js';
 import { PlanNode, replicas } from '../plan.js';
 import { BenchLab } from './lab.js';
@@ -41,6 +42,8 @@ export async function attachArm(lab: BenchLab, arm: ArmDef, loader = loaderPath(
     // stale pins of a crashed trial are replaced by the loader; detach first anyway so each arm starts clean
     await lab.provider.exec(lab.plan, node, detachArgv(loader, lab, node), lab.pctx, { check: false });
     await lab.provider.exec(lab.plan, node, attachArgv(loader, lab, node, arm), lab.pctx);
+    // netns: without it the switch-side veth drops the fast reply's native XDP_TX frames (src/bpf.ts)
+    await switchPeerPass(lab.plan, node, lab.pctx, true);
   }
 }
 
@@ -49,6 +52,7 @@ export async function detachAll(lab: BenchLab, loader = loaderPath()): Promise<s
   for (const node of replicas(lab.plan)) {
     const r = await lab.provider.exec(lab.plan, node, detachArgv(loader, lab, node), lab.pctx, { check: false });
     if (r.exitCode !== 0) problems.push(`${node.name}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+    await switchPeerPass(lab.plan, node, lab.pctx, false).catch((e: Error) => problems.push(`${node.name}: ${e.message}`));
   }
   return problems;
 }
