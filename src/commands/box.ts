@@ -77,7 +77,7 @@ Built boxes are cached in ${boxCacheDir(ctx.env)} (ELECTRODE_LAB_BOXES).`,
         const cached = cachedBoxMeta(b, ctx.env);
         const inVagrant = added.some((a) => a.name === b.box && a.provider === 'libvirt');
         const kernel = installedBoxMeta(b.box, ctx.env)?.kernel ?? cached?.kernel ?? (b.kernel === 'recorded' ? '?' : b.kernel);
-        ctx.out(`${b.box.padEnd(30)} ${inVagrant ? 'added ' : cached ? 'cached' : '-     '} kernel ${kernel.padEnd(24)} ${b.needsInternet ? '(needs internet) ' : ''}${b.description}`);
+        ctx.out(`${b.box.padEnd(30)} ${inVagrant ? 'added ' : cached ? 'cached' : '-     '} kernel ${kernel.padEnd(24)} ${b.description}`);
       }
       for (const a of added.filter((a) => !BOX_RECIPES.some((b) => b.box === a.name))) ctx.out(`${a.name.padEnd(30)} added  (${a.provider} ${a.version})`);
     });
