@@ -76,6 +76,9 @@ async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, 
 
 class TrialError extends Error {}
 
+/** Signals whose default action dumps core: the ones that mean "crashed". */
+export const CORE_SIGNALS = new Set(['SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGSYS', 'SIGQUIT', 'SIGXCPU', 'SIGXFSZ']);
+
 interface Started {
   node: PlanNode;
   rec: ProcessRecord;
@@ -161,7 +164,7 @@ class Bench {
         if (parsed.source !== 'json') rec.partial = true;
       }
       if (clientTimedOut) throw new TrialError(`client did not finish within ${this.opts.timeoutMs} ms (raise --timeout-ms); ${parsed.problem ?? ''}`.trim());
-      if (client.signal && !this.aborted) throw new TrialError(`client killed by ${client.signal}`);
+      if (client.signal) throw new TrialError(this.aborted ? `interrupted (${this.aborted})` : `client killed by ${client.signal}`);
       if (client.exitCode !== 0) {
         throw new TrialError(`client exited ${client.exitCode}: ${(client.stderr.trim().split('\n').at(-1) ?? '') || parsed.problem || 'no message'}`);
       }
@@ -213,12 +216,11 @@ class Bench {
     for (const s of deadEarly) {
       const core = await waitForCore(this.run.coresDir, s.rec.pid, 3000);
       if (core) this.claimedCores.add(core.path);
-      if (core || deadEarly.length) {
-        crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: 'replica', pid: s.rec.pid, binary: this.bins.replica, logFile: s.rec.logFile, core, bpfState: bpfState(s.node) }));
-      }
+      // with or without a core: the folder keeps its log tail and the eBPF state
+      crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: 'replica', pid: s.rec.pid, binary: this.bins.replica, logFile: s.rec.logFile, core, bpfState: bpfState(s.node) }));
     }
-    // 2. the client, if a signal other than ours ended it
-    if (client?.signal && !clientTimedOut && !(this.aborted && ['SIGINT', 'SIGTERM'].includes(client.signal))) {
+    // 2. the client, if a crash signal ended it (SIGINT/SIGTERM/SIGKILL come from a person or our timeout)
+    if (client?.signal && !clientTimedOut && CORE_SIGNALS.has(client.signal)) {
       const core = await this.waitForUnclaimedCore(basename(this.bins.client));
       crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: clientNode.name, process: 'client', pid: core?.pid ?? 0, binary: this.bins.client, signal: client.signal, core, bpfState: undefined }));
     }

@@ -158,7 +158,8 @@ Every run is stored under runs/<timestamp>-<lab>/ ($ELECTRODE_LAB_RUNS): results
 results.csv, environment.json, commands.log, chart.svg, nodes/<node>/ logs and
 crashes/<node>-<pid>/ (core, backtrace.txt, log.tail, dmesg.txt, bpf.json).
 While it runs, the kernel's core_pattern points into the run folder; it is restored
-at the end, on Ctrl-C, and by the next run if this one was killed hard.
+at the end, on Ctrl-C, and by the next run if this one was killed hard. One bench at a
+time owns it: another one refuses to start (ELECTRODE_LAB_CORE_WAIT_S=<s> waits instead).
 
 Examples:
   $ electrode-lab bench --replicas 3,5,7 --arms baseline,broadcast,quorum,reply,all \\
@@ -186,7 +187,16 @@ Examples:
         ...(flags.subnet ? { subnet: flags.subnet } : {}),
         ...(flags.basePort ? { basePort: flags.basePort } : {}),
       };
-      const outcome = await runBench(opts, { env: ctx.env, home: ctx.home(), runner: ctx.runner(), progress, getProvider: (n) => ctx.getProvider(n), labSpec });
+      const waitS = Number(ctx.env.ELECTRODE_LAB_CORE_WAIT_S ?? '0');
+      const outcome = await runBench(opts, {
+        env: ctx.env,
+        home: ctx.home(),
+        runner: ctx.runner(),
+        progress,
+        getProvider: (n) => ctx.getProvider(n),
+        labSpec,
+        coreLockWaitMs: Number.isFinite(waitS) && waitS > 0 ? waitS * 1000 : 0,
+      });
       if (flags.json) ctx.out(JSON.stringify(machineSummary(outcome.results, outcome.run.root)));
       else ctx.out(outcome.report);
       if (outcome.results.outcome !== 'complete' && outcome.results.outcome !== 'stopped') ctx.setExitCode(1);
