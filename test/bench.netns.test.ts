@@ -91,7 +91,7 @@ describe('bench on a real netns lab', () => {
     expect(envFile.host.build.native!.join(' ')).toMatch(/-O2|CFLAGS/);
     if (fastArm) {
       // the reply arm ran with XDP attached on every replica, and the mode is on record
-      const modes = Object.values(envFile.labs['3']!.arms[fastArm]!).map((x) => x.mode);
+      const modes = Object.values(envFile.labs['3']!.arms[fastArm]!).map((x) => x.xdp.mode);
       expect(modes).toHaveLength(3);
       for (const m of modes) expect(['native', 'generic']).toContain(m);
     }

@@ -23,6 +23,12 @@ export interface NodeEnvironment {
   offloads: Record<string, string>;
 }
 
+/** A replica's NIC right after an arm was attached (the loader may change offloads). */
+export interface ArmNodeState {
+  xdp: NodeEnvironment['xdp'];
+  offloads: Record<string, string>;
+}
+
 export interface HostEnvironment {
   hostname: string;
   kernel: string;
@@ -42,7 +48,7 @@ export interface EnvironmentFile {
   collectedAt: string;
   host: HostEnvironment;
   /** Per replica count: the plan and each node's view. */
-  labs: Record<string, { plan: Plan; nodes: Record<string, NodeEnvironment>; arms: Record<string, Record<string, NodeEnvironment['xdp']>> }>;
+  labs: Record<string, { plan: Plan; nodes: Record<string, NodeEnvironment>; arms: Record<string, Record<string, ArmNodeState>> }>;
 }
 
 const firstLine = (s: string) => s.split('\n').find((l) => l.trim())?.trim() ?? '';
@@ -56,7 +62,7 @@ async function out(runner: Runner, argv: string[], cwd?: string): Promise<string
 /** Compiler/linker flag assignments from a Makefile (CFLAGS, LDLIBS, ...). */
 export function makefileFlags(text: string): string[] {
   return text
-    .replace(/\\\n\s*/g, ' ')
+    .replace(/\s*\\\n\s*/g, ' ')
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => /^(CC|CLANG|CFLAGS|CPPFLAGS|LDFLAGS|LDLIBS|LIBS|BPF_CFLAGS|ASAN_CFLAGS|SAN_FLAGS|SANITIZE|[A-Z_]*FLAGS)\s*[:+?]?=/.test(l));
@@ -138,9 +144,10 @@ export function offloadsOf(ethtoolK: string): Record<string, string> {
   return o;
 }
 
-export async function nodeXdp(lab: BenchLab, node: PlanNode): Promise<NodeEnvironment['xdp']> {
+export async function armNodeState(lab: BenchLab, node: PlanNode): Promise<ArmNodeState> {
   const r = await lab.provider.exec(lab.plan, node, ['ip', '-d', '-j', 'link', 'show', 'dev', node.ifname], lab.pctx, { check: false });
-  return r.exitCode === 0 ? xdpOf(r.stdout) : { mode: 'unknown' };
+  const k = await lab.provider.exec(lab.plan, node, ['ethtool', '-k', node.ifname], lab.pctx, { check: false });
+  return { xdp: r.exitCode === 0 ? xdpOf(r.stdout) : { mode: 'unknown' }, offloads: k.exitCode === 0 ? offloadsOf(k.stdout) : {} };
 }
 
 export async function nodeEnvironment(lab: BenchLab, node: PlanNode): Promise<NodeEnvironment> {

@@ -14,9 +14,10 @@ import { PlanNode, clients, replicas } from '../plan.js';
 import { ProcessRecord, Progress, Provider } from '../providers/provider.js';
 import { RunResult, Runner } from '../runner.js';
 import { SpecInput } from '../spec.js';
+import { VagrantProvider, checkKernelPins } from '../providers/vagrant.js';
 import { CorePatternGuard, captureCrash, listCores, processAlive, tailLines, waitForCore, withCoreDumps } from '../crash.js';
 import { parseClientOutput } from './clientOutput.js';
-import { EnvironmentFile, hostEnvironment, nodeEnvironment, nodeXdp } from './environment.js';
+import { EnvironmentFile, armNodeState, hostEnvironment, nodeEnvironment } from './environment.js';
 import { attachArm, bpfStateOf, detachAll, fastPathsUnavailable, loaderPath } from './fastpaths.js';
 import { BenchLab, LabControl } from './lab.js';
 import { renderReport } from './report.js';
@@ -136,7 +137,7 @@ class Bench {
         await attachArm(lab, arm);
         const armEnv = (this.env.labs[String(t.replicas)]!.arms[t.arm] ??= {});
         if (!Object.keys(armEnv).length) {
-          for (const n of replicas(lab.plan)) armEnv[n.name] = await nodeXdp(lab, n);
+          for (const n of replicas(lab.plan)) armEnv[n.name] = await armNodeState(lab, n);
           this.saveEnv();
         }
       }
@@ -379,21 +380,14 @@ export function describeTrial(r: TrialRecord): string {
   return `${r.status}: ${figs}${r.partial ? ' (partial output)' : ''}${r.error ? ` - ${r.error}` : ''}`;
 }
 
-/** VM labs: refuse to measure a guest whose kernel drifted from the pin (vagrant provider's check, when present). */
+/** VM labs: refuse to measure a guest whose kernel drifted from the pin (the vagrant provider's check). */
 async function refuseKernelDrift(lab: BenchLab): Promise<void> {
   if (lab.plan.provider !== 'vagrant') return;
-  let mod: Record<string, unknown>;
-  try {
-    const spec = '../providers/vagrant.js';
-    mod = (await import(spec)) as Record<string, unknown>;
-  } catch {
-    return;
-  }
-  const check = mod.checkKernelPins;
-  if (typeof check !== 'function') return;
-  const problems = (await (check as (p: unknown, c: unknown) => Promise<unknown>)(lab.plan, lab.pctx)) as unknown;
-  const list = Array.isArray(problems) ? problems : [];
-  if (list.length) {
-    throw new LabError(`refusing to bench: guest kernel differs from the pin ${lab.plan.vm.kernel}: ${list.map((p) => (typeof p === 'string' ? p : JSON.stringify(p))).join('; ')}; reprovision with \`electrode-lab down\` + \`up\``, 'BENCH_KERNEL_DRIFT');
+  const drift = await checkKernelPins(lab.plan, lab.pctx, lab.provider instanceof VagrantProvider ? lab.provider : undefined);
+  if (drift.length) {
+    throw new LabError(
+      `refusing to bench: ${drift.map((c) => `${c.node} runs ${c.actual}, the lab pins ${c.expected}`).join('; ')}; run \`electrode-lab down\` and \`electrode-lab up\` to reinstall the pinned kernel`,
+      'BENCH_KERNEL_DRIFT',
+    );
   }
 }
