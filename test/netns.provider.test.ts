@@ -25,7 +25,7 @@ const started: number[] = [];
 afterAll(async () => {
   if (!IS_ROOT) return;
   // whatever a failed test left: take its labs down through the product itself
-  for (const lab of ['nt3', 'nt5', 'nt7', 'ntfail', 'ntleft']) await cli('down', '--name', lab);
+  for (const lab of ['nt3', 'nt5', 'nt7', 'ntfail', 'ntleft', 'ntint', 'ntdry']) await cli('down', '--name', lab);
   for (const pid of started) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
   rmSync(home, { recursive: true, force: true });
 });
@@ -185,6 +185,23 @@ describe.skipIf(!IS_ROOT)(`netns provider, real namespaces (${IS_ROOT ? 'as root
     expect(r.stdout).toContain('[dry-run] ip -n el-ntdry-sw link add p-replica2 mtu 1500 type veth peer name eth0 mtu 1500 netns el-ntdry-replica2');
     expect(await leftovers('ntdry', '02:4c:')).toEqual([]);
     expect(existsSync(new LabPaths(home, 'ntdry').root)).toBe(false);
+  });
+
+  it('up interrupted by SIGINT half-way removes what it created', async () => {
+    const child = execa('node', [join(import.meta.dirname, '..', 'dist', 'src', 'cli.js'), 'up', '15', '--clients', '8', '--provider', 'netns', '--name', 'ntint', '--subnet', '10.215.0.0/24'], {
+      reject: false,
+      env: { ELECTRODE_LAB_HOME: home, CI: 'true' },
+    });
+    // signal once the build is under way (replica2's namespace exists: 20 more nodes to go)
+    await waitFor('up to reach replica2', async () => (await execa('ip', ['netns', 'list'])).stdout.includes('el-ntint-replica2'), 30_000);
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('SIGINT: stopping after the current step');
+    expect(r.stderr).toContain('interrupted by SIGINT');
+    expect(r.stderr).toContain('everything it created was removed');
+    expect(await leftovers('ntint', '02:4c:')).toEqual([]);
+    expect(existsSync(new LabPaths(home, 'ntint').root)).toBe(false);
   });
 
   it('up that fails half-way (a broken ethtool on PATH) tears down what it created and says so', async () => {

@@ -48,8 +48,29 @@ else netns; the choice and the reason are printed.`,
     saveLabFiles(paths, plan);
     const state = newState(plan);
     saveState(paths, state);
+    // Ctrl-C (or SIGTERM) while building: finish the running step, then take
+    // the same teardown path as a failure instead of leaving half a lab
+    let interrupted: string | undefined;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (!interrupted) progress.warn(`${sig}: stopping after the current step, then removing what was created`);
+      interrupted = sig;
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const abortable = {
+      ...pctx,
+      progress: {
+        step: <T>(title: string, fn: () => Promise<T>) => {
+          if (interrupted) return Promise.reject(new LabError(`interrupted by ${interrupted}`, 'INTERRUPTED'));
+          return pctx.progress.step(title, fn);
+        },
+        info: (l: string) => pctx.progress.info(l),
+        warn: (l: string) => pctx.progress.warn(l),
+      },
+    };
     try {
-      await provider.up(plan, pctx);
+      await provider.up(plan, abortable);
+      if (interrupted) throw new LabError(`interrupted by ${interrupted}`, 'INTERRUPTED');
     } catch (e) {
       progress.warn(`up failed: ${(e as Error).message.split('\n')[0]!.replace(/:$/, '')}`);
       progress.warn('tearing down what was created');
@@ -61,6 +82,9 @@ else netns; the choice and the reason are printed.`,
         throw new LabError(`up failed and so did the teardown (${(e2 as Error).message.split('\n')[0]}); run \`electrode-lab down --name ${plan.lab}\`\ncause: ${(e as Error).message}`, 'UP_FAILED');
       }
       throw new LabError(`up failed; everything it created was removed\ncause: ${(e as Error).message}`, 'UP_FAILED');
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
     saveState(paths, { ...state, phase: 'up' });
     ctx.out(`lab '${plan.lab}' is up (${plan.provider}): ${plan.nodes.map((n) => `${n.name}=${n.ip}:${n.port}`).join(' ')}`);
