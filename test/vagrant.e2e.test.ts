@@ -27,7 +27,8 @@ const cli = join(root, 'dist/src/cli.js');
 const ns = `el-vmtest-${process.pid}`;
 const r = new ExecaRunner();
 const vagrantHome = join(boxCacheDir(), '..', 'vagrant-home');
-const labHome = mkdtempSync(join(tmpdir(), 'el-vm-e2e-'));
+/** Created in beforeAll, so a skipped run leaves nothing behind. */
+let labHome = '';
 const started: { name: string; pid: number }[] = [];
 const timings: string[] = [];
 
@@ -49,11 +50,11 @@ async function until(what: string, cond: () => Promise<boolean> | boolean, timeo
 }
 
 const inNs = (argv: string[]) => ['nsenter', `--net=/run/netns/${ns}`, '--', ...argv];
-const env = { ...process.env, ELECTRODE_LAB_HOME: labHome, VAGRANT_HOME: vagrantHome, ELECTRODE_LAB_VM_BUILD: 'host', CI: 'true' };
+const env = (): NodeJS.ProcessEnv => ({ ...process.env, ELECTRODE_LAB_HOME: labHome, VAGRANT_HOME: vagrantHome, ELECTRODE_LAB_VM_BUILD: 'host', CI: 'true' });
 
 /** The CLI, inside the test's namespace. */
 async function el(args: string[], timeoutMs = 600_000): Promise<RunResult> {
-  return r.run(inNs(['node', cli, ...args]), { env, check: false, timeoutMs });
+  return r.run(inNs(['node', cli, ...args]), { env: env(), check: false, timeoutMs });
 }
 
 async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
@@ -69,6 +70,7 @@ const virsh = async (...a: string[]) => (await r.run(['virsh', '-q', '-c', 'qemu
 
 describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private namespace, software emulation)', () => {
   beforeAll(async () => {
+    labHome = mkdtempSync(join(tmpdir(), 'el-vm-e2e-'));
     for (const f of [cli, join(root, 'native/build/replica'), join(root, 'native/build/client'), join(root, 'bpf/build/el-loader'), join(root, 'bpf/build/electrode.bpf.o')]) {
       if (!existsSync(f)) throw new Error(`${f} missing: run \`npm run build\` first`);
     }
@@ -80,7 +82,7 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
       if (pid > 0 && alive(pid)) throw new Error(`another ${d} (pid ${pid}) is using /run/libvirt; stop it first: this test starts its own inside a private network namespace`);
     }
     await timed('box (build or cache) + vagrant box add', async () => {
-      const b = await r.run(['node', cli, 'box', 'build', 'debian12'], { env, check: false, timeoutMs: 1_800_000 });
+      const b = await r.run(['node', cli, 'box', 'build', 'debian12'], { env: env(), check: false, timeoutMs: 1_800_000 });
       expect(b.stderr + b.stdout).toContain('box electrode-lab/debian12 ready');
     });
     await r.run(['ip', 'netns', 'add', ns]);
@@ -107,7 +109,7 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
         await until(`${p.name} (pid ${p.pid}) to exit`, () => !alive(p.pid), 20_000).catch(() => process.kill(p.pid, 'SIGKILL'));
       }
       await r.run(['ip', 'netns', 'del', ns], { check: false });
-      rmSync(labHome, { recursive: true, force: true });
+      if (labHome) rmSync(labHome, { recursive: true, force: true });
       console.log(`[vm-e2e] timings:\n  ${timings.join('\n  ')}`);
     }
     expect(started.filter((p) => alive(p.pid))).toEqual([]);
@@ -120,7 +122,7 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
     const plan = planFromInputs([{ name, replicas: n, provider: 'vagrant', mtu: 3000, vm: { box: 'electrode-lab/debian12', kernel: 'box', driver: 'qemu', memory: 768 } }]);
     const reps = plan.nodes.filter((x) => x.role === 'replica');
     const exec = (node: string, argv: string[], timeoutMs = 120_000) => el(['--name', name, 'exec', node, '--', ...argv], timeoutMs);
-    const files = { config: join(labHome, 'labs', name, 'files', 'replica.config'), peers: join(labHome, 'labs', name, 'files', 'peers.table') };
+    const files = () => ({ config: join(labHome, 'labs', name, 'files', 'replica.config'), peers: join(labHome, 'labs', name, 'files', 'peers.table') });
     const loader = join(root, 'bpf/build/el-loader');
     let isUp = false;
     let fastPaths = false;
@@ -140,7 +142,7 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
       expect(isUp).toBe(true);
       await timed(`attach all fast paths natively on ${n} replicas`, async () => {
         for (const node of reps) {
-          const a = await exec(node.name, [loader, 'attach', '--pin-dir', node.pinDir, '--peers', files.peers, '--index', String(node.index), '--ifmac', node.mac, '--broadcast', '--quorum', '--reply', '--xdp-mode', 'native']);
+          const a = await exec(node.name, [loader, 'attach', '--pin-dir', node.pinDir, '--peers', files().peers, '--index', String(node.index), '--ifmac', node.mac, '--broadcast', '--quorum', '--reply', '--xdp-mode', 'native']);
           expect(a.exitCode, `${node.name}: ${a.stderr.slice(-1500)}`).toBe(0);
           const link = (await exec(node.name, ['ip', '-d', '-o', 'link', 'show'])).stdout.split('\n').find((l) => l.includes(node.mac)) ?? '';
           expect(link).toMatch(/ xdp /);
@@ -161,7 +163,7 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
           for (const node of reps) {
             const log = join(labHome, 'labs', name, 'logs', node.name, 'replica.log');
             const pin = fastPaths ? ['--bpf-pin-dir', node.pinDir] : [];
-            const line = `mkdir -p $(dirname ${log}); setsid nohup ${root}/native/build/replica -c ${files.config} -i ${node.index} ${[...pin, ...flags].join(' ')} >${log} 2>&1 </dev/null & echo $!`;
+            const line = `mkdir -p $(dirname ${log}); setsid nohup ${root}/native/build/replica -c ${files().config} -i ${node.index} ${[...pin, ...flags].join(' ')} >${log} 2>&1 </dev/null & echo $!`;
             const s = await exec(node.name, ['sh', '-c', line]);
             pids[node.name] = Number(s.stdout.trim());
             expect(pids[node.name]).toBeGreaterThan(0);
@@ -170,7 +172,7 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
             await until(`${node.name} to bind UDP ${node.port}`, async () => (await exec(node.name, ['sh', '-c', `ss -Hlun 'sport = :${node.port}' | grep -q .`])).exitCode === 0, 120_000, 500);
           }
         });
-        const res = await timed('client: 300 requests, 1 thread', () => exec('client0', [`${root}/native/build/client`, '-c', files.config, '-n', '300', '-t', '1', '--timeout-ms', '3000'], 600_000));
+        const res = await timed('client: 300 requests, 1 thread', () => exec('client0', [`${root}/native/build/client`, '-c', files().config, '-n', '300', '-t', '1', '--timeout-ms', '3000'], 600_000));
         const last = res.stdout.trim().split('\n').pop() ?? '';
         const json = JSON.parse(last) as { completed: number; errors: number; throughput_ops: number; latency_us: { p50: number; p99: number } };
         const line = `${n} replicas${fastPaths ? ' (fast paths)' : ' (no fast paths)'}: ${json.completed} completed, ${json.throughput_ops.toFixed(0)} ops/s, p50 ${json.latency_us.p50} us, p99 ${json.latency_us.p99} us`;
