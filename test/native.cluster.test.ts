@@ -116,6 +116,28 @@ describe.each([3, 5])('%i replicas: loss, duplication and reordering at once', (
   }, 120_000);
 });
 
+describe('a lagging replica becomes the leader', () => {
+  it('fetches the committed ops it misses before finishing the view change', async () => {
+    const c = cluster(3);
+    await c.start();
+    const client = c.runClient(['-n', '40000', '-t', '4']);
+    await c.waitCommitted(0, 1000);
+    c.pause(1); // replica 1, the next leader, falls far behind: its 4 MiB socket buffer overflows
+    const before = c.dump(0).length;
+    await c.waitCommitted(0, before + 12000);
+    await c.kill(0);
+    c.resume(1);
+    const r = await client;
+    expect(r.run.exitCode, r.run.stderr).toBe(0);
+    expect(r.acks).toHaveLength(40000);
+    expect(await c.settleAndCheck(r.acks)).toEqual([]);
+    // it was elected with a log that did not reach the winner's suffix
+    const story = [0, 1, 2].map((i) => c.log(i)).join('').split('\n').filter((l) => !/ready|dumped/.test(l)).join('\n');
+    expect(c.log(1), story).toMatch(/fetching committed ops after \d+ from replica 2/);
+    expect(c.log(1)).toMatch(/view \d+ normal \(elected\), leader 1/);
+  }, 120_000);
+});
+
 describe('malformed input on a live cluster', () => {
   it('counts and drops malformed datagrams, keeps serving', async () => {
     const c = cluster(3);

@@ -536,6 +536,8 @@ static void on_new_state(struct replica *r, const struct el_msg *m)
 			}
 			op++;
 		}
+		if (upto > r->commit)
+			r->vc_started = r->now; /* progressing: do not give up on this view yet */
 		commit_to(r, upto);
 		try_complete_view_change(r);
 		return;
@@ -600,6 +602,8 @@ static void send_dvc(struct replica *r)
 			  (unsigned long long)r->log.last);
 		return;
 	}
+	LOG_DEBUG("sending DoViewChange for view %llu to replica %u", (unsigned long long)r->view,
+		  leader_of(r, r->view));
 	r->sent_dvc = 1;
 	free(r->my_dvc);
 	r->my_dvc = el_xmalloc(len);
@@ -651,6 +655,7 @@ static void on_start_view_change(struct replica *r, const struct el_msg *m)
 	if (r->status != EL_STATUS_VIEW_CHANGE)
 		return;
 	r->svc_view[m->h.replica] = m->h.view;
+	LOG_DEBUG("StartViewChange for view %llu from replica %u", (unsigned long long)m->h.view, m->h.replica);
 	uint32_t count = 0;
 	for (uint32_t i = 0; i < r->n; i++)
 		if (i != r->me && r->svc_view[i] == r->view)
@@ -668,6 +673,9 @@ static void on_do_view_change(struct replica *r, const struct el_msg *m, const v
 	if (r->status != EL_STATUS_VIEW_CHANGE || !am_leader(r))
 		return;
 	record_dvc(r, m->h.replica, raw, len);
+	LOG_DEBUG("DoViewChange for view %llu from replica %u (log view %llu, last op %llu, commit %llu)",
+		  (unsigned long long)m->h.view, m->h.replica, (unsigned long long)m->h.client_id,
+		  (unsigned long long)m->h.opnum, (unsigned long long)m->h.commit);
 	try_complete_view_change(r);
 }
 
@@ -717,9 +725,11 @@ static void try_complete_view_change(struct replica *r)
 	if (count < r->f + 1 || !best)
 		return;
 	if (best_idx != r->me && install_log(r, best) < 0) {
-		/* we lag behind the winner's committed ops: fetch them first */
-		if (r->now - r->last_get_state >= r->o.retransmit_us / 2) {
+		/* we lag behind the winner's committed ops: fetch them first, the
+		 * next chunk at once when the last one made progress */
+		if (r->commit != r->get_state_at || r->now - r->last_get_state >= r->o.retransmit_us / 2) {
 			r->last_get_state = r->now;
+			r->get_state_at = r->commit;
 			struct el_hdr h = hdr(r, EL_MSG_GET_STATE);
 			h.opnum = r->commit;
 			h.aux = EL_STATE_COMMITTED;

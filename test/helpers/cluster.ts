@@ -315,6 +315,14 @@ export class TestCluster {
     await waitFor(`replica ${i} (pid ${pid}) to die`, () => !processAlive(pid));
   }
 
+  /** SIGSTOP / SIGCONT by PID: the replica stops reading; its socket buffer overflows. */
+  pause(i: number): void {
+    process.kill(this.pids[i]!, 'SIGSTOP');
+  }
+  resume(i: number): void {
+    process.kill(this.pids[i]!, 'SIGCONT');
+  }
+
   /** Committed ops of replica i right now (asks it to dump with SIGUSR1). */
   dump(i: number): LogOp[] {
     const f = this.dumpFile(i);
