@@ -34,6 +34,10 @@
  * before the sender's commit point, so a new leader that lags a little
  * rarely needs a state transfer to finish the view change. */
 #define VC_EXTRA_OPS 256u
+/* --fast-quorum: a passed-up PrepareOK is trusted as "quorum reached" only for
+ * an op this recent, so the kernel's quorum slot for it (slots are reused
+ * every 1024 ops in bpf/) cannot have been taken by a later op. */
+#define FQ_WINDOW    512u
 
 struct dvc_rec {
 	uint8_t *buf;        /* raw datagram (owned)                        */
@@ -89,6 +93,12 @@ struct replica {
 	struct pending *pend;
 	size_t npend, pend_cap;
 
+	/* --fast-quorum: which op numbers ended a Prepare we sent in this view
+	 * (the kernel only counts PrepareOKs for those; others it passes up
+	 * uncounted). One bit per op, grown with the log. */
+	uint8_t *prep_end;
+	size_t prep_end_bytes;
+
 	struct el_fastpath *fp;
 	struct el_ctrl ctrl_written;
 	int ctrl_valid;
@@ -113,6 +123,28 @@ static uint32_t leader_of(const struct replica *r, uint64_t view)
 static int am_leader(const struct replica *r)
 {
 	return leader_of(r, r->view) == r->me;
+}
+
+static void mark_prepare_end(struct replica *r, uint64_t opnum)
+{
+	if (!r->o.fast_quorum)
+		return;
+	size_t byte = (size_t)(opnum / 8);
+	if (byte >= r->prep_end_bytes) {
+		size_t nb = r->prep_end_bytes ? r->prep_end_bytes : 4096;
+		while (nb <= byte)
+			nb *= 2;
+		r->prep_end = el_xrealloc(r->prep_end, nb);
+		memset(r->prep_end + r->prep_end_bytes, 0, nb - r->prep_end_bytes);
+		r->prep_end_bytes = nb;
+	}
+	r->prep_end[byte] |= (uint8_t)(1u << (opnum % 8));
+}
+
+static int is_prepare_end(const struct replica *r, uint64_t opnum)
+{
+	size_t byte = (size_t)(opnum / 8);
+	return byte < r->prep_end_bytes && (r->prep_end[byte] >> (opnum % 8)) & 1u;
 }
 
 /* A named, non-inlined function so backtraces of the deliberate crash
@@ -372,10 +404,12 @@ static void flush_pending(struct replica *r)
 		uint64_t last;
 		size_t len = build_entries(r, hdr(r, EL_MSG_PREPARE), from, r->log.last, &last);
 		assert(last == r->log.last); /* a batch always fits: ops are small */
-		if (r->f == 0)
+		if (r->f == 0) {
 			commit_to(r, r->log.last);
-		else
+		} else {
+			mark_prepare_end(r, r->log.last);
 			send_followers(r, r->sbuf, len);
+		}
 	}
 	r->npend = 0;
 }
@@ -393,6 +427,8 @@ static void enter_normal(struct replica *r, uint64_t view, const char *how)
 		r->dvc[i].buf = NULL;
 	}
 	el_quorum_reset(&r->q, leader_of(r, view));
+	if (r->prep_end)
+		memset(r->prep_end, 0, r->prep_end_bytes); /* marks are per view */
 	r->retx_commit = r->commit;
 	r->last_retx = r->now;
 	LOG_INFO("view %llu normal (%s), leader %u%s, last op %llu, commit %llu",
@@ -474,13 +510,15 @@ static void on_prepare_ok(struct replica *r, const struct el_msg *m)
 	if (m->h.view != r->view || r->status != EL_STATUS_NORMAL || !am_leader(r))
 		return;
 	el_quorum_ack(&r->q, m->h.replica, m->h.opnum);
-	if (r->o.fast_quorum) {
-		/* the XDP program only passes up the PrepareOK that completed a
-		 * quorum; acks are cumulative */
-		commit_to(r, m->h.opnum);
-		return;
-	}
-	commit_to(r, el_quorum_committable(&r->q));
+	uint64_t upto = el_quorum_committable(&r->q);
+	/* --fast-quorum: the XDP program passes up only the PrepareOK that
+	 * completed a quorum for a Prepare it saw leaving; acks are cumulative.
+	 * PrepareOKs for other op numbers (a follower's catch-up ack) pass
+	 * uncounted, so they only count as that one follower's ack. */
+	if (r->o.fast_quorum && m->h.opnum <= r->log.last && m->h.opnum + FQ_WINDOW > r->log.last &&
+	    is_prepare_end(r, m->h.opnum) && m->h.opnum > upto)
+		upto = m->h.opnum;
+	commit_to(r, upto);
 }
 
 static void on_commit(struct replica *r, const struct el_msg *m)
@@ -839,6 +877,7 @@ static void on_tick(struct replica *r)
 				uint64_t last;
 				size_t len = build_entries(r, hdr(r, EL_MSG_PREPARE), r->commit + 1,
 							   r->log.last, &last);
+				mark_prepare_end(r, last);
 				for (uint32_t i = 0; i < r->n; i++)
 					if (i != r->me && (r->o.fast_quorum || r->q.acked[i] < r->log.last))
 						send_replica(r, i, r->sbuf, len);
@@ -1299,6 +1338,7 @@ int main(int argc, char **argv)
 	free(r->my_dvc);
 	free(r->pend);
 	free(r->held);
+	free(r->prep_end);
 	el_log_free(&r->log);
 	el_kv_free(&r->kv);
 	el_ctable_free(&r->ct);
