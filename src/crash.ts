@@ -129,6 +129,7 @@ export class CorePatternGuard {
       writeFileSync(opts.usesPidFile, '0');
     } catch (e) {
       guard.restore();
+      guard.dispose();
       throw new LabError(`cannot set ${opts.patternFile}: ${(e as Error).message}; run as root`, 'CORE_PATTERN_DENIED');
     }
     opts.log(`core_pattern ${JSON.stringify(lock.oldPattern)} -> ${JSON.stringify(pattern)} (restored at the end)`);
@@ -156,20 +157,33 @@ export class CorePatternGuard {
     return undefined;
   }
 
-  /** Restores on SIGINT/SIGTERM too, then calls onSignal (e.g. to stop the bench loop). */
+  /**
+   * Restores on SIGINT/SIGTERM too, then calls onSignal (stop gracefully); a
+   * second signal re-raises it with the default action. The handlers stay
+   * installed until dispose(): removing them inside the handler would let
+   * other listeners (execa's signal-exit) re-raise the first signal and kill
+   * us before the lab is cleaned up.
+   */
   handleSignals(onSignal: (sig: NodeJS.Signals) => void): void {
+    let seen = false;
     for (const sig of ['SIGINT', 'SIGTERM'] as NodeJS.Signals[]) {
       const h = () => {
         this.restore();
-        this.removeSignalHandlers();
-        onSignal(sig);
+        if (!seen) {
+          seen = true;
+          onSignal(sig);
+          return;
+        }
+        this.dispose();
+        process.kill(process.pid, sig);
       };
       process.on(sig, h);
       this.handlers.push([sig, h]);
     }
   }
 
-  private removeSignalHandlers(): void {
+  /** Removes the signal handlers (call after restore() at the end). */
+  dispose(): void {
     for (const [sig, h] of this.handlers) process.off(sig, h);
     this.handlers.length = 0;
   }
@@ -178,7 +192,6 @@ export class CorePatternGuard {
   restore(): void {
     if (this.restored) return;
     this.restored = true;
-    this.removeSignalHandlers();
     try {
       if (readTrim(this.opts.patternFile) === this.lock.pattern) writeFileSync(this.opts.patternFile, this.lock.oldPattern);
       writeFileSync(this.opts.usesPidFile, this.lock.oldUsesPid);

@@ -20,7 +20,7 @@ let env: NodeJS.ProcessEnv;
 
 const netnsPids = (ns: string): string[] => {
   try {
-    return execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean);
+    return execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(/\s+/).filter(Boolean);
   } catch {
     return [];
   }

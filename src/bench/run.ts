@@ -367,6 +367,7 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
       else if (current) progress.info(`lab '${opts.lab}' left up with ${current.plan.cluster.n} replicas${labs.wasUp ? ' (it was up before the bench)' : ' (--keep-lab)'}`);
     } finally {
       bench.save();
+      guard.dispose();
       // cores nobody claimed (e.g. a crash after the last check) are kept and listed
       const stray = listCores(run.coresDir);
       if (stray.length) progress.warn(`unclaimed cores in ${run.coresDir}: ${stray.map((c) => basename(c.path)).join(', ')}`);
