@@ -2,8 +2,9 @@
  * The native replica and client on a REAL netns lab (root): one network
  * namespace per node behind the lab's bridge, brought up and down through
  * the built CLI; replicas and the client run inside their nodes through the
- * netns provider. 3, 5 and 7 replicas: 10,000 ops commit, and a leader
- * killed mid-run (SIGKILL by PID) forces a view change the client survives.
+ * netns provider. 3, 5 and 7 replicas: 10,000 ops commit; a leader
+ * killed mid-run (SIGKILL by PID) forces a view change the client survives;
+ * killed followers (two for n >= 5) and 5 % drop are survived.
  * Same scenarios and checks as native.cluster.test.ts (loopback).
  * Then with the REAL eBPF fast paths attached (el-loader through
  * `electrode-lab attach --all`): the replicas run --fast-broadcast
@@ -113,6 +114,29 @@ describe.skipIf(!IS_ROOT).each([3, 5, 7])('%i replicas on a real netns lab', (n)
     expect(r.acks).toHaveLength(10000);
     expect(r.json.timeouts).toBeGreaterThan(0);
     expect(c.highestNormalView()).toBeGreaterThanOrEqual(1);
+    expect(await c.settleAndCheck(r.acks)).toEqual([]);
+  }, 120_000);
+
+  const victims = n >= 5 ? [n - 1, n - 2] : [n - 1];
+  it(`survives killing follower(s) ${victims.join(' and ')} mid-run`, async () => {
+    const c = cluster();
+    await c.start();
+    const client = c.runClient(['-n', '10000', '-t', '4']);
+    await c.waitCommitted(0, 2000);
+    for (const v of victims) await c.kill(v);
+    const r = await client;
+    expect(r.run.exitCode, r.run.stderr).toBe(0);
+    expect(r.acks).toHaveLength(10000);
+    expect(await c.settleAndCheck(r.acks)).toEqual([]);
+  }, 120_000);
+
+  it('survives 5 % packet drop on every replica', async () => {
+    const c = cluster();
+    await c.start(() => ['--drop-rate', '0.05']);
+    const r = await c.runClient(['-n', '10000', '-t', '8', '--timeout-ms', '20']);
+    expect(r.run.exitCode, r.run.stderr).toBe(0);
+    expect(r.acks).toHaveLength(10000);
+    expect(r.json.timeouts).toBeGreaterThan(0);
     expect(await c.settleAndCheck(r.acks)).toEqual([]);
   }, 120_000);
 });
