@@ -116,6 +116,21 @@ describe.each([3, 5])('%i replicas: loss, duplication and reordering at once', (
   }, 120_000);
 });
 
+describe.each([9, 15])('%i replicas (larger clusters, up to the eBPF limit)', (n) => {
+  it('commits 3,000 operations and survives a leader kill', async () => {
+    const c = cluster(n);
+    await c.start();
+    const client = c.runClient(['-n', '3000', '-t', '4']);
+    await c.waitCommitted(0, 500);
+    await c.kill(0);
+    const r = await client;
+    expect(r.run.exitCode, r.run.stderr).toBe(0);
+    expect(r.acks).toHaveLength(3000);
+    expect(c.highestNormalView()).toBeGreaterThanOrEqual(1);
+    expect(await c.settleAndCheck(r.acks)).toEqual([]);
+  }, 120_000);
+});
+
 describe('a lagging replica becomes the leader', () => {
   it('fetches the committed ops it misses before finishing the view change', async () => {
     const c = cluster(3);
