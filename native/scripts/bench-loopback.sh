@@ -1,7 +1,7 @@
 #!/bin/sh
 # Loopback throughput/latency of the release build (not a test; figures only).
 #   native/scripts/bench-loopback.sh [seconds=5] [replica counts="3 5 7"] [threads="1 8"] [extra replica flags...]
-# Starts n replicas on 127.0.0.1 (ports 47000+), runs the closed-loop client
+# Starts n replicas on 127.0.0.1 (ports 27000+), runs the closed-loop client
 # with 1 s warm-up, prints one line per (n, threads), stops the replicas by PID.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +15,7 @@ trap cleanup EXIT INT TERM
 printf '%-9s %-8s %12s %10s %10s %8s\n' replicas threads ops/s p50_us p99_us timeouts
 for n in $counts; do
   f=$(( (n - 1) / 2 ))
-  { echo "f $f"; i=0; while [ $i -lt "$n" ]; do echo "replica 127.0.0.1:$((47000 + i))"; i=$((i + 1)); done; } > "$tmp/config"
+  { echo "f $f"; i=0; while [ $i -lt "$n" ]; do echo "replica 127.0.0.1:$((27000 + i))"; i=$((i + 1)); done; } > "$tmp/config"
   for t in $threads; do
     pids=""
     i=0
@@ -26,7 +26,7 @@ for n in $counts; do
     done
     # wait until every replica has bound its port (no fixed sleep)
     tries=0
-    until [ "$(ss -Hulpn 2>/dev/null | grep -c '127.0.0.1:470')" -ge "$n" ]; do
+    until [ "$(ss -Hulpn 2>/dev/null | grep -c '127.0.0.1:270')" -ge "$n" ]; do
       tries=$((tries + 1)); [ $tries -lt 500 ] || { echo "replicas did not start" >&2; exit 1; }
       sleep 0.01
     done

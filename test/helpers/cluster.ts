@@ -246,12 +246,14 @@ export function loopbackAddrs(n: number, base: number): { ip: string; port: numb
   return Array.from({ length: n }, (_, i) => ({ ip: '127.0.0.1', port: base + i }));
 }
 
-let portCursor = 20_000 + (process.pid % 1000) * 30;
+// Below the kernel's ephemeral range (32768+), so no client socket anywhere
+// on the host can be holding a port a replica is about to bind.
+let portCursor = 20_000 + (process.pid % 400) * 30;
 /** A fresh port range per cluster so a test never meets another's leftovers. */
 export function nextPortBase(width = 16): number {
+  if (portCursor + width > 32_700) portCursor = 20_000;
   const base = portCursor;
   portCursor += width;
-  if (portCursor > 60_000) portCursor = 20_000;
   return base;
 }
 
