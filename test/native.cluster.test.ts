@@ -8,12 +8,13 @@
  * acknowledged request is in every surviving replica's committed log, in
  * the same order.
  */
+import { execa } from 'execa';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LoopbackLauncher, TestCluster, buildNative, historyProblems, loopbackAddrs, nextPortBase } from './helpers/cluster.js';
+import { ASAN_BIN, LoopbackLauncher, TestCluster, buildNative, historyProblems, loopbackAddrs, nextPortBase } from './helpers/cluster.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'el-native-'));
 let launcher = new LoopbackLauncher();
@@ -192,6 +193,29 @@ describe('malformed input on a live cluster', () => {
       expect(Number(m?.[1])).toBeGreaterThanOrEqual(bad.length - 5); // loopback does not lose them
     }
   }, 60_000);
+});
+
+describe('bad input to the binaries', () => {
+  it('names the problem and exits non-zero, starting nothing', async () => {
+    const c = cluster(3);
+    const run = (bin: string, ...args: string[]) => execa(join(ASAN_BIN, bin), args, { reject: false, timeout: 10_000 });
+    const cases: [string, string[], number, RegExp][] = [
+      ['replica', [], 2, /missing -c <config>/],
+      ['replica', ['-c', c.configFile], 2, /missing -i <index>/],
+      ['replica', ['-c', c.configFile, '-i', '3'], 1, /-i 3: the config .* lists replicas 0\.\.2/],
+      ['replica', ['-c', c.configFile, '-i', '0', '--drop-rate', '1.5'], 2, /--drop-rate must be a fraction/],
+      ['replica', ['-c', c.configFile, '-i', '0', '--fast-reply'], 2, /need --bpf-pin-dir/],
+      ['replica', ['-c', join(scratch, 'absent.config'), '-i', '0'], 1, /cannot open config/],
+      ['client', ['-c', c.configFile], 2, /exactly one of -n <requests> or -d <seconds>/],
+      ['client', ['-c', c.configFile, '-n', '0'], 2, /-n must be a positive request count/],
+      ['client', ['-c', c.configFile, '-n', '5', '-t', 'x'], 2, /-t must be 1\.\.1024 threads/],
+    ];
+    for (const [bin, args, code, msg] of cases) {
+      const r = await run(bin, ...args);
+      expect(r.exitCode, `${bin} ${args.join(' ')}`).toBe(code);
+      expect(r.stderr).toMatch(msg);
+    }
+  });
 });
 
 describe('history checker', () => {
