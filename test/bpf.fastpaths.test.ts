@@ -27,7 +27,7 @@ async function broadcastOnce(lab: TestLab, opnum: number, type: number, payloadL
   const [leader, ...followers] = lab.r as [PlanNode, ...PlanNode[]];
   const caps = await Promise.all(followers.map((f) => listen(f, ['capture', '--ifname', f.ifname, '--port', String(f.port), '--until-opnum', String(SENTINEL), '--timeout', '20'])));
   await send(leader, ['udp', '--src', ipPort(leader), '--dst', ipPort(followers[0]!), '--type', String(type), '--flags', String(F_BCAST), '--opnum', String(opnum), '--payload-len', String(payloadLen)]);
-  for (const f of followers) await send(leader, ['udp', '--src', ipPort(leader), '--dst', ipPort(f), '--type', String(COMMIT), '--opnum', String(SENTINEL)]);
+  await send(leader, ['udp', '--src', ipPort(leader), ...followers.flatMap((f) => ['--dst', ipPort(f)]), '--type', String(COMMIT), '--opnum', String(SENTINEL)]);
   const out = new Map<string, Frame[]>();
   for (let i = 0; i < followers.length; i++) out.set(followers[i]!.name, frames(await caps[i]!.done));
   return out;
@@ -90,12 +90,13 @@ describe.skipIf(!isRoot).each([3, 5, 7])('quorum prune (XDP on the leader), %i r
   it('user space on the leader sees exactly the one PrepareOK that completes each quorum; duplicates, extra acks dropped; stale views passed; a retransmitted Prepare re-arms the slot', async () => {
     const [leader, ...followers] = lab.r as [PlanNode, ...PlanNode[]];
     const recv = await listen(leader, ['recv', '--bind', ipPort(leader), '--until-opnum', String(SENTINEL), '--timeout', '20']);
-    const prepare = (opnum: number) =>
-      send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(followers[0]!), '--type', String(PREPARE), '--opnum', String(opnum), '--count', '1']);
-    const ok = (f: PlanNode, opnum: number, view = 0) =>
-      send(f, ['udp', '--src', ipPort(f), '--dst', ipPort(leader), '--type', String(PREPARE_OK), '--replica', String(f.index), '--view', String(view), '--opnum', String(opnum)]);
-    for (const op of [1, 2, 3]) await prepare(op);
-    for (const op of [1, 2, 3]) for (const f of followers) await ok(f, op);
+    const prepare = (opnum: number, count = 1) =>
+      send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(followers[0]!), '--type', String(PREPARE), '--opnum', String(opnum), '--count', String(count)]);
+    const ok = (f: PlanNode, opnum: number, view = 0, count = 1) =>
+      send(f, ['udp', '--src', ipPort(f), '--dst', ipPort(leader), '--type', String(PREPARE_OK), '--replica', String(f.index), '--view', String(view), '--opnum', String(opnum), '--count', String(count)]);
+    await prepare(1, 3);
+    // follower by follower (ops 1..3 each): for every op the i-th distinct ack comes from followers[i-1]
+    for (const f of followers) await ok(f, 1, 0, 3);
     await ok(followers[0]!, 2); // duplicate from the same follower, before the quorum... already counted
     await ok(followers[followers.length - 1]!, 3); // duplicate after the quorum
     await ok(followers[0]!, 77, 9); // future view: user space decides
@@ -136,9 +137,7 @@ describe.skipIf(!isRoot)('fast reply (XDP on a follower)', () => {
     const upstairs = await listen(f1, ['recv', '--bind', ipPort(f1), '--until-opnum', String(SENTINEL), '--timeout', '20']);
     const prep = (opnum: number, extra: string[] = []) =>
       send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', String(opnum), '--payload-len', '100', ...extra]);
-    await prep(1);
-    await prep(2);
-    await prep(3);
+    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', '1', '--count', '3', '--payload-len', '100']);
     await prep(5); // gap: op 4 missing
     await prep(4, ['--view', '3']); // another view
     // (a Prepare too large for a ring record cannot exist at MTU 1500: the cap is the full 1472-byte UDP payload)

@@ -58,9 +58,9 @@ def el_header(a, payload_len=None) -> bytes:
     return EL_HDR.pack(magic, 1, a.type, a.flags, a.replica, a.view, a.opnum, a.commit, 0, 0, pl, a.aux)
 
 
-def build_frame(a, opnum) -> bytes:
+def build_frame(a, opnum, dst) -> bytes:
     smac, sip, sport = a.src.split(',')
-    dmac, dip, dport = a.dst.split(',')
+    dmac, dip, dport = dst.split(',')
     a.opnum = opnum
     body = el_header(a) + bytes((i * 7) & 0xFF for i in range(a.payload_len))
     if a.short:
@@ -135,20 +135,22 @@ def cmd_raw(a):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((a.ifname, 0))
     for n in opnums(a):
-        s.send(build_frame(a, n))
-    emit({'sent': a.count})
+        for d in a.dst:
+            s.send(build_frame(a, n, d))
+    emit({'sent': a.count * len(a.dst)})
 
 
 def cmd_udp(a):
     sip, sport = a.src.split(',')
-    dip, dport = a.dst.split(',')
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((sip, int(sport)))
     for n in opnums(a):
         a.opnum = n
-        s.sendto(el_header(a) + bytes(a.payload_len), (dip, int(dport)))
-    emit({'sent': a.count})
+        for d in a.dst:
+            dip, dport = d.split(',')
+            s.sendto(el_header(a) + bytes(a.payload_len), (dip, int(dport)))
+    emit({'sent': a.count * len(a.dst)})
 
 
 def loop(recv_one, a):
@@ -210,7 +212,7 @@ def main():
     ap.add_argument('cmd', choices=['raw', 'udp', 'capture', 'recv'])
     ap.add_argument('--ifname')
     ap.add_argument('--src')
-    ap.add_argument('--dst')
+    ap.add_argument('--dst', action='append', help='repeatable: each frame goes to every --dst in order')
     ap.add_argument('--bind')
     ap.add_argument('--port', type=int)
     ap.add_argument('--type', type=int, default=3)
