@@ -50,7 +50,7 @@ export function crashSummary(records: readonly TrialRecord[]): string[] {
   for (const r of records) {
     for (const c of r.crashes) {
       const frames = c.topFrames.length ? c.topFrames.slice(0, 4).join(' <- ') : 'no backtrace';
-      out.push(`${r.replicas} replicas/${r.arm}/${r.threads}t/rep ${r.repeat}: ${c.node} (${c.process}, pid ${c.pid}) ${c.signal ?? 'died'}: ${frames}  [${c.dir}]`);
+      out.push(`${r.replicas} replicas/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: ${c.node} (${c.process}, pid ${c.pid}) ${c.signal ?? 'died'}: ${frames}  [${c.dir}]`);
     }
   }
   return out;
@@ -85,7 +85,7 @@ export function renderReport(results: ResultsFile, runDir: string): string {
   if (failed.length) {
     out.push('');
     out.push(`failed trials (${failed.length}):`);
-    for (const r of failed) out.push(`  ${r.replicas}/${r.arm}/${r.threads}t/rep ${r.repeat}: ${r.error ?? 'unknown'}`);
+    for (const r of failed) out.push(`  ${r.replicas}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: ${r.error ?? 'unknown'}`);
   }
   out.push('');
   out.push(`files: ${runDir}/{results.json,results.csv,environment.json,commands.log,chart.svg}`);

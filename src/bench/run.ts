@@ -226,9 +226,8 @@ class Bench {
       crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: clientNode.name, process: 'client', pid: core?.pid ?? 0, binary: this.bins.client, signal: client.signal, core, bpfState: undefined }));
     }
     // 3. stop the rest (SIGTERM; a crash while shutting down still leaves a core)
-    for (const s of started) {
-      if (!deadEarly.includes(s)) await lab.provider.stop(lab.plan, s.rec, lab.pctx);
-    }
+    // stop() also forgets the pid file of a replica that is already dead
+    for (const s of started) await lab.provider.stop(lab.plan, s.rec, lab.pctx);
     for (const s of started) {
       if (deadEarly.includes(s)) continue;
       const core = listCores(this.run.coresDir).find((c) => c.pid === s.rec.pid);
