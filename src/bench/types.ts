@@ -27,7 +27,7 @@ export function armUsesBpf(arm: ArmDef): boolean {
 }
 
 /** The replica flags of an arm (the contract in native/'s CLI). */
-export function armReplicaFlags(arm: ArmDef): string[] {
+export function armReplicaFlags(arm: Pick<ArmDef, 'broadcast' | 'quorum' | 'reply'>): string[] {
   const out: string[] = [];
   if (arm.broadcast) out.push('--fast-broadcast');
   if (arm.quorum) out.push('--fast-quorum');
