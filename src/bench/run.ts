@@ -313,9 +313,10 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
   writeFileSync(run.specFile, JSON.stringify({ options: opts, labSpec: deps.labSpec ?? {} }, null, 2) + '\n');
   progress.info(`bench run ${run.id}: ${run.root}`);
   const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat });
-  const labs = new LabControl(opts.lab, { home: deps.home, env: deps.env, runner, progress, getProvider: deps.getProvider }, deps.labSpec ?? {});
 
   const guard = await CorePatternGuard.install(run.coresDir, { waitMs: deps.coreLockWaitMs ?? 0, log: (l) => runner.note(l) });
+  // after the wait: another bench of the same lab may have been using it until now
+  const labs = new LabControl(opts.lab, { home: deps.home, env: deps.env, runner, progress, getProvider: deps.getProvider }, deps.labSpec ?? {});
   if (deps.handleSignals !== false) {
     guard.handleSignals((sig) => {
       bench.aborted = sig;
