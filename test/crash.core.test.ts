@@ -4,11 +4,11 @@
  * The host's core_pattern must be back to its old value afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CORE_PATTERN_FILE, CorePatternGuard, captureCrash, listCores, listCrashes, parseBacktrace, waitForCore, withCoreDumps } from '../src/crash.js';
+import { CORE_PATTERN_FILE, CorePatternGuard, procStartTime, captureCrash, listCores, listCrashes, parseBacktrace, waitForCore, withCoreDumps } from '../src/crash.js';
 import { RunPaths } from '../src/paths.js';
 import { ExecaRunner } from '../src/runner.js';
 
@@ -89,6 +89,24 @@ int main(void) { fprintf(stderr, "info: started\\n"); execute_op(41); return 0; 
     }
     expect(readFileSync(CORE_PATTERN_FILE, 'utf8').trim()).toBe(guard.previous);
   }, 660_000);
+
+  it('refuses while another live process holds the core pattern, naming its pid; changes nothing', async () => {
+    const lockFile = join(dir, 'lock-live.json');
+    const patternFile = join(dir, 'core_pattern_live');
+    const usesPidFile = join(dir, 'core_uses_pid_live');
+    writeFileSync(patternFile, '/other/cores/core.%e.%p');
+    writeFileSync(usesPidFile, '0');
+    const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => holder.once('spawn', r));
+      const startTime = procStartTime(holder.pid!);
+      writeFileSync(lockFile, JSON.stringify({ pid: holder.pid, startTime, pattern: '/other/cores/core.%e.%p', oldPattern: 'core', oldUsesPid: '0' }));
+      await expect(CorePatternGuard.install(join(dir, 'c'), { lockFile, patternFile, usesPidFile })).rejects.toThrow(new RegExp(`pid ${holder.pid}.*kill ${holder.pid}`));
+      expect(readFileSync(patternFile, 'utf8')).toBe('/other/cores/core.%e.%p');
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
 
   it('a second holder is refused while the first lives, and a dead holder\'s change is undone', async () => {
     const lockFile = join(dir, 'lock.json');

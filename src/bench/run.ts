@@ -6,7 +6,7 @@
  * Cores go into the run folder; a process that died from a signal gets a
  * crash folder and the trial is marked crashed; the bench goes on.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LabError } from '../diagnostics.js';
 import { RunPaths, projectRoot } from '../paths.js';
@@ -314,7 +314,14 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
   progress.info(`bench run ${run.id}: ${run.root}`);
   const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat });
 
-  const guard = await CorePatternGuard.install(run.coresDir, { waitMs: deps.coreLockWaitMs ?? 0, log: (l) => runner.note(l) });
+  let guard: CorePatternGuard;
+  try {
+    guard = await CorePatternGuard.install(run.coresDir, { waitMs: deps.coreLockWaitMs ?? 0, log: (l) => runner.note(l) });
+  } catch (e) {
+    // refused before anything ran: leave no empty run folder behind
+    rmSync(run.root, { recursive: true, force: true });
+    throw e;
+  }
   // after the wait: another bench of the same lab may have been using it until now
   const labs = new LabControl(opts.lab, { home: deps.home, env: deps.env, runner, progress, getProvider: deps.getProvider }, deps.labSpec ?? {});
   if (deps.handleSignals !== false) {
