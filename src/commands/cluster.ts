@@ -1,0 +1,145 @@
+/**
+ * `start`, `stop`, `client`: drive the replicated system by hand on a lab
+ * that is up (course labs, debugging). `bench` does the same per trial; these
+ * keep the replicas running so a person can kill a leader, read the logs,
+ * watch the eBPF counters.
+ */
+import { Command, Option } from 'commander';
+import { existsSync } from 'node:fs';
+import { DiagnosticsError, LabError } from '../diagnostics.js';
+import { ALL_FAST_PATHS, FastPaths, attachFastPaths, detachFastPaths, fastPathNames, nodeFiles } from '../bpf.js';
+import { nativeBinaries, udpPortBound } from '../bench/run.js';
+import { armReplicaFlags } from '../bench/types.js';
+import { processAlive } from '../crash.js';
+import { PlanNode, clients, replicas } from '../plan.js';
+import { ProcessRecord } from '../providers/provider.js';
+import { loadProcessRecords } from '../state.js';
+import { CliContext } from './index.js';
+
+const REPLICA_PROC = 'replica';
+const READY_TIMEOUT_MS = 20_000;
+
+function collect(value: string, prev: string[]): string[] {
+  return [...prev, value];
+}
+
+/** `2:--crash-after 500` -> { '2': ['--crash-after', '500'] }; bad entries are errors. */
+export function parseReplicaArgs(entries: string[], n: number): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const e of entries) {
+    const m = /^(\d+):(.+)$/.exec(e);
+    if (!m || Number(m[1]) >= n) {
+      throw new DiagnosticsError([{ code: 'BAD_OPTION', subject: `--replica-args=${e}`, message: `expected <index>:<flags> with an index below ${n}`, hint: "e.g. '2:--crash-after 500'" }]);
+    }
+    (out[m[1]!] ??= []).push(...m[2]!.trim().split(/\s+/));
+  }
+  return out;
+}
+
+async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return cond();
+}
+
+export function registerCluster(program: Command, ctx: CliContext): void {
+  program
+    .command('start')
+    .description('start fresh replicas on every replica node (optionally with eBPF fast paths); they run until `electrode-lab stop`')
+    .option('--broadcast', 'TC egress fan-out of Prepare/Commit on the leader')
+    .option('--quorum', 'XDP PrepareOK pruning on the leader')
+    .option('--reply', 'XDP fast PrepareOK on followers')
+    .option('--all', 'all three fast paths')
+    .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '0:--drop-rate 0.05'", collect, [])
+    .addOption(new Option('--log-level <level>', 'replica log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ electrode-lab start                      baseline: no eBPF
+  $ electrode-lab start --all                attach all fast paths, replicas use them
+  $ electrode-lab start --replica-args '2:--crash-after 500'
+Then: electrode-lab client -n 2000, electrode-lab status (PIDs), electrode-lab stop.
+Replica logs: <lab home>/labs/<lab>/logs/<node>/replica.log`,
+    )
+    .action(async (o: { broadcast?: boolean; quorum?: boolean; reply?: boolean; all?: boolean; replicaArgs: string[]; logLevel: string }) => {
+      const { plan, paths, provider } = ctx.loadLab();
+      const pctx = ctx.providerContext(paths);
+      const extra = parseReplicaArgs(o.replicaArgs, plan.cluster.n);
+      const running = loadProcessRecords(paths).filter((r) => r.name === REPLICA_PROC && processAlive(r.pid));
+      if (running.length && !ctx.runner().dryRun) {
+        throw new LabError(`replicas are already running in lab '${plan.lab}' (${running.map((r) => `${r.node}:${r.pid}`).join(', ')}); run \`electrode-lab stop\` first`, 'ALREADY_STARTED');
+      }
+      const bins = nativeBinaries();
+      if (!existsSync(bins.replica)) throw new LabError(`${bins.replica} is missing; run \`npm run build\` (or \`make -C native\`)`, 'NOT_BUILT');
+      const fp: FastPaths = o.all ? ALL_FAST_PATHS : { broadcast: Boolean(o.broadcast), quorum: Boolean(o.quorum), reply: Boolean(o.reply) };
+      const useBpf = fp.broadcast || fp.quorum || fp.reply;
+      if (useBpf) {
+        if (!existsSync(nodeFiles(plan, paths.peerTableFile).loader)) throw new LabError('the eBPF loader is missing; run `npm run build` (or `make -C bpf`)', 'NOT_BUILT');
+        await ctx.progress().step(`attach ${fastPathNames(fp)} on ${plan.cluster.n} replicas`, () => attachFastPaths(plan, provider, pctx, fp));
+      }
+      const started: { node: PlanNode; rec: ProcessRecord }[] = [];
+      for (const node of replicas(plan)) {
+        const argv = [
+          bins.replica, '-c', paths.replicaConfigFile, '-i', String(node.index), '--log-level', o.logLevel,
+          ...(useBpf ? ['--bpf-pin-dir', node.pinDir] : []),
+          ...armReplicaFlags(fp),
+          ...(extra[String(node.index)] ?? []),
+        ];
+        started.push({ node, rec: await provider.spawn(plan, node, REPLICA_PROC, argv, pctx) });
+      }
+      if (ctx.runner().dryRun) return;
+      // netns processes run on this host, so their sockets are visible in /proc/<pid>/net/udp
+      if (plan.provider === 'netns') {
+        const ok = await until(() => started.some((s) => !processAlive(s.rec.pid)) || started.every((s) => udpPortBound(s.rec.pid, s.node.port)), READY_TIMEOUT_MS);
+        const dead = started.filter((s) => !processAlive(s.rec.pid));
+        if (dead.length) throw new LabError(`replica(s) exited during start: ${dead.map((s) => `${s.node.name} (see ${s.rec.logFile})`).join(', ')}`, 'START_FAILED');
+        if (!ok) throw new LabError(`replicas did not bind their ports within ${READY_TIMEOUT_MS / 1000}s; see ${paths.logsDir}`, 'START_FAILED');
+      }
+      for (const s of started) ctx.out(`${s.node.name}  pid ${s.rec.pid}  ${s.node.ip}:${s.node.port}  log ${s.rec.logFile}`);
+      ctx.out(`leader of view 0 is replica0; run \`electrode-lab client -n 1000\` to send requests`);
+    });
+
+  program
+    .command('stop')
+    .description('stop the replicas `start` began and detach the fast paths (idempotent)')
+    .action(async () => {
+      const { plan, paths, provider } = ctx.loadLab();
+      const pctx = ctx.providerContext(paths);
+      const recs = loadProcessRecords(paths).filter((r) => r.name === REPLICA_PROC);
+      for (const rec of recs) {
+        const alive = processAlive(rec.pid);
+        await provider.stop(plan, rec, pctx);
+        ctx.out(`${rec.node}: pid ${rec.pid} ${alive ? 'stopped' : 'had already exited'}`);
+      }
+      if (existsSync(nodeFiles(plan, paths.peerTableFile).loader)) await detachFastPaths(plan, provider, pctx);
+      if (!recs.length) ctx.out('no replicas were running');
+    });
+
+  program
+    .command('client')
+    .description('run the closed-loop client on client0 against the lab (output passes through)')
+    .option('-n, --requests <n>', 'number of requests')
+    .option('-d, --duration <s>', 'seconds to run instead of a request count')
+    .option('-t, --threads <n>', 'client threads, one outstanding request each', '1')
+    .option('-w, --warmup <s>', 'warm-up seconds, not measured', '0')
+    .addHelpText('after', '\nExamples:\n  $ electrode-lab client -n 2000\n  $ electrode-lab client -d 5 -t 8 -w 1')
+    .action(async (o: { requests?: string; duration?: string; threads: string; warmup: string }) => {
+      for (const [flag, v] of [['--requests', o.requests], ['--duration', o.duration], ['--threads', o.threads], ['--warmup', o.warmup]] as const) {
+        if (v !== undefined && !/^\d+(\.\d+)?$/.test(v)) throw new DiagnosticsError([{ code: 'BAD_OPTION', subject: `${flag}=${v}`, message: 'expected a number', hint: 'e.g. -n 1000 -t 4' }]);
+      }
+      if (o.requests && o.duration) throw new DiagnosticsError([{ code: 'BAD_OPTION', subject: '--requests/--duration', message: 'both given', hint: 'give one of them' }]);
+      const { plan, paths, provider } = ctx.loadLab();
+      const node = clients(plan)[0];
+      if (!node) throw new LabError(`lab '${plan.lab}' has no client node`);
+      const bins = nativeBinaries();
+      if (!existsSync(bins.client)) throw new LabError(`${bins.client} is missing; run \`npm run build\``, 'NOT_BUILT');
+      const load = o.duration ? ['-d', o.duration] : ['-n', o.requests ?? '1000'];
+      const argv = [bins.client, '-c', paths.replicaConfigFile, ...load, '-t', o.threads, '-w', o.warmup];
+      const r = await provider.exec(plan, node, argv, ctx.providerContext(paths), { check: false, stdio: 'inherit' });
+      ctx.setExitCode(r.exitCode ?? 1);
+    });
+}
