@@ -1,0 +1,105 @@
+/**
+ * The course labs must not rot: every `electrode-lab ...` line in a shell block
+ * of labs/ names a real command with real options (checked against the CLI's
+ * own commander definitions), and every relative link resolves.
+ */
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { buildProgram } from '../../src/cli.js';
+
+const LABS = resolve(import.meta.dirname, '..', '..', 'labs');
+
+function labFiles(dir = LABS): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? labFiles(join(dir, e.name)) : e.name.endsWith('.md') ? [join(dir, e.name)] : [],
+  );
+}
+
+/** Lines of ```sh blocks that run electrode-lab. */
+export function cliLines(markdown: string): string[] {
+  const out: string[] = [];
+  for (const block of markdown.matchAll(/```sh\n([\s\S]*?)```/g)) {
+    for (const line of block[1]!.split('\n')) {
+      const cmd = line.replace(/\s+#.*$/, '').trim();
+      if (cmd.startsWith('electrode-lab ')) out.push(cmd);
+    }
+  }
+  return out;
+}
+
+/** Shell-like split honouring single quotes (all the labs use). */
+export function words(line: string): string[] {
+  return [...line.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+}
+
+/** Problems with one command line, judged by the program's own definitions. */
+export function checkLine(program: Command, line: string): string[] {
+  const args = words(line).slice(1);
+  const problems: string[] = [];
+  const known = (cmd: Command, flag: string) => cmd.options.some((o) => o.long === flag || o.short === flag);
+  const takesValue = (cmd: Command, flag: string) => cmd.options.find((o) => o.long === flag || o.short === flag)?.required || cmd.options.find((o) => o.long === flag || o.short === flag)?.optional;
+  let sub: Command | undefined;
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') break;
+    if (a.startsWith('-')) {
+      const flag = a.split('=')[0]!;
+      const owner = sub && known(sub, flag) ? sub : known(program, flag) ? program : undefined;
+      if (!owner) {
+        problems.push(`${line}: unknown option ${flag}${sub ? ` for '${sub.name()}'` : ''}`);
+        continue;
+      }
+      if (takesValue(owner, flag) && !a.includes('=')) i++;
+      continue;
+    }
+    if (!sub) {
+      sub = program.commands.find((c) => c.name() === a);
+      if (!sub) problems.push(`${line}: unknown command ${a}`);
+      continue;
+    }
+    positional.push(a);
+  }
+  if (sub) {
+    const declared = sub.registeredArguments;
+    const variadic = declared.some((d) => d.variadic);
+    if (!variadic && positional.length > declared.length) problems.push(`${line}: too many arguments for '${sub.name()}'`);
+  }
+  return problems;
+}
+
+describe('course labs', () => {
+  const files = labFiles();
+  const { program } = buildProgram({});
+
+  it('has the three exercises and an index', () => {
+    const names = files.map((f) => f.slice(LABS.length + 1)).sort();
+    expect(names).toEqual(['01-view-change/README.md', '02-five-and-seven/README.md', '03-fast-paths/README.md', 'README.md']);
+  });
+
+  it('the checker itself catches a wrong command, option and argument count', () => {
+    expect(checkLine(program, 'electrode-lab strat --name x')).toEqual(['electrode-lab strat --name x: unknown command strat']);
+    expect(checkLine(program, 'electrode-lab start --fast')[0]).toMatch(/unknown option --fast for 'start'/);
+    expect(checkLine(program, 'electrode-lab down now')[0]).toMatch(/too many arguments/);
+    expect(checkLine(program, "electrode-lab bench --replica-args '3:--crash-after 500' --replicas 5")).toEqual([]);
+  });
+
+  for (const file of files) {
+    const rel = file.slice(LABS.length + 1);
+    const text = readFileSync(file, 'utf8');
+    it(`${rel}: every electrode-lab command exists with these options`, () => {
+      const lines = cliLines(text);
+      if (rel !== 'README.md') expect(lines.length).toBeGreaterThan(3);
+      expect(lines.flatMap((l) => checkLine(program, l))).toEqual([]);
+    });
+    it(`${rel}: relative links resolve`, () => {
+      const broken = [...text.matchAll(/\]\(([^)#]+)(#[^)]*)?\)/g)]
+        .map((m) => m[1]!)
+        .filter((href) => !/^[a-z]+:/.test(href))
+        .filter((href) => !existsSync(resolve(dirname(file), href)));
+      expect(broken).toEqual([]);
+    });
+  }
+});
