@@ -12,6 +12,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { LabError } from './diagnostics.js';
 import { RunPaths } from './paths.js';
 import { Runner } from './runner.js';
+import { procStartTime, processAlive } from './proc.js';
 import { CrashInfo } from './bench/types.js';
 
 export const CORE_PATTERN_FILE = '/proc/sys/kernel/core_pattern';
@@ -32,28 +33,7 @@ function readTrim(file: string): string {
   return readFileSync(file, 'utf8').replace(/\n$/, '');
 }
 
-/** /proc/<pid>/stat field 22 (start time), or undefined when the process is gone. */
-export function procStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may contain spaces and parentheses: split after the last ')'
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19];
-  } catch {
-    return undefined;
-  }
-}
 
-/** Alive = in /proc and not a zombie. */
-export function processAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
 
 export interface CorePatternOptions {
   lockFile?: string;

@@ -4,24 +4,24 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { parseReplicaArgs } from '../src/commands/cluster.js';
+import { checkReplicaIndexes, collectReplicaArgs } from '../src/commands/replicaArgs.js';
 import { LabPaths } from '../src/paths.js';
 import { loadProcessRecords } from '../src/state.js';
 import { DiagnosticsError } from '../src/diagnostics.js';
 import { NodeBpfStats } from '../src/bpf.js';
-import { processAlive } from '../src/crash.js';
+import { processAlive } from '../src/proc.js';
 import { IS_ROOT, SKIP_REASON, cliIn, fileHas, leftovers, tempHome, waitFor } from './netns.helpers.js';
 
-describe('parseReplicaArgs', () => {
-  it('groups flags per replica index', () => {
-    expect(parseReplicaArgs(['2:--crash-after 500', '0:--drop-rate 0.05', '2:--log-level debug'], 3)).toEqual({
-      '2': ['--crash-after', '500', '--log-level', 'debug'],
-      '0': ['--drop-rate', '0.05'],
-    });
+describe('--replica-args', () => {
+  it('groups flags per replica index across repeats', () => {
+    let acc: Record<string, string[]> = {};
+    for (const v of ['2:--crash-after 500', '0:--drop-rate 0.05', '2:--log-level debug']) acc = collectReplicaArgs(v, acc);
+    expect(acc).toEqual({ '2': ['--crash-after', '500', '--log-level', 'debug'], '0': ['--drop-rate', '0.05'] });
   });
-  it('rejects an index outside the cluster and a missing colon', () => {
-    expect(() => parseReplicaArgs(['3:--crash-after 1'], 3)).toThrow(DiagnosticsError);
-    expect(() => parseReplicaArgs(['--crash-after 1'], 3)).toThrow(/index below 3/);
+  it('rejects a missing index and an index outside the cluster', () => {
+    expect(() => collectReplicaArgs('--crash-after 1')).toThrow(/<replica index>:<flags>/);
+    expect(() => checkReplicaIndexes({ '3': ['--crash-after', '1'] }, 3)).toThrow(DiagnosticsError);
+    expect(() => checkReplicaIndexes({ '2': [] }, 3)).not.toThrow();
   });
 });
 

@@ -8,7 +8,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CORE_PATTERN_FILE, CorePatternGuard, procStartTime, captureCrash, listCores, listCrashes, parseBacktrace, waitForCore, withCoreDumps } from '../src/crash.js';
+import { procStartTime } from '../src/proc.js';
+import { CORE_PATTERN_FILE, CorePatternGuard, captureCrash, listCores, listCrashes, parseBacktrace, waitForCore, withCoreDumps } from '../src/crash.js';
 import { RunPaths } from '../src/paths.js';
 import { ExecaRunner } from '../src/runner.js';
 

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LabPaths } from '../src/paths.js';
 import { Plan } from '../src/plan.js';
-import { NetnsProvider, processAlive } from '../src/providers/netns.js';
+import { NetnsProvider } from '../src/providers/netns.js';
+import { processAlive } from '../src/proc.js';
 import { ProcessRecord } from '../src/providers/provider.js';
 import { ECHO_CLIENT, ECHO_SERVER, IS_ROOT, SKIP_REASON, cliIn, fileHas, leftovers, providerCtx, savedPlan, tempHome, waitFor } from './netns.helpers.js';
 

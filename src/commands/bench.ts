@@ -13,6 +13,7 @@ import { toCsv } from '../bench/csv.js';
 import { ARM_NAMES, ArmName, BenchOptions, ResultsFile } from '../bench/types.js';
 import { PROVIDER_NAMES, ProviderName } from '../spec.js';
 import { CliContext } from './index.js';
+import { collectReplicaArgs } from './replicaArgs.js';
 
 function intList(what: string, check: (n: number) => string | undefined) {
   return (value: string): number[] => {
@@ -53,12 +54,6 @@ function seconds(value: string): number {
   return n;
 }
 
-/** "<replica index>:<flags>" for one replica only, e.g. "2:--crash-after 500". */
-function replicaArgsFor(value: string, prev: Record<string, string[]> = {}): Record<string, string[]> {
-  const m = /^(\d+):(.+)$/.exec(value.trim());
-  if (!m) throw new InvalidArgumentError(`expected <replica index>:<flags>, e.g. '2:--crash-after 500'.`);
-  return { ...prev, [m[1]!]: [...(prev[m[1]!] ?? []), ...m[2]!.trim().split(/\s+/)] };
-}
 
 interface BenchFlags {
   replicas: number[];
@@ -144,7 +139,7 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .option('--subnet <cidr>', 'subnet for a lab the bench creates (default 10.77.0.0/24)')
     .option('--base-port <port>', 'base UDP port for a lab the bench creates', positiveInt('--base-port'))
     .option('--timeout-ms <ms>', 'limit for one client run (default: warm-up + duration, or requests at 100 ops/s, + 60 s)', positiveInt('--timeout-ms'))
-    .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '2:--crash-after 500'", replicaArgsFor)
+    .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '2:--crash-after 500'", collectReplicaArgs)
     .option('--json', 'print the machine-readable summary instead of the table')
     .addHelpText(
       'after',

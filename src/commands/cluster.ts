@@ -10,31 +10,17 @@ import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { ALL_FAST_PATHS, FastPaths, attachFastPaths, detachFastPaths, fastPathNames, nodeFiles } from '../bpf.js';
 import { nativeBinaries, udpPortBound } from '../bench/run.js';
 import { armReplicaFlags } from '../bench/types.js';
-import { processAlive } from '../crash.js';
+import { processAlive } from '../proc.js';
 import { PlanNode, clients, replicas } from '../plan.js';
 import { ProcessRecord } from '../providers/provider.js';
 import { loadProcessRecords } from '../state.js';
 import { CliContext } from './index.js';
+import { checkReplicaIndexes, collectReplicaArgs } from './replicaArgs.js';
 
 const REPLICA_PROC = 'replica';
 const READY_TIMEOUT_MS = 20_000;
 
-function collect(value: string, prev: string[]): string[] {
-  return [...prev, value];
-}
 
-/** `2:--crash-after 500` -> { '2': ['--crash-after', '500'] }; bad entries are errors. */
-export function parseReplicaArgs(entries: string[], n: number): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const e of entries) {
-    const m = /^(\d+):(.+)$/.exec(e);
-    if (!m || Number(m[1]) >= n) {
-      throw new DiagnosticsError([{ code: 'BAD_OPTION', subject: `--replica-args=${e}`, message: `expected <index>:<flags> with an index below ${n}`, hint: "e.g. '2:--crash-after 500'" }]);
-    }
-    (out[m[1]!] ??= []).push(...m[2]!.trim().split(/\s+/));
-  }
-  return out;
-}
 
 async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -53,7 +39,7 @@ export function registerCluster(program: Command, ctx: CliContext): void {
     .option('--quorum', 'XDP PrepareOK pruning on the leader')
     .option('--reply', 'XDP fast PrepareOK on followers')
     .option('--all', 'all three fast paths')
-    .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '0:--drop-rate 0.05'", collect, [])
+    .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '0:--drop-rate 0.05'", collectReplicaArgs, {})
     .addOption(new Option('--log-level <level>', 'replica log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .addHelpText(
       'after',
@@ -65,10 +51,11 @@ Examples:
 Then: electrode-lab client -n 2000, electrode-lab status (PIDs), electrode-lab stop.
 Replica logs: <lab home>/labs/<lab>/logs/<node>/replica.log`,
     )
-    .action(async (o: { broadcast?: boolean; quorum?: boolean; reply?: boolean; all?: boolean; replicaArgs: string[]; logLevel: string }) => {
+    .action(async (o: { broadcast?: boolean; quorum?: boolean; reply?: boolean; all?: boolean; replicaArgs: Record<string, string[]>; logLevel: string }) => {
       const { plan, paths, provider } = ctx.loadLab();
       const pctx = ctx.providerContext(paths);
-      const extra = parseReplicaArgs(o.replicaArgs, plan.cluster.n);
+      const extra = o.replicaArgs;
+      checkReplicaIndexes(extra, plan.cluster.n);
       const running = loadProcessRecords(paths).filter((r) => r.name === REPLICA_PROC && processAlive(r.pid));
       if (running.length && !ctx.runner().dryRun) {
         throw new LabError(`replicas are already running in lab '${plan.lab}' (${running.map((r) => `${r.node}:${r.pid}`).join(', ')}); run \`electrode-lab stop\` first`, 'ALREADY_STARTED');

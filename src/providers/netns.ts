@@ -13,6 +13,7 @@ import { Diagnostic } from '../diagnostics.js';
 import { BPFFS_ROOT, Plan, PlanNode, labNamespacePrefix } from '../plan.js';
 import { missingTools, NETNS_TOOLS, rootDiagnostic } from '../probe.js';
 import { RunOptions, RunResult, Runner } from '../runner.js';
+import { procStartTime, processAlive } from '../proc.js';
 import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
 import { NodeStatus, ProcessRecord, Provider, ProviderContext } from './provider.js';
 
@@ -38,28 +39,7 @@ export function parseNetnsList(text: string): string[] {
     .filter(Boolean);
 }
 
-/** /proc/<pid>/stat field 22 (start time in clock ticks); undefined if gone. */
-export function procStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may hold spaces and parentheses: split after the last ')'
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19];
-  } catch {
-    return undefined;
-  }
-}
 
-/** Alive = exists and is not a zombie. */
-export function processAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
 
 /** True while the PID still names the process we recorded (not a recycled PID). */
 export function isSameProcess(rec: Pick<ProcessRecord, 'pid' | 'startTime'>): boolean {

@@ -13,6 +13,8 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Plan } from '../../src/plan.js';
+import { processAlive } from '../../src/proc.js';
+export { processAlive };
 import type { Provider, ProviderContext } from '../../src/providers/provider.js';
 import type { RunResult } from '../../src/runner.js';
 
@@ -40,15 +42,6 @@ export interface NodeLauncher {
   cleanup(): Promise<void>;
 }
 
-export function processAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
 
 /** Runs processes as our children on this host (the cluster uses 127.0.0.1). */
 export class LoopbackLauncher implements NodeLauncher {
