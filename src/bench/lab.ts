@@ -10,7 +10,8 @@ import { probeHostFacts } from '../probe.js';
 import { Progress, Provider, ProviderContext } from '../providers/provider.js';
 import { Runner } from '../runner.js';
 import { SpecInput, normalizeSpec } from '../spec.js';
-import { loadPlan, loadState, newState, removeLabState, saveLabFiles, saveState } from '../state.js';
+import { createLab } from '../lab.js';
+import { loadPlan, loadState, removeLabState } from '../state.js';
 
 export interface BenchLab {
   plan: Plan;
@@ -66,21 +67,7 @@ export class LabControl {
     const pctx: ProviderContext = { runner: this.deps.runner, paths: this.paths, progress: this.deps.progress };
     const problems = await provider.probe(pctx);
     if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
-    saveLabFiles(this.paths, plan);
-    const state = newState(plan);
-    saveState(this.paths, state);
-    try {
-      await this.deps.progress.step(`lab '${this.lab}' up with ${n} replicas (${plan.provider})`, () => provider.up(plan, pctx));
-    } catch (e) {
-      try {
-        await provider.down(plan, pctx);
-        removeLabState(this.paths);
-      } catch {
-        saveState(this.paths, { ...state, phase: 'failed' });
-      }
-      throw new LabError(`bringing lab '${this.lab}' up with ${n} replicas failed: ${(e as Error).message}`, 'UP_FAILED');
-    }
-    saveState(this.paths, { ...state, phase: 'up' });
+    await this.deps.progress.step(`lab '${this.lab}' up with ${n} replicas (${plan.provider})`, () => createLab(plan, provider, pctx));
     return { plan, paths: this.paths, provider, pctx };
   }
 

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { probeHostFacts } from '../probe.js';
 import { peerTable, replicaConfig } from '../render.js';
-import { newState, removeLabState, saveLabFiles, saveState } from '../state.js';
+import { createLab } from '../lab.js';
 import { CliContext } from './index.js';
 import { addSpecOptions, planFromOptions, SpecOptions } from './specFlags.js';
 
@@ -45,9 +45,6 @@ else netns; the choice and the reason are printed.`,
       return;
     }
 
-    saveLabFiles(paths, plan);
-    const state = newState(plan);
-    saveState(paths, state);
     // Ctrl-C (or SIGTERM) while building: finish the running step, then take
     // the same teardown path as a failure instead of leaving half a lab
     let interrupted: string | undefined;
@@ -55,38 +52,28 @@ else netns; the choice and the reason are printed.`,
       if (!interrupted) progress.warn(`${sig}: stopping after the current step, then removing what was created`);
       interrupted = sig;
     };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    const abortable = {
+    const refuseIfInterrupted = () => {
+      if (interrupted) throw new LabError(`interrupted by ${interrupted}`, 'INTERRUPTED');
+    };
+    const upCtx = {
       ...pctx,
       progress: {
-        step: <T>(title: string, fn: () => Promise<T>) => {
-          if (interrupted) return Promise.reject(new LabError(`interrupted by ${interrupted}`, 'INTERRUPTED'));
+        step: async <T>(title: string, fn: () => Promise<T>) => {
+          refuseIfInterrupted();
           return pctx.progress.step(title, fn);
         },
         info: (l: string) => pctx.progress.info(l),
         warn: (l: string) => pctx.progress.warn(l),
       },
     };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
-      await provider.up(plan, abortable);
-      if (interrupted) throw new LabError(`interrupted by ${interrupted}`, 'INTERRUPTED');
-    } catch (e) {
-      progress.warn(`up failed: ${(e as Error).message.split('\n')[0]!.replace(/:$/, '')}`);
-      progress.warn('tearing down what was created');
-      try {
-        await provider.down(plan, pctx);
-        removeLabState(paths);
-      } catch (e2) {
-        saveState(paths, { ...state, phase: 'failed' });
-        throw new LabError(`up failed and so did the teardown (${(e2 as Error).message.split('\n')[0]}); run \`electrode-lab down --name ${plan.lab}\`\ncause: ${(e as Error).message}`, 'UP_FAILED');
-      }
-      throw new LabError(`up failed; everything it created was removed\ncause: ${(e as Error).message}`, 'UP_FAILED');
+      await createLab(plan, provider, pctx, { upCtx, afterUp: refuseIfInterrupted });
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    saveState(paths, { ...state, phase: 'up' });
     ctx.out(`lab '${plan.lab}' is up (${plan.provider}): ${plan.nodes.map((n) => `${n.name}=${n.ip}:${n.port}`).join(' ')}`);
     ctx.out(`state: ${paths.root}`);
     const nameArg = plan.lab === 'lab' ? '' : ` --name ${plan.lab}`;
