@@ -34,7 +34,12 @@ export interface NodeFiles {
  * at the host's paths inside the VMs).
  */
 export function nodeFiles(_plan: Plan, peerTableFile: string): NodeFiles {
-  return { loader: join(projectRoot(), 'bpf', 'build', 'el-loader'), peers: peerTableFile };
+  return { loader: loaderPath(), peers: peerTableFile };
+}
+
+/** bpf/build/el-loader of this checkout. */
+export function loaderPath(root = projectRoot()): string {
+  return join(root, 'bpf', 'build', 'el-loader');
 }
 
 /** How el-loader finds the lab interface: by name in a namespace, by MAC in a VM. */
@@ -175,14 +180,16 @@ export async function setFastPaths(plan: Plan, provider: Provider, ctx: Provider
   }
 }
 
-/** Detaches and unpins on every replica; idempotent. */
+/** Detaches and unpins on every replica; idempotent. A node that fails does not stop the others: all failures are reported together. */
 export async function detachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext): Promise<void> {
   const files = nodeFiles(plan, ctx.paths.peerTableFile);
+  const problems: string[] = [];
   for (const node of replicas(plan)) {
     const r = await provider.exec(plan, node, [files.loader, 'detach', '--pin-dir', node.pinDir, ...ifArgs(plan, node)], ctx, { check: false });
-    if (r.exitCode !== 0) throw failure(node, 'el-loader detach', r);
-    await switchPeerPass(plan, node, ctx, false);
+    if (r.exitCode !== 0) problems.push(failure(node, 'el-loader detach', r).message);
+    await switchPeerPass(plan, node, ctx, false).catch((e: Error) => problems.push(e.message));
   }
+  if (problems.length) throw new LabError(problems.join('\n'), 'BPF_LOADER');
 }
 
 /** The counters of every replica. */

@@ -23,7 +23,7 @@ export const NETNS_TOOLS: Tool[] = [
   { cmd: 'mount', pkg: 'mount', why: 'mount the bpffs' },
   { cmd: 'kill', pkg: 'procps', why: 'stop lab processes' },
   { cmd: 'sysctl', pkg: 'procps', why: 'per-namespace settings' },
-  { cmd: 'ethtool', pkg: 'ethtool', why: 'GRO on the switch veths for native XDP_TX' },
+  { cmd: 'ethtool', pkg: 'ethtool', why: 'GRO on the switch-side veths (NAPI for native XDP_TX)' },
   { cmd: 'bpftool', pkg: 'bpftool', why: 'inspect eBPF programs and maps' },
   { cmd: 'clang', pkg: 'clang', why: 'build the eBPF programs' },
   { cmd: 'make', pkg: 'make', why: 'build native/ and bpf/' },

@@ -141,7 +141,9 @@ export class NetnsProvider implements Provider {
         await ip('-n', sw, 'link', 'add', n.switchIf, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', n.ifname, 'mtu', String(mtu), 'netns', n.netns);
         await ip('-n', sw, 'link', 'set', n.switchIf, 'master', bridge, 'up');
         // frames a node's native XDP sends with XDP_TX/redirect land on this
-        // peer; veth only accepts them when the peer has GRO (or XDP) enabled
+        // peer, and veth accepts them only when the peer runs NAPI. GRO turns
+        // NAPI on for some kernels; on 6.18 it did not suffice, so `attach`
+        // also puts a pass-through XDP program here (switchPeerPass in bpf.ts)
         await r.run(nsenterArgv(sw, ['ethtool', '-K', n.switchIf, 'gro', 'on']));
         await ip('-n', n.netns, 'link', 'set', 'lo', 'up');
         await ip('-n', n.netns, 'link', 'set', n.ifname, 'address', n.mac);
