@@ -555,7 +555,8 @@ export class VagrantProvider implements Provider {
             const a = await this.sh(plan, n, ctx, this.aliveScript(p), { check: false });
             procs.push({ name: p.name, pid: p.pid, alive: a.exitCode === 0 });
           }
-          detail = `lab NIC ${ifname}, kernel ${res.nodes[n.name]?.kernel ?? '?'}`;
+          const fp = res.nodes[n.name]?.fastPaths;
+          detail = `lab NIC ${ifname}, kernel ${res.nodes[n.name]?.kernel ?? '?'}${fp && fp !== 'ok' ? `, fast paths did not attach at up: ${fp}` : ''}`;
         } catch (e) {
           detail = (e as Error).message.split('\n')[0];
         }
