@@ -156,6 +156,13 @@ _Static_assert(sizeof(struct el_hdr) == EL_HDR_LEN, "el_hdr layout");
 
 enum parse_result { P_NOT_OURS, P_MALFORMED, P_OK };
 
+/* v & 0xffff as an instruction the verifier sees (umax 0xffff, smin 0) */
+static __always_inline __u32 bound16(__u32 v)
+{
+	asm volatile("%[v] &= 0xffff" : [v] "+r"(v));
+	return v;
+}
+
 /*
  * Classifies a frame: P_OK when it is IPv4 (no options, not a fragment) /
  * UDP to or from `port` and carries a complete el_hdr with our magic and
@@ -180,7 +187,9 @@ static __always_inline enum parse_result parse(void *data, void *data_end, __u16
 		return P_MALFORMED;
 	if (data + sizeof(*f) > data_end)
 		return P_MALFORMED;
-	udp_len = bpf_ntohs(f->udp.len);
+	/* Linux 5.8 and 6.1 forget the range of a byte-swapped value, and clang
+	 * drops a C mask it can prove redundant: the asm mask is for the verifier */
+	udp_len = bound16(bpf_ntohs(f->udp.len));
 	if (udp_len < sizeof(struct udphdr) + EL_HDR_LEN)
 		return P_MALFORMED;
 	if ((void *)&f->udp + udp_len > data_end)
