@@ -21,3 +21,13 @@ export function processAlive(pid: number): boolean {
   const state = statFields(pid)?.[0];
   return state !== undefined && state !== 'Z' && state !== 'X';
 }
+
+/** Polls a condition until it holds or the deadline passes (no sleeps as synchronisation). */
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 25): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}

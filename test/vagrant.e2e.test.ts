@@ -50,7 +50,7 @@ async function until(what: string, cond: () => Promise<boolean> | boolean, timeo
 }
 
 const inNs = (argv: string[]) => ['nsenter', `--net=/run/netns/${ns}`, '--', ...argv];
-const env = (): NodeJS.ProcessEnv => ({ ...process.env, ELECTRODE_LAB_HOME: labHome, VAGRANT_HOME: vagrantHome, ELECTRODE_LAB_VM_BUILD: 'host', CI: 'true' });
+const env = (): NodeJS.ProcessEnv => ({ ...process.env, ELECTRODE_LAB_HOME: labHome, ELECTRODE_LAB_RUNS: join(labHome, 'runs'), VAGRANT_HOME: vagrantHome, ELECTRODE_LAB_VM_BUILD: 'host', CI: 'true' });
 
 /** The CLI, inside the test's namespace. */
 async function el(args: string[], timeoutMs = 600_000): Promise<RunResult> {
@@ -188,6 +188,27 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
         for (const [node, pid] of Object.entries(pids)) await exec(node, ['kill', '-TERM', String(pid)]);
       }
     }, 1_200_000);
+
+    it(`${n} replicas: a short bench runs on the VMs (baseline, and all fast paths when they attached)`, async () => {
+      expect(isUp).toBe(true);
+      // the workload step left the fast paths attached by hand: the bench attaches per arm itself
+      const d = await el(['--name', name, 'detach']);
+      expect(d.exitCode, d.stderr).toBe(0);
+      const arms = fastPaths ? 'baseline,all' : 'baseline';
+      const b = await timed(`bench ${n} replicas (${arms}, 1 thread, 200 requests)`, () =>
+        el(['--name', name, 'bench', '--replicas', String(n), '--arms', arms, '--threads', '1', '--repeat', '1', '--requests', '200', '--warmup', '0', '--json'], 3_600_000),
+      );
+      expect(b.exitCode, b.stderr.slice(-3000)).toBe(0);
+      const sum = JSON.parse(b.stdout.trim().split('\n').pop() ?? '{}') as { trials: number; failed: number; crashed: number; rows: { arm: string; throughput?: { median: number } }[]; dir: string };
+      expect(sum.trials).toBe(fastPaths ? 2 : 1);
+      expect(sum.failed).toBe(0);
+      expect(sum.crashed).toBe(0);
+      const line = `${n} replicas bench rows: ${JSON.stringify(sum.rows)}`;
+      console.log(`[vm-e2e] ${line}`);
+      timings.push(line);
+      // the run folder has the guests' replica logs, pulled out of the VMs
+      expect(existsSync(join(sum.dir, 'nodes', 'replica0'))).toBe(true);
+    }, 3_700_000);
 
     it(`${n} replicas: down leaves no domain, network or volume`, async () => {
       const down = await timed(`down ${n}`, () => el(['--name', name, 'down'], 900_000));

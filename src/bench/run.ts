@@ -7,16 +7,16 @@
  * crash folder and the trial is marked crashed; the bench goes on.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { LabError } from '../diagnostics.js';
 import { RunPaths, projectRoot } from '../paths.js';
+import { until } from '../proc.js';
 import { PlanNode, clients, replicas } from '../plan.js';
 import { ProcessRecord, Progress, Provider } from '../providers/provider.js';
 import { RunResult, Runner } from '../runner.js';
 import { SpecInput } from '../spec.js';
 import { VagrantProvider, checkKernelPins } from '../providers/vagrant.js';
 import { CorePatternGuard, captureCrash, listCores, tailLines, waitForCore, withCoreDumps } from '../crash.js';
-import { processAlive } from '../proc.js';
 import { parseClientOutput } from './clientOutput.js';
 import { EnvironmentFile, armNodeState, hostEnvironment, nodeEnvironment } from './environment.js';
 import { attachArm, bpfStateOf, detachAll, fastPathsUnavailable, loaderPath } from './fastpaths.js';
@@ -51,30 +51,9 @@ export function nativeBinaries(root = projectRoot()): Binaries {
 }
 
 /** Readiness: no sleeps, conditions with a deadline. */
-const READY_TIMEOUT_MS = 20_000;
 const PROBE_ATTEMPT_MS = 3_000;
 /** Client ids of readiness probes, far from the measuring client's. */
 const PROBE_ID_BASE = 900_000;
-
-/** Is a UDP socket bound to `port` in the network namespace of pid? (/proc/<pid>/net/udp is per namespace.) */
-export function udpPortBound(pid: number, port: number): boolean {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  try {
-    const text = readFileSync(`/proc/${pid}/net/udp`, 'utf8');
-    return text.split('\n').some((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${hexPort}`));
-  } catch {
-    return false;
-  }
-}
-
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 25): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
 
 class TrialError extends Error {}
 
@@ -187,35 +166,49 @@ class Bench {
     return d;
   }
 
-  /** Every replica bound its port, then one request commits end to end. */
+  /** Every replica bound its port, then one request commits end to end (checked through the provider: host /proc for netns, ssh for VMs). */
   private async waitReady(lab: BenchLab, started: Started[], clientNode: PlanNode, t: Trial): Promise<void> {
-    const dead = () => started.filter((s) => !processAlive(s.rec.pid));
-    const bound = await until(() => dead().length > 0 || started.every((s) => udpPortBound(s.rec.pid, s.node.port)), READY_TIMEOUT_MS);
-    const gone = dead();
+    const { provider, plan, pctx } = lab;
+    const timeoutMs = provider.startTimeoutMs;
+    const deadNow = async () => {
+      const out: Started[] = [];
+      for (const s of started) if (!(await provider.alive(plan, s.rec, pctx))) out.push(s);
+      return out;
+    };
+    let gone: Started[] = [];
+    const pending = new Set(started);
+    const bound = await until(async () => {
+      gone = await deadNow();
+      if (gone.length) return true;
+      for (const s of [...pending]) if (await provider.udpBound(plan, s.node, s.node.port, s.rec, pctx)) pending.delete(s);
+      return pending.size === 0;
+    }, timeoutMs);
     if (gone.length) {
       const why = gone.map((s) => `${s.node.name}: ${lastLogLine(s.rec.logFile)}`).join('; ');
       throw new TrialError(`replica(s) exited during start: ${why}`);
     }
-    if (!bound) throw new TrialError(`replicas did not bind their UDP ports within ${READY_TIMEOUT_MS / 1000}s`);
-    const deadline = Date.now() + READY_TIMEOUT_MS;
+    if (!bound) throw new TrialError(`replicas did not bind their UDP ports within ${timeoutMs / 1000}s (${[...pending].map((s) => s.node.name).join(', ')})`);
+    const deadline = Date.now() + timeoutMs;
     let last: RunResult | undefined;
     for (let attempt = 0; Date.now() < deadline; attempt++) {
       const probe = [this.bins.client, '-c', lab.paths.replicaConfigFile, '-n', '1', '-t', '1', '-w', '0', '--timeout-ms', '200', '--id-base', String(PROBE_ID_BASE + t.seq * 64 + attempt)];
-      last = await lab.provider.exec(lab.plan, clientNode, probe, lab.pctx, { check: false, timeoutMs: PROBE_ATTEMPT_MS });
+      last = await provider.exec(plan, clientNode, probe, pctx, { check: false, timeoutMs: PROBE_ATTEMPT_MS + (timeoutMs > 20_000 ? 30_000 : 0) });
       if (last.exitCode === 0) return;
-      if (dead().length) break;
+      if ((await deadNow()).length) break;
     }
-    const gone2 = dead();
+    const gone2 = await deadNow();
     if (gone2.length) throw new TrialError(`replica(s) died before the first request committed: ${gone2.map((s) => s.node.name).join(', ')}`);
-    throw new TrialError(`no request committed within ${READY_TIMEOUT_MS / 1000}s of start (last probe: ${last ? (last.signal ?? `exit ${last.exitCode}`) : 'none'} ${last?.stderr.trim().split('\n').at(-1) ?? ''})`);
+    throw new TrialError(`no request committed within ${timeoutMs / 1000}s of start (last probe: ${last ? (last.signal ?? `exit ${last.exitCode}`) : 'none'} ${last?.stderr.trim().split('\n').at(-1) ?? ''})`);
   }
 
   private async finishTrial(t: Trial, lab: BenchLab, started: Started[], useBpf: boolean, rec: TrialRecord, client: RunResult | undefined, clientTimedOut: boolean, clientNode: PlanNode): Promise<void> {
     const crashes: CrashInfo[] = [];
     const bpfState = (node: PlanNode) => (useBpf ? () => bpfStateOf(lab, node) : undefined);
     // 1. replicas that died while we were not stopping them: crash folder while the eBPF state is still attached
-    const deadEarly = started.filter((s) => !processAlive(s.rec.pid));
+    const deadEarly: Started[] = [];
+    for (const s of started) if (!(await lab.provider.alive(lab.plan, s.rec, lab.pctx))) deadEarly.push(s);
     for (const s of deadEarly) {
+      await this.pullLog(lab, s);
       const core = await waitForCore(this.run.coresDir, s.rec.pid, 3000);
       if (core) this.claimedCores.add(core.path);
       // with or without a core: the folder keeps its log tail and the eBPF state
@@ -242,6 +235,7 @@ class Bench {
       if (problems.length) this.deps.progress.warn(`detach: ${problems.join('; ')}`);
     }
     for (const s of started) {
+      if (!deadEarly.includes(s)) await this.pullLog(lab, s);
       if (existsSync(s.rec.logFile)) copyFileSync(s.rec.logFile, join(this.nodeDir(s.node.name), basename(s.rec.logFile)));
     }
     // a dead replica without a core (exit code, SIGKILL) is a failure, not a crash we can explain
@@ -256,6 +250,15 @@ class Bench {
       rec.error = `${vanished.map((c) => c.node).join(', ')} exited during the trial without a core (see ${vanished[0]!.dir})`;
     }
     void t;
+  }
+
+  /** A VM keeps the process log at the same path inside the guest: copy it to the host so crash folders and the run folder have it. */
+  private async pullLog(lab: BenchLab, s: Started): Promise<void> {
+    if (lab.provider.name === 'netns') return;
+    const r = await lab.provider.exec(lab.plan, s.node, ['tail', '-c', '4000000', s.rec.logFile], lab.pctx, { check: false, timeoutMs: 60_000 });
+    if (r.exitCode !== 0) return;
+    mkdirSync(dirname(s.rec.logFile), { recursive: true });
+    writeFileSync(s.rec.logFile, r.stdout);
   }
 
   private async waitForUnclaimedCore(comm: string) {

@@ -8,9 +8,9 @@ import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { ALL_FAST_PATHS, FastPaths, attachFastPaths, detachFastPaths, fastPathNames, nodeFiles } from '../bpf.js';
-import { nativeBinaries, udpPortBound } from '../bench/run.js';
+import { nativeBinaries } from '../bench/run.js';
 import { armReplicaFlags } from '../bench/types.js';
-import { processAlive } from '../proc.js';
+import { until } from '../proc.js';
 import { PlanNode, clients, replicas } from '../plan.js';
 import { ProcessRecord } from '../providers/provider.js';
 import { loadProcessRecords } from '../state.js';
@@ -18,18 +18,8 @@ import { CliContext } from './index.js';
 import { checkReplicaIndexes, collectReplicaArgs } from './replicaArgs.js';
 
 const REPLICA_PROC = 'replica';
-const READY_TIMEOUT_MS = 20_000;
 
 
-
-async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return cond();
-}
 
 export function registerCluster(program: Command, ctx: CliContext): void {
   program
@@ -56,7 +46,8 @@ Replica logs: <lab home>/labs/<lab>/logs/<node>/replica.log`,
       const pctx = ctx.providerContext(paths);
       const extra = o.replicaArgs;
       checkReplicaIndexes(extra, plan.cluster.n);
-      const running = loadProcessRecords(paths).filter((r) => r.name === REPLICA_PROC && processAlive(r.pid));
+      const running: ProcessRecord[] = [];
+      for (const r of loadProcessRecords(paths)) if (r.name === REPLICA_PROC && (await provider.alive(plan, r, pctx))) running.push(r);
       if (running.length && !ctx.runner().dryRun) {
         throw new LabError(`replicas are already running in lab '${plan.lab}' (${running.map((r) => `${r.node}:${r.pid}`).join(', ')}); run \`electrode-lab stop\` first`, 'ALREADY_STARTED');
       }
@@ -79,13 +70,20 @@ Replica logs: <lab home>/labs/<lab>/logs/<node>/replica.log`,
         started.push({ node, rec: await provider.spawn(plan, node, REPLICA_PROC, argv, pctx) });
       }
       if (ctx.runner().dryRun) return;
-      // netns processes run on this host, so their sockets are visible in /proc/<pid>/net/udp
-      if (plan.provider === 'netns') {
-        const ok = await until(() => started.some((s) => !processAlive(s.rec.pid)) || started.every((s) => udpPortBound(s.rec.pid, s.node.port)), READY_TIMEOUT_MS);
-        const dead = started.filter((s) => !processAlive(s.rec.pid));
-        if (dead.length) throw new LabError(`replica(s) exited during start: ${dead.map((s) => `${s.node.name} (see ${s.rec.logFile})`).join(', ')}`, 'START_FAILED');
-        if (!ok) throw new LabError(`replicas did not bind their ports within ${READY_TIMEOUT_MS / 1000}s; see ${paths.logsDir}`, 'START_FAILED');
-      }
+      const timeoutMs = provider.startTimeoutMs;
+      const pending = new Set(started);
+      let dead: typeof started = [];
+      const ok = await ctx.progress().step(`wait for ${started.length} replicas to bind their ports`, () =>
+        until(async () => {
+          dead = [];
+          for (const s of started) if (!(await provider.alive(plan, s.rec, pctx))) dead.push(s);
+          if (dead.length) return true;
+          for (const s of [...pending]) if (await provider.udpBound(plan, s.node, s.node.port, s.rec, pctx)) pending.delete(s);
+          return pending.size === 0;
+        }, timeoutMs),
+      );
+      if (dead.length) throw new LabError(`replica(s) exited during start: ${dead.map((s) => `${s.node.name} (see ${s.rec.logFile})`).join(', ')}`, 'START_FAILED');
+      if (!ok) throw new LabError(`replicas did not bind their ports within ${timeoutMs / 1000}s (${[...pending].map((s) => s.node.name).join(', ')}); see ${paths.logsDir}`, 'START_FAILED');
       for (const s of started) ctx.out(`${s.node.name}  pid ${s.rec.pid}  ${s.node.ip}:${s.node.port}  log ${s.rec.logFile}`);
       ctx.out(`leader of view 0 is replica0; run \`electrode-lab client -n 1000\` to send requests`);
     });
@@ -98,7 +96,7 @@ Replica logs: <lab home>/labs/<lab>/logs/<node>/replica.log`,
       const pctx = ctx.providerContext(paths);
       const recs = loadProcessRecords(paths).filter((r) => r.name === REPLICA_PROC);
       for (const rec of recs) {
-        const alive = processAlive(rec.pid);
+        const alive = await provider.alive(plan, rec, pctx);
         await provider.stop(plan, rec, pctx);
         ctx.out(`${rec.node}: pid ${rec.pid} ${alive ? 'stopped' : 'had already exited'}`);
       }

@@ -41,6 +41,17 @@ export function parseNetnsList(text: string): string[] {
 
 
 
+/** Is a UDP socket bound to `port` in the network namespace of pid? (/proc/<pid>/net/udp is per namespace.) */
+export function udpPortBound(pid: number, port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  try {
+    const text = readFileSync(`/proc/${pid}/net/udp`, 'utf8');
+    return text.split('\n').some((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${hexPort}`));
+  } catch {
+    return false;
+  }
+}
+
 /** True while the PID still names the process we recorded (not a recycled PID). */
 export function isSameProcess(rec: Pick<ProcessRecord, 'pid' | 'startTime'>): boolean {
   if (!processAlive(rec.pid)) return false;
@@ -233,6 +244,17 @@ export class NetnsProvider implements Provider {
     const rec: ProcessRecord = { node: node.name, name, pid, argv, logFile, startTime: runner.dryRun ? undefined : procStartTime(pid) };
     if (!runner.dryRun) saveProcessRecord(paths, rec);
     return rec;
+  }
+
+  readonly startTimeoutMs = 20_000;
+
+  async alive(_plan: Plan, rec: ProcessRecord): Promise<boolean> {
+    return isSameProcess(rec);
+  }
+
+  /** The process runs on this host: its namespace's sockets are in /proc/<pid>/net/udp. */
+  async udpBound(_plan: Plan, _node: PlanNode, port: number, rec: ProcessRecord): Promise<boolean> {
+    return udpPortBound(rec.pid, port);
   }
 
   async stop(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<void> {

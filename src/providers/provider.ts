@@ -58,6 +58,12 @@ export interface Provider {
   exec(plan: Plan, node: PlanNode, argv: string[], ctx: ProviderContext, opts?: RunOptions): Promise<RunResult>;
   /** Starts a long-running process inside a node, output to the node's log file. */
   spawn(plan: Plan, node: PlanNode, name: string, argv: string[], ctx: ProviderContext): Promise<ProcessRecord>;
+  /** True while the process is running on its node and is still the one we started (not a zombie, not a recycled PID). */
+  alive(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<boolean>;
+  /** True when a UDP socket is bound to `port` on the node (the network namespace or VM the process runs in). */
+  udpBound(plan: Plan, node: PlanNode, port: number, rec: ProcessRecord, ctx: ProviderContext): Promise<boolean>;
+  /** How long a started replica may take to bind its port (a VM under software emulation needs far longer). */
+  readonly startTimeoutMs: number;
   /** Stops a process this lab started (SIGTERM, then SIGKILL after a grace period). */
   stop(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<void>;
   status(plan: Plan, ctx: ProviderContext): Promise<NodeStatus[]>;

@@ -511,6 +511,20 @@ export class VagrantProvider implements Provider {
     return rec;
   }
 
+  /** TCG guests: ssh round trips of a second or more, and a replica start that can take tens of seconds. */
+  readonly startTimeoutMs = 180_000;
+
+  async alive(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<boolean> {
+    const node = plan.nodes.find((n) => n.name === rec.node);
+    if (!node) return false;
+    return (await this.sh(plan, node, ctx, this.aliveScript(rec), { check: false })).exitCode === 0;
+  }
+
+  async udpBound(plan: Plan, node: PlanNode, port: number, _rec: ProcessRecord, ctx: ProviderContext): Promise<boolean> {
+    const r = await this.sh(plan, node, ctx, `ss -Hlun 'sport = :${port}' | grep -q .`, { check: false });
+    return r.exitCode === 0;
+  }
+
   private aliveScript(rec: ProcessRecord): string {
     // alive = exists, not a zombie, and still the process we started (start time)
     const st = rec.startTime ? ` && [ "$(cut -d' ' -f22 /proc/${rec.pid}/stat)" = ${shellQuote([rec.startTime])} ]` : '';
