@@ -66,30 +66,39 @@ static const char *const STAT_NAMES[EL_PROG_MAX] = { "dispatch", "broadcast", "q
 static char logbuf[16384];
 static size_t loglen;
 
+/* Appends to logbuf, keeping the tail: that is where the verifier's verdict is. */
+static void log_append(const char *s, size_t n)
+{
+	const size_t cap = sizeof(logbuf) - 1;
+
+	if (n >= cap) {
+		s += n - cap;
+		n = cap;
+		loglen = 0;
+	} else if (loglen + n > cap) {
+		size_t drop = loglen + n - cap;
+
+		memmove(logbuf, logbuf + drop, loglen - drop);
+		loglen -= drop;
+	}
+	memcpy(logbuf + loglen, s, n);
+	loglen += n;
+	logbuf[loglen] = 0;
+}
+
+/* libbpf hands over the whole verifier log as ONE message: no fixed-size line buffer here. */
 static int capture(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char *msg;
 	int n;
 
 	if (level == LIBBPF_DEBUG)
 		return 0;
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	if (n <= 0)
+	n = vasprintf(&msg, fmt, ap);
+	if (n < 0)
 		return 0;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	if (loglen + (size_t)n >= sizeof(logbuf)) {
-		/* keep the tail: that is where the verifier's verdict is */
-		size_t drop = loglen + (size_t)n - sizeof(logbuf) + 1 + sizeof(logbuf) / 4;
-
-		if (drop > loglen)
-			drop = loglen;
-		memmove(logbuf, logbuf + drop, loglen - drop);
-		loglen -= drop;
-	}
-	memcpy(logbuf + loglen, line, (size_t)n);
-	loglen += (size_t)n;
-	logbuf[loglen] = 0;
+	log_append(msg, (size_t)n);
+	free(msg);
 	return 0;
 }
 
