@@ -291,6 +291,10 @@ export interface CrashCaptureInput {
   core?: CoreFile;
   /** eBPF state at that moment (attached programs, el_ctrl, el_config, stats), if any. */
   bpfState?: () => Promise<unknown>;
+  /** gdb's output when it ran where the binary lives (inside a VM); else gdb runs here on `core`. */
+  backtraceText?: string;
+  /** Why there is no core although the process crashed (e.g. left in the VM: too large to copy). */
+  coreNote?: string;
 }
 
 /** Collects one crash folder and returns what results.json records about it. */
@@ -303,10 +307,16 @@ export async function captureCrash(input: CrashCaptureInput): Promise<CrashInfo>
     const dest = join(dir, 'core');
     renameSync(input.core.path, dest);
     info.core = 'core';
-    const bt = await backtraceOf(input.runner, input.binary, dest);
+    const bt = input.backtraceText !== undefined ? { ...parseBacktrace(input.backtraceText), text: input.backtraceText } : await backtraceOf(input.runner, input.binary, dest);
     writeFileSync(join(dir, 'backtrace.txt'), bt.text);
     info.topFrames = bt.topFrames;
     info.signal = bt.signal ?? info.signal;
+  } else if (input.backtraceText !== undefined) {
+    const bt = parseBacktrace(input.backtraceText);
+    writeFileSync(join(dir, 'backtrace.txt'), input.backtraceText);
+    info.topFrames = bt.topFrames;
+    info.signal = bt.signal ?? info.signal;
+    notes.push(input.coreNote ?? 'the core stayed where it was written');
   } else {
     notes.push('no core file was written (the process may have been killed by SIGKILL, or core dumps were limited)');
     writeFileSync(join(dir, 'backtrace.txt'), 'no core file: no backtrace\n');

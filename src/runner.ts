@@ -26,6 +26,8 @@ export interface RunOptions {
   check?: boolean;
   /** 'inherit' passes our stdin/stdout/stderr through (e.g. `electrode-lab exec`); stdout/stderr then come back empty. */
   stdio?: 'pipe' | 'inherit';
+  /** stdout is bulk data (e.g. a core in base64): providers keep it out of their logs. */
+  bulkStdout?: boolean;
 }
 
 export interface SpawnOptions {

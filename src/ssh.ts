@@ -53,6 +53,8 @@ export interface SshExecOptions {
   check?: boolean;
   /** Also copy the output to our stdout/stderr as it arrives (`electrode-lab exec`). */
   echo?: boolean;
+  /** Keep stdout out of the node's ssh.log (bulk data such as a core in base64). */
+  bulkStdout?: boolean;
 }
 
 export class SshError extends LabError {
@@ -109,7 +111,7 @@ export class SshSession {
         }
         ch.on('data', (b: Buffer) => {
           stdout += b.toString();
-          this.log?.write(b);
+          if (!opts.bulkStdout) this.log?.write(b);
           if (opts.echo) process.stdout.write(b);
         });
         ch.stderr.on('data', (b: Buffer) => {
@@ -129,7 +131,7 @@ export class SshSession {
         else ch.end();
       });
     });
-    this.log?.write(`# exit ${result.exitCode ?? result.signal} in ${result.durationMs} ms\n`);
+    this.log?.write(`${opts.bulkStdout ? `# (${result.stdout.length} bytes of stdout not logged)\n` : ''}# exit ${result.exitCode ?? result.signal} in ${result.durationMs} ms\n`);
     if (opts.check !== false && (result.exitCode !== 0 || result.signal)) {
       const tail = (result.stderr || result.stdout).trim().split('\n').slice(-5).join('\n');
       throw new SshError(`${this.target.name}: \`${command}\` ${result.signal ? `ended by ${result.signal}` : `exited with ${result.exitCode}`}${tail ? `:\n${tail}` : ''}`, result);

@@ -50,7 +50,7 @@ async function until(what: string, cond: () => Promise<boolean> | boolean, timeo
 }
 
 const inNs = (argv: string[]) => ['nsenter', `--net=/run/netns/${ns}`, '--', ...argv];
-const env = (): NodeJS.ProcessEnv => ({ ...process.env, ELECTRODE_LAB_HOME: labHome, ELECTRODE_LAB_RUNS: join(labHome, 'runs'), VAGRANT_HOME: vagrantHome, ELECTRODE_LAB_VM_BUILD: 'host', CI: 'true' });
+const env = (): NodeJS.ProcessEnv => ({ ...process.env, ELECTRODE_LAB_HOME: labHome, ELECTRODE_LAB_RUNS: join(labHome, 'runs'), ELECTRODE_LAB_CORE_WAIT_S: '1800', VAGRANT_HOME: vagrantHome, ELECTRODE_LAB_VM_BUILD: 'host', CI: 'true' });
 
 /** The CLI, inside the test's namespace. */
 async function el(args: string[], timeoutMs = 600_000): Promise<RunResult> {
@@ -208,6 +208,27 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
       timings.push(line);
       // the run folder has the guests' replica logs, pulled out of the VMs
       expect(existsSync(join(sum.dir, 'nodes', 'replica0'))).toBe(true);
+    }, 3_700_000);
+
+    it(`${n} replicas: a replica that crashes inside a VM leaves a core and a gdb backtrace in the run folder`, async () => {
+      expect(isUp).toBe(true);
+      const b = await timed(`bench ${n} replicas with replica1 crashing on purpose`, () =>
+        el(['--name', name, 'bench', '--replicas', String(n), '--arms', 'baseline', '--threads', '1', '--repeat', '1', '--requests', '300', '--warmup', '0', '--replica-args', '1:--crash-after 50', '--json'], 3_600_000),
+      );
+      expect(b.exitCode, b.stderr.slice(-3000)).toBe(0);
+      const sum = JSON.parse(b.stdout.trim().split('\n').pop() ?? '{}') as { crashed: number; dir: string; crashes: { node: string; signal: string | null; topFrames: string[]; dir: string; core?: string }[] };
+      expect(sum.crashed).toBe(1);
+      const c = sum.crashes.find((x) => x.node === 'replica1');
+      expect(c, JSON.stringify(sum.crashes)).toBeDefined();
+      expect(c!.signal).toBe('SIGSEGV');
+      expect(c!.topFrames).toContain('crash_on_purpose');
+      expect(c!.core).toBe('core');
+      const dir = join(sum.dir, c!.dir);
+      for (const f of ['core', 'backtrace.txt', 'log.tail', 'bpf.json', 'crash.json']) expect(existsSync(join(dir, f)), f).toBe(true);
+      expect(readFileSync(join(dir, 'log.tail'), 'utf8')).toContain('crashing on purpose');
+      const line = `${n} replicas crash in a VM: ${c!.signal}, top frames ${c!.topFrames.slice(0, 4).join(' <- ')}`;
+      console.log(`[vm-e2e] ${line}`);
+      timings.push(line);
     }, 3_700_000);
 
     it(`${n} replicas: down leaves no domain, network or volume`, async () => {

@@ -16,7 +16,7 @@ import { ProcessRecord, Progress, Provider } from '../providers/provider.js';
 import { RunResult, Runner } from '../runner.js';
 import { SpecInput } from '../spec.js';
 import { VagrantProvider, checkKernelPins } from '../providers/vagrant.js';
-import { CorePatternGuard, captureCrash, listCores, tailLines, waitForCore, withCoreDumps } from '../crash.js';
+import { CoreFile, CorePatternGuard, captureCrash, listCores, tailLines, waitForCore, withCoreDumps } from '../crash.js';
 import { parseClientOutput } from './clientOutput.js';
 import { EnvironmentFile, armNodeState, hostEnvironment, nodeEnvironment } from './environment.js';
 import { attachArm, bpfStateOf, detachAll, fastPathsUnavailable, loaderPath } from './fastpaths.js';
@@ -52,6 +52,9 @@ export function nativeBinaries(root = projectRoot()): Binaries {
 
 /** Readiness: no sleeps, conditions with a deadline. */
 const PROBE_ATTEMPT_MS = 3_000;
+/** Where VM guests write cores (the guest's core_pattern), and the largest core copied out to the run folder. */
+export const GUEST_CORES_DIR = '/var/tmp/electrode-lab/cores';
+export const GUEST_CORE_COPY_MAX = 256 * 1024 * 1024;
 /** Client ids of readiness probes, far from the measuring client's. */
 const PROBE_ID_BASE = 900_000;
 
@@ -71,6 +74,7 @@ class Bench {
   readonly results: ResultsFile;
   readonly env: EnvironmentFile;
   private readonly claimedCores = new Set<string>();
+  private readonly guestCoresReady = new Set<string>();
   constructor(
     readonly opts: BenchOptions,
     readonly deps: BenchDeps,
@@ -121,6 +125,7 @@ class Bench {
           this.saveEnv();
         }
       }
+      await this.prepareGuestCores(lab);
       for (const node of replicas(lab.plan)) {
         const argv = withCoreDumps([
           this.bins.replica, '-c', lab.paths.replicaConfigFile, '-i', String(node.index), '--log-level', 'info',
@@ -209,10 +214,11 @@ class Bench {
     for (const s of started) if (!(await lab.provider.alive(lab.plan, s.rec, lab.pctx))) deadEarly.push(s);
     for (const s of deadEarly) {
       await this.pullLog(lab, s);
-      const core = await waitForCore(this.run.coresDir, s.rec.pid, 3000);
+      const guest = lab.provider.name === 'netns' ? {} : await this.guestCore(lab, s);
+      const core = guest.core ?? (lab.provider.name === 'netns' ? await waitForCore(this.run.coresDir, s.rec.pid, 3000) : undefined);
       if (core) this.claimedCores.add(core.path);
       // with or without a core: the folder keeps its log tail and the eBPF state
-      crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: 'replica', pid: s.rec.pid, binary: this.bins.replica, logFile: s.rec.logFile, core, bpfState: bpfState(s.node) }));
+      crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: 'replica', pid: s.rec.pid, binary: this.bins.replica, logFile: s.rec.logFile, core, bpfState: bpfState(s.node), ...guest.capture }));
     }
     // 2. the client, if a crash signal ended it (SIGINT/SIGTERM/SIGKILL come from a person or our timeout)
     if (client?.signal && !clientTimedOut && CORE_SIGNALS.has(client.signal)) {
@@ -250,6 +256,47 @@ class Bench {
       rec.error = `${vanished.map((c) => c.node).join(', ')} exited during the trial without a core (see ${vanished[0]!.dir})`;
     }
     void t;
+  }
+
+  /** VM labs: the guests write cores into GUEST_CORES_DIR (their own core_pattern: the VMs belong to the lab). Once per lab size. */
+  private async prepareGuestCores(lab: BenchLab): Promise<void> {
+    const key = `${lab.plan.lab}/${lab.plan.cluster.n}`;
+    if (lab.provider.name === 'netns' || this.guestCoresReady.has(key)) return;
+    for (const n of replicas(lab.plan)) {
+      const r = await lab.provider.exec(lab.plan, n, ['sh', '-c', `mkdir -p ${GUEST_CORES_DIR} && echo '${GUEST_CORES_DIR}/core.%e.%p' > /proc/sys/kernel/core_pattern`], lab.pctx, { check: false });
+      if (r.exitCode !== 0) this.deps.progress.warn(`${n.name}: could not set the guest's core_pattern (${r.stderr.trim()}); crashes there leave no core`);
+    }
+    this.guestCoresReady.add(key);
+  }
+
+  /**
+   * A replica that died in a VM: gdb runs in the guest (on the guest's own binary,
+   * whichever way it was built) and the core is copied out (base64 over ssh) when it
+   * is at most GUEST_CORE_COPY_MAX bytes; a larger one stays in the guest, named in the note.
+   */
+  private async guestCore(lab: BenchLab, s: Started): Promise<{ core?: CoreFile; capture?: { backtraceText?: string; coreNote?: string } }> {
+    const comm = basename(this.bins.replica).slice(0, 15);
+    const path = `${GUEST_CORES_DIR}/core.${comm}.${s.rec.pid}`;
+    const ex = (argv: string[], timeoutMs = 60_000, bulkStdout = false) => lab.provider.exec(lab.plan, s.node, argv, lab.pctx, { check: false, timeoutMs, bulkStdout });
+    // the kernel finishes writing the core before the process is reaped: a few checks suffice
+    const there = await until(async () => (await ex(['test', '-s', path])).exitCode === 0, 10_000, 500);
+    if (!there) return {};
+    const gdb = await ex(['gdb', '-batch', '-nx', '-ex', 'set pagination off', '-ex', 'bt', '-ex', 'thread apply all bt full', this.bins.replica, path], 180_000);
+    const backtraceText = gdb.exitCode === null && !gdb.stdout ? `gdb did not run in ${s.node.name} (${gdb.stderr.trim()})\n` : gdb.stdout + (gdb.stderr ? `\n--- gdb stderr ---\n${gdb.stderr}` : '');
+    const size = Number((await ex(['stat', '-c', '%s', path])).stdout.trim());
+    if (!(size > 0 && size <= GUEST_CORE_COPY_MAX)) {
+      return { capture: { backtraceText, coreNote: `the core (${size} bytes) stays in ${s.node.name} at ${path}: larger than ${GUEST_CORE_COPY_MAX} bytes to copy` } };
+    }
+    const b64 = await ex(['base64', '-w0', path], 600_000, true);
+    const bytes = Buffer.from(b64.stdout.trim(), 'base64');
+    if (b64.exitCode !== 0 || bytes.length !== size) {
+      return { capture: { backtraceText, coreNote: `copying the core out of ${s.node.name} failed (${b64.stderr.trim() || `${bytes.length} of ${size} bytes`}); it stays at ${path}` } };
+    }
+    mkdirSync(this.run.coresDir, { recursive: true });
+    const host = join(this.run.coresDir, `core.${comm}.${s.rec.pid}`);
+    writeFileSync(host, bytes);
+    await ex(['rm', '-f', path]);
+    return { core: { path: host, comm, pid: s.rec.pid }, capture: { backtraceText } };
   }
 
   /** A VM keeps the process log at the same path inside the guest: copy it to the host so crash folders and the run folder have it. */

@@ -494,7 +494,7 @@ export class VagrantProvider implements Provider {
   async exec(plan: Plan, node: PlanNode, argv: string[], ctx: ProviderContext, opts: RunOptions = {}): Promise<RunResult> {
     if (ctx.runner.dryRun) return ctx.runner.run(['vagrant', 'ssh', node.name, '-c', sudoCommand(argv)], opts);
     const s = await this.session(plan, node, ctx);
-    return s.exec(sudoCommand(argv), { check: opts.check, input: opts.input, timeoutMs: opts.timeoutMs, echo: opts.stdio === 'inherit' });
+    return s.exec(sudoCommand(argv), { check: opts.check, input: opts.input, timeoutMs: opts.timeoutMs, echo: opts.stdio === 'inherit', bulkStdout: opts.bulkStdout });
   }
 
   async spawn(plan: Plan, node: PlanNode, name: string, argv: string[], ctx: ProviderContext): Promise<ProcessRecord> {
