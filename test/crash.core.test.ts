@@ -38,6 +38,22 @@ describe('backtrace parsing', () => {
   it('no frames in unrelated output', () => {
     expect(parseBacktrace('No stack.\n')).toMatchObject({ signal: null, topFrames: [] });
   });
+  it('a crash in a VM whose core stayed there: the guest gdb output makes the backtrace, the note says where the core is', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'el-crash-vm-'));
+    try {
+      const run = new RunPaths(root, 'vm-run');
+      const info = await captureCrash({
+        run, runner: new ExecaRunner(), node: 'replica2', process: 'replica', pid: 4242, binary: '/x/native/build/replica',
+        backtraceText: GDB_OUTPUT, coreNote: 'the core (300000000 bytes) stays in replica2 at /var/tmp/electrode-lab/cores/core.replica.4242',
+      });
+      expect(info).toMatchObject({ signal: 'SIGSEGV', topFrames: ['crash_on_purpose', 'execute_op', 'main'] });
+      expect(info.core).toBeUndefined();
+      expect(info.note).toContain('stays in replica2 at /var/tmp/electrode-lab/cores/core.replica.4242');
+      expect(readFileSync(join(run.root, info.dir, 'backtrace.txt'), 'utf8')).toBe(GDB_OUTPUT);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('real core capture (real kernel, real gdb)', () => {
