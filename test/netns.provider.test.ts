@@ -22,9 +22,17 @@ const home = tempHome('el-netns-');
 const cli = cliIn(home);
 const provider = new NetnsProvider();
 const started: number[] = [];
+/** iproute2's `ip ... xdpgeneric obj` / `tc ... bpf obj` create /sys/fs/bpf/{tc/globals,ip,xdp} on first use: ours to remove when they were not there before. */
+const IPROUTE_BPF = '/sys/fs/bpf/tc';
+const iprouteBpfExisted = existsSync(IPROUTE_BPF);
 
 afterAll(async () => {
   if (!IS_ROOT) return;
+  if (!iprouteBpfExisted && existsSync(IPROUTE_BPF)) {
+    // only empty folders and iproute2's two symlinks: rmdir refuses anything with pins in it
+    await execa('rmdir', [`${IPROUTE_BPF}/globals`, IPROUTE_BPF], { reject: false });
+    for (const l of ['/sys/fs/bpf/ip', '/sys/fs/bpf/xdp']) if (!existsSync(IPROUTE_BPF)) rmSync(l, { force: true });
+  }
   // whatever a failed test left: take its labs down through the product itself
   for (const lab of ['nt3', 'nt5', 'nt7', 'ntfail', 'ntleft', 'ntint', 'ntdry']) await cli('down', '--name', lab);
   for (const pid of started) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
