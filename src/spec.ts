@@ -20,6 +20,8 @@ export interface VmSpec {
   /** Pinned guest kernel release (`uname -r`), or `box` to keep the box's own. */
   kernel: string;
   driver: VmDriver;
+  /** How the electrode-lab binaries get into the VMs: built in each guest (default) or copied from the host (same-distro guests). Unset = $ELECTRODE_LAB_VM_BUILD, else guest. */
+  build?: 'guest' | 'host';
 }
 
 export interface LabSpec {
@@ -54,7 +56,7 @@ export const DEFAULT_SPEC: LabSpec = {
 };
 
 const TOP_KEYS = ['name', 'replicas', 'clients', 'provider', 'subnet', 'basePort', 'mtu', 'vm'] as const;
-const VM_KEYS = ['cpus', 'memory', 'box', 'kernel', 'driver'] as const;
+const VM_KEYS = ['cpus', 'memory', 'box', 'kernel', 'driver', 'build'] as const;
 
 /** A partial spec as given by a file or by flags, before defaults. */
 export type SpecInput = Partial<Omit<LabSpec, 'vm'>> & { vm?: Partial<VmSpec> };
@@ -165,6 +167,9 @@ export function normalizeSpec(...inputs: SpecInput[]): { spec?: LabSpec; diagnos
   }
   if (!['auto', 'kvm', 'qemu'].includes(vm.driver as string)) {
     d.push({ code: 'SPEC_VM_DRIVER', subject: `vm.driver=${String(vm.driver)}`, message: 'must be auto, kvm or qemu', hint: 'auto picks kvm when /dev/kvm boots guests, else qemu (software emulation)' });
+  }
+  if (vm.build !== undefined && vm.build !== 'guest' && vm.build !== 'host') {
+    d.push({ code: 'SPEC_VM_BUILD', subject: `vm.build=${String(vm.build)}`, message: 'must be guest or host', hint: 'guest builds native/ and bpf/ in each VM; host copies the host-built binaries (same-distro guests such as debian12; run `npm run build` first)' });
   }
   if (d.length) return { diagnostics: d };
   return { spec: { ...(merged as unknown as LabSpec), vm: vm as unknown as VmSpec }, diagnostics: [] };

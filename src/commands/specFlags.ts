@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { DiagnosticsError } from '../diagnostics.js';
 import { Plan, planLab, HostFacts } from '../plan.js';
-import { normalizeSpec, parseSpecText, PROVIDER_NAMES, SpecInput, ProviderName, VmDriver } from '../spec.js';
+import { normalizeSpec, parseSpecText, PROVIDER_NAMES, SpecInput, ProviderName, VmDriver, VmSpec } from '../spec.js';
 
 export function parseWholeNumber(value: string): number {
   if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError('must be a whole number.');
@@ -22,6 +22,7 @@ export interface SpecOptions {
   box?: string;
   kernel?: string;
   vmDriver?: string;
+  build?: string;
 }
 
 export function addSpecOptions(cmd: Command): Command {
@@ -37,7 +38,8 @@ export function addSpecOptions(cmd: Command): Command {
     .option('--memory <MiB>', 'memory per VM (vagrant; default 1024)', parseWholeNumber)
     .option('--box <name>', 'vagrant base box (default electrode-lab/ubuntu2004-k58)')
     .option('--kernel <release>', "pinned guest kernel release, or 'box' (default 5.8.0-050800-generic)")
-    .option('--vm-driver <driver>', 'auto | kvm | qemu (default auto: qemu unless ELECTRODE_LAB_KVM=1)');
+    .option('--vm-driver <driver>', 'auto | kvm | qemu (default auto: qemu unless ELECTRODE_LAB_KVM=1)')
+    .option('--build <where>', 'vagrant: guest = build native/ and bpf/ in each VM (default), host = copy host-built binaries (same-distro guests, e.g. debian12)');
 }
 
 /** Reads --lab FILE; unreadable files are a diagnostic, not a stack trace. */
@@ -62,7 +64,7 @@ export function specInputs(replicas: number | undefined, opts: SpecOptions, name
     subnet: opts.subnet,
     basePort: opts.basePort,
     mtu: opts.mtu,
-    vm: { cpus: opts.cpus, memory: opts.memory, box: opts.box, kernel: opts.kernel, driver: opts.vmDriver as VmDriver | undefined },
+    vm: { cpus: opts.cpus, memory: opts.memory, box: opts.box, kernel: opts.kernel, driver: opts.vmDriver as VmDriver | undefined, build: opts.build as VmSpec['build'] },
   };
   return [fromFile, flags];
 }

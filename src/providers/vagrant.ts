@@ -41,7 +41,7 @@ export type BuildMode = 'guest' | 'host';
 
 export function buildModeFrom(env: NodeJS.ProcessEnv): BuildMode {
   const v = env.ELECTRODE_LAB_VM_BUILD ?? 'guest';
-  if (v !== 'guest' && v !== 'host') throw new LabError(`ELECTRODE_LAB_VM_BUILD=${v}: use guest (build in each VM) or host (copy host-built binaries; same-distro guests)`, 'BAD_BUILD_MODE');
+  if (v !== 'guest' && v !== 'host') throw new LabError(`ELECTRODE_LAB_VM_BUILD=${v}: use guest (build in each VM) or host (copy host-built binaries; same-distro guests); \`up --build guest|host\` does the same per lab`, 'BAD_BUILD_MODE');
   return v;
 }
 
@@ -208,7 +208,7 @@ export class VagrantProvider implements Provider {
 
   async up(plan: Plan, ctx: ProviderContext): Promise<void> {
     const { paths, progress, runner } = ctx;
-    const buildMode = buildModeFrom(this.env);
+    const buildMode = plan.spec.vm.build ?? buildModeFrom(this.env);
     if (buildMode === 'host' && !runner.dryRun) {
       const missing = hostArtifacts().filter((f) => !existsSync(f));
       if (missing.length) throw new LabError(`--build host needs ${missing.join(', ')}; run \`npm run build\` first`, 'HOST_BUILD_MISSING');
@@ -381,7 +381,7 @@ export class VagrantProvider implements Provider {
     if (mode === 'guest') {
       const tools = await this.sh(plan, n, ctx, 'for t in make cc clang; do command -v $t >/dev/null || echo $t; done', { check: false });
       if (tools.stdout.trim()) {
-        throw new LabError(`${n.name}: the box has no ${tools.stdout.trim().split('\n').join(', ')} to build electrode-lab; use a box with the toolchain (electrode-lab/ubuntu2004-k58) or copy host-built binaries with ELECTRODE_LAB_VM_BUILD=host (same-distro guests, e.g. debian12)`, 'VAGRANT_NO_TOOLCHAIN');
+        throw new LabError(`${n.name}: the box has no ${tools.stdout.trim().split('\n').join(', ')} to build electrode-lab; use a box with the toolchain (electrode-lab/ubuntu2004-k58) or copy host-built binaries with \`--build host\` (same-distro guests, e.g. debian12)`, 'VAGRANT_NO_TOOLCHAIN');
       }
       await this.exec(plan, n, ['make', '-s', '-C', join(root, 'native')], ctx, { timeoutMs: 1_800_000 });
       await this.exec(plan, n, ['make', '-s', '-C', join(root, 'bpf')], ctx, { timeoutMs: 1_800_000 });

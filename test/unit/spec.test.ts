@@ -60,8 +60,15 @@ describe('spec validation (normalizeSpec)', () => {
     [{ vm: { box: '' } }, 'SPEC_TYPE'],
     [{ vm: { kernel: 'latest' } }, 'SPEC_BAD_KERNEL'],
     [{ vm: { driver: 'xen' as never } }, 'SPEC_VM_DRIVER'],
+    [{ vm: { build: 'cloud' as never } }, 'SPEC_VM_BUILD'],
   ] as [SpecInput, string][])('%j -> %s', (input, code) => {
     expect(specCodes(input)).toEqual([code]);
+  });
+
+  it('vm.build: guest or host when given; unset leaves the choice to $ELECTRODE_LAB_VM_BUILD (and out of the plan)', () => {
+    expect(normalizeSpec({ vm: { build: 'host' } }).spec?.vm.build).toBe('host');
+    expect(normalizeSpec({ vm: { build: 'guest' } }).spec?.vm.build).toBe('guest');
+    expect(JSON.stringify(normalizeSpec({}).spec)).not.toContain('build');
   });
 
   it('boundaries are accepted: 15 replicas, 8 clients, mtu 3500 and 576, kernel "box"', () => {
