@@ -140,6 +140,11 @@ describe.skipIf(!canBoot)(`check-kernel: boots ${hostKernel ?? 'no /boot kernel'
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toContain('no such kernel image');
     expect(bad.stderr).toContain(hostKernel!);
+    for (const notImage of ['/etc/passwd', '/etc']) {
+      const r = await execa('node', [cli, 'check-kernel', '--kernel', notImage], { reject: false });
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`KERNEL_NOT_BZIMAGE ${notImage}: not an x86 bzImage`);
+    }
     const ok = await execa('node', [cli, 'check-kernel', '--json'], { reject: false });
     expect(ok.exitCode, ok.stderr).toBe(0);
     const j = JSON.parse(ok.stdout) as { ok: boolean; release: string; report: { xdp: string } };
