@@ -14,7 +14,7 @@
  * Pure parts (version from a bzImage, the init script, parsing the console,
  * ldd output) are exported for the unit tests; runKernelCheck is the edge.
  */
-import { chmodSync, closeSync, copyFileSync, openSync, readSync, statSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, copyFileSync, openSync, readSync, statSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Diagnostic, LabError } from './diagnostics.js';
@@ -229,7 +229,9 @@ export function kernelCheckPreconditions(opts: { kernel: string; root?: string }
     const found = listHostKernels();
     d.push({ code: 'KERNEL_NOT_FOUND', subject: opts.kernel, message: 'no such kernel image', hint: found.length ? `kernels on this host: ${found.join(', ')}` : 'apt-get install linux-image-amd64 (Debian 12: 6.1), or pass the vmlinuz of the kernel your VMs run' });
   }
-  else if (!statSync(opts.kernel).isFile() || !bzImageRelease(readHead(opts.kernel))) {
+  else if (!canRead(opts.kernel)) {
+    d.push({ code: 'KERNEL_UNREADABLE', subject: opts.kernel, message: 'cannot be read by this user', hint: 'run as root, or pass a readable copy with --kernel' });
+  } else if (!statSync(opts.kernel).isFile() || !bzImageRelease(readHead(opts.kernel))) {
     d.push({ code: 'KERNEL_NOT_BZIMAGE', subject: opts.kernel, message: "not an x86 bzImage (no 'HdrS' setup header)", hint: 'pass a vmlinuz file (e.g. /boot/vmlinuz-<release>), not a vmlinux, .deb or initrd' });
   }
   const root = opts.root ?? projectRoot();
@@ -237,6 +239,15 @@ export function kernelCheckPreconditions(opts: { kernel: string; root?: string }
     if (!existsSync(join(root, f))) d.push({ code: 'NOT_BUILT', subject: f, message: 'missing', hint: 'npm run build (or make -C bpf)' });
   }
   return d;
+}
+
+function canRead(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The first 64 KiB of a file: enough for the bzImage setup header and its version string. */
