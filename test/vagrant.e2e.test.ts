@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { boxCacheDir } from '../src/boxes.js';
+import { boxCacheDir, boxKernel as boxKernelOf } from '../src/boxes.js';
 import { projectRoot } from '../src/paths.js';
 import { planFromInputs } from '../src/plan.js';
 import { ExecaRunner, RunResult } from '../src/runner.js';
@@ -123,7 +123,6 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
     const reps = plan.nodes.filter((x) => x.role === 'replica');
     const exec = (node: string, argv: string[], timeoutMs = 120_000) => el(['--name', name, 'exec', node, '--', ...argv], timeoutMs);
     const files = () => ({ config: join(labHome, 'labs', name, 'files', 'replica.config'), peers: join(labHome, 'labs', name, 'files', 'peers.table') });
-    const loader = join(root, 'bpf/build/el-loader');
     let isUp = false;
     let fastPaths = false;
 
@@ -141,9 +140,10 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
     it(`${n} replicas: all fast paths attach with native XDP on virtio-net`, async () => {
       expect(isUp).toBe(true);
       await timed(`attach all fast paths natively on ${n} replicas`, async () => {
+        // the user's command: electrode-lab attach --all, native XDP or an error (no generic fallback)
+        const a = await el(['--name', name, 'attach', '--all', '--xdp-mode', 'native']);
+        expect(a.exitCode, a.stderr.slice(-3000)).toBe(0);
         for (const node of reps) {
-          const a = await exec(node.name, [loader, 'attach', '--pin-dir', node.pinDir, '--peers', files().peers, '--index', String(node.index), '--ifmac', node.mac, '--broadcast', '--quorum', '--reply', '--xdp-mode', 'native']);
-          expect(a.exitCode, `${node.name}: ${a.stderr.slice(-1500)}`).toBe(0);
           const link = (await exec(node.name, ['ip', '-d', '-o', 'link', 'show'])).stdout.split('\n').find((l) => l.includes(node.mac)) ?? '';
           expect(link).toMatch(/ xdp /);
           expect(link).not.toMatch(/xdpgeneric/);
@@ -152,6 +152,24 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
         }
       });
       fastPaths = true;
+      // status, from the user's side: every VM up on the box's kernel (no drift), the replicas with native XDP and TC egress
+      const st = await el(['--name', name, 'status', '--json']);
+      expect(st.exitCode, st.stderr).toBe(0);
+      const status = JSON.parse(st.stdout) as { provider: string; nodes: { node: string; state: string; bpf: string[]; kernel?: string; detail?: string }[] };
+      expect(status.provider).toBe('vagrant');
+      expect(status.nodes.map((x) => x.node)).toEqual(plan.nodes.map((x) => x.name));
+      const boxKernel = boxKernelOf('electrode-lab/debian12', env());
+      expect(boxKernel).toMatch(/^\d+\.\d+/);
+      for (const x of status.nodes) {
+        expect(x.state, x.node).toBe('up');
+        expect(x.kernel, x.node).toBe(boxKernel);
+        expect(x.detail ?? '', x.node).not.toContain('DRIFTED');
+      }
+      for (const x of status.nodes.filter((y) => y.node.startsWith('replica'))) {
+        expect(x.bpf.join(' '), x.node).toMatch(/xdp\(native\)/);
+        expect(x.bpf.join(' '), x.node).toMatch(/tc egress/);
+      }
+      timings.push(`${n} replicas status: ${status.nodes.map((x) => `${x.node} ${x.state} ${x.kernel} [${x.bpf.join(', ')}]`).join('; ')}`);
     }, 600_000);
 
     it(`${n} replicas: client workload completes (with the fast paths when they attached)`, async () => {
@@ -181,8 +199,11 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
         expect(json.completed).toBe(300);
         expect(res.exitCode).toBe(0);
         if (fastPaths) {
-          const stats = await exec('replica0', [loader, 'stats', '--pin-dir', reps[0]!.pinDir, '--json']);
-          timings.push(`${n} replicas replica0 fast-path stats: ${stats.stdout.trim()}`);
+          const stats = await el(['--name', name, 'stats', '--json']);
+          expect(stats.exitCode, stats.stderr).toBe(0);
+          const perNode = (JSON.parse(stats.stdout) as { nodes: { node: string }[] }).nodes;
+          expect(perNode.map((x) => x.node)).toEqual(reps.map((x) => x.name));
+          timings.push(`${n} replicas fast-path stats: ${JSON.stringify(perNode)}`);
         }
       } finally {
         for (const [node, pid] of Object.entries(pids)) await exec(node, ['kill', '-TERM', String(pid)]);

@@ -44,6 +44,8 @@ export interface NodeStatus {
   processes: { name: string; pid: number; alive: boolean }[];
   /** Attached eBPF programs, e.g. `xdp(native) el_xdp_dispatch`, `tc egress el_tc_broadcast`. */
   bpf: string[];
+  /** VM labs: the guest's running kernel (`uname -r`), read when status asks. */
+  kernel?: string;
   detail?: string;
 }
 

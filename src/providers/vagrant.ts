@@ -552,12 +552,14 @@ export class VagrantProvider implements Provider {
     const st = existsSync(join(paths.vagrantDir, 'Vagrantfile')) ? parseVagrantStatus((await this.vagrant(['status', '--machine-readable'], ctx, { check: false })).stdout) : new Map<string, string>();
     const res = this.loadResources(paths);
     const records = loadProcessRecords(paths);
+    const expectedKernel = plan.vm.kernel === 'box' ? boxKernelOf(plan.vm.box, this.env) : plan.vm.kernel;
     const out: NodeStatus[] = [];
     for (const n of plan.nodes) {
       const state = st.get(n.name);
       const up = state === 'running';
       let bpf: string[] = [];
       let detail: string | undefined = up ? undefined : `VM ${state ?? 'unknown'}`;
+      let kernel: string | undefined;
       const procs: NodeStatus['processes'] = [];
       const ifname = res.nodes[n.name]?.ifname;
       if (up && ifname) {
@@ -570,12 +572,16 @@ export class VagrantProvider implements Provider {
             procs.push({ name: p.name, pid: p.pid, alive: a.exitCode === 0 });
           }
           const fp = res.nodes[n.name]?.fastPaths;
-          detail = `lab NIC ${ifname}, kernel ${res.nodes[n.name]?.kernel ?? '?'}${fp && fp !== 'ok' ? `, fast paths did not attach at up: ${fp}` : ''}`;
+          // the live kernel, not the one recorded at up: a VM whose kernel drifted from the pin is reported here
+          const uname = await this.exec(plan, n, ['uname', '-r'], ctx, { check: false });
+          kernel = uname.exitCode === 0 ? uname.stdout.trim() : undefined;
+          const drifted = kernel !== undefined && expectedKernel !== undefined && kernel !== expectedKernel;
+          detail = `lab NIC ${ifname}, kernel ${kernel ?? '?'}${drifted ? ` DRIFTED from the lab's ${expectedKernel} (bench refuses it; \`electrode-lab down\` + \`up\` reinstall the pin)` : ''}${fp && fp !== 'ok' ? `, fast paths did not attach at up: ${fp}` : ''}`;
         } catch (e) {
           detail = (e as Error).message.split('\n')[0];
         }
       }
-      out.push({ node: n.name, role: n.role, ip: n.ip, mac: n.mac, port: n.port, state: up ? 'up' : state ? 'down' : 'unknown', processes: procs, bpf, ...(detail ? { detail } : {}) });
+      out.push({ node: n.name, role: n.role, ip: n.ip, mac: n.mac, port: n.port, state: up ? 'up' : state ? 'down' : 'unknown', processes: procs, bpf, ...(kernel ? { kernel } : {}), ...(detail ? { detail } : {}) });
     }
     this.closeSessions();
     return out;
