@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseBoxList } from '../src/boxes.js';
 import { LabPaths } from '../src/paths.js';
 import { PlainProgress } from '../src/progress.js';
-import { channelsForXdp, ifnameForMac, parseChannels, parseVagrantStatus, VagrantProvider, xdpAttachFix, xdpModeOf, checkKernelPins } from '../src/providers/vagrant.js';
+import { channelsForXdp, ifnameForMac, parseChannels, parseVagrantStatus, VagrantProvider, xdpAttachFix, xdpModeOf, checkKernelPins, vmStatusDetail } from '../src/providers/vagrant.js';
 import { DryRunRunner, RecordingRunner } from '../src/runner.js';
 import { parseSshConfig } from '../src/ssh.js';
 import { vmPlan } from './vagrant.helpers.js';
@@ -50,6 +50,19 @@ describe('guest-side parsers', () => {
     expect(xdpAttachFix('virtio_net: Too few free TX rings available', c)).toMatch(/queue pairs \+ vCPUs/);
     expect(xdpAttachFix('MTU too large to enable XDP', { ...c, mtu: 9000 })).toMatch(/--mtu 3000/);
     expect(xdpAttachFix("Can't set XDP while host is implementing LRO/CSUM, disable LRO/CSUM first", c)).toMatch(/guest tso4='off'/);
+  });
+
+  it('status flags a VM whose live kernel drifted from the lab\'s, and only then', () => {
+    const ok = vmStatusDetail({ ifname: 'ens6', kernel: '5.8.0-050800-generic', expectedKernel: '5.8.0-050800-generic', fastPaths: 'ok' });
+    expect(ok).toBe('lab NIC ens6, kernel 5.8.0-050800-generic');
+    const drift = vmStatusDetail({ ifname: 'ens6', kernel: '5.4.0-42-generic', expectedKernel: '5.8.0-050800-generic' });
+    expect(drift).toContain('kernel 5.4.0-42-generic DRIFTED from the lab\'s 5.8.0-050800-generic');
+    expect(drift).toContain('electrode-lab down');
+    // a box that recorded no kernel: nothing to compare against, no false alarm
+    expect(vmStatusDetail({ ifname: 'ens6', kernel: '6.1.0-50-cloud-amd64' })).not.toContain('DRIFTED');
+    expect(vmStatusDetail({ ifname: 'ens6', expectedKernel: '5.8.0-050800-generic', fastPaths: 'xdp: too few TX queues' })).toBe(
+      'lab NIC ens6, kernel ? (uname -r failed), fast paths did not attach at up: xdp: too few TX queues',
+    );
   });
 
   it('parses vagrant ssh-config, status and box list', () => {

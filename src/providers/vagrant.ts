@@ -575,8 +575,7 @@ export class VagrantProvider implements Provider {
           // the live kernel, not the one recorded at up: a VM whose kernel drifted from the pin is reported here
           const uname = await this.exec(plan, n, ['uname', '-r'], ctx, { check: false });
           kernel = uname.exitCode === 0 ? uname.stdout.trim() : undefined;
-          const drifted = kernel !== undefined && expectedKernel !== undefined && kernel !== expectedKernel;
-          detail = `lab NIC ${ifname}, kernel ${kernel ?? '?'}${drifted ? ` DRIFTED from the lab's ${expectedKernel} (bench refuses it; \`electrode-lab down\` + \`up\` reinstall the pin)` : ''}${fp && fp !== 'ok' ? `, fast paths did not attach at up: ${fp}` : ''}`;
+          detail = vmStatusDetail({ ifname, kernel, expectedKernel, fastPaths: fp });
         } catch (e) {
           detail = (e as Error).message.split('\n')[0];
         }
@@ -610,6 +609,14 @@ export class VagrantProvider implements Provider {
       rmSync(local, { force: true });
     }
   }
+}
+
+/** The status note of a running VM: its lab NIC, its live kernel (flagged when it drifted from the lab's), a failed fast-path check at up. */
+export function vmStatusDetail(o: { ifname: string; kernel?: string; expectedKernel?: string; fastPaths?: string }): string {
+  const drifted = o.kernel !== undefined && o.expectedKernel !== undefined && o.kernel !== o.expectedKernel;
+  const drift = drifted ? ` DRIFTED from the lab's ${o.expectedKernel} (bench refuses it; \`electrode-lab down\` + \`up\` reinstall the pin)` : '';
+  const fp = o.fastPaths && o.fastPaths !== 'ok' ? `, fast paths did not attach at up: ${o.fastPaths}` : '';
+  return `lab NIC ${o.ifname}, kernel ${o.kernel ?? '? (uname -r failed)'}${drift}${fp}`;
 }
 
 /**
