@@ -1,6 +1,6 @@
 /** The built CLI's bench/report/crashes input handling: bad input -> exit 2, a hint, nothing run. */
-import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -9,6 +9,7 @@ import { projectRoot } from '../src/paths.js';
 const cli = join(projectRoot(), 'dist', 'src', 'cli.js');
 const runs = mkdtempSync(join(tmpdir(), 'el-benchcli-'));
 const env = { ...process.env, ELECTRODE_LAB_RUNS: runs, ELECTRODE_LAB_HOME: join(runs, 'home') };
+afterAll(() => rmSync(runs, { recursive: true, force: true }));
 const run = (...args: string[]) => execa('node', [cli, ...args], { env, reject: false });
 
 describe('bench CLI input', () => {

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makefileFlags, mtuOf, offloadsOf, xdpOf } from '../src/bench/environment.js';
@@ -29,6 +29,7 @@ describe('run store', () => {
   });
   it('resolves the newest run, an id, a unique part of one, a folder; says what exists otherwise', () => {
     const dir = mkdtempSync(join(tmpdir(), 'el-runs-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     for (const id of ['20261122T010000Z-a', '20261122T020000Z-b']) {
       mkdirSync(join(dir, id));
       writeFileSync(join(dir, id, 'results.json'), '{}');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CSV_COLUMNS, parseCsv, toCsv } from '../src/bench/csv.js';
@@ -81,9 +81,13 @@ describe('SVG chart', () => {
     })();
     if (!have) return; // libxml2-utils is not installed; the string checks above still ran
     const dir = mkdtempSync(join(tmpdir(), 'el-chart-'));
-    const f = join(dir, 'c.svg');
-    writeFileSync(f, renderChart(summarize(results), { title: 't' }));
-    execFileSync('xmllint', ['--noout', f]);
-    expect(existsSync(f)).toBe(true);
+    try {
+      const f = join(dir, 'c.svg');
+      writeFileSync(f, renderChart(summarize(results), { title: 't' }));
+      execFileSync('xmllint', ['--noout', f]);
+      expect(existsSync(f)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,7 +3,7 @@
  * client and eBPF fast paths: the by-hand workflow the course labs use.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { checkReplicaIndexes, collectReplicaArgs } from '../src/commands/replicaArgs.js';
 import { LabPaths } from '../src/paths.js';
 import { loadProcessRecords } from '../src/state.js';
@@ -38,6 +38,7 @@ describe.skipIf(!IS_ROOT)(`start/client/stop on a netns lab (${IS_ROOT ? 'root' 
   afterAll(async () => {
     await cli('--name', lab, 'down');
     expect(await leftovers(lab, '02:4c:')).toEqual([]);
+    rmSync(home, { recursive: true, force: true });
   });
 
   it('client refuses bad numbers with exit 2 and starts nothing', async () => {
