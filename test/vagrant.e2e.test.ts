@@ -122,7 +122,7 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
     const plan = planFromInputs([{ name, replicas: n, provider: 'vagrant', mtu: 3000, vm: { box: 'electrode-lab/debian12', kernel: 'box', driver: 'qemu', memory: 768 } }]);
     const reps = plan.nodes.filter((x) => x.role === 'replica');
     const exec = (node: string, argv: string[], timeoutMs = 120_000) => el(['--name', name, 'exec', node, '--', ...argv], timeoutMs);
-    const files = () => ({ config: join(labHome, 'labs', name, 'files', 'replica.config'), peers: join(labHome, 'labs', name, 'files', 'peers.table') });
+    const configFile = () => join(labHome, 'labs', name, 'files', 'replica.config');
     let isUp = false;
     let fastPaths = false;
 
@@ -181,7 +181,7 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
           for (const node of reps) {
             const log = join(labHome, 'labs', name, 'logs', node.name, 'replica.log');
             const pin = fastPaths ? ['--bpf-pin-dir', node.pinDir] : [];
-            const line = `mkdir -p $(dirname ${log}); setsid nohup ${root}/native/build/replica -c ${files().config} -i ${node.index} ${[...pin, ...flags].join(' ')} >${log} 2>&1 </dev/null & echo $!`;
+            const line = `mkdir -p $(dirname ${log}); setsid nohup ${root}/native/build/replica -c ${configFile()} -i ${node.index} ${[...pin, ...flags].join(' ')} >${log} 2>&1 </dev/null & echo $!`;
             const s = await exec(node.name, ['sh', '-c', line]);
             pids[node.name] = Number(s.stdout.trim());
             expect(pids[node.name]).toBeGreaterThan(0);
@@ -190,7 +190,7 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
             await until(`${node.name} to bind UDP ${node.port}`, async () => (await exec(node.name, ['sh', '-c', `ss -Hlun 'sport = :${node.port}' | grep -q .`])).exitCode === 0, 120_000, 500);
           }
         });
-        const res = await timed('client: 300 requests, 1 thread', () => exec('client0', [`${root}/native/build/client`, '-c', files().config, '-n', '300', '-t', '1', '--timeout-ms', '3000'], 600_000));
+        const res = await timed('client: 300 requests, 1 thread', () => exec('client0', [`${root}/native/build/client`, '-c', configFile(), '-n', '300', '-t', '1', '--timeout-ms', '3000'], 600_000));
         const last = res.stdout.trim().split('\n').pop() ?? '';
         const json = JSON.parse(last) as { completed: number; errors: number; throughput_ops: number; latency_us: { p50: number; p99: number } };
         const line = `${n} replicas${fastPaths ? ' (fast paths)' : ' (no fast paths)'}: ${json.completed} completed, ${json.throughput_ops.toFixed(0)} ops/s, p50 ${json.latency_us.p50} us, p99 ${json.latency_us.p99} us`;

@@ -134,7 +134,6 @@ export interface KernelCheck {
 interface NodeInfo {
   /** The lab NIC inside the VM (found by the plan's MAC). */
   ifname: string;
-  kernel: string;
   /** 'ok', or why the Electrode programs did not attach natively. */
   fastPaths?: string;
 }
@@ -239,12 +238,12 @@ export class VagrantProvider implements Provider {
 
     for (const n of plan.nodes) {
       await progress.step(`${n.name}: provision (kernel, ${buildMode === 'host' ? 'host-built binaries' : 'build in the VM'}, lab files, bpffs)`, async () => {
-        let kernel = (await this.sh(plan, n, ctx, 'uname -r')).stdout.trim();
+        const kernel = (await this.sh(plan, n, ctx, 'uname -r')).stdout.trim();
         if (pin && kernel !== pin.release) {
-          kernel = await this.installKernel(plan, n, ctx, res);
+          await this.installKernel(plan, n, ctx, res);
         }
         const nic = await this.findLabNic(plan, n, ctx);
-        res.nodes[n.name] = { ifname: nic, kernel };
+        res.nodes[n.name] = { ifname: nic };
         this.saveResources(paths, res);
         await this.installBinaries(plan, n, ctx, buildMode);
         await this.installLabFiles(plan, n, ctx);
@@ -312,7 +311,7 @@ export class VagrantProvider implements Provider {
     return this.exec(plan, node, ['sh', '-c', script], ctx, opts);
   }
 
-  private async installKernel(plan: Plan, n: PlanNode, ctx: ProviderContext, res: VagrantResources): Promise<string> {
+  private async installKernel(plan: Plan, n: PlanNode, ctx: ProviderContext, res: VagrantResources): Promise<void> {
     const pin = kernelPin(plan.vm.kernel)!;
     const mirror = kernelMirror(this.env);
     const { sums, source } = await resolveChecksums(pin, defaultLockFile(), mirror, async (url) => {
@@ -336,7 +335,6 @@ export class VagrantProvider implements Provider {
     this.saveResources(ctx.paths, res);
     const r = await this.exec(plan, n, ['bash', '/tmp/electrode-lab-kernel.sh', 'assert'], ctx, { check: false });
     if (r.exitCode !== 0) throw new LabError(`${n.name}: ${r.stderr.trim() || r.stdout.trim()}`, 'KERNEL_DRIFT');
-    return pin.release;
   }
 
   private async findLabNic(plan: Plan, n: PlanNode, ctx: ProviderContext): Promise<string> {
@@ -552,7 +550,7 @@ export class VagrantProvider implements Provider {
     const st = existsSync(join(paths.vagrantDir, 'Vagrantfile')) ? parseVagrantStatus((await this.vagrant(['status', '--machine-readable'], ctx, { check: false })).stdout) : new Map<string, string>();
     const res = this.loadResources(paths);
     const records = loadProcessRecords(paths);
-    const expectedKernel = plan.vm.kernel === 'box' ? boxKernelOf(plan.vm.box, this.env) : plan.vm.kernel;
+    const expectedKernel = labKernel(plan, this.env);
     const out: NodeStatus[] = [];
     for (const n of plan.nodes) {
       const state = st.get(n.name);
@@ -611,6 +609,11 @@ export class VagrantProvider implements Provider {
   }
 }
 
+/** The kernel a lab's VMs must run: its pin, or with `--kernel box` the kernel the box records (undefined when it recorded none). */
+export function labKernel(plan: Plan, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return plan.vm.kernel === 'box' ? boxKernelOf(plan.vm.box, env) : plan.vm.kernel;
+}
+
 /** The status note of a running VM: its lab NIC, its live kernel (flagged when it drifted from the lab's), a failed fast-path check at up. */
 export function vmStatusDetail(o: { ifname: string; kernel?: string; expectedKernel?: string; fastPaths?: string }): string {
   const drifted = o.kernel !== undefined && o.expectedKernel !== undefined && o.kernel !== o.expectedKernel;
@@ -625,8 +628,7 @@ export function vmStatusDetail(o: { ifname: string; kernel?: string; expectedKer
  */
 export async function kernelChecks(plan: Plan, ctx: ProviderContext, provider = new VagrantProvider()): Promise<KernelCheck[]> {
   if (plan.provider !== 'vagrant') return [];
-  const boxKernel = boxKernelOf(plan.vm.box);
-  const expected = plan.vm.kernel === 'box' ? boxKernel : plan.vm.kernel;
+  const expected = labKernel(plan);
   const out: KernelCheck[] = [];
   try {
     for (const n of plan.nodes) {
