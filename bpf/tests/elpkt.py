@@ -10,6 +10,7 @@ sends to addresses of that lab. Output: one JSON object per line.
                    [--short N]     el_hdr+payload cut to N bytes, IP/UDP lengths consistent
                    [--udp-len-extra N] UDP length field N bytes larger than the datagram
                    [--bad-magic] [--udp-csum zero|ok|bad]
+                   [--more-fragments] IP MF set: a first fragment whose rest never comes
       builds the whole frame (checksums computed here) and sends it with an
       AF_PACKET socket: it goes through the TC egress hook of IF.
   elpkt.py udp     --src IP,PORT --dst IP,PORT [header fields] [--count N]
@@ -77,7 +78,8 @@ def build_frame(a, opnum, dst) -> bytes:
     elif c == 0:
         c = 0xFFFF
     udp = udp[:6] + struct.pack('!H', c) + udp[8:]
-    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + udp_len, 1, 0x4000, 64, 17, 0, src, dst)
+    # DF, or MF for a first fragment (offset 0) whose datagram never completes
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + udp_len, 1, 0x2000 if a.more_fragments else 0x4000, 64, 17, 0, src, dst)
     ip = ip[:10] + struct.pack('!H', 0xFFFF - csum(ip)) + ip[12:]
     frame = mac_bytes(dmac) + mac_bytes(smac) + struct.pack('!H', ETH_P_IP) + ip + udp
     if a.truncate:
@@ -226,6 +228,7 @@ def main():
     ap.add_argument('--count', type=int, default=1)
     ap.add_argument('--truncate', type=int, default=0)
     ap.add_argument('--bad-magic', action='store_true')
+    ap.add_argument('--more-fragments', action='store_true')
     ap.add_argument('--short', type=int, default=0)
     ap.add_argument('--udp-len-extra', type=int, default=0)
     ap.add_argument('--udp-csum', choices=['ok', 'zero', 'bad'], default='ok')

@@ -362,7 +362,7 @@ static void test_kv(void)
 static void test_ctable(void)
 {
 	struct el_ctable t;
-	el_ctable_init(&t);
+	el_ctable_init(&t, 0);
 	CHECK(el_ctable_find(&t, 42) == NULL);
 	CHECK(el_ctable_find(&t, 0) == NULL);
 	for (uint64_t id = 1; id <= 3000; id++) {
