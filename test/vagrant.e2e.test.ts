@@ -71,7 +71,7 @@ const virsh = async (...a: string[]) => (await r.run(['virsh', '-q', '-c', 'qemu
 describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private namespace, software emulation)', () => {
   beforeAll(async () => {
     labHome = mkdtempSync(join(tmpdir(), 'el-vm-e2e-'));
-    for (const f of [cli, join(root, 'native/build/replica'), join(root, 'native/build/client'), join(root, 'bpf/build/el-loader'), join(root, 'bpf/build/electrode.bpf.o')]) {
+    for (const f of [cli, join(root, 'native/build/replica'), join(root, 'native/build/client'), join(root, 'bpf/build/el-loader'), join(root, 'bpf/build/el_pass.bpf.o')]) {
       if (!existsSync(f)) throw new Error(`${f} missing: run \`npm run build\` first`);
     }
     for (const [d, pidFile] of [

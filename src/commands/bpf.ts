@@ -1,8 +1,8 @@
 /** `electrode-lab attach | detach | stats`: the eBPF fast paths on a lab's replicas. */
 import { Command, Option } from 'commander';
 import { DiagnosticsError } from '../diagnostics.js';
-import { ALL_FAST_PATHS, FastPaths, XDP_MODES, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, fastPathStats, formatStatsTable, setFastPaths } from '../bpf.js';
-import { kernelCheckPreconditions, listHostKernels, runKernelCheck } from '../kernelcheck.js';
+import { ALL_FAST_PATHS, FastPaths, XDP_MODES, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, fastPathStats, formatAttach, formatStatsTable, setFastPaths, unavailableFastPaths } from '../bpf.js';
+import { formatKernelCheck, kernelCheckPreconditions, listHostKernels, runKernelCheck } from '../kernelcheck.js';
 import { CliContext } from './index.js';
 
 interface AttachOpts {
@@ -56,10 +56,12 @@ replicas with the matching --fast-broadcast/--fast-quorum/--fast-reply flags.`,
         ctx.out(`fast paths now: ${fastPathNames(fp)}`);
         return;
       }
-      const lines = await pctx.progress.step(`attaching fast paths (${fastPathNames(fp)}, xdp ${o.xdpMode}) on ${plan.cluster.n} replicas`, () =>
+      const results = await pctx.progress.step(`attaching fast paths (${fastPathNames(fp)}, xdp ${o.xdpMode}) on ${plan.cluster.n} replicas`, () =>
         attachFastPaths(plan, provider, pctx, fp, o.xdpMode),
       );
-      ctx.out(lines.join('\n'));
+      ctx.out(formatAttach(results).join('\n'));
+      const missing = unavailableFastPaths(results, fp);
+      if (missing.length) pctx.progress.warn(`attached without what this kernel refused:\n  ${missing.join('\n  ')}\nreplicas started with the matching --fast-* flag will refuse to start`);
       ctx.out(`next: electrode-lab stats${plan.lab === 'lab' ? '' : ` --name ${plan.lab}`} | electrode-lab status | electrode-lab detach`);
     });
 
@@ -87,9 +89,10 @@ replicas with the matching --fast-broadcast/--fast-quorum/--fast-reply flags.`,
 
   program
     .command('check-kernel')
-    .description("boot another kernel under qemu (no disk image) and check that the fast paths pass ITS verifier and attach there")
+    .description("boot another kernel under qemu (no disk image) and check that the fast paths pass ITS verifier, attach and work there")
     .option('--kernel <vmlinuz>', 'kernel image to boot (default: the oldest /boot/vmlinuz-* of this host)')
-    .option('--modules <dir>', "that kernel's modules folder, for veth/clsact/cls_bpf (default /lib/modules/<its release>)")
+    .option('--modules <dir>', "that kernel's modules folder, for veth/clsact/cls_bpf when they are modules (default /lib/modules/<its release>; a kernel with them built in needs none)")
+    .option('--config <file>', "that kernel's .config, to say what it lacks before booting it (default: config-<name> next to the image, then /boot/config-<release>)")
     .option('--keep', 'keep the initramfs and the console log (path printed)')
     .option('--json', 'machine-readable result')
     .addHelpText(
@@ -97,35 +100,34 @@ replicas with the matching --fast-broadcast/--fast-quorum/--fast-reply flags.`,
       `
 Why: the verifier differs between kernels. Objects that load on this host's
 kernel can be rejected by the 5.8 or 6.1 kernel your VMs run; this finds out in
-seconds (KVM) or about half a minute (software emulation) instead of a VM boot.
+seconds under software emulation instead of a VM boot.
 
 What the guest does: bpftool prog loadall on every object (the verifier), then
-el-loader attach --broadcast --quorum --reply --xdp-mode native on a veth, tc
-egress check, stats, detach. The verifier's verdict is printed on failure.
+el-loader attach --broadcast --quorum --reply --xdp-mode native on a veth, a
+marked Prepare through TC egress, PrepareOKs and a Prepare through XDP, and
+the counters of each fast path must move; then detach. On failure it prints
+the verifier's verdict and what it means. A guest that does not reach its
+/init in time (e.g. ELECTRODE_LAB_KVM=1 on a host whose KVM cannot boot stock
+kernels) ends with that diagnosis instead of hanging.
 
 Examples:
-  $ electrode-lab check-kernel                                   # Debian 12's 6.1 from /boot
+  $ electrode-lab check-kernel --kernel ../shared/kernels/vmlinuz-5.8.1   # the paper's kernel (built from source)
+  $ electrode-lab check-kernel                                            # Debian 12's 6.1 from /boot
   $ electrode-lab check-kernel --kernel ./vmlinuz-5.8.0-050800-generic --modules ./lib/modules/5.8.0-050800-generic
   $ electrode-lab check-kernel --json`,
     )
-    .action(async (o: { kernel?: string; modules?: string; keep?: boolean; json?: boolean }) => {
+    .action(async (o: { kernel?: string; modules?: string; config?: string; keep?: boolean; json?: boolean }) => {
       const kernel = o.kernel ?? listHostKernels()[0] ?? '/boot/vmlinuz';
-      const problems = kernelCheckPreconditions({ kernel });
+      const problems = kernelCheckPreconditions({ kernel, ...(o.config ? { configFile: o.config } : {}), ...(o.modules ? { modulesDir: o.modules } : {}) });
       if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
       const progress = ctx.progress();
       const res = await progress.step(`check the fast paths on ${kernel}`, () =>
-        runKernelCheck({ kernel, runner: ctx.runner(), ...(o.modules ? { modulesDir: o.modules } : {}), keep: Boolean(o.keep), onStep: (w) => progress.info(w) }),
+        runKernelCheck({ kernel, runner: ctx.runner(), ...(o.modules ? { modulesDir: o.modules } : {}), ...(o.config ? { configFile: o.config } : {}), keep: Boolean(o.keep), onStep: (w) => progress.info(w) }),
       );
       if (o.json) {
-        ctx.out(JSON.stringify({ kernel: res.kernel, release: res.release, accel: res.accel, ok: res.problems.length === 0, problems: res.problems, report: res.report, bootSeconds: Number(res.bootSeconds.toFixed(1)), ...(res.stagingDir ? { kept: res.stagingDir } : {}) }, null, 2));
+        ctx.out(JSON.stringify({ kernel: res.kernel, release: res.release, accel: res.accel, ok: res.problems.length === 0, problems: res.problems, config: res.config, report: res.report, bootSeconds: Number(res.bootSeconds.toFixed(1)), ...(res.stagingDir ? { kept: res.stagingDir } : {}) }, null, 2));
       } else {
-        const r = res.report;
-        ctx.out(`kernel ${res.release} (${res.kernel}), qemu ${res.accel}, ${res.bootSeconds.toFixed(1)} s`);
-        for (const l of r.loads) ctx.out(`  verifier  ${l.object}: ${l.ok ? 'accepted' : 'REJECTED'}`);
-        if (r.attach && 'ok' in r.attach) ctx.out(`  attach    ${r.attach.ok ? `ok (XDP ${r.xdp ?? '?'}, TC egress ${r.tcEgress ? 'yes' : 'no'})` : 'FAILED'}; detach ${r.detach ? 'ok' : 'FAILED'}, pins left ${r.pinsLeft ?? '?'}`);
-        for (const n of r.notes) ctx.out(`  note      ${n}`);
-        if (res.stagingDir) ctx.out(`  kept      ${res.stagingDir} (initramfs.gz, console.log)`);
-        ctx.out(res.problems.length ? `\nproblems:\n${res.problems.map((p) => `- ${p}`).join('\n')}` : 'the fast paths load, pass the verifier and attach natively on this kernel');
+        ctx.out(formatKernelCheck(res));
       }
       if (res.problems.length) ctx.setExitCode(1);
     });

@@ -7,7 +7,7 @@
 import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
-import { ALL_FAST_PATHS, FastPaths, attachFastPaths, detachFastPaths, fastPathNames, nodeFiles } from '../bpf.js';
+import { ALL_FAST_PATHS, FastPaths, attachFastPaths, detachFastPaths, fastPathNames, nodeFiles, unavailableFastPaths } from '../bpf.js';
 import { nativeBinaries } from '../bench/run.js';
 import { armReplicaFlags } from '../bench/types.js';
 import { until } from '../proc.js';
@@ -57,7 +57,9 @@ Replica logs: <lab home>/labs/<lab>/logs/<node>/replica.log`,
       const useBpf = fp.broadcast || fp.quorum || fp.reply;
       if (useBpf) {
         if (!existsSync(nodeFiles(plan, paths.peerTableFile).loader)) throw new LabError('the eBPF loader is missing; run `npm run build` (or `make -C bpf`)', 'NOT_BUILT');
-        await ctx.progress().step(`attach ${fastPathNames(fp)} on ${plan.cluster.n} replicas`, () => attachFastPaths(plan, provider, pctx, fp));
+        const results = await ctx.progress().step(`attach ${fastPathNames(fp)} on ${plan.cluster.n} replicas`, () => attachFastPaths(plan, provider, pctx, fp));
+        const missing = unavailableFastPaths(results, fp);
+        if (missing.length) throw new LabError(`cannot start with ${fastPathNames(fp)}: ${missing.join('; ')}`, 'FAST_PATH_UNAVAILABLE');
       }
       const started: { node: PlanNode; rec: ProcessRecord }[] = [];
       for (const node of replicas(plan)) {

@@ -42,7 +42,7 @@ export interface NodeStatus {
   /** up = the node (namespace / VM) exists and is reachable. */
   state: 'up' | 'down' | 'unknown';
   processes: { name: string; pid: number; alive: boolean }[];
-  /** Attached eBPF programs, e.g. `xdp(native) el_xdp_dispatch`, `tc egress el_tc_broadcast`. */
+  /** Attached eBPF programs, e.g. `xdp(native) el_xdp_dispatch`, `tc egress el_tc_egress`. */
   bpf: string[];
   /** VM labs: the guest's running kernel (`uname -r`), read when status asks. */
   kernel?: string;

@@ -45,9 +45,9 @@ export function buildModeFrom(env: NodeJS.ProcessEnv): BuildMode {
   return v;
 }
 
-/** Files copied with --build host (built by `npm run build` / `make -C native -C bpf`). */
+/** Files copied with --build host (built by `npm run build` / `make -C native -C bpf`); the loader carries the eBPF objects in its skeletons. */
 export function hostArtifacts(root = projectRoot()): string[] {
-  return ['native/build/replica', 'native/build/client', 'bpf/build/el-loader', 'bpf/build/electrode.bpf.o'].map((p) => join(root, p));
+  return ['native/build/replica', 'native/build/client', 'bpf/build/el-loader', 'bpf/build/el_pass.bpf.o'].map((p) => join(root, p));
 }
 
 /** A minimal XDP_PASS object for the NIC check: the bpf/ build's, else compiled here. */
