@@ -33,6 +33,15 @@
 /* Fixed-size frame of the PrepareOK the fast reply builds in place. */
 #define EL_OK_FRAME_LEN (14 + 20 + 8 + 56)
 
+/* el_impair_cfg (el_impair.bpf.c, the nemesis' link impairment): rates are
+ * thresholds on bpf_get_prandom_u32() (rate * 2^32). */
+struct el_impair_rate {
+	__u32 loss;
+	__u32 dup;
+	__u64 dropped;
+	__u64 duplicated;
+};
+
 /* Keys of the tail-call prog arrays "el_xdp_progs" and "el_tc_progs":
  * enum el_prog_id. */
 

@@ -29,6 +29,8 @@ const OBJECTS = [
   // clone_redirect 13
   { file: 'el_broadcast.bpf.o', progs: ['el_tc_broadcast'], helpers: [13] },
   { file: 'el_pass.bpf.o', progs: ['el_xdp_pass'], helpers: [] },
+  // the nemesis' link impairment (not a fast path): get_prandom_u32 7, clone_redirect 13
+  { file: 'el_impair.bpf.o', progs: ['el_tc_impair'], helpers: [7, 13] },
 ];
 
 /** Helper ids from `call N` instructions (BPF-to-BPF calls would be `call -N`/pc-relative; we inline all). */

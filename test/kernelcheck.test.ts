@@ -30,7 +30,7 @@ const SHARED_KERNEL = join(ROOT, '..', 'shared', 'kernels', 'vmlinuz-5.8.1');
 const haveShared = existsSync(SHARED_KERNEL);
 const tools = Boolean(which('qemu-system-x86_64')) && Boolean(which('busybox')) && Boolean(which('cpio'));
 const canBoot = isRoot && tools;
-const OBJS = ['el_xdp.bpf.o', 'el_broadcast.bpf.o', 'el_pass.bpf.o', 'el_quorum.bpf.o', 'el_reply.bpf.o', 'el_tc.bpf.o'];
+const OBJS = ['el_xdp.bpf.o', 'el_broadcast.bpf.o', 'el_impair.bpf.o', 'el_pass.bpf.o', 'el_quorum.bpf.o', 'el_reply.bpf.o', 'el_tc.bpf.o'];
 const tmp = mkdtempSync(join(tmpdir(), 'el-kcheck-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
