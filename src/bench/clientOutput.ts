@@ -47,6 +47,7 @@ function fromJson(o: Record<string, unknown>): ClientResult | string {
     timeouts: out.timeouts!,
     threads: out.threads!,
     warmup_s: out.warmup_s!,
+    ...(num(o.warmup_completed) !== null ? { warmup_completed: num(o.warmup_completed)! } : {}),
     duration_s: out.duration_s!,
     throughput_ops: out.throughput_ops!,
     latency_us: latency,
