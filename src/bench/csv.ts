@@ -5,6 +5,7 @@ export const CSV_COLUMNS = [
   'seq', 'replicas', 'arm', 'threads', 'repeat', 'status', 'crashed', 'requests', 'completed', 'errors', 'timeouts',
   'duration_s', 'throughput_ops', 'p50_us', 'p90_us', 'p95_us', 'p99_us', 'p999_us', 'max_us', 'mean_us',
   'crash_nodes', 'crash_signals', 'crash_top_frame', 'error',
+  'nemesis', 'fault_targets', 'recovery_ms', 'linearizable', 'checked_ops', 'indeterminate', 'acked', 'lost_acked', 'diverged',
 ] as const;
 
 export function csvField(v: unknown): string {
@@ -24,6 +25,8 @@ export function toCsv(records: readonly TrialRecord[]): string {
       r.crashes.map((c) => c.signal ?? '?').join(' '),
       r.crashes[0]?.topFrames[0] ?? '',
       r.error ?? '',
+      r.nemesis ?? 'none', r.fault?.targets.join(' '), r.fault?.recoveryMs,
+      r.safety?.verdict, r.safety?.ops, r.safety?.indeterminate, r.safety?.acked, r.safety?.lostAcked, r.safety ? Boolean(r.safety.divergence) : undefined,
     ];
     lines.push(row.map(csvField).join(','));
   }

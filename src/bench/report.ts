@@ -23,14 +23,16 @@ function table(header: string[], rows: string[][], rightAlign: boolean[]): strin
 }
 
 export function summaryTable(rows: readonly SummaryRow[]): string {
-  const header = ['replicas', 'arm', 'threads', 'runs', 'ops/s median', 'min-max', 'CV', 'vs baseline', 'p50 us', 'p99 us', 'p50 vs base', 'errors'];
-  const right = [true, false, true, false, true, true, true, true, true, true, true, true];
+  const withNemesis = rows.some((r) => r.nemesis !== 'none');
+  const header = ['replicas', 'arm', 'threads', ...(withNemesis ? ['nemesis', 'recovery ms'] : []), 'runs', 'ops/s median', 'min-max', 'CV', 'vs baseline', 'p50 us', 'p99 us', 'p50 vs base', 'errors', 'safety'];
+  const right = [true, false, true, ...(withNemesis ? [false, true] : []), false, true, true, true, true, true, true, true, true, false];
   const body = rows.map((r) => {
     const runs = `${r.okRuns}` + (r.crashedRuns ? ` +${r.crashedRuns} crashed` : '') + (r.failedRuns ? ` +${r.failedRuns} failed` : '');
     return [
       String(r.replicas),
       r.arm,
       String(r.threads),
+      ...(withNemesis ? [r.nemesis, Number.isFinite(r.recoveryMs) ? String(Math.round(r.recoveryMs)) : '-'] : []),
       runs,
       fmtInt(r.throughput.median),
       r.throughput.n ? `${fmtInt(r.throughput.min)}-${fmtInt(r.throughput.max)}` : '-',
@@ -40,6 +42,7 @@ export function summaryTable(rows: readonly SummaryRow[]): string {
       fmtUs(r.p99.median),
       r.arm === 'baseline' || !Number.isFinite(r.p50Change) ? '' : `${r.p50Change >= 0 ? '+' : ''}${r.p50Change.toFixed(1)}%`,
       String(r.errors),
+      r.safety,
     ];
   });
   return table(header, body, right);
@@ -74,6 +77,30 @@ export function renderReport(results: ResultsFile, runDir: string): string {
   if (warn.length) {
     out.push('');
     out.push(`warning: throughput CV above ${CV_WARN_PERCENT}% for ${warn.map((r) => `${r.replicas}/${r.arm}/${r.threads}t`).join(', ')}: the machine is noisy; add --repeat or quiet the host`);
+  }
+  const unsafe = results.records.filter((r) => r.safety && (r.safety.verdict === 'not-linearizable' || r.safety.lostAcked > 0 || r.safety.divergence));
+  const checked = results.records.filter((r) => r.safety && r.safety.verdict !== 'unchecked');
+  if (checked.length) {
+    out.push('');
+    const ops = checked.reduce((a, r) => a + r.safety!.ops, 0);
+    const acked = checked.reduce((a, r) => a + r.safety!.acked, 0);
+    out.push(
+      unsafe.length
+        ? `SAFETY VIOLATIONS in ${unsafe.length} of ${checked.length} checked trials:`
+        : `safety: ${checked.length} trial histories checked (${ops.toLocaleString('en-US')} ops), all linearizable where decided; 0 of ${acked.toLocaleString('en-US')} acknowledged requests lost`,
+    );
+    for (const r of unsafe) {
+      const s = r.safety!;
+      out.push(`  ${r.replicas}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}${r.nemesis !== 'none' ? `/${r.nemesis}` : ''}: ${s.verdict}${s.lostAcked ? `, ${s.lostAcked} acknowledged lost (${s.lostExamples.join(', ')})` : ''}${s.divergence ? `, ${s.divergence}` : ''}`);
+      if (s.failure) for (const l of s.failure.split('\n')) out.push(`    ${l}`);
+    }
+    const undecided = checked.filter((r) => r.safety!.verdict === 'unknown').length;
+    if (undecided) out.push(`  ${undecided} trial(s) undecided: the checker's budget ran out on some key (see results.json)`);
+  }
+  const faults = results.records.filter((r) => r.fault);
+  if (faults.length) {
+    const problems = faults.filter((r) => r.fault!.problem);
+    for (const r of problems) out.push(`nemesis ${r.fault!.name} in ${r.replicas}/${r.arm}/${r.threads}t: ${r.fault!.problem}`);
   }
   const crashes = crashSummary(results.records);
   if (crashes.length) {

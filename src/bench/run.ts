@@ -8,8 +8,9 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { LabError } from '../diagnostics.js';
-import { RunPaths, projectRoot } from '../paths.js';
+import { DiagnosticsError, LabError } from '../diagnostics.js';
+import { LabPaths, RunPaths, projectRoot } from '../paths.js';
+import { loadPlan } from '../state.js';
 import { until } from '../proc.js';
 import { PlanNode, clients, replicas } from '../plan.js';
 import { ProcessRecord, Progress, Provider } from '../providers/provider.js';
@@ -25,6 +26,8 @@ import { renderReport } from './report.js';
 import { schedule } from './schedule.js';
 import { LoggingRunner, newRunPaths, saveResults } from './store.js';
 import { ARMS, ArmName, BenchOptions, CrashInfo, ResultsFile, Trial, TrialRecord, armReplicaFlags, armUsesBpf } from './types.js';
+import { NO_NEMESIS, NemesisRecord, NemesisSpec, leaderFromLogs, nemesisProblems, nemesisWindow, recoveryMs } from './nemesis.js';
+import { analyzeTrial, isSafe } from './safety.js';
 
 export interface BenchDeps {
   env: NodeJS.ProcessEnv;
@@ -68,6 +71,17 @@ interface Started {
   rec: ProcessRecord;
 }
 
+/** Where a trial's replicas and client write what the checker reads: the lab's log folder, the same path on every provider. */
+function trialFiles(lab: BenchLab, seq: number, clientNode: PlanNode) {
+  return {
+    dump: (n: PlanNode) => join(lab.paths.nodeLogDir(n.name), `committed.t${seq}.log`),
+    history: join(lab.paths.nodeLogDir(clientNode.name), `history.t${seq}.jsonl`),
+    acks: join(lab.paths.nodeLogDir(clientNode.name), `acks.t${seq}.log`),
+  };
+}
+
+const delay = (ms: number) => new Promise<void>((ok) => setTimeout(ok, Math.max(0, ms)));
+
 /** Everything one bench run shares between trials. */
 class Bench {
   aborted: NodeJS.Signals | undefined;
@@ -76,7 +90,7 @@ class Bench {
   private readonly claimedCores = new Set<string>();
   private readonly guestCoresReady = new Set<string>();
   constructor(
-    readonly opts: BenchOptions,
+    readonly opts: BenchOptions & { nemesis: NemesisSpec[]; check: boolean },
     readonly deps: BenchDeps,
     readonly run: RunPaths,
     readonly runner: LoggingRunner,
@@ -106,6 +120,7 @@ class Bench {
   async trial(t: Trial, lab: BenchLab): Promise<TrialRecord> {
     const arm = ARMS[t.arm];
     const useBpf = armUsesBpf(arm);
+    const nemesis = this.opts.nemesis.find((n) => n.name === t.nemesis) ?? NO_NEMESIS;
     const t0 = performance.now();
     const rec: TrialRecord = {
       ...t, status: 'ok', crashed: false, startedAt: new Date().toISOString(), wallMs: 0, requests: 0, completed: 0, errors: 0, timeouts: 0,
@@ -116,6 +131,8 @@ class Bench {
     let clientTimedOut = false;
     const clientNode = clients(lab.plan)[0];
     if (!clientNode) throw new LabError(`lab '${lab.plan.lab}' has no client node`);
+    const files = trialFiles(lab, t.seq, clientNode);
+    const fault: { rec?: NemesisRecord; killed: Set<number>; heal?: () => Promise<void> } = { killed: new Set() };
     try {
       if (useBpf) {
         await attachArm(lab, arm);
@@ -126,11 +143,16 @@ class Bench {
         }
       }
       await this.prepareGuestCores(lab);
+      // reordering needs the kernel's sch_netem; without it the replicas reorder what they receive
+      const reorderInReplicas = nemesis.kind === 'reorder' && !(await this.linkReorder(lab));
+      if (reorderInReplicas) fault.rec = { name: nemesis.name, kind: nemesis.kind, targets: replicas(lab.plan).map((x) => x.name), problem: undefined };
       for (const node of replicas(lab.plan)) {
         const argv = withCoreDumps([
           this.bins.replica, '-c', lab.paths.replicaConfigFile, '-i', String(node.index), '--log-level', 'info',
           ...(useBpf ? ['--bpf-pin-dir', node.pinDir] : []),
           ...armReplicaFlags(arm),
+          ...(this.opts.check ? ['--dump-log', files.dump(node)] : []),
+          ...(reorderInReplicas ? ['--reorder-rate', String(nemesis.percent! / 100)] : []),
           ...(this.opts.replicaArgs ?? []),
           ...(this.opts.replicaArgsFor?.[String(node.index)] ?? []),
         ]);
@@ -138,8 +160,21 @@ class Bench {
       }
       await this.waitReady(lab, started, clientNode, t);
       const load = this.opts.duration !== undefined ? ['-d', String(this.opts.duration)] : ['-n', String(this.opts.requests ?? 1000)];
-      const argv = withCoreDumps([this.bins.client, '-c', lab.paths.replicaConfigFile, ...load, '-w', String(this.opts.warmup), '-t', String(t.threads)]);
-      client = await lab.provider.exec(lab.plan, clientNode, argv, lab.pctx, { check: false, timeoutMs: this.opts.timeoutMs });
+      const argv = withCoreDumps([
+        this.bins.client, '-c', lab.paths.replicaConfigFile, ...load, '-w', String(this.opts.warmup), '-t', String(t.threads),
+        ...(this.opts.check ? ['--history', files.history, '--ack-log', files.acks] : []),
+      ]);
+      const clientRun = lab.provider.exec(lab.plan, clientNode, argv, lab.pctx, { check: false, timeoutMs: this.opts.timeoutMs });
+      if (reorderInReplicas) {
+        fault.rec!.injectedAt = Date.now();
+        fault.rec!.note = 'no sch_netem in this kernel: the replicas reordered what they received (--reorder-rate), for the whole trial';
+      } else if (nemesis.kind !== 'none') {
+        // a fault that could not be made is on record; the client still runs to its end
+        await this.runNemesis(nemesis, lab, started, clientNode, clientRun, fault).catch((e: Error) => {
+          fault.rec = { ...(fault.rec ?? { name: nemesis.name, kind: nemesis.kind, targets: [] }), problem: e.message.split('\n').slice(0, 3).join(' | ') };
+        });
+      }
+      client = await clientRun;
       clientTimedOut = client.signal !== null && client.durationMs >= this.opts.timeoutMs - 50;
       writeFileSync(join(this.nodeDir(clientNode.name), `client.t${t.seq}.log`), client.stdout + (client.stderr ? `\n--- stderr ---\n${client.stderr}` : ''));
       rec.clientExitCode = client.exitCode;
@@ -147,6 +182,7 @@ class Bench {
       if (parsed.result) {
         const r = parsed.result;
         Object.assign(rec, { requests: r.requests, completed: r.completed, errors: r.errors, timeouts: r.timeouts, duration_s: r.duration_s, throughput_ops: r.throughput_ops, latency_us: r.latency_us });
+        if (r.warmup_completed !== undefined) rec.warmupCompleted = r.warmup_completed;
         if (parsed.source !== 'json') rec.partial = true;
       }
       if (clientTimedOut) throw new TrialError(`client did not finish within ${this.opts.timeoutMs} ms (raise --timeout-ms); ${parsed.problem ?? ''}`.trim());
@@ -155,14 +191,175 @@ class Bench {
         throw new TrialError(`client exited ${client.exitCode}: ${(client.stderr.trim().split('\n').at(-1) ?? '') || parsed.problem || 'no message'}`);
       }
       if (!parsed.result) throw new TrialError(`client output unusable: ${parsed.problem}`);
+      // a trial that measured nothing says nothing: never "ok"
+      if (!(parsed.result.completed > 0)) throw new TrialError(`nothing was measured: 0 requests completed after the ${this.opts.warmup} s warm-up (${parsed.result.warmup_completed ?? '?'} completed during it); raise --requests or --duration, or shorten --warmup`);
     } catch (e) {
       rec.status = 'failed';
       rec.error = (e as Error).message.split('\n').slice(0, 3).join(' | ');
     } finally {
-      await this.finishTrial(t, lab, started, useBpf, rec, client, clientTimedOut, clientNode);
+      // a fault left in place would poison the stop and the next trial
+      if (fault.heal) await fault.heal().catch((e: Error) => this.deps.progress.warn(`nemesis heal: ${e.message}`));
+      if (fault.rec) rec.fault = fault.rec;
+      await this.finishTrial(t, lab, started, useBpf, rec, client, clientTimedOut, clientNode, fault.killed);
+      if (this.opts.check) await this.checkSafety(t, lab, started, clientNode, rec, fault.killed);
       rec.wallMs = Math.round(performance.now() - t0);
     }
     return rec;
+  }
+
+  /**
+   * Injects the trial's fault a third into the measured part and heals it at
+   * two thirds (nemesisWindow), while the client runs. Targets come from the
+   * replicas' own logs (the leader is the one of the highest normal view).
+   */
+  private async runNemesis(spec: NemesisSpec, lab: BenchLab, started: Started[], clientNode: PlanNode, clientRun: Promise<RunResult>, fault: { rec?: NemesisRecord; killed: Set<number>; heal?: () => Promise<void> }): Promise<void> {
+    const faults = lab.provider.faults;
+    const rec: NemesisRecord = { name: spec.name, kind: spec.kind, targets: [] };
+    fault.rec = rec;
+    if (!faults) {
+      rec.problem = `the ${lab.provider.name} provider cannot inject faults`;
+      return;
+    }
+    const w = nemesisWindow(this.opts.warmup, this.opts.duration);
+    const t0 = Date.now();
+    let clientDone = false;
+    void clientRun.finally(() => (clientDone = true));
+    const waitUntil = async (ms: number) => {
+      await Promise.race([delay(t0 + ms - Date.now()), clientRun]);
+      return !clientDone;
+    };
+    if (!(await waitUntil(w.startMs))) {
+      rec.problem = 'the client finished before the fault was due';
+      return;
+    }
+    const n = lab.plan.cluster.n;
+    const logs = await Promise.all(started.map((s) => this.readNodeFile(lab, s.node, s.rec.logFile)));
+    const leader = leaderFromLogs(logs, n);
+    const byIndex = (i: number) => started.find((s) => s.node.index === i)!;
+    const followers = started.filter((s) => s.node.index !== leader);
+    const pick = (target: 'leader' | 'follower' | undefined) => (target === 'follower' ? followers[0]! : byIndex(leader));
+    const { pctx, plan } = lab;
+    const note = (line: string) => this.runner.note(`nemesis ${spec.name}: ${line}`);
+    rec.injectedAt = Date.now();
+    switch (spec.kind) {
+      case 'kill-leader':
+      case 'kill-follower': {
+        const victims = spec.kind === 'kill-leader' ? [byIndex(leader)] : followers.slice(0, spec.count ?? 1);
+        for (const v of victims) {
+          note(`SIGKILL ${v.node.name} (pid ${v.rec.pid})`);
+          fault.killed.add(v.rec.pid);
+          await faults.signal(plan, v.rec, 'SIGKILL', pctx);
+          rec.targets.push(v.node.name);
+        }
+        break;
+      }
+      case 'pause': {
+        const v = pick(spec.target);
+        note(`SIGSTOP ${v.node.name}`);
+        await faults.signal(plan, v.rec, 'SIGSTOP', pctx);
+        rec.targets.push(v.node.name);
+        fault.heal = async () => {
+          note(`SIGCONT ${v.node.name}`);
+          await faults.signal(plan, v.rec, 'SIGCONT', pctx);
+        };
+        break;
+      }
+      case 'partition': {
+        const v = pick(spec.target);
+        note(`cut ${v.node.name} off the lab network`);
+        await faults.isolate(plan, v.node, true, pctx);
+        rec.targets.push(v.node.name);
+        fault.heal = async () => {
+          note(`reconnect ${v.node.name}`);
+          await faults.isolate(plan, v.node, false, pctx);
+        };
+        break;
+      }
+      case 'split': {
+        if (!faults.split) {
+          rec.problem = `the ${lab.provider.name} provider cannot split the lab network`;
+          return;
+        }
+        // the old leader with f-1 followers on one side, a quorum and the client on the other
+        const f = lab.plan.cluster.f;
+        const minority = [byIndex(leader).node, ...followers.slice(0, f - 1).map((x) => x.node)];
+        const majority = plan.nodes.filter((x) => !minority.includes(x));
+        note(`split into [${majority.map((x) => x.name).join(' ')}] and [${minority.map((x) => x.name).join(' ')}]`);
+        await faults.split(plan, [majority, minority], pctx);
+        rec.targets.push(...minority.map((x) => x.name));
+        fault.heal = async () => {
+          note('heal the split');
+          await faults.split!(plan, undefined, pctx);
+        };
+        break;
+      }
+      case 'loss':
+      case 'dup':
+      case 'reorder': {
+        const p = spec.percent!;
+        const netem = spec.kind === 'loss' ? { lossPercent: p } : spec.kind === 'dup' ? { duplicatePercent: p } : { reorderPercent: p };
+        note(`netem ${spec.kind} ${p}% on every lab link`);
+        for (const x of plan.nodes) await faults.netem(plan, x, netem, pctx);
+        rec.targets.push(...plan.nodes.map((x) => x.name));
+        fault.heal = async () => {
+          note('remove netem');
+          for (const x of plan.nodes) await faults.netem(plan, x, undefined, pctx);
+        };
+        break;
+      }
+      case 'none':
+        break;
+    }
+    if (!fault.heal) return;
+    const heal = fault.heal;
+    await waitUntil(w.endMs);
+    fault.heal = undefined;
+    await heal();
+    rec.healedAt = Date.now();
+  }
+
+  private reorderable = new Map<string, boolean>();
+  /** Can this lab's links reorder (sch_netem)? Asked once per lab size. */
+  private async linkReorder(lab: BenchLab): Promise<boolean> {
+    const key = `${lab.plan.lab}/${lab.plan.cluster.n}`;
+    if (!this.reorderable.has(key)) this.reorderable.set(key, (await lab.provider.faults?.canReorder(lab.plan, lab.pctx).catch(() => false)) ?? false);
+    return this.reorderable.get(key)!;
+  }
+
+  /** A node's file as text ('' when it has none): local on netns, copied out of a VM. */
+  private async readNodeFile(lab: BenchLab, node: PlanNode, path: string, dest?: string): Promise<string> {
+    const local = dest ?? join(this.run.root, '.scratch', node.name, basename(path));
+    if (!(await lab.provider.copyOut(lab.plan, node, path, local, lab.pctx).catch(() => false))) return '';
+    try {
+      return readFileSync(local, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /**
+   * The trial's safety verdict: the client's history checked for
+   * linearizability, its acknowledged requests against the committed logs of
+   * the replicas that survived; the files go into the run folder.
+   */
+  private async checkSafety(t: Trial, lab: BenchLab, started: Started[], clientNode: PlanNode, rec: TrialRecord, killed: Set<number>): Promise<void> {
+    const files = trialFiles(lab, t.seq, clientNode);
+    const logs = new Map<string, string>();
+    for (const s of started) {
+      const text = await this.readNodeFile(lab, s.node, files.dump(s.node), join(this.nodeDir(s.node.name), basename(files.dump(s.node))));
+      // a replica the nemesis killed left a log that stops early: not one of the survivors
+      if (!killed.has(s.rec.pid) && text) logs.set(s.node.name, text);
+    }
+    const history = await this.readNodeFile(lab, clientNode, files.history, join(this.nodeDir(clientNode.name), basename(files.history)));
+    const acks = await this.readNodeFile(lab, clientNode, files.acks, join(this.nodeDir(clientNode.name), basename(files.acks)));
+    if (!history && !acks) return; // the client never ran (a failed start): nothing to judge
+    rec.safety = analyzeTrial({ ...(history ? { history } : {}), acks, logs });
+    if (rec.fault?.injectedAt) {
+      const replicaLogs = started.map((s) => (existsSync(join(this.nodeDir(s.node.name), basename(s.rec.logFile))) ? readFileSync(join(this.nodeDir(s.node.name), basename(s.rec.logFile)), 'utf8') : ''));
+      const ms = recoveryMs(replicaLogs, rec.fault.injectedAt);
+      if (ms !== undefined) rec.fault.recoveryMs = ms;
+    }
+    rmSync(join(this.run.root, '.scratch'), { recursive: true, force: true });
   }
 
   private nodeDir(node: string): string {
@@ -196,7 +393,8 @@ class Bench {
     const deadline = Date.now() + timeoutMs;
     let last: RunResult | undefined;
     for (let attempt = 0; Date.now() < deadline; attempt++) {
-      const probe = [this.bins.client, '-c', lab.paths.replicaConfigFile, '-n', '1', '-t', '1', '-w', '0', '--timeout-ms', '200', '--id-base', String(PROBE_ID_BASE + t.seq * 64 + attempt)];
+      // keys of its own: what it writes must not show up in the measured client's history
+      const probe = [this.bins.client, '-c', lab.paths.replicaConfigFile, '-n', '1', '-t', '1', '-w', '0', '--timeout-ms', '200', '--id-base', String(PROBE_ID_BASE + t.seq * 64 + attempt), '--key-prefix', 'probe'];
       last = await provider.exec(plan, clientNode, probe, pctx, { check: false, timeoutMs: PROBE_ATTEMPT_MS + (timeoutMs > 20_000 ? 30_000 : 0) });
       if (last.exitCode === 0) return;
       if ((await deadNow()).length) break;
@@ -206,12 +404,13 @@ class Bench {
     throw new TrialError(`no request committed within ${timeoutMs / 1000}s of start (last probe: ${last ? (last.signal ?? `exit ${last.exitCode}`) : 'none'} ${last?.stderr.trim().split('\n').at(-1) ?? ''})`);
   }
 
-  private async finishTrial(t: Trial, lab: BenchLab, started: Started[], useBpf: boolean, rec: TrialRecord, client: RunResult | undefined, clientTimedOut: boolean, clientNode: PlanNode): Promise<void> {
+  private async finishTrial(t: Trial, lab: BenchLab, started: Started[], useBpf: boolean, rec: TrialRecord, client: RunResult | undefined, clientTimedOut: boolean, clientNode: PlanNode, killed: Set<number>): Promise<void> {
     const crashes: CrashInfo[] = [];
     const bpfState = (node: PlanNode) => (useBpf ? () => bpfStateOf(lab, node) : undefined);
-    // 1. replicas that died while we were not stopping them: crash folder while the eBPF state is still attached
+    // 1. replicas that died while we were not stopping them (and not by the nemesis):
+    // crash folder while the eBPF state is still attached
     const deadEarly: Started[] = [];
-    for (const s of started) if (!(await lab.provider.alive(lab.plan, s.rec, lab.pctx))) deadEarly.push(s);
+    for (const s of started) if (!killed.has(s.rec.pid) && !(await lab.provider.alive(lab.plan, s.rec, lab.pctx))) deadEarly.push(s);
     for (const s of deadEarly) {
       await this.pullLog(lab, s);
       const guest = lab.provider.name === 'netns' ? {} : await this.guestCore(lab, s);
@@ -229,7 +428,7 @@ class Bench {
     // stop() also forgets the pid file of a replica that is already dead
     for (const s of started) await lab.provider.stop(lab.plan, s.rec, lab.pctx);
     for (const s of started) {
-      if (deadEarly.includes(s)) continue;
+      if (deadEarly.includes(s) || killed.has(s.rec.pid)) continue;
       const core = listCores(this.run.coresDir).find((c) => c.pid === s.rec.pid);
       if (core) {
         this.claimedCores.add(core.path);
@@ -299,13 +498,9 @@ class Bench {
     return { core: { path: host, comm, pid: s.rec.pid }, capture: { backtraceText } };
   }
 
-  /** A VM keeps the process log at the same path inside the guest: copy it to the host so crash folders and the run folder have it. */
+  /** The process log at the same path on this host (a VM keeps it in the guest), so crash folders and the run folder have it. */
   private async pullLog(lab: BenchLab, s: Started): Promise<void> {
-    if (lab.provider.name === 'netns') return;
-    const r = await lab.provider.exec(lab.plan, s.node, ['tail', '-c', '4000000', s.rec.logFile], lab.pctx, { check: false, timeoutMs: 60_000 });
-    if (r.exitCode !== 0) return;
-    mkdirSync(dirname(s.rec.logFile), { recursive: true });
-    writeFileSync(s.rec.logFile, r.stdout);
+    await lab.provider.copyOut(lab.plan, s.node, s.rec.logFile, s.rec.logFile, lab.pctx, 4_000_000).catch(() => false);
   }
 
   private async waitForUnclaimedCore(comm: string) {
@@ -348,12 +543,21 @@ export function plannedArms(opts: BenchOptions, root = projectRoot()): { run: Ar
   return { run, skipped };
 }
 
-export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<BenchOutcome> {
+export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<BenchOutcome> {
+  const opts: BenchOptions & { nemesis: NemesisSpec[]; check: boolean } = { ...given, nemesis: given.nemesis?.length ? given.nemesis : [NO_NEMESIS], check: given.check ?? true };
   const bins = nativeBinaries();
   const missing = Object.values(bins).filter((b) => !existsSync(b));
   if (missing.length) throw new LabError(`${missing.join(' and ')} missing; build them with \`make -C native\` (or \`npm run build\`)`, 'BENCH_NO_BINARIES');
   const arms = plannedArms(opts);
   if (!arms.run.length) throw new LabError(`no arm can run: ${arms.skipped.map((s) => s.reason).join('; ')}`, 'BENCH_NO_ARMS');
+  // a nemesis that cannot hit these labs is refused before anything runs
+  const providerName = loadPlan(new LabPaths(deps.home, opts.lab))?.provider ?? deps.labSpec?.provider ?? 'netns';
+  const provider = deps.getProvider(providerName);
+  const nemesisBad = opts.nemesis.flatMap((spec) =>
+    opts.replicas.flatMap((n) => nemesisProblems(spec, n, provider.faults?.split !== undefined).map((message) => ({ code: 'BENCH_NEMESIS', subject: `--nemesis ${spec.name}`, message, hint: 'pick faults this lab can survive and this provider can make' }))),
+  );
+  if (opts.nemesis.some((x) => x.kind !== 'none') && !provider.faults) nemesisBad.push({ code: 'BENCH_NEMESIS', subject: '--nemesis', message: `the ${providerName} provider cannot inject faults`, hint: 'use the netns or vagrant provider' });
+  if (nemesisBad.length) throw new DiagnosticsError(nemesisBad, 'input');
   for (const s of arms.skipped) deps.progress.warn(`skipping ${s.reason}`);
   const { progress } = deps;
 
@@ -363,7 +567,7 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
   bench.results.skipped = arms.skipped;
   writeFileSync(run.specFile, JSON.stringify({ options: opts, labSpec: deps.labSpec ?? {} }, null, 2) + '\n');
   progress.info(`bench run ${run.id}: ${run.root}`);
-  const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat });
+  const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat, nemesis: opts.nemesis.map((n) => n.name) });
 
   let guard: CorePatternGuard;
   try {
@@ -400,8 +604,12 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
         if (bench.aborted) break outer;
         done++;
         const title = `[${done}/${trials.length}] ${n} replicas · ${t.arm} · ${t.threads} thread${t.threads === 1 ? '' : 's'} · repeat ${t.repeat + 1}/${opts.repeat}`;
-        const rec = await progress.step(title, () => bench.trial(t, current!));
+        const rec = await progress.step(title + (t.nemesis !== 'none' ? ` · nemesis ${t.nemesis}` : ''), () => bench.trial(t, current!));
         bench.results.records.push(rec);
+        if (rec.safety && !isSafe(rec.safety)) {
+          bench.results.unsafe = (bench.results.unsafe ?? 0) + 1;
+          progress.warn(`SAFETY: ${rec.safety.divergence ?? ''}${rec.safety.lostAcked ? ` ${rec.safety.lostAcked} acknowledged request(s) lost (e.g. ${rec.safety.lostExamples.join(', ')})` : ''}${rec.safety.verdict === 'not-linearizable' ? `\n${rec.safety.failure ?? ''}` : ''}`);
+        }
         bench.save();
         progress.info(`    ${describeTrial(rec)}`);
         for (const c of rec.crashes) progress.warn(`crash: ${c.node} ${c.signal ?? 'died'} in ${c.topFrames.slice(0, 3).join(' <- ') || '?'} -> ${join(run.root, c.dir)}`);
@@ -436,7 +644,10 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
 
 export function describeTrial(r: TrialRecord): string {
   const figs = r.throughput_ops !== null && r.latency_us ? `${Math.round(r.throughput_ops)} ops/s, p50 ${r.latency_us.p50} us, p99 ${r.latency_us.p99} us, ${r.completed} ok, ${r.errors + r.timeouts} errors/timeouts` : 'no figures';
-  return `${r.status}: ${figs}${r.partial ? ' (partial output)' : ''}${r.error ? ` - ${r.error}` : ''}`;
+  const s = r.safety;
+  const safety = s ? `; ${s.verdict}${s.lostAcked ? `, ${s.lostAcked} acked LOST` : ''}${s.divergence ? ', DIVERGED' : ''} (${s.ops} ops checked)` : '';
+  const fault = r.fault ? `; ${r.fault.name} on ${r.fault.targets.join(',') || '-'}${r.fault.recoveryMs !== undefined ? `, leader back after ${r.fault.recoveryMs} ms` : ''}${r.fault.problem ? ` (${r.fault.problem})` : ''}` : '';
+  return `${r.status}: ${figs}${safety}${fault}${r.partial ? ' (partial output)' : ''}${r.error ? ` - ${r.error}` : ''}`;
 }
 
 /** VM labs: refuse to measure a guest whose kernel drifted from the pin (the vagrant provider's check). */

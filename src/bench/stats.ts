@@ -2,6 +2,7 @@
  * Statistics over repeats: median with min-max, coefficient of variation,
  * speedup over baseline. Pure functions.
  */
+import { safetyCell } from './safety.js';
 import { ArmName, ResultsFile, TrialRecord } from './types.js';
 
 export function median(xs: readonly number[]): number {
@@ -62,6 +63,12 @@ export interface SummaryRow {
   replicas: number;
   arm: ArmName;
   threads: number;
+  /** The nemesis of these trials (`none` without one). */
+  nemesis: string;
+  /** ok, LOST n, NOT LIN, DIVERGED, ? (undecided) or - (not checked). */
+  safety: string;
+  /** Median time to a new leader after the fault, ms (leader faults). */
+  recoveryMs: number;
   /** Repeats that produced figures (status ok). */
   okRuns: number;
   crashedRuns: number;
@@ -79,7 +86,7 @@ export interface SummaryRow {
 
 export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): SummaryRow[] {
   const groups = new Map<string, TrialRecord[]>();
-  const key = (r: { replicas: number; arm: string; threads: number }) => `${r.replicas}|${r.arm}|${r.threads}`;
+  const key = (r: { replicas: number; arm: string; threads: number; nemesis?: string }) => `${r.replicas}|${r.arm}|${r.threads}|${r.nemesis ?? 'none'}`;
   for (const r of results.records) {
     const k = key(r);
     const g = groups.get(k);
@@ -92,18 +99,26 @@ export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): Su
     return i < 0 ? 99 : i;
   };
   const keys = [...groups.keys()];
+  const nemOrder = (n: string) => {
+    const i = (results.options.nemesis ?? []).findIndex((x) => x.name === n);
+    return i < 0 ? 0 : i;
+  };
   const parsed = keys.map((k) => {
-    const [r, a, t] = k.split('|');
-    return { replicas: Number(r), arm: a as ArmName, threads: Number(t), k };
+    const [r, a, t, nm] = k.split('|');
+    return { replicas: Number(r), arm: a as ArmName, threads: Number(t), nemesis: nm!, k };
   });
-  parsed.sort((x, y) => x.replicas - y.replicas || x.threads - y.threads || armOrder(x.arm) - armOrder(y.arm));
+  parsed.sort((x, y) => x.replicas - y.replicas || x.threads - y.threads || nemOrder(x.nemesis) - nemOrder(y.nemesis) || armOrder(x.arm) - armOrder(y.arm));
   for (const p of parsed) {
     const recs = groups.get(p.k)!;
     const ok = recs.filter((r) => r.status === 'ok' && r.throughput_ops !== null && r.latency_us !== null);
+    const rec = recs.map((r) => r.fault?.recoveryMs).filter((x): x is number => x !== undefined);
     rows.push({
       replicas: p.replicas,
       arm: p.arm,
       threads: p.threads,
+      nemesis: p.nemesis,
+      safety: safetyCell(recs.map((r) => r.safety)),
+      recoveryMs: median(rec),
       okRuns: ok.length,
       crashedRuns: recs.filter((r) => r.crashed).length,
       failedRuns: recs.filter((r) => r.status === 'failed').length,
@@ -117,7 +132,7 @@ export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): Su
     });
   }
   for (const row of rows) {
-    const base = rows.find((b) => b.arm === 'baseline' && b.replicas === row.replicas && b.threads === row.threads);
+    const base = rows.find((b) => b.arm === 'baseline' && b.replicas === row.replicas && b.threads === row.threads && b.nemesis === row.nemesis);
     if (base) {
       row.speedup = speedup(row.throughput.median, base.throughput.median);
       row.p50Change = base.p50.median > 0 ? ((row.p50.median - base.p50.median) / base.p50.median) * 100 : NaN;

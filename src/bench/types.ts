@@ -2,6 +2,8 @@
  * The shapes a bench run stores (results.json) and the summaries computed
  * from them. Plain data: everything here is JSON round-trippable.
  */
+import type { NemesisRecord, NemesisSpec } from './nemesis.js';
+import type { SafetyRecord } from './safety.js';
 
 export const ARM_NAMES = ['baseline', 'broadcast', 'quorum', 'reply', 'all'] as const;
 export type ArmName = (typeof ARM_NAMES)[number];
@@ -56,6 +58,8 @@ export interface ClientResult {
   duration_s: number;
   throughput_ops: number;
   latency_us: LatencyUs;
+  /** Requests completed during the warm-up (clients since the -n fix). */
+  warmup_completed?: number;
 }
 
 /** One cell of the schedule: replica count x arm x threads x repeat. */
@@ -66,6 +70,8 @@ export interface Trial {
   arm: ArmName;
   threads: number;
   repeat: number;
+  /** The nemesis of this trial, by name (`none` when there is none). */
+  nemesis: string;
 }
 
 export interface CrashInfo {
@@ -103,6 +109,12 @@ export interface TrialRecord extends Trial {
   clientExitCode: number | null;
   crashes: CrashInfo[];
   error?: string;
+  /** Requests that completed during the warm-up (not measured). */
+  warmupCompleted?: number;
+  /** What the nemesis did (absent for `none`). */
+  fault?: NemesisRecord;
+  /** Linearizability of the history and durability of acknowledged requests. */
+  safety?: SafetyRecord;
 }
 
 export interface BenchOptions {
@@ -121,6 +133,10 @@ export interface BenchOptions {
   /** Extra replica flags for one replica index only: "<index>:<flags>". */
   replicaArgsFor?: Record<string, string[]>;
   timeoutMs: number;
+  /** One trial per nemesis for every other combination (default: none). */
+  nemesis?: NemesisSpec[];
+  /** Record histories and committed logs and check them (default on). */
+  check?: boolean;
 }
 
 export interface SkippedArm {
@@ -141,4 +157,6 @@ export interface ResultsFile {
   options: BenchOptions;
   skipped: SkippedArm[];
   records: TrialRecord[];
+  /** Trials whose history was not linearizable, lost acknowledged requests, or diverged. */
+  unsafe?: number;
 }

@@ -8,14 +8,15 @@
  * `ip netns exec`: the latter remounts /sys and hides the bpffs pins.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Diagnostic } from '../diagnostics.js';
 import { BPFFS_ROOT, Plan, PlanNode, labNamespacePrefix } from '../plan.js';
 import { missingTools, NETNS_TOOLS, rootDiagnostic } from '../probe.js';
 import { RunOptions, RunResult, Runner } from '../runner.js';
 import { procStartTime, processAlive } from '../proc.js';
+import { loaderPath } from '../bpf.js';
 import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
-import { NodeStatus, ProcessRecord, Provider, ProviderContext } from './provider.js';
+import { Netem, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
 
 export const NETNS_RUN_DIR = '/run/netns';
 const STOP_GRACE_MS = 5000;
@@ -108,8 +109,69 @@ export function parseAttachedBpf(ipLinkJson: string, tcEgressText: string): stri
   return out;
 }
 
+/**
+ * Faults on a netns lab: processes are ours on this host; a node is cut off
+ * and impaired at its switch-side veth (the traffic TOWARDS it: every frame,
+ * including the fast reply's XDP_TX and the broadcast's clones, crosses
+ * exactly one such port), and the switch's ports are regrouped for a split.
+ * Loss and duplication come from our own TC program (el-loader impair): the
+ * host kernel may have no sch_netem (ours have none). Reordering needs netem.
+ */
+class NetnsFaults implements NodeFaults {
+  private loader(plan: Plan, args: string[]): string[] {
+    return nsenterArgv(plan.network.switchNs, [loaderPath(), 'impair', '--pin-dir', `${plan.bpf.pinRoot}/sw`, ...args]);
+  }
+
+  async signal(_plan: Plan, rec: ProcessRecord, sig: 'SIGKILL' | 'SIGSTOP' | 'SIGCONT', ctx: ProviderContext): Promise<void> {
+    if (!ctx.runner.dryRun && !isSameProcess(rec)) return;
+    await ctx.runner.run(['kill', `-${sig.slice(3)}`, String(rec.pid)], { check: false });
+  }
+
+  async isolate(plan: Plan, node: PlanNode, on: boolean, ctx: ProviderContext): Promise<void> {
+    await ctx.runner.run(['ip', '-n', plan.network.switchNs, 'link', 'set', node.switchIf, on ? 'down' : 'up']);
+  }
+
+  async netem(plan: Plan, node: PlanNode, spec: Netem | undefined, ctx: ProviderContext): Promise<void> {
+    const dev = ['dev', node.switchIf, 'root'];
+    if (!spec) {
+      await ctx.runner.run(this.loader(plan, ['--ifname', node.switchIf, '--off']), { check: false });
+      await ctx.runner.run(['tc', '-n', plan.network.switchNs, 'qdisc', 'del', ...dev], { check: false });
+      return;
+    }
+    if (spec.lossPercent || spec.duplicatePercent) {
+      await ctx.runner.run(this.loader(plan, ['--ifname', node.switchIf, '--loss', String(spec.lossPercent ?? 0), '--dup', String(spec.duplicatePercent ?? 0)]));
+    }
+    if (spec.reorderPercent) await ctx.runner.run(['tc', '-n', plan.network.switchNs, 'qdisc', 'replace', ...dev, 'netem', ...netemArgs({ reorderPercent: spec.reorderPercent })]);
+  }
+
+  async canReorder(plan: Plan, ctx: ProviderContext): Promise<boolean> {
+    const port = plan.nodes[0]!.switchIf;
+    const r = await ctx.runner.run(['tc', '-n', plan.network.switchNs, 'qdisc', 'add', 'dev', port, 'root', 'netem', 'delay', '1ms'], { check: false });
+    if (r.exitCode === 0) await ctx.runner.run(['tc', '-n', plan.network.switchNs, 'qdisc', 'del', 'dev', port, 'root'], { check: false });
+    return r.exitCode === 0;
+  }
+
+  /** Groups after the first move to bridges of their own (br-split1...); undefined puts every port back on the lab bridge. */
+  async split(plan: Plan, groups: PlanNode[][] | undefined, ctx: ProviderContext): Promise<void> {
+    const sw = plan.network.switchNs;
+    const r = ctx.runner;
+    if (!groups) {
+      for (const n of plan.nodes) await r.run(['ip', '-n', sw, 'link', 'set', n.switchIf, 'master', plan.network.bridge], { check: false });
+      for (let i = 1; i < plan.nodes.length; i++) await r.run(['ip', '-n', sw, 'link', 'del', `br-split${i}`], { check: false });
+      return;
+    }
+    for (let g = 1; g < groups.length; g++) {
+      const br = `br-split${g}`;
+      await r.run(['ip', '-n', sw, 'link', 'add', 'name', br, 'mtu', String(plan.network.mtu), 'type', 'bridge']);
+      await r.run(['ip', '-n', sw, 'link', 'set', br, 'up']);
+      for (const n of groups[g]!) await r.run(['ip', '-n', sw, 'link', 'set', n.switchIf, 'master', br]);
+    }
+  }
+}
+
 export class NetnsProvider implements Provider {
   readonly name = 'netns' as const;
+  readonly faults: NodeFaults = new NetnsFaults();
 
   async probe(ctx: ProviderContext): Promise<Diagnostic[]> {
     const d = [...rootDiagnostic('the netns provider'), ...missingTools(NETNS_TOOLS)];
@@ -304,6 +366,16 @@ export class NetnsProvider implements Provider {
       });
     }
     return out;
+  }
+
+  /** A node's files are this host's: a copy when the paths differ. */
+  async copyOut(_plan: Plan, _node: PlanNode, remote: string, local: string): Promise<boolean> {
+    if (!existsSync(remote)) return false;
+    if (remote !== local) {
+      mkdirSync(dirname(local), { recursive: true });
+      cpSync(remote, local);
+    }
+    return true;
   }
 
   async collect(plan: Plan, node: PlanNode, destDir: string, ctx: ProviderContext): Promise<void> {

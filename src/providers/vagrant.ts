@@ -24,7 +24,7 @@ import { parseSshConfig, SshSession, SshTarget, sudoCommand } from '../ssh.js';
 import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
 import { domainPrefix, renderVagrantfile } from '../vagrantfile.js';
 import { parseAttachedBpf } from './netns.js';
-import { NodeStatus, ProcessRecord, Provider, ProviderContext } from './provider.js';
+import { NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
 
 export const VAGRANT_TOOLS: Tool[] = [
   { cmd: 'vagrant', pkg: 'vagrant', why: 'VM lifecycle' },
@@ -55,6 +55,11 @@ export function passProgram(root = projectRoot()): string {
   const built = join(root, 'bpf/build/el_pass.bpf.o');
   if (existsSync(built)) return built;
   throw new LabError(`${built} missing; run \`make -C bpf\` (or \`npm run build\`)`, 'HOST_BUILD_MISSING');
+}
+
+/** A shell snippet printing the name of the interface with this MAC (in a guest). */
+export function labNicScript(mac: string): string {
+  return `ip -o link | awk -v m=${shellQuote([mac.toLowerCase()])} 'tolower($0) ~ m { sub(/:$/, "", $2); sub(/@.*/, "", $2); print $2; exit }'`;
 }
 
 /** `ip -o link` lines -> the interface whose MAC is `mac` (case-insensitive). */
@@ -151,6 +156,28 @@ const STOP_GRACE_S = 5;
 export class VagrantProvider implements Provider {
   readonly name = 'vagrant' as const;
   private sessions = new Map<string, Promise<SshSession>>();
+
+  /** Faults inside the guests: the lab NIC (found by the plan's MAC) goes down or gets netem on its egress. */
+  readonly faults: NodeFaults = {
+    signal: async (plan, rec, sig, ctx) => {
+      const node = plan.nodes.find((n) => n.name === rec.node);
+      if (node) await this.sh(plan, node, ctx, `if ${this.aliveScript(rec)}; then kill -${sig.slice(3)} ${rec.pid}; fi; true`, { check: false });
+    },
+    isolate: async (plan, node, on, ctx) => {
+      await this.sh(plan, node, ctx, `ip link set "$(${labNicScript(node.mac)})" ${on ? 'down' : 'up'}`);
+    },
+    netem: async (plan, node, spec, ctx) => {
+      // egress only: what XDP_TX sends bypasses it (the fast reply's acks are not impaired)
+      const dev = `"$(${labNicScript(node.mac)})"`;
+      if (spec) await this.sh(plan, node, ctx, `tc qdisc replace dev ${dev} root netem ${netemArgs(spec).join(' ')}`);
+      else await this.sh(plan, node, ctx, `tc qdisc del dev ${dev} root 2>/dev/null; true`, { check: false });
+    },
+    canReorder: async (plan, ctx) => {
+      const n = plan.nodes[0]!;
+      const r = await this.sh(plan, n, ctx, 'modprobe sch_netem 2>/dev/null; tc qdisc add dev lo root netem delay 1ms && tc qdisc del dev lo root', { check: false });
+      return r.exitCode === 0;
+    },
+  };
 
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
 
@@ -487,6 +514,15 @@ export class VagrantProvider implements Provider {
     }
     const vols = (await virsh('vol-list', 'default')).stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '');
     for (const v of vols.filter((v) => names.some((n) => v.startsWith(`${n}.`) || v.startsWith(`${n}-`)))) await virsh('vol-delete', '--pool', 'default', v);
+  }
+
+  /** The file's tail over ssh (base64, so binary data survives). */
+  async copyOut(plan: Plan, node: PlanNode, remote: string, local: string, ctx: ProviderContext, maxBytes = 64 * 1024 * 1024): Promise<boolean> {
+    const r = await this.sh(plan, node, ctx, `test -f ${shellQuote([remote])} && tail -c ${maxBytes} ${shellQuote([remote])} | base64 -w0`, { check: false, timeoutMs: 600_000, bulkStdout: true });
+    if (r.exitCode !== 0 || ctx.runner.dryRun) return false;
+    mkdirSync(dirname(local), { recursive: true });
+    writeFileSync(local, Buffer.from(r.stdout.trim(), 'base64'));
+    return true;
   }
 
   async exec(plan: Plan, node: PlanNode, argv: string[], ctx: ProviderContext, opts: RunOptions = {}): Promise<RunResult> {
