@@ -3,8 +3,9 @@
  * kvModel.ts for the store's semantics). Operations touch one key each, so
  * each key is checked on its own (P-compositionality, as porcupine
  * partitions by key) with the search in search.ts; a key that needs more than
- * its budget is "unknown", never "linearizable". A failing key is shrunk to a
- * small history that still fails (shrink.ts).
+ * its budget is "unknown", never "linearizable" -- unless a window of it
+ * around where the search gave up fails on its own. A failing key is shrunk
+ * to a small history that still fails (shrink.ts).
  *
  * Jepsen's rules for timeouts: a timed-out write may take effect at any time
  * after its invocation, or never; a timed-out read says nothing and is dropped.
@@ -100,14 +101,15 @@ export function checkLinearizability(history: readonly HistoryOp[], opts: CheckO
     if (out.verdict === 'fail') {
       failure = toFailure(key, keyOps, shrinkFailure(ops, boundedCheck(budget, shrinkEffort, cap), cap, hint), cap);
     } else if (out.verdict === 'unknown' && hint) {
-      // too costly as a whole, but a short window before where the search gave up may fail on its own
+      // too costly as a whole, but a window around where the search gave up may fail on its own
       const check = boundedCheck(budget, shrinkEffort, cap);
       const local = localFailure(ops, hint, check);
       if (local) failure = toFailure(key, keyOps, shrinkWitness(local, check, cap), cap);
     }
     if (failure) failures.push(failure);
     const verdict: Verdict = failure ? 'not-linearizable' : out.verdict === 'ok' ? 'linearizable' : 'unknown';
-    perKey.push({ key, verdict, ops: keyOps.length, indeterminate: timedOut, steps: out.steps, ...(verdict === 'unknown' && out.reason ? { reason: out.reason } : {}) });
+    const reason = verdict === 'unknown' && out.reason ? { reason: out.reason } : {};
+    perKey.push({ key, verdict, ops: keyOps.length, indeterminate: timedOut, steps: out.steps, ...reason });
   }
   const unknownKeys = perKey.filter((k) => k.verdict === 'unknown').map((k) => k.key);
   const verdict: Verdict = failures.length ? 'not-linearizable' : unknownKeys.length ? 'unknown' : 'linearizable';
@@ -135,7 +137,9 @@ export function formatVerdict(r: CheckResult): string {
   } else lines.push(`unknown: no key fails, but ${r.unknownKeys.length} of ${r.keys} ran out of search budget; ${facts}`);
   for (const f of r.failures.slice(0, 3)) {
     lines.push(`  key ${JSON.stringify(f.key)}: ${f.explanation}`);
-    const from = !f.start ? '' : f.start.value !== undefined ? `, starting from ${JSON.stringify(f.start.value)} (held at t=${f.start.at})` : `, starting from any value at t=${f.start.at}`;
+    let from = '';
+    if (f.start?.value !== undefined) from = `, starting from ${JSON.stringify(f.start.value)} (held at t=${f.start.at})`;
+    else if (f.start) from = `, starting from any value at t=${f.start.at}`;
     lines.push(`    smallest failing history found: ${f.ops.length} of the key's ${f.keyOps} ops${from}:`);
     for (const op of f.ops.slice(0, 12)) lines.push(`      ${describeOp(op)}`);
     if (f.ops.length > 12) lines.push(`      ... ${f.ops.length - 12} more`);

@@ -216,7 +216,8 @@ function starvedWitness(ops: readonly SearchOp[], f: SearchOp, check: CheckFn): 
 export function explainFailure(w: Witness, cap: number): string {
   const f = w.failing;
   const others = w.ops.filter((o) => o !== f);
-  const start = w.initAt === undefined ? '' : w.init === null ? ` (from whatever the key held at t=${w.initAt})` : ` (after the key held ${quote(w.init)} at t=${w.initAt})`;
+  let start = '';
+  if (w.initAt !== undefined) start = w.init === null ? ` (from whatever the key held at t=${w.initAt})` : ` (after the key held ${quote(w.init)} at t=${w.initAt})`;
   const what = `${f.op} by client ${f.src.client} at t=${f.invoke}..${f.complete}${f.src.line ? ` (line ${f.src.line})` : ''} returned ${show(f.result)}`;
   const n = others.length;
   const rest = n === 0 ? '' : ` the ${n} other op${n === 1 ? '' : 's'} shown`;
