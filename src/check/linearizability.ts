@@ -3,8 +3,9 @@
  * kvModel.ts for the store's semantics). Operations touch one key each, so
  * each key is checked on its own (P-compositionality, as porcupine
  * partitions by key) with the search in search.ts; a key that needs more than
- * its budget is "unknown", never "linearizable". A failing key is shrunk to a
- * small history that still fails (shrink.ts).
+ * its budget is "unknown", never "linearizable" -- unless a window of it
+ * around where the search gave up fails on its own. A failing key is shrunk
+ * to a small history that still fails (shrink.ts).
  *
  * Jepsen's rules for timeouts: a timed-out write may take effect at any time
  * after its invocation, or never; a timed-out read says nothing and is dropped.
@@ -14,7 +15,7 @@
 import { HistoryOp } from './history.js';
 import { VALUE_CAP } from './kvModel.js';
 import { BudgetReason, SearchBudget, SearchOp, searchKey } from './search.js';
-import { explainFailure, ShrinkHint, shrinkFailure } from './shrink.js';
+import { CheckFn, explainFailure, localFailure, ShrinkHint, shrinkFailure, shrinkWitness, Witness } from './shrink.js';
 
 export type Verdict = 'linearizable' | 'not-linearizable' | 'unknown';
 
@@ -46,10 +47,12 @@ export interface Failure {
   key: string;
   /** A small part of the key's history that is not linearizable on its own, in invocation order. */
   ops: HistoryOp[];
-  /** The value the key must have held before `ops` (what the operations cut away leave); absent = "". */
-  initialValue?: string;
-  /** When it held it (microseconds). */
-  initialAt?: number;
+  /**
+   * What the key held before `ops`, when the operations cut away matter: the
+   * value they must have left, or (no value) any value -- the ops fail whatever
+   * it was. Absent: the key starts empty, as in the full history.
+   */
+  start?: { at: number; value?: string };
   /** How many operations the key had in the full history. */
   keyOps: number;
   explanation: string;
@@ -93,12 +96,20 @@ export function checkLinearizability(history: readonly HistoryOp[], opts: CheckO
     const ops = toSearchOps(keyOps);
     const out = searchKey(ops, '', budget, cap);
     steps += out.steps;
-    const verdict: Verdict = out.verdict === 'ok' ? 'linearizable' : out.verdict === 'fail' ? 'not-linearizable' : 'unknown';
-    perKey.push({ key, verdict, ops: keyOps.length, indeterminate: timedOut, steps: out.steps, ...(out.reason ? { reason: out.reason } : {}) });
-    if (verdict === 'not-linearizable') {
-      const hint = out.stuck !== undefined ? { op: ops[out.stuck]!, starved: out.starved === true } : undefined;
-      failures.push(failureOf(key, keyOps, ops, budget, cap, shrinkEffort, hint));
+    const hint: ShrinkHint | undefined = out.stuck !== undefined ? { op: ops[out.stuck]!, starved: out.starved === true } : undefined;
+    let failure: Failure | null = null;
+    if (out.verdict === 'fail') {
+      failure = toFailure(key, keyOps, shrinkFailure(ops, boundedCheck(budget, shrinkEffort, cap), cap, hint), cap);
+    } else if (out.verdict === 'unknown' && hint) {
+      // too costly as a whole, but a window around where the search gave up may fail on its own
+      const check = boundedCheck(budget, shrinkEffort, cap);
+      const local = localFailure(ops, hint, check);
+      if (local) failure = toFailure(key, keyOps, shrinkWitness(local, check, cap), cap);
     }
+    if (failure) failures.push(failure);
+    const verdict: Verdict = failure ? 'not-linearizable' : out.verdict === 'ok' ? 'linearizable' : 'unknown';
+    const reason = verdict === 'unknown' && out.reason ? { reason: out.reason } : {};
+    perKey.push({ key, verdict, ops: keyOps.length, indeterminate: timedOut, steps: out.steps, ...reason });
   }
   const unknownKeys = perKey.filter((k) => k.verdict === 'unknown').map((k) => k.key);
   const verdict: Verdict = failures.length ? 'not-linearizable' : unknownKeys.length ? 'unknown' : 'linearizable';
@@ -126,7 +137,10 @@ export function formatVerdict(r: CheckResult): string {
   } else lines.push(`unknown: no key fails, but ${r.unknownKeys.length} of ${r.keys} ran out of search budget; ${facts}`);
   for (const f of r.failures.slice(0, 3)) {
     lines.push(`  key ${JSON.stringify(f.key)}: ${f.explanation}`);
-    lines.push(`    smallest failing history found: ${f.ops.length} of the key's ${f.keyOps} ops${f.initialValue !== undefined ? `, starting from ${JSON.stringify(f.initialValue)} (held at t=${f.initialAt})` : ''}:`);
+    let from = '';
+    if (f.start?.value !== undefined) from = `, starting from ${JSON.stringify(f.start.value)} (held at t=${f.start.at})`;
+    else if (f.start) from = `, starting from any value at t=${f.start.at}`;
+    lines.push(`    smallest failing history found: ${f.ops.length} of the key's ${f.keyOps} ops${from}:`);
     for (const op of f.ops.slice(0, 12)) lines.push(`      ${describeOp(op)}`);
     if (f.ops.length > 12) lines.push(`      ... ${f.ops.length - 12} more`);
   }
@@ -164,33 +178,24 @@ function toSearchOps(keyOps: readonly HistoryOp[]): SearchOp[] {
   return out;
 }
 
-function failureOf(
-  key: string,
-  keyOps: readonly HistoryOp[],
-  ops: SearchOp[],
-  budget: SearchBudget,
-  cap: number,
-  effort: { checks: number; steps: number },
-  hint: ShrinkHint | undefined,
-): Failure {
+/** A search for shrinking: each gets the key's budget, all together the shrinking effort. */
+function boundedCheck(budget: SearchBudget, effort: { checks: number; steps: number }, cap: number): CheckFn {
   let checks = 0;
   let stepsLeft = effort.steps;
-  const w = shrinkFailure(
-    ops,
-    (xs, init) => {
-      if (checks >= effort.checks || stepsLeft <= 0) return 'unknown';
-      checks++;
-      const out = searchKey(xs, init, { ...budget, steps: Math.min(budget.steps, stepsLeft) }, cap);
-      stepsLeft -= out.steps;
-      return out.verdict;
-    },
-    cap,
-    hint,
-  );
+  return (xs, init) => {
+    if (checks >= effort.checks || stepsLeft <= 0) return 'unknown';
+    checks++;
+    const out = searchKey(xs, init, { ...budget, steps: Math.min(budget.steps, stepsLeft) }, cap);
+    stepsLeft -= out.steps;
+    return out.verdict;
+  };
+}
+
+function toFailure(key: string, keyOps: readonly HistoryOp[], w: Witness, cap: number): Failure {
   return {
     key,
     ops: w.ops.map((o) => o.src),
-    ...(w.initAt !== undefined ? { initialValue: w.init, initialAt: w.initAt } : {}),
+    ...(w.initAt !== undefined ? { start: { at: w.initAt, ...(w.init !== null ? { value: w.init } : {}) } } : {}),
     keyOps: keyOps.length,
     explanation: explainFailure(w, cap),
   };

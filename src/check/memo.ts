@@ -7,7 +7,10 @@
  * Model states as small integers (V8 caches a string's hash, so lookups are
  * cheap). Besides values, a state can be "opaque": a value of known length
  * whose content no remaining read can observe, so configurations that differ
- * only in such content are one configuration.
+ * only in such content are one configuration; "unknown": any value at all
+ * (a history window that starts mid-way); or "vague": any value of a known
+ * length (unknown, after an append). A read of an unknown or vague state
+ * learns the value, a put sets it.
  */
 export class States {
   private readonly ids = new Map<string, number>();
@@ -15,7 +18,10 @@ export class States {
   private readonly lengths: number[] = [];
   private readonly opaqueFlags: boolean[] = [];
   private readonly opaqueIds = new Map<number, number>();
+  private readonly vagueIds = new Map<number, number>();
+  private readonly vagueFlags: boolean[] = [];
   private stored = 0;
+  private unknownId = -1;
 
   /** The id of a value. */
   id(s: string): number {
@@ -26,6 +32,7 @@ export class States {
       this.values.push(s);
       this.lengths.push(s.length);
       this.opaqueFlags.push(false);
+      this.vagueFlags.push(false);
       this.stored += 2 * s.length + 64;
     }
     return id;
@@ -42,19 +49,61 @@ export class States {
       this.values.push('');
       this.lengths.push(length);
       this.opaqueFlags.push(true);
+      this.vagueFlags.push(false);
     }
     return id;
+  }
+
+  /** The id of the unknown state. */
+  unknown(): number {
+    if (this.unknownId < 0) {
+      this.unknownId = this.values.length;
+      this.values.push('');
+      this.lengths.push(-1);
+      this.opaqueFlags.push(false);
+      this.vagueFlags.push(false);
+    }
+    return this.unknownId;
+  }
+
+  /** The id of the vague state of this length. */
+  vague(length: number): number {
+    if (length === 0) return this.id('');
+    let id = this.vagueIds.get(length);
+    if (id === undefined) {
+      id = this.values.length;
+      this.vagueIds.set(length, id);
+      this.values.push('');
+      this.lengths.push(length);
+      this.opaqueFlags.push(false);
+      this.vagueFlags.push(true);
+    }
+    return id;
+  }
+
+  isVague(id: number): boolean {
+    return this.vagueFlags[id]!;
+  }
+
+  /** Whether the id stands for one value. */
+  isValue(id: number): boolean {
+    return !this.opaqueFlags[id] && !this.vagueFlags[id] && id !== this.unknownId;
+  }
+
+  isUnknown(id: number): boolean {
+    return id === this.unknownId;
   }
 
   isOpaque(id: number): boolean {
     return this.opaqueFlags[id]!;
   }
 
-  /** The value (meaningless for an opaque state). */
+  /** The value (meaningless unless isValue). */
   value(id: number): string {
     return this.values[id]!;
   }
 
+  /** The length (-1 for the unknown state). */
   length(id: number): number {
     return this.lengths[id]!;
   }

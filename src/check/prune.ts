@@ -93,6 +93,8 @@ export class NeedWatch {
       const o = ops[g]!;
       let kind = 0;
       let need = 0;
+      // an optional op may be skipped, so it needs nothing
+      if (o.optional) continue;
       if (o.op === 'get' && typeof o.result === 'string' && o.result.length < cap) {
         kind = 1;
         need = getSid[g]!;
@@ -145,7 +147,9 @@ export class NeedWatch {
 
   /** Whether an unlinearized operation can no longer get the state it needs, the state being `sid`. */
   dead(sid: number): boolean {
-    if (this.starvingValue > (sid < this.starvingForValue.length ? this.starvingForValue[sid]! : 0)) return true;
+    // the unknown state may be whatever is needed; a vague one has only its length known
+    if (this.states.isUnknown(sid)) return false;
+    if (!this.states.isVague(sid) && this.starvingValue > (sid < this.starvingForValue.length ? this.starvingForValue[sid]! : 0)) return true;
     if (this.starvingLength === 0) return false;
     const len = this.states.length(sid);
     return this.starvingLength > (len < this.starvingForLength.length ? this.starvingForLength[len]! : 0);

@@ -16,6 +16,7 @@
  * Indeterminate operations have a call and no return: they may be linearized
  * at any point after their invocation, and the search succeeds once every
  * operation that returned is linearized (the rest never took effect).
+ * Optional ones (see SearchOp) may be skipped when their return comes.
  */
 import { HistoryOp, OpKind } from './history.js';
 import { KvCall, kvStep, kvStepLength } from './kvModel.js';
@@ -33,6 +34,12 @@ export interface SearchOp extends KvCall {
   invoke: number;
   /** Infinity for an indeterminate operation */
   complete: number;
+  /**
+   * May be skipped instead of linearized (it took effect before the history
+   * window began, into its unknown starting value); if linearized, its result
+   * counts as usual.
+   */
+  optional?: boolean;
   src: HistoryOp;
 }
 
@@ -53,10 +60,11 @@ export interface SearchOutcome {
   /** Which budget ran out, for "unknown". */
   reason?: BudgetReason;
   /**
-   * For "fail": the op the search could not get past (index into ops) -- the one
-   * whose return no configuration reached, or a read or append that the history
-   * itself starves (`starved`: no write that could leave the state it needs
-   * remains after the writes that must precede it).
+   * The op the search could not get past (index into ops): the one whose
+   * return no configuration reached (for "fail", or where "unknown" gave up),
+   * or a read or append that the history itself starves (`starved`: no write
+   * that could leave the state it needs remains after the writes that must
+   * precede it).
    */
   stuck?: number;
   starved?: boolean;
@@ -65,8 +73,12 @@ export interface SearchOutcome {
 const NIL = -1;
 const TIME_CHECK_EVERY = 1024;
 
-/** Whether `ops` (one key, starting from value `init`) has a linearization. */
-export function searchKey(ops: readonly SearchOp[], init: string, budget: SearchBudget, cap: number): SearchOutcome {
+/**
+ * Whether `ops` (one key, starting from value `init`) has a linearization.
+ * init null = any value (so a failure from there is a failure from every
+ * starting value).
+ */
+export function searchKey(ops: readonly SearchOp[], init: string | null, budget: SearchBudget, cap: number): SearchOutcome {
   const n = ops.length;
   const list = new EventList(ops);
   const bits = new Uint32Array((n + 31) >>> 5);
@@ -86,7 +98,7 @@ export function searchKey(ops: readonly SearchOp[], init: string, budget: Search
   const memoryBytes = budget.memoryMB * 1024 * 1024;
   const started = performance.now();
 
-  let sid = settle(init);
+  let sid = init === null ? states.unknown() : settle(init);
   let hash = 0;
   let pendingReturns = list.returns;
   let steps = 0;
@@ -108,33 +120,48 @@ export function searchKey(ops: readonly SearchOp[], init: string, budget: Search
     return null;
   };
 
-  /** Tries to linearize the op of call event `ev` next; true if it did (a new configuration). */
-  const tryLift = (ev: number): boolean => {
+  /**
+   * Tries to linearize the op of call event `ev` next (or, for ~ev, to skip an
+   * optional op); true if it did (a new configuration).
+   */
+  const tryLift = (candidate: number): boolean => {
     steps++;
+    const skip = candidate < 0;
+    const ev = skip ? ~candidate : candidate;
     const i = list.op[ev]!;
     const o = ops[i]!;
-    // what a write leaves: a value, or (from an opaque state) only a length
+    // the next state: a value (settled once the watchers moved on: a read just linearized may
+    // have been the last to observe it), or a state id
     let value: string | null = null;
-    let length = 0;
-    if (o.op === 'get') {
-      if (o.result !== undefined && getSid[i] !== sid) return false;
-    } else if (o.op === 'put' || !states.isOpaque(sid)) {
+    let nextSid = -1;
+    if (skip) {
+      nextSid = sid;
+    } else if (o.op === 'get') {
+      const r = o.result;
+      if (typeof r !== 'string') nextSid = sid;
+      else if (getSid[i] === sid) value = r;
+      // reading an unknown or vague state learns its value
+      else if (states.isUnknown(sid) || (states.isVague(sid) && states.length(sid) === r.length)) value = r;
+      else return false;
+    } else if (o.op === 'put' || states.isValue(sid)) {
       value = kvStep(states.value(sid), o, cap);
       if (value === null) return false;
+    } else if (states.isUnknown(sid)) {
+      // an append's result is the new length, whatever came before (at least its own, up to the cap)
+      if (typeof o.result !== 'number') nextSid = sid;
+      else if (o.result < Math.min(o.value.length, cap) || o.result > cap) return false;
+      else nextSid = states.vague(o.result);
     } else {
       const len = kvStepLength(states.length(sid), o, cap);
       if (len === null) return false;
-      length = len;
+      nextSid = states.isOpaque(sid) ? states.opaque(len) : states.vague(len);
     }
     const w = i >>> 5;
     const bit = 1 << (i & 31);
     bits[w]! |= bit;
     needs.lift(i);
     prefixes.lift(i);
-    // settled after the watchers moved on: a read just linearized may have been the last to observe the value
-    let next: number;
-    if (o.op === 'get') next = states.isOpaque(sid) ? sid : settle(states.value(sid));
-    else next = value !== null ? settle(value) : states.opaque(length);
+    const next = value !== null ? settle(value) : nextSid;
     const h = hash ^ zobrist[i]!;
     if (needs.dead(next) || !cache.addIfAbsent(configHash(h, next), next, bits)) {
       prefixes.unlift(i);
@@ -166,7 +193,8 @@ export function searchKey(ops: readonly SearchOp[], init: string, budget: Search
 
   // Per configuration on the path: its candidates in the order they are tried, and how far
   // it got. A configuration starts with one candidate (a matching read, or the op whose return
-  // comes next) and is widened to all pending calls only if that one fails.
+  // comes next -- and skipping it, if optional) and is widened to all pending calls only if
+  // that fails.
   const cands: number[][] = [];
   const tried: number[] = [];
   const widened: boolean[] = [];
@@ -189,7 +217,8 @@ export function searchKey(ops: readonly SearchOp[], init: string, budget: Search
       const i = list.op[ev]!;
       return ops[i]!.op === 'get' && ops[i]!.result !== undefined && getSid[i] === sid;
     });
-    cands.push(forced !== undefined ? [forced] : firstCall === NIL ? [] : [firstCall]);
+    const first = firstCall === NIL ? [] : ops[list.op[firstCall]!]!.optional ? [firstCall, ~firstCall] : [firstCall];
+    cands.push(forced !== undefined ? [forced] : first);
     tried.push(0);
     // never widened after a forced read: if linearizing it fails, so does every other order
     widened.push(forced !== undefined);
@@ -211,7 +240,7 @@ export function searchKey(ops: readonly SearchOp[], init: string, budget: Search
 
   /** Whether `first` fits right after `o` (a one-step look-ahead; it only orders candidates). */
   const enables = (o: SearchOp, first: SearchOp): boolean => {
-    if (o.op === 'get') return false;
+    if (o.op === 'get' || (o.op === 'append' && !states.isValue(sid) && !states.isOpaque(sid))) return false;
     const opaque = o.op !== 'put' && states.isOpaque(sid);
     if (opaque) {
       const len = kvStepLength(states.length(sid), o, cap);
@@ -225,7 +254,7 @@ export function searchKey(ops: readonly SearchOp[], init: string, budget: Search
   for (;;) {
     if (pendingReturns === 0) return { verdict: 'ok', steps };
     const reason = over();
-    if (reason) return { verdict: 'unknown', steps, reason };
+    if (reason) return { verdict: 'unknown', steps, reason, ...(furthest !== NIL ? { stuck: list.op[furthest]! } : {}) };
     const d = cands.length - 1;
     const mine = cands[d]!;
     if (tried[d]! < mine.length) {

@@ -4,14 +4,16 @@
  *
  * Every step keeps the history non-linearizable, and each is chosen so it does
  * not invent a problem of its own:
- * 0. when the search found an op the history starves (a read of a value every
- *    writer of which was overwritten before the read began): that op, those
- *    writers and the overwriting write, if they fail on their own and only
- *    because of that op -- cheap even where a full search is not;
- * 1. otherwise the shortest failing prefix: cut at the k-th completion, with
- *    operations still running then kept as indeterminate writes (reads
- *    dropped) -- a linearizable history has linearizable prefixes, so this is
- *    exact; the op the search could not get past is tried first;
+ * 0. around the op the search could not get past: if the history starves it
+ *    (a read of a value every writer of which was overwritten before the read
+ *    began), that op, those writers and the overwriting write, if they fail on
+ *    their own and only because of that op; else a window of the history
+ *    around it, from any value (what the ops cut away left) -- both cheap even
+ *    where a search of the whole key is not;
+ * 1. unless that gave a small witness already, the shortest failing prefix:
+ *    cut at the k-th completion, with operations still running then kept as
+ *    indeterminate writes (reads dropped) -- a linearizable history has
+ *    linearizable prefixes, so this is exact; the smaller result is kept;
  * 2. reads dropped -- a read changes nothing, so dropping one is exact too;
  * 3. everything before a quiet moment (no operation running) replaced by the
  *    one value it can leave there -- exact, and only before the writes whose
@@ -26,25 +28,19 @@
 import { kvResultIn, kvStep } from './kvModel.js';
 import { SearchOp } from './search.js';
 
-export type CheckFn = (ops: readonly SearchOp[], init: string) => 'ok' | 'fail' | 'unknown';
+/** init null = any value (see searchKey). */
+export type CheckFn = (ops: readonly SearchOp[], init: string | null) => 'ok' | 'fail' | 'unknown';
+type Fails = (ops: readonly SearchOp[], init: string | null) => boolean;
 
 export interface Witness {
   ops: SearchOp[];
-  /** The value the key must have had before `ops` (from the operations cut away). */
-  init: string;
-  /** When the key had `init` for sure (microseconds); absent when init is the initial "". */
+  /** What the key held before `ops`: a value the operations cut away must have left, or null = any value. */
+  init: string | null;
+  /** Since when (microseconds); absent when init is the initial "". */
   initAt?: number;
   /** The operation whose completion the history cannot linearize. */
   failing: SearchOp;
 }
-
-/** Segments and explanations explore at most this much. */
-const EXPLORE_STEPS = 20_000;
-const EXPLORE_OPS = 64;
-/** A starved op's witness is tried when it has at most this many ops. */
-const MAX_STARVED_WITNESS = 8;
-/** A forward pass that tracks more possible values than this gives up. */
-const MAX_TRACKED_STATES = 8;
 
 /** What the search said about the whole key: the op it could not get past. */
 export interface ShrinkHint {
@@ -53,35 +49,83 @@ export interface ShrinkHint {
   starved: boolean;
 }
 
+/** Segments and explanations explore at most this much. */
+const EXPLORE_STEPS = 20_000;
+const EXPLORE_OPS = 64;
+/** A witness this small is not shrunk another way. */
+const SMALL_WITNESS = 4;
+/** A starved op's witness is tried when it has at most this many ops. */
+const MAX_STARVED_WITNESS = 8;
+/** Windows around the stuck op: ops invoked before it, and completions after it (what it dooms may come later). */
+const WINDOWS: readonly [number, number][] = [
+  [8, 0],
+  [8, 8],
+  [32, 32],
+  [128, 128],
+  [512, 512],
+];
+/** A forward pass that tracks more possible values than this gives up. */
+const MAX_TRACKED_STATES = 8;
+
 /** Shrinks `ops` (known not linearizable from ""). `check` answers 'unknown' once its own budget is spent. */
 export function shrinkFailure(ops: readonly SearchOp[], check: CheckFn, cap: number, hint?: ShrinkHint): Witness {
-  const fails = (xs: readonly SearchOp[], init: string) => check(xs, init) === 'fail';
-  const completed = ops.filter((o) => Number.isFinite(o.complete)).sort(byCompletion);
+  // 0. a starved op with the writes that could have satisfied it and the one that rules them out
+  // (or a short window around the op the search stopped at); and unless that is small already,
+  // 1. the shortest failing prefix -- whichever shrinks further
+  const local = hint ? localFailure(ops, hint, check) : null;
+  const first = local ? shrinkWitness(local, check, cap) : null;
+  if (first && first.ops.length <= SMALL_WITNESS) return first;
+  const second = shrinkWitness(shortestFailingPrefix(ops, check, hint), check, cap);
+  return first && first.ops.length <= second.ops.length ? first : second;
+}
 
-  // 0/1. a starved op with the writes that could have satisfied it and the one that rules them
-  // out; else the shortest failing prefix, trying the op the search stopped at first
-  let w = hint?.starved ? starvedWitness(ops, hint.op, check) : null;
-  if (!w) {
-    let lo = 1;
-    let hi = completed.length;
-    const k = hint ? completed.indexOf(hint.op) + 1 : 0;
-    if (k > 0 && fails(prefix(ops, completed, k), '')) {
-      hi = k;
-      // a linearizable history costs a full search; if the budget cannot say, k will do
-      const before = k > 1 ? check(prefix(ops, completed, k - 1), '') : 'ok';
-      if (before === 'fail') hi = k - 1;
-      else lo = k;
+/**
+ * A small failing history around the op the search could not get past, if
+ * there is one: for a starved op, that op with its would-be writers and the
+ * write that rules them out; otherwise a window of the history around the op,
+ * from any value (cheap even where the whole key is not).
+ */
+export function localFailure(ops: readonly SearchOp[], hint: ShrinkHint, check: CheckFn): Witness | null {
+  if (hint.starved) {
+    const w = starvedWitness(ops, hint.op, check);
+    if (w) return w;
+  }
+  const f = hint.op;
+  if (!Number.isFinite(f.complete)) return null;
+  const completed = ops.filter((o) => Number.isFinite(o.complete)).sort(byCompletion);
+  const k = completed.indexOf(f) + 1;
+  const byInvoke = [...ops].sort((a, b) => a.invoke - b.invoke || a.id - b.id);
+  const at = byInvoke.indexOf(f);
+  for (const [before, after] of WINDOWS) {
+    const t0 = byInvoke[Math.max(0, at - before)]!.invoke;
+    const end = Math.min(completed.length, k + after);
+    // a window from the first op on is a prefix: it starts from ""
+    const whole = at - before <= 0;
+    const init = whole ? '' : null;
+    if (check(windowOf(ops, completed, end, t0), init) !== 'fail') {
+      if (whole && end === completed.length) break;
+      continue;
     }
+    // the earliest completion it fails at (a window's own prefixes are windows too)
+    let lo = 1;
+    let hi = end;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (fails(prefix(ops, completed, mid), '')) hi = mid;
+      if (check(windowOf(ops, completed, mid, t0), init) === 'fail') hi = mid;
       else lo = mid + 1;
     }
-    w = { ops: prefix(ops, completed, lo), init: '', failing: completed[lo - 1]! };
+    const failing = completed[hi - 1]!;
+    const window = windowOf(ops, completed, hi, t0);
+    return whole ? { ops: window, init: '', failing } : { ops: window, init: null, initAt: t0, failing };
   }
+  return null;
+}
 
+/** Steps 2-4 (see the top of the file) on a failing history. */
+export function shrinkWitness(start: Witness, check: CheckFn, cap: number): Witness {
+  const fails: Fails = (xs, init) => check(xs, init) === 'fail';
   // 2. reads
-  w = dropReads(w, fails);
+  let w = dropReads(start, fails);
   // 3. the quiet moments
   w = cutAtQuietMoment(w, fails, cap);
   w = dropReads(w, fails);
@@ -94,6 +138,49 @@ export function shrinkFailure(ops: readonly SearchOp[], check: CheckFn, cap: num
     w = { ops: w.ops, init: '', failing: w.failing };
   }
   return w;
+}
+
+/** Step 1, trying the op the search stopped at first. */
+function shortestFailingPrefix(ops: readonly SearchOp[], check: CheckFn, hint?: ShrinkHint): Witness {
+  const fails: Fails = (xs, init) => check(xs, init) === 'fail';
+  const completed = ops.filter((o) => Number.isFinite(o.complete)).sort(byCompletion);
+  let lo = 1;
+  let hi = completed.length;
+  const k = hint ? completed.indexOf(hint.op) + 1 : 0;
+  if (k > 0 && fails(prefix(ops, completed, k), '')) {
+    hi = k;
+    // a linearizable history costs a full search; if the budget cannot say, k will do
+    const before = k > 1 ? check(prefix(ops, completed, k - 1), '') : 'ok';
+    if (before === 'fail') hi = k - 1;
+    else lo = k;
+  }
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (fails(prefix(ops, completed, mid), '')) hi = mid;
+    else lo = mid + 1;
+  }
+  return { ops: prefix(ops, completed, lo), init: '', failing: completed[lo - 1]! };
+}
+
+/**
+ * The history up to the k-th completion and from t0: operations that completed
+ * before t0 are left out (their effect is in the unknown starting value),
+ * those running at t0 are optional (they may have taken effect before), and
+ * those running at the cut are indeterminate writes (reads dropped). If this
+ * fails from any value, so does the history.
+ */
+function windowOf(ops: readonly SearchOp[], completed: readonly SearchOp[], k: number, t0: number): SearchOp[] {
+  const keep = new Set(completed.slice(0, k));
+  const t = completed[k - 1]!.complete;
+  const out: SearchOp[] = [];
+  for (const o of ops) {
+    if (o.invoke > t || o.complete < t0) continue;
+    if (keep.has(o)) {
+      if (o.invoke >= t0) out.push(o);
+      else if (o.op !== 'get') out.push({ ...o, optional: true });
+    } else if (o.op !== 'get') out.push(indeterminate(o));
+  }
+  return out;
 }
 
 /**
@@ -129,17 +216,18 @@ function starvedWitness(ops: readonly SearchOp[], f: SearchOp, check: CheckFn): 
 export function explainFailure(w: Witness, cap: number): string {
   const f = w.failing;
   const others = w.ops.filter((o) => o !== f);
-  const start = w.initAt !== undefined ? ` after the key held ${quote(w.init)} (at t=${w.initAt})` : '';
+  let start = '';
+  if (w.initAt !== undefined) start = w.init === null ? ` (from whatever the key held at t=${w.initAt})` : ` (after the key held ${quote(w.init)} at t=${w.initAt})`;
   const what = `${f.op} by client ${f.src.client} at t=${f.invoke}..${f.complete}${f.src.line ? ` (line ${f.src.line})` : ''} returned ${show(f.result)}`;
-  const possible = possibleResults(others, w.init, f, cap);
   const n = others.length;
-  const ctx = n === 0 ? `nothing else${start}` : `the ${n} other op${n === 1 ? '' : 's'} shown${start}`;
+  const rest = n === 0 ? '' : ` the ${n} other op${n === 1 ? '' : 's'} shown`;
+  const possible = w.init === null ? null : possibleResults(others, w.init, f, cap);
   if (possible && !possible.has(f.result as string | number)) {
     const list = [...possible].slice(0, 4).map(show);
     const more = possible.size > 4 ? ` (or ${possible.size - 4} more)` : '';
-    return `${what}, but with ${ctx} it could only return ${list.join(' or ') || 'nothing'}${more}`;
+    return `${what}, but ${n ? `with${rest}` : 'alone'}${start} it could only return ${list.join(' or ') || 'nothing'}${more}`;
   }
-  return `${what}, and no order of it and ${ctx} gives every operation its result`;
+  return `${what}, and no order of it${n ? ` and${rest}` : ''}${start} gives every operation its result`;
 }
 
 function byCompletion(a: SearchOp, b: SearchOp): number {
@@ -162,7 +250,7 @@ function indeterminate(o: SearchOp): SearchOp {
   return { ...o, result: undefined, complete: Infinity };
 }
 
-function dropReads(w: Witness, fails: (xs: readonly SearchOp[], init: string) => boolean): Witness {
+function dropReads(w: Witness, fails: Fails): Witness {
   const isRead = (o: SearchOp) => o.op === 'get' && o !== w.failing;
   if (!w.ops.some(isRead)) return w;
   const noReads = w.ops.filter((o) => !isRead(o));
@@ -176,7 +264,7 @@ function dropReads(w: Witness, fails: (xs: readonly SearchOp[], init: string) =>
 }
 
 /** Step 4 (see the top of the file). */
-function dropWrites(w: Witness, fails: (xs: readonly SearchOp[], init: string) => boolean): Witness {
+function dropWrites(w: Witness, fails: Fails): Witness {
   const f = w.failing;
   const seen = f.op === 'get' && typeof f.result === 'string' ? f.result : '';
   // writes whose values the failing read shows stay: they are what it read
@@ -201,7 +289,10 @@ function dropWrites(w: Witness, fails: (xs: readonly SearchOp[], init: string) =
 }
 
 /** Step 3 (see the top of the file). */
-function cutAtQuietMoment(w: Witness, fails: (xs: readonly SearchOp[], init: string) => boolean, cap: number): Witness {
+function cutAtQuietMoment(w: Witness, fails: Fails, cap: number): Witness {
+  // from any value there is no one value to carry forward
+  if (w.init === null) return w;
+  const init = w.init;
   const f = w.failing;
   const ops = [...w.ops].sort((a, b) => a.invoke - b.invoke || a.id - b.id);
   const seen = f.op === 'get' && typeof f.result === 'string' ? f.result : '';
@@ -216,7 +307,7 @@ function cutAtQuietMoment(w: Witness, fails: (xs: readonly SearchOp[], init: str
   if (last) limit = Math.min(limit, last.invoke);
   // cuts[j]: ops[0..end) are before it, all done by `at`, and leave exactly `value`
   const cuts: { end: number; at: number; value: string }[] = [];
-  let states = new Set([w.init]);
+  let states = new Set([init]);
   let segStart = 0;
   let maxComplete = -Infinity;
   forward: for (let i = 0; i + 1 < ops.length; i++) {

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { formatHistoryLine, HistoryOp, parseHistory } from '../../src/check/history.js';
 import { checkLinearizability, CheckResult, DEFAULT_BUDGET, Failure, formatVerdict } from '../../src/check/linearizability.js';
-import { searchKey } from '../../src/check/search.js';
+import { kvStep } from '../../src/check/kvModel.js';
+import { SearchOp, searchKey } from '../../src/check/search.js';
 import { bruteForceLinearizable, mulberry32, replay, simulate, SimRecord, toHistory } from '../helpers/kvHistory.js';
 
 const put = (client: number, value: string, invoke: number, complete: number, result: number, key = 'k'): HistoryOp => ({ client, key, op: 'put', value, invoke, complete, status: 'ok', result });
@@ -19,7 +20,8 @@ const verdict = (h: HistoryOp[]) => checkLinearizability(h).verdict;
 /** A failure's witness checked again on its own, from its starting value. */
 function witnessFails(f: Failure): boolean {
   const ops = f.ops.map((o, id) => ({ id, op: o.op, value: o.value ?? '', result: o.result, invoke: o.invoke, complete: o.complete ?? Infinity, src: o }));
-  return searchKey(ops, f.initialValue ?? '', DEFAULT_BUDGET, 1024).verdict === 'fail';
+  const init = !f.start ? '' : (f.start.value ?? null);
+  return searchKey(ops, init, DEFAULT_BUDGET, 1024).verdict === 'fail';
 }
 
 describe('checkLinearizability: hand-written histories', () => {
@@ -330,11 +332,92 @@ describe('checkLinearizability agrees with brute force', () => {
       if (expected === 'not-linearizable') {
         const f = r.failures[0]!;
         expect(f.ops.length).toBeLessThanOrEqual(h.length);
-        expect(bruteForceLinearizable(f.ops, f.initialValue ?? '', cap), `seed ${seed} witness: ${JSON.stringify(f)}`).toBe(false);
+        // (a witness from any value fails from "" too)
+        expect(bruteForceLinearizable(f.ops, f.start?.value ?? '', cap), `seed ${seed} witness: ${JSON.stringify(f)}`).toBe(false);
       }
     }
     expect(seen.linearizable).toBeGreaterThan(800);
     expect(seen['not-linearizable']).toBeGreaterThan(800);
+  });
+});
+
+describe('checkLinearizability: hot keys', () => {
+  it('a wrong append length on a key 32 clients hammer is shown by a few ops around it, from any value', () => {
+    const records = simulate({ seed: 3, clients: 32, keys: 1, opsPerClient: 100, timeoutRate: 0.01 });
+    const appends = records.filter((r) => r.op.status === 'ok' && r.op.op === 'append' && (r.op.result as number) < 1000);
+    const victim = appends[Math.floor(appends.length / 2)]!;
+    const r = checkLinearizability(toHistory(records.map((x) => (x === victim ? { ...x, op: { ...x.op, result: (x.op.result as number) + 1 } } : x))));
+    expect(r.verdict).toBe('not-linearizable');
+    const f = r.failures[0]!;
+    expect(f.ops.length).toBeLessThanOrEqual(4);
+    expect(f.ops).toContainEqual(expect.objectContaining({ op: 'append', client: victim.op.client, invoke: victim.op.invoke }));
+    // the ops before the window are summed up as "any value", and it fails whatever that was
+    expect(f.start).toEqual({ at: expect.any(Number) });
+    expect(witnessFails(f)).toBe(true);
+    expect(f.explanation).toMatch(/\(from whatever the key held at t=\d+\) gives every operation its result$/);
+  });
+});
+
+/** Brute force over the search's own ops: optional ones may be skipped, indeterminate ones (complete Infinity) left out. */
+function bruteForceSearchOps(ops: readonly SearchOp[], init: string, cap: number): boolean {
+  const used = ops.map(() => false);
+  const failed = new Set<string>();
+  const go = (state: string): boolean => {
+    if (ops.every((o, i) => used[i] || !Number.isFinite(o.complete))) return true;
+    const key = `${used.map(Number).join('')}|${state}`;
+    if (failed.has(key)) return false;
+    for (let i = 0; i < ops.length; i++) {
+      if (used[i]) continue;
+      const o = ops[i]!;
+      if (ops.some((p, j) => !used[j] && p.complete < o.invoke)) continue;
+      const nexts = [kvStep(state, o, cap), ...(o.optional ? [state] : [])];
+      for (const next of nexts) {
+        if (next === null) continue;
+        used[i] = true;
+        const ok = go(next);
+        used[i] = false;
+        if (ok) return true;
+      }
+    }
+    failed.add(key);
+    return false;
+  };
+  return go(init);
+}
+
+describe('searchKey on history windows agrees with brute force', () => {
+  it('from any value, an append still fixes the length that later ops see', () => {
+    const op = (id: number, o: Partial<SearchOp>): SearchOp => ({ id, op: 'get', value: '', result: undefined, invoke: id * 10, complete: id * 10 + 5, src: {} as HistoryOp, ...o });
+    const any = (ops: SearchOp[]) => searchKey(ops, null, DEFAULT_BUDGET, 1024).verdict;
+    expect(any([op(0, { op: 'append', value: 'c', result: 3 }), op(1, { result: 'abc' })])).toBe('ok');
+    expect(any([op(0, { op: 'append', value: 'c', result: 3 }), op(1, { result: 'ab' })])).toBe('fail');
+    expect(any([op(0, { op: 'append', value: 'c', result: 3 }), op(1, { op: 'append', value: 'd', result: 5 })])).toBe('fail');
+    expect(any([op(0, { op: 'append', value: 'c', result: 3 }), op(1, { op: 'append', value: 'd', result: 4 }), op(2, { result: 'ab' })])).toBe('fail');
+    expect(any([op(0, { result: 'ab' }), op(1, { op: 'append', value: 'c', result: 4 })])).toBe('fail');
+    // an optional append may have happened before the window
+    expect(any([op(0, { op: 'append', value: 'c', result: 3, optional: true }), op(1, { op: 'put', value: 'p', result: 1 }), op(2, { result: 'p' })])).toBe('ok');
+  });
+
+  it('optional ops exactly, and "from any value" only ever fails when every starting value fails', () => {
+    let anyFails = 0;
+    for (let seed = 1; seed <= 1500; seed++) {
+      const { h, cap } = tinyHistory(seed);
+      const rnd = mulberry32(seed);
+      const ops: SearchOp[] = h
+        .filter((o) => !(o.status === 'timeout' && o.op === 'get'))
+        .map((o, id) => ({ id, op: o.op, value: o.value ?? '', result: o.result, invoke: o.invoke, complete: o.complete ?? Infinity, src: o }))
+        .map((o) => (o.op !== 'get' && Number.isFinite(o.complete) && rnd() < 0.3 ? { ...o, optional: true } : o));
+      // (a store never holds more than the cap)
+      const values = ['', 'x', ...ops.flatMap((o) => (o.op === 'get' ? [o.result as string] : [o.value, o.value + o.value]))].filter((v) => v.length <= cap);
+      const init = values[Math.floor(rnd() * values.length)]!;
+      const exact = searchKey(ops, init, DEFAULT_BUDGET, cap).verdict;
+      expect(exact, `seed ${seed} from ${JSON.stringify(init)}`).toBe(bruteForceSearchOps(ops, init, cap) ? 'ok' : 'fail');
+      if (searchKey(ops, null, DEFAULT_BUDGET, cap).verdict === 'fail') {
+        anyFails++;
+        for (const v of values) expect(bruteForceSearchOps(ops, v, cap), `seed ${seed} from ${JSON.stringify(v)} cap ${cap} ops ${JSON.stringify(ops.map(({ src, ...o }) => o))}`).toBe(false);
+      }
+    }
+    expect(anyFails).toBeGreaterThan(200);
   });
 });
 
