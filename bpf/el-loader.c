@@ -246,7 +246,7 @@ static bool parse_mac(const char *s, __u8 mac[6])
 }
 
 /* The options several commands take; each command's table says which. */
-enum { O_PIN = 256, O_PEERS, O_INDEX, O_IFNAME, O_IFMAC, O_MODE, O_JSON, O_BC, O_Q, O_R, O_VIEW, O_STATUS,
+enum { O_PIN = 256, O_PEERS, O_INDEX, O_IFNAME, O_IFMAC, O_MODE, O_HOOK, O_JSON, O_BC, O_Q, O_R, O_VIEW, O_STATUS,
        O_LEASE, O_LAST, O_COMMIT, O_FRV, O_FRL, O_OFF, O_LOSS, O_DUP };
 
 struct common {
@@ -580,13 +580,19 @@ static int detach_ifindex(int ifindex, const char *ifname)
 		if (q.skb_prog_id && is_ours(q.skb_prog_id) && (err = bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL)))
 			return fail("detach generic XDP from %s: %s", ifname, strerror(-err));
 	}
-	if (!bpf_tc_query(&hook, &tco) && is_ours(tco.prog_id)) {
+	for (int pass = 0; pass < 2; pass++) {
+		hook.attach_point = pass ? BPF_TC_INGRESS : BPF_TC_EGRESS;
 		tco.prog_id = 0;
 		tco.prog_fd = 0;
 		tco.flags = 0;
-		err = bpf_tc_detach(&hook, &tco);
-		if (err && err != -ENOENT)
-			return fail("detach tc egress filter from %s: %s", ifname, strerror(-err));
+		if (!bpf_tc_query(&hook, &tco) && is_ours(tco.prog_id)) {
+			tco.prog_id = 0;
+			tco.prog_fd = 0;
+			tco.flags = 0;
+			err = bpf_tc_detach(&hook, &tco);
+			if (err && err != -ENOENT)
+				return fail("detach tc %s filter from %s: %s", pass ? "ingress" : "egress", ifname, strerror(-err));
+		}
 	}
 	return 0;
 }
@@ -668,10 +674,25 @@ SKEL_OPS(el_quorum)
 SKEL_OPS(el_reply)
 SKEL_OPS(el_broadcast)
 
-static int el_tc_fd_(void *s) { return bpf_program__fd(((struct el_tc *)s)->progs.el_tc_egress); }
-static int el_quorum_fd_(void *s) { return bpf_program__fd(((struct el_quorum *)s)->progs.el_xdp_quorum); }
-static int el_reply_fd_(void *s) { return bpf_program__fd(((struct el_reply *)s)->progs.el_xdp_reply); }
-static int el_broadcast_fd_(void *s) { return bpf_program__fd(((struct el_broadcast *)s)->progs.el_tc_broadcast); }
+/* prog_fd(skel, tc): the program for the XDP hook, or (tc) its TC ingress
+ * twin for veth; el_tc's "twin" is the TC ingress dispatcher. */
+static int el_tc_fd_(void *s, bool tc)
+{
+	return bpf_program__fd(tc ? ((struct el_tc *)s)->progs.el_tc_ingress : ((struct el_tc *)s)->progs.el_tc_egress);
+}
+static int el_quorum_fd_(void *s, bool tc)
+{
+	return bpf_program__fd(tc ? ((struct el_quorum *)s)->progs.el_tci_quorum : ((struct el_quorum *)s)->progs.el_xdp_quorum);
+}
+static int el_reply_fd_(void *s, bool tc)
+{
+	return bpf_program__fd(tc ? ((struct el_reply *)s)->progs.el_tci_reply : ((struct el_reply *)s)->progs.el_xdp_reply);
+}
+static int el_broadcast_fd_(void *s, bool tc)
+{
+	(void)tc;
+	return bpf_program__fd(((struct el_broadcast *)s)->progs.el_tc_broadcast);
+}
 
 enum tail { TAIL_NONE, TAIL_XDP, TAIL_TC };
 
@@ -684,7 +705,7 @@ struct part {
 	int (*load)(void *);
 	void (*destroy)(void *);
 	struct bpf_object *(*obj)(void *);
-	int (*prog_fd)(void *);
+	int (*prog_fd)(void *, bool tc);
 };
 
 #define PART(x, needs, t, k) { #x, needs, t, k, x##_open_, x##_load_, x##_destroy_, x##_obj_, x##_fd_ }
@@ -793,7 +814,7 @@ static int pin_object(struct bpf_object *obj, const char *dir, bool maps)
 
 struct attach_opts {
 	struct common c;
-	const char *peers, *xdp_mode;
+	const char *peers, *xdp_mode, *hook;
 	__u64 index;
 	bool has_index;
 	__u32 enable;
@@ -801,7 +822,8 @@ struct attach_opts {
 
 static const char ATTACH_USAGE[] =
 	"el-loader attach --pin-dir DIR --peers FILE --index I (--ifname IF | --ifmac MAC)\n"
-	"                        [--broadcast] [--quorum] [--reply] [--xdp-mode native|generic|auto] [--json]";
+	"                        [--broadcast] [--quorum] [--reply] [--hook xdp|tc] [--xdp-mode native|generic|auto] [--json]\n"
+	"  --hook tc: the ingress fast paths at TC ingress instead of XDP (veth: no XDP buffer conversion, no copy)";
 
 static const struct option ATTACH_OPTIONS[] = {
 	{ "pin-dir", required_argument, 0, O_PIN },   { "peers", required_argument, 0, O_PEERS },
@@ -809,6 +831,7 @@ static const struct option ATTACH_OPTIONS[] = {
 	{ "ifmac", required_argument, 0, O_IFMAC },   { "xdp-mode", required_argument, 0, O_MODE },
 	{ "json", no_argument, 0, O_JSON },           { "broadcast", no_argument, 0, O_BC },
 	{ "quorum", no_argument, 0, O_Q },            { "reply", no_argument, 0, O_R },
+	{ "hook", required_argument, 0, O_HOOK },
 	{ 0, 0, 0, 0 },
 };
 
@@ -820,6 +843,7 @@ static int attach_opt(int c, void *ctx)
 	case O_PEERS: o->peers = optarg; return 0;
 	case O_INDEX: o->has_index = true; return parse_u64("--index", optarg, &o->index) ? -1 : 0;
 	case O_MODE: o->xdp_mode = optarg; return 0;
+	case O_HOOK: o->hook = optarg; return 0;
 	case O_BC: o->enable |= EL_FP_BROADCAST; return 0;
 	case O_Q: o->enable |= EL_FP_QUORUM; return 0;
 	case O_R: o->enable |= EL_FP_REPLY; return 0;
@@ -829,7 +853,7 @@ static int attach_opt(int c, void *ctx)
 
 static int cmd_attach(int argc, char **argv)
 {
-	struct attach_opts o = { .xdp_mode = "auto" };
+	struct attach_opts o = { .xdp_mode = "auto", .hook = "xdp" };
 	struct part_result parts[N_PARTS];
 	struct el_xdp *disp = NULL;
 	struct peers pt;
@@ -840,13 +864,16 @@ static int cmd_attach(int argc, char **argv)
 	__u32 loaded = EL_FP_BROADCAST | EL_FP_QUORUM | EL_FP_REPLY, k = 0;
 	__u8 mac[6];
 	int ifindex, err, rc = 1, ncpu, fd;
-	bool pinned = false, attached = false, hook_created = false, native;
+	bool pinned = false, attached = false, hook_created = false, native, tc_hook;
 
 	memset(parts, 0, sizeof(parts));
 	if (parse_cmd(argc, argv, ATTACH_OPTIONS, ATTACH_USAGE, attach_opt, &o) || need_pin_dir("attach", &o.c))
 		return 2;
 	if (strcmp(o.xdp_mode, "native") && strcmp(o.xdp_mode, "generic") && strcmp(o.xdp_mode, "auto"))
 		return fail("--xdp-mode %s: expected native, generic or auto", o.xdp_mode), 2;
+	if (strcmp(o.hook, "xdp") && strcmp(o.hook, "tc"))
+		return fail("--hook %s: expected xdp (the NIC's XDP hook) or tc (TC ingress, for veth)", o.hook), 2;
+	tc_hook = !strcmp(o.hook, "tc");
 	if (!o.peers)
 		return fail("attach: --peers FILE is required (the lab's files/peers.table)"), 2;
 	if (!o.has_index)
@@ -947,8 +974,9 @@ static int cmd_attach(int argc, char **argv)
 
 		if (!parts[i].ok || PARTS[i].tail == TAIL_NONE)
 			continue;
-		pfd = PARTS[i].prog_fd(parts[i].skel);
-		afd = bpf_map__fd(PARTS[i].tail == TAIL_XDP ? disp->maps.el_xdp_progs : disp->maps.el_tc_progs);
+		pfd = PARTS[i].prog_fd(parts[i].skel, tc_hook);
+		/* with --hook tc the ingress fast paths are TC programs too */
+		afd = bpf_map__fd(PARTS[i].tail == TAIL_XDP && !tc_hook ? disp->maps.el_xdp_progs : disp->maps.el_tc_progs);
 		if (bpf_map_update_elem(afd, &PARTS[i].slot, &pfd, BPF_ANY)) {
 			fail("fill the tail-call slot of %s: %s", PARTS[i].object, strerror(errno));
 			goto out;
@@ -964,7 +992,15 @@ static int cmd_attach(int argc, char **argv)
 		if (parts[i].ok && pin_object(PARTS[i].obj(parts[i].skel), o.c.pin_dir, false))
 			goto out;
 
-	/* 5. attach XDP, then TC egress */
+	/* 5. attach XDP (or, --hook tc, the TC ingress dispatcher), then TC egress */
+	if (tc_hook) {
+		if (!parts[0].ok) {
+			fail("--hook tc needs el_tc, which this kernel's verifier rejected (above)");
+			goto out;
+		}
+		mode_name = "tc";
+		goto tc;
+	}
 	native = strcmp(o.xdp_mode, "generic") != 0;
 	log_reset();
 	err = native ? bpf_xdp_attach(ifindex, bpf_program__fd(disp->progs.el_xdp_dispatch), XDP_FLAGS_DRV_MODE, NULL)
@@ -991,12 +1027,13 @@ static int cmd_attach(int argc, char **argv)
 			goto out;
 		}
 	}
+tc:
 	attached = true;
 	if (parts[0].ok) {
 		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
 		LIBBPF_OPTS(bpf_tc_opts, tco, .handle = TC_HANDLE, .priority = TC_PRIO, .flags = BPF_TC_F_REPLACE);
 
-		tco.prog_fd = PARTS[0].prog_fd(parts[0].skel);
+		tco.prog_fd = PARTS[0].prog_fd(parts[0].skel, false);
 		/* the clsact qdisc may already exist (a previous run, another tool) */
 		err = bpf_tc_hook_create(&hook);
 		if (err && err != -EEXIST) {
@@ -1008,6 +1045,16 @@ static int cmd_attach(int argc, char **argv)
 		if ((err = bpf_tc_attach(&hook, &tco))) {
 			fail("attach el_tc_egress to %s egress (direct-action): %s", ifname, strerror(-err));
 			goto out;
+		}
+		if (tc_hook) {
+			LIBBPF_OPTS(bpf_tc_hook, ih, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+			LIBBPF_OPTS(bpf_tc_opts, ito, .handle = TC_HANDLE, .priority = TC_PRIO, .flags = BPF_TC_F_REPLACE);
+
+			ito.prog_fd = PARTS[0].prog_fd(parts[0].skel, true);
+			if ((err = bpf_tc_attach(&ih, &ito))) {
+				fail("attach el_tc_ingress to %s ingress (direct-action): %s", ifname, strerror(-err));
+				goto out;
+			}
 		}
 	}
 	fp_list(cfg.enabled, fps, sizeof(fps));
@@ -1022,9 +1069,9 @@ static int cmd_attach(int argc, char **argv)
 	if (o.c.json) {
 		printf("{\"ifname\":");
 		json_string(stdout, ifname);
-		printf(",\"ifindex\":%d,\"xdp_mode\":\"%s\",\"index\":%llu,\"n\":%u,\"f\":%u,\"enabled\":\"%s\",\"loaded\":\"%s\","
+		printf(",\"ifindex\":%d,\"hook\":\"%s\",\"xdp_mode\":\"%s\",\"index\":%llu,\"n\":%u,\"f\":%u,\"enabled\":\"%s\",\"loaded\":\"%s\","
 		       "\"objects\":[",
-		       ifindex, mode_name, (unsigned long long)o.index, pt.n, pt.f, fps, lfps);
+		       ifindex, tc_hook ? "tc" : "xdp", tc_hook ? "none" : mode_name, (unsigned long long)o.index, pt.n, pt.f, fps, lfps);
 		for (size_t i = 0; i < N_PARTS; i++) {
 			printf("%s{\"object\":\"%s\",\"loaded\":%s", i ? "," : "", PARTS[i].object, parts[i].ok ? "true" : "false");
 			if (!parts[i].ok) {
@@ -1037,9 +1084,10 @@ static int cmd_attach(int argc, char **argv)
 		}
 		printf("]}\n");
 	} else {
-		printf("el-loader: attached el_xdp_dispatch (xdp %s)%s on %s (ifindex %d), replica %llu of %u, f=%u, "
+		printf("el-loader: attached %s (%s %s)%s on %s (ifindex %d), replica %llu of %u, f=%u, "
 		       "fast paths: %s (loaded: %s), pins in %s\n",
-		       mode_name, parts[0].ok ? (hook_created ? " and el_tc_egress (tc egress, new clsact)" : " and el_tc_egress (tc egress)") : "",
+		       tc_hook ? "el_tc_ingress" : "el_xdp_dispatch", tc_hook ? "tc" : "xdp", tc_hook ? "ingress" : mode_name,
+		       parts[0].ok ? (hook_created ? " and el_tc_egress (tc egress, new clsact)" : " and el_tc_egress (tc egress)") : "",
 		       ifname, ifindex, (unsigned long long)o.index, pt.n, pt.f, fps, lfps, o.c.pin_dir);
 	}
 	rc = 0;
@@ -1277,7 +1325,7 @@ static int cmd_show(int argc, char **argv)
 	struct el_config cfg;
 	struct el_ctrl ctl;
 	struct el_fr_state fr;
-	__u32 xdp_id, tc_id;
+	__u32 xdp_id, tc_id, tci_id;
 	char fps[64], lfps[64];
 	bool first;
 
@@ -1289,6 +1337,7 @@ static int cmd_show(int argc, char **argv)
 		return 1;
 	xdp_id = pinned_prog_id(o.pin_dir, "el_xdp_dispatch");
 	tc_id = pinned_prog_id(o.pin_dir, "el_tc_egress");
+	tci_id = pinned_prog_id(o.pin_dir, "el_tc_ingress");
 	printf("{\"pinDir\":");
 	json_string(stdout, o.pin_dir);
 	printf(",\"pinned\":%s,\"attached\":[", xdp_id ? "true" : "false");
@@ -1314,11 +1363,20 @@ static int cmd_show(int argc, char **argv)
 				first = false;
 			}
 		}
-		if (!bpf_tc_query(&hook, &tco) && prog_name_by_id(tco.prog_id, name) && !strncmp(name, "el_", 3)) {
-			printf("%s{\"hook\":\"tc\",\"mode\":\"egress\",\"ifname\":\"%s\",\"prog\":\"%s\",\"id\":%u,"
-			       "\"current\":%s}",
-			       first ? "" : ",", it->if_name, name, tco.prog_id, tco.prog_id == tc_id ? "true" : "false");
-			first = false;
+		for (int pass = 0; pass < 2; pass++) {
+			__u32 cur = pass ? tci_id : tc_id;
+
+			hook.attach_point = pass ? BPF_TC_INGRESS : BPF_TC_EGRESS;
+			tco.prog_id = 0;
+			tco.prog_fd = 0;
+			tco.flags = 0;
+			if (!bpf_tc_query(&hook, &tco) && prog_name_by_id(tco.prog_id, name) && !strncmp(name, "el_", 3)) {
+				printf("%s{\"hook\":\"tc\",\"mode\":\"%s\",\"ifname\":\"%s\",\"prog\":\"%s\",\"id\":%u,"
+				       "\"current\":%s}",
+				       first ? "" : ",", pass ? "ingress" : "egress", it->if_name, name, tco.prog_id,
+				       tco.prog_id == cur ? "true" : "false");
+				first = false;
+			}
 		}
 	}
 	if (ifs)

@@ -16,6 +16,17 @@ import { nsenterArgv } from './providers/netns.js';
 export type XdpMode = 'native' | 'generic' | 'auto';
 export const XDP_MODES: readonly XdpMode[] = ['native', 'generic', 'auto'];
 
+/**
+ * Where the ingress fast paths (quorum prune, fast reply) run: the NIC's XDP
+ * hook, or TC ingress. On a veth (netns labs) native XDP turns every frame
+ * into an XDP buffer, often with a copy, and XDP_TX needs an XDP program on
+ * the peer; TC ingress works on the skb as it is. `auto` = the provider's
+ * choice (Provider.ingressHook).
+ */
+export type IngressHook = 'xdp' | 'tc';
+export type HookChoice = IngressHook | 'auto';
+export const HOOK_CHOICES: readonly HookChoice[] = ['auto', 'xdp', 'tc'];
+
 export interface FastPaths {
   broadcast: boolean;
   quorum: boolean;
@@ -48,7 +59,7 @@ export function ifArgs(plan: Plan, node: PlanNode): string[] {
   return plan.provider === 'netns' ? ['--ifname', node.ifname] : ['--ifmac', node.mac];
 }
 
-export function attachArgv(plan: Plan, node: PlanNode, files: NodeFiles, fp: FastPaths, mode: XdpMode): string[] {
+export function attachArgv(plan: Plan, node: PlanNode, files: NodeFiles, fp: FastPaths, mode: XdpMode, hook: IngressHook = 'xdp'): string[] {
   return [
     files.loader,
     'attach',
@@ -62,8 +73,9 @@ export function attachArgv(plan: Plan, node: PlanNode, files: NodeFiles, fp: Fas
     ...(fp.broadcast ? ['--broadcast'] : []),
     ...(fp.quorum ? ['--quorum'] : []),
     ...(fp.reply ? ['--reply'] : []),
-    '--xdp-mode',
-    mode,
+    '--hook',
+    hook,
+    ...(hook === 'xdp' ? ['--xdp-mode', mode] : []),
     '--json',
   ];
 }
@@ -116,6 +128,9 @@ export interface AttachObject {
 export interface NodeAttach {
   node: string;
   ifname: string;
+  /** xdp or tc (TC ingress); absent in records of older loaders (xdp). */
+  hook?: string;
+  /** native / generic, or none with the TC hook. */
   xdp_mode: string;
   /** Comma list of the fast paths switched on ("none" for none). */
   enabled: string;
@@ -207,22 +222,24 @@ export function fastPathsOf(list: string): FastPaths {
 /** One line per node: what is on, what loaded, and what this kernel refused and why. */
 export function formatAttach(results: NodeAttach[]): string[] {
   return results.flatMap((r) => [
-    `${r.node}: xdp ${r.xdp_mode} on ${r.ifname}, fast paths on: ${r.enabled}, loaded: ${r.loaded}`,
+    `${r.node}: ${r.hook === 'tc' ? 'tc ingress' : `xdp ${r.xdp_mode}`} on ${r.ifname}, fast paths on: ${r.enabled}, loaded: ${r.loaded}`,
     ...r.objects.filter((o) => !o.loaded).map((o) => `${r.node}:   ${o.object} REJECTED by this kernel's verifier: ${o.meaning ?? '?'}`),
   ]);
 }
 
 /** Loads and attaches the fast paths on every replica (replacing stale state); returns what each node loaded. */
-export async function attachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext, fp: FastPaths, mode: XdpMode = 'auto'): Promise<NodeAttach[]> {
+export async function attachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext, fp: FastPaths, mode: XdpMode = 'auto', hookChoice: HookChoice = 'auto'): Promise<NodeAttach[]> {
   const files = nodeFiles(plan, ctx.paths.peerTableFile);
+  const hook = hookChoice === 'auto' ? (provider.ingressHook ?? 'xdp') : hookChoice;
   const out: NodeAttach[] = [];
   for (const node of replicas(plan)) {
-    const r = await provider.exec(plan, node, attachArgv(plan, node, files, fp, mode), ctx, { check: false });
+    const r = await provider.exec(plan, node, attachArgv(plan, node, files, fp, mode, hook), ctx, { check: false });
     if (r.exitCode !== 0) throw failure(node, 'el-loader attach', r);
     // generic fallback and rejected objects come on stderr: pass them on loudly
     for (const w of r.stderr.split('\n').filter((l) => /WARNING|warning|REJECTED/.test(l))) ctx.progress.warn(`${node.name}: ${w}`);
-    await switchPeerPass(plan, node, ctx, true);
-    out.push(ctx.runner.dryRun ? { node: node.name, ifname: node.ifname, xdp_mode: mode, enabled: fastPathNames(fp), loaded: 'broadcast,quorum,reply', objects: [] } : parseAttach(node.name, r.stdout));
+    // XDP_TX into a veth needs an XDP program on its peer; TC's redirect does not (and an earlier one goes)
+    await switchPeerPass(plan, node, ctx, hook === 'xdp');
+    out.push(ctx.runner.dryRun ? { node: node.name, ifname: node.ifname, hook, xdp_mode: hook === 'tc' ? 'none' : mode, enabled: fastPathNames(fp), loaded: 'broadcast,quorum,reply', objects: [] } : parseAttach(node.name, r.stdout));
   }
   if (!ctx.runner.dryRun && existsSync(ctx.paths.root)) writeFileSync(ctx.paths.bpfAttachFile, JSON.stringify(out, null, 2) + '\n');
   return out;

@@ -79,11 +79,14 @@ describe.skipIf(!isRoot)('broadcast (TC egress clone to every follower)', () => 
   }
 });
 
-describe.skipIf(!isRoot).each([3, 5, 7])('quorum prune (XDP on the leader), %i replicas', (n) => {
+/** Quorum prune and fast reply run at the NIC's XDP hook or at TC ingress (veth's cheaper hook): both are tested. */
+const HOOKS = ['xdp', 'tc'] as const;
+
+describe.skipIf(!isRoot).each(HOOKS.flatMap((h) => [3, 5, 7].map((n) => [h, n] as const)))('quorum prune (%s on the leader), %i replicas', (hook, n) => {
   let lab: TestLab;
   beforeAll(async () => {
-    lab = await upLab(`q${n}`, n);
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: true, reply: false }, 'native');
+    lab = await upLab(`q${n}${hook[0]}`, n);
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: true, reply: false }, 'native', hook);
   });
   afterAll(async () => {
     await lab?.down();
@@ -127,22 +130,26 @@ describe.skipIf(!isRoot).each([3, 5, 7])('quorum prune (XDP on the leader), %i r
   });
 });
 
-describe.skipIf(!isRoot)('fast reply (XDP on a follower)', () => {
+describe.skipIf(!isRoot).each(HOOKS)('fast reply (%s on a follower)', (hook) => {
   let lab: TestLab;
   beforeAll(async () => {
-    lab = await upLab('r', 3);
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: false, reply: true }, 'native');
+    lab = await upLab(`r${hook[0]}`, 3);
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: false, reply: true }, 'native', hook);
   });
   afterAll(async () => {
     await lab?.down();
   });
 
-  it('in-order Prepares are answered from XDP_TX with a valid PrepareOK and handed over in the ring buffer; gaps and other views go up unchanged', async () => {
+  it('in-order Prepares are answered from the kernel (XDP_TX, or a TC redirect) with a valid PrepareOK and handed over in the ring buffer; gaps and other views go up unchanged', async () => {
     const [leader, f1] = lab.r as [PlanNode, PlanNode];
     // a replica renews this lease every tick; without one the kernel answers for nobody
     expect((await loader(f1, ['ctrl', '--pin-dir', f1.pinDir, '--lease-ms', '600000'])).exitCode).toBe(0);
     const show1 = await show(f1);
-    expect(show1.attached.find((a) => a.hook === 'xdp')).toMatchObject({ mode: 'native', prog: 'el_xdp_dispatch', current: true });
+    if (hook === 'xdp') expect(show1.attached.find((a) => a.hook === 'xdp')).toMatchObject({ mode: 'native', prog: 'el_xdp_dispatch', current: true });
+    else {
+      expect(show1.attached.find((a) => a.hook === 'tc' && a.mode === 'ingress')).toMatchObject({ prog: 'el_tc_ingress', current: true });
+      expect(show1.attached.some((a) => a.hook === 'xdp')).toBe(false);
+    }
     const oks = await listen(leader, ['capture', '--ifname', leader.ifname, '--port', String(leader.port), '--until-opnum', '3', '--timeout', '20']);
     const upstairs = await listen(f1, ['recv', '--bind', ipPort(f1), '--until-opnum', String(SENTINEL), '--timeout', '20']);
     const prep = (opnum: number, extra: string[] = []) =>
@@ -199,11 +206,11 @@ describe.skipIf(!isRoot)('fast reply (XDP on a follower)', () => {
   });
 });
 
-describe.skipIf(!isRoot)('malformed and truncated frames at every hook', () => {
+describe.skipIf(!isRoot).each(HOOKS)('malformed and truncated frames at every hook (ingress: %s)', (hook) => {
   let lab: TestLab;
   beforeAll(async () => {
-    lab = await upLab('m', 3);
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native');
+    lab = await upLab(`m${hook[0]}`, 3);
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native', hook);
   });
   afterAll(async () => {
     await lab?.down();
@@ -218,8 +225,8 @@ describe.skipIf(!isRoot)('malformed and truncated frames at every hook', () => {
       ['--bad-magic'],
       ['--udp-len-extra', '60'], // UDP length says more than the datagram holds
     ];
-    // truncated frames whose IP length lies: the switch's bridge (br_netfilter)
-    // drops them, so only the sender's TC hook sees them
+    // truncated frames whose IP length lies: the lab switch forwards them (no br_netfilter in its
+    // namespace), so the sender's TC egress and the receiver's ingress hook both see them
     const cut: string[][] = [['--truncate', '50'], ['--truncate', '97']];
     const cap = await listen(f1, ['capture', '--ifname', f1.ifname, '--port', String(f1.port), '--until-opnum', String(SENTINEL), '--timeout', '20']);
     for (const b of [...bad, ...cut]) {
@@ -232,24 +239,24 @@ describe.skipIf(!isRoot)('malformed and truncated frames at every hook', () => {
     const got = await cap.done;
     // the malformed frames reached the follower's stack unchanged (passed, not eaten, not "fixed")
     const passed = got.filter((x) => x.src_ip === leader.ip && x.opnum !== SENTINEL);
-    expect(passed.map((x) => x.len)).toEqual([52, 97, 98, 98]);
+    expect(passed.map((x) => x.len)).toEqual([52, 97, 98, 98, 50, 97]);
     const sl = await stats(leader);
     const sf = await stats(f1);
     expect(sl.egress.errors).toBe(bad.length + cut.length);
     expect(sl.broadcast.cloned).toBe(0);
-    expect(sl.dispatch.errors).toBe(bad.length);
-    expect(sf.dispatch.errors).toBe(bad.length);
+    expect(sl.dispatch.errors).toBe(bad.length + cut.length);
+    expect(sf.dispatch.errors).toBe(bad.length + cut.length);
     expect(sf.egress.errors).toBe(bad.length + cut.length); // the follower's own malformed PrepareOKs leaving
     expect(sf.reply.seen + sf.reply.replied).toBe(0);
     expect(sl.quorum.seen).toBe(0);
     for (const n of [leader, f1]) {
       const s = await show(n);
-      expect(s.attached.map((a) => `${a.hook}:${a.prog}`).sort()).toEqual(['tc:el_tc_egress', 'xdp:el_xdp_dispatch']);
+      expect(s.attached.map((a) => `${a.hook}:${a.prog}`).sort()).toEqual(hook === 'xdp' ? ['tc:el_tc_egress', 'xdp:el_xdp_dispatch'] : ['tc:el_tc_egress', 'tc:el_tc_ingress']);
     }
     // an IP fragment of ours (a large DoViewChange, say) is a fallback, not an error
     await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', '1', '--more-fragments']);
     await waitFor('the fragment at the follower', async () => ((await stats(f1)).dispatch.fallback === 1 ? true : undefined));
-    expect((await stats(f1)).dispatch.errors).toBe(bad.length);
+    expect((await stats(f1)).dispatch.errors).toBe(bad.length + cut.length);
     // and a good Prepare is still answered from XDP (once a replica's lease is there)
     expect((await loader(f1, ['ctrl', '--pin-dir', f1.pinDir, '--lease-ms', '600000'])).exitCode).toBe(0);
     const oks = await listen(leader, ['capture', '--ifname', leader.ifname, '--port', String(leader.port), '--until-opnum', '1', '--timeout', '20']);
@@ -268,9 +275,9 @@ describe.skipIf(!isRoot)('attach after a crash, detach', () => {
   });
 
   it('re-attaching over pins and programs a crashed run left behind replaces them', async () => {
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: false, reply: false }, 'native');
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: false, reply: false }, 'native', 'xdp');
     // simulate the crash: nobody detached; attach again with other fast paths
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: true, reply: true }, 'native');
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: true, reply: true }, 'native', 'xdp');
     for (const n of lab.r) {
       const s = await show(n);
       expect(s.pinned).toBe(true);
@@ -280,8 +287,12 @@ describe.skipIf(!isRoot)('attach after a crash, detach', () => {
     // pins whose programs were removed by hand (half a crash) are replaced too
     const r0 = lab.r[0]!;
     expect((await inNode(r0, ['ip', 'link', 'set', 'dev', r0.ifname, 'xdp', 'off'])).exitCode).toBe(0);
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native');
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native', 'xdp');
     expect((await show(r0)).attached.filter((a) => a.current)).toHaveLength(2);
+    // and switching to the TC ingress hook replaces the XDP program (no XDP left behind)
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native', 'tc');
+    const tcOnly = await show(r0);
+    expect(tcOnly.attached.map((a) => `${a.hook}:${a.mode}:${a.prog}`).sort()).toEqual(['tc:egress:el_tc_egress', 'tc:ingress:el_tc_ingress']);
   });
 
   it('detach leaves no pins and no programs, and is idempotent', async () => {
@@ -293,6 +304,8 @@ describe.skipIf(!isRoot)('attach after a crash, detach', () => {
       expect(link.stdout).not.toMatch(/"xdp"/);
       const tc = await inNode(n, ['tc', 'filter', 'show', 'dev', n.ifname, 'egress']);
       expect(tc.stdout).not.toMatch(/el_tc_egress/);
+      const tci = await inNode(n, ['tc', 'filter', 'show', 'dev', n.ifname, 'ingress']);
+      expect(tci.stdout).not.toMatch(/el_tc_ingress/);
       const sw = await waitFor('switch side', async () => {
         const r = await inNode({ ...n, netns: lab.plan.network.switchNs }, ['ip', '-d', '-j', 'link', 'show', 'dev', n.switchIf]);
         return r.exitCode === 0 ? r.stdout : undefined;

@@ -21,11 +21,12 @@ const objects = () => readdirSync(BUILD).filter((f) => f.endsWith('.bpf.o'));
 const OBJECTS = [
   // tail_call 12
   { file: 'el_xdp.bpf.o', progs: ['el_xdp_dispatch'], helpers: [12] },
-  // spin_lock 93, tail_call 12
-  { file: 'el_tc.bpf.o', progs: ['el_tc_egress'], helpers: [12, 93] },
-  { file: 'el_quorum.bpf.o', progs: ['el_xdp_quorum'], helpers: [93] },
-  // ringbuf_output 130 (not ringbuf_reserve 131: see el_common.h), ktime_get_ns 5, xdp_adjust_tail 65
-  { file: 'el_reply.bpf.o', progs: ['el_xdp_reply'], helpers: [5, 65, 130] },
+  // spin_lock 93, tail_call 12, skb_pull_data 39 (egress, and the TC ingress dispatcher for veth)
+  { file: 'el_tc.bpf.o', progs: ['el_tc_egress', 'el_tc_ingress'], helpers: [12, 39, 93] },
+  { file: 'el_quorum.bpf.o', progs: ['el_tci_quorum', 'el_xdp_quorum'], helpers: [93] },
+  // ringbuf_output 130 (not ringbuf_reserve 131: see el_common.h), ktime_get_ns 5, xdp_adjust_tail 65;
+  // the TC flavour: skb_change_tail 38, redirect 23
+  { file: 'el_reply.bpf.o', progs: ['el_tci_reply', 'el_xdp_reply'], helpers: [5, 23, 38, 65, 130] },
   // clone_redirect 13
   { file: 'el_broadcast.bpf.o', progs: ['el_tc_broadcast'], helpers: [13] },
   { file: 'el_pass.bpf.o', progs: ['el_xdp_pass'], helpers: [] },

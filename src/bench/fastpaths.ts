@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { LabError } from '../diagnostics.js';
-import { attachFastPaths, bpfState, detachFastPaths, loaderPath, unavailableFastPaths } from '../bpf.js';
+import { HookChoice, attachFastPaths, bpfState, detachFastPaths, loaderPath, unavailableFastPaths } from '../bpf.js';
 import { projectRoot } from '../paths.js';
 import { PlanNode } from '../plan.js';
 import { BenchLab } from './lab.js';
@@ -20,10 +20,10 @@ export function fastPathsUnavailable(root = projectRoot()): string | undefined {
   return undefined;
 }
 
-export async function attachArm(lab: BenchLab, arm: ArmDef): Promise<void> {
+export async function attachArm(lab: BenchLab, arm: ArmDef, hook: HookChoice = 'auto'): Promise<void> {
   // the loader replaces a crashed trial's pins anyway; detaching first makes every arm start from nothing
   await detachFastPaths(lab.plan, lab.provider, lab.pctx).catch(() => undefined);
-  const results = await attachFastPaths(lab.plan, lab.provider, lab.pctx, arm);
+  const results = await attachFastPaths(lab.plan, lab.provider, lab.pctx, arm, 'auto', hook);
   const missing = unavailableFastPaths(results, arm);
   if (missing.length) throw new LabError(`arm '${arm.name}' cannot run on this kernel: ${missing.join('; ')}`, 'FAST_PATH_UNAVAILABLE');
 }

@@ -145,7 +145,7 @@ class Bench {
     let cpuBefore: CpuSample[] | undefined;
     try {
       if (useBpf) {
-        await attachArm(lab, arm);
+        await attachArm(lab, arm, this.opts.hook);
         const armEnv = (this.env.labs[String(t.replicas)]!.arms[t.arm] ??= {});
         if (!Object.keys(armEnv).length) {
           for (const n of replicas(lab.plan)) armEnv[n.name] = await armNodeState(lab, n);

@@ -151,6 +151,8 @@ export interface BenchOptions {
   check?: boolean;
   /** Record a whole-system profile (perf) for one trial per replica count x arm. */
   profile?: boolean;
+  /** Where the ingress fast paths run (default auto: the provider's choice). */
+  hook?: 'auto' | 'xdp' | 'tc';
 }
 
 export interface SkippedArm {

@@ -1,5 +1,5 @@
 /** `electrode-lab bench`, `report <run>` and `crashes [run]`. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiagnosticsError } from '../diagnostics.js';
@@ -76,6 +76,7 @@ interface BenchFlags {
   nemesis?: string;
   check?: boolean;
   profile?: boolean;
+  hook?: 'auto' | 'xdp' | 'tc';
 }
 
 export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
@@ -112,6 +113,7 @@ export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
     nemesis: nemesis.specs,
     check: flags.check !== false,
     ...(flags.profile ? { profile: true } : {}),
+    ...(flags.hook && flags.hook !== 'auto' ? { hook: flags.hook } : {}),
   };
 }
 
@@ -155,6 +157,7 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '2:--crash-after 500'", collectReplicaArgs)
     .option('--nemesis <list>', `faults, one trial each per combination: ${NEMESIS_KINDS.join(', ')} (kill-follower:K, pause:leader|follower, partition:leader|follower, loss:P%, dup:P%, reorder:P%)`)
     .option('--no-check', 'skip recording histories and committed logs (and the safety verdict)')
+    .addOption(new Option('--hook <hook>', 'where quorum prune and fast reply run: auto (the provider\'s choice: tc on netns, xdp on VMs), xdp, tc').choices(['auto', 'xdp', 'tc']).default('auto'))
     .option('--profile', 'record a whole-system profile (perf, linux-perf) per replica count x arm and draw a flame graph of each (netns labs)')
     .option('--json', 'print the machine-readable summary instead of the table')
     .addHelpText(

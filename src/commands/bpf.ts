@@ -1,7 +1,7 @@
 /** `electrode-lab attach | detach | stats`: the eBPF fast paths on a lab's replicas. */
 import { Command, Option } from 'commander';
 import { DiagnosticsError } from '../diagnostics.js';
-import { ALL_FAST_PATHS, FastPaths, XDP_MODES, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, fastPathStats, formatAttach, formatStatsTable, setFastPaths, unavailableFastPaths } from '../bpf.js';
+import { ALL_FAST_PATHS, FastPaths, HOOK_CHOICES, HookChoice, XDP_MODES, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, fastPathStats, formatAttach, formatStatsTable, setFastPaths, unavailableFastPaths } from '../bpf.js';
 import { formatKernelCheck, kernelCheckPreconditions, listHostKernels, runKernelCheck } from '../kernelcheck.js';
 import { CliContext } from './index.js';
 
@@ -11,6 +11,7 @@ interface AttachOpts {
   reply?: boolean;
   all?: boolean;
   xdpMode: XdpMode;
+  hook: HookChoice;
   set?: boolean;
 }
 
@@ -34,6 +35,7 @@ export function registerBpf(program: Command, ctx: CliContext): void {
     .option('--reply', 'XDP fast PrepareOK on followers')
     .option('--all', 'all three fast paths')
     .addOption(new Option('--xdp-mode <mode>', 'native, generic, or auto (native, falling back loudly)').choices([...XDP_MODES]).default('auto'))
+    .addOption(new Option('--hook <hook>', "where quorum prune and fast reply run: xdp (the NIC's XDP hook), tc (TC ingress), or auto (tc on netns labs' veths, xdp on VMs)").choices([...HOOK_CHOICES]).default('auto'))
     .option('--set', 'only switch fast paths on/off on an attached lab (no reload)')
     .addHelpText(
       'after',
@@ -45,7 +47,14 @@ Examples:
   $ electrode-lab attach                          load everything, all fast paths switched off
 
 Re-running attach replaces what an earlier (or crashed) run left behind. Start the
-replicas with the matching --fast-broadcast/--fast-quorum/--fast-reply flags.`,
+replicas with the matching --fast-broadcast/--fast-quorum/--fast-reply flags.
+
+Hooks: the broadcast always runs at TC egress. Quorum prune and fast reply run
+where the NIC hands frames over cheapest: native XDP on virtio-net and real NICs
+(the paper's setting); TC ingress on veth (netns labs), where native XDP converts
+every frame into an XDP buffer (often a copy) and XDP_TX needs an XDP program on
+the switch side too. Same programs, same rules, same counters; --hook xdp on a
+netns lab shows the difference (bench --hook xdp vs --hook tc).`,
     )
     .action(async (o: AttachOpts) => {
       const fp = fastPathsFromOptions(o);
@@ -56,8 +65,8 @@ replicas with the matching --fast-broadcast/--fast-quorum/--fast-reply flags.`,
         ctx.out(`fast paths now: ${fastPathNames(fp)}`);
         return;
       }
-      const results = await pctx.progress.step(`attaching fast paths (${fastPathNames(fp)}, xdp ${o.xdpMode}) on ${plan.cluster.n} replicas`, () =>
-        attachFastPaths(plan, provider, pctx, fp, o.xdpMode),
+      const results = await pctx.progress.step(`attaching fast paths (${fastPathNames(fp)}, hook ${o.hook}${o.hook !== 'tc' ? `, xdp ${o.xdpMode}` : ''}) on ${plan.cluster.n} replicas`, () =>
+        attachFastPaths(plan, provider, pctx, fp, o.xdpMode, o.hook),
       );
       ctx.out(formatAttach(results).join('\n'));
       const missing = unavailableFastPaths(results, fp);

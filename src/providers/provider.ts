@@ -105,6 +105,11 @@ export interface Provider {
    * perf for the whole lab); false when each node has its own (VMs, hosts).
    */
   readonly sharedKernel: boolean;
+  /**
+   * Where `attach` puts the ingress fast paths by default: 'xdp' on real and
+   * virtio NICs (native XDP sees the driver's buffers), 'tc' on veth.
+   */
+  readonly ingressHook: 'xdp' | 'tc';
   /** Stops a process this lab started (SIGTERM, then SIGKILL after a grace period). */
   stop(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<void>;
   status(plan: Plan, ctx: ProviderContext): Promise<NodeStatus[]>;

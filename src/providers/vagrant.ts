@@ -548,6 +548,7 @@ export class VagrantProvider implements Provider {
   /** TCG guests: ssh round trips of a second or more, and a replica start that can take tens of seconds. */
   readonly startTimeoutMs = 180_000;
   readonly sharedKernel = false;
+  readonly ingressHook = 'xdp' as const;
 
   async alive(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<boolean> {
     const node = plan.nodes.find((n) => n.name === rec.node);
@@ -601,7 +602,8 @@ export class VagrantProvider implements Provider {
         try {
           const link = await this.exec(plan, n, ['ip', '-d', '-j', 'link', 'show', 'dev', ifname], ctx, { check: false });
           const tc = await this.exec(plan, n, ['tc', 'filter', 'show', 'dev', ifname, 'egress'], ctx, { check: false });
-          bpf = parseAttachedBpf(link.stdout, tc.stdout);
+          const tci = await this.exec(plan, n, ['tc', 'filter', 'show', 'dev', ifname, 'ingress'], ctx, { check: false });
+          bpf = parseAttachedBpf(link.stdout, tc.stdout, tci.stdout);
           for (const p of records.filter((p) => p.node === n.name)) {
             const a = await this.sh(plan, n, ctx, this.aliveScript(p), { check: false });
             procs.push({ name: p.name, pid: p.pid, alive: a.exitCode === 0 });

@@ -39,15 +39,26 @@ describe('fast paths through the provider (recording runner, nothing runs)', () 
   const ctx = (runner: RecordingRunner) => ({ runner, paths, progress: new QuietProgress() });
   const loader = join(projectRoot(), 'bpf', 'build', 'el-loader');
 
-  it('attach: one el-loader attach per replica inside its namespace, from the plan only, then the switch-side XDP pass', async () => {
+  it('attach on netns: TC ingress by default (the veth\'s cheaper hook), no switch-side XDP pass; --hook xdp adds it', async () => {
     const r = new RecordingRunner((argv) => (argv.includes('attach') ? { stdout: attachJson() + '\n' } : {}));
-    const results = await attachFastPaths(plan, new NetnsProvider(), ctx(r), { broadcast: true, quorum: false, reply: true }, 'native');
+    await attachFastPaths(plan, new NetnsProvider(), ctx(r), { broadcast: true, quorum: false, reply: true }, 'native');
+    const rec = r.lines();
+    expect(rec[0]).toBe(
+      `nsenter --net=/run/netns/el-fp-replica0 -- ${loader} attach --pin-dir /sys/fs/bpf/electrode-lab/fp/replica0 --peers ${paths.peerTableFile} --index 0 --ifname eth0 --broadcast --reply --hook tc --json`,
+    );
+    // an XDP pass an earlier --hook xdp attach left on the switch side goes
+    expect(rec[1]).toBe(`nsenter --net=/run/netns/el-fp-sw -- ${loader} peer-pass --ifname p-replica0 --off`);
+  });
+
+  it('attach --hook xdp: one el-loader attach per replica inside its namespace, from the plan only, then the switch-side XDP pass', async () => {
+    const r = new RecordingRunner((argv) => (argv.includes('attach') ? { stdout: attachJson() + '\n' } : {}));
+    const results = await attachFastPaths(plan, new NetnsProvider(), ctx(r), { broadcast: true, quorum: false, reply: true }, 'native', 'xdp');
     expect(results.map((x) => x.node)).toEqual(['replica0', 'replica1', 'replica2', 'replica3', 'replica4']);
     expect(results[0]).toMatchObject({ xdp_mode: 'native', enabled: 'broadcast,reply', loaded: 'broadcast,quorum,reply' });
     const rec = r.lines();
     expect(rec).toHaveLength(10);
     expect(rec[0]).toBe(
-      `nsenter --net=/run/netns/el-fp-replica0 -- ${loader} attach --pin-dir /sys/fs/bpf/electrode-lab/fp/replica0 --peers ${paths.peerTableFile} --index 0 --ifname eth0 --broadcast --reply --xdp-mode native --json`,
+      `nsenter --net=/run/netns/el-fp-replica0 -- ${loader} attach --pin-dir /sys/fs/bpf/electrode-lab/fp/replica0 --peers ${paths.peerTableFile} --index 0 --ifname eth0 --broadcast --reply --hook xdp --xdp-mode native --json`,
     );
     expect(rec[1]).toBe(`nsenter --net=/run/netns/el-fp-sw -- ${loader} peer-pass --ifname p-replica0`);
     expect(rec[8]).toContain('el-fp-replica4 -- ');
@@ -82,7 +93,7 @@ describe('fast paths through the provider (recording runner, nothing runs)', () 
     const fake = { exec: async (_p: unknown, node: { name: string }, argv: string[]) => (calls.push([node.name, ...argv]), { argv, exitCode: 0, signal: null, durationMs: 0, stdout: attachJson(), stderr: '' }) };
     await attachFastPaths(vplan, fake as never, ctx(new RecordingRunner()), { broadcast: true, quorum: true, reply: true });
     expect(calls).toHaveLength(3);
-    expect(calls[1]).toEqual(['replica1', loader, 'attach', '--pin-dir', vplan.nodes[1]!.pinDir, '--peers', paths.peerTableFile, '--index', '1', '--ifmac', vplan.nodes[1]!.mac, '--broadcast', '--quorum', '--reply', '--xdp-mode', 'auto', '--json']);
+    expect(calls[1]).toEqual(['replica1', loader, 'attach', '--pin-dir', vplan.nodes[1]!.pinDir, '--peers', paths.peerTableFile, '--index', '1', '--ifmac', vplan.nodes[1]!.mac, '--broadcast', '--quorum', '--reply', '--hook', 'xdp', '--xdp-mode', 'auto', '--json']);
   });
 });
 
