@@ -38,11 +38,35 @@ export function parseAnswers(text: string, file: string, known: readonly string[
   const set = new Set(known);
   for (const k of leafKeys(raw)) {
     if (!set.has(k)) {
-      const near = known.find((x) => x.split('.').at(-1) === k.split('.').at(-1));
+      const near = nearestKey(k, known);
       diagnostics.push({ code: 'ANSWERS_UNKNOWN_KEY', subject: `${file}: ${k}`, message: 'not a key of this lab', hint: near ? `did you mean ${near}?` : `the keys are those of the template (${known.length} of them)` });
     }
   }
   return { answers: raw as Answers, diagnostics };
+}
+
+/** Edit distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length]!;
+}
+
+/** The known key a misspelt one most likely meant: the same last part under another section, or a close spelling. */
+function nearestKey(k: string, known: readonly string[]): string | undefined {
+  const last = k.split('.').at(-1)!;
+  const sameLeaf = known.find((x) => x.split('.').at(-1) === last);
+  if (sameLeaf) return sameLeaf;
+  const scored = known.map((x) => ({ x, d: distance(k, x) })).sort((a, b) => a.d - b.d);
+  return scored[0] && scored[0].d <= Math.max(2, Math.floor(k.length / 5)) ? scored[0].x : undefined;
 }
 
 /** The value at a dotted path, undefined when absent. */

@@ -16,17 +16,19 @@ export interface Lab02Facts {
   n: number;
   lab: string;
   /** The crash of the bench's `all` trial (the arm with eBPF state), when the bench ran. */
-  crash?: CrashEvidence & { step?: 'prepare' | 'commit'; kernelView?: number; logView: number; faultAddress?: string };
+  crash?: CrashEvidence & { step?: 'prepare' | 'commit'; via?: 'socket' | 'ring'; kernelView?: number; logView: number; faultAddress?: string };
   /** Crashes of the run, all arms (the folder question names the right one). */
   crashDirs: string[];
 }
 
-function protocolStep(frames: readonly string[]): 'prepare' | 'commit' | undefined {
+/** The message being handled, from the frames below commit_to: a ring record (vr_kernel_record) is a Prepare the fast reply acknowledged. */
+function protocolStep(frames: readonly string[]): { step?: 'prepare' | 'commit'; via?: 'socket' | 'ring' } {
   for (const f of frames) {
-    if (f === 'on_prepare') return 'prepare';
-    if (f === 'on_commit') return 'commit';
+    if (f === 'on_prepare') return { step: 'prepare', via: 'socket' };
+    if (f === 'on_commit') return { step: 'commit', via: 'socket' };
+    if (f === 'vr_kernel_record') return { step: 'prepare', via: 'ring' };
   }
-  return undefined;
+  return {};
 }
 
 export function lab02Facts(ev: Evidence): Lab02Facts {
@@ -40,7 +42,7 @@ export function lab02Facts(ev: Evidence): Lab02Facts {
     const ctrl = (c.bpf as { ctrl?: { view?: number } }).ctrl;
     crash = {
       ...c,
-      step: protocolStep(c.info.topFrames),
+      ...protocolStep(c.info.topFrames),
       ...(typeof ctrl?.view === 'number' ? { kernelView: ctrl.view } : {}),
       logView: lastNormalView(runSegments(c.logTail).at(-1)),
       ...(/segfault at (\w+)/.exec(c.dmesg) ? { faultAddress: /segfault at (\w+)/.exec(c.dmesg)![1]! } : {}),
@@ -145,9 +147,19 @@ export function checkLab02(answers: Answers, ev: Evidence): Verdict {
       return s?.includes('prepare') ? 'prepare' : s?.includes('commit') ? 'commit' : undefined;
     },
     expected: cr?.step,
-    noFact: noCrash,
+    noFact: cr ? 'this crash did not happen while a Prepare or a Commit was handled: see its frames' : noCrash,
     form: 'Prepare or Commit',
-    where: 'the on_* frame below commit_to in backtrace.txt names the message being handled',
+    where: 'the frames below commit_to in backtrace.txt name the message being handled (a record of the fast reply\'s ring buffer is a Prepare)',
+  });
+  c.value('crash.delivered_by', {
+    parse: (v) => {
+      const s = asChoice(v);
+      return s?.includes('ring') || s?.includes('kernel') || s?.includes('xdp') ? 'ring' : s?.includes('socket') || s?.includes('udp') ? 'socket' : undefined;
+    },
+    expected: cr?.via,
+    noFact: cr ? 'this crash did not happen while a Prepare or a Commit was handled: see its frames' : noCrash,
+    form: 'socket or ring (buffer)',
+    where: 'below the on_*/vr_kernel_record frame: drain_socket (the UDP socket) or el_fp_consume/ring_buffer (the fast reply\'s ring buffer)',
   });
   c.value('crash.kernel_view', { parse: asInt, expected: cr?.kernelView, noFact: noCrash, form: 'a view number', where: 'ctrl.view in bpf.json' });
   c.value('crash.log_view', { parse: asInt, expected: cr?.logView, noFact: noCrash, form: 'a view number', where: 'the last "view N normal" line of log.tail (none: every replica starts in view 0)' });

@@ -71,7 +71,7 @@ export const LABS: readonly LabDef[] = [
       'A MAC is six bytes: 02:4c, two bytes from the lab name, 00 for a replica (01 for a client), the index. `render 7 --name other` changes exactly two of them.',
       'The broadcast row\'s PASSED counts frames fanned out, CLONED the copies made: cloned = (n - 2) x passed, for Prepares AND Commits.',
       '`electrode-lab crashes` prints each crash with its trial (replicas/arm/threads/repeat): open the folder of the `all` trial.',
-      'gdb prints the crashing thread first: frames #0, #1, ... from the innermost. The on_* frame tells which message was being handled.',
+      'gdb prints the crashing thread first: frames #0, #1, ... from the innermost; inlined functions get frames of their own, so a name can appear twice. The on_* frame (or vr_kernel_record: a Prepare the fast reply handed over through its ring buffer) tells which message was being handled.',
     ],
     check: checkLab02,
   },

@@ -221,12 +221,16 @@ describe('lab 02 facts and check', () => {
   const right = {
     one_plan: { replica6_mac: plan.nodes[6]!.mac, mac_rule: 'lab name two bytes, role, index', eight_replicas_code: 'SPEC_EVEN_REPLICAS', nine_replicas: 'nothing at all, just the count', sizes_from: 'files/peers.table', max_replicas: 15, explain: 'the verifier needs bounded loops' },
     clones: { passed: 2084, cloned: 10420, per_frame: 5, operations: 2000, commits: 84 },
-    crash: { folder: 'replica3-77', node: 3, signal: 'segv', top_frames: ['crash_on_purpose', 'execute_one', 'commit_to', 'on_prepare'], protocol_step: 'Prepare', kernel_view: 0, log_view: 0, why_el_ctrl: 'the fast reply would use a stale view', fault_address: '0x0', find_instruction: 'ip minus the base, then addr2line' },
+    crash: { folder: 'replica3-77', node: 3, signal: 'segv', top_frames: ['crash_on_purpose', 'execute_one', 'commit_to', 'on_prepare'], protocol_step: 'Prepare', delivered_by: 'socket', kernel_view: 0, log_view: 0, why_el_ctrl: 'the fast reply would use a stale view', fault_address: '0x0', find_instruction: 'ip minus the base, then addr2line' },
     assertions: { never_add: '-DNDEBUG', explain: 'the bug runs on silently as undefined behaviour' },
   };
   it('picks the all trial\'s crash folder and reads its facts', () => {
     const f = lab02Facts(ev);
-    expect(f.crash).toMatchObject({ dir: 'crashes/replica3-77', step: 'prepare', kernelView: 0, logView: 0, faultAddress: '0' });
+    expect(f.crash).toMatchObject({ dir: 'crashes/replica3-77', step: 'prepare', via: 'socket', kernelView: 0, logView: 0, faultAddress: '0' });
+    // a Prepare the fast reply put in the ring buffer
+    const ring = { ...crash, topFrames: ['crash_on_purpose', 'execute_one', 'commit_to', 'commit_to', 'vr_kernel_record', 'on_record'] };
+    const f2 = lab02Facts({ ...ev, runs: [{ ...ev.runs[0]!, crashes: [{ ...ev.runs[0]!.crashes[1]!, info: ring }] }] });
+    expect(f2.crash).toMatchObject({ step: 'prepare', via: 'ring' });
     expect(f.crashDirs).toEqual(['crashes/replica3-66', 'crashes/replica3-77']);
   });
   it('passes right answers; the baseline folder, a reading never taken and a wrong count are wrong', () => {
