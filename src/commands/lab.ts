@@ -13,7 +13,7 @@ import { planLab } from '../plan.js';
 import { probeHostFacts } from '../probe.js';
 import { normalizeSpec } from '../spec.js';
 import { loadPlan, loadProcessRecords } from '../state.js';
-import { leafKeys, parseAnswers } from '../labs/answers.js';
+import { parseAnswers, templateKeys } from '../labs/answers.js';
 import { formatVerdict, verdictCounts, verdictOk } from '../labs/check.js';
 import { asFault } from '../labs/crashhunt.js';
 import { CoursePaths, newRecord } from '../labs/evidence.js';
@@ -22,7 +22,6 @@ import { runIncident } from '../labs/incident.js';
 import { LABS, answersTemplate, findLab, labFolder } from '../labs/registry.js';
 import { resetLab } from '../labs/reset.js';
 import { formatLabList, labStateText, upCommandOf } from '../labs/status.js';
-import { parseDocument } from 'yaml';
 import { CliContext } from './index.js';
 
 const rel = (p: string) => {
@@ -140,7 +139,7 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
       if (!live && !existsSync(work.root)) throw new LabError(`${work.root} does not exist; give the folder a student handed in (it holds lab.json, answers.yaml, evidence/)`, 'NO_FOLDER');
       const answersFile = resolve(o.answers ?? (live ? answersTemplate(def) : work.answersCopy));
       if (!existsSync(answersFile)) throw new LabError(`${answersFile} does not exist; copy the template ${rel(answersTemplate(def))} and fill it in`, 'NO_ANSWERS');
-      const known = leafKeys(parseDocument(readFileSync(answersTemplate(def), 'utf8')).toJS());
+      const known = templateKeys(readFileSync(answersTemplate(def), 'utf8'));
       const parsed = parseAnswers(readFileSync(answersFile, 'utf8'), rel(answersFile), known);
       if (parsed.diagnostics.length) throw new DiagnosticsError(parsed.diagnostics, 'answers');
       if (live) {

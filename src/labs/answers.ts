@@ -14,6 +14,11 @@ export interface ParsedAnswers {
   diagnostics: Diagnostic[];
 }
 
+/** The keys of an answers template (its leaves). */
+export function templateKeys(text: string): string[] {
+  return leafKeys(parseDocument(text).toJS());
+}
+
 /** Dotted key paths of every leaf of a YAML mapping (`a.b.c`). */
 export function leafKeys(obj: unknown, prefix = ''): string[] {
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return prefix ? [prefix] : [];

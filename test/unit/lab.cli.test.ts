@@ -121,14 +121,14 @@ describe('an instructor checks a handed-in folder', () => {
 
 describe('down after a bench removed its lab', () => {
   it('says the bench took it down instead of only "no saved plan"', async () => {
-    mkdirSync(join(runs, '20261201T000000Z-crash5'), { recursive: true });
-    writeFileSync(join(runs, '20261201T000000Z-crash5', 'results.json'), JSON.stringify({ kind: 'electrode-lab-bench-results', lab: 'crash5', records: [] }));
-    const r = await cli('down', '--name', 'crash5');
+    mkdirSync(join(runs, '20261201T000000Z-lab0gone'), { recursive: true });
+    writeFileSync(join(runs, '20261201T000000Z-lab0gone', 'results.json'), JSON.stringify({ kind: 'electrode-lab-bench-results', lab: 'lab0gone', records: [] }));
+    const r = await cli('down', '--name', 'lab0gone');
     expect(r.exitCode).toBe(0);
-    expect(r.stderr).toMatch(/lab 'crash5' is not up: a bench \(the last was run 20261201T000000Z-crash5\) takes down the lab it created when it ends, unless `bench --keep-lab`/);
-    expect(r.stdout).toMatch(/lab 'crash5' was already down \(nothing was left\): the last bench on it, run 20261201T000000Z-crash5/);
-    const other = await cli('down', '--name', 'never');
-    expect(other.stdout).toContain("lab 'never' is down (nothing was left)");
+    expect(r.stderr).toMatch(/lab 'lab0gone' is not up: a bench \(the last was run 20261201T000000Z-lab0gone\) takes down the lab it created when it ends, unless `bench --keep-lab`/);
+    expect(r.stdout).toMatch(/lab 'lab0gone' was already down \(nothing was left\): the last bench on it, run 20261201T000000Z-lab0gone/);
+    const other = await cli('down', '--name', 'lab0never');
+    expect(other.stdout).toContain("lab 'lab0never' is down (nothing was left)");
   });
 });
 
