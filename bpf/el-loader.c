@@ -15,7 +15,7 @@
  *                    [--commit C] [--fr-view V] [--fr-last-op N]
  *                    (writes el_ctrl/el_fr_state the way the replica does; tests, debugging)
  *   el-loader drain  --pin-dir DIR   (consumes el_fr_ring, one JSON line per record)
- *   el-loader impair --pin-dir DIR --ifname IF (--loss PCT | --dup PCT)... | --off
+ *   el-loader impair --pin-dir DIR --ifname IF [--loss PCT] [--dup PCT] | --off
  *                    (the bench nemesis on netns labs, in the switch namespace: drops or
  *                    duplicates UDP frames leaving IF at a rate; el_impair.bpf.c)
  *   el-loader peer-pass --ifname IF [--off]
@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -913,6 +914,12 @@ static int cmd_attach(int argc, char **argv)
 	memcpy(cfg.my_mac, mac, 6);
 	cfg.my_port = pt.p[o.index].port;
 	cfg.my_ip = pt.p[o.index].ip;
+	do {
+		if (getrandom(&cfg.quorum_token, sizeof(cfg.quorum_token), 0) != sizeof(cfg.quorum_token)) {
+			fail("getrandom for the quorum token: %s", strerror(errno));
+			goto out;
+		}
+	} while (!cfg.quorum_token);
 	if (bpf_map_update_elem(bpf_map__fd(disp->maps.EL_MAP_CONFIG), &k, &cfg, BPF_ANY)) {
 		fail("fill el_config: %s", strerror(errno));
 		goto out;

@@ -43,7 +43,7 @@ int el_tc_broadcast(struct __sk_buff *skb)
 	void *data, *data_end;
 	struct el_frame *f;
 	__u32 i, key, n, my, orig_idx, cur_ip, clones = 0;
-	long err = 0;
+	long err = 0, cerr = 0;
 	__u16 cur_port, flagword, newword;
 
 	count(EL_PROG_BROADCAST, C_SEEN);
@@ -95,12 +95,16 @@ int el_tc_broadcast(struct __sk_buff *skb)
 		err |= retarget(skb, cur_ip, cur_port, p);
 		cur_ip = p->ip;
 		cur_port = p->port;
-		err |= bpf_clone_redirect(skb, p->ifindex, 0);
+		/* a clone that fails costs that follower this copy (the leader
+		 * retransmits); it must not cost the original too */
+		cerr |= bpf_clone_redirect(skb, p->ifindex, 0); /* |=, not a branch: see the header */
 		clones++;
 	}
 	/* the original goes on to the follower user space addressed */
 	err |= retarget(skb, cur_ip, cur_port, &orig);
 	add(EL_PROG_BROADCAST, C_CLONED, clones);
+	if (cerr)
+		count(EL_PROG_BROADCAST, C_ERRORS); /* some clone failed: `cloned` counts attempts */
 	if (err) {
 		/* a failed rewrite may have left a wrong address in place */
 		count(EL_PROG_BROADCAST, C_ERRORS);

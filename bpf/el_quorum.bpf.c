@@ -66,6 +66,7 @@ int el_xdp_quorum(struct xdp_md *ctx)
 	switch (verdict) {
 	case EL_Q_COMPLETE:
 		f->el.flags |= EL_F_QUORUM;
+		f->el.request_id = cfg->quorum_token; /* proof the mark is ours */
 		f->udp.check = okframe_udp_csum(f);
 		count(EL_PROG_QUORUM, C_PASSED);
 		return XDP_PASS;

@@ -196,4 +196,50 @@ describe('bench on a real netns lab', () => {
     expectCorePatternRestored(run.root);
     expect(labNamespaces()).toEqual([]);
   }, 900_000);
+
+  it('the floor, CPU per op and load curves in every run, and --profile: a flame graph per arm from a real perf capture', async () => {
+    const arms = fastArm ? (['floor', 'baseline', 'all'] as const) : (['floor', 'baseline'] as const);
+    const havePerf = (await execa('perf', ['--version'], { reject: false }).catch(() => ({ exitCode: 1 }))).exitCode === 0;
+    const o = opts({ replicas: [3], arms: [...arms], threads: [1, 2, 4], repeat: 1, requests: undefined, duration: 1, warmup: 0.3, profile: havePerf });
+    const { run, results, report } = await runBench(o, deps());
+    expect(results.outcome).toBe('complete');
+    expect(results.records).toHaveLength(arms.length * 3);
+    for (const r of results.records) {
+      const what = `${r.arm}/${r.threads}: ${r.error ?? ''}`;
+      expect(r.status, what).toBe('ok');
+      expect(r.cpu, what).toBeDefined();
+      expect(r.cpu!.perOpUs, what).toBeGreaterThan(0);
+      expect(r.cpu!.roles.leader, what).toBeGreaterThan(0);
+      expect(r.cpu!.roles.client, what).toBeGreaterThan(0);
+      expect(r.cpu!.ctxSwitchesPerOp, what).toBeGreaterThan(0);
+      expect(r.cpu!.problem, what).toBeUndefined();
+      if (r.arm === 'floor') {
+        expect(r.safety, 'the floor has no history to check').toBeUndefined();
+        expect(r.cpu!.perFollower).toEqual([]);
+      } else {
+        expect(r.safety?.verdict, what).toBe('linearizable');
+        expect(r.cpu!.perFollower, what).toHaveLength(2);
+      }
+    }
+    // a UDP echo is cheaper than consensus: the floor must beat the baseline
+    const p50 = (arm: string, t: number) => results.records.find((r) => r.arm === arm && r.threads === t)!.latency_us!.p50;
+    expect(p50('floor', 1)).toBeLessThan(p50('baseline', 1));
+    expect(report).toMatch(/p50\/2 floor/);
+    expect(report).toMatch(/CPU us\/op/);
+    expect(readFileSync(run.chartSvg, 'utf8')).toContain('Load curves');
+    expect(readFileSync(run.commandsLog, 'utf8')).toMatch(/native\/build\/echo -l 10\.93\.0\.\d+:52000/);
+    if (havePerf) {
+      for (const arm of arms) {
+        const r = results.records.find((x) => x.arm === arm && x.threads === 4)!;
+        expect(r.profile?.problem, arm).toBeUndefined();
+        expect(r.profile!.samples, arm).toBeGreaterThan(100);
+        const svg = readFileSync(join(run.root, r.profile!.svg), 'utf8');
+        expect(svg).toMatch(/^<svg /);
+        // the lab's own processes are in the profile
+        expect(readFileSync(join(run.root, r.profile!.folded), 'utf8')).toMatch(arm === 'floor' ? /^echo;/m : /^replica;/m);
+      }
+      expect(results.records.filter((r) => r.profile)).toHaveLength(arms.length);
+    } else console.log('[bench] perf not installed (Debian package linux-perf): the --profile part is skipped');
+    expect(labNamespaces()).toEqual([]);
+  }, 900_000);
 });

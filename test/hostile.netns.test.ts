@@ -51,6 +51,13 @@ describe.skipIf(!isRoot)('hostile datagrams at a running lab with all fast paths
     const client = clients(lab.plan)[0]!;
     const before = await Promise.all(lab.r.map((r) => stats(r)));
     let sent = 0;
+    // a forged quorum mark on the paths XDP cannot parse: IP options, and a datagram in two fragments
+    // that reassembles after XDP with the marked header in the second. Both reach the leader's socket
+    // as "replica1's PrepareOK, marked"; without the kernel's token the leader must weigh it as one ack
+    for (const how of [['--ip-options'], ['--split-fragments']]) {
+      await send(client, ['raw', '--ifname', client.ifname, '--src', ep(client), '--dst', ep(lab.r[0]!), '--type', '4', '--replica', '1', '--view', '0', '--opnum', '1', '--flags', '4', ...how]);
+      sent++;
+    }
     // every type (and some that do not exist), each field at its extremes, to every replica
     for (const target of lab.r) {
       for (const type of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 255]) {
@@ -91,6 +98,10 @@ describe.skipIf(!isRoot)('hostile datagrams at a running lab with all fast paths
     }
     expect(await c.settleAndCheck([...warm.acks, ...after.acks])).toEqual([]);
     // their exit lines: each counted its dropped datagrams, none aborted or tripped a sanitizer (settleAndCheck checked that)
+    // the leader weighed the two forged marks as forged (they reached user space: the token told them apart)
+    const forged = /quorum marks \d+ \(forged (\d+)\)/.exec(c.log(0));
+    expect(forged, 'replica0 exit stats').not.toBeNull();
+    expect(Number(forged![1])).toBeGreaterThanOrEqual(2);
     for (let i = 0; i < 3; i++) {
       const m = /stats: rx \d+, malformed (\d+)/.exec(c.log(i));
       expect(m, `replica${i}`).not.toBeNull();

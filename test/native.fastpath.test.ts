@@ -19,7 +19,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'el-native-fp-'));
 let launcher = new LoopbackLauncher();
 
 const CTRL_SIZE = 56; // struct el_ctrl
-const CONFIG_SIZE = 36; // struct el_config
+const CONFIG_SIZE = 48; // struct el_config (the quorum token at 40)
 const FR_STATE_SIZE = 16; // struct el_fr_state
 const FR_BUSY_SIZE = 64; // struct el_fr_busy
 const MMAPABLE = '1024'; // BPF_F_MMAPABLE: the replica maps el_ctrl, el_config, el_fr_state, el_fr_busy
@@ -117,14 +117,21 @@ describe.skipIf(!IS_ROOT || !BPFFS)('replica eBPF hooks on real pinned maps', ()
   it('writes el_ctrl on start, as ops commit and through a view change; resets el_fr_state', async () => {
     const dirs = await Promise.all([0, 1, 2].map((i) => makePins(`r${i}`, 0x4)));
     const c = new TestCluster({ dir: join(scratch, 'ctrl'), n: 3, f: 1, addrs: loopbackAddrs(3, nextPortBase()), replicaNodes: ['r0', 'r1', 'r2'], clientNode: 'c', launcher });
-    // --bpf-pin-dir without --fast-*: el_ctrl is kept current, the data path stays in user space
-    await c.start((i) => ['--bpf-pin-dir', dirs[i]!]);
+    // --bpf-pin-dir without --fast-*: el_ctrl is kept current, the data path stays in user space;
+    // replica 2 also drains the fast reply's ring (--fast-reply)
+    await c.start((i) => ['--bpf-pin-dir', dirs[i]!, ...(i === 2 ? ['--fast-reply'] : [])]);
     for (let i = 0; i < 3; i++) {
       const ctl = await readCtrl(dirs[i]!);
       expect(ctl).toMatchObject({ view: 0n, status: 0 });
       expect(ctl.gen).toBeGreaterThan(0n);
-      // the lease the fast reply depends on is renewed ahead of now
-      expect(ctl.leaseNs).toBeGreaterThan(monotonicNs());
+      if (i === 2) {
+        // the lease the fast reply depends on is renewed ahead of now
+        expect(ctl.leaseNs).toBeGreaterThan(monotonicNs());
+      } else {
+        // no lease without --fast-reply: `attach --set --reply` under this replica must not make its
+        // kernel acknowledge ops the replica never drains from the ring (it once renewed it anyway)
+        expect(ctl.leaseNs).toBe(0n);
+      }
     }
     const r = await c.runClient(['-n', '500', '-t', '2']);
     expect(r.run.exitCode, r.run.stderr).toBe(0);

@@ -67,8 +67,10 @@ struct el_hdr {
 	                    *     op acknowledged (cumulative); REPLY: the op;
 	                    *     view-change msgs: sender's last op             */
 	__u64 commit;      /* 24: sender's commit number                         */
-	__u64 client_id;   /* 32: REQUEST/REPLY                                  */
-	__u64 request_id;  /* 40: REQUEST/REPLY                                  */
+	__u64 client_id;   /* 32: REQUEST/REPLY; per type otherwise (PREPARE and
+	                    *     COMMIT: the low-water mark; see PROTOCOL.md)   */
+	__u64 request_id;  /* 40: REQUEST/REPLY; a PREPARE_OK marked
+	                    *     EL_F_QUORUM: el_config.quorum_token            */
 	__u32 payload_len; /* 48: bytes following this header                    */
 	__u32 aux;         /* 52: PREPARE: number of ops in the batch (>= 1), so
 	                    *     the batch covers opnum-aux+1 .. opnum;
@@ -152,6 +154,12 @@ struct el_config {
 	__u16 my_port;     /* network byte order                                 */
 	__u32 my_ip;       /* network byte order                                 */
 	__u32 pad;
+	/* Random, non-zero, drawn by the loader at attach and never sent on the
+	 * wire: the quorum prune writes it into the request_id of the PrepareOK
+	 * it marks EL_F_QUORUM, and the replica trusts a mark only with it. A
+	 * mark that reached user space any other way (IP options, fragments
+	 * reassembled after XDP, a spoofed frame) lacks it. */
+	__u64 quorum_token;
 };
 
 #define EL_FP_BROADCAST 0x1  /* TC egress fan-out on the leader              */

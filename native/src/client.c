@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@ struct copts {
 	const char *ack_log;
 	const char *history;
 	const char *key_prefix;
+	int echo;               /* --echo: the floor, against `echo` on replica 0's address */
 };
 
 struct thread_state {
@@ -227,8 +229,8 @@ static void *run_thread(void *arg)
 		int done = 0;
 		uint64_t tries = 0;
 		while (!done) {
-			if (tries == 0) {
-				sendto(s, req, len, 0, (struct sockaddr *)&CL.addrs[leader], sizeof(CL.addrs[0]));
+			if (tries == 0 || O.echo) {
+				sendto(s, req, len, 0, (struct sockaddr *)&CL.addrs[O.echo ? 0 : leader], sizeof(CL.addrs[0]));
 			} else {
 				/* we may be talking to a dead or deposed leader: ask everyone */
 				for (uint32_t i = 0; i < CL.n; i++)
@@ -248,9 +250,9 @@ static void *run_thread(void *arg)
 					continue;
 				struct el_msg m;
 				if (el_msg_decode(rbuf, (size_t)got, CL.n, &m) != EL_OK ||
-				    m.h.type != EL_MSG_REPLY || m.h.client_id != t->client_id ||
+				    m.h.type != (O.echo ? EL_MSG_REQUEST : EL_MSG_REPLY) || m.h.client_id != t->client_id ||
 				    m.h.request_id != rid)
-					continue; /* stale or foreign */
+					continue; /* stale or foreign (--echo: our own request, back) */
 				leader = (uint32_t)(m.h.view % CL.n);
 				done = 1;
 				if (HIST)
@@ -317,7 +319,11 @@ static void usage(FILE *out)
 		"  --history FILE   one JSON line per operation (invoke/complete times, result, or\n"
 		"                   timeout), for the linearizability checker\n"
 		"  --key-prefix P   keys are P0..P<keys-1> (default k): clients that must not\n"
-		"                   touch each other's keys use different prefixes\n");
+		"                   touch each other's keys use different prefixes\n"
+		"  --echo           the floor: send the same requests to replica 0's address,\n"
+		"                   where `echo` sends them back (no replica runs)\n"
+		"The JSON line also carries cpu_us and ctx_switches: this process's CPU time\n"
+		"(user + system) and context switches over the whole run, warm-up included.\n");
 }
 
 static int bad(const char *what, const char *arg)
@@ -327,7 +333,7 @@ static int bad(const char *what, const char *arg)
 	return 2;
 }
 
-enum { OPT_IDBASE = 256, OPT_TIMEOUT, OPT_KEYS, OPT_ACK, OPT_RETRIES, OPT_HIST, OPT_PREFIX };
+enum { OPT_IDBASE = 256, OPT_TIMEOUT, OPT_KEYS, OPT_ACK, OPT_RETRIES, OPT_HIST, OPT_PREFIX, OPT_ECHO };
 
 static int parse(int argc, char **argv)
 {
@@ -344,6 +350,7 @@ static int parse(int argc, char **argv)
 		{ "max-retries", required_argument, NULL, OPT_RETRIES },
 		{ "history", required_argument, NULL, OPT_HIST },
 		{ "key-prefix", required_argument, NULL, OPT_PREFIX },
+		{ "echo", no_argument, NULL, OPT_ECHO },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -398,6 +405,7 @@ static int parse(int argc, char **argv)
 				return bad("--key-prefix must be 1..40 characters", optarg);
 			O.key_prefix = optarg;
 			break;
+		case OPT_ECHO: O.echo = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
 		}
@@ -406,6 +414,11 @@ static int parse(int argc, char **argv)
 		return bad("unexpected argument", argv[optind]);
 	if (!O.config) {
 		fprintf(stderr, "client: missing -c <config>\n");
+		usage(stderr);
+		return 2;
+	}
+	if (O.echo && (O.history || O.ack_log)) {
+		fprintf(stderr, "client: --echo measures the network only; it has no history or acks to record\n");
 		usage(stderr);
 		return 2;
 	}
@@ -513,13 +526,19 @@ int main(int argc, char **argv)
 	printf("95th percentile latency is %.0f us\n", p95);
 	printf("99th percentile latency is %.0f us\n", p99);
 	uint64_t requests = O.requests ? O.requests : issued;
+	/* every thread has been joined: RUSAGE_SELF covers them all */
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	uint64_t cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
+			  (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
+	uint64_t csw = (uint64_t)ru.ru_nvcsw + (uint64_t)ru.ru_nivcsw;
 	printf("{\"kind\":\"electrode-client-result\",\"version\":1,\"requests\":%" PRIu64
 	       ",\"completed\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
 	       ",\"warmup_completed\":%" PRIu64 ",\"threads\":%u,\"warmup_s\":%g,\"duration_s\":%.6f,\"throughput_ops\":%.1f,"
 	       "\"latency_us\":{\"p50\":%.0f,\"p90\":%.0f,\"p95\":%.0f,\"p99\":%.0f,\"p999\":%.0f,"
-	       "\"max\":%.0f,\"mean\":%.1f}}\n",
+	       "\"max\":%.0f,\"mean\":%.1f},\"cpu_us\":%" PRIu64 ",\"ctx_switches\":%" PRIu64 ",\"echo\":%s}\n",
 	       requests, completed, errors, timeouts, warmup_done, O.threads, O.warmup, measured, tput, p50, p90,
-	       p95, p99, p999, max, mean);
+	       p95, p99, p999, max, mean, cpu_us, csw, O.echo ? "true" : "false");
 	fflush(stdout);
 	for (uint32_t i = 0; i < O.threads; i++) {
 		free(ts[i].lat);

@@ -51,7 +51,7 @@ int el_cluster_parse(const char *text, struct el_cluster *c, char *err, size_t e
 		if (k <= 0)
 			continue;
 		if (k != 2) {
-			snprintf(err, errlen, "line %d: expected `f <n>` or `replica <ip>:<port>`", lineno);
+			snprintf(err, errlen, "line %d: expected `f <n>`, `replica <ip>:<port>` or `mtu <bytes>`", lineno);
 			goto fail;
 		}
 		if (strcmp(kw, "f") == 0) {
@@ -85,7 +85,7 @@ int el_cluster_parse(const char *text, struct el_cluster *c, char *err, size_t e
 			}
 			c->n++;
 		} else {
-			snprintf(err, errlen, "line %d: unknown keyword '%s' (expected f or replica)", lineno, kw);
+			snprintf(err, errlen, "line %d: unknown keyword '%s' (expected f, replica or mtu)", lineno, kw);
 			goto fail;
 		}
 	}

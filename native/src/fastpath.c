@@ -163,6 +163,11 @@ uint32_t el_fp_loaded(const struct el_fastpath *fp)
 	return ((const volatile struct el_config *)fp->config.mem)->loaded;
 }
 
+uint64_t el_fp_quorum_token(const struct el_fastpath *fp)
+{
+	return ((const volatile struct el_config *)fp->config.mem)->quorum_token;
+}
+
 void el_fp_publish(struct el_fastpath *fp, uint64_t view, uint32_t status, uint64_t last_op, uint64_t commit)
 {
 	volatile struct el_ctrl *c = ctl(fp);

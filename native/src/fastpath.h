@@ -21,6 +21,8 @@ void el_fp_close(struct el_fastpath *fp);
 /* el_config.enabled / .loaded, read live. */
 uint32_t el_fp_enabled(const struct el_fastpath *fp);
 uint32_t el_fp_loaded(const struct el_fastpath *fp);
+/* el_config.quorum_token: what a genuine EL_F_QUORUM PrepareOK carries. */
+uint64_t el_fp_quorum_token(const struct el_fastpath *fp);
 
 /* el_ctrl: the state the programs act on. */
 void el_fp_publish(struct el_fastpath *fp, uint64_t view, uint32_t status, uint64_t last_op, uint64_t commit);

@@ -339,6 +339,12 @@ static uint32_t env_enabled(void *ctx)
 	return el_fp_enabled(r->fp);
 }
 
+static uint64_t env_quorum_token(void *ctx)
+{
+	struct replica *r = ctx;
+	return el_fp_quorum_token(r->fp);
+}
+
 static void drain_ring(struct replica *r)
 {
 	if (r->o.fast_reply)
@@ -396,8 +402,8 @@ static int setup(struct replica *r)
 		.max_prepare = r->cl.mtu - 20 - 8,
 		.max_clients = r->o.max_clients,
 		.fast_broadcast = r->o.fast_broadcast,
-		/* the XDP dispatcher drops marked PrepareOKs from the wire: with our
-		 * programs attached, a mark can only come from the quorum prune */
+		/* a mark counts only with the token the loader gave the quorum prune
+		 * (el_config.quorum_token), so trusting it needs no --fast-quorum */
 		.kernel_quorum = r->fp != NULL,
 		.fast_reply = r->o.fast_reply,
 	};
@@ -412,7 +418,14 @@ static int setup(struct replica *r)
 		env.arm_reply = env_arm_reply;
 		env.reply_progress = env_reply_progress;
 		env.enabled = env_enabled;
-		el_fp_renew_lease(r->fp, LEASE_NS);
+		env.quorum_token = env_quorum_token;
+		/* only a replica that drains the ring may let its kernel acknowledge:
+		 * `el-loader set --reply on` under one started without --fast-reply
+		 * must not make the kernel ack ops this replica never sees */
+		if (r->o.fast_reply)
+			el_fp_renew_lease(r->fp, LEASE_NS);
+		else
+			el_fp_end_lease(r->fp);
 	}
 	vr_init(&r->vr, &vo, &env, r->cl.n, r->cl.f, me, el_rand(&r->rng), el_now_us());
 
@@ -553,7 +566,7 @@ int main(int argc, char **argv)
 				uint64_t ticks;
 				ssize_t rr = read(r->tfd, &ticks, sizeof(ticks));
 				(void)rr;
-				if (r->fp)
+				if (r->fp && r->o.fast_reply)
 					el_fp_renew_lease(r->fp, LEASE_NS);
 				release_held(r);
 				vr_flush(&r->vr);
@@ -583,15 +596,15 @@ int main(int argc, char **argv)
 		close(r->dump_fd);
 	const struct vr_stats *st = &r->vr.st;
 	LOG_INFO("stats: rx %llu, malformed %llu, dropped (--drop-rate) %llu, duplicated %llu, "
-		 "reordered %llu, fast-reply records %llu (late %llu, gap %llu), quorum marks %llu, gate closes %llu "
-		 "(max wait %llu us), client table %zu (evicted %llu), window full %llu, view %llu, first op %llu, "
+		 "reordered %llu, fast-reply records %llu (late %llu, gap %llu), quorum marks %llu (forged %llu), gate closes %llu "
+		 "(max wait %llu us), client table %zu (evicted %llu, refused without a session %llu), window full %llu, view %llu, first op %llu, "
 		 "last op %llu, commit %llu",
 		 (unsigned long long)r->stat_rx, (unsigned long long)st->malformed,
 		 (unsigned long long)r->stat_dropped, (unsigned long long)r->stat_dup,
 		 (unsigned long long)r->stat_reordered, (unsigned long long)st->fr_records,
 		 (unsigned long long)st->fr_late, (unsigned long long)st->fr_gap,
-		 (unsigned long long)st->quorum_marks, (unsigned long long)r->quiesces,
-		 (unsigned long long)r->quiesce_max_ns / 1000, r->vr.ct.used, (unsigned long long)r->vr.ct.evicted,
+		 (unsigned long long)st->quorum_marks, (unsigned long long)st->forged_marks, (unsigned long long)r->quiesces,
+		 (unsigned long long)r->quiesce_max_ns / 1000, r->vr.ct.used, (unsigned long long)r->vr.ct.evicted, (unsigned long long)st->expired_requests,
 		 (unsigned long long)st->window_full, (unsigned long long)r->vr.view,
 		 (unsigned long long)r->vr.log.first, (unsigned long long)r->vr.log.last,
 		 (unsigned long long)r->vr.commit);

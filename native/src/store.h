@@ -67,7 +67,10 @@ const struct el_kv_slot *el_kv_find(const struct el_kv *kv, const void *key, siz
 /* ---- client table: latest request per client and its cached reply ----
  * Bounded: past `max` clients the one whose last request executed longest
  * ago is forgotten. The order comes from execution only, so every replica
- * forgets the same client at the same op. */
+ * forgets the same client at the same op. A forgotten client's later
+ * requests are refused (vr.c: only request 1 opens a session), so a retry
+ * can never execute twice; the one hole is a retry of request 1 itself
+ * after `max` newer clients executed since. */
 struct el_client {
 	uint64_t client_id;     /* 0 = free slot (client ids are never 0)  */
 	uint64_t request_id;    /* latest executed request                  */

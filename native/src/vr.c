@@ -226,6 +226,15 @@ static void execute_one(struct vr *r, uint64_t opnum)
 	struct el_op op;
 	int rc = el_op_decode(e->data, e->len, &op);
 	assert(rc == EL_OK); /* only validated ops enter the log */
+	/* A client's first request is request 1 (it opens its session). A
+	 * client the table does not hold asking for a later one was evicted
+	 * (the table is bounded) or never started: its last reply is gone, so
+	 * executing could apply a retry twice. Refused, on every replica alike
+	 * (the table is replicated state), so exactly-once holds. */
+	if (e->request_id > 1 && !el_ctable_find(&r->ct, e->client_id)) {
+		r->st.expired++;
+		return;
+	}
 	struct el_client *c = el_ctable_upsert(&r->ct, e->client_id);
 	if (c->request_id >= e->request_id) {
 		/* the same request logged twice (a retry raced a view change):
@@ -271,12 +280,16 @@ static void commit_to(struct vr *r, uint64_t upto)
 	}
 }
 
-/* A leader's view of the low-water mark: the lowest commit any replica reported. */
+/* A leader's view of the low-water mark: the lowest commit any replica
+ * reported, among those heard from within the grace period (a dead one must
+ * not make the log grow without bound). Commit numbers only rise, in every
+ * view, so an old report is still a lower bound. */
 static void update_lwm(struct vr *r)
 {
 	uint64_t low = r->commit;
+	uint64_t grace = r->o.lwm_grace_us ? r->o.lwm_grace_us : VR_DEFAULT_LWM_GRACE_US;
 	for (uint32_t i = 0; i < r->n; i++)
-		if (i != r->me && r->peer_commit[i] < low)
+		if (i != r->me && r->now - r->peer_heard[i] <= grace && r->peer_commit[i] < low)
 			low = r->peer_commit[i];
 	if (low > r->lwm)
 		r->lwm = low;
@@ -309,6 +322,15 @@ static void on_request(struct vr *r, const struct el_msg *m, const struct sockad
 	a->has_addr = 1;
 	el_ctable_touch(&r->addrs, a);
 	struct el_client *c = el_ctable_find(&r->ct, m->h.client_id);
+	if (!c && m->h.request_id > 1 && !in_flight(r, m->h.client_id, m->h.request_id - 1)) {
+		/* no session (evicted, or request 1 not executed yet here): execution
+		 * would refuse it; the client retries or starts a new session */
+		if (!r->st.expired_requests++ || !(r->st.expired_requests & 1023))
+			LOG_WARN("client %llu: request %llu but no session in the client table (evicted after %zu newer "
+				 "clients, or its request 1 is not executed yet): refused; a new client id starts a new session",
+				 (unsigned long long)m->h.client_id, (unsigned long long)m->h.request_id, r->ct.max);
+		return;
+	}
 	if (c && m->h.request_id < c->request_id)
 		return; /* older than what the client already saw */
 	if (c && m->h.request_id == c->request_id) {
@@ -405,7 +427,10 @@ static void enter_normal(struct vr *r, uint64_t view, const char *how)
 		r->dvc[i].buf = NULL;
 	}
 	el_quorum_reset(&r->q, vr_leader_of(r, view));
-	memset(r->peer_commit, 0, r->n * sizeof(*r->peer_commit));
+	/* peer_commit stays: commit numbers are final across views; everyone
+	 * gets a fresh grace period under the new leader */
+	for (uint32_t i = 0; i < r->n; i++)
+		r->peer_heard[i] = r->now;
 	r->retx_commit = r->commit;
 	r->last_retx = r->now;
 	LOG_INFO("view %llu normal (%s), leader %u%s, last op %llu, commit %llu",
@@ -553,15 +578,24 @@ static void on_prepare_ok(struct vr *r, const struct el_msg *m)
 		return;
 	if (m->h.commit > r->peer_commit[m->h.replica] && m->h.commit <= r->log.last)
 		r->peer_commit[m->h.replica] = m->h.commit;
+	r->peer_heard[m->h.replica] = r->now;
 	el_quorum_ack(&r->q, m->h.replica, m->h.opnum);
 	uint64_t upto = el_quorum_committable(&r->q);
 	/* only the kernel's quorum prune sets this mark, and only on the
 	 * PrepareOK completing f distinct acks for (view, opnum); every other
 	 * PrepareOK is just its sender's ack */
-	if ((m->h.flags & EL_F_QUORUM) && r->o.kernel_quorum && m->h.opnum <= r->log.last) {
-		r->st.quorum_marks++;
-		if (m->h.opnum > upto)
-			upto = m->h.opnum;
+	if (m->h.flags & EL_F_QUORUM) {
+		/* the token never travels on the wire: a mark without it did not
+		 * come from our quorum prune (IP options and fragments pass the
+		 * dispatcher unparsed; a reassembled datagram can carry anything) */
+		uint64_t token = r->env.quorum_token ? r->env.quorum_token(r->env.ctx) : 0;
+		if (!r->o.kernel_quorum || !token || m->h.request_id != token) {
+			r->st.forged_marks++;
+		} else if (m->h.opnum <= r->log.last) {
+			r->st.quorum_marks++;
+			if (m->h.opnum > upto)
+				upto = m->h.opnum;
+		}
 	}
 	commit_to(r, upto);
 	update_lwm(r);
@@ -596,8 +630,12 @@ static void on_get_state(struct vr *r, const struct el_msg *m)
 	if (m->h.opnum >= upto)
 		return;
 	if (m->h.opnum + 1 < r->log.first) {
-		LOG_WARN("replica %u asks for ops after %llu; the oldest op held is %llu", m->h.replica,
-			 (unsigned long long)m->h.opnum, (unsigned long long)r->log.first);
+		/* it was silent past the grace period and the log moved on: without
+		 * a snapshot transfer it cannot catch up (it stays out of quorums) */
+		if (!r->st.behind_log++ || !(r->st.behind_log & 1023))
+			LOG_WARN("replica %u asks for ops after %llu but the log starts at op %llu: it was silent longer "
+				 "than the log keeps ops for it and cannot catch up (no snapshot transfer); restart the lab",
+				 m->h.replica, (unsigned long long)m->h.opnum, (unsigned long long)r->log.first);
 		return;
 	}
 	size_t len = build_entries(r, h, m->h.opnum + 1, upto, sizeof(r->sbuf), NULL);
@@ -988,6 +1026,9 @@ void vr_init(struct vr *r, const struct vr_opts *o, const struct vr_env *env, ui
 	el_quorum_init(&r->q, n, f);
 	el_quorum_reset(&r->q, 0);
 	r->peer_commit = el_xcalloc(n, sizeof(*r->peer_commit));
+	r->peer_heard = el_xcalloc(n, sizeof(*r->peer_heard));
+	for (uint32_t i = 0; i < n; i++)
+		r->peer_heard[i] = now;
 	r->svc_view = el_xcalloc(n, sizeof(*r->svc_view));
 	r->dvc = el_xcalloc(n, sizeof(*r->dvc));
 	r->rng = seed ? seed : 0x9e3779b97f4a7c15ull;
@@ -1011,6 +1052,7 @@ void vr_free(struct vr *r)
 	free(r->dvc);
 	free(r->svc_view);
 	free(r->peer_commit);
+	free(r->peer_heard);
 	free(r->my_dvc);
 	free(r->pend);
 	el_log_free(&r->log);

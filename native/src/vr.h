@@ -26,6 +26,11 @@
 /* Uncommitted bytes (entry headers + ops) a leader lets into its log: the
  * uncommitted suffix of every replica then fits one DoViewChange. */
 #define VR_DEFAULT_WINDOW (EL_MAX_DGRAM - EL_HDR_LEN - 4096)
+/* A replica the leader has not heard from for this long no longer holds
+ * back the low-water mark (the log is truncated past it; one that comes
+ * back behind the log's start cannot catch up: there is no snapshot
+ * transfer). Bounds the log while a replica is dead. */
+#define VR_DEFAULT_LWM_GRACE_US 10000000ull
 /* Client requests queued at a leader before a Prepare takes them. */
 #define VR_MAX_PENDING 4096
 
@@ -38,10 +43,12 @@ struct vr_opts {
 	                            * does not fit still goes, without the fast paths) */
 	size_t window_bytes;       /* uncommitted bytes a leader allows              */
 	size_t max_clients;        /* client table size (0 = EL_CTABLE_DEFAULT_MAX)  */
+	uint64_t lwm_grace_us;     /* 0 = VR_DEFAULT_LWM_GRACE_US                    */
 	int fast_broadcast;        /* send ONE marked copy while el_config has the bit */
-	int kernel_quorum;         /* a PrepareOK marked EL_F_QUORUM proves a quorum:
-	                            * only the kernel's quorum prune sets the mark (the
-	                            * dispatcher drops marked frames from the wire)   */
+	int kernel_quorum;         /* a PrepareOK marked EL_F_QUORUM that carries the
+	                            * kernel's quorum token proves a quorum: only the
+	                            * kernel's quorum prune sets both (the dispatcher
+	                            * also drops marked frames from the wire)        */
 	int fast_reply;            /* followers: the kernel acknowledges Prepares      */
 };
 
@@ -70,6 +77,10 @@ struct vr_env {
 	void (*reply_progress)(void *ctx, uint64_t last_op);
 	/* el_config.enabled, read live (EL_FP_*). */
 	uint32_t (*enabled)(void *ctx);
+	/* el_config.quorum_token, read live: a PrepareOK marked EL_F_QUORUM
+	 * proves a quorum only when its request_id equals it (0 / NULL: no
+	 * quorum prune loaded, no mark is trusted). */
+	uint64_t (*quorum_token)(void *ctx);
 	/* Every op as it commits, in op order (NULL: nobody listens). The log
 	 * forgets old ops; this is where a full history can be kept. */
 	void (*committed)(void *ctx, uint64_t opnum, const struct el_log_entry *e);
@@ -88,7 +99,7 @@ struct vr_pending {
 };
 
 struct vr_stats {
-	uint64_t malformed, own_index, fr_records, fr_late, fr_gap, quorum_marks, pending_full,
+	uint64_t malformed, own_index, fr_records, fr_late, fr_gap, quorum_marks, forged_marks, behind_log, expired, expired_requests, pending_full,
 		window_full, executed;
 };
 
@@ -106,6 +117,7 @@ struct vr {
 	struct el_ctable addrs;    /* the leader's own: where each client sends from */
 	struct el_quorum q;
 	uint64_t *peer_commit;     /* leader: each follower's reported commit       */
+	uint64_t *peer_heard;      /* leader: when each follower's last PrepareOK came */
 	uint64_t lwm;              /* every replica has committed up to here        */
 
 	/* view change */

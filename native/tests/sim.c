@@ -65,6 +65,8 @@ struct params {
 	uint64_t vc_timeout;
 	uint32_t batch;
 	size_t max_prepare;
+	int forge;              /* marked PrepareOKs that bypass the dispatcher
+	                         * (IP options, fragments reassembled after XDP) */
 };
 
 static void draw_params(struct params *p)
@@ -91,6 +93,7 @@ static void draw_params(struct params *p)
 	p->max_prepare = unit() < 0.3 ? 300 : 1472;
 	p->partitions = unit() < 0.5 ? (int)between(1, 4) : 0;
 	p->vc_timeout = unit() < 0.5 ? 400000 : between(30000, 200000);
+	p->forge = unit() < 0.3;
 }
 
 /* ---- events --------------------------------------------------------------- */
@@ -168,6 +171,7 @@ struct snode {
 	uint64_t vs, lease, kcommit;
 	struct el_fr_state fr;
 	uint32_t enabled;
+	uint64_t token;         /* el_config.quorum_token */
 	struct el_qcount *qs;
 	struct record *ring;
 	size_t nring, capring;
@@ -361,6 +365,8 @@ static void e_progress(void *ctx, uint64_t last)
 }
 
 static uint32_t e_enabled(void *ctx) { return ((struct snode *)ctx)->enabled; }
+static uint64_t e_token(void *ctx) { return ((struct snode *)ctx)->token; }
+static uint64_t tot_forged;
 
 static void e_committed(void *ctx, uint64_t opnum, const struct el_log_entry *e) { on_committed(ctx, opnum, e); }
 
@@ -383,6 +389,7 @@ static int ingress(struct snode *s, uint8_t *buf, size_t len)
 		int v = el_q_count(&s->qs[opnum % P.slots], view, opnum, rep, F);
 		if (v == EL_Q_COMPLETE) {
 			buf[6] |= EL_F_QUORUM;
+			memcpy(buf + 40, &s->token, 8); /* request_id: the proof */
 			tot_marks++;
 			return 1;
 		}
@@ -528,6 +535,22 @@ static void client_timer(struct client *c, uint64_t token)
 static void deliver(struct snode *s, struct event *e)
 {
 	sender = s->idx; /* what the kernel or the core sends now comes from s */
+	if (P.forge && s->alive && !s->paused && e->len == EL_HDR_LEN && hdr_type(e->buf) == EL_MSG_PREPARE_OK && unit() < 0.2) {
+		/* a follower's genuine ack, marked EL_F_QUORUM on a path that got
+		 * past the dispatcher (IP options, a datagram reassembled after
+		 * XDP) but without the token: it must count as that one ack. (A
+		 * spoofer that can forge acks can forge f of them: VR trusts its
+		 * peers' identities, and so do we; the mark must not be cheaper.) */
+		uint8_t f[EL_HDR_LEN];
+		uint64_t guess = rnd();
+		memcpy(f, e->buf, sizeof(f));
+		f[6] |= EL_F_QUORUM;
+		memcpy(f + 40, &guess, 8);
+		struct sockaddr_in src = { .sin_family = AF_INET, .sin_port = htons(20000) };
+		tot_forged++;
+		vr_receive(&s->core, f, sizeof(f), &src, now);
+		vr_flush(&s->core);
+	}
 	if (!ingress(s, e->buf, e->len))
 		return;
 	if (!s->alive)
@@ -592,6 +615,8 @@ static void check_results(uint64_t upto)
 		struct committed_op *c = &cmap[op];
 		if (!c->set)
 			break;
+		if (c->request_id > 1 && !el_ctable_find(&ct, c->client_id))
+			continue; /* no session: refused */
 		struct el_client *cl = el_ctable_upsert(&ct, c->client_id);
 		if (cl->request_id >= c->request_id)
 			continue; /* the duplicate does not execute */
@@ -661,7 +686,9 @@ static int run(uint64_t seed, uint64_t *ops_out)
 		memset(cmap, 0, cmap_cap * sizeof(*cmap));
 	split = 0;
 	struct vr_opts o = { .batch = P.batch, .heartbeat_us = P.vc_timeout >= 100000 ? 50000 : P.vc_timeout / 3, .vc_timeout_us = P.vc_timeout, .retransmit_us = 20000,
-			     .max_prepare = P.max_prepare, .fast_broadcast = P.broadcast, .kernel_quorum = P.quorum,
+			     .max_prepare = P.max_prepare, .fast_broadcast = P.broadcast,
+			     /* as the replica does: marks are weighed whenever the programs are there */
+			     .kernel_quorum = P.broadcast || P.quorum || P.reply,
 			     .fast_reply = P.reply, .max_clients = 64 };
 	for (uint32_t i = 0; i < N; i++) {
 		struct snode *s = &nodes[i];
@@ -670,6 +697,7 @@ static int run(uint64_t seed, uint64_t *ops_out)
 		s->alive = 1;
 		s->enabled = (P.broadcast ? EL_FP_BROADCAST : 0) | (P.quorum ? EL_FP_QUORUM : 0) | (P.reply ? EL_FP_REPLY : 0);
 		s->qs = el_xcalloc(P.slots, sizeof(*s->qs));
+		s->token = rnd() | 1;
 		s->lease = now + LEASE_US;
 		struct vr_env env = { .ctx = s, .send = e_send, .send_client = e_send_client, .committed = e_committed };
 		if (P.broadcast || P.quorum || P.reply) {
@@ -678,6 +706,7 @@ static int run(uint64_t seed, uint64_t *ops_out)
 			env.arm_reply = e_arm;
 			env.reply_progress = e_progress;
 			env.enabled = e_enabled;
+			env.quorum_token = e_token;
 		}
 		vr_init(&s->core, &o, &env, N, F, i, rnd(), now);
 		struct event t = { .at = now + between(0, TICK_US), .kind = EV_TICK, .node = i };
@@ -878,8 +907,9 @@ int main(int argc, char **argv)
 	}
 	printf("{\"kind\":\"electrode-sim\",\"schedules\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"with_fast_paths\":%" PRIu64
 	       ",\"crashes\":%" PRIu64 ",\"acknowledged_ops\":%" PRIu64 ",\"view_changes\":%" PRIu64 ",\"kernel_acks\":%" PRIu64
-	       ",\"kernel_acks_for_crashed\":%" PRIu64 ",\"quorum_marks\":%" PRIu64 ",\"records_drained_by_gate\":%" PRIu64 "}\n",
-	       seeds, failed, fast, crashes, ops, tot_views, tot_kacks, tot_crashed_acks, tot_marks, tot_quiesce_records);
+	       ",\"kernel_acks_for_crashed\":%" PRIu64 ",\"quorum_marks\":%" PRIu64 ",\"records_drained_by_gate\":%" PRIu64
+	       ",\"forged_marks\":%" PRIu64 "}\n",
+	       seeds, failed, fast, crashes, ops, tot_views, tot_kacks, tot_crashed_acks, tot_marks, tot_quiesce_records, tot_forged);
 	free(cmap);
 	free(acks);
 	free(heap);

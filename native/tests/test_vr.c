@@ -116,6 +116,9 @@ static void e_progress(void *ctx, uint64_t last)
 		nd->fr_last = last;
 }
 static uint32_t e_enabled(void *ctx) { return ((struct node *)ctx)->enabled; }
+/* every node's kernel drew this quorum token at attach (el_config.quorum_token) */
+#define TOKEN 0x5eed0fc0ffee1234ull
+static uint64_t e_token(void *ctx) { (void)ctx; return TOKEN; }
 static void e_committed(void *ctx, uint64_t opnum, const struct el_log_entry *e)
 {
 	struct node *nd = ctx;
@@ -145,7 +148,7 @@ static void world_init(struct world *w, uint32_t n, const struct vr_opts *o)
 		nd->enabled = EL_FP_BROADCAST | EL_FP_QUORUM | EL_FP_REPLY;
 		struct vr_env env = { .ctx = nd, .send = e_send, .send_client = e_send_client, .publish = e_publish,
 				      .quiesce = e_quiesce, .arm_reply = e_arm, .reply_progress = e_progress,
-				      .enabled = e_enabled, .committed = e_committed };
+				      .enabled = e_enabled, .quorum_token = e_token, .committed = e_committed };
 		vr_init(&nd->core, o, &env, n, w->f, i, 1234 + i, w->now);
 	}
 }
@@ -277,14 +280,28 @@ static void test_quorum_mark(void)
 	len = hdr_only(buf, EL_MSG_PREPARE_OK, 2, 0, 1, 0, 0);
 	feed(&w, 0, buf, len);
 	CHECK_EQ(leader->commit, 1);
-	/* the MARK from one follower: the kernel counted f distinct acks */
+	/* a mark WITHOUT the kernel's token (IP options or fragments took it past
+	 * the dispatcher; a reassembled datagram can say anything): one ack only */
 	submit(&w, 0, 7, 2, "b");
 	len = hdr_only(buf, EL_MSG_PREPARE_OK, 3, 0, 2, 0, EL_F_QUORUM);
+	feed(&w, 0, buf, len);
+	CHECK_EQ(leader->commit, 1); /* this committed before the token */
+	CHECK_EQ(leader->st.forged_marks, 1);
+	uint64_t wrong = TOKEN ^ 1;
+	memcpy(buf + 40, &wrong, 8);
+	feed(&w, 0, buf, len);
+	CHECK_EQ(leader->commit, 1);
+	CHECK_EQ(leader->st.forged_marks, 2);
+	/* the MARK with the token: the kernel counted f distinct acks */
+	uint64_t token = TOKEN;
+	len = hdr_only(buf, EL_MSG_PREPARE_OK, 4, 0, 2, 0, EL_F_QUORUM);
+	memcpy(buf + 40, &token, 8);
 	feed(&w, 0, buf, len);
 	CHECK_EQ(leader->commit, 2);
 	CHECK_EQ(leader->st.quorum_marks, 1);
 	/* a mark for an op we do not have commits nothing */
 	len = hdr_only(buf, EL_MSG_PREPARE_OK, 3, 0, 99, 0, EL_F_QUORUM);
+	memcpy(buf + 40, &token, 8);
 	feed(&w, 0, buf, len);
 	CHECK_EQ(leader->commit, 2);
 	world_free(&w);
@@ -294,6 +311,8 @@ static void test_quorum_mark(void)
 	world_init(&w, 5, &o);
 	submit(&w, 0, 7, 1, "a");
 	len = hdr_only(buf, EL_MSG_PREPARE_OK, 1, 0, 1, 0, EL_F_QUORUM);
+	uint64_t t2 = TOKEN;
+	memcpy(buf + 40, &t2, 8);
 	feed(&w, 0, buf, len);
 	CHECK_EQ(w.nodes[0].core.commit, 0);
 	world_free(&w);
@@ -487,10 +506,14 @@ static void test_memory_bounded(void)
 	struct world w;
 	world_init(&w, 3, &o);
 	char val[32];
-	/* 200 distinct clients, 20,000 ops, every message delivered */
+	/* 8 steady clients and 2,000 one-shot ones, 20,000 ops, every message delivered */
+	uint64_t next_rid[9] = { 0 };
 	for (uint64_t i = 1; i <= 20000; i++) {
 		snprintf(val, sizeof(val), "%llu", (unsigned long long)i);
-		submit(&w, 0, 1 + i % 200, 1 + i / 200, val);
+		if (i % 10 == 0)
+			submit(&w, 0, 1000 + i / 10, 1, val);
+		else
+			submit(&w, 0, 1 + i % 8, ++next_rid[1 + i % 8], val);
 		deliver_all(&w, NULL);
 		if (i % 500 == 0) {
 			/* followers report where they are (ticks), so the leader learns its low-water mark */
@@ -509,13 +532,74 @@ static void test_memory_bounded(void)
 		CHECK_EQ(w.nodes[k].committed_bad, 0);
 	}
 	/* eviction follows execution order: every replica forgot the same clients */
-	for (uint64_t cid = 1; cid <= 200; cid++) {
+	for (uint64_t cid = 1; cid <= 3000; cid++) {
 		int had = el_ctable_find(&w.nodes[0].core.ct, cid) != NULL;
 		for (uint32_t k = 1; k < 3; k++)
 			CHECK_EQ(el_ctable_find(&w.nodes[k].core.ct, cid) != NULL, had);
 	}
+	/* the steady clients were never evicted: their duplicates are still caught */
+	for (uint64_t cid = 1; cid <= 8; cid++)
+		CHECK(el_ctable_find(&w.nodes[0].core.ct, cid) != NULL);
 	const struct el_kv_slot *s = el_kv_find(&w.nodes[1].core.kv, "k", 1);
 	CHECK(s && s->vlen == 5 && memcmp(s->val, "20000", 5) == 0);
+	/* an evicted client's next request (its session is gone) is refused, not
+	 * executed: executing it could apply a retry twice (before the fix: it did) */
+	CHECK(el_ctable_find(&w.nodes[0].core.ct, 1010) == NULL);
+	uint64_t before = w.nodes[0].core.commit;
+	submit(&w, 0, 1010, 2, "again");
+	deliver_all(&w, NULL);
+	CHECK_EQ(w.nodes[0].core.commit, before);
+	CHECK_EQ(w.nodes[0].core.st.expired_requests, 1);
+	CHECK(el_ctable_find(&w.nodes[0].core.ct, 1010) == NULL);
+	world_free(&w);
+}
+
+/* ---- 6b. a silent replica does not pin the log --------------------------- */
+
+static int drop_to_2(const struct node *from, const struct sent *s)
+{
+	(void)from;
+	return s->to == 2;
+}
+
+static void test_silent_replica_lwm(void)
+{
+	struct vr_opts o = opts_default();
+	o.lwm_grace_us = 2000000;
+	struct world w;
+	world_init(&w, 3, &o);
+	char val[32];
+	struct vr *leader = &w.nodes[0].core;
+	/* replica 2 hears nothing from op 1 on (dead to the others) */
+	for (uint64_t i = 1; i <= 6000; i++) {
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)i);
+		submit(&w, 0, 7, i, val);
+		deliver_all(&w, drop_to_2);
+		if (i % 500 == 0) {
+			w.now += 60000;
+			for (uint32_t k = 0; k < 2; k++)
+				vr_tick(&w.nodes[k].core, w.now);
+			deliver_all(&w, drop_to_2);
+		}
+	}
+	CHECK_EQ(leader->commit, 6000);
+	/* 12 x 60 ms = 720 ms of silence: within the grace, the log is kept for it */
+	CHECK_EQ(leader->log.first, 1);
+	/* past the grace (2 s), replica 2 no longer holds the log back */
+	for (int t = 0; t < 40; t++) {
+		w.now += 60000;
+		for (uint32_t k = 0; k < 2; k++)
+			vr_tick(&w.nodes[k].core, w.now);
+		deliver_all(&w, drop_to_2);
+	}
+	submit(&w, 0, 7, 6001, "x");
+	deliver_all(&w, drop_to_2);
+	w.now += 60000;
+	for (uint32_t k = 0; k < 2; k++)
+		vr_tick(&w.nodes[k].core, w.now);
+	deliver_all(&w, drop_to_2);
+	CHECK(leader->log.first > 5000); /* before the fix: op 1 forever */
+	CHECK(leader->log.last - leader->log.first + 1 < 1000);
 	world_free(&w);
 }
 
@@ -537,7 +621,7 @@ static void test_prepare_size_and_broadcast(void)
 	vr_free(&l->core);
 	struct vr_env env = { .ctx = l, .send = e_send, .send_client = e_send_client, .publish = e_publish,
 			      .quiesce = e_quiesce, .arm_reply = e_arm, .reply_progress = e_progress,
-			      .enabled = e_enabled, .committed = e_committed };
+			      .enabled = e_enabled, .quorum_token = e_token, .committed = e_committed };
 	vr_init(&l->core, &o, &env, 3, 1, 0, 1, w.now);
 	l->nout = 0;
 	submit(&w, 0, 9, 1, big);
@@ -689,6 +773,7 @@ void vr_tests(int *passed, int *failed)
 		{ "vr: hostile view numbers and own-index messages do not abort", test_hostile_views },
 		{ "vr: the uncommitted window keeps a DoViewChange in one datagram", test_window_keeps_dvc_in_one_datagram },
 		{ "vr: log, client table and values stay bounded", test_memory_bounded },
+		{ "vr: a replica silent past the grace period no longer pins the log", test_silent_replica_lwm },
 		{ "vr: Prepares within the MTU; only those are broadcast-marked", test_prepare_size_and_broadcast },
 		{ "vr: view change and state transfer", test_view_change_and_state_transfer },
 		{ "config: n = 2f+1 exactly; mtu", test_config_quorum_intersection },

@@ -48,6 +48,8 @@ function fromJson(o: Record<string, unknown>): ClientResult | string {
     threads: out.threads!,
     warmup_s: out.warmup_s!,
     ...(num(o.warmup_completed) !== null ? { warmup_completed: num(o.warmup_completed)! } : {}),
+    ...(num(o.cpu_us) !== null ? { cpu_us: num(o.cpu_us)! } : {}),
+    ...(num(o.ctx_switches) !== null ? { ctx_switches: num(o.ctx_switches)! } : {}),
     duration_s: out.duration_s!,
     throughput_ops: out.throughput_ops!,
     latency_us: latency,

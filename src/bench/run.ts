@@ -28,6 +28,8 @@ import { LoggingRunner, newRunPaths, saveResults } from './store.js';
 import { ARMS, ArmName, BenchOptions, CrashInfo, ResultsFile, Trial, TrialRecord, armReplicaFlags, armUsesBpf } from './types.js';
 import { NO_NEMESIS, NemesisRecord, NemesisSpec, leaderFromLogs, nemesisProblems, nemesisWindow, recoveryMs } from './nemesis.js';
 import { analyzeTrial, isSafe } from './safety.js';
+import { CpuSample, cpuRecord, cpuSampleScript, parseCpuSample } from './cpu.js';
+import { ProfileRecord, profileFromPerfScript } from './profiling.js';
 
 export interface BenchDeps {
   env: NodeJS.ProcessEnv;
@@ -47,10 +49,13 @@ export interface BenchDeps {
 export interface Binaries {
   replica: string;
   client: string;
+  /** The floor's UDP echo server. */
+  echo: string;
 }
 
 export function nativeBinaries(root = projectRoot()): Binaries {
-  return { replica: join(root, 'native', 'build', 'replica'), client: join(root, 'native', 'build', 'client') };
+  const b = (name: string) => join(root, 'native', 'build', name);
+  return { replica: b('replica'), client: b('client'), echo: b('echo') };
 }
 
 /** Readiness: no sleeps, conditions with a deadline. */
@@ -58,6 +63,8 @@ const PROBE_ATTEMPT_MS = 3_000;
 /** Where VM guests write cores (the guest's core_pattern), and the largest core copied out to the run folder. */
 export const GUEST_CORES_DIR = '/var/tmp/electrode-lab/cores';
 export const GUEST_CORE_COPY_MAX = 256 * 1024 * 1024;
+/** perf's sampling rate for --profile: enough samples in 3 s, few enough interrupts on a VM. */
+const PROFILE_HZ = 499;
 /** Client ids of readiness probes, far from the measuring client's. */
 const PROBE_ID_BASE = 900_000;
 
@@ -69,6 +76,8 @@ export const CORE_SIGNALS = new Set(['SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGFPE', '
 interface Started {
   node: PlanNode;
   rec: ProcessRecord;
+  /** What runs (a replica, or the floor's echo), for gdb on its core. */
+  binary: string;
 }
 
 /** Where a trial's replicas and client write what the checker reads: the lab's log folder, the same path on every provider. */
@@ -133,6 +142,7 @@ class Bench {
     if (!clientNode) throw new LabError(`lab '${lab.plan.lab}' has no client node`);
     const files = trialFiles(lab, t.seq, clientNode);
     const fault: { rec?: NemesisRecord; killed: Set<number>; heal?: () => Promise<void> } = { killed: new Set() };
+    let cpuBefore: CpuSample[] | undefined;
     try {
       if (useBpf) {
         await attachArm(lab, arm);
@@ -146,7 +156,13 @@ class Bench {
       // reordering needs the kernel's sch_netem; without it the replicas reorder what they receive
       const reorderInReplicas = nemesis.kind === 'reorder' && !(await this.linkReorder(lab));
       if (reorderInReplicas) fault.rec = { name: nemesis.name, kind: nemesis.kind, targets: replicas(lab.plan).map((x) => x.name), problem: undefined };
-      for (const node of replicas(lab.plan)) {
+      if (arm.floor) {
+        // the floor: replica 0's address answers every datagram itself
+        const node = replicas(lab.plan)[0]!;
+        const argv = withCoreDumps([this.bins.echo, '-l', `${node.ip}:${node.port}`]);
+        started.push({ node, binary: this.bins.echo, rec: await lab.provider.spawn(lab.plan, node, `echo.t${t.seq}`, argv, lab.pctx) });
+      }
+      for (const node of arm.floor ? [] : replicas(lab.plan)) {
         const argv = withCoreDumps([
           this.bins.replica, '-c', lab.paths.replicaConfigFile, '-i', String(node.index), '--log-level', 'info',
           ...(useBpf ? ['--bpf-pin-dir', node.pinDir] : []),
@@ -156,15 +172,18 @@ class Bench {
           ...(this.opts.replicaArgs ?? []),
           ...(this.opts.replicaArgsFor?.[String(node.index)] ?? []),
         ]);
-        started.push({ node, rec: await lab.provider.spawn(lab.plan, node, `replica.t${t.seq}`, argv, lab.pctx) });
+        started.push({ node, binary: this.bins.replica, rec: await lab.provider.spawn(lab.plan, node, `replica.t${t.seq}`, argv, lab.pctx) });
       }
-      await this.waitReady(lab, started, clientNode, t);
+      await this.waitReady(lab, started, clientNode, t, arm.floor === true);
       const load = this.opts.duration !== undefined ? ['-d', String(this.opts.duration)] : ['-n', String(this.opts.requests ?? 1000)];
       const argv = withCoreDumps([
         this.bins.client, '-c', lab.paths.replicaConfigFile, ...load, '-w', String(this.opts.warmup), '-t', String(t.threads),
-        ...(this.opts.check ? ['--history', files.history, '--ack-log', files.acks] : []),
+        ...(arm.floor ? ['--echo'] : this.opts.check ? ['--history', files.history, '--ack-log', files.acks] : []),
       ]);
+      cpuBefore = await this.sampleCpu(lab, started, clientNode);
+      const clientStart = performance.now();
       const clientRun = lab.provider.exec(lab.plan, clientNode, argv, lab.pctx, { check: false, timeoutMs: this.opts.timeoutMs });
+      const profiling = this.profileFor(t, lab) ? this.recordProfile(t, lab, clientRun) : undefined;
       if (reorderInReplicas) {
         fault.rec!.injectedAt = Date.now();
         fault.rec!.note = 'no sch_netem in this kernel: the replicas reordered what they received (--reorder-rate), for the whole trial';
@@ -175,6 +194,9 @@ class Bench {
         });
       }
       client = await clientRun;
+      const windowMs = performance.now() - clientStart;
+      const cpuAfter = await this.sampleCpu(lab, started, clientNode);
+      if (profiling) rec.profile = await profiling;
       clientTimedOut = client.signal !== null && client.durationMs >= this.opts.timeoutMs - 50;
       writeFileSync(join(this.nodeDir(clientNode.name), `client.t${t.seq}.log`), client.stdout + (client.stderr ? `\n--- stderr ---\n${client.stderr}` : ''));
       rec.clientExitCode = client.exitCode;
@@ -184,6 +206,16 @@ class Bench {
         Object.assign(rec, { requests: r.requests, completed: r.completed, errors: r.errors, timeouts: r.timeouts, duration_s: r.duration_s, throughput_ops: r.throughput_ops, latency_us: r.latency_us });
         if (r.warmup_completed !== undefined) rec.warmupCompleted = r.warmup_completed;
         if (parsed.source !== 'json') rec.partial = true;
+        if (cpuBefore && cpuAfter) {
+          const logs = arm.floor ? [] : await Promise.all(started.map((x) => this.readNodeFile(lab, x.node, x.rec.logFile)));
+          const leader = arm.floor ? started[0] : started.find((x) => x.node.index === leaderFromLogs(logs, lab.plan.cluster.n));
+          const cpu = cpuRecord({
+            before: cpuBefore, after: cpuAfter, windowMs, ops: r.completed + (r.warmup_completed ?? 0),
+            leaderPid: leader?.rec.pid, followerPids: started.filter((x) => x !== leader).map((x) => x.rec.pid),
+            client: { ...(r.cpu_us !== undefined ? { cpuUs: r.cpu_us } : {}), ...(r.ctx_switches !== undefined ? { ctxSwitches: r.ctx_switches } : {}) },
+          });
+          if (cpu) rec.cpu = cpu;
+        }
       }
       if (clientTimedOut) throw new TrialError(`client did not finish within ${this.opts.timeoutMs} ms (raise --timeout-ms); ${parsed.problem ?? ''}`.trim());
       if (client.signal) throw new TrialError(this.aborted ? `interrupted (${this.aborted})` : `client killed by ${client.signal}`);
@@ -201,7 +233,7 @@ class Bench {
       if (fault.heal) await fault.heal().catch((e: Error) => this.deps.progress.warn(`nemesis heal: ${e.message}`));
       if (fault.rec) rec.fault = fault.rec;
       await this.finishTrial(t, lab, started, useBpf, rec, client, clientTimedOut, clientNode, fault.killed);
-      if (this.opts.check) await this.checkSafety(t, lab, started, clientNode, rec, fault.killed);
+      if (this.opts.check && !arm.floor) await this.checkSafety(t, lab, started, clientNode, rec, fault.killed);
       rec.wallMs = Math.round(performance.now() - t0);
     }
     return rec;
@@ -318,6 +350,66 @@ class Bench {
     rec.healedAt = Date.now();
   }
 
+  /**
+   * One CPU sample per kernel the lab runs on: a netns lab's nodes share
+   * this host's (one sample with every pid), other labs' nodes have their
+   * own (one per node, with that node's process). Undefined when any
+   * sample failed: no CPU figures are better than wrong ones.
+   */
+  private async sampleCpu(lab: BenchLab, started: Started[], clientNode: PlanNode): Promise<CpuSample[] | undefined> {
+    const groups: { node: PlanNode; pids: number[] }[] = lab.provider.sharedKernel
+      ? [{ node: clientNode, pids: started.map((x) => x.rec.pid) }]
+      : [...started.map((x) => ({ node: x.node, pids: [x.rec.pid] })), ...(started.some((x) => x.node === clientNode) ? [] : [{ node: clientNode, pids: [] }])];
+    const out: CpuSample[] = [];
+    for (const g of groups) {
+      const r = await lab.provider.exec(lab.plan, g.node, ['sh', '-c', cpuSampleScript(g.pids)], lab.pctx, { check: false, timeoutMs: 30_000 }).catch(() => undefined);
+      const parsed = r && r.exitCode === 0 ? parseCpuSample(r.stdout) : 'the sampling command failed';
+      if (typeof parsed === 'string') {
+        this.deps.progress.warn(`CPU sample on ${g.node.name}: ${parsed}; this trial has no CPU figures`);
+        return undefined;
+      }
+      out.push(parsed);
+    }
+    return out;
+  }
+
+  private profiled = new Set<string>();
+  /** --profile: the first trial of each replica count x arm at the highest thread count, without a nemesis. */
+  private profileFor(t: Trial, lab: BenchLab): boolean {
+    const key = `${t.replicas}/${t.arm}`;
+    if (!this.opts.profile || !lab.provider.sharedKernel || t.nemesis !== 'none' || t.threads !== Math.max(...this.opts.threads) || this.profiled.has(key)) return false;
+    this.profiled.add(key);
+    return true;
+  }
+
+  /** perf record -a -g over the measured part of the client run, then the folded stacks and the flame graph. */
+  private async recordProfile(t: Trial, lab: BenchLab, clientRun: Promise<RunResult>): Promise<ProfileRecord> {
+    const dir = join(this.run.root, 'profiles');
+    mkdirSync(dir, { recursive: true });
+    const base = `${t.replicas}r-${t.arm}-${t.threads}t`;
+    const rel = { svg: `profiles/${base}.svg`, folded: `profiles/${base}.folded` };
+    const data = join(dir, `${base}.perf.data`);
+    const fail = (problem: string): ProfileRecord => ({ ...rel, samples: 0, top: [], costs: {}, problem });
+    let done = false;
+    void clientRun.finally(() => (done = true));
+    await Promise.race([delay(this.opts.warmup * 1000), clientRun]);
+    if (done) return fail('the client finished within its warm-up: nothing to profile');
+    const seconds = this.opts.duration ?? 3;
+    const rec = await this.runner.run(['perf', 'record', '-a', '-g', '-F', String(PROFILE_HZ), '-o', data, '--', 'sleep', String(seconds)], { check: false, timeoutMs: (seconds + 60) * 1000 }).catch((e: Error) => ({ exitCode: 127, stdout: '', stderr: e.message }) as RunResult);
+    if (rec.exitCode !== 0) return fail(`perf record failed (${rec.stderr.trim().split('\n').at(-1) ?? ''}); install linux-perf`);
+    await clientRun.catch(() => undefined);
+    const script = await this.runner.run(['perf', 'script', '-i', data], { check: false, bulkStdout: true, timeoutMs: 600_000 });
+    if (script.exitCode !== 0) return fail(`perf script failed: ${script.stderr.trim().split('\n').at(-1) ?? ''}`);
+    const p = profileFromPerfScript(script.stdout, {
+      title: `${t.replicas} replicas, ${t.arm}, ${t.threads} client threads`,
+      subtitle: `perf record -a -g -F ${PROFILE_HZ} for ${seconds} s of the measured part (whole machine: the lab's processes, kernel and eBPF), run ${this.run.id}`,
+      ...rel,
+    });
+    writeFileSync(join(this.run.root, rel.svg), p.svgText);
+    writeFileSync(join(this.run.root, rel.folded), p.foldedText);
+    return p.record;
+  }
+
   private reorderable = new Map<string, boolean>();
   /** Can this lab's links reorder (sch_netem)? Asked once per lab size. */
   private async linkReorder(lab: BenchLab): Promise<boolean> {
@@ -369,7 +461,7 @@ class Bench {
   }
 
   /** Every replica bound its port, then one request commits end to end (checked through the provider: host /proc for netns, ssh for VMs). */
-  private async waitReady(lab: BenchLab, started: Started[], clientNode: PlanNode, t: Trial): Promise<void> {
+  private async waitReady(lab: BenchLab, started: Started[], clientNode: PlanNode, t: Trial, portsOnly = false): Promise<void> {
     const { provider, plan, pctx } = lab;
     const timeoutMs = provider.startTimeoutMs;
     const deadNow = async () => {
@@ -390,6 +482,7 @@ class Bench {
       throw new TrialError(`replica(s) exited during start: ${why}`);
     }
     if (!bound) throw new TrialError(`replicas did not bind their UDP ports within ${timeoutMs / 1000}s (${[...pending].map((s) => s.node.name).join(', ')})`);
+    if (portsOnly) return;
     const deadline = Date.now() + timeoutMs;
     let last: RunResult | undefined;
     for (let attempt = 0; Date.now() < deadline; attempt++) {
@@ -417,7 +510,7 @@ class Bench {
       const core = guest.core ?? (lab.provider.name === 'netns' ? await waitForCore(this.run.coresDir, s.rec.pid, 3000) : undefined);
       if (core) this.claimedCores.add(core.path);
       // with or without a core: the folder keeps its log tail and the eBPF state
-      crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: 'replica', pid: s.rec.pid, binary: this.bins.replica, logFile: s.rec.logFile, core, bpfState: bpfState(s.node), ...guest.capture }));
+      crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: basename(s.binary), pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core, bpfState: bpfState(s.node), ...guest.capture }));
     }
     // 2. the client, if a crash signal ended it (SIGINT/SIGTERM/SIGKILL come from a person or our timeout)
     if (client?.signal && !clientTimedOut && CORE_SIGNALS.has(client.signal)) {
@@ -432,7 +525,7 @@ class Bench {
       const core = listCores(this.run.coresDir).find((c) => c.pid === s.rec.pid);
       if (core) {
         this.claimedCores.add(core.path);
-        crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: 'replica', pid: s.rec.pid, binary: this.bins.replica, logFile: s.rec.logFile, core, bpfState: bpfState(s.node) }));
+        crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: basename(s.binary), pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core, bpfState: bpfState(s.node) }));
       }
     }
     if (useBpf) {
@@ -474,13 +567,13 @@ class Bench {
    * is at most GUEST_CORE_COPY_MAX bytes; a larger one stays in the guest, named in the note.
    */
   private async guestCore(lab: BenchLab, s: Started): Promise<{ core?: CoreFile; capture?: { backtraceText?: string; coreNote?: string } }> {
-    const comm = basename(this.bins.replica).slice(0, 15);
+    const comm = basename(s.binary).slice(0, 15);
     const path = `${GUEST_CORES_DIR}/core.${comm}.${s.rec.pid}`;
     const ex = (argv: string[], timeoutMs = 60_000, bulkStdout = false) => lab.provider.exec(lab.plan, s.node, argv, lab.pctx, { check: false, timeoutMs, bulkStdout });
     // the kernel finishes writing the core before the process is reaped: a few checks suffice
     const there = await until(async () => (await ex(['test', '-s', path])).exitCode === 0, 10_000, 500);
     if (!there) return {};
-    const gdb = await ex(['gdb', '-batch', '-nx', '-ex', 'set pagination off', '-ex', 'bt', '-ex', 'thread apply all bt full', this.bins.replica, path], 180_000);
+    const gdb = await ex(["gdb", "-batch", "-nx", "-ex", "set pagination off", "-ex", "bt", "-ex", "thread apply all bt full", s.binary, path], 180_000);
     const backtraceText = gdb.exitCode === null && !gdb.stdout ? `gdb did not run in ${s.node.name} (${gdb.stderr.trim()})\n` : gdb.stdout + (gdb.stderr ? `\n--- gdb stderr ---\n${gdb.stderr}` : '');
     const size = Number((await ex(['stat', '-c', '%s', path])).stdout.trim());
     if (!(size > 0 && size <= GUEST_CORE_COPY_MAX)) {
@@ -557,6 +650,7 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
     opts.replicas.flatMap((n) => nemesisProblems(spec, n, provider.faults?.split !== undefined).map((message) => ({ code: 'BENCH_NEMESIS', subject: `--nemesis ${spec.name}`, message, hint: 'pick faults this lab can survive and this provider can make' }))),
   );
   if (opts.nemesis.some((x) => x.kind !== 'none') && !provider.faults) nemesisBad.push({ code: 'BENCH_NEMESIS', subject: '--nemesis', message: `the ${providerName} provider cannot inject faults`, hint: 'use the netns or vagrant provider' });
+  if (opts.profile && !provider.sharedKernel) nemesisBad.push({ code: 'BENCH_PROFILE', subject: '--profile', message: `the ${providerName} provider's nodes run their own kernels: one perf on this host cannot see them`, hint: 'profile a netns lab, or run perf inside a node: electrode-lab exec replica0 -- perf record -a -g -- sleep 3' });
   if (nemesisBad.length) throw new DiagnosticsError(nemesisBad, 'input');
   for (const s of arms.skipped) deps.progress.warn(`skipping ${s.reason}`);
   const { progress } = deps;

@@ -28,7 +28,9 @@ export function schedule(input: ScheduleInput): Trial[] {
         // threads rotate too, against the arm rotation, so an arm does not
         // always meet the same thread count first
         for (const threads of rotate(input.threads, repeat)) {
-          for (const nemesis of input.nemesis ?? ['none']) out.push({ seq: out.length, replicas, arm, threads, repeat, nemesis });
+          // the floor has no protocol to hurt: once, without a nemesis
+          const faults = arm === 'floor' ? ['none'] : (input.nemesis ?? ['none']);
+          for (const nemesis of faults) out.push({ seq: out.length, replicas, arm, threads, repeat, nemesis });
         }
       }
     }

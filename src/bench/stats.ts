@@ -82,6 +82,18 @@ export interface SummaryRow {
   /** Median p50 latency change over baseline, in percent (-20 = 20 % lower). */
   p50Change: number;
   cvWarning: boolean;
+  /** CPU us per committed op, whole lab (median over repeats; NaN when not measured). */
+  cpuPerOp: number;
+  /** Leader task time per op, and the busiest follower's, us. */
+  leaderCpu: number;
+  followerCpu: number;
+  ctxPerOp: number;
+  /** Changes over baseline in percent (-30 = 30 % less CPU per op). */
+  cpuChange: number;
+  leaderCpuChange: number;
+  followerCpuChange: number;
+  /** p50 over two round trips of the floor (same replicas and threads); NaN without a floor. */
+  floorRatio: number;
 }
 
 export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): SummaryRow[] {
@@ -129,14 +141,28 @@ export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): Su
       speedup: NaN,
       p50Change: NaN,
       cvWarning: false,
+      cpuPerOp: median(ok.flatMap((r) => (r.cpu ? [r.cpu.perOpUs] : []))),
+      leaderCpu: median(ok.flatMap((r) => (r.cpu ? [r.cpu.roles.leader] : []))),
+      followerCpu: median(ok.flatMap((r) => (r.cpu?.perFollower.length ? [Math.max(...r.cpu.perFollower)] : []))),
+      ctxPerOp: median(ok.flatMap((r) => (r.cpu ? [r.cpu.ctxSwitchesPerOp] : []))),
+      cpuChange: NaN,
+      leaderCpuChange: NaN,
+      followerCpuChange: NaN,
+      floorRatio: NaN,
     });
   }
+  const change = (x: number, base: number) => (Number.isFinite(x) && Number.isFinite(base) && base > 0 ? ((x - base) / base) * 100 : NaN);
   for (const row of rows) {
     const base = rows.find((b) => b.arm === 'baseline' && b.replicas === row.replicas && b.threads === row.threads && b.nemesis === row.nemesis);
     if (base) {
       row.speedup = speedup(row.throughput.median, base.throughput.median);
       row.p50Change = base.p50.median > 0 ? ((row.p50.median - base.p50.median) / base.p50.median) * 100 : NaN;
+      row.cpuChange = change(row.cpuPerOp, base.cpuPerOp);
+      row.leaderCpuChange = change(row.leaderCpu, base.leaderCpu);
+      row.followerCpuChange = change(row.followerCpu, base.followerCpu);
     }
+    const floor = rows.find((b) => b.arm === 'floor' && b.replicas === row.replicas && b.threads === row.threads);
+    if (floor && row.arm !== 'floor' && floor.p50.median > 0) row.floorRatio = row.p50.median / (2 * floor.p50.median);
     row.cvWarning = row.throughput.cv > CV_WARN_PERCENT;
   }
   return rows;

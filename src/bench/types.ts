@@ -4,8 +4,10 @@
  */
 import type { NemesisRecord, NemesisSpec } from './nemesis.js';
 import type { SafetyRecord } from './safety.js';
+import type { CpuRecord } from './cpu.js';
+import type { ProfileRecord } from './profiling.js';
 
-export const ARM_NAMES = ['baseline', 'broadcast', 'quorum', 'reply', 'all'] as const;
+export const ARM_NAMES = ['floor', 'baseline', 'broadcast', 'quorum', 'reply', 'all'] as const;
 export type ArmName = (typeof ARM_NAMES)[number];
 
 /** What one arm switches on: loader flags and the matching replica flags. */
@@ -14,9 +16,12 @@ export interface ArmDef {
   broadcast: boolean;
   quorum: boolean;
   reply: boolean;
+  /** The floor: no replicas, a UDP echo on replica 0's address and `client --echo`. */
+  floor?: boolean;
 }
 
 export const ARMS: Record<ArmName, ArmDef> = {
+  floor: { name: 'floor', broadcast: false, quorum: false, reply: false, floor: true },
   baseline: { name: 'baseline', broadcast: false, quorum: false, reply: false },
   broadcast: { name: 'broadcast', broadcast: true, quorum: false, reply: false },
   quorum: { name: 'quorum', broadcast: false, quorum: true, reply: false },
@@ -60,6 +65,9 @@ export interface ClientResult {
   latency_us: LatencyUs;
   /** Requests completed during the warm-up (clients since the -n fix). */
   warmup_completed?: number;
+  /** The client process's CPU time (user + system, all threads) and context switches over its whole run. */
+  cpu_us?: number;
+  ctx_switches?: number;
 }
 
 /** One cell of the schedule: replica count x arm x threads x repeat. */
@@ -115,6 +123,10 @@ export interface TrialRecord extends Trial {
   fault?: NemesisRecord;
   /** Linearizability of the history and durability of acknowledged requests. */
   safety?: SafetyRecord;
+  /** CPU time per committed op, whole lab and per role (src/bench/cpu.ts). */
+  cpu?: CpuRecord;
+  /** bench --profile: the arm's flame graph and folded stacks (files relative to the run root). */
+  profile?: ProfileRecord;
 }
 
 export interface BenchOptions {
@@ -137,6 +149,8 @@ export interface BenchOptions {
   nemesis?: NemesisSpec[];
   /** Record histories and committed logs and check them (default on). */
   check?: boolean;
+  /** Record a whole-system profile (perf) for one trial per replica count x arm. */
+  profile?: boolean;
 }
 
 export interface SkippedArm {

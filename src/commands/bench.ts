@@ -75,6 +75,7 @@ interface BenchFlags {
   replicaArgs?: Record<string, string[]>;
   nemesis?: string;
   check?: boolean;
+  profile?: boolean;
 }
 
 export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
@@ -110,6 +111,7 @@ export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
     timeoutMs: flags.timeoutMs ?? Math.round((flags.warmup + loadS) * 1000 + 60_000),
     nemesis: nemesis.specs,
     check: flags.check !== false,
+    ...(flags.profile ? { profile: true } : {}),
   };
 }
 
@@ -153,6 +155,7 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '2:--crash-after 500'", collectReplicaArgs)
     .option('--nemesis <list>', `faults, one trial each per combination: ${NEMESIS_KINDS.join(', ')} (kill-follower:K, pause:leader|follower, partition:leader|follower, loss:P%, dup:P%, reorder:P%)`)
     .option('--no-check', 'skip recording histories and committed logs (and the safety verdict)')
+    .option('--profile', 'record a whole-system profile (perf, linux-perf) per replica count x arm and draw a flame graph of each (netns labs)')
     .option('--json', 'print the machine-readable summary instead of the table')
     .addHelpText(
       'after',
@@ -168,10 +171,21 @@ or every link) and is healed at two thirds; a kill lasts the trial. Every action
 is in commands.log; results.json records the targets and how long the lab took
 to elect a leader again.
 
-Arms: baseline = no fast paths; broadcast = TC egress fan-out (+ --fast-broadcast);
+Arms: floor = no protocol: a UDP echo on replica0's address and the same client
+(client --echo), the physical limit of this lab (the table shows each arm's p50
+over two floor round trips, the VR normal case's two message delays);
+baseline = no fast paths; broadcast = TC egress fan-out (+ --fast-broadcast);
 quorum = XDP PrepareOK pruning (+ --fast-quorum); reply = XDP fast reply on followers
 (+ --fast-reply); all = the three together. Arms that need the eBPF loader are skipped
 with a message when bpf/build/el-loader is missing (make -C bpf).
+
+CPU: every trial samples /proc/stat and each replica's task time before and after
+the client runs; the table shows CPU us per committed op for the whole lab, its
+change over baseline, leader and busiest-follower task time per op, and context
+switches per op (README "CPU per operation" says what is counted where).
+With --threads of three or more counts the chart adds load curves (latency
+against throughput, one line per arm). --profile adds profiles/<n>r-<arm>-<t>t.svg
+(flame graph), .folded and .perf.data (for perf report) to the run folder.
 
 Every run is stored under runs/<timestamp>-<lab>/ ($ELECTRODE_LAB_RUNS): results.json,
 results.csv, environment.json, commands.log, chart.svg, nodes/<node>/ logs and
@@ -185,8 +199,10 @@ Examples:
         --repeat 5 --requests 20000 --warmup 2 --threads 1,8
   $ electrode-lab bench --replicas 3 --arms baseline,reply --duration 10 --json
   $ electrode-lab bench --replicas 5 --arms baseline --replica-args '2:--crash-after 500'
-  $ electrode-lab bench --replicas 3,5,7 --arms baseline,all --threads 8 --repeat 1 \\
+  $ electrode-lab bench --replicas 5,7 --arms baseline,all --threads 8 --repeat 1 \\
         --nemesis none,kill-leader,kill-follower:2,pause,partition,loss:5%
+  $ electrode-lab bench --replicas 7 --arms floor,baseline,all --threads 1,2,4,8,16,32 --repeat 1
+  $ electrode-lab bench --replicas 7 --arms baseline,all --threads 8 --repeat 1 --profile
   $ electrode-lab report            re-print and re-plot the newest run
   $ electrode-lab crashes           crashes of the newest run with their top frames`,
     )

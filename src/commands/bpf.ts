@@ -80,7 +80,7 @@ replicas with the matching --fast-broadcast/--fast-quorum/--fast-reply flags.`,
 
   program
     .command('stats')
-    .description('eBPF fast-path counters (seen/passed/dropped/cloned/replied/errors) per replica')
+    .description('eBPF fast-path counters (seen/passed/dropped/cloned/replied/fallback/full/errors) per replica')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  $ electrode-lab stats\n  $ electrode-lab stats --json --name demo\nEvery reading is also appended to <lab home>/labs/<lab>/logs/stats.jsonl.')
     .action(async (o: { json?: boolean }) => {

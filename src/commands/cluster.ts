@@ -6,6 +6,7 @@
  */
 import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { ALL_FAST_PATHS, FastPaths, XDP_MODES, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, nodeFiles, unavailableFastPaths } from '../bpf.js';
 import { nativeBinaries } from '../bench/run.js';
@@ -121,8 +122,10 @@ appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
     .option('-d, --duration <s>', 'seconds to run instead of a request count')
     .option('-t, --threads <n>', 'client threads, one outstanding request each', '1')
     .option('-w, --warmup <s>', 'warm-up seconds, not measured', '0')
-    .addHelpText('after', '\nExamples:\n  $ electrode-lab client -n 2000\n  $ electrode-lab client -d 5 -t 8 -w 1')
-    .action(async (o: { requests?: string; duration?: string; threads: string; warmup: string }) => {
+    .option('--history <file>', 'record the operation history (JSON lines) for `electrode-lab check-history`')
+    .option('--ack-log <file>', 'record every acknowledged request (`<client> <request>` lines)')
+    .addHelpText('after', '\nExamples:\n  $ electrode-lab client -n 2000\n  $ electrode-lab client -d 5 -t 8 -w 1\n  $ electrode-lab client -d 3 -t 8 --history /tmp/h.jsonl && electrode-lab check-history /tmp/h.jsonl\n\n-n counts measured requests (after the warm-up). The history and ack files are\nwritten on the client node and copied here when that node is a VM.')
+    .action(async (o: { requests?: string; duration?: string; threads: string; warmup: string; history?: string; ackLog?: string }) => {
       for (const [flag, v] of [['--requests', o.requests], ['--duration', o.duration], ['--threads', o.threads], ['--warmup', o.warmup]] as const) {
         if (v !== undefined && !/^\d+(\.\d+)?$/.test(v)) throw new DiagnosticsError([{ code: 'BAD_OPTION', subject: `${flag}=${v}`, message: 'expected a number', hint: 'e.g. -n 1000 -t 4' }]);
       }
@@ -133,8 +136,11 @@ appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
       const bins = nativeBinaries();
       if (!existsSync(bins.client)) throw new LabError(`${bins.client} is missing; run \`npm run build\``, 'NOT_BUILT');
       const load = o.duration ? ['-d', o.duration] : ['-n', o.requests ?? '1000'];
-      const argv = [bins.client, '-c', paths.replicaConfigFile, ...load, '-t', o.threads, '-w', o.warmup];
-      const r = await provider.exec(plan, node, argv, ctx.providerContext(paths), { check: false, stdio: 'inherit' });
+      const files = { history: o.history && resolve(o.history), ackLog: o.ackLog && resolve(o.ackLog) };
+      const argv = [bins.client, '-c', paths.replicaConfigFile, ...load, '-t', o.threads, '-w', o.warmup, ...(files.history ? ['--history', files.history] : []), ...(files.ackLog ? ['--ack-log', files.ackLog] : [])];
+      const pctx = ctx.providerContext(paths);
+      const r = await provider.exec(plan, node, argv, pctx, { check: false, stdio: 'inherit' });
+      for (const f of [files.history, files.ackLog]) if (f && !existsSync(f)) await provider.copyOut(plan, node, f, f, pctx).catch(() => false);
       ctx.setExitCode(r.exitCode ?? 1);
     });
 }

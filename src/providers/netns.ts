@@ -309,6 +309,7 @@ export class NetnsProvider implements Provider {
   }
 
   readonly startTimeoutMs = 20_000;
+  readonly sharedKernel = true;
 
   async alive(_plan: Plan, rec: ProcessRecord): Promise<boolean> {
     return isSameProcess(rec);

@@ -100,6 +100,11 @@ export interface Provider {
   udpBound(plan: Plan, node: PlanNode, port: number, rec: ProcessRecord, ctx: ProviderContext): Promise<boolean>;
   /** How long a started replica may take to bind its port (a VM under software emulation needs far longer). */
   readonly startTimeoutMs: number;
+  /**
+   * True when every node runs on THIS host's kernel (one /proc/stat, one
+   * perf for the whole lab); false when each node has its own (VMs, hosts).
+   */
+  readonly sharedKernel: boolean;
   /** Stops a process this lab started (SIGTERM, then SIGKILL after a grace period). */
   stop(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<void>;
   status(plan: Plan, ctx: ProviderContext): Promise<NodeStatus[]>;

@@ -547,6 +547,7 @@ export class VagrantProvider implements Provider {
 
   /** TCG guests: ssh round trips of a second or more, and a replica start that can take tens of seconds. */
   readonly startTimeoutMs = 180_000;
+  readonly sharedKernel = false;
 
   async alive(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<boolean> {
     const node = plan.nodes.find((n) => n.name === rec.node);
