@@ -113,7 +113,9 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
         record.seed = o.seed ?? String(randomInt(1, 2 ** 31));
         saveRecord(work, record);
         const waitS = Number(ctx.env.ELECTRODE_LAB_CORE_WAIT_S ?? '0');
-        const res = await runIncident(record.seed, { env: ctx.env, runner: ctx.runner(), progress, provider, plan, paths, coreLockWaitMs: Number.isFinite(waitS) && waitS > 0 ? waitS * 1000 : 0 });
+        const res = await runIncident(record.seed, { env: ctx.env, runner: ctx.runner(), progress, provider, plan, paths, coreLockWaitMs: Number.isFinite(waitS) && waitS > 0 ? waitS * 1000 : 0 }).catch((e: Error) => {
+          throw new LabError(`the incident did not run to its end: ${e.message}\nrun \`electrode-lab lab reset ${def.id}\` and then \`electrode-lab lab start ${def.id}\` again`, 'INCIDENT_FAILED');
+        });
         record.runDir = res.run.root;
         saveRecord(work, record);
         ctx.out(`the incident is over: ${res.crashes.length} crash folder(s) in ${res.run.root}`);

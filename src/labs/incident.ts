@@ -118,7 +118,14 @@ export async function runIncident(seed: string, d: IncidentDeps): Promise<Incide
   await progress.step(`attach ${fastPathNames(ALL_FAST_PATHS)} on ${plan.cluster.n} replicas`, () => plantAndAttach(fault, d, pctx));
 
   const run = newRunPaths(plan.lab, d.env);
-  const guard = await CorePatternGuard.install(run.coresDir, { waitMs: d.coreLockWaitMs ?? 0 });
+  let guard: CorePatternGuard;
+  try {
+    guard = await CorePatternGuard.install(run.coresDir, { waitMs: d.coreLockWaitMs ?? 0 });
+  } catch (e) {
+    // refused before anything ran (another bench owns the core pattern): no empty run folder
+    rmSync(run.root, { recursive: true, force: true });
+    throw e;
+  }
   const crashes: CrashInfo[] = [];
   const records: TrialRecord[] = [];
   try {

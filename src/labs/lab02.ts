@@ -100,6 +100,7 @@ export function checkLab02(answers: Answers, ev: Evidence): Verdict {
   const readingWhere = last
     ? `no recorded reading of replica0 has broadcast passed ${passed ?? '?'} and cloned ${cloned ?? '?'} together (the last one: passed ${last.passed}, cloned ${last.cloned}); copy both from one \`stats --name lab02\``
     : noReading;
+  // readings exist but none has both values: whatever was written is wrong, and `where` says why (-1 is never a count)
   c.value('clones.passed', { parse: asInt, expected: match ? passed : leader.length ? -1 : undefined, noFact: noReading, form: 'a count', where: readingWhere });
   c.value('clones.cloned', { parse: asInt, expected: match ? cloned : leader.length ? -1 : undefined, noFact: noReading, form: 'a count', where: readingWhere });
   c.value('clones.per_frame', { parse: asInt, expected: f.n - 2, form: 'a count', where: `user space sends ONE copy to the first follower; TC clones it for every other replica except the leader (n = ${f.n})` });

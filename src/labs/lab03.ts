@@ -91,6 +91,7 @@ export function checkLab03(answers: Answers, ev: Evidence): Verdict {
   const qAns = q.map((k) => asInt(answerAt(answers, `counters.quorum_${k}`)));
   const qHit = readingWith(ev, 'replica0', (s) => q.map((k) => s.quorum[k]), qAns);
   const qLast = readingsOf(ev, 'replica0').at(-1)?.stats.quorum;
+  // readings exist but none has all three: whatever was written is wrong, and `where` says why (-1 is never a count)
   for (const [i, k] of q.entries()) {
     c.value(`counters.quorum_${k}`, {
       parse: asInt,
