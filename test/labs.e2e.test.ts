@@ -119,14 +119,20 @@ describe.skipIf(!IS_ROOT)(`course labs end to end (${IS_ROOT ? 'root' : SKIP_REA
     // tcpdump in one terminal, the client in the other
     const capLine = "electrode-lab exec --name lab01 replica1 -- tcpdump -n -i eth0 -c 6 -X 'udp and udp[13] != 5'";
     expect(readmeLines('01-view-change')).toContain(capLine);
-    const cap: ResultPromise = execa('node', [CLI, ...words(capLine).slice(1)], { reject: false, env, timeout: 30_000 });
-    let capErr = '';
-    cap.stderr!.on('data', (b: Buffer) => (capErr += b.toString()));
-    await waitFor('tcpdump to listen', () => capErr.includes('listening on eth0'), 10_000);
-    expect((await run('electrode-lab client --name lab01 -n 3')).exitCode).toBe(0);
-    const capped = await cap;
-    expect(capped.exitCode, capErr).toBe(0);
-    expect(String(capped.stdout)).toMatch(/ELAB/);
+    const haveTcpdump = (await execa('sh', ['-c', 'command -v tcpdump'], { reject: false })).exitCode === 0;
+    if (haveTcpdump) {
+      const cap: ResultPromise = execa('node', [CLI, ...words(capLine).slice(1)], { reject: false, env, timeout: 30_000 });
+      let capErr = '';
+      cap.stderr!.on('data', (b: Buffer) => (capErr += b.toString()));
+      await waitFor('tcpdump to listen', () => capErr.includes('listening on eth0'), 10_000);
+      expect((await run('electrode-lab client --name lab01 -n 3')).exitCode).toBe(0);
+      const capped = await cap;
+      expect(capped.exitCode, capErr).toBe(0);
+      expect(String(capped.stdout)).toMatch(/ELAB/);
+    } else {
+      console.warn('lab 01: tcpdump is not installed (apt-get install tcpdump): the capture step is skipped, the rest of the lab runs');
+      expect((await run('electrode-lab client --name lab01 -n 3')).exitCode).toBe(0);
+    }
 
     const leader = await pidOf('lab01', 'replica0');
     process.kill(leader, 'SIGKILL');
