@@ -25,6 +25,9 @@
 
 #include "replica.h"
 #include "util.h"
+#ifdef EL_LAB_FAULTS
+#include "lab_faults.h"
+#endif
 
 /* ------------------------------------------------------------------ */
 /* committed log dump                                                 */
@@ -115,6 +118,9 @@ static int die_usage(const char *fmt, const char *arg)
 enum {
 	OPT_BATCH = 256, OPT_CPU, OPT_LOG, OPT_PIN, OPT_FB, OPT_FQ, OPT_FR, OPT_CRASH, OPT_DROP,
 	OPT_DUMP, OPT_HB, OPT_VC, OPT_RETX, OPT_DUP, OPT_REORDER, OPT_MAXCL,
+#ifdef EL_LAB_FAULTS
+	OPT_LAB_SEED,
+#endif
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -138,6 +144,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "view-change-ms", required_argument, NULL, OPT_VC },
 		{ "retransmit-ms", required_argument, NULL, OPT_RETX },
 		{ "max-clients", required_argument, NULL, OPT_MAXCL },
+#ifdef EL_LAB_FAULTS
+		{ "lab-seed", required_argument, NULL, OPT_LAB_SEED },
+#endif
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -207,6 +216,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			else if (c == OPT_VC) o->vc_timeout_us = v * 1000;
 			else o->retransmit_us = v * 1000;
 			break;
+#ifdef EL_LAB_FAULTS
+		case OPT_LAB_SEED:
+			if (el_lab_set_seed(optarg))
+				return die_usage("--lab-seed must be <seed>:<lab>, got '%s'", optarg);
+			break;
+#endif
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
 		}
@@ -280,7 +295,12 @@ static void env_send_client(void *ctx, const struct sockaddr_in *to, const void 
 static void env_publish(void *ctx, const struct vr_public *p)
 {
 	struct replica *r = ctx;
-	el_fp_publish(r->fp, p->view, p->status, p->last_op, p->commit);
+	uint64_t view = p->view;
+	uint32_t status = p->status;
+#ifdef EL_LAB_FAULTS
+	el_lab_kernel_view(&view, &status);
+#endif
+	el_fp_publish(r->fp, view, status, p->last_op, p->commit);
 }
 
 static void on_ring_record(void *ctx, const void *data, size_t len)

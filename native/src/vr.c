@@ -22,6 +22,9 @@
 
 #include "vr.h"
 #include "util.h"
+#ifdef EL_LAB_FAULTS
+#include "lab_faults.h"
+#endif
 
 uint32_t vr_leader_of(const struct vr *r, uint64_t view)
 {
@@ -860,6 +863,12 @@ static void try_complete_view_change(struct vr *r)
 	}
 	if (count < r->f + 1 || !best)
 		return;
+#ifdef EL_LAB_FAULTS
+	/* labs/05-crash-hunt: a planted fault may leave `best` dangling */
+	best = el_lab_winner(best);
+	LOG_INFO("view %llu: the log of replica %u wins (normal view %llu, last op %llu)", (unsigned long long)r->view,
+		 best_idx, (unsigned long long)best->h.client_id, (unsigned long long)best->h.opnum);
+#endif
 	if (best_idx != r->me && install_log(r, best) < 0) {
 		/* we lag behind the winner's committed ops: fetch them first, the
 		 * next chunk at once when the last one made progress */

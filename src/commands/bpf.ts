@@ -3,6 +3,8 @@ import { Command, Option } from 'commander';
 import { DiagnosticsError } from '../diagnostics.js';
 import { ALL_FAST_PATHS, FastPaths, HOOK_CHOICES, HookChoice, XDP_MODES, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, fastPathStats, formatAttach, formatStatsTable, setFastPaths, unavailableFastPaths } from '../bpf.js';
 import { formatKernelCheck, kernelCheckPreconditions, listHostKernels, runKernelCheck } from '../kernelcheck.js';
+import { appendFileSync, existsSync } from 'node:fs';
+import { statsLogFile, statsReadingLine } from '../labs/evidence.js';
 import { CliContext } from './index.js';
 
 interface AttachOpts {
@@ -89,10 +91,12 @@ netns lab shows the difference (bench --hook xdp vs --hook tc).`,
     .command('stats')
     .description('eBPF fast-path counters (seen/passed/dropped/cloned/replied/fallback/full/errors) per replica')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExamples:\n  $ electrode-lab stats\n  $ electrode-lab stats --json --name demo')
+    .addHelpText('after', '\nExamples:\n  $ electrode-lab stats\n  $ electrode-lab stats --json --name demo\nEvery reading is also appended to <lab home>/labs/<lab>/logs/stats.jsonl.')
     .action(async (o: { json?: boolean }) => {
       const { plan, paths, provider } = ctx.loadLab();
       const stats = await fastPathStats(plan, provider, ctx.providerContext(paths));
+      // every reading is kept with the lab (logs/stats.jsonl): the course labs' checks compare answers with them
+      if (!ctx.runner().dryRun && existsSync(paths.logsDir)) appendFileSync(statsLogFile(paths), statsReadingLine(plan.lab, stats));
       ctx.out(o.json ? JSON.stringify({ lab: plan.lab, nodes: stats }, null, 2) : formatStatsTable(stats));
     });
 
