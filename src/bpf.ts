@@ -230,7 +230,8 @@ export function formatAttach(results: NodeAttach[]): string[] {
 /** Loads and attaches the fast paths on every replica (replacing stale state); returns what each node loaded. */
 export async function attachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext, fp: FastPaths, mode: XdpMode = 'auto', hookChoice: HookChoice = 'auto'): Promise<NodeAttach[]> {
   const files = nodeFiles(plan, ctx.paths.peerTableFile);
-  const hook = hookChoice === 'auto' ? (provider.ingressHook ?? 'xdp') : hookChoice;
+  // an explicit XDP mode asks for the XDP hook; otherwise the provider's choice
+  const hook = hookChoice !== 'auto' ? hookChoice : mode !== 'auto' ? 'xdp' : (provider.ingressHook ?? 'xdp');
   const out: NodeAttach[] = [];
   for (const node of replicas(plan)) {
     const r = await provider.exec(plan, node, attachArgv(plan, node, files, fp, mode, hook), ctx, { check: false });

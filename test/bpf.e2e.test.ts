@@ -49,7 +49,8 @@ describe.skipIf(!isRoot).each([3, 5, 7])('%i replicas, native replica + eBPF fas
 
   async function cluster(fp: FastPaths): Promise<TestCluster> {
     // a fresh attach per run: replaces the previous programs, counters start at 0
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, fp, 'native');
+    // the netns default hook (TC ingress); test/hostile.netns.test.ts runs a lab on native XDP
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, fp);
     const launcher = new ProviderLauncher(lab.provider, lab.plan, lab.ctx);
     launchers.push(launcher);
     const c = new TestCluster({

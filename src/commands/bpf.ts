@@ -37,7 +37,7 @@ export function registerBpf(program: Command, ctx: CliContext): void {
     .option('--reply', 'XDP fast PrepareOK on followers')
     .option('--all', 'all three fast paths')
     .addOption(new Option('--xdp-mode <mode>', 'native, generic, or auto (native, falling back loudly)').choices([...XDP_MODES]).default('auto'))
-    .addOption(new Option('--hook <hook>', "where quorum prune and fast reply run: xdp (the NIC's XDP hook), tc (TC ingress), or auto (tc on netns labs' veths, xdp on VMs)").choices([...HOOK_CHOICES]).default('auto'))
+    .addOption(new Option('--hook <hook>', "where quorum prune and fast reply run: xdp (the NIC's XDP hook), tc (TC ingress), or auto (tc on netns labs' veths, xdp on VMs; xdp when --xdp-mode native|generic is given)").choices([...HOOK_CHOICES]).default('auto'))
     .option('--set', 'only switch fast paths on/off on an attached lab (no reload)')
     .addHelpText(
       'after',

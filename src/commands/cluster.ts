@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
-import { ALL_FAST_PATHS, FastPaths, XDP_MODES, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, nodeFiles, unavailableFastPaths } from '../bpf.js';
+import { ALL_FAST_PATHS, FastPaths, XDP_MODES, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, nodeFiles, unavailableFastPaths, HOOK_CHOICES, HookChoice } from '../bpf.js';
 import { nativeBinaries } from '../bench/run.js';
 import { armReplicaFlags } from '../bench/types.js';
 import { until } from '../proc.js';
@@ -34,7 +34,8 @@ export function registerCluster(program: Command, ctx: CliContext): void {
     .option('--all', 'all three fast paths')
     .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '0:--drop-rate 0.05'", collectReplicaArgs, {})
     .addOption(new Option('--log-level <level>', 'replica log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-    .addOption(new Option('--xdp-mode <mode>', 'XDP attach mode for the fast paths: native, generic, or auto (native, falling back loudly)').choices([...XDP_MODES]).default('auto'))
+    .addOption(new Option('--xdp-mode <mode>', 'XDP attach mode for the fast paths: native, generic, or auto (native, falling back loudly); native/generic imply --hook xdp').choices([...XDP_MODES]).default('auto'))
+    .addOption(new Option('--hook <hook>', 'where quorum prune and fast reply run: auto (tc on netns labs, xdp on VMs), xdp, tc').choices([...HOOK_CHOICES]).default('auto'))
     .addHelpText(
       'after',
       `
@@ -47,7 +48,7 @@ Then: electrode-lab client -n 2000, electrode-lab status (PIDs), electrode-lab s
 Replica logs: <lab home>/labs/<lab>/logs/<node>/replica.log; every start first
 appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
     )
-    .action(async (o: { broadcast?: boolean; quorum?: boolean; reply?: boolean; all?: boolean; replicaArgs: Record<string, string[]>; logLevel: string; xdpMode: XdpMode }) => {
+    .action(async (o: { broadcast?: boolean; quorum?: boolean; reply?: boolean; all?: boolean; replicaArgs: Record<string, string[]>; logLevel: string; xdpMode: XdpMode; hook: HookChoice }) => {
       const { plan, paths, provider } = ctx.loadLab();
       const pctx = ctx.providerContext(paths);
       const extra = o.replicaArgs;
@@ -63,7 +64,7 @@ appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
       const useBpf = fp.broadcast || fp.quorum || fp.reply;
       if (useBpf) {
         if (!existsSync(nodeFiles(plan, paths.peerTableFile).loader)) throw new LabError('the eBPF loader is missing; run `npm run build` (or `make -C bpf`)', 'NOT_BUILT');
-        const results = await ctx.progress().step(`attach ${fastPathNames(fp)} (xdp ${o.xdpMode}) on ${plan.cluster.n} replicas`, () => attachFastPaths(plan, provider, pctx, fp, o.xdpMode));
+        const results = await ctx.progress().step(`attach ${fastPathNames(fp)} (hook ${o.hook}, xdp ${o.xdpMode}) on ${plan.cluster.n} replicas`, () => attachFastPaths(plan, provider, pctx, fp, o.xdpMode, o.hook));
         const missing = unavailableFastPaths(results, fp);
         if (missing.length) throw new LabError(`cannot start with ${fastPathNames(fp)}: ${missing.join('; ')}`, 'FAST_PATH_UNAVAILABLE');
       }

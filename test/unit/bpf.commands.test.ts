@@ -41,8 +41,11 @@ describe('fast paths through the provider (recording runner, nothing runs)', () 
 
   it('attach on netns: TC ingress by default (the veth\'s cheaper hook), no switch-side XDP pass; --hook xdp adds it', async () => {
     const r = new RecordingRunner((argv) => (argv.includes('attach') ? { stdout: attachJson() + '\n' } : {}));
-    await attachFastPaths(plan, new NetnsProvider(), ctx(r), { broadcast: true, quorum: false, reply: true }, 'native');
+    await attachFastPaths(plan, new NetnsProvider(), ctx(r), { broadcast: true, quorum: false, reply: true });
+    // an explicit XDP mode asks for the XDP hook
+    await attachFastPaths(plan, new NetnsProvider(), ctx(r), { broadcast: true, quorum: false, reply: true }, 'generic');
     const rec = r.lines();
+    expect(rec[10]).toContain(' --hook xdp --xdp-mode generic --json');
     expect(rec[0]).toBe(
       `nsenter --net=/run/netns/el-fp-replica0 -- ${loader} attach --pin-dir /sys/fs/bpf/electrode-lab/fp/replica0 --peers ${paths.peerTableFile} --index 0 --ifname eth0 --broadcast --reply --hook tc --json`,
     );
