@@ -8,6 +8,7 @@ import { DiagnosticsError } from '../../src/diagnostics.js';
 import {
   CloudlabManifest,
   DEFAULT_DISK_IMAGE,
+  inventoryFromCloudlabManifest,
   manifestToInventory,
   ManifestToInventoryOptions,
   parseCloudlabManifest,
@@ -358,6 +359,17 @@ describe('manifestToInventory', () => {
       ['replica2', '10.10.1.3', 51002, 'ens1f1np1'],
       ['client0', '10.10.1.101', 51100, 'ens1f1np1'],
     ]);
+  });
+  it('inventoryFromCloudlabManifest: text -> validated inventory in one call, or every problem thrown', () => {
+    const inv = inventoryFromCloudlabManifest(manifestXml, { user: 'bob', lab: 'cl3' });
+    expect(inv.nodes.map((n) => `${n.name}=${n.ssh.user}@${n.ssh.host}/${n.nic.mac}`)).toEqual([
+      'replica0=bob@hp042.utah.cloudlab.us/1c:34:da:5e:0f:2a',
+      'replica1=bob@hp043.utah.cloudlab.us/1c:34:da:5e:0f:4b',
+      'replica2=bob@hp047.utah.cloudlab.us/1c:34:da:5e:0f:6c',
+      'client0=bob@hp051.utah.cloudlab.us/1c:34:da:5e:11:90',
+    ]);
+    expect(thrown(() => inventoryFromCloudlabManifest(manifestXml, { user: 'bob', lab: 'Bad Name' })).diagnostics.map((d) => d.code)).toEqual(['INV_BAD_NAME']);
+    expect(thrown(() => inventoryFromCloudlabManifest(manifestXml)).diagnostics.map((d) => d.code)).toEqual(['CL_AMBIGUOUS_USER']);
   });
   it('CL_AMBIGUOUS_USER when several members have logins and no user is named; one shared login is taken', () => {
     const e = thrown(() => manifestToInventory(m));

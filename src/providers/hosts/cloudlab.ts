@@ -26,7 +26,7 @@ import { Diagnostic, DiagnosticsError } from '../../diagnostics.js';
 import { parseIpv4 } from '../../ipv4.js';
 import { MAX_CLIENTS, MAX_REPLICAS, MIN_REPLICAS } from '../../spec.js';
 import { normalizeMac } from './facts.js';
-import { InventoryInput, InventoryNodeInput } from './inventory.js';
+import { Inventory, InventoryInput, InventoryNodeInput, validateInventory } from './inventory.js';
 import { childOf, childrenOf, parseXml, XmlElement, XmlError, XmlParse } from './xml.js';
 
 export const GENI_RSPEC_NS = 'http://www.geni.net/resources/rspec/3';
@@ -201,7 +201,9 @@ function prefixOf(netmask: string): number | undefined {
   const m = parseIpv4(netmask);
   if (m === undefined) return undefined;
   const bits = m.toString(2).padStart(32, '0');
-  return /^1*0*$/.test(bits) ? bits.indexOf('0') === -1 ? 32 : bits.indexOf('0') : undefined;
+  if (!/^1*0*$/.test(bits)) return undefined; // not contiguous
+  const zero = bits.indexOf('0');
+  return zero === -1 ? 32 : zero;
 }
 
 /** Parses a GENI v3 manifest RSpec. Diagnostics, not throws, for what it lacks; `parse` is the XML parser (swap point). */
@@ -395,4 +397,11 @@ export function manifestToInventory(manifest: CloudlabManifest, opts: ManifestTo
   }
   if (d.length) throw new DiagnosticsError(d, 'cloudlab');
   return { ...(opts.lab ? { lab: opts.lab } : {}), ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}), nodes };
+}
+
+/** Manifest text -> a validated inventory in one call; throws DiagnosticsError with every problem. */
+export function inventoryFromCloudlabManifest(xml: string, opts: ManifestToInventoryOptions = {}): Inventory {
+  const { inventory, diagnostics } = validateInventory(manifestToInventory(parseCloudlabManifest(xml), opts));
+  if (!inventory) throw new DiagnosticsError(diagnostics, 'inventory');
+  return inventory;
 }
