@@ -49,8 +49,12 @@ export interface PlanNode {
   switchIf: string;
   /** bpffs folder for this node's pins. */
   pinDir: string;
-  /** vagrant provider: the VM's hostname / vagrant machine name. */
+  /** vagrant provider: the VM's hostname / vagrant machine name; hosts provider: the machine's SSH address. */
   hostname: string;
+  /** hosts provider: how to reach the machine (from the inventory). */
+  ssh?: { host: string; port: number; user: string; key?: string; jumpHost?: { host: string; port: number; user?: string } };
+  /** hosts provider: the lab address was on the NIC already (machine) or is added by up and removed by down (inventory). */
+  ipSource?: 'machine' | 'inventory';
 }
 
 export interface VmPlan {

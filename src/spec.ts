@@ -26,6 +26,17 @@ export interface VmSpec {
   build?: 'guest' | 'host';
 }
 
+/** The hosts provider: which machines (an inventory, or a CloudLab manifest and the login to use). */
+export interface HostsSpec {
+  /** Inventory file (YAML or JSON): src/providers/hosts/inventory.ts. */
+  inventory?: string;
+  /** A CloudLab experiment's manifest (RSpec XML), instead of an inventory. */
+  cloudlabManifest?: string;
+  /** With a manifest: your CloudLab user, and the private key for it. */
+  user?: string;
+  key?: string;
+}
+
 export interface LabSpec {
   name: string;
   replicas: number;
@@ -36,6 +47,7 @@ export interface LabSpec {
   basePort: number;
   mtu: number;
   vm: VmSpec;
+  hosts?: HostsSpec;
 }
 
 export const DEFAULT_KERNEL = '5.8.0-050800-generic';
@@ -57,11 +69,12 @@ export const DEFAULT_SPEC: LabSpec = {
   vm: { cpus: 2, memory: 1024, box: 'electrode-lab/ubuntu2004-k58', kernel: DEFAULT_KERNEL, driver: 'auto' },
 };
 
-const TOP_KEYS = ['name', 'replicas', 'clients', 'provider', 'subnet', 'basePort', 'mtu', 'vm'] as const;
+const TOP_KEYS = ['name', 'replicas', 'clients', 'provider', 'subnet', 'basePort', 'mtu', 'vm', 'hosts'] as const;
+const HOSTS_KEYS = ['inventory', 'cloudlabManifest', 'user', 'key'] as const;
 const VM_KEYS = ['cpus', 'memory', 'box', 'kernel', 'driver', 'build'] as const;
 
 /** A partial spec as given by a file or by flags, before defaults. */
-export type SpecInput = Partial<Omit<LabSpec, 'vm'>> & { vm?: Partial<VmSpec> };
+export type SpecInput = Partial<Omit<LabSpec, 'vm' | 'hosts'>> & { vm?: Partial<VmSpec>; hosts?: Partial<HostsSpec> };
 
 /** Parses the text of a lab file (YAML is a superset of JSON). Throws DiagnosticsError. */
 export function parseSpecText(text: string, source: string): SpecInput {
@@ -110,11 +123,14 @@ function isInt(v: unknown): v is number {
 export function normalizeSpec(...inputs: SpecInput[]): { spec?: LabSpec; diagnostics: Diagnostic[] } {
   const merged: Record<string, unknown> = { ...DEFAULT_SPEC };
   const vm: Record<string, unknown> = { ...DEFAULT_SPEC.vm };
+  const hosts: Record<string, unknown> = {};
   for (const input of inputs) {
     for (const [k, v] of Object.entries(input)) {
       if (v === undefined) continue;
       if (k === 'vm' && typeof v === 'object' && v !== null) {
         for (const [vk, vv] of Object.entries(v)) if (vv !== undefined) vm[vk] = vv;
+      } else if (k === 'hosts' && typeof v === 'object' && v !== null) {
+        for (const [hk, hv] of Object.entries(v)) if (hv !== undefined) hosts[hk] = hv;
       } else {
         merged[k] = v;
       }
@@ -177,6 +193,23 @@ export function normalizeSpec(...inputs: SpecInput[]): { spec?: LabSpec; diagnos
   if (vm.build !== undefined && vm.build !== 'guest' && vm.build !== 'host') {
     d.push({ code: 'SPEC_VM_BUILD', subject: `vm.build=${String(vm.build)}`, message: 'must be guest or host', hint: 'guest builds native/ and bpf/ in each VM; host copies the host-built binaries (same-distro guests such as debian12; run `npm run build` first)' });
   }
+  for (const k of Object.keys(hosts)) {
+    if (!(HOSTS_KEYS as readonly string[]).includes(k)) d.push({ code: 'SPEC_UNKNOWN_FIELD', subject: `hosts.${k}`, message: 'unknown field', hint: `hosts fields are ${HOSTS_KEYS.join(', ')}` });
+    else if (typeof hosts[k] !== 'string' || !(hosts[k] as string).length) d.push({ code: 'SPEC_TYPE', subject: `hosts.${k}=${String(hosts[k])}`, message: 'must be a path or name', hint: 'e.g. --inventory hosts.yaml' });
+  }
+  const hasHosts = hosts.inventory !== undefined || hosts.cloudlabManifest !== undefined;
+  if (provider === 'hosts' && !hasHosts) {
+    d.push({ code: 'SPEC_HOSTS_NO_INVENTORY', subject: 'provider=hosts', message: 'the hosts provider drives machines that exist: it needs their inventory', hint: 'give --inventory hosts.yaml (README: "Machines that already exist"), or --cloudlab-manifest manifest.xml --ssh-user <you> --ssh-key <key>' });
+  }
+  if (hosts.inventory !== undefined && hosts.cloudlabManifest !== undefined) {
+    d.push({ code: 'SPEC_HOSTS_BOTH', subject: 'hosts', message: 'an inventory and a CloudLab manifest were both given', hint: 'give one of them' });
+  }
+  if (hasHosts && provider !== undefined && provider !== 'hosts') {
+    d.push({ code: 'SPEC_HOSTS_PROVIDER', subject: `provider=${String(provider)}`, message: 'an inventory or manifest is for the hosts provider', hint: 'add --provider hosts, or drop --inventory/--cloudlab-manifest' });
+  }
   if (d.length) return { diagnostics: d };
-  return { spec: { ...(merged as unknown as LabSpec), vm: vm as unknown as VmSpec }, diagnostics: [] };
+  return {
+    spec: { ...(merged as unknown as LabSpec), ...(hasHosts ? { provider: 'hosts' as const } : {}), vm: vm as unknown as VmSpec, ...(Object.keys(hosts).length ? { hosts: hosts as HostsSpec } : {}) },
+    diagnostics: [],
+  };
 }

@@ -10,12 +10,14 @@ import { LabError } from './diagnostics.js';
 import { RunResult, shellQuote } from './runner.js';
 
 export interface SshTarget {
-  /** vagrant machine name (the `Host` line). */
+  /** The node's name (vagrant: the machine name of the `Host` line). */
   name: string;
   host: string;
   port: number;
   user: string;
   identityFile: string;
+  /** Reach host through this machine first (`ssh -J`), with the same key. */
+  jump?: { host: string; port: number; user?: string };
 }
 
 /** `vagrant ssh-config` text -> one target per `Host` block. */
@@ -64,9 +66,9 @@ export class SshError extends LabError {
   }
 }
 
-/** Runs argv as root (sudo) on the guest; the result has the Runner's shape. */
-export function sudoCommand(argv: string[]): string {
-  return `sudo -n -- ${shellQuote(argv)}`;
+/** Runs argv as root (sudo) on the guest; the result has the Runner's shape. Root logins need no sudo. */
+export function sudoCommand(argv: string[], user?: string): string {
+  return user === 'root' ? shellQuote(argv) : `sudo -n -- ${shellQuote(argv)}`;
 }
 
 export class SshSession {
@@ -80,12 +82,26 @@ export class SshSession {
     } catch (e) {
       throw new SshError(`cannot read ${target.name}'s ssh key ${target.identityFile} (${(e as Error).message}); run \`vagrant ssh-config ${target.name}\` in the lab's vagrant folder`);
     }
+    const readyTimeout = opts.readyTimeoutMs ?? 60_000;
+    const open = (c: Client, cfg: Record<string, unknown>, what: string) =>
+      new Promise<void>((ok, fail) => {
+        c.once('ready', () => ok());
+        c.once('error', (e) => fail(new SshError(`ssh to ${what} failed: ${e.message}; is it up and reachable? (\`electrode-lab status\`)`)));
+        c.connect({ ...cfg, privateKey: key, readyTimeout, keepaliveInterval: 10_000 } as import('ssh2').ConnectConfig);
+      });
     const client = new Client();
-    await new Promise<void>((ok, fail) => {
-      client.once('ready', () => ok());
-      client.once('error', (e) => fail(new SshError(`ssh to ${target.name} (${target.user}@${target.host}:${target.port}) failed: ${e.message}; is the VM up? (\`electrode-lab status\`)`)));
-      client.connect({ host: target.host, port: target.port, username: target.user, privateKey: key, readyTimeout: opts.readyTimeoutMs ?? 60_000, keepaliveInterval: 10_000 });
-    });
+    if (target.jump) {
+      const j = target.jump;
+      const hop = new Client();
+      await open(hop, { host: j.host, port: j.port, username: j.user ?? target.user }, `${target.name}'s jump host ${j.user ?? target.user}@${j.host}:${j.port}`);
+      const sock = await new Promise<import('node:stream').Duplex>((ok, fail) =>
+        hop.forwardOut('127.0.0.1', 0, target.host, target.port, (e, s) => (e ? fail(new SshError(`${j.host} cannot reach ${target.host}:${target.port}: ${e.message}`)) : ok(s))),
+      );
+      client.once('close', () => hop.end());
+      await open(client, { sock, username: target.user }, `${target.name} (${target.user}@${target.host}:${target.port} via ${j.host})`);
+    } else {
+      await open(client, { host: target.host, port: target.port, username: target.user }, `${target.name} (${target.user}@${target.host}:${target.port})`);
+    }
     const log = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
     return new SshSession(target, client, log);
   }

@@ -71,11 +71,11 @@ export class LabControl {
     if (!spec) throw new DiagnosticsError(diagnostics, 'spec');
     const planned = planLab(spec, probeHostFacts(this.deps.home, this.deps.env));
     if (!planned.plan) throw new DiagnosticsError(planned.diagnostics, 'plan');
-    const plan = planned.plan;
-    const provider = this.deps.getProvider(plan.provider);
+    const provider = this.deps.getProvider(planned.plan.provider);
     const pctx: ProviderContext = { runner: this.deps.runner, paths: this.paths, progress: this.deps.progress, ...(this.deps.signal ? { signal: this.deps.signal } : {}) };
     const problems = await provider.probe(pctx);
     if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
+    const plan = provider.adoptPlan ? await provider.adoptPlan(planned.plan, pctx) : planned.plan;
     await this.deps.progress.step(`lab '${this.lab}' up with ${n} replicas (${plan.provider})`, () => createLab(plan, provider, pctx));
     return benchLab(plan, this.paths, provider, pctx);
   }

@@ -669,6 +669,8 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
     throw e;
   } finally {
     deps.signal?.removeEventListener('abort', onAbort);
+    // machines that are not the lab's own get their core_pattern back first (hosts)
+    if (current) await current.open.restoreCores().catch((e: Error) => progress.warn(`restoring the nodes' core_pattern: ${e.message}`));
     guard.restore();
     bench.results.finishedAt = new Date().toISOString();
     try {

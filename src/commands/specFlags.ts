@@ -1,6 +1,7 @@
 /** Flags for every spec field, shared by `up` and `render` (flags win over --lab FILE). */
 import { Command, InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { DiagnosticsError } from '../diagnostics.js';
 import { Plan, planLab, HostFacts } from '../plan.js';
 import { normalizeSpec, parseSpecText, PROVIDER_NAMES, SpecInput, ProviderName, VmDriver, VmSpec } from '../spec.js';
@@ -23,6 +24,10 @@ export interface SpecOptions {
   kernel?: string;
   vmDriver?: string;
   build?: string;
+  inventory?: string;
+  cloudlabManifest?: string;
+  sshUser?: string;
+  sshKey?: string;
 }
 
 export function addSpecOptions(cmd: Command): Command {
@@ -39,7 +44,11 @@ export function addSpecOptions(cmd: Command): Command {
     .option('--box <name>', 'vagrant base box (default electrode-lab/ubuntu2004-k58)')
     .option('--kernel <release>', "pinned guest kernel release, or 'box' (default: 5.8.0-050800-generic on the default box; with --box, the box's own kernel)")
     .option('--vm-driver <driver>', 'auto | kvm | qemu (default auto: qemu unless ELECTRODE_LAB_KVM=1)')
-    .option('--build <where>', 'vagrant: guest = build native/ and bpf/ in each VM (default), host = copy host-built binaries (same-distro guests, e.g. debian12)');
+    .option('--build <where>', 'vagrant: guest = build native/ and bpf/ in each VM (default), host = copy host-built binaries (same-distro guests, e.g. debian12)')
+    .option('--inventory <file>', 'hosts: the machines (YAML/JSON: ssh address, user, key, lab NIC per node); implies --provider hosts')
+    .option('--cloudlab-manifest <file>', 'hosts: a CloudLab experiment manifest (RSpec XML) instead of an inventory; with --ssh-user and --ssh-key')
+    .option('--ssh-user <user>', 'hosts with --cloudlab-manifest: your login on the machines')
+    .option('--ssh-key <file>', 'hosts with --cloudlab-manifest: the private key for it');
 }
 
 /** Reads --lab FILE; unreadable files are a diagnostic, not a stack trace. */
@@ -65,6 +74,7 @@ export function specInputs(replicas: number | undefined, opts: SpecOptions, name
     basePort: opts.basePort,
     mtu: opts.mtu,
     vm: { cpus: opts.cpus, memory: opts.memory, box: opts.box, kernel: opts.kernel, driver: opts.vmDriver as VmDriver | undefined, build: opts.build as VmSpec['build'] },
+    hosts: { inventory: opts.inventory && resolve(opts.inventory), cloudlabManifest: opts.cloudlabManifest && resolve(opts.cloudlabManifest), user: opts.sshUser, key: opts.sshKey && resolve(opts.sshKey) },
   };
   return [fromFile, flags];
 }

@@ -28,14 +28,16 @@ else netns; the choice and the reason are printed.`,
     const g = ctx.globals();
     const progress = ctx.progress();
     const facts = probeHostFacts(ctx.home(), ctx.env);
-    const plan = planFromOptions(replicas, opts, g.nameFlag, facts);
-    const paths = ctx.labPaths(plan.lab);
-    progress.info(`lab '${plan.lab}': ${plan.cluster.n} replicas (f=${plan.cluster.f}), ${plan.nodes.length - plan.cluster.n} client(s), subnet ${plan.network.cidr}`);
-    progress.info(`provider: ${plan.provider} (${plan.providerReason})`);
-    const provider = ctx.getProvider(plan.provider);
+    const planned = planFromOptions(replicas, opts, g.nameFlag, facts);
+    const paths = ctx.labPaths(planned.lab);
+    progress.info(`lab '${planned.lab}': ${planned.cluster.n} replicas (f=${planned.cluster.f}), ${planned.nodes.length - planned.cluster.n} client(s)${planned.spec.hosts ? ', addresses from the machines' : `, subnet ${planned.network.cidr}`}`);
+    progress.info(`provider: ${planned.provider} (${planned.providerReason})`);
+    const provider = ctx.getProvider(planned.provider);
     const pctx = ctx.providerContext(paths);
     const problems = await provider.probe(pctx);
     if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
+    // machines that exist are what they are: their addresses replace the invented ones
+    const plan = provider.adoptPlan ? await progress.step('reading the machines (ssh)', () => provider.adoptPlan!(planned, pctx)) : planned;
 
     if (g.dryRun) {
       ctx.out(`[dry-run] would write ${paths.planFile}, ${paths.replicaConfigFile}, ${paths.peerTableFile}`);

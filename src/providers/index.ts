@@ -7,6 +7,7 @@ import { LabError } from '../diagnostics.js';
 import { NetnsProvider } from './netns.js';
 import { Provider } from './provider.js';
 import { VagrantProvider } from './vagrant.js';
+import { HostsProvider } from './hosts/provider.js';
 
 const registry = new Map<string, () => Provider>();
 
@@ -28,3 +29,4 @@ export function getProvider(name: string): Provider {
 
 registerProvider('netns', () => new NetnsProvider());
 registerProvider('vagrant', () => new VagrantProvider());
+registerProvider('hosts', () => new HostsProvider());

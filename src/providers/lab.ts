@@ -109,6 +109,10 @@ export class OpenLab {
     return this.provider.prepareCores?.(this.plan, this.ctx) ?? Promise.resolve();
   }
 
+  restoreCores(): Promise<void> {
+    return this.provider.restoreCores?.(this.plan, this.ctx) ?? Promise.resolve();
+  }
+
   kernelDrift(): Promise<KernelDrift[]> {
     return this.provider.kernelDrift?.(this.plan, this.ctx) ?? Promise.resolve([]);
   }

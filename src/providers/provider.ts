@@ -106,6 +106,14 @@ export interface ProviderHooks {
   afterDetach?(plan: Plan, node: PlanNode, ctx: ProviderContext): Promise<void>;
   /** Before a bench starts processes: where the nodes' kernels write cores (VMs: their own core_pattern). Default: nothing (this host's core_pattern, set by the bench). */
   prepareCores?(plan: Plan, ctx: ProviderContext): Promise<void>;
+  /** After the bench: what prepareCores changed on machines that are not the lab's own (hosts: their core_pattern back). Default: nothing. */
+  restoreCores?(plan: Plan, ctx: ProviderContext): Promise<void>;
+  /**
+   * Before the plan is saved: a provider whose nodes exist already replaces
+   * what plan.ts invented (addresses, MACs, NICs) by what the machines are.
+   * Throws DiagnosticsError listing every problem. Default: the plan as it is.
+   */
+  adoptPlan?(plan: Plan, ctx: ProviderContext): Promise<Plan>;
   /**
    * A process that died on `node`: its core (copied to this host) and, when
    * gdb must run on the node, its output. Default: the core in this host's

@@ -26,6 +26,7 @@ import { parseSshConfig, SshSession, SshTarget, sudoCommand } from '../ssh.js';
 import { loadProcessRecords, loadResources, loadState, removeProcessRecord, saveProcessRecord, saveResources } from '../state.js';
 import { domainPrefix, renderVagrantfile } from '../vagrantfile.js';
 import { attachedBpfOn, nodeStatus } from './status.js';
+import { coresPatternScript, remoteAlive, remoteCopyOut, remoteFindCore, remoteSignal, remoteSpawn, remoteStop, remoteUdpBound } from './remote.js';
 import { FoundCore, KernelDrift, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
 import { gdbArgv, loaderArgv } from '../argv.js';
 import { xdpMode } from '../xdp.js';
@@ -40,9 +41,7 @@ export const VAGRANT_TOOLS: Tool[] = [
 ];
 
 export const LIBVIRT_URI = 'qemu:///system';
-/** Where VM guests write cores (the guest's core_pattern), and the largest core copied out to a run folder. */
-export const GUEST_CORES_DIR = '/var/tmp/electrode-lab/cores';
-export const GUEST_CORE_COPY_MAX = 256 * 1024 * 1024;
+export { GUEST_CORES_DIR, GUEST_CORE_COPY_MAX } from './remote.js';
 
 /** How electrode-lab binaries get into the VMs. */
 export type BuildMode = 'guest' | 'host';
@@ -148,7 +147,6 @@ interface VagrantResources {
   boxKernel?: string;
 }
 
-const STOP_GRACE_S = 5;
 
 export class VagrantProvider implements Provider {
   readonly name = 'vagrant' as const;
@@ -158,7 +156,7 @@ export class VagrantProvider implements Provider {
   readonly faults: NodeFaults = {
     signal: async (plan, rec, sig, ctx) => {
       const node = plan.nodes.find((n) => n.name === rec.node);
-      if (node) await this.sh(plan, node, ctx, `if ${this.aliveScript(rec)}; then kill -${sig.slice(3)} ${rec.pid}; fi; true`, { check: false });
+      if (node) await remoteSignal((sc, o) => this.sh(plan, node, ctx, sc, o), rec, sig);
     },
     isolate: async (plan, node, on, ctx) => {
       await this.sh(plan, node, ctx, `ip link set "$(${labNicScript(node.mac)})" ${on ? 'down' : 'up'}`);
@@ -508,11 +506,7 @@ export class VagrantProvider implements Provider {
 
   /** The file's tail over ssh (base64, so binary data survives). */
   async copyOut(plan: Plan, node: PlanNode, remote: string, local: string, ctx: ProviderContext, maxBytes = 64 * 1024 * 1024): Promise<boolean> {
-    const r = await this.sh(plan, node, ctx, `test -f ${shellQuote([remote])} && tail -c ${maxBytes} ${shellQuote([remote])} | base64 -w0`, { check: false, timeoutMs: 600_000, bulkStdout: true });
-    if (r.exitCode !== 0 || ctx.runner.dryRun) return false;
-    mkdirSync(dirname(local), { recursive: true });
-    writeFileSync(local, Buffer.from(r.stdout.trim(), 'base64'));
-    return true;
+    return remoteCopyOut((sc, o) => this.sh(plan, node, ctx, sc, o), remote, local, ctx.runner.dryRun, maxBytes);
   }
 
   async exec(plan: Plan, node: PlanNode, argv: string[], ctx: ProviderContext, opts: RunOptions = {}): Promise<RunResult> {
@@ -522,15 +516,8 @@ export class VagrantProvider implements Provider {
   }
 
   async spawn(plan: Plan, node: PlanNode, name: string, argv: string[], ctx: ProviderContext): Promise<ProcessRecord> {
-    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`process name '${name}' must be letters, digits, _ . -`);
-    const logFile = ctx.paths.processLog(node.name, name);
-    // the log lives at the same path inside the VM; collect() copies it out
-    const line = `mkdir -p ${shellQuote([dirname(logFile)])} && cd / && setsid nohup ${shellQuote(argv)} >>${shellQuote([logFile])} 2>&1 </dev/null & pid=$!; echo $pid; cut -d' ' -f22 /proc/$pid/stat 2>/dev/null || true`;
-    const r = await this.sh(plan, node, ctx, line);
-    const [pidLine, start] = r.stdout.trim().split('\n');
-    const pid = Number(pidLine);
-    if (!ctx.runner.dryRun && !(pid > 0)) throw new LabError(`${node.name}: could not start ${name}: ${r.stderr.trim() || r.stdout.trim()}`, 'SPAWN_FAILED');
-    const rec: ProcessRecord = { node: node.name, name, pid, argv, logFile, ...(start ? { startTime: start.trim() } : {}) };
+    // the log lives at the same path inside the VM; copyOut brings it here
+    const rec = await remoteSpawn((sc, o) => this.sh(plan, node, ctx, sc, o), node, name, argv, ctx.paths.processLog(node.name, name), ctx.runner.dryRun);
     if (!ctx.runner.dryRun) saveProcessRecord(ctx.paths, rec);
     return rec;
   }
@@ -558,40 +545,14 @@ export class VagrantProvider implements Provider {
   /** The guests write cores into GUEST_CORES_DIR: their own core_pattern (the VMs belong to the lab). */
   async prepareCores(plan: Plan, ctx: ProviderContext): Promise<void> {
     for (const n of replicas(plan)) {
-      const r = await this.exec(plan, n, ['sh', '-c', `mkdir -p ${GUEST_CORES_DIR} && echo '${GUEST_CORES_DIR}/core.%e.%p' > /proc/sys/kernel/core_pattern`], ctx, { check: false });
+      const r = await this.exec(plan, n, ['sh', '-c', coresPatternScript()], ctx, { check: false });
       if (r.exitCode !== 0) ctx.progress.warn(`${n.name}: could not set the guest's core_pattern (${r.stderr.trim()}); crashes there leave no core`);
     }
   }
 
-  /**
-   * A process that died in a VM: gdb runs in the guest (on the guest's own
-   * binary, whichever way it was built) and the core is copied out (base64
-   * over ssh) when it is at most GUEST_CORE_COPY_MAX bytes; a larger one
-   * stays in the guest, named in the note.
-   */
+  /** A process that died in a VM: gdb in the guest, the core copied out (remote.ts). */
   async findCore(plan: Plan, node: PlanNode, rec: ProcessRecord, binary: string, ctx: ProviderContext, hostCoresDir: string): Promise<FoundCore> {
-    const comm = basename(binary).slice(0, 15);
-    const path = `${GUEST_CORES_DIR}/core.${comm}.${rec.pid}`;
-    const ex = (argv: string[], timeoutMs = 60_000, bulkStdout = false) => this.exec(plan, node, argv, ctx, { check: false, timeoutMs, bulkStdout });
-    // the kernel finishes writing the core before the process is reaped: a few checks suffice
-    const there = await until(async () => (await ex(['test', '-s', path])).exitCode === 0, 10_000, 500);
-    if (!there) return {};
-    const gdb = await ex(gdbArgv(binary, path), 180_000);
-    const backtraceText = gdb.exitCode === null && !gdb.stdout ? `gdb did not run in ${node.name} (${gdb.stderr.trim()})\n` : gdb.stdout + (gdb.stderr ? `\n--- gdb stderr ---\n${gdb.stderr}` : '');
-    const size = Number((await ex(['stat', '-c', '%s', path])).stdout.trim());
-    if (!(size > 0 && size <= GUEST_CORE_COPY_MAX)) {
-      return { backtraceText, coreNote: `the core (${size} bytes) stays in ${node.name} at ${path}: larger than ${GUEST_CORE_COPY_MAX} bytes to copy` };
-    }
-    const b64 = await ex(['base64', '-w0', path], 600_000, true);
-    const bytes = Buffer.from(b64.stdout.trim(), 'base64');
-    if (b64.exitCode !== 0 || bytes.length !== size) {
-      return { backtraceText, coreNote: `copying the core out of ${node.name} failed (${b64.stderr.trim() || `${bytes.length} of ${size} bytes`}); it stays at ${path}` };
-    }
-    mkdirSync(hostCoresDir, { recursive: true });
-    const host = join(hostCoresDir, `core.${comm}.${rec.pid}`);
-    writeFileSync(host, bytes);
-    await ex(['rm', '-f', path]);
-    return { core: { path: host, comm, pid: rec.pid }, backtraceText };
+    return remoteFindCore((argv, o) => this.exec(plan, node, argv, ctx, o), node, rec, binary, hostCoresDir);
   }
 
   /** VMs whose `uname -r` is not the lab's kernel (its pin, or the box's own). */
@@ -601,34 +562,16 @@ export class VagrantProvider implements Provider {
 
   async alive(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<boolean> {
     const node = plan.nodes.find((n) => n.name === rec.node);
-    if (!node) return false;
-    return (await this.sh(plan, node, ctx, this.aliveScript(rec), { check: false })).exitCode === 0;
+    return node ? remoteAlive((sc, o) => this.sh(plan, node, ctx, sc, o), rec) : false;
   }
 
   async udpBound(plan: Plan, node: PlanNode, port: number, _rec: ProcessRecord, ctx: ProviderContext): Promise<boolean> {
-    const r = await this.sh(plan, node, ctx, `ss -Hlun 'sport = :${port}' | grep -q .`, { check: false });
-    return r.exitCode === 0;
-  }
-
-  private aliveScript(rec: ProcessRecord): string {
-    // alive = exists, not a zombie, and still the process we started (start time)
-    const st = rec.startTime ? ` && [ "$(cut -d' ' -f22 /proc/${rec.pid}/stat)" = ${shellQuote([rec.startTime])} ]` : '';
-    return `[ -r /proc/${rec.pid}/stat ] && ! grep -q '^[0-9]* ([^)]*) [ZX]' /proc/${rec.pid}/stat${st}`;
+    return remoteUdpBound((sc, o) => this.sh(plan, node, ctx, sc, o), port);
   }
 
   async stop(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<void> {
     const node = plan.nodes.find((n) => n.name === rec.node);
-    if (node) {
-      const alive = this.aliveScript(rec);
-      // SIGTERM, wait for the condition (gone) up to the grace period, then SIGKILL
-      await this.sh(
-        plan,
-        node,
-        ctx,
-        `if ${alive}; then kill -TERM ${rec.pid}; i=0; while ${alive} && [ $i -lt ${STOP_GRACE_S * 10} ]; do sleep 0.1; i=$((i+1)); done; if ${alive}; then kill -KILL ${rec.pid}; fi; fi; true`,
-        { check: false },
-      ).catch(() => undefined);
-    }
+    if (node) await remoteStop((sc, o) => this.sh(plan, node, ctx, sc, o), rec);
     if (!ctx.runner.dryRun) removeProcessRecord(ctx.paths, rec);
   }
 
@@ -650,10 +593,7 @@ export class VagrantProvider implements Provider {
       if (up && ifname) {
         try {
           bpf = (await attachedBpfOn((argv) => this.exec(plan, n, argv, ctx, { check: false }), ifname)).bpf;
-          for (const p of records.filter((p) => p.node === n.name)) {
-            const a = await this.sh(plan, n, ctx, this.aliveScript(p), { check: false });
-            procs.push({ name: p.name, pid: p.pid, alive: a.exitCode === 0 });
-          }
+          for (const p of records.filter((p) => p.node === n.name)) procs.push({ name: p.name, pid: p.pid, alive: await this.alive(plan, p, ctx) });
           const fp = res.nodes[n.name]?.fastPaths;
           // the live kernel, not the one recorded at up: a VM whose kernel drifted from the pin is reported here
           const uname = await this.exec(plan, n, ['uname', '-r'], ctx, { check: false });

@@ -1,6 +1,6 @@
 /** The built CLI (node dist/src/cli.js): usage errors exit 2 and change nothing; --help teaches. */
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -171,5 +171,36 @@ describe('check-history: the safety verdict for a history recorded by hand', () 
     const missing = await cli('check-history', join(dir, 'nope.jsonl'));
     expect(missing.exitCode).not.toBe(0);
     expect(missing.stderr).toContain('cannot read the history');
+  });
+});
+
+describe('hosts provider input (nothing is reached, nothing changed)', () => {
+  it('--provider hosts without an inventory, and an inventory with another provider: exit 2 naming the fix', async () => {
+    const a = await cli('up', '3', '--provider', 'hosts');
+    expect(a.exitCode).toBe(2);
+    expect(a.stderr).toContain('SPEC_HOSTS_NO_INVENTORY');
+    expect(a.stderr).toContain('--inventory hosts.yaml');
+    const b = await cli('up', '3', '--provider', 'netns', '--inventory', '/nonexistent/hosts.yaml');
+    expect(b.exitCode).toBe(2);
+    expect(b.stderr).toContain('SPEC_HOSTS_PROVIDER');
+    homeUntouched();
+  });
+  it('an unreadable inventory: exit 2, the file named', async () => {
+    const r = await cli('up', '3', '--inventory', '/nonexistent/hosts.yaml');
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/HOSTS_FILE \/nonexistent\/hosts\.yaml: cannot read the inventory: ENOENT/);
+    homeUntouched();
+  });
+  it('render --cloudlab: a geni-lib profile for the replicas and clients asked for, to stdout or a file', async () => {
+    const r = await cli('render', '5', '--provider', 'hosts', '--clients', '2', '--cloudlab');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain('import geni.portal as portal');
+    expect(r.stdout).toMatch(/defineParameter\("replicas".*\n.*INTEGER, 5\)/);
+    expect(r.stdout).toMatch(/defineParameter\("clients".*\n.*INTEGER, 2\)/);
+    const dir = mkdtempSync(join(tmpdir(), 'el-cl-'));
+    const w = await cli('render', '3', '--cloudlab', join(dir, 'profile.py'));
+    expect(w.exitCode, w.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'profile.py'), 'utf8')).toContain('pc.printRequestRSpec');
+    rmSync(dir, { recursive: true, force: true });
   });
 });
