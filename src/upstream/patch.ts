@@ -241,6 +241,8 @@ const KERN_PRELUDE = [
   'typedef __u32 u32;',
 ].join('\n');
 
+const reEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 /** Split a C initializer body on top-level commas. */
 function topLevelItems(body: string): string[] {
   const items: string[] = [];
@@ -318,15 +320,17 @@ function patchUser(p: Patcher, text: string, lab: UpstreamLab, rs: UpstreamRepli
   // the config path: absolute, and checked
   const oldPath = /fp[ \t]*=[ \t]*fopen\("([^"]*)",[ \t]*"r"\);/.exec(text)?.[1];
   const path = lab.configPath ?? oldPath ?? '';
-  t.edit(/fp[ \t]*=[ \t]*fopen\("([^"]*)",[ \t]*"r"\);/g, { anchor: '`fp = fopen("<path>", "r");`', why: 'where the loader reads config.txt', count: 1, what: `config path ${oldPath} -> ${path}, and a NULL check` }, (m) =>
-    fopenChecked(path, t.indentAt(m.index)),
+  // a tree patched before already has the check: only the path changes then
+  t.edit(/fp[ \t]*=[ \t]*fopen\("([^"]*)",[ \t]*"r"\);(\n[ \t]*if \(fp == NULL\) \{[^\n]*\n[^\n]*"([^"]*)", strerror\(errno\)\);)?/g, { anchor: '`fp = fopen("<path>", "r");`', why: 'where the loader reads config.txt', count: 1, what: `config path ${oldPath} -> ${path}, and a NULL check` }, (m) =>
+    m[2] === undefined ? fopenChecked(path, t.indentAt(m.index)) : (m[0] as string).split(`"${m[1]}"`).join(`"${path}"`).split(`"${m[3]}", strerror`).join(`"${path}", strerror`),
   );
 
   if (lab.pinDir !== undefined && lab.pinDir.replace(/\/+$/, '') !== UPSTREAM_PIN_DIR) {
     const dir = lab.pinDir.replace(/\/+$/, '');
-    t.edit(/(#define[ \t]+BPF_SYSFS_ROOT[ \t]+)"\/sys\/fs\/bpf"/g, { anchor: '`#define BPF_SYSFS_ROOT "/sys/fs/bpf"`', why: 'the folder the program pin goes to', count: 1, what: `BPF_SYSFS_ROOT -> ${dir}` }, (m) => `${m[1]}"${dir}"`);
+    const at = reEscape(dir);
+    t.edit(/(#define[ \t]+BPF_SYSFS_ROOT[ \t]+)"\/sys\/fs\/bpf"/g, { anchor: '`#define BPF_SYSFS_ROOT "/sys/fs/bpf"`', why: 'the folder the program pin goes to', count: 1, done: new RegExp(`#define[ \\t]+BPF_SYSFS_ROOT[ \\t]+"${at}"`), what: `BPF_SYSFS_ROOT -> ${dir}` }, (m) => `${m[1]}"${dir}"`);
     for (const pin of UPSTREAM_PINS) {
-      t.edit(new RegExp(`/sys/fs/bpf/${pin}\\b`, 'g'), { anchor: `\`/sys/fs/bpf/${pin}\``, why: 'a pin path', count: 'some', what: `pin ${pin} -> ${dir}/${pin}` }, () => `${dir}/${pin}`);
+      t.edit(new RegExp(`/sys/fs/bpf/${pin}\\b`, 'g'), { anchor: `\`/sys/fs/bpf/${pin}\``, why: 'a pin path', count: 'some', done: new RegExp(`${at}/${pin}\\b`), what: `pin ${pin} -> ${dir}/${pin}` }, () => `${dir}/${pin}`);
     }
   }
 
@@ -397,7 +401,9 @@ function patchKern(p: Patcher, text: string, port: number, programs: string[], o
   if (olds.length === 2 && olds[0] !== olds[1]) p.anchorMissing(file, 'the same port in both `htons(<port>)` checks', `found ${olds.join(' and ')}`);
 
   if (opts.libbpf1) {
-    t.edit(/#include[ \t]*["<][^">\n]*bpf_helpers\.h[">]/g, { anchor: '`#include "linux/tools/lib/bpf/bpf_helpers.h"`', why: 'the kernel tree path of bpf_helpers.h', count: 1, what: 'bpf_helpers.h from libbpf-dev, plus the UAPI stand-ins for kernel headers' }, () => KERN_PRELUDE);
+    if (!t.text.includes(KERN_PRELUDE)) {
+      t.edit(/#include[ \t]*["<][^">\n]*bpf_helpers\.h[">]/g, { anchor: '`#include "linux/tools/lib/bpf/bpf_helpers.h"`', why: 'the kernel tree path of bpf_helpers.h', count: 1, what: 'bpf_helpers.h from libbpf-dev, plus the UAPI stand-ins for kernel headers' }, () => KERN_PRELUDE);
+    }
     t.edit(
       /struct[ \t]+bpf_map_def[ \t]+SEC\("maps"\)[ \t]+(\w+)[ \t]*=[ \t]*\{([^}]*)\};/g,
       { anchor: '`struct bpf_map_def SEC("maps") <name> = {...};`', why: 'legacy maps, which libbpf 1.x refuses', count: 'some', done: /SEC\("\.maps"\)/, what: 'legacy SEC("maps") maps -> BTF-defined SEC(".maps") maps' },
@@ -425,7 +431,7 @@ function patchKern(p: Patcher, text: string, port: number, programs: string[], o
 function patchReplica(p: Patcher, text: string, dir: string): string {
   const t = new FileText(p, UPSTREAM_FILES.replica, text);
   for (const pin of ['paxos_prepare_buffer', 'paxos_ctr_state', 'paxos_request_buffer']) {
-    t.edit(new RegExp(`"/sys/fs/bpf/${pin}"`, 'g'), { anchor: `\`bpf_obj_get("/sys/fs/bpf/${pin}")\``, why: 'the replica opens the loader pins here', count: 'some', what: `opens ${dir}/${pin}` }, () => `"${dir}/${pin}"`);
+    t.edit(new RegExp(`"/sys/fs/bpf/${pin}"`, 'g'), { anchor: `\`bpf_obj_get("/sys/fs/bpf/${pin}")\``, why: 'the replica opens the loader pins here', count: 'some', done: new RegExp(`"${reEscape(dir)}/${pin}"`), what: `opens ${dir}/${pin}` }, () => `"${dir}/${pin}"`);
   }
   return t.text;
 }

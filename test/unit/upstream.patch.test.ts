@@ -196,6 +196,21 @@ describe('upstreamPatch on small hand-written inputs', () => {
     for (const f of r.changed) expect(readFileSync(join(dir, f), 'utf8'), f).toBe(r.files[f]);
   });
 
+  it('is idempotent: patching a tree it patched before changes nothing more (a new lab only changes values)', () => {
+    const l = lab(5, 7000, { configPath: '/x/config.txt', pinDir: '/run/pins' });
+    const once = upstreamPatch(MINI, l, { asserts: true });
+    const twice = upstreamPatch(once.files, l, { asserts: true });
+    expect(twice.changed).toEqual([]);
+    expect(twice.diff).toBe('');
+    const other = upstreamPatch(once.files, lab(3, 7000, { configPath: '/y/config.txt', pinDir: '/run/pins' }));
+    const user = other.files[UPSTREAM_FILES.user] as string;
+    expect(user.match(/if \(fp == NULL\)/g)).toHaveLength(1);
+    expect(user).toContain('fopen("/y/config.txt", "r")');
+    expect(user).toContain('"/y/config.txt", strerror(errno)');
+    expect(user).not.toContain('/x/config.txt');
+    expect((other.files[UPSTREAM_FILES.kern] as string).match(/#include <bpf\/bpf_helpers.h>/g)).toHaveLength(1);
+  });
+
   it('a missing anchor fails loudly, naming the file and the anchor, and all of them are reported at once', () => {
     const broken = {
       ...MINI,
