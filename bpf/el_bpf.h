@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
  * el_bpf.h - limits and private map layouts of the eBPF side, shared by the
- * programs (electrode.bpf.c) and the loader (el-loader.c). The structures
- * that the replica also reads are in native/include/el_proto.h.
+ * programs (*.bpf.c) and the loader (el-loader.c). The structures that the
+ * replica also reads are in native/include/el_proto.h.
  */
 #ifndef EL_BPF_H
 #define EL_BPF_H
@@ -10,24 +10,39 @@
 #include <linux/types.h>
 
 /* Quorum slots: a PrepareOK for opnum o is counted in slot o % EL_QSLOTS.
- * A power of two so the modulo is a mask; 1024 outstanding ops is far more
- * than any batch/pipeline depth the replica uses. */
+ * A power of two so the modulo is a mask. A slot taken by a later op only
+ * costs speed: the PrepareOKs of the earlier op then go up unmarked and
+ * user space counts them one by one. */
 #define EL_QSLOTS 1024
 
 /* Largest Prepare UDP payload (el_hdr + ops) the fast reply copies into the
- * ring buffer: a full 1500-byte MTU frame. Larger Prepares go up to user
- * space unchanged (the slow path still works, it is just not accelerated). */
-#define EL_FR_MAX_PAYLOAD 1472
-/* Bytes reserved after each struct el_fr_record: a power of two >= the
- * above, so a mask proves every copy offset in bounds to the verifier. */
-#define EL_FR_RECORD_SPAN 2048
+ * ring buffer: a full frame at the largest MTU a lab may have (3500, the
+ * native-XDP limit on 4 KiB pages) minus IPv4 and UDP headers. */
+#define EL_FR_MAX_PAYLOAD (3500 - 20 - 8)
+/* Bytes after each struct el_fr_record in the staging area: a power of two
+ * >= the above, so a mask proves every copy offset in bounds. */
+#define EL_FR_RECORD_SPAN 4096
 
-/* Ring buffer size: ~350 full-size records in flight. Power of two pages. */
-#define EL_FR_RING_BYTES (512 * 1024)
+/* Ring buffer size: thousands of small records between two drains (the
+ * replica drains at least every tick, 5 ms). Power of two pages. */
+#define EL_FR_RING_BYTES (2 * 1024 * 1024)
+
+/* Default size of el_fr_busy; the loader sets the number of possible CPUs. */
+#define EL_MAX_CPUS 256
 
 /* Fixed-size frame of the PrepareOK the fast reply builds in place. */
 #define EL_OK_FRAME_LEN (14 + 20 + 8 + 56)
 
-/* Key of the XDP tail-call prog array "el_xdp_progs": enum el_prog_id. */
+/* el_impair_cfg (el_impair.bpf.c, the nemesis' link impairment): rates are
+ * thresholds on bpf_get_prandom_u32() (rate * 2^32). */
+struct el_impair_rate {
+	__u32 loss;
+	__u32 dup;
+	__u64 dropped;
+	__u64 duplicated;
+};
+
+/* Keys of the tail-call prog arrays "el_xdp_progs" and "el_tc_progs":
+ * enum el_prog_id. */
 
 #endif /* EL_BPF_H */

@@ -11,26 +11,41 @@ import { LabError } from './diagnostics.js';
 import { projectRoot } from './paths.js';
 
 export interface BoxRecipe {
-  /** Recipe folder name, e.g. debian12. */
+  /** Recipe name, e.g. debian12. */
   name: string;
+  /** Folder under boxes/ holding build.sh (recipes may share one). */
+  dir: string;
   /** The vagrant box name it produces. */
   box: string;
   description: string;
   /** The kernel it boots (`uname -r`); 'recorded' = read from the built box. */
   kernel: string;
   needsInternet: boolean;
+  /** Boots a kernel image of its own (a bzImage with every driver built in), given at build time. */
+  ownKernel?: boolean;
 }
 
 export const BOX_RECIPES: BoxRecipe[] = [
   {
     name: 'debian12',
+    dir: 'debian12',
     box: 'electrode-lab/debian12',
     description: "Debian 12 built offline with debootstrap; the distribution's cloud kernel (6.1), runtime libs for --build host, gdb, bpftool",
     kernel: 'recorded',
     needsInternet: false,
   },
   {
+    name: 'debian12-k58',
+    dir: 'debian12',
+    box: 'electrode-lab/debian12-k58',
+    description: 'the debian12 userland booting a Linux 5.8 kernel image built from source (no initrd, no modules; offline)',
+    kernel: 'recorded',
+    needsInternet: false,
+    ownKernel: true,
+  },
+  {
     name: 'ubuntu2004-k58',
+    dir: 'ubuntu2004-k58',
     box: 'electrode-lab/ubuntu2004-k58',
     description: 'Ubuntu 20.04 with the pinned mainline 5.8.0 kernel and the build toolchain (needs the internet)',
     kernel: '5.8.0-050800-generic',
@@ -45,7 +60,17 @@ export function boxRecipe(name: string): BoxRecipe {
 }
 
 export function recipeDir(recipe: BoxRecipe): string {
-  return join(projectRoot(), 'boxes', recipe.name);
+  return join(projectRoot(), 'boxes', recipe.dir);
+}
+
+/**
+ * The 5.8 guest kernel image for debian12-k58 when none is given:
+ * $ELECTRODE_LAB_K58_KERNEL, else the developers' ../shared/kernels/vmlinuz-5.8.1-vm.
+ */
+export function defaultOwnKernel(env: NodeJS.ProcessEnv = process.env, root = projectRoot()): string | undefined {
+  if (env.ELECTRODE_LAB_K58_KERNEL) return resolve(env.ELECTRODE_LAB_K58_KERNEL);
+  const shared = resolve(root, '..', 'shared', 'kernels', 'vmlinuz-5.8.1-vm');
+  return existsSync(shared) ? shared : undefined;
 }
 
 /** Built boxes are cached here: $ELECTRODE_LAB_BOXES, else $XDG_CACHE_HOME/electrode-lab/boxes (~/.cache/...). */

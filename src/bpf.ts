@@ -4,6 +4,7 @@
  * loader gets the lab's peers.table (rendered from the plan), the node's
  * index, interface (netns: name; VMs: MAC) and pin folder from the plan.
  */
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabError } from './diagnostics.js';
 import { projectRoot } from './paths.js';
@@ -14,6 +15,17 @@ import { nsenterArgv } from './providers/netns.js';
 
 export type XdpMode = 'native' | 'generic' | 'auto';
 export const XDP_MODES: readonly XdpMode[] = ['native', 'generic', 'auto'];
+
+/**
+ * Where the ingress fast paths (quorum prune, fast reply) run: the NIC's XDP
+ * hook, or TC ingress. On a veth (netns labs) native XDP turns every frame
+ * into an XDP buffer, often with a copy, and XDP_TX needs an XDP program on
+ * the peer; TC ingress works on the skb as it is. `auto` = the provider's
+ * choice (Provider.ingressHook).
+ */
+export type IngressHook = 'xdp' | 'tc';
+export type HookChoice = IngressHook | 'auto';
+export const HOOK_CHOICES: readonly HookChoice[] = ['auto', 'xdp', 'tc'];
 
 export interface FastPaths {
   broadcast: boolean;
@@ -47,7 +59,7 @@ export function ifArgs(plan: Plan, node: PlanNode): string[] {
   return plan.provider === 'netns' ? ['--ifname', node.ifname] : ['--ifmac', node.mac];
 }
 
-export function attachArgv(plan: Plan, node: PlanNode, files: NodeFiles, fp: FastPaths, mode: XdpMode): string[] {
+export function attachArgv(plan: Plan, node: PlanNode, files: NodeFiles, fp: FastPaths, mode: XdpMode, hook: IngressHook = 'xdp'): string[] {
   return [
     files.loader,
     'attach',
@@ -61,8 +73,10 @@ export function attachArgv(plan: Plan, node: PlanNode, files: NodeFiles, fp: Fas
     ...(fp.broadcast ? ['--broadcast'] : []),
     ...(fp.quorum ? ['--quorum'] : []),
     ...(fp.reply ? ['--reply'] : []),
-    '--xdp-mode',
-    mode,
+    '--hook',
+    hook,
+    ...(hook === 'xdp' ? ['--xdp-mode', mode] : []),
+    '--json',
   ];
 }
 
@@ -78,10 +92,17 @@ export function fastPathNames(fp: FastPaths): string {
 
 export interface StatCounters {
   seen: number;
+  /** Handed on as the fast path intends. */
   passed: number;
+  /** Answered or made redundant in the kernel. */
   dropped: number;
   cloned: number;
   replied: number;
+  /** Left to user space for a legitimate reason (gap, view change, lease expired, slot not armed, too big). */
+  fallback: number;
+  /** Fallbacks because the ring buffer was full. */
+  full: number;
+  /** Malformed frames, failed helpers, missing tail calls. */
   errors: number;
 }
 
@@ -91,6 +112,31 @@ export interface NodeBpfStats {
   broadcast: StatCounters;
   quorum: StatCounters;
   reply: StatCounters;
+  /** The TC egress dispatcher: every frame of ours leaving the node. */
+  egress: StatCounters;
+}
+
+/** One eBPF object as el-loader attach reports it; a rejected one says why. */
+export interface AttachObject {
+  object: string;
+  loaded: boolean;
+  meaning?: string;
+  verdict?: string;
+}
+
+/** `el-loader attach --json` of one node. */
+export interface NodeAttach {
+  node: string;
+  ifname: string;
+  /** xdp or tc (TC ingress); absent in records of older loaders (xdp). */
+  hook?: string;
+  /** native / generic, or none with the TC hook. */
+  xdp_mode: string;
+  /** Comma list of the fast paths switched on ("none" for none). */
+  enabled: string;
+  /** Comma list of the fast paths this kernel's verifier accepted. */
+  loaded: string;
+  objects: AttachObject[];
 }
 
 export interface AttachedProgram {
@@ -108,13 +154,13 @@ export interface NodeBpfState {
   pinned: boolean;
   attached: AttachedProgram[];
   ctrl?: Record<string, number>;
-  config?: { n_replicas: number; f: number; my_idx: number; enabled: number; fast_paths: string; my_port: number };
+  config?: { n_replicas: number; f: number; my_idx: number; enabled: number; fast_paths: string; loaded?: number; loaded_paths?: string; my_port: number };
   fr_state?: { view: number; last_op: number };
   stats?: Omit<NodeBpfStats, 'node'>;
 }
 
-const COUNTERS = ['seen', 'passed', 'dropped', 'cloned', 'replied', 'errors'] as const;
-const PROGS = ['dispatch', 'broadcast', 'quorum', 'reply'] as const;
+const COUNTERS = ['seen', 'passed', 'dropped', 'cloned', 'replied', 'fallback', 'full', 'errors'] as const;
+const PROGS = ['dispatch', 'broadcast', 'quorum', 'reply', 'egress'] as const;
 
 /** Parses `el-loader stats --json` (one JSON object). Throws on anything else. */
 export function parseStats(node: string, text: string): NodeBpfStats {
@@ -156,19 +202,71 @@ export async function switchPeerPass(plan: Plan, node: PlanNode, ctx: ProviderCo
   if (r.exitCode !== 0) throw failure(node, `peer-pass on ${node.switchIf}`, r);
 }
 
-/** Loads and attaches the fast paths on every replica (replacing stale state); returns el-loader's lines. */
-export async function attachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext, fp: FastPaths, mode: XdpMode = 'auto'): Promise<string[]> {
-  const files = nodeFiles(plan, ctx.paths.peerTableFile);
-  const lines: string[] = [];
-  for (const node of replicas(plan)) {
-    const r = await provider.exec(plan, node, attachArgv(plan, node, files, fp, mode), ctx, { check: false });
-    if (r.exitCode !== 0) throw failure(node, 'el-loader attach', r);
-    // generic fallback warnings come on stderr: pass them on loudly
-    for (const w of r.stderr.split('\n').filter((l) => /WARNING|warning/.test(l))) ctx.progress.warn(`${node.name}: ${w}`);
-    await switchPeerPass(plan, node, ctx, true);
-    lines.push(`${node.name}: ${r.stdout.trim()}`);
+/** Parses `el-loader attach --json`. Throws on anything else. */
+export function parseAttach(node: string, text: string): NodeAttach {
+  try {
+    const j = JSON.parse(text.trim()) as Omit<NodeAttach, 'node'>;
+    if (typeof j.loaded !== 'string' || !Array.isArray(j.objects)) throw new Error('shape');
+    return { node, ...j };
+  } catch {
+    throw new LabError(`${node}: el-loader attach printed no JSON: ${text.trim().slice(0, 200)}`, 'BPF_LOADER');
   }
-  return lines;
+}
+
+/** The fast paths of a list ("none" and "" for none). */
+export function fastPathsOf(list: string): FastPaths {
+  const on = new Set(list.split(',').filter((x) => x && x !== 'none'));
+  return { broadcast: on.has('broadcast'), quorum: on.has('quorum'), reply: on.has('reply') };
+}
+
+/** One line per node: what is on, what loaded, and what this kernel refused and why. */
+export function formatAttach(results: NodeAttach[]): string[] {
+  return results.flatMap((r) => [
+    `${r.node}: ${r.hook === 'tc' ? 'tc ingress' : `xdp ${r.xdp_mode}`} on ${r.ifname}, fast paths on: ${r.enabled}, loaded: ${r.loaded}`,
+    ...r.objects.filter((o) => !o.loaded).map((o) => `${r.node}:   ${o.object} REJECTED by this kernel's verifier: ${o.meaning ?? '?'}`),
+  ]);
+}
+
+/** Loads and attaches the fast paths on every replica (replacing stale state); returns what each node loaded. */
+export async function attachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext, fp: FastPaths, mode: XdpMode = 'auto', hookChoice: HookChoice = 'auto'): Promise<NodeAttach[]> {
+  const files = nodeFiles(plan, ctx.paths.peerTableFile);
+  // an explicit XDP mode asks for the XDP hook; otherwise the provider's choice
+  const hook = hookChoice !== 'auto' ? hookChoice : mode !== 'auto' ? 'xdp' : (provider.ingressHook ?? 'xdp');
+  const out: NodeAttach[] = [];
+  for (const node of replicas(plan)) {
+    const r = await provider.exec(plan, node, attachArgv(plan, node, files, fp, mode, hook), ctx, { check: false });
+    if (r.exitCode !== 0) throw failure(node, 'el-loader attach', r);
+    // generic fallback and rejected objects come on stderr: pass them on loudly
+    for (const w of r.stderr.split('\n').filter((l) => /WARNING|warning|REJECTED/.test(l))) ctx.progress.warn(`${node.name}: ${w}`);
+    // XDP_TX into a veth needs an XDP program on its peer; TC's redirect does not (and an earlier one goes)
+    await switchPeerPass(plan, node, ctx, hook === 'xdp');
+    out.push(ctx.runner.dryRun ? { node: node.name, ifname: node.ifname, hook, xdp_mode: hook === 'tc' ? 'none' : mode, enabled: fastPathNames(fp), loaded: 'broadcast,quorum,reply', objects: [] } : parseAttach(node.name, r.stdout));
+  }
+  if (!ctx.runner.dryRun && existsSync(ctx.paths.root)) writeFileSync(ctx.paths.bpfAttachFile, JSON.stringify(out, null, 2) + '\n');
+  return out;
+}
+
+/** What the last attach on this lab loaded, if it is still attached. */
+export function savedAttach(paths: { bpfAttachFile: string }): NodeAttach[] | undefined {
+  try {
+    return existsSync(paths.bpfAttachFile) ? (JSON.parse(readFileSync(paths.bpfAttachFile, 'utf8')) as NodeAttach[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The fast paths in `fp` that some replica could not load, with the kernel's reason; empty = all there. */
+export function unavailableFastPaths(results: NodeAttach[], fp: FastPaths): string[] {
+  const out: string[] = [];
+  for (const r of results) {
+    const loaded = fastPathsOf(r.loaded);
+    for (const k of ['broadcast', 'quorum', 'reply'] as const) {
+      if (!fp[k] || loaded[k]) continue;
+      const why = r.objects.filter((o) => !o.loaded).map((o) => `${o.object}: ${o.meaning ?? '?'}`).join('; ');
+      out.push(`${r.node}: ${k} did not load (${why || 'not reported'})`);
+    }
+  }
+  return out;
 }
 
 /** Switches fast paths on/off at run time (el_config.enabled), no reload. */
@@ -189,6 +287,7 @@ export async function detachFastPaths(plan: Plan, provider: Provider, ctx: Provi
     if (r.exitCode !== 0) problems.push(failure(node, 'el-loader detach', r).message);
     await switchPeerPass(plan, node, ctx, false).catch((e: Error) => problems.push(e.message));
   }
+  if (!ctx.runner.dryRun) rmSync(ctx.paths.bpfAttachFile, { force: true });
   if (problems.length) throw new LabError(problems.join('\n'), 'BPF_LOADER');
 }
 

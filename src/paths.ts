@@ -63,6 +63,10 @@ export class LabPaths {
   get logsDir(): string {
     return join(this.root, 'logs');
   }
+  /** What the last `attach` loaded per replica, and why a kernel refused an object (status shows it). */
+  get bpfAttachFile(): string {
+    return join(this.root, 'bpf-attach.json');
+  }
   nodeLogDir(node: string): string {
     return join(this.logsDir, node);
   }

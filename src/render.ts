@@ -9,10 +9,15 @@ export function planJson(plan: Plan): string {
   return JSON.stringify(plan, null, 2) + '\n';
 }
 
-/** `f <f>` then one `replica <ip>:<port>` line per replica, in index order. */
+/**
+ * `f <f>`, one `replica <ip>:<port>` line per replica in index order, then
+ * `mtu <bytes>`: the leader keeps every Prepare within one frame, since TC
+ * cannot fan out IP fragments and XDP does not see whole datagrams in them.
+ */
 export function replicaConfig(plan: Plan): string {
   const lines = [`f ${plan.cluster.f}`];
   for (const r of replicas(plan)) lines.push(`replica ${r.ip}:${r.port}`);
+  lines.push(`mtu ${plan.network.mtu}`);
   return lines.join('\n') + '\n';
 }
 

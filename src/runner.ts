@@ -28,6 +28,10 @@ export interface RunOptions {
   stdio?: 'pipe' | 'inherit';
   /** stdout is bulk data (e.g. a core in base64): providers keep it out of their logs. */
   bulkStdout?: boolean;
+  /** Called with stdout as it arrives (progress, deadlines on what a long step prints). */
+  onStdout?: (chunk: string) => void;
+  /** Ends the command (SIGTERM, then SIGKILL) when aborted; the result then has its signal. */
+  signal?: AbortSignal;
 }
 
 export interface SpawnOptions {
@@ -66,15 +70,21 @@ export class ExecaRunner implements Runner {
     const [file, ...args] = argv;
     if (!file) throw new Error('empty argv');
     const t0 = performance.now();
-    const r = await execa(file, args, {
+    const child = execa(file, args, {
       cwd: opts.cwd,
       env: opts.env,
       input: opts.input,
       timeout: opts.timeoutMs,
       reject: false,
       stripFinalNewline: false,
+      ...(opts.signal ? { cancelSignal: opts.signal, forceKillAfterDelay: 2000 } : {}),
       ...(opts.stdio === 'inherit' ? { stdio: 'inherit' as const } : { stdin: opts.input === undefined ? ('ignore' as const) : undefined }),
     });
+    if (opts.onStdout && child.stdout) {
+      const cb = opts.onStdout;
+      child.stdout.on('data', (b: Buffer) => cb(b.toString()));
+    }
+    const r = await child;
     const result: RunResult = {
       argv,
       exitCode: r.exitCode ?? null,

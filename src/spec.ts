@@ -118,6 +118,10 @@ export function normalizeSpec(...inputs: SpecInput[]): { spec?: LabSpec; diagnos
       }
     }
   }
+  // a box you choose brings its own kernel unless you also pin one; the default
+  // box (ubuntu2004-k58) gets the pinned mainline 5.8 installed
+  const kernelGiven = inputs.some((i) => i.vm?.kernel !== undefined);
+  if (!kernelGiven && vm.box !== DEFAULT_SPEC.vm.box) vm.kernel = 'box';
   const d: Diagnostic[] = [];
   const { name, replicas, clients, provider, subnet, basePort, mtu } = merged;
 

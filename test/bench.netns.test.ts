@@ -14,6 +14,7 @@ import { runBench, nativeBinaries } from '../src/bench/run.js';
 import { loaderPath } from '../src/bench/fastpaths.js';
 import { parseCsv } from '../src/bench/csv.js';
 import { BenchOptions, ResultsFile } from '../src/bench/types.js';
+import { parseNemesisList } from '../src/bench/nemesis.js';
 import { EnvironmentFile } from '../src/bench/environment.js';
 import { CORE_PATTERN_FILE, DEFAULT_LOCK_FILE } from '../src/crash.js';
 import { getProvider } from '../src/providers/index.js';
@@ -144,5 +145,101 @@ describe('bench on a real netns lab', () => {
     expect(cr.stdout).toMatch(/2 crash\(es\)/);
     expect(cr.stdout).toMatch(/replica2 \(replica, pid \d+\) SIGSEGV/);
     expect(cr.stdout).toMatch(/top frames: crash_on_purpose/);
+  }, 900_000);
+
+  it('-n counts measured requests: --requests 5000 --warmup 1 measures 5000 after the warm-up (it once reported "ok" at 0 ops/s)', async () => {
+    const { results } = await runBench(opts({ requests: 5000, warmup: 1, threads: [2] }), deps());
+    expect(results.outcome).toBe('complete');
+    const r = results.records[0]!;
+    expect(r.status, r.error).toBe('ok');
+    expect(r.completed).toBe(5000);
+    expect(r.warmupCompleted).toBeGreaterThan(0);
+    expect(r.throughput_ops).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('a nemesis per trial (kill-leader, kill-follower, pause, partition, split, loss, dup, reorder): every history linearizable, no acknowledged request lost, faults on record', async () => {
+    const { specs, diagnostics } = parseNemesisList('kill-leader,kill-follower,pause,partition:follower,split,loss:5%,dup:5%,reorder:10%');
+    expect(diagnostics).toEqual([]);
+    const arms = fastArm ? (['baseline', 'all'] as const) : (['baseline'] as const);
+    const o = opts({ replicas: [3], arms: [...arms], threads: [4], repeat: 1, requests: undefined, duration: 1.5, warmup: 0.3, nemesis: specs });
+    const { run, results, report } = await runBench(o, deps());
+    expect(results.outcome).toBe('complete');
+    expect(results.records).toHaveLength(specs.length * arms.length);
+    for (const r of results.records) {
+      const what = `${r.arm}/${r.nemesis}: ${r.error ?? ''} ${JSON.stringify(r.safety)} ${JSON.stringify(r.fault)}`;
+      expect(r.status, what).toBe('ok');
+      expect(r.fault?.name, what).toBe(r.nemesis);
+      expect(r.fault?.problem, what).toBeUndefined();
+      expect(r.fault?.targets.length, what).toBeGreaterThan(0);
+      // the verdict: checked, linearizable, durable, no divergence
+      expect(r.safety?.verdict, what).toBe('linearizable');
+      expect(r.safety!.ops, what).toBeGreaterThan(100);
+      expect(r.safety!.acked, what).toBeGreaterThan(100);
+      expect(r.safety!.lostAcked, what).toBe(0);
+      expect(r.safety!.divergence, what).toBeUndefined();
+    }
+    // a killed or cut-off leader: the survivors elected another one, and the time it took is on record
+    for (const kind of ['kill-leader', 'split']) {
+      for (const r of results.records.filter((x) => x.nemesis === kind)) expect(r.fault!.recoveryMs, `${r.arm}/${kind}`).toBeGreaterThan(0);
+    }
+    const log = readFileSync(run.commandsLog, 'utf8');
+    expect(log).toMatch(/nemesis kill-leader: SIGKILL replica0/);
+    // loss and duplication by our own TC program on the switch ports (this host kernel has no sch_netem)
+    expect(log).toMatch(/el-loader impair --pin-dir \S+\/sw --ifname p-replica\d --loss 5 --dup 0/);
+    expect(log).toMatch(/ip -n el-elbench-sw link set p-replica\d down/);
+    expect(report).toMatch(/safety: \d+ trial histories checked .* 0 of [\d,]+ acknowledged requests lost/);
+    expect(report).toMatch(/nemesis\s+recovery ms/);
+    // the trial files are kept for a second look
+    const client = readdirSync(join(run.root, 'nodes', 'client0'));
+    expect(client.some((f) => f.startsWith('history.t'))).toBe(true);
+    expect(readdirSync(join(run.root, 'nodes', 'replica1')).some((f) => f.startsWith('committed.t'))).toBe(true);
+    expectCorePatternRestored(run.root);
+    expect(labNamespaces()).toEqual([]);
+  }, 900_000);
+
+  it('the floor, CPU per op and load curves in every run, and --profile: a flame graph per arm from a real perf capture', async () => {
+    const arms = fastArm ? (['floor', 'baseline', 'all'] as const) : (['floor', 'baseline'] as const);
+    const havePerf = (await execa('perf', ['--version'], { reject: false }).catch(() => ({ exitCode: 1 }))).exitCode === 0;
+    const o = opts({ replicas: [3], arms: [...arms], threads: [1, 2, 4], repeat: 1, requests: undefined, duration: 1, warmup: 0.3, profile: havePerf });
+    const { run, results, report } = await runBench(o, deps());
+    expect(results.outcome).toBe('complete');
+    expect(results.records).toHaveLength(arms.length * 3);
+    for (const r of results.records) {
+      const what = `${r.arm}/${r.threads}: ${r.error ?? ''}`;
+      expect(r.status, what).toBe('ok');
+      expect(r.cpu, what).toBeDefined();
+      expect(r.cpu!.perOpUs, what).toBeGreaterThan(0);
+      expect(r.cpu!.roles.leader, what).toBeGreaterThan(0);
+      expect(r.cpu!.roles.client, what).toBeGreaterThan(0);
+      expect(r.cpu!.ctxSwitchesPerOp, what).toBeGreaterThan(0);
+      expect(r.cpu!.problem, what).toBeUndefined();
+      if (r.arm === 'floor') {
+        expect(r.safety, 'the floor has no history to check').toBeUndefined();
+        expect(r.cpu!.perFollower).toEqual([]);
+      } else {
+        expect(r.safety?.verdict, what).toBe('linearizable');
+        expect(r.cpu!.perFollower, what).toHaveLength(2);
+      }
+    }
+    // a UDP echo is cheaper than consensus: the floor must beat the baseline
+    const p50 = (arm: string, t: number) => results.records.find((r) => r.arm === arm && r.threads === t)!.latency_us!.p50;
+    expect(p50('floor', 1)).toBeLessThan(p50('baseline', 1));
+    expect(report).toMatch(/p50\/2 floor/);
+    expect(report).toMatch(/CPU us\/op/);
+    expect(readFileSync(run.chartSvg, 'utf8')).toContain('Load curves');
+    expect(readFileSync(run.commandsLog, 'utf8')).toMatch(/native\/build\/echo -l 10\.93\.0\.\d+:52000/);
+    if (havePerf) {
+      for (const arm of arms) {
+        const r = results.records.find((x) => x.arm === arm && x.threads === 4)!;
+        expect(r.profile?.problem, arm).toBeUndefined();
+        expect(r.profile!.samples, arm).toBeGreaterThan(100);
+        const svg = readFileSync(join(run.root, r.profile!.svg), 'utf8');
+        expect(svg).toMatch(/^<svg /);
+        // the lab's own processes are in the profile
+        expect(readFileSync(join(run.root, r.profile!.folded), 'utf8')).toMatch(arm === 'floor' ? /^echo;/m : /^replica;/m);
+      }
+      expect(results.records.filter((r) => r.profile)).toHaveLength(arms.length);
+    } else console.log('[bench] perf not installed (Debian package linux-perf): the --profile part is skipped');
+    expect(labNamespaces()).toEqual([]);
   }, 900_000);
 });

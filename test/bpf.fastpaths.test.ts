@@ -18,6 +18,8 @@ const PREPARE_OK = 4;
 const COMMIT = 5;
 const F_BCAST = 1;
 const F_FROM_XDP = 2;
+const F_QUORUM = 4;
+const F_REPORT = 8;
 
 type Frame = Record<string, unknown>;
 const frames = (lines: Frame[]) => lines.filter((l) => l.opnum !== undefined && l.opnum !== SENTINEL);
@@ -77,62 +79,77 @@ describe.skipIf(!isRoot)('broadcast (TC egress clone to every follower)', () => 
   }
 });
 
-describe.skipIf(!isRoot).each([3, 5, 7])('quorum prune (XDP on the leader), %i replicas', (n) => {
+/** Quorum prune and fast reply run at the NIC's XDP hook or at TC ingress (veth's cheaper hook): both are tested. */
+const HOOKS = ['xdp', 'tc'] as const;
+
+describe.skipIf(!isRoot).each(HOOKS.flatMap((h) => [3, 5, 7].map((n) => [h, n] as const)))('quorum prune (%s on the leader), %i replicas', (hook, n) => {
   let lab: TestLab;
   beforeAll(async () => {
-    lab = await upLab(`q${n}`, n);
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: true, reply: false }, 'native');
+    lab = await upLab(`q${n}${hook[0]}`, n);
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: true, reply: false }, 'native', hook);
   });
   afterAll(async () => {
     await lab?.down();
   });
 
-  it('user space on the leader sees exactly the one PrepareOK that completes each quorum; duplicates, extra acks dropped; stale views passed; a retransmitted Prepare re-arms the slot', async () => {
+  it('user space on the leader sees exactly the one PrepareOK that completes each quorum, MARKED; duplicates, extra acks dropped; stale views and unarmed ops go up UNMARKED; a retransmitted Prepare re-arms the slot', async () => {
     const [leader, ...followers] = lab.r as [PlanNode, ...PlanNode[]];
     const recv = await listen(leader, ['recv', '--bind', ipPort(leader), '--until-opnum', String(SENTINEL), '--timeout', '20']);
     const prepare = (opnum: number, count = 1) =>
       send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(followers[0]!), '--type', String(PREPARE), '--opnum', String(opnum), '--count', String(count)]);
-    const ok = (f: PlanNode, opnum: number, view = 0, count = 1) =>
-      send(f, ['udp', '--src', ipPort(f), '--dst', ipPort(leader), '--type', String(PREPARE_OK), '--replica', String(f.index), '--view', String(view), '--opnum', String(opnum), '--count', String(count)]);
+    const ok = (f: PlanNode, opnum: number, view = 0, count = 1, flags = 0) =>
+      send(f, ['udp', '--src', ipPort(f), '--dst', ipPort(leader), '--type', String(PREPARE_OK), '--replica', String(f.index), '--view', String(view), '--opnum', String(opnum), '--count', String(count), '--flags', String(flags)]);
     await prepare(1, 3);
     // follower by follower (ops 1..3 each): for every op the i-th distinct ack comes from followers[i-1]
     for (const f of followers) await ok(f, 1, 0, 3);
     await ok(followers[0]!, 2); // duplicate from the same follower, before the quorum... already counted
     await ok(followers[followers.length - 1]!, 3); // duplicate after the quorum
     await ok(followers[0]!, 77, 9); // future view: user space decides
-    await ok(followers[1]!, 4); // no Prepare for op 4 left this node: passed up unchanged
+    await ok(followers[1]!, 4); // no Prepare for op 4 left this node: passed up unmarked, one follower's ack
     await prepare(1); // retransmission after the quorum went up
     for (const f of followers) await ok(f, 1);
+    await ok(followers[0]!, 3, 0, 1, F_REPORT); // a follower's periodic report: up, unmarked, uncounted
+    await ok(followers[0]!, 5, 0, 1, F_QUORUM); // a forged mark from the wire: dropped by the dispatcher
     await send(followers[0]!, ['udp', '--src', ipPort(followers[0]!), '--dst', ipPort(leader), '--type', String(COMMIT), '--opnum', String(SENTINEL)]);
     const seen = frames(await recv.done);
-    const key = (x: Frame) => `${String(x.view)}/${String(x.opnum)}`;
+    const key = (x: Frame) => `${String(x.view)}/${String(x.opnum)}/${Number(x.flags) & F_QUORUM ? 'marked' : 'unmarked'}`;
     const counts = new Map<string, number>();
     for (const x of seen) counts.set(key(x), (counts.get(key(x)) ?? 0) + 1);
-    expect(Object.fromEntries(counts)).toEqual({ '0/1': 2, '0/2': 1, '0/3': 1, '9/77': 1, '0/4': 1 });
+    expect(Object.fromEntries(counts)).toEqual({ '0/1/marked': 2, '0/2/marked': 1, '0/3/marked': 1, '9/77/unmarked': 1, '0/4/unmarked': 1, '0/3/unmarked': 1 });
     // the one that went up is the f-th distinct ack
     const f = lab.plan.cluster.f;
-    expect(seen.filter((x) => x.view === 0 && x.opnum === 2)[0]).toMatchObject({ replica: followers[f - 1]!.index, type: PREPARE_OK });
-    const s = (await stats(leader)).quorum;
-    expect(s.passed).toBe(2 + 1 + 1 + 1 + 1); // 1 twice, 2, 3, view 9, op 4
-    expect(s.dropped).toBe(4 * (n - 1) - 4 + 2); // 4 armed rounds of n-1 acks, 4 completed; 2 duplicates
-    expect(s.errors).toBe(0);
+    expect(seen.filter((x) => x.view === 0 && x.opnum === 2)[0]).toMatchObject({ replica: followers[f - 1]!.index, type: PREPARE_OK, flags: F_QUORUM });
+    // the mark's checksum is valid: user space received it through a normal socket
+    expect(seen.some((x) => x.opnum === 5)).toBe(false);
+    const s = await stats(leader);
+    expect(s.quorum.passed).toBe(2 + 1 + 1 + 1); // marked: op 1 twice, 2, 3; and the report
+    expect(s.quorum.fallback).toBe(2); // view 9, op 4
+    expect(s.quorum.dropped).toBe(4 * (n - 1) - 4 + 2); // 4 armed rounds of n-1 acks, 4 completed; 2 duplicates
+    expect(s.quorum.errors).toBe(0);
+    expect(s.dispatch.errors).toBe(1); // the forged mark
   });
 });
 
-describe.skipIf(!isRoot)('fast reply (XDP on a follower)', () => {
+describe.skipIf(!isRoot).each(HOOKS)('fast reply (%s on a follower)', (hook) => {
   let lab: TestLab;
   beforeAll(async () => {
-    lab = await upLab('r', 3);
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: false, reply: true }, 'native');
+    lab = await upLab(`r${hook[0]}`, 3);
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: false, reply: true }, 'native', hook);
   });
   afterAll(async () => {
     await lab?.down();
   });
 
-  it('in-order Prepares are answered from XDP_TX with a valid PrepareOK and handed over in the ring buffer; gaps and other views go up unchanged', async () => {
+  it('in-order Prepares are answered from the kernel (XDP_TX, or a TC redirect) with a valid PrepareOK and handed over in the ring buffer; gaps and other views go up unchanged', async () => {
     const [leader, f1] = lab.r as [PlanNode, PlanNode];
+    // a replica renews this lease every tick; without one the kernel answers for nobody
+    expect((await loader(f1, ['ctrl', '--pin-dir', f1.pinDir, '--lease-ms', '600000'])).exitCode).toBe(0);
     const show1 = await show(f1);
-    expect(show1.attached.find((a) => a.hook === 'xdp')).toMatchObject({ mode: 'native', prog: 'el_xdp_dispatch', current: true });
+    if (hook === 'xdp') expect(show1.attached.find((a) => a.hook === 'xdp')).toMatchObject({ mode: 'native', prog: 'el_xdp_dispatch', current: true });
+    else {
+      expect(show1.attached.find((a) => a.hook === 'tc' && a.mode === 'ingress')).toMatchObject({ prog: 'el_tc_ingress', current: true });
+      expect(show1.attached.some((a) => a.hook === 'xdp')).toBe(false);
+    }
     const oks = await listen(leader, ['capture', '--ifname', leader.ifname, '--port', String(leader.port), '--until-opnum', '3', '--timeout', '20']);
     const upstairs = await listen(f1, ['recv', '--bind', ipPort(f1), '--until-opnum', String(SENTINEL), '--timeout', '20']);
     const prep = (opnum: number, extra: string[] = []) =>
@@ -158,7 +175,22 @@ describe.skipIf(!isRoot)('fast reply (XDP on a follower)', () => {
     expect((await show(f1)).fr_state).toEqual({ view: 0, last_op: 3 });
     const s = (await stats(f1)).reply;
     expect(s.replied).toBe(3);
+    expect(s.fallback).toBe(2); // the gap and the other view: legitimate, not errors
     expect(s.errors).toBe(0);
+  });
+
+  it('without a live lease (the replica died or stalls) the kernel answers nothing', async () => {
+    const [leader, f1] = lab.r as [PlanNode, PlanNode];
+    expect((await loader(f1, ['ctrl', '--pin-dir', f1.pinDir, '--lease-ms', '0', '--status', '0'])).exitCode).toBe(0);
+    const before = (await stats(f1)).reply;
+    const upstairs = await listen(f1, ['recv', '--bind', ipPort(f1), '--until-opnum', String(SENTINEL), '--timeout', '20']);
+    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', '4']);
+    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(COMMIT), '--opnum', String(SENTINEL)]);
+    expect(frames(await upstairs.done).map((x) => x.opnum)).toEqual([4]);
+    const after = (await stats(f1)).reply;
+    expect(after.replied).toBe(before.replied);
+    expect(after.fallback).toBe(before.fallback + 1);
+    expect((await loader(f1, ['ctrl', '--pin-dir', f1.pinDir, '--lease-ms', '600000'])).exitCode).toBe(0);
   });
 
   it('a view change in el_ctrl stops the fast reply until the replica re-arms it', async () => {
@@ -174,11 +206,11 @@ describe.skipIf(!isRoot)('fast reply (XDP on a follower)', () => {
   });
 });
 
-describe.skipIf(!isRoot)('malformed and truncated frames at every hook', () => {
+describe.skipIf(!isRoot).each(HOOKS)('malformed and truncated frames at every hook (ingress: %s)', (hook) => {
   let lab: TestLab;
   beforeAll(async () => {
-    lab = await upLab('m', 3);
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native');
+    lab = await upLab(`m${hook[0]}`, 3);
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native', hook);
   });
   afterAll(async () => {
     await lab?.down();
@@ -193,8 +225,8 @@ describe.skipIf(!isRoot)('malformed and truncated frames at every hook', () => {
       ['--bad-magic'],
       ['--udp-len-extra', '60'], // UDP length says more than the datagram holds
     ];
-    // truncated frames whose IP length lies: the switch's bridge (br_netfilter)
-    // drops them, so only the sender's TC hook sees them
+    // truncated frames whose IP length lies: the lab switch forwards them (no br_netfilter in its
+    // namespace), so the sender's TC egress and the receiver's ingress hook both see them
     const cut: string[][] = [['--truncate', '50'], ['--truncate', '97']];
     const cap = await listen(f1, ['capture', '--ifname', f1.ifname, '--port', String(f1.port), '--until-opnum', String(SENTINEL), '--timeout', '20']);
     for (const b of [...bad, ...cut]) {
@@ -207,21 +239,26 @@ describe.skipIf(!isRoot)('malformed and truncated frames at every hook', () => {
     const got = await cap.done;
     // the malformed frames reached the follower's stack unchanged (passed, not eaten, not "fixed")
     const passed = got.filter((x) => x.src_ip === leader.ip && x.opnum !== SENTINEL);
-    expect(passed.map((x) => x.len)).toEqual([52, 97, 98, 98]);
+    expect(passed.map((x) => x.len)).toEqual([52, 97, 98, 98, 50, 97]);
     const sl = await stats(leader);
     const sf = await stats(f1);
-    expect(sl.broadcast.errors).toBe(bad.length + cut.length);
+    expect(sl.egress.errors).toBe(bad.length + cut.length);
     expect(sl.broadcast.cloned).toBe(0);
-    expect(sl.dispatch.errors).toBe(bad.length);
-    expect(sf.dispatch.errors).toBe(bad.length);
-    expect(sf.broadcast.errors).toBe(bad.length + cut.length); // the follower's own malformed PrepareOKs leaving
+    expect(sl.dispatch.errors).toBe(bad.length + cut.length);
+    expect(sf.dispatch.errors).toBe(bad.length + cut.length);
+    expect(sf.egress.errors).toBe(bad.length + cut.length); // the follower's own malformed PrepareOKs leaving
     expect(sf.reply.seen + sf.reply.replied).toBe(0);
     expect(sl.quorum.seen).toBe(0);
     for (const n of [leader, f1]) {
       const s = await show(n);
-      expect(s.attached.map((a) => `${a.hook}:${a.prog}`).sort()).toEqual(['tc:el_tc_egress', 'xdp:el_xdp_dispatch']);
+      expect(s.attached.map((a) => `${a.hook}:${a.prog}`).sort()).toEqual(hook === 'xdp' ? ['tc:el_tc_egress', 'xdp:el_xdp_dispatch'] : ['tc:el_tc_egress', 'tc:el_tc_ingress']);
     }
-    // and a good Prepare is still answered from XDP
+    // an IP fragment of ours (a large DoViewChange, say) is a fallback, not an error
+    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', '1', '--more-fragments']);
+    await waitFor('the fragment at the follower', async () => ((await stats(f1)).dispatch.fallback === 1 ? true : undefined));
+    expect((await stats(f1)).dispatch.errors).toBe(bad.length + cut.length);
+    // and a good Prepare is still answered from XDP (once a replica's lease is there)
+    expect((await loader(f1, ['ctrl', '--pin-dir', f1.pinDir, '--lease-ms', '600000'])).exitCode).toBe(0);
     const oks = await listen(leader, ['capture', '--ifname', leader.ifname, '--port', String(leader.port), '--until-opnum', '1', '--timeout', '20']);
     await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', '1']);
     expect(frames(await oks.done)).toHaveLength(1);
@@ -238,9 +275,9 @@ describe.skipIf(!isRoot)('attach after a crash, detach', () => {
   });
 
   it('re-attaching over pins and programs a crashed run left behind replaces them', async () => {
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: false, reply: false }, 'native');
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: false, reply: false }, 'native', 'xdp');
     // simulate the crash: nobody detached; attach again with other fast paths
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: true, reply: true }, 'native');
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: true, reply: true }, 'native', 'xdp');
     for (const n of lab.r) {
       const s = await show(n);
       expect(s.pinned).toBe(true);
@@ -250,8 +287,12 @@ describe.skipIf(!isRoot)('attach after a crash, detach', () => {
     // pins whose programs were removed by hand (half a crash) are replaced too
     const r0 = lab.r[0]!;
     expect((await inNode(r0, ['ip', 'link', 'set', 'dev', r0.ifname, 'xdp', 'off'])).exitCode).toBe(0);
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native');
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native', 'xdp');
     expect((await show(r0)).attached.filter((a) => a.current)).toHaveLength(2);
+    // and switching to the TC ingress hook replaces the XDP program (no XDP left behind)
+    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native', 'tc');
+    const tcOnly = await show(r0);
+    expect(tcOnly.attached.map((a) => `${a.hook}:${a.mode}:${a.prog}`).sort()).toEqual(['tc:egress:el_tc_egress', 'tc:ingress:el_tc_ingress']);
   });
 
   it('detach leaves no pins and no programs, and is idempotent', async () => {
@@ -263,6 +304,8 @@ describe.skipIf(!isRoot)('attach after a crash, detach', () => {
       expect(link.stdout).not.toMatch(/"xdp"/);
       const tc = await inNode(n, ['tc', 'filter', 'show', 'dev', n.ifname, 'egress']);
       expect(tc.stdout).not.toMatch(/el_tc_egress/);
+      const tci = await inNode(n, ['tc', 'filter', 'show', 'dev', n.ifname, 'ingress']);
+      expect(tci.stdout).not.toMatch(/el_tc_ingress/);
       const sw = await waitFor('switch side', async () => {
         const r = await inNode({ ...n, netns: lab.plan.network.switchNs }, ['ip', '-d', '-j', 'link', 'show', 'dev', n.switchIf]);
         return r.exitCode === 0 ? r.stdout : undefined;

@@ -128,9 +128,11 @@ export interface Counters {
   dropped: number;
   cloned: number;
   replied: number;
+  fallback: number;
+  full: number;
   errors: number;
 }
-export type Stats = Record<'dispatch' | 'broadcast' | 'quorum' | 'reply', Counters>;
+export type Stats = Record<'dispatch' | 'broadcast' | 'quorum' | 'reply' | 'egress', Counters>;
 
 export async function stats(node: PlanNode): Promise<Stats> {
   const r = await loader(node, ['stats', '--pin-dir', node.pinDir, '--json']);

@@ -15,8 +15,8 @@ const PIN = `/sys/fs/bpf/electrode-lab-ldrtest-${process.pid}/node`;
 const dir = mkdtempSync(join(tmpdir(), 'el-ldr-'));
 const peers = join(dir, 'peers.table');
 const GOOD = 'cluster 3 1\npeer 0 10.88.0.10 02:4c:00:00:00:00 51000\npeer 1 10.88.0.11 02:4c:00:00:00:01 51001\npeer 2 10.88.0.12 02:4c:00:00:00:02 51002\n';
-// leaks are not what these tests look for; die() exits with libbpf objects still open
-const ENV = { ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=0', UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1' };
+// every refusal goes through the one cleanup path: LeakSanitizer checks it frees what it opened
+const ENV = { ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0', UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1' };
 
 async function ldr(args: string[], opts: { asUser?: boolean } = {}) {
   const inner = [ASAN_LOADER, ...args];
@@ -65,7 +65,10 @@ describe.skipIf(!isRoot)('el-loader refusals (ASan build)', () => {
     ['a missing peer', GOOD.split('\n').slice(0, 3).join('\n') + '\n', /no `peer 2 \.\.\.` line for a cluster of 3/],
     ['an unknown keyword', '# ok\ncluster 3 1\nreplica 1.2.3.4:5\n', /:3: unknown line starting with 'replica'/],
     ['a peer index past the cluster', GOOD + 'peer 3 10.88.0.13 02:4c:00:00:00:03 51003\n', /:5: peer index 3 out of range 0\.\.2/],
-    ['f too large for n', GOOD.replace('cluster 3 1', 'cluster 3 2'), /:1: f=2 needs at least 5 replicas/],
+    ['f too large for n', GOOD.replace('cluster 3 1', 'cluster 3 2'), /:1: f=2 with 3 replicas: quorums of f\+1 intersect only with exactly 2f\+1 = 5 replicas/],
+    // more replicas than 2f+1: two quorums of f+1 can miss each other
+    ['n > 2f+1', GOOD.replace('cluster 3 1', 'cluster 4 1') + 'peer 3 10.0.0.13 02:00:00:00:00:03 51003\n', /:1: f=1 with 4 replicas: quorums of f\+1 intersect only with exactly 2f\+1 = 3 replicas/],
+    ['f=0 with 3 replicas', GOOD.replace('cluster 3 1', 'cluster 3 0'), /:1: f=0 with 3 replicas/],
     ['16 replicas', GOOD.replace('cluster 3 1', 'cluster 16 7'), /cluster size 16 out of range 1\.\.15/],
   ];
   for (const [what, text, msg] of malformed) {

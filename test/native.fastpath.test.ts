@@ -18,9 +18,12 @@ const PIN_ROOT = `/sys/fs/bpf/el-native-test-${process.pid}`;
 const scratch = mkdtempSync(join(tmpdir(), 'el-native-fp-'));
 let launcher = new LoopbackLauncher();
 
-const CTRL_SIZE = 48; // struct el_ctrl
-const CONFIG_SIZE = 28; // struct el_config
+const CTRL_SIZE = 56; // struct el_ctrl
+const CONFIG_SIZE = 48; // struct el_config (the quorum token at 40)
 const FR_STATE_SIZE = 16; // struct el_fr_state
+const FR_BUSY_SIZE = 64; // struct el_fr_busy
+const MMAPABLE = '1024'; // BPF_F_MMAPABLE: the replica maps el_ctrl, el_config, el_fr_state, el_fr_busy
+const FP_ALL = 0x7;
 
 async function bpftool(...args: string[]): Promise<string> {
   const r = await execa('bpftool', args, { reject: false });
@@ -28,16 +31,19 @@ async function bpftool(...args: string[]): Promise<string> {
   return r.stdout;
 }
 
-/** Pins el_ctrl, el_config (with `enabled`), el_fr_state and el_fr_ring in a folder of ours. */
-async function makePins(name: string, enabled: number): Promise<string> {
+/** Pins el_ctrl, el_config (with `enabled` and `loaded`), el_fr_state, el_fr_busy and el_fr_ring in a folder of ours. */
+async function makePins(name: string, enabled: number, loaded = FP_ALL): Promise<string> {
   const dir = join(PIN_ROOT, name);
   mkdirSync(dir, { recursive: true });
-  await bpftool('map', 'create', join(dir, 'el_ctrl'), 'type', 'array', 'key', '4', 'value', String(CTRL_SIZE), 'entries', '1', 'name', 'el_ctrl');
-  await bpftool('map', 'create', join(dir, 'el_config'), 'type', 'array', 'key', '4', 'value', String(CONFIG_SIZE), 'entries', '1', 'name', 'el_config');
-  await bpftool('map', 'create', join(dir, 'el_fr_state'), 'type', 'array', 'key', '4', 'value', String(FR_STATE_SIZE), 'entries', '1', 'name', 'el_fr_state');
+  const arr = (map: string, size: number, entries = 1) => bpftool('map', 'create', join(dir, map), 'type', 'array', 'key', '4', 'value', String(size), 'entries', String(entries), 'name', map, 'flags', MMAPABLE);
+  await arr('el_ctrl', CTRL_SIZE);
+  await arr('el_config', CONFIG_SIZE);
+  await arr('el_fr_state', FR_STATE_SIZE);
+  await arr('el_fr_busy', FR_BUSY_SIZE, cpus());
   await bpftool('map', 'create', join(dir, 'el_fr_ring'), 'type', 'ringbuf', 'key', '0', 'value', '0', 'entries', '65536', 'name', 'el_fr_ring');
   const cfg = Buffer.alloc(CONFIG_SIZE);
   cfg.writeUInt32LE(enabled, 12); // el_config.enabled
+  cfg.writeUInt32LE(loaded, 16); // el_config.loaded
   await bpftool('map', 'update', 'pinned', join(dir, 'el_config'), 'key', '0', '0', '0', '0', 'value', ...[...cfg].map(String));
   return dir;
 }
@@ -47,14 +53,22 @@ async function lookup(dir: string, map: string): Promise<Buffer> {
   return Buffer.from(out.value.map((h) => parseInt(h, 16)));
 }
 
-interface Ctrl { view: bigint; lastOp: bigint; commit: bigint; status: number; myIdx: number; leaderIdx: number; n: number; f: number; gen: number }
+/** Possible CPUs, as the kernel counts them for el_fr_busy. */
+function cpus(): number {
+  const text = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim();
+  return Math.max(...text.split(',').map((r) => Number(r.split('-').at(-1)))) + 1;
+}
+
+interface Ctrl { view: bigint; status: number; leaseNs: bigint; lastOp: bigint; commit: bigint; gen: bigint }
 async function readCtrl(dir: string): Promise<Ctrl> {
   const b = await lookup(dir, 'el_ctrl');
-  return {
-    view: b.readBigUInt64LE(0), lastOp: b.readBigUInt64LE(8), commit: b.readBigUInt64LE(16),
-    status: b.readUInt32LE(24), myIdx: b.readUInt32LE(28), leaderIdx: b.readUInt32LE(32),
-    n: b.readUInt32LE(36), f: b.readUInt32LE(40), gen: b.readUInt32LE(44),
-  };
+  const vs = b.readBigUInt64LE(0);
+  return { view: vs >> 2n, status: Number(vs & 3n), leaseNs: b.readBigUInt64LE(8), lastOp: b.readBigUInt64LE(16), commit: b.readBigUInt64LE(24), gen: b.readBigUInt64LE(32) };
+}
+
+/** CLOCK_MONOTONIC in ns, as bpf_ktime_get_ns() sees it. */
+function monotonicNs(): bigint {
+  return process.hrtime.bigint();
 }
 
 beforeAll(async () => {
@@ -91,19 +105,33 @@ describe.skipIf(!IS_ROOT || !BPFFS)('replica eBPF hooks on real pinned maps', ()
     const q = await execa(replicaBin, ['-c', c.configFile, '-i', '1', '--bpf-pin-dir', dir2, '--fast-reply'], { reject: false, timeout: 10_000 });
     expect(q.exitCode).toBe(1);
     expect(q.stderr).toContain('electrode-lab attach --reply');
+    // a fast path this kernel's verifier rejected at attach: the message says that, not "switch it on"
+    const dir3 = await makePins('off3', 0x1, 0x1 | 0x2);
+    const v = await execa(replicaBin, ['-c', c.configFile, '-i', '1', '--bpf-pin-dir', dir3, '--fast-reply'], { reject: false, timeout: 10_000 });
+    expect(v.exitCode).toBe(1);
+    expect(v.stderr).toMatch(/--fast-reply given but this kernel's verifier rejected that fast path at attach/);
     // and a bad option changes nothing: the maps are untouched
-    expect((await readCtrl(dir)).gen).toBe(0);
+    expect((await readCtrl(dir)).gen).toBe(0n);
   });
 
   it('writes el_ctrl on start, as ops commit and through a view change; resets el_fr_state', async () => {
     const dirs = await Promise.all([0, 1, 2].map((i) => makePins(`r${i}`, 0x4)));
     const c = new TestCluster({ dir: join(scratch, 'ctrl'), n: 3, f: 1, addrs: loopbackAddrs(3, nextPortBase()), replicaNodes: ['r0', 'r1', 'r2'], clientNode: 'c', launcher });
-    // --bpf-pin-dir without --fast-*: el_ctrl is kept current, the data path stays in user space
-    await c.start((i) => ['--bpf-pin-dir', dirs[i]!]);
+    // --bpf-pin-dir without --fast-*: el_ctrl is kept current, the data path stays in user space;
+    // replica 2 also drains the fast reply's ring (--fast-reply)
+    await c.start((i) => ['--bpf-pin-dir', dirs[i]!, ...(i === 2 ? ['--fast-reply'] : [])]);
     for (let i = 0; i < 3; i++) {
       const ctl = await readCtrl(dirs[i]!);
-      expect(ctl).toMatchObject({ view: 0n, status: 0, myIdx: i, leaderIdx: 0, n: 3, f: 1 });
-      expect(ctl.gen).toBeGreaterThan(0);
+      expect(ctl).toMatchObject({ view: 0n, status: 0 });
+      expect(ctl.gen).toBeGreaterThan(0n);
+      if (i === 2) {
+        // the lease the fast reply depends on is renewed ahead of now
+        expect(ctl.leaseNs).toBeGreaterThan(monotonicNs());
+      } else {
+        // no lease without --fast-reply: `attach --set --reply` under this replica must not make its
+        // kernel acknowledge ops the replica never drains from the ring (it once renewed it anyway)
+        expect(ctl.leaseNs).toBe(0n);
+      }
     }
     const r = await c.runClient(['-n', '500', '-t', '2']);
     expect(r.run.exitCode, r.run.stderr).toBe(0);
@@ -119,7 +147,7 @@ describe.skipIf(!IS_ROOT || !BPFFS)('replica eBPF hooks on real pinned maps', ()
     await waitFor('replicas 1 and 2 to finish a view change in el_ctrl', async () => {
       for (const d of dirs.slice(1)) {
         const ctl = await readCtrl(d);
-        if (ctl.view < 1n || ctl.status !== 0 || ctl.leaderIdx !== Number(ctl.view % 3n)) return false;
+        if (ctl.view < 1n || ctl.status !== 0 || ctl.view % 3n === 0n) return false;
       }
       return true;
     }, 15_000, 50);
@@ -132,5 +160,11 @@ describe.skipIf(!IS_ROOT || !BPFFS)('replica eBPF hooks on real pinned maps', ()
     const after = await c.runClient(['-n', '200', '-t', '2']);
     expect(after.run.exitCode, after.run.stderr).toBe(0);
     expect(await c.settleAndCheck([...r.acks, ...after.acks])).toEqual([]);
+    // a replica that stops ends its lease and closes the gate: its kernel acknowledges nothing more
+    for (const d of dirs.slice(1)) {
+      const ctl = await readCtrl(d);
+      expect(ctl.leaseNs).toBe(0n);
+      expect(ctl.status).toBe(1);
+    }
   }, 60_000);
 });

@@ -213,9 +213,11 @@ describe.skipIf(!IS_ROOT)(`netns provider, real namespaces (${IS_ROOT ? 'as root
     expect(existsSync(new LabPaths(home, 'ntint').root)).toBe(false);
   });
 
-  it('up that fails half-way (a broken ethtool on PATH) tears down what it created and says so', async () => {
+  it('up that fails half-way (a sysctl that breaks on its 4th call, in the second node) tears down what it created and says so', async () => {
     const bin = mkdtempSync(join(tmpdir(), 'el-fakebin-'));
-    writeFileSync(join(bin, 'ethtool'), '#!/bin/sh\necho "ethtool: simulated failure" >&2\nexit 1\n', { mode: 0o755 });
+    // calls 1-3: the switch (IPv6 off, br_netfilter off) and replica0; call 4 is replica1's
+    const real = (await execa('sh', ['-c', 'command -v sysctl'])).stdout.trim();
+    writeFileSync(join(bin, 'sysctl'), `#!/bin/sh\nn=$(cat "${bin}/count" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "${bin}/count"\nif [ $n -ge 4 ]; then echo "sysctl: simulated failure" >&2; exit 1; fi\nexec ${real} "$@"\n`, { mode: 0o755 });
     const r = await execa('node', [join(import.meta.dirname, '..', 'dist', 'src', 'cli.js'), 'up', '3', '--provider', 'netns', '--name', 'ntfail', '--subnet', '10.209.0.0/24'], {
       reject: false,
       env: { ELECTRODE_LAB_HOME: home, CI: 'true', PATH: `${bin}:${process.env.PATH}` },

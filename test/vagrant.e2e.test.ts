@@ -10,6 +10,9 @@
  *
  *   ELECTRODE_LAB_VM_TESTS=1 npx vitest run test/vagrant.e2e.test.ts
  *   ELECTRODE_LAB_VM_SIZES=3,5,7   replica counts to try (default 3)
+ *   ELECTRODE_LAB_VM_BOX=debian12-k58  the box recipe (default debian12): debian12-k58
+ *                                  boots Linux 5.8.1 (../shared/kernels/vmlinuz-5.8.1-vm
+ *                                  or ELECTRODE_LAB_K58_KERNEL) and every VM must run it
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +25,8 @@ import { ExecaRunner, RunResult } from '../src/runner.js';
 
 const enabled = process.env.ELECTRODE_LAB_VM_TESTS === '1';
 const sizes = (process.env.ELECTRODE_LAB_VM_SIZES ?? '3').split(',').map(Number);
+const recipe = process.env.ELECTRODE_LAB_VM_BOX ?? 'debian12';
+const BOX = `electrode-lab/${recipe}`;
 const root = projectRoot();
 const cli = join(root, 'dist/src/cli.js');
 const ns = `el-vmtest-${process.pid}`;
@@ -71,7 +76,7 @@ const virsh = async (...a: string[]) => (await r.run(['virsh', '-q', '-c', 'qemu
 describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private namespace, software emulation)', () => {
   beforeAll(async () => {
     labHome = mkdtempSync(join(tmpdir(), 'el-vm-e2e-'));
-    for (const f of [cli, join(root, 'native/build/replica'), join(root, 'native/build/client'), join(root, 'bpf/build/el-loader'), join(root, 'bpf/build/electrode.bpf.o')]) {
+    for (const f of [cli, join(root, 'native/build/replica'), join(root, 'native/build/client'), join(root, 'bpf/build/el-loader'), join(root, 'bpf/build/el_pass.bpf.o')]) {
       if (!existsSync(f)) throw new Error(`${f} missing: run \`npm run build\` first`);
     }
     for (const [d, pidFile] of [
@@ -81,9 +86,9 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
       const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0;
       if (pid > 0 && alive(pid)) throw new Error(`another ${d} (pid ${pid}) is using /run/libvirt; stop it first: this test starts its own inside a private network namespace`);
     }
-    await timed('box (build or cache) + vagrant box add', async () => {
-      const b = await r.run(['node', cli, 'box', 'build', 'debian12'], { env: env(), check: false, timeoutMs: 1_800_000 });
-      expect(b.stderr + b.stdout).toContain('box electrode-lab/debian12 ready');
+    await timed(`box ${recipe} (build or cache) + vagrant box add`, async () => {
+      const b = await r.run(['node', cli, 'box', 'build', recipe], { env: env(), check: false, timeoutMs: 1_800_000 });
+      expect(b.stderr + b.stdout).toContain(`box ${BOX} ready`);
     });
     await r.run(['ip', 'netns', 'add', ns]);
     await r.run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
@@ -119,7 +124,7 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
   for (const n of sizes) {
     // one lab per size; the steps share it and run in order
     const name = `vm${n}`;
-    const plan = planFromInputs([{ name, replicas: n, provider: 'vagrant', mtu: 3000, vm: { box: 'electrode-lab/debian12', kernel: 'box', driver: 'qemu', memory: 768 } }]);
+    const plan = planFromInputs([{ name, replicas: n, provider: 'vagrant', mtu: 3000, vm: { box: BOX, kernel: 'box', driver: 'qemu', memory: 768 } }]);
     const reps = plan.nodes.filter((x) => x.role === 'replica');
     const exec = (node: string, argv: string[], timeoutMs = 120_000) => el(['--name', name, 'exec', node, '--', ...argv], timeoutMs);
     const configFile = () => join(labHome, 'labs', name, 'files', 'replica.config');
@@ -128,7 +133,7 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
 
     it(`${n} replicas: up ${n + 1} VMs (one at a time, software emulation)`, async () => {
       const up = await timed(`up ${n} replicas + 1 client`, () =>
-        el(['--name', name, 'up', String(n), '--provider', 'vagrant', '--box', 'electrode-lab/debian12', '--kernel', 'box', '--vm-driver', 'qemu', '--mtu', '3000', '--memory', '768'], 5_400_000),
+        el(['--name', name, 'up', String(n), '--provider', 'vagrant', '--box', BOX, '--vm-driver', 'qemu', '--mtu', '3000', '--memory', '768'], 5_400_000),
       );
       expect(up.stderr + up.stdout, up.stderr).toContain(`lab '${name}' is up (vagrant)`);
       expect(up.exitCode).toBe(0);
@@ -158,8 +163,8 @@ describe.skipIf(!enabled)('VM lab end to end (vagrant + libvirt in a private nam
       const status = JSON.parse(st.stdout) as { provider: string; nodes: { node: string; state: string; bpf: string[]; kernel?: string; detail?: string }[] };
       expect(status.provider).toBe('vagrant');
       expect(status.nodes.map((x) => x.node)).toEqual(plan.nodes.map((x) => x.name));
-      const boxKernel = boxKernelOf('electrode-lab/debian12', env());
-      expect(boxKernel).toMatch(/^\d+\.\d+/);
+      const boxKernel = boxKernelOf(BOX, env());
+      expect(boxKernel).toMatch(recipe === 'debian12-k58' ? /^5\.8\./ : /^\d+\.\d+/);
       for (const x of status.nodes) {
         expect(x.state, x.node).toBe('up');
         expect(x.kernel, x.node).toBe(boxKernel);

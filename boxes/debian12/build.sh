@@ -3,14 +3,24 @@
 # (REFERENCE.md 4): no bootloader, the VM boots the box's own kernel directly
 # (lv.kernel/lv.initrd set by the box's Vagrantfile).
 #
-#   build.sh OUT_DIR            writes OUT_DIR/debian12.box and OUT_DIR/box.json
+#   build.sh OUT_DIR            writes OUT_DIR/<name>.box and OUT_DIR/box.json
 #   DEBIAN_MIRROR=...           mirror (default http://deb.debian.org/debian)
+#   BOX_NAME=debian12-k58 BOX_KERNEL=/path/bzImage BOX_KERNEL_RELEASE=5.8.1
+#                               the same userland booting THAT kernel instead of
+#                               Debian's (all drivers built in: no initrd, no
+#                               modules; e.g. ../shared/kernels/vmlinuz-5.8.1-vm)
 #
 # Needs root, debootstrap, e2fsprogs (mkfs.ext4 -d), qemu-utils.
 set -euo pipefail
 
 out=${1:?usage: build.sh OUT_DIR}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+name=${BOX_NAME:-debian12}
+own_kernel=${BOX_KERNEL:-}
+if [ -n "$own_kernel" ]; then
+  [ -r "$own_kernel" ] || { echo "error: BOX_KERNEL=$own_kernel is not readable" >&2; exit 2; }
+  [ -n "${BOX_KERNEL_RELEASE:-}" ] || { echo "error: BOX_KERNEL_RELEASE (the image's uname -r) is required with BOX_KERNEL" >&2; exit 2; }
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 pubkey=${VAGRANT_PUBKEY:-/usr/share/rubygems-integration/all/gems/vagrant-2.3.4/keys/vagrant.pub}
 size_gb=3
@@ -30,8 +40,13 @@ root=$work/rootfs
 echo "step: debootstrap bookworm from $mirror"
 # debootstrap only resolves a small base well (gdb's libraries fail to configure
 # inside it); everything else is installed with apt in the chroot afterwards.
+# with a kernel of our own, Debian's (and its initramfs tooling) stays out; udev
+# must then be asked for by name (Debian's kernel package brought it): without
+# it no device is initialised, and systemd-networkd never configures a NIC
+distro_kernel=linux-image-cloud-amd64,
+[ -n "$own_kernel" ] && distro_kernel=
 debootstrap --variant=minbase \
-  --include=systemd-sysv,dbus,openssh-server,sudo,linux-image-cloud-amd64,iproute2,python3-minimal \
+  --include=systemd-sysv,udev,dbus,openssh-server,sudo,${distro_kernel}iproute2,python3-minimal \
   bookworm "$root" "$mirror"
 
 echo "step: runtime packages"
@@ -62,19 +77,26 @@ chroot "$root" systemctl enable systemd-networkd >/dev/null 2>&1
 # an EMPTY machine-id: every VM generates its own, else all share one DHCP identity
 : > "$root/etc/machine-id"
 rm -f "$root/var/lib/dbus/machine-id"
-echo debian12 > "$root/etc/hostname"
+echo "$name" > "$root/etc/hostname"
 echo '/dev/vda / ext4 defaults 0 1' > "$root/etc/fstab"
 # the management NIC waits for DHCP; nothing else should delay boot under emulation
 chroot "$root" systemctl mask systemd-networkd-wait-online.service >/dev/null 2>&1 || true
 chroot "$root" apt-get clean
 
-kver=$(basename "$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)")
-kver=${kver#vmlinuz-}
-[ -f "$root/boot/initrd.img-$kver" ] || { echo "error: no initrd for $kver in the root file system" >&2; exit 1; }
-
-echo "step: disk image (kernel $kver)"
-cp "$root/boot/vmlinuz-$kver" "$work/vmlinuz"
-cp "$root/boot/initrd.img-$kver" "$work/initrd.img"
+files="metadata.json Vagrantfile electrode-lab.json vmlinuz box.img"
+if [ -n "$own_kernel" ]; then
+  kver=$BOX_KERNEL_RELEASE
+  echo "step: disk image (kernel $kver from $own_kernel, no initrd)"
+  cp "$own_kernel" "$work/vmlinuz"
+else
+  kver=$(basename "$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)")
+  kver=${kver#vmlinuz-}
+  [ -f "$root/boot/initrd.img-$kver" ] || { echo "error: no initrd for $kver in the root file system" >&2; exit 1; }
+  echo "step: disk image (kernel $kver)"
+  cp "$root/boot/vmlinuz-$kver" "$work/vmlinuz"
+  cp "$root/boot/initrd.img-$kver" "$work/initrd.img"
+  files="$files initrd.img"
+fi
 truncate -s "${size_gb}G" "$work/disk.raw"
 mkfs.ext4 -q -F -L root -d "$root" "$work/disk.raw"
 qemu-img convert -O qcow2 "$work/disk.raw" "$work/box.img"
@@ -83,11 +105,12 @@ rm -rf "$root"
 
 printf '{"provider":"libvirt","format":"qcow2","virtual_size":%d}\n' "$size_gb" > "$work/metadata.json"
 cp "$here/Vagrantfile.box" "$work/Vagrantfile"
-printf '{"name":"electrode-lab/debian12","kernel":"%s","built":"%s","mirror":"%s"}\n' \
-  "$kver" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$mirror" > "$work/electrode-lab.json"
+printf '{"name":"electrode-lab/%s","kernel":"%s","built":"%s","mirror":"%s"}\n' \
+  "$name" "$kver" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$mirror" > "$work/electrode-lab.json"
 
 echo "step: pack"
-tar -C "$work" -cf "$work/debian12.box" metadata.json Vagrantfile electrode-lab.json vmlinuz initrd.img box.img
-mv "$work/debian12.box" "$out/debian12.box"
+# shellcheck disable=SC2086 # the file list is ours, no spaces
+tar -C "$work" -cf "$work/$name.box" $files
+mv "$work/$name.box" "$out/$name.box"
 cp "$work/electrode-lab.json" "$out/box.json"
-echo "done: $out/debian12.box kernel $kver"
+echo "done: $out/$name.box kernel $kver"

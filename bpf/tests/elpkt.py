@@ -10,6 +10,10 @@ sends to addresses of that lab. Output: one JSON object per line.
                    [--short N]     el_hdr+payload cut to N bytes, IP/UDP lengths consistent
                    [--udp-len-extra N] UDP length field N bytes larger than the datagram
                    [--bad-magic] [--udp-csum zero|ok|bad]
+                   [--more-fragments] IP MF set: a first fragment whose rest never comes
+                   [--ip-options]  a 4-byte IP option (NOPs): XDP's fast parse skips such frames
+                   [--split-fragments] the datagram as two IP fragments that reassemble (the
+                                   el_hdr in the second): XDP sees no header, the socket does
       builds the whole frame (checksums computed here) and sends it with an
       AF_PACKET socket: it goes through the TC egress hook of IF.
   elpkt.py udp     --src IP,PORT --dst IP,PORT [header fields] [--count N]
@@ -77,12 +81,23 @@ def build_frame(a, opnum, dst) -> bytes:
     elif c == 0:
         c = 0xFFFF
     udp = udp[:6] + struct.pack('!H', c) + udp[8:]
-    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + udp_len, 1, 0x4000, 64, 17, 0, src, dst)
-    ip = ip[:10] + struct.pack('!H', 0xFFFF - csum(ip)) + ip[12:]
-    frame = mac_bytes(dmac) + mac_bytes(smac) + struct.pack('!H', ETH_P_IP) + ip + udp
+    opts = b'\x01\x01\x01\x00' if a.ip_options else b''
+    eth = mac_bytes(dmac) + mac_bytes(smac) + struct.pack('!H', ETH_P_IP)
+
+    def ip_hdr(total, frag_word):
+        h = struct.pack('!BBHHHBBH4s4s', 0x45 + len(opts) // 4, 0, total, 1, frag_word, 64, 17, 0, src, dst) + opts
+        return h[:10] + struct.pack('!H', 0xFFFF - csum(h)) + h[12:]
+
+    if a.split_fragments:
+        # 16 bytes of UDP (its header + 8 bytes) in the first, the rest at offset 2 (x 8 bytes)
+        first, rest = udp[:16], udp[16:]
+        return [eth + ip_hdr(20 + len(opts) + len(first), 0x2000) + first,
+                eth + ip_hdr(20 + len(opts) + len(rest), 2) + rest]
+    # DF, or MF for a first fragment (offset 0) whose datagram never completes
+    frame = eth + ip_hdr(20 + len(opts) + udp_len, 0x2000 if a.more_fragments else 0x4000) + udp
     if a.truncate:
         frame = frame[: a.truncate]
-    return frame
+    return [frame]
 
 
 def parse_frame(frame: bytes):
@@ -136,7 +151,8 @@ def cmd_raw(a):
     s.bind((a.ifname, 0))
     for n in opnums(a):
         for d in a.dst:
-            s.send(build_frame(a, n, d))
+            for frame in build_frame(a, n, d):
+                s.send(frame)
     emit({'sent': a.count * len(a.dst)})
 
 
@@ -226,6 +242,9 @@ def main():
     ap.add_argument('--count', type=int, default=1)
     ap.add_argument('--truncate', type=int, default=0)
     ap.add_argument('--bad-magic', action='store_true')
+    ap.add_argument('--more-fragments', action='store_true')
+    ap.add_argument('--ip-options', action='store_true')
+    ap.add_argument('--split-fragments', action='store_true')
     ap.add_argument('--short', type=int, default=0)
     ap.add_argument('--udp-len-extra', type=int, default=0)
     ap.add_argument('--udp-csum', choices=['ok', 'zero', 'bad'], default='ok')

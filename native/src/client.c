@@ -10,12 +10,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <endian.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,6 +37,9 @@ struct copts {
 	uint64_t keys;
 	uint64_t max_retries;
 	const char *ack_log;
+	const char *history;
+	const char *key_prefix;
+	int echo;               /* --echo: the floor, against `echo` on replica 0's address */
 };
 
 struct thread_state {
@@ -46,14 +51,99 @@ struct thread_state {
 	size_t nlat, cap_lat;
 	uint64_t *acked;        /* request ids acknowledged, in order */
 	size_t nacked, cap_acked;
-	uint64_t completed, errors, timeouts, issued;
+	uint64_t completed, errors, timeouts, issued, warmup_done;
 	char err[256];
+	/* --history: this thread's lines, written out in whole lines */
+	char *hbuf;
+	size_t hlen, hcap;
 };
 
 static struct copts O;
 static struct el_cluster CL;
 static double T0, T_MEASURE, T_END;
 static atomic_uint_fast64_t tickets;
+static FILE *HIST;
+static pthread_mutex_t hist_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- --history: one JSON line per operation, for the linearizability
+ * checker (src/check/history.ts): client, key, op, value, invoke and
+ * complete (microseconds, CLOCK_MONOTONIC, one clock for all threads),
+ * status ok|timeout, result (put/append: the new length; get: the value). */
+
+static void hist_put(struct thread_state *t, const char *s, size_t n)
+{
+	if (t->hlen + n > t->hcap) {
+		t->hcap = (t->hlen + n) * 2 + 4096;
+		t->hbuf = el_xrealloc(t->hbuf, t->hcap);
+	}
+	memcpy(t->hbuf + t->hlen, s, n);
+	t->hlen += n;
+}
+
+static void hist_str(struct thread_state *t, const uint8_t *p, size_t n)
+{
+	char esc[8];
+	hist_put(t, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = p[i];
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			hist_put(t, esc, 2);
+		} else if (c < 0x20 || c >= 0x7f) {
+			int k = snprintf(esc, sizeof(esc), "\\u%04x", c);
+			hist_put(t, esc, (size_t)k);
+		} else {
+			hist_put(t, (const char *)&c, 1);
+		}
+	}
+	hist_put(t, "\"", 1);
+}
+
+static void hist_flush(struct thread_state *t, int force)
+{
+	if (!HIST || !t->hlen || (!force && t->hlen < 65536))
+		return;
+	pthread_mutex_lock(&hist_lock);
+	fwrite(t->hbuf, 1, t->hlen, HIST);
+	pthread_mutex_unlock(&hist_lock);
+	t->hlen = 0;
+}
+
+static void hist_op(struct thread_state *t, const struct el_op *op, uint64_t invoke, uint64_t complete, int ok,
+		    const uint8_t *result, size_t rlen)
+{
+	char num[160];
+	static const char *const names[] = { "?", "put", "get", "append" };
+	int k = snprintf(num, sizeof(num), "{\"client\":%" PRIu64 ",\"key\":", t->client_id);
+	hist_put(t, num, (size_t)k);
+	hist_str(t, op->key, op->key_len);
+	k = snprintf(num, sizeof(num), ",\"op\":\"%s\"", names[op->op <= 3 ? op->op : 0]);
+	hist_put(t, num, (size_t)k);
+	if (op->op != EL_OP_GET) {
+		hist_put(t, ",\"value\":", 9);
+		hist_str(t, op->val, op->val_len);
+	}
+	if (ok) {
+		k = snprintf(num, sizeof(num), ",\"invoke\":%" PRIu64 ",\"complete\":%" PRIu64 ",\"status\":\"ok\",\"result\":",
+			     invoke, complete);
+		hist_put(t, num, (size_t)k);
+		if (op->op == EL_OP_GET) {
+			hist_str(t, result, rlen);
+		} else {
+			uint32_t len = 0;
+			if (rlen == 4)
+				memcpy(&len, result, 4);
+			k = snprintf(num, sizeof(num), "%u", le32toh(len));
+			hist_put(t, num, (size_t)k);
+		}
+	} else {
+		k = snprintf(num, sizeof(num), ",\"invoke\":%" PRIu64 ",\"status\":\"timeout\"", invoke);
+		hist_put(t, num, (size_t)k);
+	}
+	hist_put(t, "}\n", 2);
+	hist_flush(t, 0);
+}
 
 static void push_u32(uint32_t **a, size_t *n, size_t *cap, uint32_t v)
 {
@@ -73,9 +163,16 @@ static void push_u64(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
 	(*a)[(*n)++] = v;
 }
 
-/* -n: take a ticket; -d: run until the deadline. */
-static int more_work(void)
+/* -n: requests started after the warm-up take a ticket, -n of them are
+ * measured (as specpaxos clients count); -d: run until the deadline.
+ * *measured says whether this request counts. */
+static int more_work(int *measured)
 {
+	if (el_now_s() < T_MEASURE) {
+		*measured = 0;
+		return 1;
+	}
+	*measured = 1;
 	if (O.requests) {
 		uint64_t t = atomic_fetch_add(&tickets, 1);
 		return t < O.requests;
@@ -86,9 +183,9 @@ static int more_work(void)
 static size_t make_request(struct thread_state *t, uint64_t rid, uint8_t *buf, size_t cap)
 {
 	uint8_t op[EL_MAX_OP_LEN];
-	char key[32], val[32];
+	char key[EL_MAX_KEY + 1], val[32];
 	uint64_t x = el_rand(&t->rng);
-	int kl = snprintf(key, sizeof(key), "k%" PRIu64, (x >> 8) % O.keys);
+	int kl = snprintf(key, sizeof(key), "%s%" PRIu64, O.key_prefix, (x >> 8) % O.keys);
 	int vl = snprintf(val, sizeof(val), "%" PRIx64 ".%" PRIu64 ";", t->client_id, rid);
 	uint32_t kind = (uint32_t)(x & 3);
 	uint8_t code = kind < 2 ? EL_OP_PUT : kind == 2 ? EL_OP_APPEND : EL_OP_GET;
@@ -120,16 +217,20 @@ static void *run_thread(void *arg)
 	static _Thread_local uint8_t rbuf[65536];
 	uint32_t leader = 0;
 	uint64_t rid = 0;
-	while (more_work()) {
+	int measured;
+	while (more_work(&measured)) {
 		rid++;
 		t->issued++;
 		size_t len = make_request(t, rid, req, sizeof(req));
+		struct el_op op;
+		el_op_decode(req + EL_HDR_LEN, len - EL_HDR_LEN, &op);
+		uint64_t invoke_us = el_now_us();
 		double start = el_now_s();
 		int done = 0;
 		uint64_t tries = 0;
 		while (!done) {
-			if (tries == 0) {
-				sendto(s, req, len, 0, (struct sockaddr *)&CL.addrs[leader], sizeof(CL.addrs[0]));
+			if (tries == 0 || O.echo) {
+				sendto(s, req, len, 0, (struct sockaddr *)&CL.addrs[O.echo ? 0 : leader], sizeof(CL.addrs[0]));
 			} else {
 				/* we may be talking to a dead or deposed leader: ask everyone */
 				for (uint32_t i = 0; i < CL.n; i++)
@@ -149,11 +250,13 @@ static void *run_thread(void *arg)
 					continue;
 				struct el_msg m;
 				if (el_msg_decode(rbuf, (size_t)got, CL.n, &m) != EL_OK ||
-				    m.h.type != EL_MSG_REPLY || m.h.client_id != t->client_id ||
+				    m.h.type != (O.echo ? EL_MSG_REQUEST : EL_MSG_REPLY) || m.h.client_id != t->client_id ||
 				    m.h.request_id != rid)
-					continue; /* stale or foreign */
+					continue; /* stale or foreign (--echo: our own request, back) */
 				leader = (uint32_t)(m.h.view % CL.n);
 				done = 1;
+				if (HIST)
+					hist_op(t, &op, invoke_us, el_now_us(), 1, m.payload, m.payload_len);
 				break;
 			}
 			if (!done) {
@@ -167,19 +270,25 @@ static void *run_thread(void *arg)
 			}
 		}
 		if (!done) {
+			/* indeterminate: it may still take effect later */
+			if (HIST)
+				hist_op(t, &op, invoke_us, 0, 0, NULL, 0);
 			if (!O.requests)
 				continue;
 			break; /* a count run cannot finish honestly any more */
 		}
 		double end = el_now_s();
 		push_u64(&t->acked, &t->nacked, &t->cap_acked, rid);
-		if (start >= T_MEASURE) {
+		if (!measured)
+			t->warmup_done++;
+		if (measured) {
 			double us = (end - start) * 1e6;
 			push_u32(&t->lat, &t->nlat, &t->cap_lat, us > 4e9 ? UINT32_MAX : (uint32_t)us);
 			t->completed++;
 		}
 	}
 	close(s);
+	hist_flush(t, 1);
 	return NULL;
 }
 
@@ -204,8 +313,17 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: client -c <config> [-n <requests> | -d <seconds>] [-w <warmup s>] [-t <threads>]\n"
 		"              [--id-base N] [--timeout-ms MS] [--keys K] [--max-retries R]\n"
-		"              [--ack-log FILE]\n"
-		"  --ack-log FILE   write '<client_id> <request_id>' for every acknowledged request\n");
+		"              [--ack-log FILE] [--history FILE] [--key-prefix P]\n"
+		"  -n N             measure N requests after the warm-up (-w), then stop\n"
+		"  --ack-log FILE   write '<client_id> <request_id>' for every acknowledged request\n"
+		"  --history FILE   one JSON line per operation (invoke/complete times, result, or\n"
+		"                   timeout), for the linearizability checker\n"
+		"  --key-prefix P   keys are P0..P<keys-1> (default k): clients that must not\n"
+		"                   touch each other's keys use different prefixes\n"
+		"  --echo           the floor: send the same requests to replica 0's address,\n"
+		"                   where `echo` sends them back (no replica runs)\n"
+		"The JSON line also carries cpu_us and ctx_switches: this process's CPU time\n"
+		"(user + system) and context switches over the whole run, warm-up included.\n");
 }
 
 static int bad(const char *what, const char *arg)
@@ -215,7 +333,7 @@ static int bad(const char *what, const char *arg)
 	return 2;
 }
 
-enum { OPT_IDBASE = 256, OPT_TIMEOUT, OPT_KEYS, OPT_ACK, OPT_RETRIES };
+enum { OPT_IDBASE = 256, OPT_TIMEOUT, OPT_KEYS, OPT_ACK, OPT_RETRIES, OPT_HIST, OPT_PREFIX, OPT_ECHO };
 
 static int parse(int argc, char **argv)
 {
@@ -230,10 +348,14 @@ static int parse(int argc, char **argv)
 		{ "keys", required_argument, NULL, OPT_KEYS },
 		{ "ack-log", required_argument, NULL, OPT_ACK },
 		{ "max-retries", required_argument, NULL, OPT_RETRIES },
+		{ "history", required_argument, NULL, OPT_HIST },
+		{ "key-prefix", required_argument, NULL, OPT_PREFIX },
+		{ "echo", no_argument, NULL, OPT_ECHO },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	O.threads = 1;
+	O.key_prefix = "k";
 	O.timeout_ms = 100;
 	O.keys = 1000;
 	O.max_retries = 300;
@@ -277,6 +399,13 @@ static int parse(int argc, char **argv)
 				return bad("--max-retries must be >= 1", optarg);
 			break;
 		case OPT_ACK: O.ack_log = optarg; break;
+		case OPT_HIST: O.history = optarg; break;
+		case OPT_PREFIX:
+			if (!*optarg || strlen(optarg) > 40)
+				return bad("--key-prefix must be 1..40 characters", optarg);
+			O.key_prefix = optarg;
+			break;
+		case OPT_ECHO: O.echo = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
 		}
@@ -285,6 +414,11 @@ static int parse(int argc, char **argv)
 		return bad("unexpected argument", argv[optind]);
 	if (!O.config) {
 		fprintf(stderr, "client: missing -c <config>\n");
+		usage(stderr);
+		return 2;
+	}
+	if (O.echo && (O.history || O.ack_log)) {
+		fprintf(stderr, "client: --echo measures the network only; it has no history or acks to record\n");
 		usage(stderr);
 		return 2;
 	}
@@ -311,6 +445,13 @@ int main(int argc, char **argv)
 		uint64_t seed = el_rand_seed();
 		O.id_base = (el_rand(&seed) & 0x0000ffffffff0000ull) | 0x10000ull;
 	}
+	if (O.history) {
+		HIST = fopen(O.history, "w");
+		if (!HIST) {
+			fprintf(stderr, "client: cannot write --history %s: %s\n", O.history, strerror(errno));
+			return 2;
+		}
+	}
 	struct thread_state *ts = el_xcalloc(O.threads, sizeof(*ts));
 	T0 = el_now_s();
 	T_MEASURE = T0 + O.warmup;
@@ -331,7 +472,7 @@ int main(int argc, char **argv)
 	if (O.duration > 0 && measured > O.duration + 0.5)
 		measured = O.duration; /* threads finish their last request after the deadline */
 
-	uint64_t completed = 0, errors = 0, timeouts = 0, issued = 0, total_acked = 0;
+	uint64_t completed = 0, errors = 0, timeouts = 0, issued = 0, total_acked = 0, warmup_done = 0;
 	size_t nlat = 0;
 	for (uint32_t i = 0; i < O.threads; i++) {
 		completed += ts[i].completed;
@@ -340,6 +481,7 @@ int main(int argc, char **argv)
 		issued += ts[i].issued;
 		nlat += ts[i].nlat;
 		total_acked += ts[i].nacked;
+		warmup_done += ts[i].warmup_done;
 		if (ts[i].err[0])
 			fprintf(stderr, "client: thread %u: %s\n", i, ts[i].err);
 	}
@@ -369,6 +511,11 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (HIST && fclose(HIST)) {
+		fprintf(stderr, "client: cannot write --history %s\n", O.history);
+		errors++;
+	}
+
 	double p50 = pct(all, nlat, 0.50), p90 = pct(all, nlat, 0.90), p95 = pct(all, nlat, 0.95),
 	       p99 = pct(all, nlat, 0.99), p999 = pct(all, nlat, 0.999);
 	double max = nlat ? all[nlat - 1] : 0, mean = nlat ? sum / (double)nlat : 0;
@@ -379,22 +526,29 @@ int main(int argc, char **argv)
 	printf("95th percentile latency is %.0f us\n", p95);
 	printf("99th percentile latency is %.0f us\n", p99);
 	uint64_t requests = O.requests ? O.requests : issued;
+	/* every thread has been joined: RUSAGE_SELF covers them all */
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	uint64_t cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
+			  (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
+	uint64_t csw = (uint64_t)ru.ru_nvcsw + (uint64_t)ru.ru_nivcsw;
 	printf("{\"kind\":\"electrode-client-result\",\"version\":1,\"requests\":%" PRIu64
 	       ",\"completed\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
-	       ",\"threads\":%u,\"warmup_s\":%g,\"duration_s\":%.6f,\"throughput_ops\":%.1f,"
+	       ",\"warmup_completed\":%" PRIu64 ",\"threads\":%u,\"warmup_s\":%g,\"duration_s\":%.6f,\"throughput_ops\":%.1f,"
 	       "\"latency_us\":{\"p50\":%.0f,\"p90\":%.0f,\"p95\":%.0f,\"p99\":%.0f,\"p999\":%.0f,"
-	       "\"max\":%.0f,\"mean\":%.1f}}\n",
-	       requests, completed, errors, timeouts, O.threads, O.warmup, measured, tput, p50, p90,
-	       p95, p99, p999, max, mean);
+	       "\"max\":%.0f,\"mean\":%.1f},\"cpu_us\":%" PRIu64 ",\"ctx_switches\":%" PRIu64 ",\"echo\":%s}\n",
+	       requests, completed, errors, timeouts, warmup_done, O.threads, O.warmup, measured, tput, p50, p90,
+	       p95, p99, p999, max, mean, cpu_us, csw, O.echo ? "true" : "false");
 	fflush(stdout);
 	for (uint32_t i = 0; i < O.threads; i++) {
 		free(ts[i].lat);
 		free(ts[i].acked);
+		free(ts[i].hbuf);
 	}
 	free(ts);
 	free(all);
 	el_cluster_free(&CL);
-	/* with -n every request must complete; with -d errors are failures */
-	int ok = errors == 0 && (!O.requests || total_acked == O.requests);
+	/* with -n every measured request must complete; with -d errors are failures */
+	int ok = errors == 0 && (!O.requests || completed == O.requests);
 	return ok ? 0 : 1;
 }

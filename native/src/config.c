@@ -51,7 +51,7 @@ int el_cluster_parse(const char *text, struct el_cluster *c, char *err, size_t e
 		if (k <= 0)
 			continue;
 		if (k != 2) {
-			snprintf(err, errlen, "line %d: expected `f <n>` or `replica <ip>:<port>`", lineno);
+			snprintf(err, errlen, "line %d: expected `f <n>`, `replica <ip>:<port>` or `mtu <bytes>`", lineno);
 			goto fail;
 		}
 		if (strcmp(kw, "f") == 0) {
@@ -60,6 +60,13 @@ int el_cluster_parse(const char *text, struct el_cluster *c, char *err, size_t e
 				goto fail;
 			}
 			have_f = 1;
+		} else if (strcmp(kw, "mtu") == 0) {
+			uint64_t mtu;
+			if (el_parse_u64(arg, 576, 9000, &mtu)) {
+				snprintf(err, errlen, "line %d: mtu must be 576..9000, got '%s'", lineno, arg);
+				goto fail;
+			}
+			c->mtu = (uint32_t)mtu;
 		} else if (strcmp(kw, "replica") == 0) {
 			char *colon = strrchr(arg, ':');
 			uint64_t port;
@@ -78,7 +85,7 @@ int el_cluster_parse(const char *text, struct el_cluster *c, char *err, size_t e
 			}
 			c->n++;
 		} else {
-			snprintf(err, errlen, "line %d: unknown keyword '%s' (expected f or replica)", lineno, kw);
+			snprintf(err, errlen, "line %d: unknown keyword '%s' (expected f, replica or mtu)", lineno, kw);
 			goto fail;
 		}
 	}
@@ -89,9 +96,14 @@ int el_cluster_parse(const char *text, struct el_cluster *c, char *err, size_t e
 		goto fail;
 	}
 	c->f = (uint32_t)f;
-	if (c->n < 2 * c->f + 1) {
-		snprintf(err, errlen, "f=%u needs at least %u replicas, the config lists %u", c->f,
-			 2 * c->f + 1, c->n);
+	if (!c->mtu)
+		c->mtu = 1500;
+	/* quorums of f+1 intersect only when there are exactly 2f+1 replicas:
+	 * with more (n=4, f=1) two quorums can miss each other, with f=0 and
+	 * n>1 a replica commits alone */
+	if (c->n != 2 * c->f + 1) {
+		snprintf(err, errlen, "f=%u needs exactly 2f+1 = %u replicas for quorums to intersect, the config lists %u",
+			 c->f, 2 * c->f + 1, c->n);
 		goto fail;
 	}
 	if (c->n > EL_MAX_REPLICAS) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * config.h - the replica config file ("f <f>" then "replica <host>:<port>"
- * per replica, in index order), as rendered by src/render.ts. */
+ * per replica, in index order, and optionally "mtu <bytes>" of the lab
+ * network), as rendered by src/render.ts. */
 #ifndef EL_CONFIG_H
 #define EL_CONFIG_H
 
@@ -10,6 +11,7 @@
 
 struct el_cluster {
 	uint32_t n, f;
+	uint32_t mtu;              /* lab network MTU (default 1500)        */
 	struct sockaddr_in *addrs; /* n entries */
 };
 

@@ -6,72 +6,126 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
+struct mapped {
+	int fd;
+	void *mem;
+	size_t len;
+	uint32_t entries;
+};
+
 struct el_fastpath {
-	int ctrl_fd, config_fd, fr_state_fd, ring_fd;
+	struct mapped ctrl, config, fr_state, busy;
+	int ring_fd;
 	struct ring_buffer *rb;
 	el_fp_record_cb cb;
 	void *cb_ctx;
-	uint32_t gen;
+	uint64_t gen;
 };
 
-static int open_pin(const char *dir, const char *name, size_t value_size, char *err, size_t errlen)
+static int open_pin(const char *dir, const char *name, size_t value_size, struct mapped *m, int prot, char *err,
+		    size_t errlen)
 {
 	char path[512];
+	struct bpf_map_info info;
+	uint32_t len = sizeof(info);
+	long page = sysconf(_SC_PAGESIZE);
+
+	m->fd = -1;
+	m->mem = NULL;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	int fd = bpf_obj_get(path);
-	if (fd < 0) {
-		int e = errno;
+	m->fd = bpf_obj_get(path);
+	if (m->fd < 0) {
 		snprintf(err, errlen,
 			 "cannot open pinned map %s: %s; attach the fast paths first with "
 			 "`electrode-lab attach` (or el-loader attach --pin-dir %s)",
-			 path, strerror(e), dir);
+			 path, strerror(errno), dir);
 		return -1;
 	}
-	if (value_size) {
-		struct bpf_map_info info;
-		uint32_t len = sizeof(info);
-		memset(&info, 0, sizeof(info));
-		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.value_size != value_size) {
-			snprintf(err, errlen,
-				 "pinned map %s has value size %u, this replica expects %zu: the eBPF "
-				 "programs and the replica were built from different el_proto.h; rebuild "
-				 "both (npm run build) and re-run `electrode-lab attach`",
-				 path, info.value_size, value_size);
-			close(fd);
-			return -1;
-		}
+	if (!value_size)
+		return 0;
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(m->fd, &info, &len) || info.value_size != value_size) {
+		snprintf(err, errlen,
+			 "pinned map %s has value size %u, this replica expects %zu: the eBPF programs and the "
+			 "replica were built from different el_proto.h; rebuild both (npm run build) and re-run "
+			 "`electrode-lab attach`",
+			 path, info.value_size, value_size);
+		return -1;
 	}
-	return fd;
+	m->entries = info.max_entries;
+	m->len = ((size_t)info.value_size * info.max_entries + (size_t)page - 1) / (size_t)page * (size_t)page;
+	m->mem = mmap(NULL, m->len, prot, MAP_SHARED, m->fd, 0);
+	if (m->mem == MAP_FAILED) {
+		m->mem = NULL;
+		snprintf(err, errlen,
+			 "cannot map %s: %s; it must be an mmapable array (BPF_F_MMAPABLE, Linux 5.5+): re-run "
+			 "`electrode-lab attach` with this build's loader",
+			 path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void unmap(struct mapped *m)
+{
+	if (m->mem)
+		munmap(m->mem, m->len);
+	if (m->fd >= 0)
+		close(m->fd);
+	m->mem = NULL;
+	m->fd = -1;
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct el_fastpath *fp = ctx;
+	struct el_fr_record rec;
+
+	if (size < sizeof(rec))
+		return 0;
+	memcpy(&rec, data, sizeof(rec));
+	if (rec.len > size - sizeof(rec))
+		return 0; /* never trust the length blindly */
+	fp->cb(fp->cb_ctx, (const uint8_t *)data + sizeof(rec), rec.len);
+	return 0;
 }
 
 struct el_fastpath *el_fp_open(const char *dir, int need_ring, char *err, size_t errlen)
 {
 	struct el_fastpath *fp = el_xcalloc(1, sizeof(*fp));
-	fp->ctrl_fd = fp->config_fd = fp->fr_state_fd = fp->ring_fd = -1;
-	fp->ctrl_fd = open_pin(dir, "el_ctrl", sizeof(struct el_ctrl), err, errlen);
-	if (fp->ctrl_fd < 0)
-		goto fail;
-	fp->config_fd = open_pin(dir, "el_config", sizeof(struct el_config), err, errlen);
-	if (fp->config_fd < 0)
-		goto fail;
-	/* el_fr_state is reset on every view change even without --fast-reply, so
-	 * a kernel fast reply switched on later never starts from stale progress */
 	char path[512];
-	snprintf(path, sizeof(path), "%s/el_fr_state", dir);
-	if (need_ring || access(path, F_OK) == 0) {
-		fp->fr_state_fd = open_pin(dir, "el_fr_state", sizeof(struct el_fr_state), err, errlen);
-		if (fp->fr_state_fd < 0)
-			goto fail;
-	}
+
+	fp->ctrl.fd = fp->config.fd = fp->fr_state.fd = fp->busy.fd = fp->ring_fd = -1;
+	if (open_pin(dir, EL_STR(EL_MAP_CTRL), sizeof(struct el_ctrl), &fp->ctrl, PROT_READ | PROT_WRITE, err, errlen) ||
+	    open_pin(dir, EL_STR(EL_MAP_CONFIG), sizeof(struct el_config), &fp->config, PROT_READ, err, errlen))
+		goto fail;
+	/* el_fr_state is armed on every view change even without --fast-reply,
+	 * so a fast reply switched on later never starts from stale progress */
+	snprintf(path, sizeof(path), "%s/%s", dir, EL_STR(EL_MAP_FR_STATE));
+	if ((need_ring || access(path, F_OK) == 0) &&
+	    open_pin(dir, EL_STR(EL_MAP_FR_STATE), sizeof(struct el_fr_state), &fp->fr_state, PROT_READ | PROT_WRITE, err,
+		     errlen))
+		goto fail;
 	if (need_ring) {
-		fp->ring_fd = open_pin(dir, "el_fr_ring", 0, err, errlen);
-		if (fp->ring_fd < 0)
+		if (open_pin(dir, EL_STR(EL_MAP_FR_BUSY), sizeof(struct el_fr_busy), &fp->busy, PROT_READ, err, errlen))
 			goto fail;
+		struct mapped ring;
+		if (open_pin(dir, EL_STR(EL_MAP_FR_RING), 0, &ring, 0, err, errlen))
+			goto fail;
+		fp->ring_fd = ring.fd;
+		fp->rb = ring_buffer__new(fp->ring_fd, on_record, fp, NULL);
+		if (!fp->rb) {
+			snprintf(err, errlen, "cannot set up the el_fr_ring ring buffer in %s: %s", dir, strerror(errno));
+			goto fail;
+		}
 	}
 	return fp;
 fail:
@@ -85,78 +139,115 @@ void el_fp_close(struct el_fastpath *fp)
 		return;
 	if (fp->rb)
 		ring_buffer__free(fp->rb);
-	int fds[] = { fp->ctrl_fd, fp->config_fd, fp->fr_state_fd, fp->ring_fd };
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
+	if (fp->ring_fd >= 0)
+		close(fp->ring_fd);
+	unmap(&fp->ctrl);
+	unmap(&fp->config);
+	unmap(&fp->fr_state);
+	unmap(&fp->busy);
 	free(fp);
 }
 
-int el_fp_enabled(struct el_fastpath *fp, uint32_t *enabled, char *err, size_t errlen)
+static volatile struct el_ctrl *ctl(struct el_fastpath *fp)
 {
-	uint32_t key = 0;
-	struct el_config cfg;
-	if (bpf_map_lookup_elem(fp->config_fd, &key, &cfg)) {
-		snprintf(err, errlen, "cannot read el_config: %s", strerror(errno));
-		return -1;
-	}
-	*enabled = cfg.enabled;
-	return 0;
+	return (volatile struct el_ctrl *)fp->ctrl.mem;
 }
 
-int el_fp_write_ctrl(struct el_fastpath *fp, const struct el_ctrl *c)
+uint32_t el_fp_enabled(const struct el_fastpath *fp)
 {
-	uint32_t key = 0;
-	struct el_ctrl v = *c;
-	v.gen = ++fp->gen;
-	if (bpf_map_update_elem(fp->ctrl_fd, &key, &v, BPF_ANY)) {
-		LOG_WARN("cannot update el_ctrl: %s", strerror(errno));
-		return -1;
-	}
-	return 0;
+	return ((const volatile struct el_config *)fp->config.mem)->enabled;
 }
 
-int el_fp_reset_fr(struct el_fastpath *fp, uint64_t view, uint64_t last_op)
+uint32_t el_fp_loaded(const struct el_fastpath *fp)
 {
-	if (fp->fr_state_fd < 0)
+	return ((const volatile struct el_config *)fp->config.mem)->loaded;
+}
+
+uint64_t el_fp_quorum_token(const struct el_fastpath *fp)
+{
+	return ((const volatile struct el_config *)fp->config.mem)->quorum_token;
+}
+
+void el_fp_publish(struct el_fastpath *fp, uint64_t view, uint32_t status, uint64_t last_op, uint64_t commit)
+{
+	volatile struct el_ctrl *c = ctl(fp);
+
+	c->last_op = last_op;
+	c->commit = commit;
+	c->gen = ++fp->gen;
+	/* the word the programs decide on goes last (stores are not reordered on x86) */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	c->view_status = EL_VS(view, status);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void el_fp_renew_lease(struct el_fastpath *fp, uint64_t lease_ns)
+{
+	ctl(fp)->lease_ns = now_ns() + lease_ns;
+}
+
+void el_fp_end_lease(struct el_fastpath *fp)
+{
+	ctl(fp)->lease_ns = 0;
+}
+
+uint64_t el_fp_close_gate(struct el_fastpath *fp, uint64_t view)
+{
+	volatile struct el_fr_busy *b = fp->busy.mem;
+	uint64_t t0 = now_ns(), warned = t0;
+
+	ctl(fp)->view_status = EL_VS(view, EL_STATUS_VIEW_CHANGE);
+	/* a full barrier between our store and the loads below, as the
+	 * program's locked add is between its store and its gate load */
+	__sync_synchronize();
+	if (!b)
 		return 0;
-	uint32_t key = 0;
-	struct el_fr_state s = { .view = view, .last_op = last_op };
-	if (bpf_map_update_elem(fp->fr_state_fd, &key, &s, BPF_ANY)) {
-		LOG_WARN("cannot update el_fr_state: %s", strerror(errno));
-		return -1;
+	for (uint32_t cpu = 0; cpu < fp->busy.entries; cpu++) {
+		uint64_t enter = b[cpu].enter;
+
+		/* a program on this CPU that entered before our store has left */
+		while (b[cpu].exit < enter) {
+			if (now_ns() - warned > 100000000ull) {
+				warned = now_ns();
+				LOG_WARN("waiting for the fast reply on CPU %u to finish (%llu ms)", cpu,
+					 (unsigned long long)(warned - t0) / 1000000);
+			}
+			sched_yield();
+		}
 	}
-	return 0;
+	return now_ns() - t0;
 }
 
-static int on_record(void *ctx, void *data, size_t size)
+void el_fp_arm_reply(struct el_fastpath *fp, uint64_t view, uint64_t last_op)
 {
-	struct el_fastpath *fp = ctx;
-	if (size < sizeof(struct el_fr_record))
-		return 0;
-	struct el_fr_record rec;
-	memcpy(&rec, data, sizeof(rec));
-	if (rec.len > size - sizeof(rec))
-		return 0; /* never trust the length blindly */
-	fp->cb(fp->cb_ctx, (const uint8_t *)data + sizeof(rec), rec.len);
-	return 0;
+	volatile struct el_fr_state *s = fp->fr_state.mem;
+
+	if (!s)
+		return;
+	s->view = view;
+	s->last_op = last_op;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
-int el_fp_ring_fd(struct el_fastpath *fp)
+void el_fp_reply_progress(struct el_fastpath *fp, uint64_t last_op)
 {
-	if (fp->ring_fd < 0)
-		return -1;
-	if (!fp->rb) {
-		fp->rb = ring_buffer__new(fp->ring_fd, on_record, fp, NULL);
-		if (!fp->rb)
-			return -1;
-	}
-	return ring_buffer__epoll_fd(fp->rb);
+	volatile struct el_fr_state *s = fp->fr_state.mem;
+
+	/* racing the program's own advances: a value that goes back only
+	 * re-admits a Prepare the log already holds */
+	if (s && last_op > s->last_op)
+		s->last_op = last_op;
 }
 
 int el_fp_consume(struct el_fastpath *fp, el_fp_record_cb cb, void *ctx)
 {
-	if (!fp->rb)
+	if (!fp || !fp->rb)
 		return 0;
 	fp->cb = cb;
 	fp->cb_ctx = ctx;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT
- * fastpath.h - the replica's side of the eBPF fast paths: pinned maps
- * el_ctrl, el_config, el_fr_state and the el_fr_ring ring buffer. Isolated
- * here so the protocol code never touches libbpf directly. */
+ * fastpath.h - the replica's side of the eBPF fast paths: the pinned maps
+ * el_ctrl (mapped read-write), el_config (read-only), el_fr_state and
+ * el_fr_busy (mapped), and the el_fr_ring ring buffer. Isolated here so the
+ * protocol core never touches libbpf. x86-64 memory ordering (TSO) is
+ * assumed where the programs read what we store (see el_proto.h). */
 #ifndef EL_FASTPATH_H
 #define EL_FASTPATH_H
 
@@ -11,20 +13,34 @@
 
 struct el_fastpath;
 
-/* Opens DIR/el_ctrl, DIR/el_config and (need_ring) DIR/el_fr_state +
- * DIR/el_fr_ring. Returns NULL with a one-line reason in err. */
+/* Opens DIR's maps (need_ring: el_fr_state, el_fr_busy and el_fr_ring too).
+ * Returns NULL with a one-line reason in err. */
 struct el_fastpath *el_fp_open(const char *dir, int need_ring, char *err, size_t errlen);
 void el_fp_close(struct el_fastpath *fp);
 
-/* el_config.enabled, or -1 with err set. */
-int el_fp_enabled(struct el_fastpath *fp, uint32_t *enabled, char *err, size_t errlen);
-int el_fp_write_ctrl(struct el_fastpath *fp, const struct el_ctrl *c);
-int el_fp_reset_fr(struct el_fastpath *fp, uint64_t view, uint64_t last_op);
+/* el_config.enabled / .loaded, read live. */
+uint32_t el_fp_enabled(const struct el_fastpath *fp);
+uint32_t el_fp_loaded(const struct el_fastpath *fp);
+/* el_config.quorum_token: what a genuine EL_F_QUORUM PrepareOK carries. */
+uint64_t el_fp_quorum_token(const struct el_fastpath *fp);
 
-/* Ring buffer: fd to put in epoll; consume calls cb per record payload
- * (the UDP payload after struct el_fr_record). */
+/* el_ctrl: the state the programs act on. */
+void el_fp_publish(struct el_fastpath *fp, uint64_t view, uint32_t status, uint64_t last_op, uint64_t commit);
+/* The fast reply acknowledges only until now + lease: renewed every tick. */
+void el_fp_renew_lease(struct el_fastpath *fp, uint64_t lease_ns);
+void el_fp_end_lease(struct el_fastpath *fp);
+
+/* Closes the gate for `view` and waits until no fast-reply program that
+ * might have seen it open is still running. Returns how long it waited (ns). */
+uint64_t el_fp_close_gate(struct el_fastpath *fp, uint64_t view);
+/* el_fr_state = {view, last_op} (only while the gate is closed). */
+void el_fp_arm_reply(struct el_fastpath *fp, uint64_t view, uint64_t last_op);
+/* The kernel may go on from last_op (ops that came up the slow path). */
+void el_fp_reply_progress(struct el_fastpath *fp, uint64_t last_op);
+
+/* Ring buffer: calls cb per record payload (the UDP payload after struct
+ * el_fr_record); returns the number of records. */
 typedef void (*el_fp_record_cb)(void *ctx, const void *data, size_t len);
-int el_fp_ring_fd(struct el_fastpath *fp);
 int el_fp_consume(struct el_fastpath *fp, el_fp_record_cb cb, void *ctx);
 
 #endif

@@ -20,10 +20,14 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "replica.h"
 #include "util.h"
+#ifdef EL_LAB_FAULTS
+#include "lab_faults.h"
+#endif
 
 /* ------------------------------------------------------------------ */
 /* committed log dump                                                 */
@@ -33,39 +37,58 @@ static const char *op_name(uint8_t op)
 	return op == EL_OP_PUT ? "put" : op == EL_OP_GET ? "get" : "append";
 }
 
-static void dump_log(struct replica *r)
+/* Whole lines only reach the file, so a reader never sees half a line. */
+static void dump_flush(struct replica *r)
 {
-	if (!r->o.dump_log)
+	if (r->dump_fd < 0 || !r->dump_len)
 		return;
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", r->o.dump_log, getpid());
-	FILE *fp = fopen(tmp, "w");
-	if (!fp) {
-		LOG_ERROR("cannot write --dump-log %s: %s", tmp, strerror(errno));
-		return;
-	}
-	for (uint64_t op = 1; op <= r->commit; op++) {
-		const struct el_log_entry *e = el_log_get(&r->log, op);
-		struct el_op o;
-		if (el_op_decode(e->data, e->len, &o) != EL_OK)
-			continue;
-		fprintf(fp, "%llu %llu %llu %s ", (unsigned long long)op,
-			(unsigned long long)e->client_id, (unsigned long long)e->request_id, op_name(o.op));
-		for (uint8_t i = 0; i < o.key_len; i++) {
-			uint8_t ch = o.key[i];
-			if (ch > 0x20 && ch < 0x7f && ch != '\\')
-				fputc(ch, fp);
-			else
-				fprintf(fp, "\\x%02x", ch);
+	size_t off = 0;
+	while (off < r->dump_len) {
+		ssize_t w = write(r->dump_fd, r->dump_buf + off, r->dump_len - off);
+		if (w <= 0) {
+			LOG_ERROR("cannot write --dump-log %s: %s", r->o.dump_log, strerror(errno));
+			break;
 		}
-		fputc('\n', fp);
+		off += (size_t)w;
 	}
-	if (fclose(fp) != 0 || rename(tmp, r->o.dump_log) != 0) {
-		LOG_ERROR("cannot write --dump-log %s: %s", r->o.dump_log, strerror(errno));
-		unlink(tmp);
+	r->dump_len = 0;
+}
+
+/* The core's committed() hook: one line per op as it commits. */
+static void env_committed(void *ctx, uint64_t opnum, const struct el_log_entry *e)
+{
+	struct replica *r = ctx;
+	struct el_op o;
+	char line[EL_MAX_KEY * 4 + 96];
+	if (!e || el_op_decode(e->data, e->len, &o) != EL_OK)
 		return;
+	int n = snprintf(line, sizeof(line), "%llu %llu %llu %s ", (unsigned long long)opnum,
+			 (unsigned long long)e->client_id, (unsigned long long)e->request_id, op_name(o.op));
+	for (uint8_t i = 0; i < o.key_len; i++) {
+		uint8_t ch = o.key[i];
+		if (ch > 0x20 && ch < 0x7f && ch != '\\')
+			line[n++] = (char)ch;
+		else
+			n += snprintf(line + n, sizeof(line) - (size_t)n, "\\x%02x", ch);
 	}
-	LOG_INFO("dumped %llu committed ops to %s", (unsigned long long)r->commit, r->o.dump_log);
+	line[n++] = '\n';
+	if (r->dump_len + (size_t)n > sizeof(r->dump_buf))
+		dump_flush(r);
+	memcpy(r->dump_buf + r->dump_len, line, (size_t)n);
+	r->dump_len += (size_t)n;
+}
+
+static int open_dump(struct replica *r)
+{
+	r->dump_fd = -1;
+	if (!r->o.dump_log)
+		return 0;
+	r->dump_fd = open(r->o.dump_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (r->dump_fd < 0) {
+		LOG_ERROR("cannot write --dump-log %s: %s", r->o.dump_log, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -79,7 +102,8 @@ static void usage(FILE *out)
 		"               [--fast-broadcast] [--fast-quorum] [--fast-reply]\n"
 		"               [--crash-after K] [--drop-rate P] [--dup-rate P] [--reorder-rate P]\n"
 		"               [--dump-log FILE]\n"
-		"               [--heartbeat-ms MS] [--view-change-ms MS] [--retransmit-ms MS]\n");
+		"               [--heartbeat-ms MS] [--view-change-ms MS] [--retransmit-ms MS]\n"
+		"               [--max-clients N]\n");
 }
 
 static int die_usage(const char *fmt, const char *arg)
@@ -93,7 +117,10 @@ static int die_usage(const char *fmt, const char *arg)
 
 enum {
 	OPT_BATCH = 256, OPT_CPU, OPT_LOG, OPT_PIN, OPT_FB, OPT_FQ, OPT_FR, OPT_CRASH, OPT_DROP,
-	OPT_DUMP, OPT_HB, OPT_VC, OPT_RETX, OPT_DUP, OPT_REORDER,
+	OPT_DUMP, OPT_HB, OPT_VC, OPT_RETX, OPT_DUP, OPT_REORDER, OPT_MAXCL,
+#ifdef EL_LAB_FAULTS
+	OPT_LAB_SEED,
+#endif
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -116,6 +143,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "heartbeat-ms", required_argument, NULL, OPT_HB },
 		{ "view-change-ms", required_argument, NULL, OPT_VC },
 		{ "retransmit-ms", required_argument, NULL, OPT_RETX },
+		{ "max-clients", required_argument, NULL, OPT_MAXCL },
+#ifdef EL_LAB_FAULTS
+		{ "lab-seed", required_argument, NULL, OPT_LAB_SEED },
+#endif
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -171,6 +202,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return die_usage("--reorder-rate must be a fraction 0..0.99, got '%s'", optarg);
 			break;
 		case OPT_DUMP: o->dump_log = optarg; break;
+		case OPT_MAXCL:
+			if (el_parse_u64(optarg, 16, 1u << 24, &v))
+				return die_usage("--max-clients must be 16..16777216, got '%s'", optarg);
+			o->max_clients = (size_t)v;
+			break;
 		case OPT_HB:
 		case OPT_VC:
 		case OPT_RETX:
@@ -180,6 +216,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			else if (c == OPT_VC) o->vc_timeout_us = v * 1000;
 			else o->retransmit_us = v * 1000;
 			break;
+#ifdef EL_LAB_FAULTS
+		case OPT_LAB_SEED:
+			if (el_lab_set_seed(optarg))
+				return die_usage("--lab-seed must be <seed>:<lab>, got '%s'", optarg);
+			break;
+#endif
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
 		}
@@ -205,14 +247,10 @@ static int setup_fastpath(struct replica *r)
 		LOG_ERROR("%s", err);
 		return -1;
 	}
-	uint32_t en;
-	if (el_fp_enabled(r->fp, &en, err, sizeof(err))) {
-		LOG_ERROR("%s", err);
-		return -1;
-	}
+	uint32_t en = el_fp_enabled(r->fp);
 	/* The replica must never assume a fast path that the kernel side does
 	 * not run: a leader that sends one broadcast copy nobody fans out
-	 * starves its followers. */
+	 * starves its followers. (At run time it looks again before each send.) */
 	static const struct { uint32_t bit; const char *opt, *flag; } need[] = {
 		{ EL_FP_BROADCAST, "--fast-broadcast", "--broadcast" },
 		{ EL_FP_QUORUM, "--fast-quorum", "--quorum" },
@@ -220,28 +258,97 @@ static int setup_fastpath(struct replica *r)
 	};
 	int want[3] = { r->o.fast_broadcast, r->o.fast_quorum, r->o.fast_reply };
 	for (int i = 0; i < 3; i++) {
-		if (want[i] && !(en & need[i].bit)) {
+		if (!want[i] || (en & need[i].bit))
+			continue;
+		if (!(el_fp_loaded(r->fp) & need[i].bit))
+			LOG_ERROR("%s given but this kernel's verifier rejected that fast path at attach (el_config.loaded=0x%x "
+				  "in %s): see the output of `electrode-lab attach` for why",
+				  need[i].opt, el_fp_loaded(r->fp), r->o.pin_dir);
+		else
 			LOG_ERROR("%s given but the eBPF side has it switched off (el_config.enabled=0x%x in "
 				  "%s): run `electrode-lab attach %s` (or el-loader set --pin-dir %s %s on)",
 				  need[i].opt, en, r->o.pin_dir, need[i].flag, r->o.pin_dir, need[i].flag);
-			return -1;
-		}
-	}
-	if (r->o.fast_reply) {
-		r->ring_fd = el_fp_ring_fd(r->fp);
-		if (r->ring_fd < 0) {
-			LOG_ERROR("cannot set up the el_fr_ring ring buffer in %s: %s", r->o.pin_dir,
-				  strerror(errno));
-			return -1;
-		}
+		return -1;
 	}
 	return 0;
+}
+
+/* ---- the core's environment ---------------------------------------- */
+
+static void env_send(void *ctx, uint32_t idx, const void *buf, size_t len)
+{
+	struct replica *r = ctx;
+	const struct sockaddr_in *to = &r->cl.addrs[idx];
+	if (sendto(r->sock, buf, len, 0, (const struct sockaddr *)to, sizeof(*to)) < 0 && errno != EAGAIN &&
+	    errno != EWOULDBLOCK)
+		LOG_DEBUG("sendto replica %u: %s", idx, strerror(errno));
+}
+
+static void env_send_client(void *ctx, const struct sockaddr_in *to, const void *buf, size_t len)
+{
+	struct replica *r = ctx;
+	if (sendto(r->sock, buf, len, 0, (const struct sockaddr *)to, sizeof(*to)) < 0 && errno != EAGAIN &&
+	    errno != EWOULDBLOCK)
+		LOG_DEBUG("sendto %s:%u: %s", inet_ntoa(to->sin_addr), ntohs(to->sin_port), strerror(errno));
+}
+
+static void env_publish(void *ctx, const struct vr_public *p)
+{
+	struct replica *r = ctx;
+	uint64_t view = p->view;
+	uint32_t status = p->status;
+#ifdef EL_LAB_FAULTS
+	el_lab_kernel_view(&view, &status);
+#endif
+	el_fp_publish(r->fp, view, status, p->last_op, p->commit);
 }
 
 static void on_ring_record(void *ctx, const void *data, size_t len)
 {
 	struct replica *r = ctx;
-	vr_handle(r, data, len, NULL, 1);
+	vr_kernel_record(&r->vr, data, len);
+}
+
+static void env_quiesce(void *ctx, uint64_t view)
+{
+	struct replica *r = ctx;
+	uint64_t waited = el_fp_close_gate(r->fp, view);
+	int n = el_fp_consume(r->fp, on_ring_record, r);
+	r->quiesces++;
+	if (waited > r->quiesce_max_ns)
+		r->quiesce_max_ns = waited;
+	LOG_DEBUG("fast reply gate closed for view %llu: waited %llu ns, %d records drained",
+		  (unsigned long long)view, (unsigned long long)waited, n);
+}
+
+static void env_arm_reply(void *ctx, uint64_t view, uint64_t last_op)
+{
+	struct replica *r = ctx;
+	el_fp_arm_reply(r->fp, view, last_op);
+}
+
+static void env_reply_progress(void *ctx, uint64_t last_op)
+{
+	struct replica *r = ctx;
+	el_fp_reply_progress(r->fp, last_op);
+}
+
+static uint32_t env_enabled(void *ctx)
+{
+	struct replica *r = ctx;
+	return el_fp_enabled(r->fp);
+}
+
+static uint64_t env_quorum_token(void *ctx)
+{
+	struct replica *r = ctx;
+	return el_fp_quorum_token(r->fp);
+}
+
+static void drain_ring(struct replica *r)
+{
+	if (r->o.fast_reply)
+		el_fp_consume(r->fp, on_ring_record, r);
 }
 
 static int setup(struct replica *r)
@@ -251,13 +358,10 @@ static int setup(struct replica *r)
 		LOG_ERROR("%s", err);
 		return -1;
 	}
-	r->n = r->cl.n;
-	r->f = r->cl.f;
-	if ((uint64_t)r->o.index >= r->n) {
-		LOG_ERROR("-i %ld: the config %s lists replicas 0..%u", r->o.index, r->o.config, r->n - 1);
+	if ((uint64_t)r->o.index >= r->cl.n) {
+		LOG_ERROR("-i %ld: the config %s lists replicas 0..%u", r->o.index, r->o.config, r->cl.n - 1);
 		return -1;
 	}
-	r->me = (uint32_t)r->o.index;
 	if (r->o.cpu >= 0) {
 		cpu_set_t set;
 		CPU_ZERO(&set);
@@ -267,16 +371,7 @@ static int setup(struct replica *r)
 			return -1;
 		}
 	}
-	el_log_init(&r->log);
-	el_kv_init(&r->kv);
-	el_ctable_init(&r->ct);
-	el_quorum_init(&r->q, r->n, r->f);
-	el_quorum_reset(&r->q, 0);
-	r->svc_view = el_xcalloc(r->n, sizeof(*r->svc_view));
-	r->dvc = el_xcalloc(r->n, sizeof(*r->dvc));
 	r->rng = el_rand_seed();
-	r->ring_fd = -1;
-	r->status = EL_STATUS_NORMAL;
 	r->held = el_xmalloc(65536);
 
 	r->sock = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -287,15 +382,52 @@ static int setup(struct replica *r)
 	int bufsz = 8 << 20;
 	setsockopt(r->sock, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
 	setsockopt(r->sock, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
-	const struct sockaddr_in *me = &r->cl.addrs[r->me];
-	if (bind(r->sock, (const struct sockaddr *)me, sizeof(*me))) {
+	uint32_t me = (uint32_t)r->o.index;
+	const struct sockaddr_in *addr = &r->cl.addrs[me];
+	if (bind(r->sock, (const struct sockaddr *)addr, sizeof(*addr))) {
 		LOG_ERROR("cannot bind %s:%u (replica %u in %s): %s; is another replica running, or is "
 			  "the address not on this node?",
-			  inet_ntoa(me->sin_addr), ntohs(me->sin_port), r->me, r->o.config, strerror(errno));
+			  inet_ntoa(addr->sin_addr), ntohs(addr->sin_port), me, r->o.config, strerror(errno));
 		return -1;
 	}
 	if (r->o.pin_dir && setup_fastpath(r))
 		return -1;
+
+	struct vr_opts vo = {
+		.batch = r->o.batch,
+		.heartbeat_us = r->o.heartbeat_us,
+		.vc_timeout_us = r->o.vc_timeout_us,
+		.retransmit_us = r->o.retransmit_us,
+		.crash_after = r->o.crash_after,
+		.max_prepare = r->cl.mtu - 20 - 8,
+		.max_clients = r->o.max_clients,
+		.fast_broadcast = r->o.fast_broadcast,
+		/* a mark counts only with the token the loader gave the quorum prune
+		 * (el_config.quorum_token), so trusting it needs no --fast-quorum */
+		.kernel_quorum = r->fp != NULL,
+		.fast_reply = r->o.fast_reply,
+	};
+	struct vr_env env = { .ctx = r, .send = env_send, .send_client = env_send_client };
+	if (open_dump(r))
+		return -1;
+	if (r->dump_fd >= 0)
+		env.committed = env_committed;
+	if (r->fp) {
+		env.publish = env_publish;
+		env.quiesce = env_quiesce;
+		env.arm_reply = env_arm_reply;
+		env.reply_progress = env_reply_progress;
+		env.enabled = env_enabled;
+		env.quorum_token = env_quorum_token;
+		/* only a replica that drains the ring may let its kernel acknowledge:
+		 * `el-loader set --reply on` under one started without --fast-reply
+		 * must not make the kernel ack ops this replica never sees */
+		if (r->o.fast_reply)
+			el_fp_renew_lease(r->fp, LEASE_NS);
+		else
+			el_fp_end_lease(r->fp);
+	}
+	vr_init(&r->vr, &vo, &env, r->cl.n, r->cl.f, me, el_rand(&r->rng), el_now_us());
 
 	r->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	struct itimerspec its = { .it_interval = { 0, TICK_US * 1000 }, .it_value = { 0, TICK_US * 1000 } };
@@ -315,23 +447,22 @@ static int setup(struct replica *r)
 		LOG_ERROR("signalfd/epoll: %s", strerror(errno));
 		return -1;
 	}
-	int fds[] = { r->sock, r->tfd, r->sfd, r->ring_fd };
-	for (int i = 0; i < 4; i++) {
-		if (fds[i] < 0)
-			continue;
+	/* no ring fd here: the fast reply submits without wakeups, the loop
+	 * drains the ring whenever it runs and at least every tick */
+	int fds[] = { r->sock, r->tfd, r->sfd };
+	for (int i = 0; i < 3; i++) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
 		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fds[i], &ev)) {
 			LOG_ERROR("epoll_ctl: %s", strerror(errno));
 			return -1;
 		}
 	}
-	r->now = el_now_us();
-	r->last_heard = r->now;
-	r->vc_timeout_cur = r->o.vc_timeout_us * 3 / 4 + el_rand(&r->rng) % (r->o.vc_timeout_us / 2 + 1);
-	r->last_sent = 0;
-	vr_sync_ctrl(r);
-	vr_reset_fast_reply(r);
 	return 0;
+}
+
+static void handle(struct replica *r, const void *buf, size_t len, const struct sockaddr_in *src)
+{
+	vr_receive(&r->vr, buf, len, src, r->now);
 }
 
 static void release_held(struct replica *r)
@@ -340,7 +471,7 @@ static void release_held(struct replica *r)
 		return;
 	size_t len = r->held_len;
 	r->held_len = 0;
-	vr_handle(r, r->held, len, &r->held_src, 0);
+	handle(r, r->held, len, &r->held_src);
 }
 
 static void drain_socket(struct replica *r)
@@ -349,7 +480,7 @@ static void drain_socket(struct replica *r)
 	struct mmsghdr msgs[RECV_BATCH];
 	struct iovec iov[RECV_BATCH];
 	struct sockaddr_in src[RECV_BATCH];
-	for (int round = 0; round < 8; round++) {
+	for (int round = 0; round < RECV_ROUNDS; round++) {
 		for (int i = 0; i < RECV_BATCH; i++) {
 			iov[i].iov_base = bufs[i];
 			iov[i].iov_len = sizeof(bufs[i]);
@@ -366,7 +497,7 @@ static void drain_socket(struct replica *r)
 		for (int i = 0; i < got; i++) {
 			r->stat_rx++;
 			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-				r->stat_malformed++;
+				r->vr.st.malformed++;
 				continue;
 			}
 			if (r->o.drop_rate > 0 && el_rand_unit(&r->rng) < r->o.drop_rate) {
@@ -380,18 +511,21 @@ static void drain_socket(struct replica *r)
 				r->stat_reordered++;
 				continue;
 			}
-			vr_handle(r, bufs[i], msgs[i].msg_len, &src[i], 0);
+			handle(r, bufs[i], msgs[i].msg_len, &src[i]);
 			if (r->o.dup_rate > 0 && el_rand_unit(&r->rng) < r->o.dup_rate) {
 				r->stat_dup++;
-				vr_handle(r, bufs[i], msgs[i].msg_len, &src[i], 0);
+				handle(r, bufs[i], msgs[i].msg_len, &src[i]);
 			}
 			release_held(r);
 		}
-		vr_flush_pending(r);
-		vr_sync_ctrl(r);
+		/* a full batch goes out at once; a partial one waits for the end
+		 * of the drain (--batch above RECV_BATCH fills across rounds) */
+		if (r->vr.npend >= r->o.batch)
+			vr_flush(&r->vr);
 		if (got < RECV_BATCH)
 			break;
 	}
+	vr_flush(&r->vr);
 }
 
 int main(int argc, char **argv)
@@ -407,9 +541,9 @@ int main(int argc, char **argv)
 	el_log_tag = tag;
 	if (setup(r))
 		return 1;
-	const struct sockaddr_in *me = &r->cl.addrs[r->me];
-	LOG_INFO("replica %u ready on %s:%u (n=%u f=%u batch=%u%s%s%s%s)", r->me, inet_ntoa(me->sin_addr),
-		 ntohs(me->sin_port), r->n, r->f, r->o.batch, r->fp ? " bpf" : "",
+	const struct sockaddr_in *me = &r->cl.addrs[r->vr.me];
+	LOG_INFO("replica %u ready on %s:%u (n=%u f=%u batch=%u mtu=%u%s%s%s%s)", r->vr.me, inet_ntoa(me->sin_addr),
+		 ntohs(me->sin_port), r->vr.n, r->vr.f, r->o.batch, r->cl.mtu, r->fp ? " bpf" : "",
 		 r->o.fast_broadcast ? " fast-broadcast" : "", r->o.fast_quorum ? " fast-quorum" : "",
 		 r->o.fast_reply ? " fast-reply" : "");
 	while (!r->stop) {
@@ -422,6 +556,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		r->now = el_now_us();
+		/* whatever woke us: the kernel's acknowledged Prepares first */
+		drain_ring(r);
 		for (int i = 0; i < k; i++) {
 			int fd = evs[i].data.fd;
 			if (fd == r->sock) {
@@ -430,18 +566,17 @@ int main(int argc, char **argv)
 				uint64_t ticks;
 				ssize_t rr = read(r->tfd, &ticks, sizeof(ticks));
 				(void)rr;
+				if (r->fp && r->o.fast_reply)
+					el_fp_renew_lease(r->fp, LEASE_NS);
 				release_held(r);
-				vr_flush_pending(r);
-				vr_on_tick(r);
-			} else if (fd == r->ring_fd) {
-				el_fp_consume(r->fp, on_ring_record, r);
-				vr_flush_pending(r);
-				vr_sync_ctrl(r);
+				vr_flush(&r->vr);
+				vr_tick(&r->vr, r->now);
 			} else if (fd == r->sfd) {
 				struct signalfd_siginfo si;
 				while (read(r->sfd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGUSR1) {
-						dump_log(r);
+						drain_ring(r);
+						dump_flush(r);
 					} else {
 						LOG_INFO("signal %u: stopping", si.ssi_signo);
 						r->stop = 1;
@@ -450,27 +585,32 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	dump_log(r);
+	if (r->fp) {
+		/* stop the kernel acknowledging for a replica that is gone */
+		el_fp_end_lease(r->fp);
+		el_fp_close_gate(r->fp, r->vr.view);
+	}
+	drain_ring(r);
+	dump_flush(r);
+	if (r->dump_fd >= 0)
+		close(r->dump_fd);
+	const struct vr_stats *st = &r->vr.st;
 	LOG_INFO("stats: rx %llu, malformed %llu, dropped (--drop-rate) %llu, duplicated %llu, "
-		 "reordered %llu, fast-reply records %llu, view %llu, last op %llu, commit %llu",
-		 (unsigned long long)r->stat_rx, (unsigned long long)r->stat_malformed,
+		 "reordered %llu, fast-reply records %llu (late %llu, gap %llu), quorum marks %llu (forged %llu), gate closes %llu "
+		 "(max wait %llu us), client table %zu (evicted %llu, refused without a session %llu), window full %llu, view %llu, first op %llu, "
+		 "last op %llu, commit %llu",
+		 (unsigned long long)r->stat_rx, (unsigned long long)st->malformed,
 		 (unsigned long long)r->stat_dropped, (unsigned long long)r->stat_dup,
-		 (unsigned long long)r->stat_reordered, (unsigned long long)r->stat_fr_records,
-		 (unsigned long long)r->view, (unsigned long long)r->log.last,
-		 (unsigned long long)r->commit);
+		 (unsigned long long)r->stat_reordered, (unsigned long long)st->fr_records,
+		 (unsigned long long)st->fr_late, (unsigned long long)st->fr_gap,
+		 (unsigned long long)st->quorum_marks, (unsigned long long)st->forged_marks, (unsigned long long)r->quiesces,
+		 (unsigned long long)r->quiesce_max_ns / 1000, r->vr.ct.used, (unsigned long long)r->vr.ct.evicted, (unsigned long long)st->expired_requests,
+		 (unsigned long long)st->window_full, (unsigned long long)r->vr.view,
+		 (unsigned long long)r->vr.log.first, (unsigned long long)r->vr.log.last,
+		 (unsigned long long)r->vr.commit);
 	el_fp_close(r->fp);
-	for (uint32_t i = 0; i < r->n; i++)
-		free(r->dvc[i].buf);
-	free(r->dvc);
-	free(r->svc_view);
-	free(r->my_dvc);
-	free(r->pend);
+	vr_free(&r->vr);
 	free(r->held);
-	free(r->prep_end);
-	el_log_free(&r->log);
-	el_kv_free(&r->kv);
-	el_ctable_free(&r->ct);
-	el_quorum_free(&r->q);
 	el_cluster_free(&r->cl);
 	close(r->sock);
 	close(r->tfd);

@@ -14,12 +14,19 @@ void el_log_init(struct el_log *l)
 {
 	l->cap = 1024;
 	l->e = el_xcalloc(l->cap, sizeof(*l->e));
+	l->first = 1;
 	l->last = 0;
+	l->head = 0;
+}
+
+static struct el_log_entry *slot_of(const struct el_log *l, uint64_t opnum)
+{
+	return &l->e[(l->head + (size_t)(opnum - l->first)) % l->cap];
 }
 
 void el_log_free(struct el_log *l)
 {
-	el_log_truncate(l, 0);
+	el_log_truncate(l, l->first - 1);
 	free(l->e);
 	l->e = NULL;
 	l->cap = 0;
@@ -30,44 +37,75 @@ static void entry_set(struct el_log_entry *e, uint64_t c, uint64_t r, const void
 	e->client_id = c;
 	e->request_id = r;
 	e->len = len;
-	e->data = el_xmalloc(len);
+	e->data = el_xmalloc(len ? len : 1);
 	memcpy(e->data, d, len);
 }
 
 uint64_t el_log_append(struct el_log *l, uint64_t c, uint64_t r, const void *d, uint16_t len)
 {
-	if (l->last == l->cap) {
+	size_t count = (size_t)(l->last + 1 - l->first);
+	if (count == l->cap) {
+		/* unroll the ring into a twice larger one */
+		struct el_log_entry *ne = el_xcalloc(l->cap * 2, sizeof(*ne));
+		for (size_t i = 0; i < count; i++)
+			ne[i] = l->e[(l->head + i) % l->cap];
+		free(l->e);
+		l->e = ne;
+		l->head = 0;
 		l->cap *= 2;
-		l->e = el_xrealloc(l->e, l->cap * sizeof(*l->e));
 	}
-	entry_set(&l->e[l->last], c, r, d, len);
-	return ++l->last;
+	l->last++;
+	entry_set(slot_of(l, l->last), c, r, d, len);
+	return l->last;
 }
 
 void el_log_replace(struct el_log *l, uint64_t opnum, uint64_t c, uint64_t r, const void *d,
 		    uint16_t len)
 {
-	assert(opnum >= 1 && opnum <= l->last);
-	struct el_log_entry *e = &l->e[opnum - 1];
+	assert(opnum >= l->first && opnum <= l->last);
+	struct el_log_entry *e = slot_of(l, opnum);
 	free(e->data);
 	entry_set(e, c, r, d, len);
 }
 
 const struct el_log_entry *el_log_get(const struct el_log *l, uint64_t opnum)
 {
-	if (opnum < 1 || opnum > l->last)
+	if (opnum < l->first || opnum > l->last)
 		return NULL;
-	return &l->e[opnum - 1];
+	return slot_of(l, opnum);
 }
 
 void el_log_truncate(struct el_log *l, uint64_t last)
 {
+	if (last + 1 < l->first)
+		last = l->first - 1;
 	while (l->last > last) {
-		struct el_log_entry *e = &l->e[l->last - 1];
+		struct el_log_entry *e = slot_of(l, l->last);
 		free(e->data);
 		e->data = NULL;
 		l->last--;
 	}
+}
+
+void el_log_forget(struct el_log *l, uint64_t upto)
+{
+	if (upto > l->last)
+		upto = l->last;
+	while (l->first <= upto) {
+		struct el_log_entry *e = &l->e[l->head];
+		free(e->data);
+		e->data = NULL;
+		l->head = (l->head + 1) % l->cap;
+		l->first++;
+	}
+}
+
+size_t el_log_wire_bytes(const struct el_log *l, uint64_t from, uint64_t to)
+{
+	size_t n = 0;
+	for (uint64_t op = from < l->first ? l->first : from; op <= to && op <= l->last; op++)
+		n += EL_ENTRY_HDR_LEN + slot_of(l, op)->len;
+	return n;
 }
 
 /* ---------------- hashing ---------------- */
@@ -155,17 +193,19 @@ size_t el_kv_apply(struct el_kv *kv, const struct el_op *op, uint8_t *reply)
 	if (!s->klen) {
 		s->klen = op->key_len;
 		memcpy(s->key, op->key, op->key_len);
-		s->val = el_xmalloc(EL_MAX_VAL);
+		s->val = NULL;
 		s->vlen = 0;
 		kv->used++;
 	}
 	if (op->op == EL_OP_PUT) {
+		s->val = el_xrealloc(s->val, op->val_len ? op->val_len : 1);
 		memcpy(s->val, op->val, op->val_len);
 		s->vlen = op->val_len;
 	} else {
 		/* append: values are capped at EL_MAX_VAL; the tail is dropped */
 		size_t room = EL_MAX_VAL - s->vlen;
 		size_t n = op->val_len < room ? op->val_len : room;
+		s->val = el_xrealloc(s->val, s->vlen + n ? s->vlen + n : 1);
 		memcpy(s->val + s->vlen, op->val, n);
 		s->vlen += (uint32_t)n;
 	}
@@ -176,58 +216,138 @@ size_t el_kv_apply(struct el_kv *kv, const struct el_op *op, uint8_t *reply)
 
 /* ---------------- client table ---------------- */
 
-void el_ctable_init(struct el_ctable *t)
+void el_ctable_init(struct el_ctable *t, size_t max)
 {
-	t->cap = 64;
-	t->used = 0;
-	t->slots = el_xcalloc(t->cap, sizeof(*t->slots));
+	memset(t, 0, sizeof(*t));
+	t->max = max ? max : EL_CTABLE_DEFAULT_MAX;
+	t->slab_cap = t->max < 64 ? t->max : 64;
+	t->slab = el_xcalloc(t->slab_cap, sizeof(*t->slab));
+	t->index_cap = 128;
+	while (t->index_cap < t->slab_cap * 2)
+		t->index_cap *= 2;
+	t->index = el_xcalloc(t->index_cap, sizeof(*t->index));
 }
 
 void el_ctable_free(struct el_ctable *t)
 {
-	for (size_t i = 0; i < t->cap; i++)
-		free(t->slots[i].reply);
-	free(t->slots);
-	t->slots = NULL;
+	for (size_t i = 0; i < t->used; i++)
+		free(t->slab[i].reply);
+	free(t->slab);
+	free(t->index);
+	t->slab = NULL;
+	t->index = NULL;
 }
 
-static struct el_client *ct_slot(struct el_client *slots, size_t cap, uint64_t id)
+/* The index position holding client id, or the empty one where it would go. */
+static size_t ct_probe(const struct el_ctable *t, uint64_t id)
 {
-	size_t i = hash_u64(id) & (cap - 1);
-	for (;;) {
-		if (slots[i].client_id == 0 || slots[i].client_id == id)
-			return &slots[i];
-		i = (i + 1) & (cap - 1);
+	size_t mask = t->index_cap - 1, i = hash_u64(id) & mask;
+	while (t->index[i] && t->slab[t->index[i] - 1].client_id != id)
+		i = (i + 1) & mask;
+	return i;
+}
+
+static void ct_index_grow(struct el_ctable *t)
+{
+	free(t->index);
+	t->index_cap *= 2;
+	t->index = el_xcalloc(t->index_cap, sizeof(*t->index));
+	for (size_t s = 0; s < t->used; s++)
+		t->index[ct_probe(t, t->slab[s].client_id)] = (uint32_t)s + 1;
+}
+
+/* Removes id from the index (backward-shift deletion keeps probe runs whole). */
+static void ct_index_remove(struct el_ctable *t, uint64_t id)
+{
+	size_t mask = t->index_cap - 1, i = ct_probe(t, id);
+	if (!t->index[i])
+		return;
+	t->index[i] = 0;
+	for (size_t j = (i + 1) & mask; t->index[j]; j = (j + 1) & mask) {
+		size_t home = hash_u64(t->slab[t->index[j] - 1].client_id) & mask;
+		/* move j back to i when its home does not lie cyclically in (i, j] */
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			t->index[i] = t->index[j];
+			t->index[j] = 0;
+			i = j;
+		}
 	}
+}
+
+static void lru_unlink(struct el_ctable *t, uint32_t pos)
+{
+	struct el_client *c = &t->slab[pos - 1];
+	if (c->prev)
+		t->slab[c->prev - 1].next = c->next;
+	else
+		t->lru_head = c->next;
+	if (c->next)
+		t->slab[c->next - 1].prev = c->prev;
+	else
+		t->lru_tail = c->prev;
+	c->prev = c->next = 0;
+}
+
+static void lru_push(struct el_ctable *t, uint32_t pos)
+{
+	struct el_client *c = &t->slab[pos - 1];
+	c->prev = t->lru_tail;
+	c->next = 0;
+	if (t->lru_tail)
+		t->slab[t->lru_tail - 1].next = pos;
+	else
+		t->lru_head = pos;
+	t->lru_tail = pos;
 }
 
 struct el_client *el_ctable_find(struct el_ctable *t, uint64_t id)
 {
 	if (id == 0)
 		return NULL;
-	struct el_client *c = ct_slot(t->slots, t->cap, id);
-	return c->client_id ? c : NULL;
+	size_t i = ct_probe(t, id);
+	return t->index[i] ? &t->slab[t->index[i] - 1] : NULL;
+}
+
+void el_ctable_touch(struct el_ctable *t, struct el_client *c)
+{
+	uint32_t pos = (uint32_t)(c - t->slab) + 1;
+	if (t->lru_tail == pos)
+		return;
+	lru_unlink(t, pos);
+	lru_push(t, pos);
 }
 
 struct el_client *el_ctable_upsert(struct el_ctable *t, uint64_t id)
 {
 	assert(id != 0);
-	if ((t->used + 1) * 4 >= t->cap * 3) {
-		size_t ncap = t->cap * 2;
-		struct el_client *ns = el_xcalloc(ncap, sizeof(*ns));
-		for (size_t i = 0; i < t->cap; i++)
-			if (t->slots[i].client_id)
-				*ct_slot(ns, ncap, t->slots[i].client_id) = t->slots[i];
-		free(t->slots);
-		t->slots = ns;
-		t->cap = ncap;
+	struct el_client *c = el_ctable_find(t, id);
+	if (c)
+		return c;
+	uint32_t pos;
+	if (t->used == t->max) {
+		/* forget the client whose last request is the oldest */
+		pos = t->lru_head;
+		struct el_client *old = &t->slab[pos - 1];
+		ct_index_remove(t, old->client_id);
+		lru_unlink(t, pos);
+		free(old->reply);
+		t->evicted++;
+	} else {
+		if (t->used == t->slab_cap) {
+			size_t ncap = t->slab_cap * 2 < t->max ? t->slab_cap * 2 : t->max;
+			t->slab = el_xrealloc(t->slab, ncap * sizeof(*t->slab));
+			memset(t->slab + t->slab_cap, 0, (ncap - t->slab_cap) * sizeof(*t->slab));
+			t->slab_cap = ncap;
+		}
+		if ((t->used + 1) * 2 > t->index_cap)
+			ct_index_grow(t);
+		pos = (uint32_t)++t->used;
 	}
-	struct el_client *c = ct_slot(t->slots, t->cap, id);
-	if (!c->client_id) {
-		memset(c, 0, sizeof(*c));
-		c->client_id = id;
-		t->used++;
-	}
+	c = &t->slab[pos - 1];
+	memset(c, 0, sizeof(*c));
+	c->client_id = id;
+	t->index[ct_probe(t, id)] = pos;
+	lru_push(t, pos);
 	return c;
 }
 
@@ -236,7 +356,7 @@ void el_client_set_reply(struct el_client *c, uint64_t request_id, uint64_t opnu
 {
 	assert(len <= EL_MAX_REPLY);
 	free(c->reply);
-	c->reply = el_xmalloc(len);
+	c->reply = el_xmalloc(len ? len : 1);
 	memcpy(c->reply, reply, len);
 	c->reply_len = (uint16_t)len;
 	c->request_id = request_id;

@@ -1,53 +1,44 @@
 /* SPDX-License-Identifier: MIT
  *
  * vr.c - the Viewstamped Replication protocol (VR Revisited: normal case,
- * view change, state transfer, client table) over the key-value store.
- * Called from the single-threaded loop in replica.c. Semantics of every
- * message: native/PROTOCOL.md.
+ * view change, state transfer, client table) over the key-value store, as a
+ * core without sockets (vr.h). Semantics of every message: PROTOCOL.md.
+ *
+ * Fast paths, and what keeps them safe:
+ *  - quorum prune: only a PrepareOK the kernel marked EL_F_QUORUM stands for
+ *    a quorum; any other PrepareOK is one follower's ack.
+ *  - fast reply: before every step that leaves the current view's normal
+ *    status, env.quiesce() closes the kernel's gate, waits for programs in
+ *    flight and feeds every acknowledged record back here, so a
+ *    DoViewChange never lacks an op the kernel acknowledged. Entering a view
+ *    arms el_fr_state before the gate opens.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <assert.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include "replica.h"
+#include "vr.h"
 #include "util.h"
+#ifdef EL_LAB_FAULTS
+#include "lab_faults.h"
+#endif
 
-static uint32_t leader_of(const struct replica *r, uint64_t view)
+uint32_t vr_leader_of(const struct vr *r, uint64_t view)
 {
 	return (uint32_t)(view % r->n);
 }
 
-static int am_leader(const struct replica *r)
+static int am_leader(const struct vr *r)
 {
-	return leader_of(r, r->view) == r->me;
+	return vr_leader_of(r, r->view) == r->me;
 }
 
-static void mark_prepare_end(struct replica *r, uint64_t opnum)
+static uint32_t kernel_enabled(const struct vr *r)
 {
-	if (!r->o.fast_quorum)
-		return;
-	size_t byte = (size_t)(opnum / 8);
-	if (byte >= r->prep_end_bytes) {
-		size_t nb = r->prep_end_bytes ? r->prep_end_bytes : 4096;
-		while (nb <= byte)
-			nb *= 2;
-		r->prep_end = el_xrealloc(r->prep_end, nb);
-		memset(r->prep_end + r->prep_end_bytes, 0, nb - r->prep_end_bytes);
-		r->prep_end_bytes = nb;
-	}
-	r->prep_end[byte] |= (uint8_t)(1u << (opnum % 8));
-}
-
-static int is_prepare_end(const struct replica *r, uint64_t opnum)
-{
-	size_t byte = (size_t)(opnum / 8);
-	return byte < r->prep_end_bytes && (r->prep_end[byte] >> (opnum % 8)) & 1u;
+	return r->env.enabled ? r->env.enabled(r->env.ctx) : 0;
 }
 
 /* A named, non-inlined function so backtraces of the deliberate crash
@@ -64,42 +55,36 @@ __attribute__((noinline)) static void crash_on_purpose(uint64_t ops)
 /* ------------------------------------------------------------------ */
 /* sending                                                            */
 
-static void send_to(struct replica *r, const struct sockaddr_in *to, const void *buf, size_t len)
-{
-	if (sendto(r->sock, buf, len, 0, (const struct sockaddr *)to, sizeof(*to)) < 0 &&
-	    errno != EAGAIN && errno != EWOULDBLOCK)
-		LOG_DEBUG("sendto %s:%u: %s", inet_ntoa(to->sin_addr), ntohs(to->sin_port), strerror(errno));
-}
-
-static void send_replica(struct replica *r, uint32_t idx, const void *buf, size_t len)
+static void send_replica(struct vr *r, uint32_t idx, const void *buf, size_t len)
 {
 	assert(idx < r->n && idx != r->me);
-	send_to(r, &r->cl.addrs[idx], buf, len);
+	r->env.send(r->env.ctx, idx, buf, len);
 }
 
-static void send_others(struct replica *r, const void *buf, size_t len)
+static void send_others(struct vr *r, const void *buf, size_t len)
 {
 	for (uint32_t i = 0; i < r->n; i++)
 		if (i != r->me)
 			send_replica(r, i, buf, len);
 }
 
-/* Prepare/Commit from the leader: with --fast-broadcast ONE copy marked
- * EL_F_BCAST goes to the lowest-index follower and the TC egress program
- * delivers the others. */
-static void send_followers(struct replica *r, uint8_t *buf, size_t len)
+/* Prepare/Commit from the leader: while the kernel's broadcast is on, ONE
+ * copy marked EL_F_BCAST goes to the lowest-index follower and the TC egress
+ * program delivers the others. A datagram larger than the lab MTU would be
+ * fragmented, and TC cannot fan out fragments: it goes to each follower. */
+static void send_followers(struct vr *r, uint8_t *buf, size_t len)
 {
 	r->last_sent = r->now;
-	if (r->o.fast_broadcast) {
+	if (r->o.fast_broadcast && len <= r->o.max_prepare && (kernel_enabled(r) & EL_FP_BROADCAST)) {
 		buf[6] |= EL_F_BCAST;
-		uint32_t first = r->me == 0 ? 1 : 0;
-		send_replica(r, first, buf, len);
+		send_replica(r, r->me == 0 ? 1 : 0, buf, len);
 		return;
 	}
+	buf[6] &= (uint8_t)~EL_F_BCAST;
 	send_others(r, buf, len);
 }
 
-static struct el_hdr hdr(const struct replica *r, uint8_t type)
+static struct el_hdr hdr(const struct vr *r, uint8_t type)
 {
 	struct el_hdr h;
 	memset(&h, 0, sizeof(h));
@@ -108,21 +93,38 @@ static struct el_hdr hdr(const struct replica *r, uint8_t type)
 	h.view = r->view;
 	h.commit = r->commit;
 	h.opnum = r->log.last;
+	/* Prepare/Commit from the leader: every replica committed up to lwm */
+	if (type == EL_MSG_PREPARE || type == EL_MSG_COMMIT)
+		h.client_id = r->lwm;
 	return h;
 }
 
+static size_t build_empty(struct vr *r, struct el_hdr h)
+{
+	struct el_builder b;
+	el_build_start(&b, r->sbuf, sizeof(r->sbuf), &h);
+	return el_build_finish(&b);
+}
+
 /* Builds a message carrying log entries [from .. to], stopping early when
- * the datagram is full. Sets opnum to the last entry included and aux to
- * the count. Returns the datagram length. */
-static size_t build_entries(struct replica *r, struct el_hdr h, uint64_t from, uint64_t to,
+ * the datagram would pass `cap` bytes (but always with the first entry when
+ * it fits the buffer at all). Sets opnum to the last entry included and aux
+ * to the count. Returns the datagram length; *last_included = from - 1 when
+ * nothing fit. Entries outside the log are never read. */
+static size_t build_entries(struct vr *r, struct el_hdr h, uint64_t from, uint64_t to, size_t cap,
 			    uint64_t *last_included)
 {
 	struct el_builder b;
 	el_build_start(&b, r->sbuf, sizeof(r->sbuf), &h);
+	if (to > r->log.last)
+		to = r->log.last;
 	uint64_t op = from;
 	for (; op <= to; op++) {
 		const struct el_log_entry *e = el_log_get(&r->log, op);
-		assert(e);
+		if (!e)
+			break; /* below what we still hold */
+		if (op > from && b.len + EL_ENTRY_HDR_LEN + e->len > cap)
+			break;
 		if (el_build_entry(&b, e->client_id, e->request_id, e->data, e->len))
 			break;
 	}
@@ -134,16 +136,15 @@ static size_t build_entries(struct replica *r, struct el_hdr h, uint64_t from, u
 	return el_build_finish(&b);
 }
 
-static void send_prepare_ok(struct replica *r)
+static void send_prepare_ok(struct vr *r, uint8_t flags)
 {
 	struct el_hdr h = hdr(r, EL_MSG_PREPARE_OK);
-	struct el_builder b;
-	el_build_start(&b, r->sbuf, sizeof(r->sbuf), &h);
-	size_t len = el_build_finish(&b);
-	send_replica(r, leader_of(r, r->view), r->sbuf, len);
+	h.flags = flags;
+	size_t len = build_empty(r, h);
+	send_replica(r, vr_leader_of(r, r->view), r->sbuf, len);
 }
 
-static void request_state(struct replica *r, int force)
+static void request_state(struct vr *r, int force)
 {
 	if (am_leader(r) || r->status != EL_STATUS_NORMAL)
 		return;
@@ -154,51 +155,57 @@ static void request_state(struct replica *r, int force)
 	r->get_state_at = r->log.last;
 	struct el_hdr h = hdr(r, EL_MSG_GET_STATE);
 	h.aux = EL_STATE_LOG;
-	struct el_builder b;
-	el_build_start(&b, r->sbuf, sizeof(r->sbuf), &h);
-	size_t len = el_build_finish(&b);
-	LOG_DEBUG("asking replica %u for ops after %llu", leader_of(r, r->view),
+	size_t len = build_empty(r, h);
+	LOG_DEBUG("asking replica %u for ops after %llu", vr_leader_of(r, r->view),
 		  (unsigned long long)r->log.last);
-	send_replica(r, leader_of(r, r->view), r->sbuf, len);
+	send_replica(r, vr_leader_of(r, r->view), r->sbuf, len);
 }
 
 /* ------------------------------------------------------------------ */
 /* eBPF control state                                                 */
 
-void vr_sync_ctrl(struct replica *r)
+static void publish(struct vr *r)
 {
-	if (!r->fp)
+	if (!r->env.publish)
 		return;
-	struct el_ctrl c = {
+	struct vr_public p = {
 		.view = r->view,
+		.status = r->status,
+		.leader = vr_leader_of(r, r->view),
 		.last_op = r->log.last,
 		.commit = r->commit,
-		.status = r->status,
-		.my_idx = r->me,
-		.leader_idx = leader_of(r, r->view),
-		.n_replicas = r->n,
-		.f = r->f,
 	};
-	if (r->ctrl_valid && memcmp(&c, &r->ctrl_written, sizeof(c)) == 0)
+	if (r->published_valid && memcmp(&p, &r->published, sizeof(p)) == 0)
 		return;
-	r->ctrl_written = c;
-	r->ctrl_valid = 1;
-	el_fp_write_ctrl(r->fp, &c);
+	r->published = p;
+	r->published_valid = 1;
+	r->env.publish(r->env.ctx, &p);
 }
 
-/* Called on a view change or a state install: the kernel's fast-reply
- * progress must restart from what user space holds. */
-void vr_reset_fast_reply(struct replica *r)
+/* Before leaving the current view's normal status: nothing the kernel
+ * acknowledged in it may be missing from the log afterwards. */
+static void quiesce(struct vr *r)
 {
-	vr_sync_ctrl(r);
-	if (r->fp)
-		el_fp_reset_fr(r->fp, r->view, r->log.last);
+	if (!r->o.fast_reply || !r->env.quiesce || r->in_quiesce)
+		return;
+	r->in_quiesce = 1;
+	r->env.quiesce(r->env.ctx, r->view);
+	r->in_quiesce = 0;
+	/* the gate is closed now: what the kernel sees must say so too */
+	r->published_valid = 0;
+}
+
+/* Slow-path appends: the kernel may acknowledge from log.last on. */
+static void reply_progress(struct vr *r)
+{
+	if (r->o.fast_reply && r->env.reply_progress && r->status == EL_STATUS_NORMAL && !am_leader(r))
+		r->env.reply_progress(r->env.ctx, r->log.last);
 }
 
 /* ------------------------------------------------------------------ */
 /* execution                                                          */
 
-static void send_reply(struct replica *r, const struct el_client *c)
+static void send_reply(struct vr *r, const struct el_client *c, const struct sockaddr_in *to)
 {
 	struct el_hdr h = hdr(r, EL_MSG_REPLY);
 	h.opnum = c->opnum;
@@ -209,16 +216,25 @@ static void send_reply(struct replica *r, const struct el_client *c)
 	int rc = el_build_bytes(&b, c->reply, c->reply_len);
 	assert(rc == 0);
 	size_t len = el_build_finish(&b);
-	send_to(r, &c->addr, r->sbuf, len);
+	r->env.send_client(r->env.ctx, to, r->sbuf, len);
 }
 
-static void execute_one(struct replica *r, uint64_t opnum)
+static void execute_one(struct vr *r, uint64_t opnum)
 {
 	const struct el_log_entry *e = el_log_get(&r->log, opnum);
-	assert(e);
+	assert(e); /* ops are forgotten only behind what every replica executed */
 	struct el_op op;
 	int rc = el_op_decode(e->data, e->len, &op);
 	assert(rc == EL_OK); /* only validated ops enter the log */
+	/* A client's first request is request 1 (it opens its session). A
+	 * client the table does not hold asking for a later one was evicted
+	 * (the table is bounded) or never started: its last reply is gone, so
+	 * executing could apply a retry twice. Refused, on every replica alike
+	 * (the table is replicated state), so exactly-once holds. */
+	if (e->request_id > 1 && !el_ctable_find(&r->ct, e->client_id)) {
+		r->st.expired++;
+		return;
+	}
 	struct el_client *c = el_ctable_upsert(&r->ct, e->client_id);
 	if (c->request_id >= e->request_id) {
 		/* the same request logged twice (a retry raced a view change):
@@ -230,60 +246,108 @@ static void execute_one(struct replica *r, uint64_t opnum)
 	}
 	size_t n = el_kv_apply(&r->kv, &op, r->reply_buf);
 	el_client_set_reply(c, e->request_id, opnum, r->reply_buf, n);
-	if (am_leader(r) && r->status == EL_STATUS_NORMAL && c->has_addr)
-		send_reply(r, c);
-	r->executed_ops++;
-	if (r->o.crash_after && r->executed_ops >= r->o.crash_after)
-		crash_on_purpose(r->executed_ops);
+	el_ctable_touch(&r->ct, c);
+	if (am_leader(r) && r->status == EL_STATUS_NORMAL) {
+		const struct el_client *a = el_ctable_find(&r->addrs, e->client_id);
+		if (a && a->has_addr)
+			send_reply(r, c, &a->addr);
+	}
+	r->st.executed++;
+	if (r->o.crash_after && r->st.executed >= r->o.crash_after)
+		crash_on_purpose(r->st.executed);
 }
 
-static void commit_to(struct replica *r, uint64_t upto)
+/* Ops that every replica executed (minus a margin for view changes) are
+ * never needed again: drop them. */
+static void forget_old(struct vr *r)
+{
+	uint64_t upto = r->lwm < r->executed ? r->lwm : r->executed;
+	if (upto > VC_EXTRA_OPS && upto - VC_EXTRA_OPS >= r->log.first)
+		el_log_forget(&r->log, upto - VC_EXTRA_OPS);
+}
+
+static void commit_to(struct vr *r, uint64_t upto)
 {
 	if (upto > r->log.last)
 		upto = r->log.last;
 	if (upto <= r->commit)
 		return;
 	r->commit = upto;
-	while (r->executed < r->commit)
+	while (r->executed < r->commit) {
 		execute_one(r, ++r->executed);
+		if (r->env.committed)
+			r->env.committed(r->env.ctx, r->executed, el_log_get(&r->log, r->executed));
+	}
+}
+
+/* A leader's view of the low-water mark: the lowest commit any replica
+ * reported, among those heard from within the grace period (a dead one must
+ * not make the log grow without bound). Commit numbers only rise, in every
+ * view, so an old report is still a lower bound. */
+static void update_lwm(struct vr *r)
+{
+	uint64_t low = r->commit;
+	uint64_t grace = r->o.lwm_grace_us ? r->o.lwm_grace_us : VR_DEFAULT_LWM_GRACE_US;
+	for (uint32_t i = 0; i < r->n; i++)
+		if (i != r->me && r->now - r->peer_heard[i] <= grace && r->peer_commit[i] < low)
+			low = r->peer_commit[i];
+	if (low > r->lwm)
+		r->lwm = low;
+	forget_old(r);
 }
 
 /* ------------------------------------------------------------------ */
 /* normal case                                                        */
 
-static int in_flight(struct replica *r, uint64_t cid, uint64_t rid)
+static int in_flight(struct vr *r, uint64_t cid, uint64_t rid)
 {
 	for (size_t i = 0; i < r->npend; i++)
 		if (r->pend[i].client_id == cid && r->pend[i].request_id == rid)
 			return 1;
 	for (uint64_t op = r->commit + 1; op <= r->log.last; op++) {
 		const struct el_log_entry *e = el_log_get(&r->log, op);
-		if (e->client_id == cid && e->request_id == rid)
+		if (e && e->client_id == cid && e->request_id == rid)
 			return 1;
 	}
 	return 0;
 }
 
-static void on_request(struct replica *r, const struct el_msg *m, const struct sockaddr_in *src)
+static void on_request(struct vr *r, const struct el_msg *m, const struct sockaddr_in *src)
 {
-	struct el_client *c = el_ctable_upsert(&r->ct, m->h.client_id);
-	c->addr = *src;
-	c->has_addr = 1;
 	if (r->status != EL_STATUS_NORMAL || !am_leader(r))
 		return; /* only the leader of a normal view orders requests */
-	if (m->h.request_id < c->request_id)
+	/* where to reply: the leader's own table, never the replicated one */
+	struct el_client *a = el_ctable_upsert(&r->addrs, m->h.client_id);
+	a->addr = *src;
+	a->has_addr = 1;
+	el_ctable_touch(&r->addrs, a);
+	struct el_client *c = el_ctable_find(&r->ct, m->h.client_id);
+	if (!c && m->h.request_id > 1 && !in_flight(r, m->h.client_id, m->h.request_id - 1)) {
+		/* no session (evicted, or request 1 not executed yet here): execution
+		 * would refuse it; the client retries or starts a new session */
+		if (!r->st.expired_requests++ || !(r->st.expired_requests & 1023))
+			LOG_WARN("client %llu: request %llu but no session in the client table (evicted after %zu newer "
+				 "clients, or its request 1 is not executed yet): refused; a new client id starts a new session",
+				 (unsigned long long)m->h.client_id, (unsigned long long)m->h.request_id, r->ct.max);
+		return;
+	}
+	if (c && m->h.request_id < c->request_id)
 		return; /* older than what the client already saw */
-	if (m->h.request_id == c->request_id) {
-		send_reply(r, c); /* a retry of an executed request */
+	if (c && m->h.request_id == c->request_id) {
+		send_reply(r, c, src); /* a retry of an executed request */
 		return;
 	}
 	if (in_flight(r, m->h.client_id, m->h.request_id))
 		return;
+	if (r->npend == VR_MAX_PENDING) {
+		r->st.pending_full++; /* the client retries */
+		return;
+	}
 	if (r->npend == r->pend_cap) {
 		r->pend_cap = r->pend_cap ? r->pend_cap * 2 : 64;
 		r->pend = el_xrealloc(r->pend, r->pend_cap * sizeof(*r->pend));
 	}
-	struct pending *p = &r->pend[r->npend++];
+	struct vr_pending *p = &r->pend[r->npend++];
 	p->client_id = m->h.client_id;
 	p->request_id = m->h.request_id;
 	assert(m->payload_len <= EL_MAX_OP_LEN);
@@ -291,58 +355,98 @@ static void on_request(struct replica *r, const struct el_msg *m, const struct s
 	memcpy(p->data, m->payload, m->payload_len);
 }
 
-/* Turns queued requests into Prepares of up to --batch ops each. */
-void vr_flush_pending(struct replica *r)
+/* Sends ops [from .. to] as Prepares of at most max_prepare bytes each
+ * (the first op of each always goes, even when it alone is larger). */
+static void send_prepares(struct vr *r, uint64_t from, uint64_t to, const uint8_t *only)
 {
-	size_t i = 0;
-	while (i < r->npend) {
-		if (r->status != EL_STATUS_NORMAL || !am_leader(r))
-			break;
-		uint64_t from = r->log.last + 1;
-		size_t k = 0;
-		for (; k < r->o.batch && i < r->npend; k++, i++) {
-			struct pending *p = &r->pend[i];
-			el_log_append(&r->log, p->client_id, p->request_id, p->data, p->len);
-		}
+	while (from <= to) {
 		uint64_t last;
-		size_t len = build_entries(r, hdr(r, EL_MSG_PREPARE), from, r->log.last, &last);
-		assert(last == r->log.last); /* a batch always fits: ops are small */
-		if (r->f == 0) {
-			commit_to(r, r->log.last);
+		size_t len = build_entries(r, hdr(r, EL_MSG_PREPARE), from, to, r->o.max_prepare, &last);
+		if (last < from)
+			break; /* below what we still hold: the follower needs a state transfer */
+		if (only) {
+			for (uint32_t i = 0; i < r->n; i++)
+				if (i != r->me && only[i])
+					send_replica(r, i, r->sbuf, len);
+			r->last_sent = r->now;
 		} else {
-			mark_prepare_end(r, r->log.last);
 			send_followers(r, r->sbuf, len);
 		}
+		from = last + 1;
 	}
-	r->npend = 0;
 }
 
-static void enter_normal(struct replica *r, uint64_t view, const char *how)
+/* Turns queued requests into Prepares of up to --batch ops each, while the
+ * uncommitted window has room. */
+void vr_flush(struct vr *r)
+{
+	size_t i = 0;
+	if (r->status == EL_STATUS_NORMAL && am_leader(r)) {
+		size_t unc = el_log_wire_bytes(&r->log, r->commit + 1, r->log.last);
+		while (i < r->npend) {
+			uint64_t from = r->log.last + 1;
+			for (size_t k = 0; k < r->o.batch && i < r->npend; k++, i++) {
+				struct vr_pending *p = &r->pend[i];
+				size_t need = EL_ENTRY_HDR_LEN + p->len;
+				if (unc + need > r->o.window_bytes && r->log.last > r->commit) {
+					r->st.window_full++;
+					break; /* wait for commits to free the window */
+				}
+				el_log_append(&r->log, p->client_id, p->request_id, p->data, p->len);
+				unc += need;
+			}
+			if (r->log.last < from)
+				break;
+			if (r->f == 0)
+				commit_to(r, r->log.last);
+			else
+				send_prepares(r, from, r->log.last, NULL);
+			if (i < r->npend && r->log.last > r->commit && unc + EL_ENTRY_HDR_LEN + r->pend[i].len > r->o.window_bytes)
+				break;
+		}
+	}
+	if (i) {
+		memmove(r->pend, r->pend + i, (r->npend - i) * sizeof(*r->pend));
+		r->npend -= i;
+	}
+	if (r->status != EL_STATUS_NORMAL || !am_leader(r))
+		r->npend = 0; /* not ours to order any more */
+	publish(r);
+}
+
+static void enter_normal(struct vr *r, uint64_t view, const char *how)
 {
 	r->view = view;
 	r->status = EL_STATUS_NORMAL;
 	r->last_normal_view = view;
 	r->last_heard = r->now;
+	r->last_report = r->now;
 	r->sent_dvc = 0;
 	for (uint32_t i = 0; i < r->n; i++) {
 		free(r->dvc[i].buf);
 		r->dvc[i].buf = NULL;
 	}
-	el_quorum_reset(&r->q, leader_of(r, view));
-	if (r->prep_end)
-		memset(r->prep_end, 0, r->prep_end_bytes); /* marks are per view */
+	el_quorum_reset(&r->q, vr_leader_of(r, view));
+	/* peer_commit stays: commit numbers are final across views; everyone
+	 * gets a fresh grace period under the new leader */
+	for (uint32_t i = 0; i < r->n; i++)
+		r->peer_heard[i] = r->now;
 	r->retx_commit = r->commit;
 	r->last_retx = r->now;
 	LOG_INFO("view %llu normal (%s), leader %u%s, last op %llu, commit %llu",
-		 (unsigned long long)view, how, leader_of(r, view), am_leader(r) ? " (me)" : "",
+		 (unsigned long long)view, how, vr_leader_of(r, view), am_leader(r) ? " (me)" : "",
 		 (unsigned long long)r->log.last, (unsigned long long)r->commit);
-	vr_reset_fast_reply(r);
+	/* the fast reply's progress first, then the gate opens (publish) */
+	if (r->env.arm_reply)
+		r->env.arm_reply(r->env.ctx, view, r->log.last);
+	publish(r);
 }
 
 /* We learned that `view` is running normally without us: keep only what is
  * surely committed and fetch the rest from its leader (VR Revisited 4.3). */
-static void adopt_view(struct replica *r, uint64_t view)
+static void adopt_view(struct vr *r, uint64_t view)
 {
+	quiesce(r);
 	el_log_truncate(&r->log, r->commit);
 	enter_normal(r, view, "joined late");
 	request_state(r, 1);
@@ -351,7 +455,7 @@ static void adopt_view(struct replica *r, uint64_t view)
 /* Appends entries [m->first_op ..] that extend our log; entries we already
  * have are the same ops (same view, same leader) and are skipped. Returns
  * -1 on a gap. */
-static int append_entries(struct replica *r, const struct el_msg *m)
+static int append_entries(struct vr *r, const struct el_msg *m)
 {
 	if (m->n_entries == 0)
 		return 0;
@@ -371,70 +475,146 @@ static int append_entries(struct replica *r, const struct el_msg *m)
 
 /* Checks that a normal-case message is from the leader of a view we are in,
  * joining that view first when it is newer. Returns 0 to go on. */
-static int accept_leader_msg(struct replica *r, const struct el_msg *m)
+static int accept_leader_msg(struct vr *r, const struct el_msg *m)
 {
 	if (m->h.view < r->view)
 		return -1;
-	if (m->h.replica != leader_of(r, m->h.view) || m->h.replica == r->me)
+	if (m->h.replica != vr_leader_of(r, m->h.view) || m->h.replica == r->me)
 		return -1;
 	if (m->h.view > r->view || r->status != EL_STATUS_NORMAL)
 		adopt_view(r, m->h.view);
 	r->last_heard = r->now;
+	/* the leader's low-water mark, never past what we committed ourselves */
+	uint64_t lwm = m->h.client_id < r->commit ? m->h.client_id : r->commit;
+	if (lwm > r->lwm)
+		r->lwm = lwm;
 	return 0;
 }
 
-static void on_prepare(struct replica *r, const struct el_msg *m, int from_kernel)
+static void on_prepare(struct vr *r, const struct el_msg *m)
 {
 	if (accept_leader_msg(r, m))
 		return;
-	uint64_t before = r->log.last;
 	if (append_entries(r, m) < 0) {
 		request_state(r, 0);
-		if (!from_kernel)
-			send_prepare_ok(r); /* tells the leader where we are */
+		send_prepare_ok(r, 0); /* tells the leader where we are */
 		return;
 	}
 	commit_to(r, m->h.commit);
-	if (from_kernel) {
-		r->stat_fr_records++;
-		if (r->log.last == before && m->h.opnum > before)
-			LOG_WARN("fast-reply record for ops %llu..%llu did not extend log at %llu",
-				 (unsigned long long)m->first_op, (unsigned long long)m->h.opnum,
-				 (unsigned long long)before);
-		return; /* the XDP program already answered with a PrepareOK */
-	}
-	send_prepare_ok(r);
+	forget_old(r);
+	reply_progress(r);
+	send_prepare_ok(r, 0);
 }
 
-static void on_prepare_ok(struct replica *r, const struct el_msg *m)
+static void try_held_records(struct vr *r);
+
+void vr_kernel_record(struct vr *r, const void *buf, size_t len)
+{
+	struct el_msg m;
+	if (el_msg_decode(buf, len, r->n, &m) != EL_OK || m.h.type != EL_MSG_PREPARE) {
+		r->st.malformed++;
+		return;
+	}
+	r->st.fr_records++;
+	/* the kernel acknowledges only in the view and status we published, and
+	 * every view step drains the ring first: a record from elsewhere is late */
+	if (m.h.view != r->view || r->status != EL_STATUS_NORMAL || am_leader(r) ||
+	    m.h.replica != vr_leader_of(r, r->view)) {
+		r->st.fr_late++;
+		LOG_WARN("fast-reply record for view %llu ops %llu..%llu arrived in view %llu (%s): dropped",
+			 (unsigned long long)m.h.view, (unsigned long long)m.first_op,
+			 (unsigned long long)m.h.opnum, (unsigned long long)r->view,
+			 r->status == EL_STATUS_NORMAL ? "normal" : "view change");
+		return;
+	}
+	if (m.first_op > r->log.last + 1) {
+		/* the kernel acknowledged it: keep it until the gap fills */
+		r->st.fr_gap++;
+		r->held = el_xrealloc(r->held, (r->nheld + 1) * sizeof(*r->held));
+		struct vr_dvc *h = &r->held[r->nheld++];
+		h->buf = el_xmalloc(len);
+		memcpy(h->buf, buf, len);
+		h->len = len;
+		el_msg_decode(h->buf, h->len, r->n, &h->m);
+		request_state(r, 0);
+		return;
+	}
+	r->last_heard = r->now;
+	append_entries(r, &m);
+	uint64_t lwm = m.h.client_id < r->commit ? m.h.client_id : r->commit;
+	if (lwm > r->lwm)
+		r->lwm = lwm;
+	commit_to(r, m.h.commit);
+	forget_old(r);
+	if (r->nheld)
+		try_held_records(r);
+}
+
+/* Held records whose gap is filled now, in any order they came. */
+static void try_held_records(struct vr *r)
+{
+	for (int progress = 1; progress && r->nheld;) {
+		progress = 0;
+		for (size_t i = 0; i < r->nheld; i++) {
+			struct vr_dvc *h = &r->held[i];
+			int drop = h->m.h.view != r->view || h->m.h.opnum <= r->log.last;
+			if (!drop && h->m.first_op > r->log.last + 1)
+				continue;
+			if (!drop) {
+				append_entries(r, &h->m);
+				commit_to(r, h->m.h.commit);
+			}
+			free(h->buf);
+			r->held[i] = r->held[--r->nheld];
+			progress = 1;
+			break;
+		}
+	}
+}
+
+static void on_prepare_ok(struct vr *r, const struct el_msg *m)
 {
 	if (m->h.view != r->view || r->status != EL_STATUS_NORMAL || !am_leader(r))
 		return;
+	if (m->h.commit > r->peer_commit[m->h.replica] && m->h.commit <= r->log.last)
+		r->peer_commit[m->h.replica] = m->h.commit;
+	r->peer_heard[m->h.replica] = r->now;
 	el_quorum_ack(&r->q, m->h.replica, m->h.opnum);
 	uint64_t upto = el_quorum_committable(&r->q);
-	/* --fast-quorum: the XDP program passes up only the PrepareOK that
-	 * completed a quorum for a Prepare it saw leaving; acks are cumulative.
-	 * PrepareOKs for other op numbers (a follower's catch-up ack) pass
-	 * uncounted, so they only count as that one follower's ack. */
-	if (r->o.fast_quorum && m->h.opnum <= r->log.last && m->h.opnum + FQ_WINDOW > r->log.last &&
-	    is_prepare_end(r, m->h.opnum) && m->h.opnum > upto)
-		upto = m->h.opnum;
+	/* only the kernel's quorum prune sets this mark, and only on the
+	 * PrepareOK completing f distinct acks for (view, opnum); every other
+	 * PrepareOK is just its sender's ack */
+	if (m->h.flags & EL_F_QUORUM) {
+		/* the token never travels on the wire: a mark without it did not
+		 * come from our quorum prune (IP options and fragments pass the
+		 * dispatcher unparsed; a reassembled datagram can carry anything) */
+		uint64_t token = r->env.quorum_token ? r->env.quorum_token(r->env.ctx) : 0;
+		if (!r->o.kernel_quorum || !token || m->h.request_id != token) {
+			r->st.forged_marks++;
+		} else if (m->h.opnum <= r->log.last) {
+			r->st.quorum_marks++;
+			if (m->h.opnum > upto)
+				upto = m->h.opnum;
+		}
+	}
 	commit_to(r, upto);
+	update_lwm(r);
 }
 
-static void on_commit(struct replica *r, const struct el_msg *m)
+static void on_commit(struct vr *r, const struct el_msg *m)
 {
 	if (accept_leader_msg(r, m))
 		return;
 	if (m->h.opnum > r->log.last)
 		request_state(r, 0);
 	commit_to(r, m->h.commit);
+	forget_old(r);
 }
 
 /* ------------------------------------------------------------------ */
 /* state transfer                                                     */
 
-static void on_get_state(struct replica *r, const struct el_msg *m)
+static void on_get_state(struct vr *r, const struct el_msg *m)
 {
 	uint64_t upto;
 	struct el_hdr h = hdr(r, EL_MSG_NEW_STATE);
@@ -449,16 +629,25 @@ static void on_get_state(struct replica *r, const struct el_msg *m)
 	}
 	if (m->h.opnum >= upto)
 		return;
-	size_t len = build_entries(r, h, m->h.opnum + 1, upto, NULL);
+	if (m->h.opnum + 1 < r->log.first) {
+		/* it was silent past the grace period and the log moved on: without
+		 * a snapshot transfer it cannot catch up (it stays out of quorums) */
+		if (!r->st.behind_log++ || !(r->st.behind_log & 1023))
+			LOG_WARN("replica %u asks for ops after %llu but the log starts at op %llu: it was silent longer "
+				 "than the log keeps ops for it and cannot catch up (no snapshot transfer); restart the lab",
+				 m->h.replica, (unsigned long long)m->h.opnum, (unsigned long long)r->log.first);
+		return;
+	}
+	size_t len = build_entries(r, h, m->h.opnum + 1, upto, sizeof(r->sbuf), NULL);
 	send_replica(r, m->h.replica, r->sbuf, len);
 }
 
-static void try_complete_view_change(struct replica *r);
+static void try_complete_view_change(struct vr *r);
 
-static void on_new_state(struct replica *r, const struct el_msg *m)
+static void on_new_state(struct vr *r, const struct el_msg *m)
 {
 	if (m->h.request_id == EL_STATE_COMMITTED) {
-		if (r->status != EL_STATUS_VIEW_CHANGE || !am_leader(r))
+		if (r->status != EL_STATUS_VIEW_CHANGE || !am_leader(r) || m->h.view != r->view)
 			return;
 		/* replace or extend our log with committed ops beyond our commit */
 		struct el_entry_iter it;
@@ -482,16 +671,17 @@ static void on_new_state(struct replica *r, const struct el_msg *m)
 		return;
 	}
 	if (m->h.view != r->view || r->status != EL_STATUS_NORMAL || am_leader(r) ||
-	    m->h.replica != leader_of(r, r->view))
+	    m->h.replica != vr_leader_of(r, r->view))
 		return;
 	r->last_heard = r->now;
-	uint64_t before = r->log.last;
 	if (append_entries(r, m) < 0)
 		return;
 	commit_to(r, m->h.commit);
-	if (r->log.last != before)
-		vr_reset_fast_reply(r);
-	send_prepare_ok(r);
+	forget_old(r);
+	reply_progress(r);
+	if (r->nheld)
+		try_held_records(r);
+	send_prepare_ok(r, 0);
 	if (r->log.last < m->h.client_id)
 		request_state(r, 1);
 }
@@ -499,9 +689,9 @@ static void on_new_state(struct replica *r, const struct el_msg *m)
 /* ------------------------------------------------------------------ */
 /* view change                                                        */
 
-static void record_dvc(struct replica *r, uint32_t idx, const void *buf, size_t len)
+static void record_dvc(struct vr *r, uint32_t idx, const void *buf, size_t len)
 {
-	struct dvc_rec *d = &r->dvc[idx];
+	struct vr_dvc *d = &r->dvc[idx];
 	free(d->buf);
 	d->buf = el_xmalloc(len);
 	memcpy(d->buf, buf, len);
@@ -512,15 +702,20 @@ static void record_dvc(struct replica *r, uint32_t idx, const void *buf, size_t 
 
 /* Builds our DoViewChange (or StartView) with the log suffix from a bit
  * before our commit point. Returns the length; 0 if even the uncommitted
- * suffix does not fit (then we must not claim a shorter log). */
-static size_t build_log_msg(struct replica *r, uint8_t type, uint64_t log_view)
+ * suffix does not fit (then we must not claim a shorter log; the leader's
+ * window keeps this from happening). */
+static size_t build_log_msg(struct vr *r, uint8_t type, uint64_t log_view)
 {
 	struct el_hdr h = hdr(r, type);
 	h.client_id = log_view;
 	uint64_t from = r->commit + 1 > VC_EXTRA_OPS ? r->commit + 1 - VC_EXTRA_OPS : 1;
+	if (from < r->log.first)
+		from = r->log.first;
+	if (from > r->commit + 1)
+		from = r->commit + 1;
 	for (;;) {
 		uint64_t last;
-		size_t len = build_entries(r, h, from, r->log.last, &last);
+		size_t len = build_entries(r, h, from, r->log.last, sizeof(r->sbuf), &last);
 		if (last == r->log.last)
 			return len;
 		if (from > r->commit)
@@ -531,7 +726,7 @@ static size_t build_log_msg(struct replica *r, uint8_t type, uint64_t log_view)
 	}
 }
 
-static void send_dvc(struct replica *r)
+static void send_dvc(struct vr *r)
 {
 	size_t len = build_log_msg(r, EL_MSG_DO_VIEW_CHANGE, r->last_normal_view);
 	if (!len) {
@@ -542,7 +737,7 @@ static void send_dvc(struct replica *r)
 		return;
 	}
 	LOG_DEBUG("sending DoViewChange for view %llu to replica %u", (unsigned long long)r->view,
-		  leader_of(r, r->view));
+		  vr_leader_of(r, r->view));
 	r->sent_dvc = 1;
 	free(r->my_dvc);
 	r->my_dvc = el_xmalloc(len);
@@ -552,15 +747,24 @@ static void send_dvc(struct replica *r)
 		record_dvc(r, r->me, r->my_dvc, len);
 		try_complete_view_change(r);
 	} else {
-		send_replica(r, leader_of(r, r->view), r->my_dvc, len);
+		send_replica(r, vr_leader_of(r, r->view), r->my_dvc, len);
 	}
 }
 
-static void start_view_change(struct replica *r, uint64_t view)
+static void start_view_change(struct vr *r, uint64_t view)
 {
 	assert(view > r->view || r->status != EL_STATUS_VIEW_CHANGE);
+	if (view >= EL_VIEW_LIMIT) {
+		LOG_ERROR("view %llu would pass the view limit: staying in view %llu",
+			  (unsigned long long)view, (unsigned long long)r->view);
+		return;
+	}
+	/* everything the kernel acknowledged in this view must be in the log
+	 * before the DoViewChange describes it */
+	if (r->status == EL_STATUS_NORMAL)
+		quiesce(r);
 	LOG_INFO("view change: view %llu -> %llu (new leader %u), last op %llu, commit %llu",
-		 (unsigned long long)r->view, (unsigned long long)view, leader_of(r, view),
+		 (unsigned long long)r->view, (unsigned long long)view, vr_leader_of(r, view),
 		 (unsigned long long)r->log.last, (unsigned long long)r->commit);
 	r->view = view;
 	r->status = EL_STATUS_VIEW_CHANGE;
@@ -573,25 +777,21 @@ static void start_view_change(struct replica *r, uint64_t view)
 	r->vc_started = r->now;
 	r->last_vc_resend = r->now;
 	/* randomised so that replicas do not keep starting view changes in step */
-	r->vc_timeout_cur = r->o.vc_timeout_us * 3 / 4 +
-			    el_rand(&r->rng) % (r->o.vc_timeout_us / 2 + 1);
-	vr_reset_fast_reply(r);
-	struct el_hdr h = hdr(r, EL_MSG_START_VIEW_CHANGE);
-	struct el_builder b;
-	el_build_start(&b, r->sbuf, sizeof(r->sbuf), &h);
-	size_t len = el_build_finish(&b);
+	r->vc_timeout_cur = r->o.vc_timeout_us * 3 / 4 + el_rand(&r->rng) % (r->o.vc_timeout_us / 2 + 1);
+	publish(r);
+	size_t len = build_empty(r, hdr(r, EL_MSG_START_VIEW_CHANGE));
 	send_others(r, r->sbuf, len);
 	if (am_leader(r) || r->f == 0)
 		send_dvc(r);
 }
 
-static void on_start_view_change(struct replica *r, const struct el_msg *m)
+static void on_start_view_change(struct vr *r, const struct el_msg *m)
 {
 	if (m->h.view < r->view)
 		return;
 	if (m->h.view > r->view)
 		start_view_change(r, m->h.view);
-	if (r->status != EL_STATUS_VIEW_CHANGE)
+	if (r->status != EL_STATUS_VIEW_CHANGE || m->h.view != r->view)
 		return;
 	r->svc_view[m->h.replica] = m->h.view;
 	LOG_DEBUG("StartViewChange for view %llu from replica %u", (unsigned long long)m->h.view, m->h.replica);
@@ -603,13 +803,13 @@ static void on_start_view_change(struct replica *r, const struct el_msg *m)
 		send_dvc(r);
 }
 
-static void on_do_view_change(struct replica *r, const struct el_msg *m, const void *raw, size_t len)
+static void on_do_view_change(struct vr *r, const struct el_msg *m, const void *raw, size_t len)
 {
 	if (m->h.view < r->view)
 		return;
 	if (m->h.view > r->view)
 		start_view_change(r, m->h.view);
-	if (r->status != EL_STATUS_VIEW_CHANGE || !am_leader(r))
+	if (r->status != EL_STATUS_VIEW_CHANGE || !am_leader(r) || m->h.view != r->view)
 		return;
 	record_dvc(r, m->h.replica, raw, len);
 	LOG_DEBUG("DoViewChange for view %llu from replica %u (log view %llu, last op %llu, commit %llu)",
@@ -623,7 +823,7 @@ static void on_do_view_change(struct replica *r, const struct el_msg *m, const v
  * them if our log comes from the same normal view (then ours is a prefix
  * of w's), else only the committed ones. Returns -1 if w's entries do not
  * reach back to keep + 1. */
-static int install_log(struct replica *r, const struct el_msg *w)
+static int install_log(struct vr *r, const struct el_msg *w)
 {
 	uint64_t keep = r->last_normal_view == w->h.client_id ? r->log.last : r->commit;
 	if (keep > w->h.opnum)
@@ -639,7 +839,7 @@ static int install_log(struct replica *r, const struct el_msg *w)
 	return 0;
 }
 
-static void try_complete_view_change(struct replica *r)
+static void try_complete_view_change(struct vr *r)
 {
 	if (r->status != EL_STATUS_VIEW_CHANGE || !am_leader(r))
 		return;
@@ -648,7 +848,7 @@ static void try_complete_view_change(struct replica *r)
 	uint64_t max_commit = 0;
 	uint32_t best_idx = 0;
 	for (uint32_t i = 0; i < r->n; i++) {
-		const struct dvc_rec *d = &r->dvc[i];
+		const struct vr_dvc *d = &r->dvc[i];
 		if (!d->buf || d->m.h.view != r->view)
 			continue;
 		count++;
@@ -663,6 +863,12 @@ static void try_complete_view_change(struct replica *r)
 	}
 	if (count < r->f + 1 || !best)
 		return;
+#ifdef EL_LAB_FAULTS
+	/* labs/05-crash-hunt: a planted fault may leave `best` dangling */
+	best = el_lab_winner(best);
+	LOG_INFO("view %llu: the log of replica %u wins (normal view %llu, last op %llu)", (unsigned long long)r->view,
+		 best_idx, (unsigned long long)best->h.client_id, (unsigned long long)best->h.opnum);
+#endif
 	if (best_idx != r->me && install_log(r, best) < 0) {
 		/* we lag behind the winner's committed ops: fetch them first, the
 		 * next chunk at once when the last one made progress */
@@ -672,9 +878,7 @@ static void try_complete_view_change(struct replica *r)
 			struct el_hdr h = hdr(r, EL_MSG_GET_STATE);
 			h.opnum = r->commit;
 			h.aux = EL_STATE_COMMITTED;
-			struct el_builder b;
-			el_build_start(&b, r->sbuf, sizeof(r->sbuf), &h);
-			size_t len = el_build_finish(&b);
+			size_t len = build_empty(r, h);
 			LOG_INFO("view %llu: fetching committed ops after %llu from replica %u",
 				 (unsigned long long)r->view, (unsigned long long)r->commit, best_idx);
 			send_replica(r, best_idx, r->sbuf, len);
@@ -692,12 +896,14 @@ static void try_complete_view_change(struct replica *r)
 	r->last_sent = r->now;
 }
 
-static void on_start_view(struct replica *r, const struct el_msg *m)
+static void on_start_view(struct vr *r, const struct el_msg *m)
 {
 	if (m->h.view < r->view || (m->h.view == r->view && r->status == EL_STATUS_NORMAL))
 		return;
-	if (m->h.replica != leader_of(r, m->h.view) || m->h.replica == r->me)
+	if (m->h.replica != vr_leader_of(r, m->h.view) || m->h.replica == r->me)
 		return;
+	if (r->status == EL_STATUS_NORMAL)
+		quiesce(r);
 	int ok = install_log(r, m);
 	if (ok < 0)
 		el_log_truncate(&r->log, r->commit);
@@ -706,27 +912,29 @@ static void on_start_view(struct replica *r, const struct el_msg *m)
 	if (ok < 0)
 		request_state(r, 1);
 	else
-		send_prepare_ok(r);
+		send_prepare_ok(r, 0);
 }
 
 /* ------------------------------------------------------------------ */
-/* dispatch                                                           */
+/* entry points                                                       */
 
-void vr_handle(struct replica *r, const void *buf, size_t len, const struct sockaddr_in *src,
-		   int from_kernel)
+void vr_receive(struct vr *r, const void *buf, size_t len, const struct sockaddr_in *src, uint64_t now)
 {
 	struct el_msg m;
+	r->now = now;
 	int rc = el_msg_decode(buf, len, r->n, &m);
 	if (rc != EL_OK) {
-		r->stat_malformed++;
-		if (r->stat_malformed <= 10 || r->stat_malformed % 1000 == 0)
+		r->st.malformed++;
+		if (r->st.malformed <= 10 || r->st.malformed % 1000 == 0)
 			LOG_WARN("dropped malformed packet (%zu bytes from %s:%u): %s; %llu so far", len,
-				 src ? inet_ntoa(src->sin_addr) : "ring", src ? ntohs(src->sin_port) : 0,
-				 el_decode_strerror(rc), (unsigned long long)r->stat_malformed);
+				 src ? inet_ntoa(src->sin_addr) : "?", src ? ntohs(src->sin_port) : 0,
+				 el_decode_strerror(rc), (unsigned long long)r->st.malformed);
 		return;
 	}
-	if (from_kernel && m.h.type != EL_MSG_PREPARE) {
-		r->stat_malformed++;
+	/* replicas never send to themselves: such a datagram is forged */
+	if (m.h.type != EL_MSG_REQUEST && m.h.replica == r->me) {
+		r->st.malformed++;
+		r->st.own_index++;
 		return;
 	}
 	switch (m.h.type) {
@@ -734,7 +942,7 @@ void vr_handle(struct replica *r, const void *buf, size_t len, const struct sock
 		if (src)
 			on_request(r, &m, src);
 		break;
-	case EL_MSG_PREPARE: on_prepare(r, &m, from_kernel); break;
+	case EL_MSG_PREPARE: on_prepare(r, &m); break;
 	case EL_MSG_PREPARE_OK: on_prepare_ok(r, &m); break;
 	case EL_MSG_COMMIT: on_commit(r, &m); break;
 	case EL_MSG_START_VIEW_CHANGE: on_start_view_change(r, &m); break;
@@ -744,55 +952,112 @@ void vr_handle(struct replica *r, const void *buf, size_t len, const struct sock
 	case EL_MSG_NEW_STATE: on_new_state(r, &m); break;
 	default: break; /* REPLY: not for replicas */
 	}
-	vr_sync_ctrl(r);
+	publish(r);
 }
 
-void vr_on_tick(struct replica *r)
+void vr_tick(struct vr *r, uint64_t now)
 {
+	r->now = now;
 	if (r->status == EL_STATUS_NORMAL && !am_leader(r)) {
 		if (r->now - r->last_heard > r->vc_timeout_cur) {
-			LOG_INFO("no word from leader %u for %llu ms", leader_of(r, r->view),
+			LOG_INFO("no word from leader %u for %llu ms", vr_leader_of(r, r->view),
 				 (unsigned long long)(r->now - r->last_heard) / 1000);
 			start_view_change(r, r->view + 1);
+		} else if (r->now - r->last_report >= r->o.heartbeat_us) {
+			/* where we are, for the leader's low-water mark: with the quorum
+			 * prune it hears only f PrepareOKs per op, and not ours */
+			r->last_report = r->now;
+			send_prepare_ok(r, EL_F_REPORT);
 		}
 	} else if (r->status == EL_STATUS_VIEW_CHANGE) {
 		if (r->now - r->vc_started > r->vc_timeout_cur) {
 			start_view_change(r, r->view + 1);
 		} else if (r->now - r->last_vc_resend >= r->o.heartbeat_us) {
 			r->last_vc_resend = r->now;
-			struct el_hdr h = hdr(r, EL_MSG_START_VIEW_CHANGE);
-			struct el_builder b;
-			el_build_start(&b, r->sbuf, sizeof(r->sbuf), &h);
-			size_t len = el_build_finish(&b);
+			size_t len = build_empty(r, hdr(r, EL_MSG_START_VIEW_CHANGE));
 			send_others(r, r->sbuf, len);
 			if (r->sent_dvc && !am_leader(r))
-				send_replica(r, leader_of(r, r->view), r->my_dvc, r->my_dvc_len);
+				send_replica(r, vr_leader_of(r, r->view), r->my_dvc, r->my_dvc_len);
 			try_complete_view_change(r);
 		}
 	} else if (am_leader(r)) {
 		if (r->commit < r->log.last && r->now - r->last_retx >= r->o.retransmit_us) {
 			if (r->commit == r->retx_commit) {
-				/* no progress since the last check: resend what is unacked */
-				uint64_t last;
-				size_t len = build_entries(r, hdr(r, EL_MSG_PREPARE), r->commit + 1,
-							   r->log.last, &last);
-				mark_prepare_end(r, last);
+				/* no progress since the last check: resend what is unacked, to
+				 * the followers that have not acked it; with the quorum prune
+				 * on, individual acks are not seen: to every follower */
+				uint8_t *only = el_xcalloc(r->n, 1);
+				int prune = r->o.kernel_quorum && (kernel_enabled(r) & EL_FP_QUORUM);
 				for (uint32_t i = 0; i < r->n; i++)
-					if (i != r->me && (r->o.fast_quorum || r->q.acked[i] < r->log.last))
-						send_replica(r, i, r->sbuf, len);
-				r->last_sent = r->now;
+					only[i] = i != r->me && (prune || r->q.acked[i] < r->log.last);
+				send_prepares(r, r->commit + 1, r->log.last, only);
+				free(only);
 			}
 			r->retx_commit = r->commit;
 			r->last_retx = r->now;
 		}
 		if (r->now - r->last_sent >= r->o.heartbeat_us) {
-			struct el_hdr h = hdr(r, EL_MSG_COMMIT);
-			struct el_builder b;
-			el_build_start(&b, r->sbuf, sizeof(r->sbuf), &h);
-			size_t len = el_build_finish(&b);
+			size_t len = build_empty(r, hdr(r, EL_MSG_COMMIT));
 			send_followers(r, r->sbuf, len);
 		}
 	}
-	vr_sync_ctrl(r);
+	publish(r);
 }
 
+void vr_init(struct vr *r, const struct vr_opts *o, const struct vr_env *env, uint32_t n, uint32_t f,
+	     uint32_t me, uint64_t seed, uint64_t now)
+{
+	memset(r, 0, sizeof(*r));
+	r->o = *o;
+	if (!r->o.window_bytes)
+		r->o.window_bytes = VR_DEFAULT_WINDOW;
+	if (!r->o.max_prepare)
+		r->o.max_prepare = 1500 - 28;
+	if (!r->o.batch)
+		r->o.batch = 1;
+	r->env = *env;
+	r->n = n;
+	r->f = f;
+	r->me = me;
+	el_log_init(&r->log);
+	el_kv_init(&r->kv);
+	el_ctable_init(&r->ct, o->max_clients);
+	el_ctable_init(&r->addrs, o->max_clients);
+	el_quorum_init(&r->q, n, f);
+	el_quorum_reset(&r->q, 0);
+	r->peer_commit = el_xcalloc(n, sizeof(*r->peer_commit));
+	r->peer_heard = el_xcalloc(n, sizeof(*r->peer_heard));
+	for (uint32_t i = 0; i < n; i++)
+		r->peer_heard[i] = now;
+	r->svc_view = el_xcalloc(n, sizeof(*r->svc_view));
+	r->dvc = el_xcalloc(n, sizeof(*r->dvc));
+	r->rng = seed ? seed : 0x9e3779b97f4a7c15ull;
+	r->status = EL_STATUS_NORMAL;
+	r->now = now;
+	r->last_heard = now;
+	r->last_report = now;
+	r->vc_timeout_cur = r->o.vc_timeout_us * 3 / 4 + el_rand(&r->rng) % (r->o.vc_timeout_us / 2 + 1);
+	if (r->env.arm_reply)
+		r->env.arm_reply(r->env.ctx, 0, 0);
+	publish(r);
+}
+
+void vr_free(struct vr *r)
+{
+	for (uint32_t i = 0; i < r->n; i++)
+		free(r->dvc[i].buf);
+	for (size_t i = 0; i < r->nheld; i++)
+		free(r->held[i].buf);
+	free(r->held);
+	free(r->dvc);
+	free(r->svc_view);
+	free(r->peer_commit);
+	free(r->peer_heard);
+	free(r->my_dvc);
+	free(r->pend);
+	el_log_free(&r->log);
+	el_kv_free(&r->kv);
+	el_ctable_free(&r->ct);
+	el_ctable_free(&r->addrs);
+	el_quorum_free(&r->q);
+}

@@ -23,6 +23,7 @@ static const char *const errs[] = {
 	[EL_ERR_LENGTH] = "payload_len does not match the datagram length",
 	[EL_ERR_PAYLOAD] = "malformed payload",
 	[EL_ERR_COUNT] = "entry count inconsistent with header",
+	[EL_ERR_VIEW] = "view number out of range",
 };
 
 const char *el_decode_strerror(int err)
@@ -126,6 +127,12 @@ int el_msg_decode(const void *buf, size_t len, uint32_t n_replicas, struct el_ms
 	}
 	if ((size_t)h->payload_len != len - EL_HDR_LEN)
 		return EL_ERR_LENGTH;
+	/* views stay below 2^62 (they share a word with the status in el_ctrl),
+	 * so view + 1 never wraps; a log's normal view is never after its view */
+	if (h->view >= EL_VIEW_LIMIT)
+		return EL_ERR_VIEW;
+	if ((h->type == EL_MSG_DO_VIEW_CHANGE || h->type == EL_MSG_START_VIEW) && h->client_id > h->view)
+		return EL_ERR_VIEW;
 	out->payload = p + EL_HDR_LEN;
 	out->payload_len = h->payload_len;
 	out->n_entries = 0;

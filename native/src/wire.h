@@ -34,6 +34,7 @@ enum el_decode_err {
 	EL_ERR_LENGTH,          /* payload_len != datagram length - 56        */
 	EL_ERR_PAYLOAD,         /* payload malformed for this type            */
 	EL_ERR_COUNT,           /* aux/opnum inconsistent with the payload    */
+	EL_ERR_VIEW,            /* view >= 2^62, or a log view after the view */
 	EL_ERR__MAX
 };
 const char *el_decode_strerror(int err);

@@ -362,7 +362,7 @@ static void test_kv(void)
 static void test_ctable(void)
 {
 	struct el_ctable t;
-	el_ctable_init(&t);
+	el_ctable_init(&t, 0);
 	CHECK(el_ctable_find(&t, 42) == NULL);
 	CHECK(el_ctable_find(&t, 0) == NULL);
 	for (uint64_t id = 1; id <= 3000; id++) {
@@ -468,6 +468,8 @@ static void test_config(void)
 	CHECK(el_cluster_parse(big, &c, err, sizeof(err)) != 0);
 }
 
+void vr_tests(int *passed, int *failed);
+
 int main(void)
 {
 	static const struct { const char *name; void (*fn)(void); } tests[] = {
@@ -490,6 +492,7 @@ int main(void)
 		printf("%s %s\n", ok ? "ok  " : "FAIL", tests[i].name);
 		ok ? passed++ : failed++;
 	}
+	vr_tests(&passed, &failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -9,6 +9,7 @@ import { SummaryRow } from './stats.js';
 import { ArmName } from './types.js';
 
 export const ARM_COLORS: Record<ArmName, string> = {
+  floor: '#d4d4d4',
   baseline: '#8c8c8c',
   broadcast: '#1f77b4',
   quorum: '#ff7f0e',
@@ -42,6 +43,8 @@ interface Metric {
   note?: (r: SummaryRow) => string;
   /** Latency spans orders of magnitude when one arm stalls: switch to a log axis then. */
   logAllowed?: boolean;
+  /** Colour the note green when it is negative (CPU), not when it is positive (throughput). */
+  lowerIsBetter?: boolean;
 }
 
 /** Log axis when the positive values span more than 30x (a linear one would flatten all but the worst). */
@@ -56,7 +59,14 @@ export interface ChartOptions {
   subtitle?: string;
 }
 
-export function renderChart(rows: readonly SummaryRow[], opts: ChartOptions): string {
+export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions): string {
+  // bars show one nemesis (none when there is one): a fault's trials are another experiment
+  const nemeses = [...new Set(allRows.map((r) => r.nemesis))];
+  const shownNemesis = nemeses.includes('none') ? 'none' : nemeses[0];
+  const rows = allRows.filter((r) => r.nemesis === shownNemesis || r.arm === 'floor');
+  const unsafe = allRows.filter((r) => r.safety !== 'ok' && r.safety !== '-' && r.safety !== '?' && r.arm !== 'floor');
+  const undecided = allRows.filter((r) => r.safety === '?').length;
+  const checkedRows = allRows.filter((r) => r.safety !== '-' && r.arm !== 'floor').length;
   const replicaCounts = [...new Set(rows.map((r) => r.replicas))].sort((a, b) => a - b);
   const arms = [...new Set(rows.map((r) => r.arm))];
   const threadsList = [...new Set(rows.map((r) => r.threads))].sort((a, b) => a - b);
@@ -70,6 +80,16 @@ export function renderChart(rows: readonly SummaryRow[], opts: ChartOptions): st
     { title: 'Median latency', unit: 'µs (lower is better)', pick: (r) => r.p50, logAllowed: true },
     { title: '99th percentile latency', unit: 'µs (lower is better)', pick: (r) => r.p99, logAllowed: true },
   ];
+  if (rows.some((r) => Number.isFinite(r.cpuPerOp))) {
+    metrics.push({
+      title: 'CPU per operation',
+      unit: 'µs of CPU, whole lab, per committed op (lower is better)',
+      pick: (r) => ({ median: r.cpuPerOp, min: r.cpuPerOp, max: r.cpuPerOp }),
+      note: (r) => (r.arm !== 'baseline' && r.arm !== 'floor' && Number.isFinite(r.cpuChange) ? `${r.cpuChange >= 0 ? '+' : ''}${r.cpuChange.toFixed(0)}%` : ''),
+      lowerIsBetter: true,
+    });
+  }
+  const curves = threadsList.length >= 3;
 
   const barW = 22;
   const barGap = 6;
@@ -83,7 +103,10 @@ export function renderChart(rows: readonly SummaryRow[], opts: ChartOptions): st
   const rowGap = 62;
   const legendW = arms.reduce((a, arm) => a + 30 + arm.length * 7.5, 0) + 290;
   const width = Math.max(left + replicaCounts.length * plotW + (replicaCounts.length - 1) * panelGap + 30, left + legendW, left + (opts.subtitle?.length ?? 0) * 6.6 + 20);
-  const height = top + metrics.length * (rowH + rowGap) + 10;
+  const safetyY = top + metrics.length * (rowH + rowGap) + 4;
+  const curveTop = safetyY + 30;
+  const curveH = 220;
+  const height = (curves ? curveTop + curveH + 80 : safetyY + 24) + 10;
 
   const s: string[] = [];
   s.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`);
@@ -97,7 +120,14 @@ export function renderChart(rows: readonly SummaryRow[], opts: ChartOptions): st
     s.push(`<text x="${lx + 17}" y="70.5" font-size="12" fill="#333">${escapeXml(arm)}</text>`);
     lx += 30 + arm.length * 7.5;
   }
-  s.push(`<text x="${lx + 6}" y="70.5" font-size="11" fill="#777">whiskers: min-max over repeats; bars: median</text>`);
+  s.push(`<text x="${lx + 6}" y="70.5" font-size="11" fill="#777">whiskers: min-max over repeats; bars: median${shownNemesis && shownNemesis !== 'none' ? `; nemesis ${escapeXml(shownNemesis)}` : ''}</text>`);
+  // the safety verdict: a fast path that loses acknowledged writes has no speedup worth showing
+  const verdict = unsafe.length
+    ? `SAFETY VIOLATED: ${unsafe.map((r) => `${r.replicas}/${r.arm}/${r.threads}t${r.nemesis !== 'none' ? `/${r.nemesis}` : ''} ${r.safety}`).join('; ')}`
+    : checkedRows
+      ? `safety: every checked history linearizable, no acknowledged request lost (${checkedRows} cells${undecided ? `, ${undecided} undecided` : ''})`
+      : 'safety: not checked (--no-check)';
+  s.push(`<text x="${left}" y="${safetyY + 12}" font-size="12" font-weight="bold" fill="${unsafe.length ? '#b42318' : checkedRows ? '#1a7f37' : '#777'}">${escapeXml(verdict)}</text>`);
 
   metrics.forEach((m, mi) => {
     const y0 = top + mi * (rowH + rowGap) + 22;
@@ -152,13 +182,55 @@ export function renderChart(rows: readonly SummaryRow[], opts: ChartOptions): st
             // neighbouring labels at the same height would overlap: lift this one a line
             if (Math.abs(ny - prevNoteY) < 11) ny = prevNoteY - 11;
             prevNoteY = ny;
-            s.push(`<text x="${bx + barW / 2}" y="${ny.toFixed(1)}" font-size="10" fill="${(r.speedup ?? 1) >= 1 ? '#1a7f37' : '#b42318'}" text-anchor="middle">${escapeXml(note)}</text>`);
+            const good = m.lowerIsBetter ? r.cpuChange <= 0 : (r.speedup ?? 1) >= 1;
+            s.push(`<text x="${bx + barW / 2}" y="${ny.toFixed(1)}" font-size="10" fill="${good ? '#1a7f37' : '#b42318'}" text-anchor="middle">${escapeXml(note)}</text>`);
+          }
+          if (mi === 0 && unsafe.some((u) => u.replicas === n && u.arm === arm && u.threads === t)) {
+            s.push(`<text x="${bx + barW / 2}" y="${(y0 + rowH - 16).toFixed(1)}" font-size="14" font-weight="bold" fill="#b42318" text-anchor="middle">✗<title>unsafe: ${escapeXml(r.safety)}</title></text>`);
           }
           if (r.crashedRuns) s.push(`<text x="${bx + barW / 2}" y="${y0 + rowH - 4}" font-size="10" fill="#fff" text-anchor="middle">!</text>`);
         });
       });
     });
   });
+  if (curves) s.push(...loadCurves(rows, replicaCounts, arms, { left, top: curveTop, plotW, panelGap, h: curveH }));
   s.push('</svg>');
   return s.join('\n') + '\n';
+}
+
+/**
+ * Latency against throughput, one line per arm through its thread counts
+ * (the paper's Figure 5): a fast path that pays off moves its line right
+ * (more ops/s) and down (less latency).
+ */
+function loadCurves(rows: readonly SummaryRow[], replicaCounts: number[], arms: ArmName[], g: { left: number; top: number; plotW: number; panelGap: number; h: number }): string[] {
+  const s: string[] = [];
+  const pts = rows.filter((r) => Number.isFinite(r.throughput.median) && Number.isFinite(r.p50.median));
+  if (!pts.length) return s;
+  const xs = niceScale(Math.max(...pts.map((r) => r.throughput.median)));
+  const ys = niceScale(Math.max(...pts.map((r) => r.p50.median)));
+  s.push(`<text x="${g.left}" y="${g.top - 10}" font-size="14" font-weight="bold" fill="#222">Load curves <tspan font-size="11" font-weight="normal" fill="#666">median latency (µs) against throughput (ops/s), one point per client thread count</tspan></text>`);
+  replicaCounts.forEach((n, pi) => {
+    const x0 = g.left + pi * (g.plotW + g.panelGap);
+    const y0 = g.top;
+    const X = (v: number) => x0 + (v / xs.max) * g.plotW;
+    const Y = (v: number) => y0 + g.h - (v / ys.max) * g.h;
+    for (let t = 0; t <= ys.max + 1e-9; t += ys.step) {
+      s.push(`<line x1="${x0}" y1="${Y(t).toFixed(1)}" x2="${x0 + g.plotW}" y2="${Y(t).toFixed(1)}" stroke="${t === 0 ? '#999' : '#e6e6e6'}"/>`);
+      if (pi === 0) s.push(`<text x="${x0 - 6}" y="${(Y(t) + 4).toFixed(1)}" font-size="10" fill="#666" text-anchor="end">${fmtTick(t)}</text>`);
+    }
+    for (let t = 0; t <= xs.max + 1e-9; t += xs.step) {
+      s.push(`<text x="${X(t).toFixed(1)}" y="${y0 + g.h + 14}" font-size="10" fill="#666" text-anchor="middle">${fmtTick(t)}</text>`);
+    }
+    s.push(`<text x="${x0 + g.plotW / 2}" y="${y0 + g.h + 30}" font-size="11" fill="#333" text-anchor="middle">${n} replicas: ops/s</text>`);
+    for (const arm of arms) {
+      const line = pts.filter((r) => r.replicas === n && r.arm === arm).sort((a, b) => a.threads - b.threads);
+      if (!line.length) continue;
+      s.push(`<polyline fill="none" stroke="${ARM_COLORS[arm]}" stroke-width="2" points="${line.map((r) => `${X(r.throughput.median).toFixed(1)},${Y(r.p50.median).toFixed(1)}`).join(' ')}"/>`);
+      for (const r of line) {
+        s.push(`<circle cx="${X(r.throughput.median).toFixed(1)}" cy="${Y(r.p50.median).toFixed(1)}" r="3.5" fill="${ARM_COLORS[arm]}" stroke="#333" stroke-width="0.5"><title>${escapeXml(`${n} replicas, ${arm}, ${r.threads} threads: ${fmtTick(r.throughput.median)} ops/s, p50 ${fmtTick(r.p50.median)} µs`)}</title></circle>`);
+      }
+    }
+  });
+  return s;
 }

@@ -5,7 +5,8 @@
  * needs differently: start every arm clean, and never throw while collecting.
  */
 import { existsSync } from 'node:fs';
-import { attachFastPaths, bpfState, detachFastPaths, loaderPath } from '../bpf.js';
+import { LabError } from '../diagnostics.js';
+import { HookChoice, attachFastPaths, bpfState, detachFastPaths, loaderPath, unavailableFastPaths } from '../bpf.js';
 import { projectRoot } from '../paths.js';
 import { PlanNode } from '../plan.js';
 import { BenchLab } from './lab.js';
@@ -19,10 +20,12 @@ export function fastPathsUnavailable(root = projectRoot()): string | undefined {
   return undefined;
 }
 
-export async function attachArm(lab: BenchLab, arm: ArmDef): Promise<void> {
+export async function attachArm(lab: BenchLab, arm: ArmDef, hook: HookChoice = 'auto'): Promise<void> {
   // the loader replaces a crashed trial's pins anyway; detaching first makes every arm start from nothing
   await detachFastPaths(lab.plan, lab.provider, lab.pctx).catch(() => undefined);
-  await attachFastPaths(lab.plan, lab.provider, lab.pctx, arm);
+  const results = await attachFastPaths(lab.plan, lab.provider, lab.pctx, arm, 'auto', hook);
+  const missing = unavailableFastPaths(results, arm);
+  if (missing.length) throw new LabError(`arm '${arm.name}' cannot run on this kernel: ${missing.join('; ')}`, 'FAST_PATH_UNAVAILABLE');
 }
 
 /** Detaches everywhere; returns the problems instead of throwing (a trial's cleanup goes on). */

@@ -22,27 +22,70 @@ function table(header: string[], rows: string[][], rightAlign: boolean[]): strin
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+const fmtChange = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(1)}%` : '');
+
 export function summaryTable(rows: readonly SummaryRow[]): string {
-  const header = ['replicas', 'arm', 'threads', 'runs', 'ops/s median', 'min-max', 'CV', 'vs baseline', 'p50 us', 'p99 us', 'p50 vs base', 'errors'];
-  const right = [true, false, true, false, true, true, true, true, true, true, true, true];
-  const body = rows.map((r) => {
-    const runs = `${r.okRuns}` + (r.crashedRuns ? ` +${r.crashedRuns} crashed` : '') + (r.failedRuns ? ` +${r.failedRuns} failed` : '');
-    return [
-      String(r.replicas),
-      r.arm,
-      String(r.threads),
-      runs,
-      fmtInt(r.throughput.median),
-      r.throughput.n ? `${fmtInt(r.throughput.min)}-${fmtInt(r.throughput.max)}` : '-',
-      fmtPct(r.throughput.cv) + (r.cvWarning ? ' !' : ''),
-      r.arm === 'baseline' ? '' : formatSpeedup(r.speedup),
-      fmtUs(r.p50.median),
-      fmtUs(r.p99.median),
-      r.arm === 'baseline' || !Number.isFinite(r.p50Change) ? '' : `${r.p50Change >= 0 ? '+' : ''}${r.p50Change.toFixed(1)}%`,
-      String(r.errors),
-    ];
-  });
-  return table(header, body, right);
+  const withNemesis = rows.some((r) => r.nemesis !== 'none');
+  const withCpu = rows.some((r) => Number.isFinite(r.cpuPerOp));
+  const withFloor = rows.some((r) => Number.isFinite(r.floorRatio));
+  const cols: { h: string; right: boolean; cell: (r: SummaryRow) => string; when?: boolean }[] = [
+    { h: 'replicas', right: true, cell: (r) => String(r.replicas) },
+    { h: 'arm', right: false, cell: (r) => r.arm },
+    { h: 'threads', right: true, cell: (r) => String(r.threads) },
+    { h: 'nemesis', right: false, cell: (r) => r.nemesis, when: withNemesis },
+    { h: 'recovery ms', right: true, cell: (r) => (Number.isFinite(r.recoveryMs) ? String(Math.round(r.recoveryMs)) : '-'), when: withNemesis },
+    { h: 'runs', right: false, cell: (r) => `${r.okRuns}` + (r.crashedRuns ? ` +${r.crashedRuns} crashed` : '') + (r.failedRuns ? ` +${r.failedRuns} failed` : '') },
+    { h: 'ops/s median', right: true, cell: (r) => fmtInt(r.throughput.median) },
+    { h: 'min-max', right: true, cell: (r) => (r.throughput.n ? `${fmtInt(r.throughput.min)}-${fmtInt(r.throughput.max)}` : '-') },
+    { h: 'CV', right: true, cell: (r) => fmtPct(r.throughput.cv) + (r.cvWarning ? ' !' : '') },
+    { h: 'vs baseline', right: true, cell: (r) => (r.arm === 'baseline' || r.arm === 'floor' ? '' : formatSpeedup(r.speedup)) },
+    { h: 'p50 us', right: true, cell: (r) => fmtUs(r.p50.median) },
+    { h: 'p99 us', right: true, cell: (r) => fmtUs(r.p99.median) },
+    { h: 'p50 vs base', right: true, cell: (r) => (r.arm === 'baseline' || r.arm === 'floor' ? '' : fmtChange(r.p50Change)) },
+    { h: 'p50/2 floor', right: true, cell: (r) => (Number.isFinite(r.floorRatio) ? `${r.floorRatio.toFixed(2)}x` : ''), when: withFloor },
+    { h: 'CPU us/op', right: true, cell: (r) => (Number.isFinite(r.cpuPerOp) ? fmtUs(r.cpuPerOp) : '-'), when: withCpu },
+    { h: 'CPU vs base', right: true, cell: (r) => (r.arm === 'baseline' || r.arm === 'floor' ? '' : fmtChange(r.cpuChange)), when: withCpu },
+    { h: 'leader/follower us/op', right: true, cell: (r) => (r.arm !== 'floor' && Number.isFinite(r.leaderCpu) ? `${fmtUs(r.leaderCpu)}/${fmtUs(r.followerCpu)}` : ''), when: withCpu },
+    { h: 'csw/op', right: true, cell: (r) => (Number.isFinite(r.ctxPerOp) ? r.ctxPerOp.toFixed(1) : '-'), when: withCpu },
+    { h: 'errors', right: true, cell: (r) => String(r.errors) },
+    { h: 'safety', right: false, cell: (r) => (r.arm === 'floor' ? '' : r.safety) },
+  ];
+  const shown = cols.filter((c) => c.when !== false);
+  return table(
+    shown.map((c) => c.h),
+    rows.map((r) => shown.map((c) => c.cell(r))),
+    shown.map((c) => c.right),
+  );
+}
+
+/**
+ * The paper's figures (Electrode, NSDI '23, CloudLab xl170, 25 Gb NICs,
+ * kernel 5.8): all three fast paths against the baseline.
+ */
+export const PAPER = {
+  throughput: { 3: 34.9, 5: 104.8, 7: 128.4 } as Record<number, number>,
+  fiveReplicas: { broadcast: 31.7, quorum: 57.7 },
+  leaderCpuLower: [22.7, 38.0],
+  followerCpuLower: [16.0, 35.7],
+  p50Lower: [12.5, 25.6],
+};
+
+/** Our run next to the paper, for the `all` arm at the highest thread count of each replica count. */
+export function paperComparison(rows: readonly SummaryRow[]): string[] {
+  const out: string[] = [];
+  for (const n of [...new Set(rows.map((r) => r.replicas))].sort((a, b) => a - b)) {
+    const all = rows.filter((r) => r.replicas === n && r.arm === 'all' && r.nemesis === 'none' && Number.isFinite(r.speedup));
+    if (!all.length) continue;
+    const r = all.reduce((a, b) => (b.threads > a.threads ? b : a));
+    const paper = PAPER.throughput[n];
+    const parts = [`${n} replicas, ${r.threads} thread${r.threads === 1 ? '' : 's'}: all/baseline ${formatSpeedup(r.speedup)}${paper !== undefined ? ` (paper +${paper}%)` : ''}`];
+    if (Number.isFinite(r.p50Change)) parts.push(`p50 ${fmtChange(r.p50Change)} (paper -${PAPER.p50Lower[0]}..-${PAPER.p50Lower[1]}%)`);
+    if (Number.isFinite(r.leaderCpuChange)) parts.push(`leader CPU/op ${fmtChange(r.leaderCpuChange)} (paper -${PAPER.leaderCpuLower[0]}..-${PAPER.leaderCpuLower[1]}%)`);
+    if (Number.isFinite(r.followerCpuChange)) parts.push(`busiest follower CPU/op ${fmtChange(r.followerCpuChange)} (paper -${PAPER.followerCpuLower[0]}..-${PAPER.followerCpuLower[1]}%)`);
+    if (Number.isFinite(r.cpuChange)) parts.push(`lab CPU/op ${fmtChange(r.cpuChange)}`);
+    out.push(`  ${parts.join('; ')}`);
+  }
+  return out;
 }
 
 export function crashSummary(records: readonly TrialRecord[]): string[] {
@@ -70,10 +113,40 @@ export function renderReport(results: ResultsFile, runDir: string): string {
   } else {
     out.push('no trials recorded');
   }
+  const paper = paperComparison(rows);
+  if (paper.length) {
+    out.push('');
+    out.push('against the paper (CPU: task time per op; on a netns lab the split between roles is the veths\', see README "CPU per operation"):');
+    out.push(...paper);
+  }
   const warn = rows.filter((r) => r.cvWarning);
   if (warn.length) {
     out.push('');
     out.push(`warning: throughput CV above ${CV_WARN_PERCENT}% for ${warn.map((r) => `${r.replicas}/${r.arm}/${r.threads}t`).join(', ')}: the machine is noisy; add --repeat or quiet the host`);
+  }
+  const unsafe = results.records.filter((r) => r.safety && (r.safety.verdict === 'not-linearizable' || r.safety.lostAcked > 0 || r.safety.divergence));
+  const checked = results.records.filter((r) => r.safety && r.safety.verdict !== 'unchecked');
+  if (checked.length) {
+    out.push('');
+    const ops = checked.reduce((a, r) => a + r.safety!.ops, 0);
+    const acked = checked.reduce((a, r) => a + r.safety!.acked, 0);
+    out.push(
+      unsafe.length
+        ? `SAFETY VIOLATIONS in ${unsafe.length} of ${checked.length} checked trials:`
+        : `safety: ${checked.length} trial histories checked (${ops.toLocaleString('en-US')} ops), all linearizable where decided; 0 of ${acked.toLocaleString('en-US')} acknowledged requests lost`,
+    );
+    for (const r of unsafe) {
+      const s = r.safety!;
+      out.push(`  ${r.replicas}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}${r.nemesis !== 'none' ? `/${r.nemesis}` : ''}: ${s.verdict}${s.lostAcked ? `, ${s.lostAcked} acknowledged lost (${s.lostExamples.join(', ')})` : ''}${s.divergence ? `, ${s.divergence}` : ''}`);
+      if (s.failure) for (const l of s.failure.split('\n')) out.push(`    ${l}`);
+    }
+    const undecided = checked.filter((r) => r.safety!.verdict === 'unknown').length;
+    if (undecided) out.push(`  ${undecided} trial(s) undecided: the checker's budget ran out on some key (see results.json)`);
+  }
+  const faults = results.records.filter((r) => r.fault);
+  if (faults.length) {
+    const problems = faults.filter((r) => r.fault!.problem);
+    for (const r of problems) out.push(`nemesis ${r.fault!.name} in ${r.replicas}/${r.arm}/${r.threads}t: ${r.fault!.problem}`);
   }
   const crashes = crashSummary(results.records);
   if (crashes.length) {

@@ -8,8 +8,9 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { LabError } from '../diagnostics.js';
-import { RunPaths, projectRoot } from '../paths.js';
+import { DiagnosticsError, LabError } from '../diagnostics.js';
+import { LabPaths, RunPaths, projectRoot } from '../paths.js';
+import { loadPlan } from '../state.js';
 import { until } from '../proc.js';
 import { PlanNode, clients, replicas } from '../plan.js';
 import { ProcessRecord, Progress, Provider } from '../providers/provider.js';
@@ -25,6 +26,10 @@ import { renderReport } from './report.js';
 import { schedule } from './schedule.js';
 import { LoggingRunner, newRunPaths, saveResults } from './store.js';
 import { ARMS, ArmName, BenchOptions, CrashInfo, ResultsFile, Trial, TrialRecord, armReplicaFlags, armUsesBpf } from './types.js';
+import { NO_NEMESIS, NemesisRecord, NemesisSpec, leaderFromLogs, nemesisProblems, nemesisWindow, recoveryMs } from './nemesis.js';
+import { analyzeTrial, isSafe } from './safety.js';
+import { CpuSample, cpuRecord, cpuSampleScript, parseCpuSample } from './cpu.js';
+import { ProfileRecord, profileFromPerfScript } from './profiling.js';
 
 export interface BenchDeps {
   env: NodeJS.ProcessEnv;
@@ -44,10 +49,13 @@ export interface BenchDeps {
 export interface Binaries {
   replica: string;
   client: string;
+  /** The floor's UDP echo server. */
+  echo: string;
 }
 
 export function nativeBinaries(root = projectRoot()): Binaries {
-  return { replica: join(root, 'native', 'build', 'replica'), client: join(root, 'native', 'build', 'client') };
+  const b = (name: string) => join(root, 'native', 'build', name);
+  return { replica: b('replica'), client: b('client'), echo: b('echo') };
 }
 
 /** Readiness: no sleeps, conditions with a deadline. */
@@ -55,6 +63,8 @@ const PROBE_ATTEMPT_MS = 3_000;
 /** Where VM guests write cores (the guest's core_pattern), and the largest core copied out to the run folder. */
 export const GUEST_CORES_DIR = '/var/tmp/electrode-lab/cores';
 export const GUEST_CORE_COPY_MAX = 256 * 1024 * 1024;
+/** perf's sampling rate for --profile: enough samples in 3 s, few enough interrupts on a VM. */
+const PROFILE_HZ = 499;
 /** Client ids of readiness probes, far from the measuring client's. */
 const PROBE_ID_BASE = 900_000;
 
@@ -66,7 +76,20 @@ export const CORE_SIGNALS = new Set(['SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGFPE', '
 interface Started {
   node: PlanNode;
   rec: ProcessRecord;
+  /** What runs (a replica, or the floor's echo), for gdb on its core. */
+  binary: string;
 }
+
+/** Where a trial's replicas and client write what the checker reads: the lab's log folder, the same path on every provider. */
+function trialFiles(lab: BenchLab, seq: number, clientNode: PlanNode) {
+  return {
+    dump: (n: PlanNode) => join(lab.paths.nodeLogDir(n.name), `committed.t${seq}.log`),
+    history: join(lab.paths.nodeLogDir(clientNode.name), `history.t${seq}.jsonl`),
+    acks: join(lab.paths.nodeLogDir(clientNode.name), `acks.t${seq}.log`),
+  };
+}
+
+const delay = (ms: number) => new Promise<void>((ok) => setTimeout(ok, Math.max(0, ms)));
 
 /** Everything one bench run shares between trials. */
 class Bench {
@@ -76,7 +99,7 @@ class Bench {
   private readonly claimedCores = new Set<string>();
   private readonly guestCoresReady = new Set<string>();
   constructor(
-    readonly opts: BenchOptions,
+    readonly opts: BenchOptions & { nemesis: NemesisSpec[]; check: boolean },
     readonly deps: BenchDeps,
     readonly run: RunPaths,
     readonly runner: LoggingRunner,
@@ -106,6 +129,7 @@ class Bench {
   async trial(t: Trial, lab: BenchLab): Promise<TrialRecord> {
     const arm = ARMS[t.arm];
     const useBpf = armUsesBpf(arm);
+    const nemesis = this.opts.nemesis.find((n) => n.name === t.nemesis) ?? NO_NEMESIS;
     const t0 = performance.now();
     const rec: TrialRecord = {
       ...t, status: 'ok', crashed: false, startedAt: new Date().toISOString(), wallMs: 0, requests: 0, completed: 0, errors: 0, timeouts: 0,
@@ -116,9 +140,12 @@ class Bench {
     let clientTimedOut = false;
     const clientNode = clients(lab.plan)[0];
     if (!clientNode) throw new LabError(`lab '${lab.plan.lab}' has no client node`);
+    const files = trialFiles(lab, t.seq, clientNode);
+    const fault: { rec?: NemesisRecord; killed: Set<number>; heal?: () => Promise<void> } = { killed: new Set() };
+    let cpuBefore: CpuSample[] | undefined;
     try {
       if (useBpf) {
-        await attachArm(lab, arm);
+        await attachArm(lab, arm, this.opts.hook);
         const armEnv = (this.env.labs[String(t.replicas)]!.arms[t.arm] ??= {});
         if (!Object.keys(armEnv).length) {
           for (const n of replicas(lab.plan)) armEnv[n.name] = await armNodeState(lab, n);
@@ -126,20 +153,50 @@ class Bench {
         }
       }
       await this.prepareGuestCores(lab);
-      for (const node of replicas(lab.plan)) {
+      // reordering needs the kernel's sch_netem; without it the replicas reorder what they receive
+      const reorderInReplicas = nemesis.kind === 'reorder' && !(await this.linkReorder(lab));
+      if (reorderInReplicas) fault.rec = { name: nemesis.name, kind: nemesis.kind, targets: replicas(lab.plan).map((x) => x.name), problem: undefined };
+      if (arm.floor) {
+        // the floor: replica 0's address answers every datagram itself
+        const node = replicas(lab.plan)[0]!;
+        const argv = withCoreDumps([this.bins.echo, '-l', `${node.ip}:${node.port}`]);
+        started.push({ node, binary: this.bins.echo, rec: await lab.provider.spawn(lab.plan, node, `echo.t${t.seq}`, argv, lab.pctx) });
+      }
+      for (const node of arm.floor ? [] : replicas(lab.plan)) {
         const argv = withCoreDumps([
           this.bins.replica, '-c', lab.paths.replicaConfigFile, '-i', String(node.index), '--log-level', 'info',
           ...(useBpf ? ['--bpf-pin-dir', node.pinDir] : []),
           ...armReplicaFlags(arm),
+          ...(this.opts.check ? ['--dump-log', files.dump(node)] : []),
+          ...(reorderInReplicas ? ['--reorder-rate', String(nemesis.percent! / 100)] : []),
           ...(this.opts.replicaArgs ?? []),
           ...(this.opts.replicaArgsFor?.[String(node.index)] ?? []),
         ]);
-        started.push({ node, rec: await lab.provider.spawn(lab.plan, node, `replica.t${t.seq}`, argv, lab.pctx) });
+        started.push({ node, binary: this.bins.replica, rec: await lab.provider.spawn(lab.plan, node, `replica.t${t.seq}`, argv, lab.pctx) });
       }
-      await this.waitReady(lab, started, clientNode, t);
+      await this.waitReady(lab, started, clientNode, t, arm.floor === true);
       const load = this.opts.duration !== undefined ? ['-d', String(this.opts.duration)] : ['-n', String(this.opts.requests ?? 1000)];
-      const argv = withCoreDumps([this.bins.client, '-c', lab.paths.replicaConfigFile, ...load, '-w', String(this.opts.warmup), '-t', String(t.threads)]);
-      client = await lab.provider.exec(lab.plan, clientNode, argv, lab.pctx, { check: false, timeoutMs: this.opts.timeoutMs });
+      const argv = withCoreDumps([
+        this.bins.client, '-c', lab.paths.replicaConfigFile, ...load, '-w', String(this.opts.warmup), '-t', String(t.threads),
+        ...(arm.floor ? ['--echo'] : this.opts.check ? ['--history', files.history, '--ack-log', files.acks] : []),
+      ]);
+      cpuBefore = await this.sampleCpu(lab, started, clientNode);
+      const clientStart = performance.now();
+      const clientRun = lab.provider.exec(lab.plan, clientNode, argv, lab.pctx, { check: false, timeoutMs: this.opts.timeoutMs });
+      const profiling = this.profileFor(t, lab) ? this.recordProfile(t, lab, clientRun) : undefined;
+      if (reorderInReplicas) {
+        fault.rec!.injectedAt = Date.now();
+        fault.rec!.note = 'no sch_netem in this kernel: the replicas reordered what they received (--reorder-rate), for the whole trial';
+      } else if (nemesis.kind !== 'none') {
+        // a fault that could not be made is on record; the client still runs to its end
+        await this.runNemesis(nemesis, lab, started, clientNode, clientRun, fault).catch((e: Error) => {
+          fault.rec = { ...(fault.rec ?? { name: nemesis.name, kind: nemesis.kind, targets: [] }), problem: e.message.split('\n').slice(0, 3).join(' | ') };
+        });
+      }
+      client = await clientRun;
+      const windowMs = performance.now() - clientStart;
+      const cpuAfter = await this.sampleCpu(lab, started, clientNode);
+      if (profiling) rec.profile = await profiling;
       clientTimedOut = client.signal !== null && client.durationMs >= this.opts.timeoutMs - 50;
       writeFileSync(join(this.nodeDir(clientNode.name), `client.t${t.seq}.log`), client.stdout + (client.stderr ? `\n--- stderr ---\n${client.stderr}` : ''));
       rec.clientExitCode = client.exitCode;
@@ -147,7 +204,18 @@ class Bench {
       if (parsed.result) {
         const r = parsed.result;
         Object.assign(rec, { requests: r.requests, completed: r.completed, errors: r.errors, timeouts: r.timeouts, duration_s: r.duration_s, throughput_ops: r.throughput_ops, latency_us: r.latency_us });
+        if (r.warmup_completed !== undefined) rec.warmupCompleted = r.warmup_completed;
         if (parsed.source !== 'json') rec.partial = true;
+        if (cpuBefore && cpuAfter) {
+          const logs = arm.floor ? [] : await Promise.all(started.map((x) => this.readNodeFile(lab, x.node, x.rec.logFile)));
+          const leader = arm.floor ? started[0] : started.find((x) => x.node.index === leaderFromLogs(logs, lab.plan.cluster.n));
+          const cpu = cpuRecord({
+            before: cpuBefore, after: cpuAfter, windowMs, ops: r.completed + (r.warmup_completed ?? 0),
+            leaderPid: leader?.rec.pid, followerPids: started.filter((x) => x !== leader).map((x) => x.rec.pid),
+            client: { ...(r.cpu_us !== undefined ? { cpuUs: r.cpu_us } : {}), ...(r.ctx_switches !== undefined ? { ctxSwitches: r.ctx_switches } : {}) },
+          });
+          if (cpu) rec.cpu = cpu;
+        }
       }
       if (clientTimedOut) throw new TrialError(`client did not finish within ${this.opts.timeoutMs} ms (raise --timeout-ms); ${parsed.problem ?? ''}`.trim());
       if (client.signal) throw new TrialError(this.aborted ? `interrupted (${this.aborted})` : `client killed by ${client.signal}`);
@@ -155,14 +223,235 @@ class Bench {
         throw new TrialError(`client exited ${client.exitCode}: ${(client.stderr.trim().split('\n').at(-1) ?? '') || parsed.problem || 'no message'}`);
       }
       if (!parsed.result) throw new TrialError(`client output unusable: ${parsed.problem}`);
+      // a trial that measured nothing says nothing: never "ok"
+      if (!(parsed.result.completed > 0)) throw new TrialError(`nothing was measured: 0 requests completed after the ${this.opts.warmup} s warm-up (${parsed.result.warmup_completed ?? '?'} completed during it); raise --requests or --duration, or shorten --warmup`);
     } catch (e) {
       rec.status = 'failed';
       rec.error = (e as Error).message.split('\n').slice(0, 3).join(' | ');
     } finally {
-      await this.finishTrial(t, lab, started, useBpf, rec, client, clientTimedOut, clientNode);
+      // a fault left in place would poison the stop and the next trial
+      if (fault.heal) await fault.heal().catch((e: Error) => this.deps.progress.warn(`nemesis heal: ${e.message}`));
+      if (fault.rec) rec.fault = fault.rec;
+      await this.finishTrial(t, lab, started, useBpf, rec, client, clientTimedOut, clientNode, fault.killed);
+      if (this.opts.check && !arm.floor) await this.checkSafety(t, lab, started, clientNode, rec, fault.killed);
       rec.wallMs = Math.round(performance.now() - t0);
     }
     return rec;
+  }
+
+  /**
+   * Injects the trial's fault a third into the measured part and heals it at
+   * two thirds (nemesisWindow), while the client runs. Targets come from the
+   * replicas' own logs (the leader is the one of the highest normal view).
+   */
+  private async runNemesis(spec: NemesisSpec, lab: BenchLab, started: Started[], clientNode: PlanNode, clientRun: Promise<RunResult>, fault: { rec?: NemesisRecord; killed: Set<number>; heal?: () => Promise<void> }): Promise<void> {
+    const faults = lab.provider.faults;
+    const rec: NemesisRecord = { name: spec.name, kind: spec.kind, targets: [] };
+    fault.rec = rec;
+    if (!faults) {
+      rec.problem = `the ${lab.provider.name} provider cannot inject faults`;
+      return;
+    }
+    const w = nemesisWindow(this.opts.warmup, this.opts.duration);
+    const t0 = Date.now();
+    let clientDone = false;
+    void clientRun.finally(() => (clientDone = true));
+    const waitUntil = async (ms: number) => {
+      await Promise.race([delay(t0 + ms - Date.now()), clientRun]);
+      return !clientDone;
+    };
+    if (!(await waitUntil(w.startMs))) {
+      rec.problem = 'the client finished before the fault was due';
+      return;
+    }
+    const n = lab.plan.cluster.n;
+    const logs = await Promise.all(started.map((s) => this.readNodeFile(lab, s.node, s.rec.logFile)));
+    const leader = leaderFromLogs(logs, n);
+    const byIndex = (i: number) => started.find((s) => s.node.index === i)!;
+    const followers = started.filter((s) => s.node.index !== leader);
+    const pick = (target: 'leader' | 'follower' | undefined) => (target === 'follower' ? followers[0]! : byIndex(leader));
+    const { pctx, plan } = lab;
+    const note = (line: string) => this.runner.note(`nemesis ${spec.name}: ${line}`);
+    rec.injectedAt = Date.now();
+    switch (spec.kind) {
+      case 'kill-leader':
+      case 'kill-follower': {
+        const victims = spec.kind === 'kill-leader' ? [byIndex(leader)] : followers.slice(0, spec.count ?? 1);
+        for (const v of victims) {
+          note(`SIGKILL ${v.node.name} (pid ${v.rec.pid})`);
+          fault.killed.add(v.rec.pid);
+          await faults.signal(plan, v.rec, 'SIGKILL', pctx);
+          rec.targets.push(v.node.name);
+        }
+        break;
+      }
+      case 'pause': {
+        const v = pick(spec.target);
+        note(`SIGSTOP ${v.node.name}`);
+        await faults.signal(plan, v.rec, 'SIGSTOP', pctx);
+        rec.targets.push(v.node.name);
+        fault.heal = async () => {
+          note(`SIGCONT ${v.node.name}`);
+          await faults.signal(plan, v.rec, 'SIGCONT', pctx);
+        };
+        break;
+      }
+      case 'partition': {
+        const v = pick(spec.target);
+        note(`cut ${v.node.name} off the lab network`);
+        await faults.isolate(plan, v.node, true, pctx);
+        rec.targets.push(v.node.name);
+        fault.heal = async () => {
+          note(`reconnect ${v.node.name}`);
+          await faults.isolate(plan, v.node, false, pctx);
+        };
+        break;
+      }
+      case 'split': {
+        if (!faults.split) {
+          rec.problem = `the ${lab.provider.name} provider cannot split the lab network`;
+          return;
+        }
+        // the old leader with f-1 followers on one side, a quorum and the client on the other
+        const f = lab.plan.cluster.f;
+        const minority = [byIndex(leader).node, ...followers.slice(0, f - 1).map((x) => x.node)];
+        const majority = plan.nodes.filter((x) => !minority.includes(x));
+        note(`split into [${majority.map((x) => x.name).join(' ')}] and [${minority.map((x) => x.name).join(' ')}]`);
+        await faults.split(plan, [majority, minority], pctx);
+        rec.targets.push(...minority.map((x) => x.name));
+        fault.heal = async () => {
+          note('heal the split');
+          await faults.split!(plan, undefined, pctx);
+        };
+        break;
+      }
+      case 'loss':
+      case 'dup':
+      case 'reorder': {
+        const p = spec.percent!;
+        const netem = spec.kind === 'loss' ? { lossPercent: p } : spec.kind === 'dup' ? { duplicatePercent: p } : { reorderPercent: p };
+        note(`netem ${spec.kind} ${p}% on every lab link`);
+        for (const x of plan.nodes) await faults.netem(plan, x, netem, pctx);
+        rec.targets.push(...plan.nodes.map((x) => x.name));
+        fault.heal = async () => {
+          note('remove netem');
+          for (const x of plan.nodes) await faults.netem(plan, x, undefined, pctx);
+        };
+        break;
+      }
+      case 'none':
+        break;
+    }
+    if (!fault.heal) return;
+    const heal = fault.heal;
+    await waitUntil(w.endMs);
+    fault.heal = undefined;
+    await heal();
+    rec.healedAt = Date.now();
+  }
+
+  /**
+   * One CPU sample per kernel the lab runs on: a netns lab's nodes share
+   * this host's (one sample with every pid), other labs' nodes have their
+   * own (one per node, with that node's process). Undefined when any
+   * sample failed: no CPU figures are better than wrong ones.
+   */
+  private async sampleCpu(lab: BenchLab, started: Started[], clientNode: PlanNode): Promise<CpuSample[] | undefined> {
+    const groups: { node: PlanNode; pids: number[] }[] = lab.provider.sharedKernel
+      ? [{ node: clientNode, pids: started.map((x) => x.rec.pid) }]
+      : [...started.map((x) => ({ node: x.node, pids: [x.rec.pid] })), ...(started.some((x) => x.node === clientNode) ? [] : [{ node: clientNode, pids: [] }])];
+    const out: CpuSample[] = [];
+    for (const g of groups) {
+      const r = await lab.provider.exec(lab.plan, g.node, ['sh', '-c', cpuSampleScript(g.pids)], lab.pctx, { check: false, timeoutMs: 30_000 }).catch(() => undefined);
+      const parsed = r && r.exitCode === 0 ? parseCpuSample(r.stdout) : 'the sampling command failed';
+      if (typeof parsed === 'string') {
+        this.deps.progress.warn(`CPU sample on ${g.node.name}: ${parsed}; this trial has no CPU figures`);
+        return undefined;
+      }
+      out.push(parsed);
+    }
+    return out;
+  }
+
+  private profiled = new Set<string>();
+  /** --profile: the first trial of each replica count x arm at the highest thread count, without a nemesis. */
+  private profileFor(t: Trial, lab: BenchLab): boolean {
+    const key = `${t.replicas}/${t.arm}`;
+    if (!this.opts.profile || !lab.provider.sharedKernel || t.nemesis !== 'none' || t.threads !== Math.max(...this.opts.threads) || this.profiled.has(key)) return false;
+    this.profiled.add(key);
+    return true;
+  }
+
+  /** perf record -a -g over the measured part of the client run, then the folded stacks and the flame graph. */
+  private async recordProfile(t: Trial, lab: BenchLab, clientRun: Promise<RunResult>): Promise<ProfileRecord> {
+    const dir = join(this.run.root, 'profiles');
+    mkdirSync(dir, { recursive: true });
+    const base = `${t.replicas}r-${t.arm}-${t.threads}t`;
+    const rel = { svg: `profiles/${base}.svg`, folded: `profiles/${base}.folded` };
+    const data = join(dir, `${base}.perf.data`);
+    const fail = (problem: string): ProfileRecord => ({ ...rel, samples: 0, top: [], costs: {}, problem });
+    let done = false;
+    void clientRun.finally(() => (done = true));
+    await Promise.race([delay(this.opts.warmup * 1000), clientRun]);
+    if (done) return fail('the client finished within its warm-up: nothing to profile');
+    const seconds = this.opts.duration ?? 3;
+    const rec = await this.runner.run(['perf', 'record', '-a', '-g', '-F', String(PROFILE_HZ), '-o', data, '--', 'sleep', String(seconds)], { check: false, timeoutMs: (seconds + 60) * 1000 }).catch((e: Error) => ({ exitCode: 127, stdout: '', stderr: e.message }) as RunResult);
+    if (rec.exitCode !== 0) return fail(`perf record failed (${rec.stderr.trim().split('\n').at(-1) ?? ''}); install linux-perf`);
+    await clientRun.catch(() => undefined);
+    const script = await this.runner.run(['perf', 'script', '-i', data], { check: false, bulkStdout: true, timeoutMs: 600_000 });
+    if (script.exitCode !== 0) return fail(`perf script failed: ${script.stderr.trim().split('\n').at(-1) ?? ''}`);
+    const p = profileFromPerfScript(script.stdout, {
+      title: `${t.replicas} replicas, ${t.arm}, ${t.threads} client threads`,
+      subtitle: `perf record -a -g -F ${PROFILE_HZ} for ${seconds} s of the measured part (whole machine: the lab's processes, kernel and eBPF), run ${this.run.id}`,
+      ...rel,
+    });
+    writeFileSync(join(this.run.root, rel.svg), p.svgText);
+    writeFileSync(join(this.run.root, rel.folded), p.foldedText);
+    return p.record;
+  }
+
+  private reorderable = new Map<string, boolean>();
+  /** Can this lab's links reorder (sch_netem)? Asked once per lab size. */
+  private async linkReorder(lab: BenchLab): Promise<boolean> {
+    const key = `${lab.plan.lab}/${lab.plan.cluster.n}`;
+    if (!this.reorderable.has(key)) this.reorderable.set(key, (await lab.provider.faults?.canReorder(lab.plan, lab.pctx).catch(() => false)) ?? false);
+    return this.reorderable.get(key)!;
+  }
+
+  /** A node's file as text ('' when it has none): local on netns, copied out of a VM. */
+  private async readNodeFile(lab: BenchLab, node: PlanNode, path: string, dest?: string): Promise<string> {
+    const local = dest ?? join(this.run.root, '.scratch', node.name, basename(path));
+    if (!(await lab.provider.copyOut(lab.plan, node, path, local, lab.pctx).catch(() => false))) return '';
+    try {
+      return readFileSync(local, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /**
+   * The trial's safety verdict: the client's history checked for
+   * linearizability, its acknowledged requests against the committed logs of
+   * the replicas that survived; the files go into the run folder.
+   */
+  private async checkSafety(t: Trial, lab: BenchLab, started: Started[], clientNode: PlanNode, rec: TrialRecord, killed: Set<number>): Promise<void> {
+    const files = trialFiles(lab, t.seq, clientNode);
+    const logs = new Map<string, string>();
+    for (const s of started) {
+      const text = await this.readNodeFile(lab, s.node, files.dump(s.node), join(this.nodeDir(s.node.name), basename(files.dump(s.node))));
+      // a replica the nemesis killed left a log that stops early: not one of the survivors
+      if (!killed.has(s.rec.pid) && text) logs.set(s.node.name, text);
+    }
+    const history = await this.readNodeFile(lab, clientNode, files.history, join(this.nodeDir(clientNode.name), basename(files.history)));
+    const acks = await this.readNodeFile(lab, clientNode, files.acks, join(this.nodeDir(clientNode.name), basename(files.acks)));
+    if (!history && !acks) return; // the client never ran (a failed start): nothing to judge
+    rec.safety = analyzeTrial({ ...(history ? { history } : {}), acks, logs });
+    if (rec.fault?.injectedAt) {
+      const replicaLogs = started.map((s) => (existsSync(join(this.nodeDir(s.node.name), basename(s.rec.logFile))) ? readFileSync(join(this.nodeDir(s.node.name), basename(s.rec.logFile)), 'utf8') : ''));
+      const ms = recoveryMs(replicaLogs, rec.fault.injectedAt);
+      if (ms !== undefined) rec.fault.recoveryMs = ms;
+    }
+    rmSync(join(this.run.root, '.scratch'), { recursive: true, force: true });
   }
 
   private nodeDir(node: string): string {
@@ -172,7 +461,7 @@ class Bench {
   }
 
   /** Every replica bound its port, then one request commits end to end (checked through the provider: host /proc for netns, ssh for VMs). */
-  private async waitReady(lab: BenchLab, started: Started[], clientNode: PlanNode, t: Trial): Promise<void> {
+  private async waitReady(lab: BenchLab, started: Started[], clientNode: PlanNode, t: Trial, portsOnly = false): Promise<void> {
     const { provider, plan, pctx } = lab;
     const timeoutMs = provider.startTimeoutMs;
     const deadNow = async () => {
@@ -193,10 +482,12 @@ class Bench {
       throw new TrialError(`replica(s) exited during start: ${why}`);
     }
     if (!bound) throw new TrialError(`replicas did not bind their UDP ports within ${timeoutMs / 1000}s (${[...pending].map((s) => s.node.name).join(', ')})`);
+    if (portsOnly) return;
     const deadline = Date.now() + timeoutMs;
     let last: RunResult | undefined;
     for (let attempt = 0; Date.now() < deadline; attempt++) {
-      const probe = [this.bins.client, '-c', lab.paths.replicaConfigFile, '-n', '1', '-t', '1', '-w', '0', '--timeout-ms', '200', '--id-base', String(PROBE_ID_BASE + t.seq * 64 + attempt)];
+      // keys of its own: what it writes must not show up in the measured client's history
+      const probe = [this.bins.client, '-c', lab.paths.replicaConfigFile, '-n', '1', '-t', '1', '-w', '0', '--timeout-ms', '200', '--id-base', String(PROBE_ID_BASE + t.seq * 64 + attempt), '--key-prefix', 'probe'];
       last = await provider.exec(plan, clientNode, probe, pctx, { check: false, timeoutMs: PROBE_ATTEMPT_MS + (timeoutMs > 20_000 ? 30_000 : 0) });
       if (last.exitCode === 0) return;
       if ((await deadNow()).length) break;
@@ -206,19 +497,20 @@ class Bench {
     throw new TrialError(`no request committed within ${timeoutMs / 1000}s of start (last probe: ${last ? (last.signal ?? `exit ${last.exitCode}`) : 'none'} ${last?.stderr.trim().split('\n').at(-1) ?? ''})`);
   }
 
-  private async finishTrial(t: Trial, lab: BenchLab, started: Started[], useBpf: boolean, rec: TrialRecord, client: RunResult | undefined, clientTimedOut: boolean, clientNode: PlanNode): Promise<void> {
+  private async finishTrial(t: Trial, lab: BenchLab, started: Started[], useBpf: boolean, rec: TrialRecord, client: RunResult | undefined, clientTimedOut: boolean, clientNode: PlanNode, killed: Set<number>): Promise<void> {
     const crashes: CrashInfo[] = [];
     const bpfState = (node: PlanNode) => (useBpf ? () => bpfStateOf(lab, node) : undefined);
-    // 1. replicas that died while we were not stopping them: crash folder while the eBPF state is still attached
+    // 1. replicas that died while we were not stopping them (and not by the nemesis):
+    // crash folder while the eBPF state is still attached
     const deadEarly: Started[] = [];
-    for (const s of started) if (!(await lab.provider.alive(lab.plan, s.rec, lab.pctx))) deadEarly.push(s);
+    for (const s of started) if (!killed.has(s.rec.pid) && !(await lab.provider.alive(lab.plan, s.rec, lab.pctx))) deadEarly.push(s);
     for (const s of deadEarly) {
       await this.pullLog(lab, s);
       const guest = lab.provider.name === 'netns' ? {} : await this.guestCore(lab, s);
       const core = guest.core ?? (lab.provider.name === 'netns' ? await waitForCore(this.run.coresDir, s.rec.pid, 3000) : undefined);
       if (core) this.claimedCores.add(core.path);
       // with or without a core: the folder keeps its log tail and the eBPF state
-      crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: 'replica', pid: s.rec.pid, binary: this.bins.replica, logFile: s.rec.logFile, core, bpfState: bpfState(s.node), ...guest.capture }));
+      crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: basename(s.binary), pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core, bpfState: bpfState(s.node), ...guest.capture }));
     }
     // 2. the client, if a crash signal ended it (SIGINT/SIGTERM/SIGKILL come from a person or our timeout)
     if (client?.signal && !clientTimedOut && CORE_SIGNALS.has(client.signal)) {
@@ -229,11 +521,11 @@ class Bench {
     // stop() also forgets the pid file of a replica that is already dead
     for (const s of started) await lab.provider.stop(lab.plan, s.rec, lab.pctx);
     for (const s of started) {
-      if (deadEarly.includes(s)) continue;
+      if (deadEarly.includes(s) || killed.has(s.rec.pid)) continue;
       const core = listCores(this.run.coresDir).find((c) => c.pid === s.rec.pid);
       if (core) {
         this.claimedCores.add(core.path);
-        crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: 'replica', pid: s.rec.pid, binary: this.bins.replica, logFile: s.rec.logFile, core, bpfState: bpfState(s.node) }));
+        crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: basename(s.binary), pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core, bpfState: bpfState(s.node) }));
       }
     }
     if (useBpf) {
@@ -275,13 +567,13 @@ class Bench {
    * is at most GUEST_CORE_COPY_MAX bytes; a larger one stays in the guest, named in the note.
    */
   private async guestCore(lab: BenchLab, s: Started): Promise<{ core?: CoreFile; capture?: { backtraceText?: string; coreNote?: string } }> {
-    const comm = basename(this.bins.replica).slice(0, 15);
+    const comm = basename(s.binary).slice(0, 15);
     const path = `${GUEST_CORES_DIR}/core.${comm}.${s.rec.pid}`;
     const ex = (argv: string[], timeoutMs = 60_000, bulkStdout = false) => lab.provider.exec(lab.plan, s.node, argv, lab.pctx, { check: false, timeoutMs, bulkStdout });
     // the kernel finishes writing the core before the process is reaped: a few checks suffice
     const there = await until(async () => (await ex(['test', '-s', path])).exitCode === 0, 10_000, 500);
     if (!there) return {};
-    const gdb = await ex(['gdb', '-batch', '-nx', '-ex', 'set pagination off', '-ex', 'bt', '-ex', 'thread apply all bt full', this.bins.replica, path], 180_000);
+    const gdb = await ex(["gdb", "-batch", "-nx", "-ex", "set pagination off", "-ex", "bt", "-ex", "thread apply all bt full", s.binary, path], 180_000);
     const backtraceText = gdb.exitCode === null && !gdb.stdout ? `gdb did not run in ${s.node.name} (${gdb.stderr.trim()})\n` : gdb.stdout + (gdb.stderr ? `\n--- gdb stderr ---\n${gdb.stderr}` : '');
     const size = Number((await ex(['stat', '-c', '%s', path])).stdout.trim());
     if (!(size > 0 && size <= GUEST_CORE_COPY_MAX)) {
@@ -299,13 +591,9 @@ class Bench {
     return { core: { path: host, comm, pid: s.rec.pid }, capture: { backtraceText } };
   }
 
-  /** A VM keeps the process log at the same path inside the guest: copy it to the host so crash folders and the run folder have it. */
+  /** The process log at the same path on this host (a VM keeps it in the guest), so crash folders and the run folder have it. */
   private async pullLog(lab: BenchLab, s: Started): Promise<void> {
-    if (lab.provider.name === 'netns') return;
-    const r = await lab.provider.exec(lab.plan, s.node, ['tail', '-c', '4000000', s.rec.logFile], lab.pctx, { check: false, timeoutMs: 60_000 });
-    if (r.exitCode !== 0) return;
-    mkdirSync(dirname(s.rec.logFile), { recursive: true });
-    writeFileSync(s.rec.logFile, r.stdout);
+    await lab.provider.copyOut(lab.plan, s.node, s.rec.logFile, s.rec.logFile, lab.pctx, 4_000_000).catch(() => false);
   }
 
   private async waitForUnclaimedCore(comm: string) {
@@ -348,12 +636,22 @@ export function plannedArms(opts: BenchOptions, root = projectRoot()): { run: Ar
   return { run, skipped };
 }
 
-export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<BenchOutcome> {
+export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<BenchOutcome> {
+  const opts: BenchOptions & { nemesis: NemesisSpec[]; check: boolean } = { ...given, nemesis: given.nemesis?.length ? given.nemesis : [NO_NEMESIS], check: given.check ?? true };
   const bins = nativeBinaries();
   const missing = Object.values(bins).filter((b) => !existsSync(b));
   if (missing.length) throw new LabError(`${missing.join(' and ')} missing; build them with \`make -C native\` (or \`npm run build\`)`, 'BENCH_NO_BINARIES');
   const arms = plannedArms(opts);
   if (!arms.run.length) throw new LabError(`no arm can run: ${arms.skipped.map((s) => s.reason).join('; ')}`, 'BENCH_NO_ARMS');
+  // a nemesis that cannot hit these labs is refused before anything runs
+  const providerName = loadPlan(new LabPaths(deps.home, opts.lab))?.provider ?? deps.labSpec?.provider ?? 'netns';
+  const provider = deps.getProvider(providerName);
+  const nemesisBad = opts.nemesis.flatMap((spec) =>
+    opts.replicas.flatMap((n) => nemesisProblems(spec, n, provider.faults?.split !== undefined).map((message) => ({ code: 'BENCH_NEMESIS', subject: `--nemesis ${spec.name}`, message, hint: 'pick faults this lab can survive and this provider can make' }))),
+  );
+  if (opts.nemesis.some((x) => x.kind !== 'none') && !provider.faults) nemesisBad.push({ code: 'BENCH_NEMESIS', subject: '--nemesis', message: `the ${providerName} provider cannot inject faults`, hint: 'use the netns or vagrant provider' });
+  if (opts.profile && !provider.sharedKernel) nemesisBad.push({ code: 'BENCH_PROFILE', subject: '--profile', message: `the ${providerName} provider's nodes run their own kernels: one perf on this host cannot see them`, hint: 'profile a netns lab, or run perf inside a node: electrode-lab exec replica0 -- perf record -a -g -- sleep 3' });
+  if (nemesisBad.length) throw new DiagnosticsError(nemesisBad, 'input');
   for (const s of arms.skipped) deps.progress.warn(`skipping ${s.reason}`);
   const { progress } = deps;
 
@@ -363,7 +661,7 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
   bench.results.skipped = arms.skipped;
   writeFileSync(run.specFile, JSON.stringify({ options: opts, labSpec: deps.labSpec ?? {} }, null, 2) + '\n');
   progress.info(`bench run ${run.id}: ${run.root}`);
-  const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat });
+  const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat, nemesis: opts.nemesis.map((n) => n.name) });
 
   let guard: CorePatternGuard;
   try {
@@ -400,8 +698,12 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
         if (bench.aborted) break outer;
         done++;
         const title = `[${done}/${trials.length}] ${n} replicas · ${t.arm} · ${t.threads} thread${t.threads === 1 ? '' : 's'} · repeat ${t.repeat + 1}/${opts.repeat}`;
-        const rec = await progress.step(title, () => bench.trial(t, current!));
+        const rec = await progress.step(title + (t.nemesis !== 'none' ? ` · nemesis ${t.nemesis}` : ''), () => bench.trial(t, current!));
         bench.results.records.push(rec);
+        if (rec.safety && !isSafe(rec.safety)) {
+          bench.results.unsafe = (bench.results.unsafe ?? 0) + 1;
+          progress.warn(`SAFETY: ${rec.safety.divergence ?? ''}${rec.safety.lostAcked ? ` ${rec.safety.lostAcked} acknowledged request(s) lost (e.g. ${rec.safety.lostExamples.join(', ')})` : ''}${rec.safety.verdict === 'not-linearizable' ? `\n${rec.safety.failure ?? ''}` : ''}`);
+        }
         bench.save();
         progress.info(`    ${describeTrial(rec)}`);
         for (const c of rec.crashes) progress.warn(`crash: ${c.node} ${c.signal ?? 'died'} in ${c.topFrames.slice(0, 3).join(' <- ') || '?'} -> ${join(run.root, c.dir)}`);
@@ -436,7 +738,10 @@ export async function runBench(opts: BenchOptions, deps: BenchDeps): Promise<Ben
 
 export function describeTrial(r: TrialRecord): string {
   const figs = r.throughput_ops !== null && r.latency_us ? `${Math.round(r.throughput_ops)} ops/s, p50 ${r.latency_us.p50} us, p99 ${r.latency_us.p99} us, ${r.completed} ok, ${r.errors + r.timeouts} errors/timeouts` : 'no figures';
-  return `${r.status}: ${figs}${r.partial ? ' (partial output)' : ''}${r.error ? ` - ${r.error}` : ''}`;
+  const s = r.safety;
+  const safety = s ? `; ${s.verdict}${s.lostAcked ? `, ${s.lostAcked} acked LOST` : ''}${s.divergence ? ', DIVERGED' : ''} (${s.ops} ops checked)` : '';
+  const fault = r.fault ? `; ${r.fault.name} on ${r.fault.targets.join(',') || '-'}${r.fault.recoveryMs !== undefined ? `, leader back after ${r.fault.recoveryMs} ms` : ''}${r.fault.problem ? ` (${r.fault.problem})` : ''}` : '';
+  return `${r.status}: ${figs}${safety}${fault}${r.partial ? ' (partial output)' : ''}${r.error ? ` - ${r.error}` : ''}`;
 }
 
 /** VM labs: refuse to measure a guest whose kernel drifted from the pin (the vagrant provider's check). */

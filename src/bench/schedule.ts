@@ -16,6 +16,8 @@ export interface ScheduleInput {
   arms: readonly ArmName[];
   threads: readonly number[];
   repeat: number;
+  /** Nemesis names; default ['none']. */
+  nemesis?: readonly string[];
 }
 
 export function schedule(input: ScheduleInput): Trial[] {
@@ -26,7 +28,9 @@ export function schedule(input: ScheduleInput): Trial[] {
         // threads rotate too, against the arm rotation, so an arm does not
         // always meet the same thread count first
         for (const threads of rotate(input.threads, repeat)) {
-          out.push({ seq: out.length, replicas, arm, threads, repeat });
+          // the floor has no protocol to hurt: once, without a nemesis
+          const faults = arm === 'floor' ? ['none'] : (input.nemesis ?? ['none']);
+          for (const nemesis of faults) out.push({ seq: out.length, replicas, arm, threads, repeat, nemesis });
         }
       }
     }

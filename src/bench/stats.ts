@@ -2,6 +2,7 @@
  * Statistics over repeats: median with min-max, coefficient of variation,
  * speedup over baseline. Pure functions.
  */
+import { safetyCell } from './safety.js';
 import { ArmName, ResultsFile, TrialRecord } from './types.js';
 
 export function median(xs: readonly number[]): number {
@@ -62,6 +63,12 @@ export interface SummaryRow {
   replicas: number;
   arm: ArmName;
   threads: number;
+  /** The nemesis of these trials (`none` without one). */
+  nemesis: string;
+  /** ok, LOST n, NOT LIN, DIVERGED, ? (undecided) or - (not checked). */
+  safety: string;
+  /** Median time to a new leader after the fault, ms (leader faults). */
+  recoveryMs: number;
   /** Repeats that produced figures (status ok). */
   okRuns: number;
   crashedRuns: number;
@@ -75,11 +82,23 @@ export interface SummaryRow {
   /** Median p50 latency change over baseline, in percent (-20 = 20 % lower). */
   p50Change: number;
   cvWarning: boolean;
+  /** CPU us per committed op, whole lab (median over repeats; NaN when not measured). */
+  cpuPerOp: number;
+  /** Leader task time per op, and the busiest follower's, us. */
+  leaderCpu: number;
+  followerCpu: number;
+  ctxPerOp: number;
+  /** Changes over baseline in percent (-30 = 30 % less CPU per op). */
+  cpuChange: number;
+  leaderCpuChange: number;
+  followerCpuChange: number;
+  /** p50 over two round trips of the floor (same replicas and threads); NaN without a floor. */
+  floorRatio: number;
 }
 
 export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): SummaryRow[] {
   const groups = new Map<string, TrialRecord[]>();
-  const key = (r: { replicas: number; arm: string; threads: number }) => `${r.replicas}|${r.arm}|${r.threads}`;
+  const key = (r: { replicas: number; arm: string; threads: number; nemesis?: string }) => `${r.replicas}|${r.arm}|${r.threads}|${r.nemesis ?? 'none'}`;
   for (const r of results.records) {
     const k = key(r);
     const g = groups.get(k);
@@ -92,18 +111,26 @@ export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): Su
     return i < 0 ? 99 : i;
   };
   const keys = [...groups.keys()];
+  const nemOrder = (n: string) => {
+    const i = (results.options.nemesis ?? []).findIndex((x) => x.name === n);
+    return i < 0 ? 0 : i;
+  };
   const parsed = keys.map((k) => {
-    const [r, a, t] = k.split('|');
-    return { replicas: Number(r), arm: a as ArmName, threads: Number(t), k };
+    const [r, a, t, nm] = k.split('|');
+    return { replicas: Number(r), arm: a as ArmName, threads: Number(t), nemesis: nm!, k };
   });
-  parsed.sort((x, y) => x.replicas - y.replicas || x.threads - y.threads || armOrder(x.arm) - armOrder(y.arm));
+  parsed.sort((x, y) => x.replicas - y.replicas || x.threads - y.threads || nemOrder(x.nemesis) - nemOrder(y.nemesis) || armOrder(x.arm) - armOrder(y.arm));
   for (const p of parsed) {
     const recs = groups.get(p.k)!;
     const ok = recs.filter((r) => r.status === 'ok' && r.throughput_ops !== null && r.latency_us !== null);
+    const rec = recs.map((r) => r.fault?.recoveryMs).filter((x): x is number => x !== undefined);
     rows.push({
       replicas: p.replicas,
       arm: p.arm,
       threads: p.threads,
+      nemesis: p.nemesis,
+      safety: safetyCell(recs.map((r) => r.safety)),
+      recoveryMs: median(rec),
       okRuns: ok.length,
       crashedRuns: recs.filter((r) => r.crashed).length,
       failedRuns: recs.filter((r) => r.status === 'failed').length,
@@ -114,14 +141,28 @@ export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): Su
       speedup: NaN,
       p50Change: NaN,
       cvWarning: false,
+      cpuPerOp: median(ok.flatMap((r) => (r.cpu ? [r.cpu.perOpUs] : []))),
+      leaderCpu: median(ok.flatMap((r) => (r.cpu ? [r.cpu.roles.leader] : []))),
+      followerCpu: median(ok.flatMap((r) => (r.cpu?.perFollower.length ? [Math.max(...r.cpu.perFollower)] : []))),
+      ctxPerOp: median(ok.flatMap((r) => (r.cpu ? [r.cpu.ctxSwitchesPerOp] : []))),
+      cpuChange: NaN,
+      leaderCpuChange: NaN,
+      followerCpuChange: NaN,
+      floorRatio: NaN,
     });
   }
+  const change = (x: number, base: number) => (Number.isFinite(x) && Number.isFinite(base) && base > 0 ? ((x - base) / base) * 100 : NaN);
   for (const row of rows) {
-    const base = rows.find((b) => b.arm === 'baseline' && b.replicas === row.replicas && b.threads === row.threads);
+    const base = rows.find((b) => b.arm === 'baseline' && b.replicas === row.replicas && b.threads === row.threads && b.nemesis === row.nemesis);
     if (base) {
       row.speedup = speedup(row.throughput.median, base.throughput.median);
       row.p50Change = base.p50.median > 0 ? ((row.p50.median - base.p50.median) / base.p50.median) * 100 : NaN;
+      row.cpuChange = change(row.cpuPerOp, base.cpuPerOp);
+      row.leaderCpuChange = change(row.leaderCpu, base.leaderCpu);
+      row.followerCpuChange = change(row.followerCpu, base.followerCpu);
     }
+    const floor = rows.find((b) => b.arm === 'floor' && b.replicas === row.replicas && b.threads === row.threads);
+    if (floor && row.arm !== 'floor' && floor.p50.median > 0) row.floorRatio = row.p50.median / (2 * floor.p50.median);
     row.cvWarning = row.throughput.cv > CV_WARN_PERCENT;
   }
   return rows;

@@ -2,8 +2,12 @@
  * The shapes a bench run stores (results.json) and the summaries computed
  * from them. Plain data: everything here is JSON round-trippable.
  */
+import type { NemesisRecord, NemesisSpec } from './nemesis.js';
+import type { SafetyRecord } from './safety.js';
+import type { CpuRecord } from './cpu.js';
+import type { ProfileRecord } from './profiling.js';
 
-export const ARM_NAMES = ['baseline', 'broadcast', 'quorum', 'reply', 'all'] as const;
+export const ARM_NAMES = ['floor', 'baseline', 'broadcast', 'quorum', 'reply', 'all'] as const;
 export type ArmName = (typeof ARM_NAMES)[number];
 
 /** What one arm switches on: loader flags and the matching replica flags. */
@@ -12,9 +16,12 @@ export interface ArmDef {
   broadcast: boolean;
   quorum: boolean;
   reply: boolean;
+  /** The floor: no replicas, a UDP echo on replica 0's address and `client --echo`. */
+  floor?: boolean;
 }
 
 export const ARMS: Record<ArmName, ArmDef> = {
+  floor: { name: 'floor', broadcast: false, quorum: false, reply: false, floor: true },
   baseline: { name: 'baseline', broadcast: false, quorum: false, reply: false },
   broadcast: { name: 'broadcast', broadcast: true, quorum: false, reply: false },
   quorum: { name: 'quorum', broadcast: false, quorum: true, reply: false },
@@ -56,6 +63,11 @@ export interface ClientResult {
   duration_s: number;
   throughput_ops: number;
   latency_us: LatencyUs;
+  /** Requests completed during the warm-up (clients since the -n fix). */
+  warmup_completed?: number;
+  /** The client process's CPU time (user + system, all threads) and context switches over its whole run. */
+  cpu_us?: number;
+  ctx_switches?: number;
 }
 
 /** One cell of the schedule: replica count x arm x threads x repeat. */
@@ -66,6 +78,8 @@ export interface Trial {
   arm: ArmName;
   threads: number;
   repeat: number;
+  /** The nemesis of this trial, by name (`none` when there is none). */
+  nemesis: string;
 }
 
 export interface CrashInfo {
@@ -103,6 +117,16 @@ export interface TrialRecord extends Trial {
   clientExitCode: number | null;
   crashes: CrashInfo[];
   error?: string;
+  /** Requests that completed during the warm-up (not measured). */
+  warmupCompleted?: number;
+  /** What the nemesis did (absent for `none`). */
+  fault?: NemesisRecord;
+  /** Linearizability of the history and durability of acknowledged requests. */
+  safety?: SafetyRecord;
+  /** CPU time per committed op, whole lab and per role (src/bench/cpu.ts). */
+  cpu?: CpuRecord;
+  /** bench --profile: the arm's flame graph and folded stacks (files relative to the run root). */
+  profile?: ProfileRecord;
 }
 
 export interface BenchOptions {
@@ -121,6 +145,14 @@ export interface BenchOptions {
   /** Extra replica flags for one replica index only: "<index>:<flags>". */
   replicaArgsFor?: Record<string, string[]>;
   timeoutMs: number;
+  /** One trial per nemesis for every other combination (default: none). */
+  nemesis?: NemesisSpec[];
+  /** Record histories and committed logs and check them (default on). */
+  check?: boolean;
+  /** Record a whole-system profile (perf) for one trial per replica count x arm. */
+  profile?: boolean;
+  /** Where the ingress fast paths run (default auto: the provider's choice). */
+  hook?: 'auto' | 'xdp' | 'tc';
 }
 
 export interface SkippedArm {
@@ -141,4 +173,6 @@ export interface ResultsFile {
   options: BenchOptions;
   skipped: SkippedArm[];
   records: TrialRecord[];
+  /** Trials whose history was not linearizable, lost acknowledged requests, or diverged. */
+  unsafe?: number;
 }

@@ -1,5 +1,5 @@
 /** `electrode-lab bench`, `report <run>` and `crashes [run]`. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiagnosticsError } from '../diagnostics.js';
@@ -11,6 +11,7 @@ import { summarize } from '../bench/stats.js';
 import { chartOf, loadResults, resolveRun } from '../bench/store.js';
 import { toCsv } from '../bench/csv.js';
 import { ARM_NAMES, ArmName, BenchOptions, ResultsFile } from '../bench/types.js';
+import { NEMESIS_KINDS, NO_NEMESIS, parseNemesisList } from '../bench/nemesis.js';
 import { PROVIDER_NAMES, ProviderName } from '../spec.js';
 import { CliContext } from './index.js';
 import { collectReplicaArgs } from './replicaArgs.js';
@@ -72,6 +73,10 @@ interface BenchFlags {
   basePort?: number;
   timeoutMs?: number;
   replicaArgs?: Record<string, string[]>;
+  nemesis?: string;
+  check?: boolean;
+  profile?: boolean;
+  hook?: 'auto' | 'xdp' | 'tc';
 }
 
 export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
@@ -81,6 +86,11 @@ export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
   }
   if (flags.provider !== undefined && !(PROVIDER_NAMES as readonly string[]).includes(flags.provider)) {
     problems.push({ code: 'SPEC_UNKNOWN_PROVIDER', subject: `--provider ${flags.provider}`, message: 'no such provider', hint: `registered providers: ${PROVIDER_NAMES.join(', ')}` });
+  }
+  const nemesis = flags.nemesis !== undefined ? parseNemesisList(flags.nemesis) : { specs: [NO_NEMESIS], diagnostics: [] };
+  problems.push(...nemesis.diagnostics);
+  if (flags.nemesis !== undefined && flags.check === false) {
+    problems.push({ code: 'BENCH_NEMESIS', subject: '--nemesis with --no-check', message: 'a fault without the safety check proves nothing', hint: 'drop --no-check' });
   }
   if (problems.length) throw new DiagnosticsError(problems, 'input');
   // a fixed duration by default: every arm costs the same time, even one that stalls
@@ -100,6 +110,10 @@ export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
     keepLab: Boolean(flags.keepLab),
     ...(flags.replicaArgs ? { replicaArgsFor: flags.replicaArgs } : {}),
     timeoutMs: flags.timeoutMs ?? Math.round((flags.warmup + loadS) * 1000 + 60_000),
+    nemesis: nemesis.specs,
+    check: flags.check !== false,
+    ...(flags.profile ? { profile: true } : {}),
+    ...(flags.hook && flags.hook !== 'auto' ? { hook: flags.hook } : {}),
   };
 }
 
@@ -112,6 +126,7 @@ function machineSummary(results: ResultsFile, dir: string) {
     lab: results.lab,
     outcome: results.outcome,
     trials: results.records.length,
+    unsafe: results.unsafe ?? 0,
     crashed: results.records.filter((r) => r.crashed).length,
     failed: results.records.filter((r) => r.status === 'failed').length,
     skipped: results.skipped,
@@ -140,14 +155,40 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .option('--base-port <port>', 'base UDP port for a lab the bench creates', positiveInt('--base-port'))
     .option('--timeout-ms <ms>', 'limit for one client run (default: warm-up + duration, or requests at 100 ops/s, + 60 s)', positiveInt('--timeout-ms'))
     .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '2:--crash-after 500'", collectReplicaArgs)
+    .option('--nemesis <list>', `faults, one trial each per combination: ${NEMESIS_KINDS.join(', ')} (kill-follower:K, pause:leader|follower, partition:leader|follower, loss:P%, dup:P%, reorder:P%)`)
+    .option('--no-check', 'skip recording histories and committed logs (and the safety verdict)')
+    .addOption(new Option('--hook <hook>', 'where quorum prune and fast reply run: auto (the provider\'s choice: tc on netns, xdp on VMs), xdp, tc').choices(['auto', 'xdp', 'tc']).default('auto'))
+    .option('--profile', 'record a whole-system profile (perf, linux-perf) per replica count x arm and draw a flame graph of each (netns labs)')
     .option('--json', 'print the machine-readable summary instead of the table')
     .addHelpText(
       'after',
       `
-Arms: baseline = no fast paths; broadcast = TC egress fan-out (+ --fast-broadcast);
+Safety: every trial records the client's operation history and each replica's
+committed log; the history is checked for linearizability (Wing & Gong with
+Lowe's memo, per key) and every acknowledged request must be in the survivors'
+committed log. The verdict is in results.json, the table (safety column) and
+the chart; a violation makes bench exit 1 and prints the smallest bad history.
+
+Nemesis: each fault hits a third into the measured part (the leader, a follower,
+or every link) and is healed at two thirds; a kill lasts the trial. Every action
+is in commands.log; results.json records the targets and how long the lab took
+to elect a leader again.
+
+Arms: floor = no protocol: a UDP echo on replica0's address and the same client
+(client --echo), the physical limit of this lab (the table shows each arm's p50
+over two floor round trips, the VR normal case's two message delays);
+baseline = no fast paths; broadcast = TC egress fan-out (+ --fast-broadcast);
 quorum = XDP PrepareOK pruning (+ --fast-quorum); reply = XDP fast reply on followers
 (+ --fast-reply); all = the three together. Arms that need the eBPF loader are skipped
 with a message when bpf/build/el-loader is missing (make -C bpf).
+
+CPU: every trial samples /proc/stat and each replica's task time before and after
+the client runs; the table shows CPU us per committed op for the whole lab, its
+change over baseline, leader and busiest-follower task time per op, and context
+switches per op (README "CPU per operation" says what is counted where).
+With --threads of three or more counts the chart adds load curves (latency
+against throughput, one line per arm). --profile adds profiles/<n>r-<arm>-<t>t.svg
+(flame graph), .folded and .perf.data (for perf report) to the run folder.
 
 Every run is stored under runs/<timestamp>-<lab>/ ($ELECTRODE_LAB_RUNS): results.json,
 results.csv, environment.json, commands.log, chart.svg, nodes/<node>/ logs and
@@ -161,6 +202,10 @@ Examples:
         --repeat 5 --requests 20000 --warmup 2 --threads 1,8
   $ electrode-lab bench --replicas 3 --arms baseline,reply --duration 10 --json
   $ electrode-lab bench --replicas 5 --arms baseline --replica-args '2:--crash-after 500'
+  $ electrode-lab bench --replicas 5,7 --arms baseline,all --threads 8 --repeat 1 \\
+        --nemesis none,kill-leader,kill-follower:2,pause,partition,loss:5%
+  $ electrode-lab bench --replicas 7 --arms floor,baseline,all --threads 1,2,4,8,16,32 --repeat 1
+  $ electrode-lab bench --replicas 7 --arms baseline,all --threads 8 --repeat 1 --profile
   $ electrode-lab report            re-print and re-plot the newest run
   $ electrode-lab crashes           crashes of the newest run with their top frames`,
     )
@@ -172,9 +217,9 @@ Examples:
       if (g.dryRun) {
         const arms = plannedArms(opts);
         for (const s of arms.skipped) ctx.out(`[dry-run] skip ${s.reason}`);
-        const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat });
+        const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat, nemesis: (opts.nemesis ?? [NO_NEMESIS]).map((n) => n.name) });
         ctx.out(`[dry-run] ${trials.length} trials in this order (nothing is run):`);
-        for (const t of trials) ctx.out(`  ${t.seq + 1}. ${t.replicas} replicas, ${t.arm}, ${t.threads} threads, repeat ${t.repeat + 1}`);
+        for (const t of trials) ctx.out(`  ${t.seq + 1}. ${t.replicas} replicas, ${t.arm}, ${t.threads} threads, repeat ${t.repeat + 1}${t.nemesis !== 'none' ? `, nemesis ${t.nemesis}` : ''}`);
         return;
       }
       const labSpec = {
@@ -194,7 +239,7 @@ Examples:
       });
       if (flags.json) ctx.out(JSON.stringify(machineSummary(outcome.results, outcome.run.root)));
       else ctx.out(outcome.report);
-      if (outcome.results.outcome !== 'complete' && outcome.results.outcome !== 'stopped') ctx.setExitCode(1);
+      if ((outcome.results.outcome !== 'complete' && outcome.results.outcome !== 'stopped') || (outcome.results.unsafe ?? 0) > 0) ctx.setExitCode(1);
     });
 
   program

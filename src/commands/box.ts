@@ -6,9 +6,10 @@
  */
 import { Command } from 'commander';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BOX_RECIPES, boxCacheDir, boxRecipe, builtBoxFile, cachedBoxMeta, installedBoxMeta, parseBoxList, recipeDir } from '../boxes.js';
+import { BOX_RECIPES, boxCacheDir, boxRecipe, builtBoxFile, cachedBoxMeta, defaultOwnKernel, installedBoxMeta, parseBoxList, recipeDir } from '../boxes.js';
+import { bzImageRelease } from '../kernelcheck.js';
 import { LabError } from '../diagnostics.js';
 import { defaultLockFile, kernelInstallScript, kernelMirror, kernelPin, resolveChecksums } from '../kernel.js';
 import { findNode } from '../plan.js';
@@ -21,21 +22,42 @@ export function registerBox(program: Command, ctx: CliContext): void {
     .description('build a base box from its recipe and add it to vagrant')
     .argument('<name>', `recipe: ${BOX_RECIPES.map((b) => b.name).join(' | ')}`)
     .option('--rebuild', 'build again even when the cache has the box')
+    .option('--kernel-image <bzImage>', 'debian12-k58: the 5.8 kernel image the VMs boot (default $ELECTRODE_LAB_K58_KERNEL, else ../shared/kernels/vmlinuz-5.8.1-vm)')
     .addHelpText(
       'after',
       `
 Examples:
   $ electrode-lab box build debian12          offline, from Debian's mirror (debootstrap; a few minutes)
+  $ electrode-lab box build debian12-k58      the same userland on Linux 5.8.1, offline
+  $ electrode-lab box build debian12-k58 --kernel-image ~/linux-5.8.1/arch/x86/boot/bzImage
   $ electrode-lab box build ubuntu2004-k58    needs the internet (generic/ubuntu2004 + the pinned 5.8 kernel)
+
+A 5.8 image for debian12-k58 must have what a libvirt guest needs built in (no
+modules, no initrd): from a 5.8.1 source tree, \`make x86_64_defconfig && make
+kvm_guest.config\`, then set =y: BPF, BPF_SYSCALL, BPF_JIT, VETH, NET_SCH_INGRESS,
+NET_CLS_BPF, NET_CLS_ACT, VIRTIO_PCI, VIRTIO_NET, VIRTIO_BLK, VIRTIO_CONSOLE,
+EXT4_FS, DEVTMPFS_MOUNT, TMPFS_POSIX_ACL, FHANDLE, AUTOFS4_FS, CGROUP_BPF,
+SERIAL_8250_CONSOLE; \`make -j bzImage\` (gcc 12 needs HOSTCFLAGS=-fcommon
+KCFLAGS=-Wno-error). \`electrode-lab check-kernel --kernel <it>\` then checks the
+fast paths on it in seconds.
 
 Built boxes are cached in ${boxCacheDir(ctx.env)} (ELECTRODE_LAB_BOXES).`,
     )
-    .action(async (name: string, opts: { rebuild?: boolean }) => {
+    .action(async (name: string, opts: { rebuild?: boolean; kernelImage?: string }) => {
       const recipe = boxRecipe(name);
       const runner = ctx.runner();
       const progress = ctx.progress();
       const file = builtBoxFile(recipe, ctx.env);
       const outDir = join(boxCacheDir(ctx.env), recipe.name);
+      let buildEnv: NodeJS.ProcessEnv | undefined;
+      if (recipe.ownKernel) {
+        const image = opts.kernelImage ?? defaultOwnKernel(ctx.env);
+        if (!image) throw new LabError(`box ${recipe.name} boots a Linux 5.8 kernel image of your own: pass --kernel-image <bzImage> (or set ELECTRODE_LAB_K58_KERNEL); \`electrode-lab box build --help\` says how to build one`, 'BOX_NO_KERNEL_IMAGE');
+        const release = existsSync(image) ? bzImageRelease(readFileSync(image)) : undefined;
+        if (!release) throw new LabError(`${image} is not an x86 bzImage (no 'HdrS' setup header): pass a kernel image built with \`make bzImage\``, 'BOX_BAD_KERNEL_IMAGE');
+        buildEnv = { ...ctx.env, BOX_NAME: recipe.name, BOX_KERNEL: image, BOX_KERNEL_RELEASE: release };
+        progress.info(`${recipe.name}: kernel ${release} from ${image}`);
+      }
       if (opts.rebuild || !existsSync(file)) {
         mkdirSync(outDir, { recursive: true });
         if (recipe.kernel !== 'recorded') {
@@ -50,7 +72,7 @@ Built boxes are cached in ${boxCacheDir(ctx.env)} (ELECTRODE_LAB_BOXES).`,
           writeFileSync(join(outDir, 'kernel.sh'), kernelInstallScript(pin, sums, mirror));
         }
         await progress.step(`building ${recipe.box} from ${recipeDir(recipe)}`, async () => {
-          const r = await runner.run(['bash', join(recipeDir(recipe), 'build.sh'), outDir], { check: false, timeoutMs: 3_600_000 });
+          const r = await runner.run(['bash', join(recipeDir(recipe), 'build.sh'), outDir], { check: false, timeoutMs: 3_600_000, ...(buildEnv ? { env: buildEnv } : {}) });
           if (r.exitCode !== 0) {
             const tail = (r.stderr || r.stdout).trim().split('\n').slice(-8).join('\n');
             throw new LabError(`box recipe ${recipe.name} failed (exit ${r.exitCode}):\n${tail}`, 'BOX_BUILD_FAILED');
@@ -64,7 +86,7 @@ Built boxes are cached in ${boxCacheDir(ctx.env)} (ELECTRODE_LAB_BOXES).`,
       });
       const meta = cachedBoxMeta(recipe, ctx.env);
       ctx.out(`box ${recipe.box} ready${meta ? `: kernel ${meta.kernel}` : ''}`);
-      ctx.out(`use it: electrode-lab up 3 --provider vagrant --box ${recipe.box}${recipe.kernel === 'recorded' ? ' --kernel box' : ''}`);
+      ctx.out(`use it: electrode-lab up 3 --provider vagrant --box ${recipe.box}   (its VMs run the box's kernel${meta ? `, ${meta.kernel}` : ''})`);
     });
 
   box

@@ -6,14 +6,17 @@
  */
 import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
-import { ALL_FAST_PATHS, FastPaths, attachFastPaths, detachFastPaths, fastPathNames, nodeFiles } from '../bpf.js';
+import { ALL_FAST_PATHS, FastPaths, XDP_MODES, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, nodeFiles, unavailableFastPaths, HOOK_CHOICES, HookChoice } from '../bpf.js';
 import { nativeBinaries } from '../bench/run.js';
 import { armReplicaFlags } from '../bench/types.js';
 import { until } from '../proc.js';
 import { PlanNode, clients, replicas } from '../plan.js';
 import { ProcessRecord } from '../providers/provider.js';
 import { loadProcessRecords } from '../state.js';
+import { startHow } from '../labs/logs.js';
+import { markRunStart } from '../labs/runmark.js';
 import { CliContext } from './index.js';
 import { checkReplicaIndexes, collectReplicaArgs } from './replicaArgs.js';
 
@@ -31,17 +34,21 @@ export function registerCluster(program: Command, ctx: CliContext): void {
     .option('--all', 'all three fast paths')
     .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '0:--drop-rate 0.05'", collectReplicaArgs, {})
     .addOption(new Option('--log-level <level>', 'replica log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .addOption(new Option('--xdp-mode <mode>', 'XDP attach mode for the fast paths: native, generic, or auto (native, falling back loudly); native/generic imply --hook xdp').choices([...XDP_MODES]).default('auto'))
+    .addOption(new Option('--hook <hook>', 'where quorum prune and fast reply run: auto (tc on netns labs, xdp on VMs), xdp, tc').choices([...HOOK_CHOICES]).default('auto'))
     .addHelpText(
       'after',
       `
 Examples:
   $ electrode-lab start                      baseline: no eBPF
   $ electrode-lab start --all                attach all fast paths, replicas use them
+  $ electrode-lab start --all --xdp-mode generic   the same in generic (skb) XDP mode
   $ electrode-lab start --replica-args '2:--crash-after 500'
 Then: electrode-lab client -n 2000, electrode-lab status (PIDs), electrode-lab stop.
-Replica logs: <lab home>/labs/<lab>/logs/<node>/replica.log`,
+Replica logs: <lab home>/labs/<lab>/logs/<node>/replica.log; every start first
+appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
     )
-    .action(async (o: { broadcast?: boolean; quorum?: boolean; reply?: boolean; all?: boolean; replicaArgs: Record<string, string[]>; logLevel: string }) => {
+    .action(async (o: { broadcast?: boolean; quorum?: boolean; reply?: boolean; all?: boolean; replicaArgs: Record<string, string[]>; logLevel: string; xdpMode: XdpMode; hook: HookChoice }) => {
       const { plan, paths, provider } = ctx.loadLab();
       const pctx = ctx.providerContext(paths);
       const extra = o.replicaArgs;
@@ -57,8 +64,13 @@ Replica logs: <lab home>/labs/<lab>/logs/<node>/replica.log`,
       const useBpf = fp.broadcast || fp.quorum || fp.reply;
       if (useBpf) {
         if (!existsSync(nodeFiles(plan, paths.peerTableFile).loader)) throw new LabError('the eBPF loader is missing; run `npm run build` (or `make -C bpf`)', 'NOT_BUILT');
-        await ctx.progress().step(`attach ${fastPathNames(fp)} on ${plan.cluster.n} replicas`, () => attachFastPaths(plan, provider, pctx, fp));
+        const results = await ctx.progress().step(`attach ${fastPathNames(fp)} (hook ${o.hook}, xdp ${o.xdpMode}) on ${plan.cluster.n} replicas`, () => attachFastPaths(plan, provider, pctx, fp, o.xdpMode, o.hook));
+        const missing = unavailableFastPaths(results, fp);
+        if (missing.length) throw new LabError(`cannot start with ${fastPathNames(fp)}: ${missing.join('; ')}`, 'FAST_PATH_UNAVAILABLE');
       }
+      // runs of one replica log never run together: each start opens with a boundary line
+      const replicaArgs = Object.entries(extra).map(([i, a]) => `${i}:${a.join(' ')}`).join(' ');
+      await markRunStart(plan, provider, pctx, startHow({ fastPaths: fastPathNames(fp), xdp: o.xdpMode, log: o.logLevel, ...(replicaArgs ? { replicaArgs } : {}) }), REPLICA_PROC);
       const started: { node: PlanNode; rec: ProcessRecord }[] = [];
       for (const node of replicas(plan)) {
         const argv = [
@@ -85,7 +97,7 @@ Replica logs: <lab home>/labs/<lab>/logs/<node>/replica.log`,
       if (dead.length) throw new LabError(`replica(s) exited during start: ${dead.map((s) => `${s.node.name} (see ${s.rec.logFile})`).join(', ')}`, 'START_FAILED');
       if (!ok) throw new LabError(`replicas did not bind their ports within ${timeoutMs / 1000}s (${[...pending].map((s) => s.node.name).join(', ')}); see ${paths.logsDir}`, 'START_FAILED');
       for (const s of started) ctx.out(`${s.node.name}  pid ${s.rec.pid}  ${s.node.ip}:${s.node.port}  log ${s.rec.logFile}`);
-      ctx.out(`leader of view 0 is replica0; run \`electrode-lab client -n 1000\` to send requests`);
+      ctx.out(`leader of view 0 is replica0; run \`electrode-lab client${plan.lab === 'lab' ? '' : ` --name ${plan.lab}`} -n 1000\` to send requests`);
     });
 
   program
@@ -111,8 +123,10 @@ Replica logs: <lab home>/labs/<lab>/logs/<node>/replica.log`,
     .option('-d, --duration <s>', 'seconds to run instead of a request count')
     .option('-t, --threads <n>', 'client threads, one outstanding request each', '1')
     .option('-w, --warmup <s>', 'warm-up seconds, not measured', '0')
-    .addHelpText('after', '\nExamples:\n  $ electrode-lab client -n 2000\n  $ electrode-lab client -d 5 -t 8 -w 1')
-    .action(async (o: { requests?: string; duration?: string; threads: string; warmup: string }) => {
+    .option('--history <file>', 'record the operation history (JSON lines) for `electrode-lab check-history`')
+    .option('--ack-log <file>', 'record every acknowledged request (`<client> <request>` lines)')
+    .addHelpText('after', '\nExamples:\n  $ electrode-lab client -n 2000\n  $ electrode-lab client -d 5 -t 8 -w 1\n  $ electrode-lab client -d 3 -t 8 --history /tmp/h.jsonl && electrode-lab check-history /tmp/h.jsonl\n\n-n counts measured requests (after the warm-up). The history and ack files are\nwritten on the client node and copied here when that node is a VM.')
+    .action(async (o: { requests?: string; duration?: string; threads: string; warmup: string; history?: string; ackLog?: string }) => {
       for (const [flag, v] of [['--requests', o.requests], ['--duration', o.duration], ['--threads', o.threads], ['--warmup', o.warmup]] as const) {
         if (v !== undefined && !/^\d+(\.\d+)?$/.test(v)) throw new DiagnosticsError([{ code: 'BAD_OPTION', subject: `${flag}=${v}`, message: 'expected a number', hint: 'e.g. -n 1000 -t 4' }]);
       }
@@ -123,8 +137,11 @@ Replica logs: <lab home>/labs/<lab>/logs/<node>/replica.log`,
       const bins = nativeBinaries();
       if (!existsSync(bins.client)) throw new LabError(`${bins.client} is missing; run \`npm run build\``, 'NOT_BUILT');
       const load = o.duration ? ['-d', o.duration] : ['-n', o.requests ?? '1000'];
-      const argv = [bins.client, '-c', paths.replicaConfigFile, ...load, '-t', o.threads, '-w', o.warmup];
-      const r = await provider.exec(plan, node, argv, ctx.providerContext(paths), { check: false, stdio: 'inherit' });
+      const files = { history: o.history && resolve(o.history), ackLog: o.ackLog && resolve(o.ackLog) };
+      const argv = [bins.client, '-c', paths.replicaConfigFile, ...load, '-t', o.threads, '-w', o.warmup, ...(files.history ? ['--history', files.history] : []), ...(files.ackLog ? ['--ack-log', files.ackLog] : [])];
+      const pctx = ctx.providerContext(paths);
+      const r = await provider.exec(plan, node, argv, pctx, { check: false, stdio: 'inherit' });
+      for (const f of [files.history, files.ackLog]) if (f && !existsSync(f)) await provider.copyOut(plan, node, f, f, pctx).catch(() => false);
       ctx.setExitCode(r.exitCode ?? 1);
     });
 }

@@ -1,6 +1,9 @@
 /** `electrode-lab down`: idempotent; also cleans up after crashes and partial state folders. */
 import { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runsHome } from '../paths.js';
+import { listRuns } from '../bench/store.js';
 import { planLab } from '../plan.js';
 import { normalizeSpec } from '../spec.js';
 import { loadPlan, removeLabState } from '../state.js';
@@ -27,6 +30,7 @@ folder is partial: the netns provider also sweeps namespaces named el-<lab>-*.`,
       const paths = ctx.labPaths();
       let plan = loadPlan(paths);
       const progress = ctx.progress();
+      let bench: string | undefined;
       if (!plan) {
         // no saved plan (never up, already down, or a partial state folder):
         // a default plan under this name still names the namespaces and pins
@@ -34,7 +38,12 @@ folder is partial: the netns provider also sweeps namespaces named el-<lab>-*.`,
         if (!spec) throw new LabError(diagnostics.map((d) => `${d.subject}: ${d.message}`).join('; '), 'BAD_NAME');
         plan = planLab(spec).plan;
         if (!plan) throw new LabError(`cannot plan a cleanup for '${g.name}'`);
-        progress.info(`lab '${g.name}' has no saved plan; sweeping what the netns provider would have left behind`);
+        bench = newestBenchRunOf(g.name, runsHome(ctx.env));
+        progress.info(
+          bench
+            ? `lab '${g.name}' is not up: a bench (the last was run ${bench}) takes down the lab it created when it ends, unless \`bench --keep-lab\`; sweeping for leftovers anyway`
+            : `lab '${g.name}' has no saved plan (it is not up); sweeping what the netns provider would have left behind`,
+        );
       }
       const provider = ctx.getProvider(plan.provider);
       const pctx = ctx.providerContext(paths);
@@ -42,7 +51,20 @@ folder is partial: the netns provider also sweeps namespaces named el-<lab>-*.`,
       if (!g.dryRun) {
         const had = existsSync(paths.root);
         removeLabState(paths);
-        ctx.out(had ? `lab '${plan.lab}' is down` : `lab '${plan.lab}' is down (nothing was left)`);
+        ctx.out(had ? `lab '${plan.lab}' is down` : bench ? `lab '${plan.lab}' was already down (nothing was left): the last bench on it, run ${bench}, takes down a lab it created when it ends` : `lab '${plan.lab}' is down (nothing was left)`);
       }
     });
+}
+
+/** The newest bench run folder under runsDir that ran on lab `lab`, if any. */
+function newestBenchRunOf(lab: string, runsDir: string): string | undefined {
+  return listRuns(runsDir)
+    .filter((id) => {
+      try {
+        return (JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8')) as { lab?: string }).lab === lab;
+      } catch {
+        return false;
+      }
+    })
+    .at(-1);
 }

@@ -20,6 +20,8 @@ import { registerBpf } from './bpf.js';
 import { registerBox, registerSsh } from './box.js';
 import { registerBench } from './bench.js';
 import { registerCluster } from './cluster.js';
+import { registerCheck } from './check.js';
+import { registerLab } from './lab.js';
 
 /** Options every command accepts (defined on the program). */
 export interface GlobalOptions {
@@ -63,7 +65,7 @@ export interface CliContext {
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
 /** Every command of the CLI, in help order. Other modules add theirs here. */
-export const commands: RegisterCommand[] = [registerUp, registerDown, registerStatus, registerExec, registerRender, registerBpf, registerCluster, registerBench, registerBox, registerSsh];
+export const commands: RegisterCommand[] = [registerUp, registerDown, registerStatus, registerExec, registerRender, registerBpf, registerCluster, registerBench, registerCheck, registerBox, registerSsh, registerLab];
 
 export function makeContext(program: Command, env: NodeJS.ProcessEnv = process.env): CliContext & { exitCode: number } {
   let runner: Runner | undefined;

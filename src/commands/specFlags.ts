@@ -37,7 +37,7 @@ export function addSpecOptions(cmd: Command): Command {
     .option('--cpus <n>', 'vCPUs per VM (vagrant; default 2)', parseWholeNumber)
     .option('--memory <MiB>', 'memory per VM (vagrant; default 1024)', parseWholeNumber)
     .option('--box <name>', 'vagrant base box (default electrode-lab/ubuntu2004-k58)')
-    .option('--kernel <release>', "pinned guest kernel release, or 'box' (default 5.8.0-050800-generic)")
+    .option('--kernel <release>', "pinned guest kernel release, or 'box' (default: 5.8.0-050800-generic on the default box; with --box, the box's own kernel)")
     .option('--vm-driver <driver>', 'auto | kvm | qemu (default auto: qemu unless ELECTRODE_LAB_KVM=1)')
     .option('--build <where>', 'vagrant: guest = build native/ and bpf/ in each VM (default), host = copy host-built binaries (same-distro guests, e.g. debian12)');
 }

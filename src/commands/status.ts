@@ -1,6 +1,9 @@
 /** `electrode-lab status [--json]`: nodes, addresses, MACs, processes, attached eBPF. */
 import { Command } from 'commander';
-import { NodeStatus } from '../providers/provider.js';
+import { bpfState, savedAttach } from '../bpf.js';
+import { Plan, replicas } from '../plan.js';
+import { LabPaths } from '../paths.js';
+import { NodeStatus, Provider, ProviderContext } from '../providers/provider.js';
 import { listLabs } from '../state.js';
 import { CliContext } from './index.js';
 
@@ -19,6 +22,43 @@ export function formatStatusTable(rows: NodeStatus[]): string {
   const line = (cols: string[]) => cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   const notes = rows.filter((r) => r.detail).map((r) => `${r.node}: ${r.detail}`);
   return [line(head), ...body.map(line), ...notes].join('\n');
+}
+
+export interface FastPathStatus {
+  node: string;
+  /** Switched on now (el_config.enabled, read live). */
+  enabled: string;
+  /** Accepted by this kernel's verifier at attach. */
+  loaded: string;
+  rejected: { object: string; meaning: string }[];
+}
+
+/** Per replica, what the fast paths do now: live from the pins, with the reasons attach recorded. */
+export async function fastPathStatus(plan: Plan, paths: LabPaths, provider: Provider, pctx: ProviderContext): Promise<FastPathStatus[]> {
+  const saved = savedAttach(paths);
+  if (!saved) return [];
+  const out: FastPathStatus[] = [];
+  for (const n of replicas(plan)) {
+    const rec = saved.find((r) => r.node === n.name);
+    let enabled = rec?.enabled ?? '?';
+    let loaded = rec?.loaded ?? '?';
+    try {
+      const live = await bpfState(plan, n, provider, pctx);
+      if (live.config) {
+        enabled = live.config.fast_paths;
+        loaded = live.config.loaded_paths ?? loaded;
+      }
+    } catch {
+      /* the node may be gone: show what attach recorded */
+    }
+    out.push({ node: n.name, enabled, loaded, rejected: (rec?.objects ?? []).filter((o) => !o.loaded).map((o) => ({ object: o.object, meaning: o.meaning ?? '?' })) });
+  }
+  return out;
+}
+
+export function formatFastPathStatus(rows: FastPathStatus[]): string[] {
+  if (!rows.length) return [];
+  return ['fast paths:', ...rows.flatMap((r) => [`  ${r.node}: on ${r.enabled}; loaded ${r.loaded}`, ...r.rejected.map((x) => `    ${x.object} rejected by this kernel's verifier: ${x.meaning}`)])];
 }
 
 export function registerStatus(program: Command, ctx: CliContext): void {
@@ -43,7 +83,9 @@ Examples:
         return;
       }
       const { plan, paths, state, provider } = ctx.loadLab();
-      const nodes = await provider.status(plan, ctx.providerContext(paths));
+      const pctx = ctx.providerContext(paths);
+      const nodes = await provider.status(plan, pctx);
+      const fastPaths = await fastPathStatus(plan, paths, provider, pctx);
       if (opts.json) {
         ctx.out(
           JSON.stringify(
@@ -55,6 +97,7 @@ Examples:
               cluster: plan.cluster,
               network: { cidr: plan.network.cidr, mtu: plan.network.mtu, basePort: plan.network.basePort },
               nodes,
+              fastPaths,
             },
             null,
             2,
@@ -63,6 +106,6 @@ Examples:
         return;
       }
       ctx.out(`lab '${plan.lab}' (${plan.provider}, ${state?.phase ?? 'unknown'}): n=${plan.cluster.n} f=${plan.cluster.f} subnet ${plan.network.cidr} mtu ${plan.network.mtu}`);
-      ctx.out(formatStatusTable(nodes));
+      ctx.out([formatStatusTable(nodes), ...formatFastPathStatus(fastPaths)].join('\n'));
     });
 }

@@ -8,14 +8,15 @@
  * `ip netns exec`: the latter remounts /sys and hides the bpffs pins.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Diagnostic } from '../diagnostics.js';
 import { BPFFS_ROOT, Plan, PlanNode, labNamespacePrefix } from '../plan.js';
 import { missingTools, NETNS_TOOLS, rootDiagnostic } from '../probe.js';
 import { RunOptions, RunResult, Runner } from '../runner.js';
 import { procStartTime, processAlive } from '../proc.js';
+import { loaderPath } from '../bpf.js';
 import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
-import { NodeStatus, ProcessRecord, Provider, ProviderContext } from './provider.js';
+import { Netem, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
 
 export const NETNS_RUN_DIR = '/run/netns';
 const STOP_GRACE_MS = 5000;
@@ -82,8 +83,8 @@ function bpffsMounted(): boolean {
   }
 }
 
-/** eBPF attached to a node's eth0, from `ip -d -j link show` and `tc filter show ... egress`. */
-export function parseAttachedBpf(ipLinkJson: string, tcEgressText: string): string[] {
+/** eBPF attached to a node's eth0, from `ip -d -j link show` and `tc filter show ... egress` (and `ingress`). */
+export function parseAttachedBpf(ipLinkJson: string, tcEgressText: string, tcIngressText = ''): string[] {
   const out: string[] = [];
   const modeName = (m: unknown) => (m === 1 ? 'xdp(native)' : m === 2 ? 'xdp(generic)' : m === 3 ? 'xdp(offload)' : `xdp(mode ${String(m)})`);
   try {
@@ -99,17 +100,80 @@ export function parseAttachedBpf(ipLinkJson: string, tcEgressText: string): stri
   }
   // "filter protocol all pref 49152 bpf chain 0 handle 0x1 p.o:[tc] direct-action not_in_hw id 150 name el_tc tag ..."
   // (the line without `handle` is the chain header, not a program)
-  for (const line of tcEgressText.split('\n')) {
-    if (!/\bbpf\b/.test(line) || !/\bhandle\b/.test(line)) continue;
-    const name = /\bname (\S+)/.exec(line)?.[1] ?? /\bhandle \S+ (\S+)/.exec(line)?.[1] ?? '?';
-    const id = /\bid (\d+)/.exec(line)?.[1];
-    out.push(`tc egress ${name}${id ? ` id ${id}` : ''}`);
+  for (const [dir, text] of [['egress', tcEgressText], ['ingress', tcIngressText]] as const) {
+    for (const line of text.split('\n')) {
+      if (!/\bbpf\b/.test(line) || !/\bhandle\b/.test(line)) continue;
+      const name = /\bname (\S+)/.exec(line)?.[1] ?? /\bhandle \S+ (\S+)/.exec(line)?.[1] ?? '?';
+      const id = /\bid (\d+)/.exec(line)?.[1];
+      out.push(`tc ${dir} ${name}${id ? ` id ${id}` : ''}`);
+    }
   }
   return out;
 }
 
+/**
+ * Faults on a netns lab: processes are ours on this host; a node is cut off
+ * and impaired at its switch-side veth (the traffic TOWARDS it: every frame,
+ * including the fast reply's XDP_TX and the broadcast's clones, crosses
+ * exactly one such port), and the switch's ports are regrouped for a split.
+ * Loss and duplication come from our own TC program (el-loader impair): the
+ * host kernel may have no sch_netem (ours have none). Reordering needs netem.
+ */
+class NetnsFaults implements NodeFaults {
+  private loader(plan: Plan, args: string[]): string[] {
+    return nsenterArgv(plan.network.switchNs, [loaderPath(), 'impair', '--pin-dir', `${plan.bpf.pinRoot}/sw`, ...args]);
+  }
+
+  async signal(_plan: Plan, rec: ProcessRecord, sig: 'SIGKILL' | 'SIGSTOP' | 'SIGCONT', ctx: ProviderContext): Promise<void> {
+    if (!ctx.runner.dryRun && !isSameProcess(rec)) return;
+    await ctx.runner.run(['kill', `-${sig.slice(3)}`, String(rec.pid)], { check: false });
+  }
+
+  async isolate(plan: Plan, node: PlanNode, on: boolean, ctx: ProviderContext): Promise<void> {
+    await ctx.runner.run(['ip', '-n', plan.network.switchNs, 'link', 'set', node.switchIf, on ? 'down' : 'up']);
+  }
+
+  async netem(plan: Plan, node: PlanNode, spec: Netem | undefined, ctx: ProviderContext): Promise<void> {
+    const dev = ['dev', node.switchIf, 'root'];
+    if (!spec) {
+      await ctx.runner.run(this.loader(plan, ['--ifname', node.switchIf, '--off']), { check: false });
+      await ctx.runner.run(['tc', '-n', plan.network.switchNs, 'qdisc', 'del', ...dev], { check: false });
+      return;
+    }
+    if (spec.lossPercent || spec.duplicatePercent) {
+      await ctx.runner.run(this.loader(plan, ['--ifname', node.switchIf, '--loss', String(spec.lossPercent ?? 0), '--dup', String(spec.duplicatePercent ?? 0)]));
+    }
+    if (spec.reorderPercent) await ctx.runner.run(['tc', '-n', plan.network.switchNs, 'qdisc', 'replace', ...dev, 'netem', ...netemArgs({ reorderPercent: spec.reorderPercent })]);
+  }
+
+  async canReorder(plan: Plan, ctx: ProviderContext): Promise<boolean> {
+    const port = plan.nodes[0]!.switchIf;
+    const r = await ctx.runner.run(['tc', '-n', plan.network.switchNs, 'qdisc', 'add', 'dev', port, 'root', 'netem', 'delay', '1ms'], { check: false });
+    if (r.exitCode === 0) await ctx.runner.run(['tc', '-n', plan.network.switchNs, 'qdisc', 'del', 'dev', port, 'root'], { check: false });
+    return r.exitCode === 0;
+  }
+
+  /** Groups after the first move to bridges of their own (br-split1...); undefined puts every port back on the lab bridge. */
+  async split(plan: Plan, groups: PlanNode[][] | undefined, ctx: ProviderContext): Promise<void> {
+    const sw = plan.network.switchNs;
+    const r = ctx.runner;
+    if (!groups) {
+      for (const n of plan.nodes) await r.run(['ip', '-n', sw, 'link', 'set', n.switchIf, 'master', plan.network.bridge], { check: false });
+      for (let i = 1; i < plan.nodes.length; i++) await r.run(['ip', '-n', sw, 'link', 'del', `br-split${i}`], { check: false });
+      return;
+    }
+    for (let g = 1; g < groups.length; g++) {
+      const br = `br-split${g}`;
+      await r.run(['ip', '-n', sw, 'link', 'add', 'name', br, 'mtu', String(plan.network.mtu), 'type', 'bridge']);
+      await r.run(['ip', '-n', sw, 'link', 'set', br, 'up']);
+      for (const n of groups[g]!) await r.run(['ip', '-n', sw, 'link', 'set', n.switchIf, 'master', br]);
+    }
+  }
+}
+
 export class NetnsProvider implements Provider {
   readonly name = 'netns' as const;
+  readonly faults: NodeFaults = new NetnsFaults();
 
   async probe(ctx: ProviderContext): Promise<Diagnostic[]> {
     const d = [...rootDiagnostic('the netns provider'), ...missingTools(NETNS_TOOLS)];
@@ -144,6 +208,10 @@ export class NetnsProvider implements Provider {
       await ip('-n', sw, 'link', 'set', 'lo', 'up');
       await ip('-n', sw, 'link', 'add', 'name', bridge, 'mtu', String(mtu), 'type', 'bridge');
       await ip('-n', sw, 'link', 'set', bridge, 'up');
+      // a lab switch has no firewall: where the host loaded br_netfilter, bridged frames would
+      // go through iptables in this namespace too (10-15 % of a 7-replica lab's throughput here).
+      // Per-namespace sysctls (Linux 5.3+); absent without br_netfilter, so failure is fine
+      await r.run(nsenterArgv(sw, ['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-ip6tables=0', 'net.bridge.bridge-nf-call-arptables=0']), { check: false });
     });
     for (const n of plan.nodes) {
       await progress.step(`${n.name}: namespace ${n.netns}, ${n.ifname} ${n.ip}/${prefix} ${n.mac}`, async () => {
@@ -151,11 +219,10 @@ export class NetnsProvider implements Provider {
         await ipv6Off(n.netns);
         await ip('-n', sw, 'link', 'add', n.switchIf, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', n.ifname, 'mtu', String(mtu), 'netns', n.netns);
         await ip('-n', sw, 'link', 'set', n.switchIf, 'master', bridge, 'up');
-        // frames a node's native XDP sends with XDP_TX/redirect land on this
-        // peer, and veth accepts them only when the peer runs NAPI. GRO turns
-        // NAPI on for some kernels; on 6.18 it did not suffice, so `attach`
-        // also puts a pass-through XDP program here (switchPeerPass in bpf.ts)
-        await r.run(nsenterArgv(sw, ['ethtool', '-K', n.switchIf, 'gro', 'on']));
+        // frames a node's native XDP sends with XDP_TX land on this peer, and
+        // veth accepts them only when the peer runs NAPI: `attach --hook xdp`
+        // puts a pass-through XDP program here (switchPeerPass in bpf.ts). GRO
+        // would turn NAPI on for every frame (and did not suffice on 6.18)
         await ip('-n', n.netns, 'link', 'set', 'lo', 'up');
         await ip('-n', n.netns, 'link', 'set', n.ifname, 'address', n.mac);
         await ip('-n', n.netns, 'addr', 'add', `${n.ip}/${prefix}`, 'brd', '+', 'dev', n.ifname);
@@ -247,6 +314,8 @@ export class NetnsProvider implements Provider {
   }
 
   readonly startTimeoutMs = 20_000;
+  readonly sharedKernel = true;
+  readonly ingressHook = 'tc' as const;
 
   async alive(_plan: Plan, rec: ProcessRecord): Promise<boolean> {
     return isSameProcess(rec);
@@ -286,7 +355,8 @@ export class NetnsProvider implements Provider {
       if (up) {
         const link = await r.run(nsenterArgv(n.netns, ['ip', '-d', '-j', 'link', 'show', 'dev', n.ifname]), { check: false });
         const tc = await r.run(nsenterArgv(n.netns, ['tc', 'filter', 'show', 'dev', n.ifname, 'egress']), { check: false });
-        bpf = parseAttachedBpf(link.stdout, tc.stdout);
+        const tci = await r.run(nsenterArgv(n.netns, ['tc', 'filter', 'show', 'dev', n.ifname, 'ingress']), { check: false });
+        bpf = parseAttachedBpf(link.stdout, tc.stdout, tci.stdout);
         if (link.exitCode !== 0 && !r.dryRun) detail = `${n.ifname} missing: ${link.stderr.trim()}`;
       } else {
         detail = `namespace ${n.netns} does not exist; run \`electrode-lab down --name ${plan.lab}\` then up again`;
@@ -304,6 +374,16 @@ export class NetnsProvider implements Provider {
       });
     }
     return out;
+  }
+
+  /** A node's files are this host's: a copy when the paths differ. */
+  async copyOut(_plan: Plan, _node: PlanNode, remote: string, local: string): Promise<boolean> {
+    if (!existsSync(remote)) return false;
+    if (remote !== local) {
+      mkdirSync(dirname(local), { recursive: true });
+      cpSync(remote, local);
+    }
+    return true;
   }
 
   async collect(plan: Plan, node: PlanNode, destDir: string, ctx: ProviderContext): Promise<void> {

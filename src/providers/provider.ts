@@ -42,11 +42,45 @@ export interface NodeStatus {
   /** up = the node (namespace / VM) exists and is reachable. */
   state: 'up' | 'down' | 'unknown';
   processes: { name: string; pid: number; alive: boolean }[];
-  /** Attached eBPF programs, e.g. `xdp(native) el_xdp_dispatch`, `tc egress el_tc_broadcast`. */
+  /** Attached eBPF programs, e.g. `xdp(native) el_xdp_dispatch`, `tc egress el_tc_egress`. */
   bpf: string[];
   /** VM labs: the guest's running kernel (`uname -r`), read when status asks. */
   kernel?: string;
   detail?: string;
+}
+
+/** A link impairment, as tc netem takes it. */
+export interface Netem {
+  lossPercent?: number;
+  duplicatePercent?: number;
+  /** Reorder this share of packets (they overtake a 1 ms delay the others get). */
+  reorderPercent?: number;
+}
+
+/**
+ * Faults a bench nemesis injects (an optional ability: `Provider.faults`).
+ * Every action goes through ctx.runner, so it lands in the run's commands.log.
+ */
+export interface NodeFaults {
+  /** Sends a signal to a process the lab started (SIGKILL, SIGSTOP, SIGCONT). */
+  signal(plan: Plan, rec: ProcessRecord, sig: 'SIGKILL' | 'SIGSTOP' | 'SIGCONT', ctx: ProviderContext): Promise<void>;
+  /** Cuts a node off the lab network (on = true) or puts it back. */
+  isolate(plan: Plan, node: PlanNode, on: boolean, ctx: ProviderContext): Promise<void>;
+  /** Impairs a node's lab link (undefined removes it). */
+  netem(plan: Plan, node: PlanNode, spec: Netem | undefined, ctx: ProviderContext): Promise<void>;
+  /** Whether netem() can reorder here (it needs the kernel's sch_netem); else the replicas reorder what they receive. */
+  canReorder(plan: Plan, ctx: ProviderContext): Promise<boolean>;
+  /** Splits the lab network into groups that hear only themselves (undefined heals); absent = not possible here. */
+  split?(plan: Plan, groups: PlanNode[][] | undefined, ctx: ProviderContext): Promise<void>;
+}
+
+/** `tc qdisc ... netem` arguments for an impairment. */
+export function netemArgs(spec: Netem): string[] {
+  const a: string[] = [];
+  if (spec.reorderPercent) a.push('delay', '1ms', 'reorder', `${100 - spec.reorderPercent}%`);
+  if (spec.lossPercent) a.push('loss', `${spec.lossPercent}%`);
+  if (spec.duplicatePercent) a.push('duplicate', `${spec.duplicatePercent}%`);
+  return a;
 }
 
 export interface Provider {
@@ -66,9 +100,27 @@ export interface Provider {
   udpBound(plan: Plan, node: PlanNode, port: number, rec: ProcessRecord, ctx: ProviderContext): Promise<boolean>;
   /** How long a started replica may take to bind its port (a VM under software emulation needs far longer). */
   readonly startTimeoutMs: number;
+  /**
+   * True when every node runs on THIS host's kernel (one /proc/stat, one
+   * perf for the whole lab); false when each node has its own (VMs, hosts).
+   */
+  readonly sharedKernel: boolean;
+  /**
+   * Where `attach` puts the ingress fast paths by default: 'xdp' on real and
+   * virtio NICs (native XDP sees the driver's buffers), 'tc' on veth.
+   */
+  readonly ingressHook: 'xdp' | 'tc';
   /** Stops a process this lab started (SIGTERM, then SIGKILL after a grace period). */
   stop(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<void>;
   status(plan: Plan, ctx: ProviderContext): Promise<NodeStatus[]>;
   /** Copies a node's logs, dmesg and similar into destDir (crash capture, bench). */
   collect(plan: Plan, node: PlanNode, destDir: string, ctx: ProviderContext): Promise<void>;
+  /**
+   * Copies a file from the node to this host (at most `maxBytes`, its tail).
+   * False when the node has no such file. On a netns node the file is this
+   * host's already: it is copied when the paths differ.
+   */
+  copyOut(plan: Plan, node: PlanNode, remote: string, local: string, ctx: ProviderContext, maxBytes?: number): Promise<boolean>;
+  /** Fault injection for the bench's nemesis, where the provider can do it. */
+  readonly faults?: NodeFaults;
 }

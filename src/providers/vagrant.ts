@@ -24,7 +24,7 @@ import { parseSshConfig, SshSession, SshTarget, sudoCommand } from '../ssh.js';
 import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
 import { domainPrefix, renderVagrantfile } from '../vagrantfile.js';
 import { parseAttachedBpf } from './netns.js';
-import { NodeStatus, ProcessRecord, Provider, ProviderContext } from './provider.js';
+import { NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
 
 export const VAGRANT_TOOLS: Tool[] = [
   { cmd: 'vagrant', pkg: 'vagrant', why: 'VM lifecycle' },
@@ -45,9 +45,9 @@ export function buildModeFrom(env: NodeJS.ProcessEnv): BuildMode {
   return v;
 }
 
-/** Files copied with --build host (built by `npm run build` / `make -C native -C bpf`). */
+/** Files copied with --build host (built by `npm run build` / `make -C native -C bpf`); the loader carries the eBPF objects in its skeletons. */
 export function hostArtifacts(root = projectRoot()): string[] {
-  return ['native/build/replica', 'native/build/client', 'bpf/build/el-loader', 'bpf/build/electrode.bpf.o'].map((p) => join(root, p));
+  return ['native/build/replica', 'native/build/client', 'bpf/build/el-loader', 'bpf/build/el_pass.bpf.o'].map((p) => join(root, p));
 }
 
 /** A minimal XDP_PASS object for the NIC check: the bpf/ build's, else compiled here. */
@@ -55,6 +55,11 @@ export function passProgram(root = projectRoot()): string {
   const built = join(root, 'bpf/build/el_pass.bpf.o');
   if (existsSync(built)) return built;
   throw new LabError(`${built} missing; run \`make -C bpf\` (or \`npm run build\`)`, 'HOST_BUILD_MISSING');
+}
+
+/** A shell snippet printing the name of the interface with this MAC (in a guest). */
+export function labNicScript(mac: string): string {
+  return `ip -o link | awk -v m=${shellQuote([mac.toLowerCase()])} 'tolower($0) ~ m { sub(/:$/, "", $2); sub(/@.*/, "", $2); print $2; exit }'`;
 }
 
 /** `ip -o link` lines -> the interface whose MAC is `mac` (case-insensitive). */
@@ -151,6 +156,28 @@ const STOP_GRACE_S = 5;
 export class VagrantProvider implements Provider {
   readonly name = 'vagrant' as const;
   private sessions = new Map<string, Promise<SshSession>>();
+
+  /** Faults inside the guests: the lab NIC (found by the plan's MAC) goes down or gets netem on its egress. */
+  readonly faults: NodeFaults = {
+    signal: async (plan, rec, sig, ctx) => {
+      const node = plan.nodes.find((n) => n.name === rec.node);
+      if (node) await this.sh(plan, node, ctx, `if ${this.aliveScript(rec)}; then kill -${sig.slice(3)} ${rec.pid}; fi; true`, { check: false });
+    },
+    isolate: async (plan, node, on, ctx) => {
+      await this.sh(plan, node, ctx, `ip link set "$(${labNicScript(node.mac)})" ${on ? 'down' : 'up'}`);
+    },
+    netem: async (plan, node, spec, ctx) => {
+      // egress only: what XDP_TX sends bypasses it (the fast reply's acks are not impaired)
+      const dev = `"$(${labNicScript(node.mac)})"`;
+      if (spec) await this.sh(plan, node, ctx, `tc qdisc replace dev ${dev} root netem ${netemArgs(spec).join(' ')}`);
+      else await this.sh(plan, node, ctx, `tc qdisc del dev ${dev} root 2>/dev/null; true`, { check: false });
+    },
+    canReorder: async (plan, ctx) => {
+      const n = plan.nodes[0]!;
+      const r = await this.sh(plan, n, ctx, 'modprobe sch_netem 2>/dev/null; tc qdisc add dev lo root netem delay 1ms && tc qdisc del dev lo root', { check: false });
+      return r.exitCode === 0;
+    },
+  };
 
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
 
@@ -489,6 +516,15 @@ export class VagrantProvider implements Provider {
     for (const v of vols.filter((v) => names.some((n) => v.startsWith(`${n}.`) || v.startsWith(`${n}-`)))) await virsh('vol-delete', '--pool', 'default', v);
   }
 
+  /** The file's tail over ssh (base64, so binary data survives). */
+  async copyOut(plan: Plan, node: PlanNode, remote: string, local: string, ctx: ProviderContext, maxBytes = 64 * 1024 * 1024): Promise<boolean> {
+    const r = await this.sh(plan, node, ctx, `test -f ${shellQuote([remote])} && tail -c ${maxBytes} ${shellQuote([remote])} | base64 -w0`, { check: false, timeoutMs: 600_000, bulkStdout: true });
+    if (r.exitCode !== 0 || ctx.runner.dryRun) return false;
+    mkdirSync(dirname(local), { recursive: true });
+    writeFileSync(local, Buffer.from(r.stdout.trim(), 'base64'));
+    return true;
+  }
+
   async exec(plan: Plan, node: PlanNode, argv: string[], ctx: ProviderContext, opts: RunOptions = {}): Promise<RunResult> {
     if (ctx.runner.dryRun) return ctx.runner.run(['vagrant', 'ssh', node.name, '-c', sudoCommand(argv)], opts);
     const s = await this.session(plan, node, ctx);
@@ -511,6 +547,8 @@ export class VagrantProvider implements Provider {
 
   /** TCG guests: ssh round trips of a second or more, and a replica start that can take tens of seconds. */
   readonly startTimeoutMs = 180_000;
+  readonly sharedKernel = false;
+  readonly ingressHook = 'xdp' as const;
 
   async alive(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<boolean> {
     const node = plan.nodes.find((n) => n.name === rec.node);
@@ -564,7 +602,8 @@ export class VagrantProvider implements Provider {
         try {
           const link = await this.exec(plan, n, ['ip', '-d', '-j', 'link', 'show', 'dev', ifname], ctx, { check: false });
           const tc = await this.exec(plan, n, ['tc', 'filter', 'show', 'dev', ifname, 'egress'], ctx, { check: false });
-          bpf = parseAttachedBpf(link.stdout, tc.stdout);
+          const tci = await this.exec(plan, n, ['tc', 'filter', 'show', 'dev', ifname, 'ingress'], ctx, { check: false });
+          bpf = parseAttachedBpf(link.stdout, tc.stdout, tci.stdout);
           for (const p of records.filter((p) => p.node === n.name)) {
             const a = await this.sh(plan, n, ctx, this.aliveScript(p), { check: false });
             procs.push({ name: p.name, pid: p.pid, alive: a.exitCode === 0 });

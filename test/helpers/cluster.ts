@@ -141,7 +141,9 @@ export interface LogOp {
 
 export function parseDump(text: string): LogOp[] {
   const out: LogOp[] = [];
-  for (const line of text.split('\n')) {
+  // the replica appends as ops commit: a line after the last newline may still be arriving
+  const whole = text.slice(0, text.lastIndexOf('\n') + 1);
+  for (const line of whole.split('\n')) {
     if (!line) continue;
     const [opnum, client, request, op, key] = line.split(' ');
     if (!opnum || !client || !request || !op || key === undefined) throw new Error(`bad dump line '${line}'`);

@@ -124,3 +124,52 @@ describe('--help on every command teaches with examples', () => {
     }
   });
 });
+
+describe('check-history: the safety verdict for a history recorded by hand', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'el-hist-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const line = (o: Record<string, unknown>) => JSON.stringify(o);
+  const put = (client: number, value: string, invoke: number, complete: number, result: number) => line({ client, key: 'k', op: 'append', value, invoke, complete, status: 'ok', result });
+  const get = (client: number, result: string, invoke: number, complete: number) => line({ client, key: 'k', op: 'get', invoke, complete, status: 'ok', result });
+  const file = (name: string, lines: string[]) => {
+    const p = join(dir, name);
+    writeFileSync(p, lines.join('\n') + '\n');
+    return p;
+  };
+
+  it('a linearizable history: exit 0; acknowledged requests all committed', async () => {
+    const h = file('ok.jsonl', [put(1, 'a', 0, 10, 1), put(2, 'b', 5, 20, 2), get(1, 'ab', 21, 30)]);
+    const acks = file('acks', ['1 1', '2 1']);
+    const log = file('replica0.log', ['1 1 1 append k', '2 2 1 append k', '']);
+    const r = await cli('check-history', h, '--acks', acks, '--committed', log);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^linearizable: 3 ops on 1 keys/);
+    expect(r.stdout).toContain('acknowledged: 2, lost: 0 against 1 committed log(s)');
+  });
+
+  it('a stale read: exit 1 and the small history that fails', async () => {
+    const h = file('stale.jsonl', [put(1, 'a', 0, 10, 1), get(2, '', 20, 30)]);
+    const r = await cli('check-history', h);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/^not-linearizable/);
+    expect(r.stdout).toContain('"k"');
+  });
+
+  it('an acknowledged request missing from the committed log: exit 1, named', async () => {
+    const h = file('lost.jsonl', [put(1, 'a', 0, 10, 1)]);
+    const r = await cli('check-history', h, '--acks', file('acks2', ['1 1', '1 2']), '--committed', file('r1.log', ['1 1 1 append k', '']));
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toContain('lost: 1 (e.g. 1 2)');
+  });
+
+  it('a file that is not a history: exit 2, every bad line named', async () => {
+    const h = file('bad.jsonl', ['{"client":1}', 'not json']);
+    const r = await cli('check-history', h);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('bad.jsonl:1');
+    expect(r.stderr).toContain('bad.jsonl:2');
+    const missing = await cli('check-history', join(dir, 'nope.jsonl'));
+    expect(missing.exitCode).not.toBe(0);
+    expect(missing.stderr).toContain('cannot read the history');
+  });
+});

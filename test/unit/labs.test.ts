@@ -41,6 +41,8 @@ export function checkLine(program: Command, line: string): string[] {
   const known = (cmd: Command, flag: string) => cmd.options.some((o) => o.long === flag || o.short === flag);
   const takesValue = (cmd: Command, flag: string) => cmd.options.find((o) => o.long === flag || o.short === flag)?.required || cmd.options.find((o) => o.long === flag || o.short === flag)?.optional;
   let sub: Command | undefined;
+  // `lab start 02`: a command with subcommands takes the next word as its subcommand
+  let nested = false;
   const positional: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -55,9 +57,15 @@ export function checkLine(program: Command, line: string): string[] {
       if (takesValue(owner, flag) && !a.includes('=')) i++;
       continue;
     }
-    if (!sub) {
-      sub = program.commands.find((c) => c.name() === a);
-      if (!sub) problems.push(`${line}: unknown command ${a}`);
+    if (!sub || (sub.commands.length > 0 && !nested)) {
+      const parent: Command = sub ?? program;
+      const found = parent.commands.find((c) => c.name() === a);
+      if (!found) {
+        problems.push(`${line}: unknown command ${sub ? `${sub.name()} ` : ''}${a}`);
+        break;
+      }
+      nested = sub !== undefined;
+      sub = found;
       continue;
     }
     positional.push(a);
@@ -74,9 +82,9 @@ describe('course labs', () => {
   const files = labFiles();
   const { program } = buildProgram({});
 
-  it('has the three exercises and an index', () => {
+  it('has the four exercises and an index', () => {
     const names = files.map((f) => f.slice(LABS.length + 1)).sort();
-    expect(names).toEqual(['01-view-change/README.md', '02-five-and-seven/README.md', '03-fast-paths/README.md', 'README.md']);
+    expect(names).toEqual(['01-view-change/README.md', '02-five-and-seven/README.md', '03-fast-paths/README.md', '05-crash-hunt/README.md', 'README.md']);
   });
 
   it('the checker itself catches a wrong command, option and argument count', () => {
@@ -84,6 +92,11 @@ describe('course labs', () => {
     expect(checkLine(program, 'electrode-lab start --fast')[0]).toMatch(/unknown option --fast for 'start'/);
     expect(checkLine(program, 'electrode-lab down now')[0]).toMatch(/too many arguments/);
     expect(checkLine(program, "electrode-lab bench --replica-args '3:--crash-after 500' --replicas 5")).toEqual([]);
+    expect(checkLine(program, 'electrode-lab lab start 02')).toEqual([]);
+    expect(checkLine(program, 'electrode-lab lab check 02 --dir x/')).toEqual([]);
+    expect(checkLine(program, 'electrode-lab lab strat 02')[0]).toMatch(/unknown command lab strat/);
+    expect(checkLine(program, 'electrode-lab lab start 02 03')[0]).toMatch(/too many arguments for 'start'/);
+    expect(checkLine(program, 'electrode-lab lab check 02 --fast')[0]).toMatch(/unknown option --fast for 'check'/);
   });
 
   for (const file of files) {

@@ -27,7 +27,9 @@ describe('netns provider command sequence (recording runner, nothing runs)', () 
     expect(lines).toContain('ip -n el-rec-sw link add name br0 mtu 3000 type bridge');
     expect(lines).toContain('ip -n el-rec-sw link add p-replica1 mtu 3000 type veth peer name eth0 mtu 3000 netns el-rec-replica1');
     expect(lines).toContain('ip -n el-rec-sw link set p-replica1 master br0 up');
-    expect(lines).toContain('nsenter --net=/run/netns/el-rec-sw -- ethtool -K p-replica1 gro on');
+    // no firewall on the lab switch (br_netfilter, where the host has it); no GRO on its ports
+    expect(lines).toContain('nsenter --net=/run/netns/el-rec-sw -- sysctl -q -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0');
+    expect(lines.some((l) => /ethtool -K p-replica\d gro on/.test(l))).toBe(false);
     expect(lines).toContain(`ip -n el-rec-replica1 link set eth0 address ${plan.nodes[1]!.mac}`);
     expect(lines).toContain('ip -n el-rec-replica1 addr add 10.77.0.11/24 brd + dev eth0');
     expect(lines).toContain('ip -n el-rec-client0 link set eth0 up');

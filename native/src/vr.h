@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * vr.h - the Viewstamped Replication core (VR Revisited), as a machine you
+ * can step: it consumes datagrams, fast-reply ring records and timer ticks,
+ * and emits the datagrams it would send and the state the eBPF side must
+ * see through the callbacks of struct vr_env. No sockets, no clock, no
+ * randomness of its own inside: the replica process (replica.c), the unit
+ * tests and the simulation (tests/sim.c) each provide an environment.
+ * Semantics of every message: native/PROTOCOL.md.
+ */
+#ifndef EL_VR_H
+#define EL_VR_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "wire.h"
+
+/* A DoViewChange / StartView also carries up to this many committed ops
+ * before the sender's commit point, so a new leader that lags a little
+ * rarely needs a state transfer to finish the view change. Replicas also
+ * keep this many ops before the point every replica has committed. */
+#define VC_EXTRA_OPS 256u
+/* Uncommitted bytes (entry headers + ops) a leader lets into its log: the
+ * uncommitted suffix of every replica then fits one DoViewChange. */
+#define VR_DEFAULT_WINDOW (EL_MAX_DGRAM - EL_HDR_LEN - 4096)
+/* A replica the leader has not heard from for this long no longer holds
+ * back the low-water mark (the log is truncated past it; one that comes
+ * back behind the log's start cannot catch up: there is no snapshot
+ * transfer). Bounds the log while a replica is dead. */
+#define VR_DEFAULT_LWM_GRACE_US 10000000ull
+/* Client requests queued at a leader before a Prepare takes them. */
+#define VR_MAX_PENDING 4096
+
+struct vr_opts {
+	uint32_t batch;            /* ops per Prepare (1..64)                       */
+	uint64_t heartbeat_us, vc_timeout_us, retransmit_us;
+	uint64_t crash_after;      /* --crash-after: SIGSEGV after that many ops     */
+	size_t max_prepare;        /* largest Prepare datagram: the MTU's UDP payload,
+	                            * so a Prepare is never fragmented (one op that
+	                            * does not fit still goes, without the fast paths) */
+	size_t window_bytes;       /* uncommitted bytes a leader allows              */
+	size_t max_clients;        /* client table size (0 = EL_CTABLE_DEFAULT_MAX)  */
+	uint64_t lwm_grace_us;     /* 0 = VR_DEFAULT_LWM_GRACE_US                    */
+	int fast_broadcast;        /* send ONE marked copy while el_config has the bit */
+	int kernel_quorum;         /* a PrepareOK marked EL_F_QUORUM that carries the
+	                            * kernel's quorum token proves a quorum: only the
+	                            * kernel's quorum prune sets both (the dispatcher
+	                            * also drops marked frames from the wire)        */
+	int fast_reply;            /* followers: the kernel acknowledges Prepares      */
+};
+
+/* What the eBPF side must know, published after every change. */
+struct vr_public {
+	uint64_t view;
+	uint32_t status;           /* enum el_status                                */
+	uint32_t leader;
+	uint64_t last_op, commit;
+};
+
+struct vr_env {
+	void *ctx;
+	void (*send)(void *ctx, uint32_t replica, const void *buf, size_t len);
+	void (*send_client)(void *ctx, const struct sockaddr_in *to, const void *buf, size_t len);
+	/* The eBPF side. Every hook may be NULL (no fast paths). */
+	void (*publish)(void *ctx, const struct vr_public *p);
+	/* Close the fast reply's gate (status view change for `view`), wait
+	 * until no program can still acknowledge, and hand every record in the
+	 * ring back through vr_kernel_record() before returning. Called before
+	 * every step that leaves the current view's normal status. */
+	void (*quiesce)(void *ctx, uint64_t view);
+	/* el_fr_state = {view, last_op}, while the gate is still closed. */
+	void (*arm_reply)(void *ctx, uint64_t view, uint64_t last_op);
+	/* Ops that came up the slow path: the kernel may go on from last_op. */
+	void (*reply_progress)(void *ctx, uint64_t last_op);
+	/* el_config.enabled, read live (EL_FP_*). */
+	uint32_t (*enabled)(void *ctx);
+	/* el_config.quorum_token, read live: a PrepareOK marked EL_F_QUORUM
+	 * proves a quorum only when its request_id equals it (0 / NULL: no
+	 * quorum prune loaded, no mark is trusted). */
+	uint64_t (*quorum_token)(void *ctx);
+	/* Every op as it commits, in op order (NULL: nobody listens). The log
+	 * forgets old ops; this is where a full history can be kept. */
+	void (*committed)(void *ctx, uint64_t opnum, const struct el_log_entry *e);
+};
+
+struct vr_dvc {
+	uint8_t *buf;              /* raw datagram (owned)                          */
+	size_t len;
+	struct el_msg m;           /* decoded, points into buf                      */
+};
+
+struct vr_pending {
+	uint64_t client_id, request_id;
+	uint16_t len;
+	uint8_t data[EL_MAX_OP_LEN];
+};
+
+struct vr_stats {
+	uint64_t malformed, own_index, fr_records, fr_late, fr_gap, quorum_marks, forged_marks, behind_log, expired, expired_requests, pending_full,
+		window_full, executed;
+};
+
+struct vr {
+	struct vr_opts o;
+	struct vr_env env;
+	uint32_t me, n, f;
+
+	uint64_t view, last_normal_view;
+	uint32_t status;
+	struct el_log log;
+	uint64_t commit, executed;
+	struct el_kv kv;
+	struct el_ctable ct;       /* replicated: changed only by execution         */
+	struct el_ctable addrs;    /* the leader's own: where each client sends from */
+	struct el_quorum q;
+	uint64_t *peer_commit;     /* leader: each follower's reported commit       */
+	uint64_t *peer_heard;      /* leader: when each follower's last PrepareOK came */
+	uint64_t lwm;              /* every replica has committed up to here        */
+
+	/* view change */
+	uint64_t *svc_view;        /* per replica: view of its latest SVC           */
+	struct vr_dvc *dvc;        /* per replica: its DVC for our view              */
+	int sent_dvc;
+	uint8_t *my_dvc;           /* what we sent, for retransmission               */
+	size_t my_dvc_len;
+
+	/* timers, microseconds of the environment's clock */
+	uint64_t now, last_heard, vc_started, vc_timeout_cur, last_sent, last_retx, retx_commit,
+		last_get_state, last_vc_resend, last_report;
+	uint64_t get_state_at;     /* log.last when we last asked for state         */
+
+	struct vr_pending *pend;
+	size_t npend, pend_cap;
+
+	/* fast-reply records that arrived ahead of a gap (never expected) */
+	struct vr_dvc *held;
+	size_t nheld;
+	int in_quiesce;
+
+	struct vr_public published;
+	int published_valid;
+
+	uint64_t rng;
+	struct vr_stats st;
+	uint8_t sbuf[EL_MAX_DGRAM];
+	uint8_t reply_buf[EL_MAX_REPLY];
+};
+
+/* Sets up a replica in view 0, normal status. */
+void vr_init(struct vr *r, const struct vr_opts *o, const struct vr_env *env, uint32_t n, uint32_t f,
+	     uint32_t me, uint64_t seed, uint64_t now);
+void vr_free(struct vr *r);
+
+/* A datagram from the socket (src: its sender). */
+void vr_receive(struct vr *r, const void *buf, size_t len, const struct sockaddr_in *src, uint64_t now);
+/* A Prepare the kernel's fast reply already acknowledged (ring record payload). */
+void vr_kernel_record(struct vr *r, const void *buf, size_t len);
+/* Timers: view change, retransmission, heartbeats, reports. */
+void vr_tick(struct vr *r, uint64_t now);
+/* Turns queued client requests into Prepares (after a batch of datagrams). */
+void vr_flush(struct vr *r);
+
+uint32_t vr_leader_of(const struct vr *r, uint64_t view);
+
+#endif

@@ -1,0 +1,788 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * test_vr.c - the VR core (vr.h) stepped by hand: cores in one process, an
+ * environment that records what each sends and what it tells the eBPF side,
+ * and messages delivered by the test. One test per failure the safety review
+ * found (issue 11), each of which failed before its fix, plus view change,
+ * state transfer and the fast-path hand-offs. Run: make -C native test.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "config.h"
+#include "util.h"
+#include "vr.h"
+
+#define MAXN 7
+
+/* ---- a recording environment ---------------------------------------- */
+
+struct sent {
+	uint32_t to;          /* replica index, or CLIENT */
+	size_t len;
+	uint8_t buf[EL_MAX_DGRAM];
+};
+#define CLIENT 0xffffu
+
+struct node;
+struct world {
+	uint32_t n, f;
+	struct node *nodes;
+	uint64_t now;
+};
+
+struct node {
+	struct world *w;
+	uint32_t idx;
+	struct vr core;
+	struct sent *out;
+	size_t nout, cap;
+	/* the eBPF side as the core sees it */
+	struct vr_public pub;
+	int publishes;
+	uint64_t fr_view, fr_last;
+	uint32_t enabled;
+	int gate_closed;          /* quiesce() since the last publish of normal */
+	char calls[256];          /* order of fast-path hooks: A=arm P=publish(normal) Q=quiesce */
+	size_t ncalls;
+	/* the fast reply's ring: records the kernel acknowledged */
+	uint8_t *ring[64];
+	size_t ring_len[64], nring;
+	uint64_t committed_last;  /* committed() must go 1, 2, 3... */
+	int committed_bad;
+};
+
+static void rec_call(struct node *nd, char c)
+{
+	if (nd->ncalls < sizeof(nd->calls) - 1)
+		nd->calls[nd->ncalls++] = c;
+}
+
+static void push_out(struct node *nd, uint32_t to, const void *buf, size_t len)
+{
+	if (nd->nout == nd->cap) {
+		nd->cap = nd->cap ? nd->cap * 2 : 64;
+		nd->out = el_xrealloc(nd->out, nd->cap * sizeof(*nd->out));
+	}
+	struct sent *s = &nd->out[nd->nout++];
+	s->to = to;
+	s->len = len;
+	memcpy(s->buf, buf, len);
+}
+
+static void e_send(void *ctx, uint32_t to, const void *buf, size_t len) { push_out(ctx, to, buf, len); }
+static void e_send_client(void *ctx, const struct sockaddr_in *to, const void *buf, size_t len)
+{
+	(void)to;
+	push_out(ctx, CLIENT, buf, len);
+}
+static void e_publish(void *ctx, const struct vr_public *p)
+{
+	struct node *nd = ctx;
+	nd->pub = *p;
+	nd->publishes++;
+	if (p->status == EL_STATUS_NORMAL)
+		rec_call(nd, 'P');
+}
+static void e_quiesce(void *ctx, uint64_t view)
+{
+	struct node *nd = ctx;
+	(void)view;
+	rec_call(nd, 'Q');
+	nd->gate_closed = 1;
+	/* hand back everything the kernel acknowledged, as replica.c does */
+	size_t k = nd->nring;
+	nd->nring = 0;
+	for (size_t i = 0; i < k; i++) {
+		vr_kernel_record(&nd->core, nd->ring[i], nd->ring_len[i]);
+		free(nd->ring[i]);
+	}
+}
+static void e_arm(void *ctx, uint64_t view, uint64_t last)
+{
+	struct node *nd = ctx;
+	rec_call(nd, 'A');
+	nd->fr_view = view;
+	nd->fr_last = last;
+}
+static void e_progress(void *ctx, uint64_t last)
+{
+	struct node *nd = ctx;
+	if (last > nd->fr_last)
+		nd->fr_last = last;
+}
+static uint32_t e_enabled(void *ctx) { return ((struct node *)ctx)->enabled; }
+/* every node's kernel drew this quorum token at attach (el_config.quorum_token) */
+#define TOKEN 0x5eed0fc0ffee1234ull
+static uint64_t e_token(void *ctx) { (void)ctx; return TOKEN; }
+static void e_committed(void *ctx, uint64_t opnum, const struct el_log_entry *e)
+{
+	struct node *nd = ctx;
+	if (!e || opnum != nd->committed_last + 1)
+		nd->committed_bad++;
+	nd->committed_last = opnum;
+}
+
+static struct vr_opts opts_default(void)
+{
+	struct vr_opts o = { .batch = 1, .heartbeat_us = 50000, .vc_timeout_us = 400000, .retransmit_us = 20000,
+			     .max_prepare = 1472 };
+	return o;
+}
+
+static void world_init(struct world *w, uint32_t n, const struct vr_opts *o)
+{
+	memset(w, 0, sizeof(*w));
+	w->n = n;
+	w->f = (n - 1) / 2;
+	w->now = 1000000;
+	w->nodes = el_xcalloc(n, sizeof(*w->nodes));
+	for (uint32_t i = 0; i < n; i++) {
+		struct node *nd = &w->nodes[i];
+		nd->w = w;
+		nd->idx = i;
+		nd->enabled = EL_FP_BROADCAST | EL_FP_QUORUM | EL_FP_REPLY;
+		struct vr_env env = { .ctx = nd, .send = e_send, .send_client = e_send_client, .publish = e_publish,
+				      .quiesce = e_quiesce, .arm_reply = e_arm, .reply_progress = e_progress,
+				      .enabled = e_enabled, .quorum_token = e_token, .committed = e_committed };
+		vr_init(&nd->core, o, &env, n, w->f, i, 1234 + i, w->now);
+	}
+}
+
+static void world_free(struct world *w)
+{
+	for (uint32_t i = 0; i < w->n; i++) {
+		vr_free(&w->nodes[i].core);
+		free(w->nodes[i].out);
+		for (size_t k = 0; k < w->nodes[i].nring; k++)
+			free(w->nodes[i].ring[k]);
+	}
+	free(w->nodes);
+}
+
+static struct sockaddr_in client_addr(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(40000) };
+	a.sin_addr.s_addr = htonl(0x7f000001);
+	return a;
+}
+
+/* Delivers everything queued, in order, until nothing moves (or `only` filters). */
+static int deliver_all(struct world *w, int (*drop)(const struct node *from, const struct sent *s))
+{
+	int moved = 0;
+	for (int round = 0; round < 10000; round++) {
+		int any = 0;
+		for (uint32_t i = 0; i < w->n; i++) {
+			struct node *nd = &w->nodes[i];
+			while (nd->nout) {
+				struct sent s;
+				memcpy(&s, &nd->out[0], sizeof(s));
+				memmove(nd->out, nd->out + 1, (nd->nout - 1) * sizeof(*nd->out));
+				nd->nout--;
+				if (s.to == CLIENT || (drop && drop(nd, &s)))
+					continue;
+				struct sockaddr_in src = client_addr();
+				vr_receive(&w->nodes[s.to].core, s.buf, s.len, &src, w->now);
+				any = 1;
+				moved++;
+			}
+		}
+		for (uint32_t i = 0; i < w->n; i++)
+			vr_flush(&w->nodes[i].core);
+		if (!any)
+			break;
+	}
+	return moved;
+}
+
+static size_t request(uint8_t *buf, uint64_t cid, uint64_t rid, const char *key, const char *val)
+{
+	uint8_t op[EL_MAX_OP_LEN];
+	size_t n = el_op_encode(op, sizeof(op), val ? EL_OP_PUT : EL_OP_GET, key, strlen(key), val, val ? strlen(val) : 0);
+	struct el_hdr h;
+	memset(&h, 0, sizeof(h));
+	h.type = EL_MSG_REQUEST;
+	h.replica = EL_NO_REPLICA;
+	h.client_id = cid;
+	h.request_id = rid;
+	struct el_builder b;
+	el_build_start(&b, buf, EL_MAX_DGRAM, &h);
+	el_build_bytes(&b, op, n);
+	return el_build_finish(&b);
+}
+
+static void submit(struct world *w, uint32_t at, uint64_t cid, uint64_t rid, const char *val)
+{
+	uint8_t buf[EL_MAX_DGRAM];
+	struct sockaddr_in src = client_addr();
+	size_t len = request(buf, cid, rid, "k", val);
+	vr_receive(&w->nodes[at].core, buf, len, &src, w->now);
+	vr_flush(&w->nodes[at].core);
+}
+
+static size_t hdr_only(uint8_t *buf, uint8_t type, uint32_t from, uint64_t view, uint64_t opnum, uint64_t commit, uint8_t flags)
+{
+	struct el_hdr h;
+	memset(&h, 0, sizeof(h));
+	h.type = type;
+	h.replica = (uint8_t)from;
+	h.view = view;
+	h.opnum = opnum;
+	h.commit = commit;
+	h.flags = flags;
+	struct el_builder b;
+	el_build_start(&b, buf, EL_MAX_DGRAM, &h);
+	return el_build_finish(&b);
+}
+
+static void feed(struct world *w, uint32_t to, const uint8_t *buf, size_t len)
+{
+	struct sockaddr_in src = client_addr();
+	vr_receive(&w->nodes[to].core, buf, len, &src, w->now);
+}
+
+static const struct sent *last_of_type(const struct node *nd, uint8_t type)
+{
+	for (size_t i = nd->nout; i-- > 0;)
+		if (nd->out[i].buf[5] == type)
+			return &nd->out[i];
+	return NULL;
+}
+
+static void clear_out(struct world *w)
+{
+	for (uint32_t i = 0; i < w->n; i++)
+		w->nodes[i].nout = 0;
+}
+
+/* ---- 1. quorum prune: only the kernel's mark stands for a quorum ------- */
+
+static void test_quorum_mark(void)
+{
+	struct vr_opts o = opts_default();
+	o.kernel_quorum = 1;
+	struct world w;
+	world_init(&w, 5, &o);
+	struct vr *leader = &w.nodes[0].core;
+	submit(&w, 0, 7, 1, "a");
+	CHECK_EQ(leader->log.last, 1);
+	uint8_t buf[256];
+	/* an UNMARKED PrepareOK passed up by a kernel that did not count it
+	 * (slot reused, arm switched off, fragment...): one follower's ack only */
+	size_t len = hdr_only(buf, EL_MSG_PREPARE_OK, 1, 0, 1, 0, 0);
+	feed(&w, 0, buf, len);
+	CHECK_EQ(leader->commit, 0); /* f = 2: one ack is not a quorum (this committed before the fix) */
+	len = hdr_only(buf, EL_MSG_PREPARE_OK, 2, 0, 1, 0, 0);
+	feed(&w, 0, buf, len);
+	CHECK_EQ(leader->commit, 1);
+	/* a mark WITHOUT the kernel's token (IP options or fragments took it past
+	 * the dispatcher; a reassembled datagram can say anything): one ack only */
+	submit(&w, 0, 7, 2, "b");
+	len = hdr_only(buf, EL_MSG_PREPARE_OK, 3, 0, 2, 0, EL_F_QUORUM);
+	feed(&w, 0, buf, len);
+	CHECK_EQ(leader->commit, 1); /* this committed before the token */
+	CHECK_EQ(leader->st.forged_marks, 1);
+	uint64_t wrong = TOKEN ^ 1;
+	memcpy(buf + 40, &wrong, 8);
+	feed(&w, 0, buf, len);
+	CHECK_EQ(leader->commit, 1);
+	CHECK_EQ(leader->st.forged_marks, 2);
+	/* the MARK with the token: the kernel counted f distinct acks */
+	uint64_t token = TOKEN;
+	len = hdr_only(buf, EL_MSG_PREPARE_OK, 4, 0, 2, 0, EL_F_QUORUM);
+	memcpy(buf + 40, &token, 8);
+	feed(&w, 0, buf, len);
+	CHECK_EQ(leader->commit, 2);
+	CHECK_EQ(leader->st.quorum_marks, 1);
+	/* a mark for an op we do not have commits nothing */
+	len = hdr_only(buf, EL_MSG_PREPARE_OK, 3, 0, 99, 0, EL_F_QUORUM);
+	memcpy(buf + 40, &token, 8);
+	feed(&w, 0, buf, len);
+	CHECK_EQ(leader->commit, 2);
+	world_free(&w);
+
+	/* without the kernel's quorum prune attached, a mark is not trusted */
+	o.kernel_quorum = 0;
+	world_init(&w, 5, &o);
+	submit(&w, 0, 7, 1, "a");
+	len = hdr_only(buf, EL_MSG_PREPARE_OK, 1, 0, 1, 0, EL_F_QUORUM);
+	uint64_t t2 = TOKEN;
+	memcpy(buf + 40, &t2, 8);
+	feed(&w, 0, buf, len);
+	CHECK_EQ(w.nodes[0].core.commit, 0);
+	world_free(&w);
+}
+
+/* ---- 2. fast reply across a view change -------------------------------- */
+
+/* The kernel of follower `nd` acknowledges a Prepare: the record goes to its
+ * ring (not yet drained) and a PrepareOK to the leader. */
+static void kernel_ack(struct world *w, struct node *nd, const struct sent *prep)
+{
+	uint8_t *copy = el_xmalloc(prep->len);
+	memcpy(copy, prep->buf, prep->len);
+	nd->ring[nd->nring] = copy;
+	nd->ring_len[nd->nring++] = prep->len;
+	uint64_t opnum, view;
+	memcpy(&view, prep->buf + 8, 8);
+	memcpy(&opnum, prep->buf + 16, 8);
+	uint8_t buf[256];
+	size_t len = hdr_only(buf, EL_MSG_PREPARE_OK, nd->idx, view, opnum, 0, EL_F_FROM_XDP);
+	feed(w, 0, buf, len);
+}
+
+static void test_fast_reply_view_change(void)
+{
+	struct vr_opts o = opts_default();
+	o.fast_reply = 1;
+	struct world w;
+	world_init(&w, 3, &o);
+	struct node *leader = &w.nodes[0], *f1 = &w.nodes[1], *f2 = &w.nodes[2];
+	submit(&w, 0, 7, 1, "acked");
+	const struct sent *prep = last_of_type(leader, EL_MSG_PREPARE);
+	CHECK(prep != NULL);
+	/* f1's kernel acknowledges op 1; the leader commits it on that ack (f = 1)
+	 * and replies to the client; f1's user space has not drained its ring */
+	kernel_ack(&w, f1, prep);
+	CHECK_EQ(leader->core.commit, 1);
+	CHECK(last_of_type(leader, EL_MSG_REPLY) != NULL);
+	CHECK_EQ(f1->core.log.last, 0);
+	/* the leader dies; f2 never got op 1; f2 starts a view change (to view 2,
+	 * which f2 leads) and f1 handles the StartViewChange BEFORE its ring: its
+	 * DoViewChange must still hold op 1 */
+	clear_out(&w);
+	uint8_t buf[256];
+	size_t len = hdr_only(buf, EL_MSG_START_VIEW_CHANGE, 2, 2, 0, 0, 0);
+	feed(&w, 1, buf, len);
+	CHECK(strchr(f1->calls, 'Q') != NULL); /* the gate closed and the ring drained first */
+	const struct sent *dvc = last_of_type(f1, EL_MSG_DO_VIEW_CHANGE);
+	CHECK(dvc != NULL);
+	if (dvc) {
+		uint64_t opnum;
+		memcpy(&opnum, dvc->buf + 16, 8);
+		CHECK_EQ(opnum, 1); /* before the fix: 0, and op 1 was lost in view 2 */
+	}
+	/* finish the view change between f1 and f2 */
+	for (int i = 0; i < 4; i++) {
+		/* deliver between the survivors only */
+		for (uint32_t k = 1; k < 3; k++) {
+			struct node *nd = &w.nodes[k];
+			size_t cnt = nd->nout;
+			for (size_t m = 0; m < cnt; m++) {
+				struct sent *s = &nd->out[m];
+				if (s->to == 1 || s->to == 2)
+					feed(&w, s->to, s->buf, s->len);
+			}
+			memmove(nd->out, nd->out + cnt, (nd->nout - cnt) * sizeof(*nd->out));
+			nd->nout -= cnt;
+		}
+		if (f2->core.status == EL_STATUS_VIEW_CHANGE) {
+			/* f2 started its own view change when it sent the SVC */
+		}
+	}
+	CHECK_EQ(f2->core.view, 2);
+	CHECK_EQ(f2->core.status, EL_STATUS_NORMAL);
+	CHECK_EQ(f2->core.log.last, 1); /* op 1 survived into view 2 */
+	CHECK_EQ(f1->core.status, EL_STATUS_NORMAL);
+	CHECK_EQ(f1->core.st.fr_late, 0);
+	/* entering view 2, el_fr_state was armed before the gate opened */
+	const char *a = strrchr(f1->calls, 'A'), *p = strrchr(f1->calls, 'P');
+	CHECK(a && p && a < p);
+	CHECK_EQ(f1->fr_view, 2);
+	world_free(&w);
+}
+
+/* A record that arrives for a view we already left is counted, never applied. */
+static void test_fast_reply_late_record(void)
+{
+	struct vr_opts o = opts_default();
+	o.fast_reply = 1;
+	struct world w;
+	world_init(&w, 3, &o);
+	submit(&w, 0, 7, 1, "x");
+	const struct sent *prep = last_of_type(&w.nodes[0], EL_MSG_PREPARE);
+	uint8_t copy[EL_MAX_DGRAM];
+	size_t len = prep->len;
+	memcpy(copy, prep->buf, len);
+	uint8_t buf[256];
+	size_t l = hdr_only(buf, EL_MSG_START_VIEW_CHANGE, 2, 1, 0, 0, 0);
+	feed(&w, 1, buf, l);
+	vr_kernel_record(&w.nodes[1].core, copy, len);
+	CHECK_EQ(w.nodes[1].core.st.fr_late, 1);
+	CHECK_EQ(w.nodes[1].core.log.last, 0);
+	world_free(&w);
+}
+
+/* ---- 3. one datagram must not abort a replica ---------------------------- */
+
+static void test_hostile_views(void)
+{
+	struct vr_opts o = opts_default();
+	struct world w;
+	world_init(&w, 3, &o);
+	uint8_t buf[256];
+	/* view 2^64-1: the next view would wrap to 0 (an assertion aborted every replica) */
+	size_t len = hdr_only(buf, EL_MSG_START_VIEW_CHANGE, 2, UINT64_MAX, 0, 0, 0);
+	feed(&w, 1, buf, len);
+	CHECK_EQ(w.nodes[1].core.view, 0);
+	CHECK(w.nodes[1].core.st.malformed >= 1);
+	/* the last view below the limit is taken; the one after it is refused, not wrapped */
+	len = hdr_only(buf, EL_MSG_START_VIEW_CHANGE, 2, EL_VIEW_LIMIT - 1, 0, 0, 0);
+	feed(&w, 1, buf, len);
+	CHECK_EQ(w.nodes[1].core.view, EL_VIEW_LIMIT - 1);
+	w.now += 10 * 1000000ull;
+	vr_tick(&w.nodes[1].core, w.now);
+	vr_tick(&w.nodes[1].core, w.now + 5 * 1000000ull);
+	CHECK_EQ(w.nodes[1].core.view, EL_VIEW_LIMIT - 1);
+	/* a GetState "from" the receiver's own index (tripped idx != me) */
+	len = hdr_only(buf, EL_MSG_GET_STATE, 0, 0, 0, 0, 0);
+	feed(&w, 0, buf, len);
+	CHECK_EQ(w.nodes[0].core.st.own_index, 1);
+	/* every message type from our own index is dropped the same way */
+	for (uint8_t t = EL_MSG_PREPARE; t <= EL_MSG_NEW_STATE; t++) {
+		if (t == EL_MSG_PREPARE || t == EL_MSG_DO_VIEW_CHANGE || t == EL_MSG_START_VIEW || t == EL_MSG_NEW_STATE)
+			continue; /* these need entries to decode */
+		len = hdr_only(buf, t, 0, 0, 0, 0, 0);
+		feed(&w, 0, buf, len);
+	}
+	CHECK(w.nodes[0].core.st.own_index >= 4);
+	world_free(&w);
+}
+
+/* ---- 5. a DoViewChange always fits -------------------------------------- */
+
+static int drop_all(const struct node *from, const struct sent *s)
+{
+	(void)from;
+	(void)s;
+	return 1;
+}
+
+static void test_window_keeps_dvc_in_one_datagram(void)
+{
+	struct vr_opts o = opts_default();
+	o.batch = 64;
+	o.max_prepare = EL_MAX_DGRAM;
+	struct world w;
+	world_init(&w, 3, &o);
+	/* followers never ack: 5000 small requests reach the leader */
+	char val[32];
+	for (uint64_t i = 1; i <= 5000; i++) {
+		snprintf(val, sizeof(val), "v%llu", (unsigned long long)i);
+		submit(&w, 0, 1000 + i, 1, val);
+		deliver_all(&w, drop_all);
+	}
+	struct vr *l = &w.nodes[0].core;
+	CHECK(l->log.last > 300);  /* the window takes many ops... */
+	CHECK(l->log.last < 5000); /* ...but not all of them (before the fix: all 5000) */
+	CHECK(l->st.window_full > 0);
+	CHECK(el_log_wire_bytes(&l->log, l->commit + 1, l->log.last) <= VR_DEFAULT_WINDOW);
+	/* a view change now: the old leader's DoViewChange must go out */
+	clear_out(&w);
+	uint8_t buf[256];
+	size_t len = hdr_only(buf, EL_MSG_START_VIEW_CHANGE, 1, 1, 0, 0, 0);
+	feed(&w, 0, buf, len);
+	const struct sent *dvc = last_of_type(&w.nodes[0], EL_MSG_DO_VIEW_CHANGE);
+	CHECK(dvc != NULL);
+	if (dvc) {
+		uint64_t opnum;
+		memcpy(&opnum, dvc->buf + 16, 8);
+		CHECK_EQ(opnum, l->log.last);
+	}
+	world_free(&w);
+}
+
+/* ---- 6. memory stays bounded -------------------------------------------- */
+
+static void test_memory_bounded(void)
+{
+	struct vr_opts o = opts_default();
+	o.max_clients = 16;
+	struct world w;
+	world_init(&w, 3, &o);
+	char val[32];
+	/* 8 steady clients and 2,000 one-shot ones, 20,000 ops, every message delivered */
+	uint64_t next_rid[9] = { 0 };
+	for (uint64_t i = 1; i <= 20000; i++) {
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)i);
+		if (i % 10 == 0)
+			submit(&w, 0, 1000 + i / 10, 1, val);
+		else
+			submit(&w, 0, 1 + i % 8, ++next_rid[1 + i % 8], val);
+		deliver_all(&w, NULL);
+		if (i % 500 == 0) {
+			/* followers report where they are (ticks), so the leader learns its low-water mark */
+			w.now += 60000;
+			for (uint32_t k = 0; k < 3; k++)
+				vr_tick(&w.nodes[k].core, w.now);
+			deliver_all(&w, NULL);
+		}
+	}
+	for (uint32_t k = 0; k < 3; k++) {
+		struct vr *r = &w.nodes[k].core;
+		CHECK_EQ(r->commit, 20000);
+		CHECK(r->log.last - r->log.first + 1 < 2000); /* before the fix: 20000 entries held */
+		CHECK(r->ct.used <= 16);
+		CHECK(r->ct.evicted > 0);
+		CHECK_EQ(w.nodes[k].committed_bad, 0);
+	}
+	/* eviction follows execution order: every replica forgot the same clients */
+	for (uint64_t cid = 1; cid <= 3000; cid++) {
+		int had = el_ctable_find(&w.nodes[0].core.ct, cid) != NULL;
+		for (uint32_t k = 1; k < 3; k++)
+			CHECK_EQ(el_ctable_find(&w.nodes[k].core.ct, cid) != NULL, had);
+	}
+	/* the steady clients were never evicted: their duplicates are still caught */
+	for (uint64_t cid = 1; cid <= 8; cid++)
+		CHECK(el_ctable_find(&w.nodes[0].core.ct, cid) != NULL);
+	const struct el_kv_slot *s = el_kv_find(&w.nodes[1].core.kv, "k", 1);
+	CHECK(s && s->vlen == 5 && memcmp(s->val, "20000", 5) == 0);
+	/* an evicted client's next request (its session is gone) is refused, not
+	 * executed: executing it could apply a retry twice (before the fix: it did) */
+	CHECK(el_ctable_find(&w.nodes[0].core.ct, 1010) == NULL);
+	uint64_t before = w.nodes[0].core.commit;
+	submit(&w, 0, 1010, 2, "again");
+	deliver_all(&w, NULL);
+	CHECK_EQ(w.nodes[0].core.commit, before);
+	CHECK_EQ(w.nodes[0].core.st.expired_requests, 1);
+	CHECK(el_ctable_find(&w.nodes[0].core.ct, 1010) == NULL);
+	world_free(&w);
+}
+
+/* ---- 6b. a silent replica does not pin the log --------------------------- */
+
+static int drop_to_2(const struct node *from, const struct sent *s)
+{
+	(void)from;
+	return s->to == 2;
+}
+
+static void test_silent_replica_lwm(void)
+{
+	struct vr_opts o = opts_default();
+	o.lwm_grace_us = 2000000;
+	struct world w;
+	world_init(&w, 3, &o);
+	char val[32];
+	struct vr *leader = &w.nodes[0].core;
+	/* replica 2 hears nothing from op 1 on (dead to the others) */
+	for (uint64_t i = 1; i <= 6000; i++) {
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)i);
+		submit(&w, 0, 7, i, val);
+		deliver_all(&w, drop_to_2);
+		if (i % 500 == 0) {
+			w.now += 60000;
+			for (uint32_t k = 0; k < 2; k++)
+				vr_tick(&w.nodes[k].core, w.now);
+			deliver_all(&w, drop_to_2);
+		}
+	}
+	CHECK_EQ(leader->commit, 6000);
+	/* 12 x 60 ms = 720 ms of silence: within the grace, the log is kept for it */
+	CHECK_EQ(leader->log.first, 1);
+	/* past the grace (2 s), replica 2 no longer holds the log back */
+	for (int t = 0; t < 40; t++) {
+		w.now += 60000;
+		for (uint32_t k = 0; k < 2; k++)
+			vr_tick(&w.nodes[k].core, w.now);
+		deliver_all(&w, drop_to_2);
+	}
+	submit(&w, 0, 7, 6001, "x");
+	deliver_all(&w, drop_to_2);
+	w.now += 60000;
+	for (uint32_t k = 0; k < 2; k++)
+		vr_tick(&w.nodes[k].core, w.now);
+	deliver_all(&w, drop_to_2);
+	CHECK(leader->log.first > 5000); /* before the fix: op 1 forever */
+	CHECK(leader->log.last - leader->log.first + 1 < 1000);
+	world_free(&w);
+}
+
+/* ---- 7. Prepares and the MTU -------------------------------------------- */
+
+static void test_prepare_size_and_broadcast(void)
+{
+	struct vr_opts o = opts_default();
+	o.fast_broadcast = 1;
+	o.batch = 8;
+	struct world w;
+	world_init(&w, 3, &o);
+	struct node *l = &w.nodes[0];
+	/* one op larger than the MTU's payload still goes, unmarked, to each follower */
+	char big[1001];
+	memset(big, 'z', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	o.max_prepare = 600;
+	vr_free(&l->core);
+	struct vr_env env = { .ctx = l, .send = e_send, .send_client = e_send_client, .publish = e_publish,
+			      .quiesce = e_quiesce, .arm_reply = e_arm, .reply_progress = e_progress,
+			      .enabled = e_enabled, .quorum_token = e_token, .committed = e_committed };
+	vr_init(&l->core, &o, &env, 3, 1, 0, 1, w.now);
+	l->nout = 0;
+	submit(&w, 0, 9, 1, big);
+	size_t preps = 0, marked = 0;
+	for (size_t i = 0; i < l->nout; i++) {
+		if (l->out[i].buf[5] != EL_MSG_PREPARE)
+			continue;
+		preps++;
+		marked += (l->out[i].buf[6] & EL_F_BCAST) != 0;
+	}
+	CHECK_EQ(preps, 2);  /* to each follower */
+	CHECK_EQ(marked, 0); /* TC cannot fan out fragments */
+	/* small ops: marked, one copy */
+	l->nout = 0;
+	submit(&w, 0, 9, 2, "small");
+	preps = marked = 0;
+	for (size_t i = 0; i < l->nout; i++) {
+		if (l->out[i].buf[5] != EL_MSG_PREPARE)
+			continue;
+		preps++;
+		marked += (l->out[i].buf[6] & EL_F_BCAST) != 0;
+	}
+	CHECK_EQ(preps, 1);
+	CHECK_EQ(marked, 1);
+	/* the broadcast switched off at run time: the leader looks before it marks */
+	l->enabled = EL_FP_QUORUM;
+	l->nout = 0;
+	submit(&w, 0, 9, 3, "again");
+	preps = marked = 0;
+	for (size_t i = 0; i < l->nout; i++) {
+		if (l->out[i].buf[5] != EL_MSG_PREPARE)
+			continue;
+		preps++;
+		marked += (l->out[i].buf[6] & EL_F_BCAST) != 0;
+	}
+	CHECK_EQ(preps, 2);
+	CHECK_EQ(marked, 0);
+	/* a batch never exceeds max_prepare: 8 small ops split across Prepares of <= 600 bytes */
+	l->nout = 0;
+	uint8_t buf[EL_MAX_DGRAM];
+	struct sockaddr_in src = client_addr();
+	for (uint64_t i = 0; i < 8; i++) {
+		char v[96];
+		snprintf(v, sizeof(v), "value-number-%llu-with-some-bytes-to-fill-the-prepare-up-to-its-cap", (unsigned long long)i);
+		size_t len = request(buf, 100 + i, 1, "key", v);
+		vr_receive(&l->core, buf, len, &src, w.now);
+	}
+	vr_flush(&l->core);
+	size_t ops = 0;
+	preps = 0;
+	for (size_t i = 0; i < l->nout; i++) {
+		if (l->out[i].buf[5] != EL_MSG_PREPARE || l->out[i].to != 1)
+			continue;
+		preps++;
+		CHECK(l->out[i].len <= 600);
+		uint32_t aux;
+		memcpy(&aux, l->out[i].buf + 52, 4);
+		ops += aux;
+	}
+	CHECK_EQ(ops, 8);
+	CHECK(preps >= 2);
+	world_free(&w);
+}
+
+/* ---- view change and state transfer, all delivered -------------------- */
+
+static int drop_from0(const struct node *from, const struct sent *s)
+{
+	return from->idx == 0 || s->to == 0;
+}
+
+static void test_view_change_and_state_transfer(void)
+{
+	struct vr_opts o = opts_default();
+	struct world w;
+	world_init(&w, 5, &o);
+	for (uint64_t i = 1; i <= 30; i++) {
+		submit(&w, 0, 5, i, "v");
+		deliver_all(&w, NULL);
+	}
+	CHECK_EQ(w.nodes[0].core.commit, 30);
+	/* replica 4 misses ops 31..40 */
+	for (uint64_t i = 31; i <= 40; i++) {
+		submit(&w, 0, 5, i, "w");
+		for (uint32_t k = 0; k < w.n; k++) {
+			struct node *nd = &w.nodes[k];
+			size_t keep = 0;
+			for (size_t m = 0; m < nd->nout; m++)
+				if (nd->out[m].to != 4)
+					nd->out[keep++] = nd->out[m];
+			nd->nout = keep;
+		}
+		deliver_all(&w, NULL);
+	}
+	CHECK_EQ(w.nodes[4].core.log.last, 30);
+	/* the next Prepare shows replica 4 a gap: it fetches the ops (state transfer) */
+	submit(&w, 0, 5, 41, "x");
+	deliver_all(&w, NULL);
+	CHECK_EQ(w.nodes[4].core.log.last, 41);
+	/* the leader goes silent; the others time out and elect replica 1 */
+	w.now += 2 * 1000000ull;
+	for (int t = 0; t < 40; t++) {
+		w.now += 50000;
+		for (uint32_t k = 1; k < w.n; k++)
+			vr_tick(&w.nodes[k].core, w.now);
+		deliver_all(&w, drop_from0);
+	}
+	uint64_t v = w.nodes[1].core.view;
+	CHECK(v >= 1);
+	uint32_t leader = (uint32_t)(v % 5);
+	CHECK(leader != 0);
+	for (uint32_t k = 1; k < w.n; k++) {
+		CHECK_EQ(w.nodes[k].core.view, v);
+		CHECK_EQ(w.nodes[k].core.status, EL_STATUS_NORMAL);
+		CHECK(w.nodes[k].core.log.last >= 41);
+		CHECK_EQ(w.nodes[k].committed_bad, 0);
+	}
+	/* the new leader takes requests and every survivor commits them */
+	submit(&w, leader, 6, 1, "after");
+	deliver_all(&w, drop_from0);
+	for (uint32_t k = 1; k < w.n; k++)
+		CHECK(w.nodes[k].core.commit >= 41);
+	world_free(&w);
+}
+
+static void test_config_quorum_intersection(void)
+{
+	struct el_cluster c;
+	char err[256];
+	/* n > 2f+1 and f = 0 with n > 1: quorums that need not intersect */
+	CHECK(el_cluster_parse("f 1\nreplica 127.0.0.1:1\nreplica 127.0.0.1:2\nreplica 127.0.0.1:3\nreplica 127.0.0.1:4\n", &c, err, sizeof(err)) != 0);
+	CHECK(strstr(err, "exactly 2f+1") != NULL);
+	CHECK(el_cluster_parse("f 0\nreplica 127.0.0.1:1\nreplica 127.0.0.1:2\nreplica 127.0.0.1:3\n", &c, err, sizeof(err)) != 0);
+	CHECK_EQ(el_cluster_parse("f 0\nreplica 127.0.0.1:1\n", &c, err, sizeof(err)), 0);
+	el_cluster_free(&c);
+	CHECK_EQ(el_cluster_parse("f 1\nreplica 127.0.0.1:1\nreplica 127.0.0.1:2\nreplica 127.0.0.1:3\nmtu 3000\n", &c, err, sizeof(err)), 0);
+	CHECK_EQ(c.mtu, 3000);
+	el_cluster_free(&c);
+	CHECK(el_cluster_parse("f 1\nreplica 127.0.0.1:1\nreplica 127.0.0.1:2\nreplica 127.0.0.1:3\nmtu 99\n", &c, err, sizeof(err)) != 0);
+}
+
+void vr_tests(int *passed, int *failed);
+void vr_tests(int *passed, int *failed)
+{
+	static const struct { const char *name; void (*fn)(void); } tests[] = {
+		{ "vr: only the kernel's mark counts as a quorum", test_quorum_mark },
+		{ "vr: fast reply: a DoViewChange holds every op the kernel acknowledged", test_fast_reply_view_change },
+		{ "vr: fast reply: a late record is counted, not applied", test_fast_reply_late_record },
+		{ "vr: hostile view numbers and own-index messages do not abort", test_hostile_views },
+		{ "vr: the uncommitted window keeps a DoViewChange in one datagram", test_window_keeps_dvc_in_one_datagram },
+		{ "vr: log, client table and values stay bounded", test_memory_bounded },
+		{ "vr: a replica silent past the grace period no longer pins the log", test_silent_replica_lwm },
+		{ "vr: Prepares within the MTU; only those are broadcast-marked", test_prepare_size_and_broadcast },
+		{ "vr: view change and state transfer", test_view_change_and_state_transfer },
+		{ "config: n = 2f+1 exactly; mtu", test_config_quorum_intersection },
+	};
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		int before = h_failed_checks;
+		tests[i].fn();
+		int ok = h_failed_checks == before;
+		printf("%s %s\n", ok ? "ok  " : "FAIL", tests[i].name);
+		ok ? (*passed)++ : (*failed)++;
+	}
+}

@@ -1,0 +1,151 @@
+/**
+ * The bench's nemesis (Jepsen's word): one fault per trial, injected on a
+ * schedule while the client runs, healed before the trial ends, recorded in
+ * commands.log (every action goes through the run's runner) and in
+ * results.json with how long the lab took to get a leader back.
+ *
+ *   none                 no fault
+ *   kill-leader          SIGKILL the leader (for the rest of the trial)
+ *   kill-follower[:K]    SIGKILL K followers (K <= f; default 1)
+ *   pause[:leader|follower]  SIGSTOP a replica, SIGCONT it later (default leader)
+ *   partition[:leader|follower]  cut one replica off the lab network, then heal
+ *   split                two groups that only hear themselves (netns labs)
+ *   loss:P% dup:P% reorder:P%   tc netem on every node's lab link, for the window
+ *
+ * Pure parts here (parsing, validation, the schedule, recovery time from the
+ * replicas' logs); the edge that acts is in run.ts, through the provider's
+ * NodeFaults.
+ */
+import { Diagnostic } from '../diagnostics.js';
+
+export const NEMESIS_KINDS = ['none', 'kill-leader', 'kill-follower', 'pause', 'partition', 'split', 'loss', 'dup', 'reorder'] as const;
+export type NemesisKind = (typeof NEMESIS_KINDS)[number];
+
+export interface NemesisSpec {
+  /** As given on the command line, e.g. `kill-follower:2`; the trial's label. */
+  name: string;
+  kind: NemesisKind;
+  /** kill-follower: how many. */
+  count?: number;
+  /** pause / partition: whom. */
+  target?: 'leader' | 'follower';
+  /** loss / dup / reorder: percent of packets. */
+  percent?: number;
+}
+
+export const NO_NEMESIS: NemesisSpec = { name: 'none', kind: 'none' };
+
+/** Parses one entry; returns a diagnostic instead of throwing. */
+export function parseNemesisEntry(text: string): NemesisSpec | Diagnostic {
+  const t = text.trim();
+  const [kindText, arg] = t.split(':', 2) as [string, string | undefined];
+  const bad = (message: string, hint: string): Diagnostic => ({ code: 'BENCH_NEMESIS', subject: `--nemesis ${t}`, message, hint });
+  if (!(NEMESIS_KINDS as readonly string[]).includes(kindText)) return bad('unknown nemesis', `use one of ${NEMESIS_KINDS.join(', ')}, e.g. kill-leader,loss:5%`);
+  const kind = kindText as NemesisKind;
+  switch (kind) {
+    case 'none':
+    case 'kill-leader':
+    case 'split':
+      if (arg !== undefined) return bad(`${kind} takes no argument`, `write ${kind}`);
+      return { name: t, kind };
+    case 'kill-follower': {
+      if (arg === undefined) return { name: t, kind, count: 1 };
+      if (!/^\d+$/.test(arg) || Number(arg) < 1) return bad('the follower count must be a whole number >= 1', 'e.g. kill-follower:2');
+      return { name: t, kind, count: Number(arg) };
+    }
+    case 'pause':
+    case 'partition':
+      if (arg === undefined) return { name: t, kind, target: 'leader' };
+      if (arg !== 'leader' && arg !== 'follower') return bad(`${kind} targets the leader or a follower`, `${kind}:leader or ${kind}:follower`);
+      return { name: t, kind, target: arg };
+    case 'loss':
+    case 'dup':
+    case 'reorder': {
+      const m = /^(\d+(?:\.\d+)?)%?$/.exec(arg ?? '');
+      if (!m || Number(m[1]) <= 0 || Number(m[1]) > 50) return bad(`${kind} needs a rate above 0 and at most 50 percent`, `e.g. ${kind}:5%`);
+      return { name: t, kind, percent: Number(m[1]) };
+    }
+  }
+}
+
+/** `--nemesis a,b,c` -> specs, or every problem at once. */
+export function parseNemesisList(text: string): { specs: NemesisSpec[]; diagnostics: Diagnostic[] } {
+  const specs: NemesisSpec[] = [];
+  const diagnostics: Diagnostic[] = [];
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const r = parseNemesisEntry(part);
+    if ('code' in r) diagnostics.push(r);
+    else if (!specs.some((s) => s.name === r.name)) specs.push(r);
+  }
+  if (!specs.length && !diagnostics.length) diagnostics.push({ code: 'BENCH_NEMESIS', subject: '--nemesis', message: 'empty list', hint: 'e.g. --nemesis none,kill-leader,loss:5%' });
+  return { specs, diagnostics };
+}
+
+/** Checks a nemesis against a lab size and provider abilities. */
+export function nemesisProblems(spec: NemesisSpec, replicas: number, canSplit: boolean): string[] {
+  const f = (replicas - 1) / 2;
+  const out: string[] = [];
+  if (spec.kind === 'kill-follower' && (spec.count ?? 1) > f) out.push(`${spec.name}: ${replicas} replicas tolerate at most f=${f} failures; killing ${spec.count} followers leaves no quorum`);
+  if (spec.kind === 'split' && !canSplit) out.push(`${spec.name}: splitting the lab network needs the netns provider (its switch is ours to rewire)`);
+  return out;
+}
+
+/** When the fault starts and ends, in ms after the client started. */
+export interface NemesisWindow {
+  startMs: number;
+  endMs: number;
+}
+
+/**
+ * The fault hits a third into the measured part and is healed at two thirds
+ * (a kill is never undone), so every trial has load before, during and after.
+ * With a request count instead of a duration, the measured part is taken as
+ * `assumeS` seconds.
+ */
+export function nemesisWindow(warmupS: number, durationS: number | undefined, assumeS = 3): NemesisWindow {
+  const d = durationS ?? assumeS;
+  return { startMs: Math.round((warmupS + d / 3) * 1000), endMs: Math.round((warmupS + (2 * d) / 3) * 1000) };
+}
+
+/** `<unix s.us> replicaN info: view V normal (...)` lines of replica logs. */
+export function normalViews(logText: string): { atMs: number; view: number }[] {
+  const out: { atMs: number; view: number }[] = [];
+  for (const m of logText.matchAll(/^(\d+)\.(\d{6}) \S+ info: view (\d+) normal/gm)) {
+    out.push({ atMs: Number(m[1]) * 1000 + Number(m[2]) / 1000, view: Number(m[3]) });
+  }
+  return out;
+}
+
+/**
+ * How long the lab was without a normal leader after the fault: the first
+ * replica to reach a normal view higher than any before the fault, measured
+ * from the fault. Undefined when no view change followed.
+ */
+export function recoveryMs(logs: string[], faultAtMs: number): number | undefined {
+  const all = logs.flatMap(normalViews);
+  const before = Math.max(0, ...all.filter((v) => v.atMs <= faultAtMs).map((v) => v.view));
+  const after = all.filter((v) => v.atMs > faultAtMs && v.view > before).map((v) => v.atMs);
+  return after.length ? Math.round(Math.min(...after) - faultAtMs) : undefined;
+}
+
+/** The leader from the replicas' logs: the highest normal view any replica reached. */
+export function leaderFromLogs(logs: string[], n: number): number {
+  const views = logs.flatMap(normalViews).map((v) => v.view);
+  return (views.length ? Math.max(...views) : 0) % n;
+}
+
+/** What the trial records about its nemesis. */
+export interface NemesisRecord {
+  name: string;
+  kind: NemesisKind;
+  /** Nodes the fault hit. */
+  targets: string[];
+  /** Unix ms when it was injected / healed (healed: undefined for a kill). */
+  injectedAt?: number;
+  healedAt?: number;
+  /** First normal view after the fault, ms after it (leader faults). */
+  recoveryMs?: number;
+  /** How the fault was made when not as described (e.g. reordering in the replicas). */
+  note?: string;
+  problem?: string;
+}

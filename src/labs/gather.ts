@@ -1,0 +1,139 @@
+/**
+ * The work folder's files: the course record (lab.json), and the evidence a
+ * check reads, copied from where the exercise's labs recorded it (the lab
+ * state folder, bench and incident run folders). A source that is gone (the
+ * lab was taken down) leaves what an earlier check copied in place.
+ */
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { LabError } from '../diagnostics.js';
+import { LabPaths, RunPaths } from '../paths.js';
+import { Plan } from '../plan.js';
+import { listRuns } from '../bench/store.js';
+import { CrashInfo, ResultsFile } from '../bench/types.js';
+import { COURSE_RECORD_KIND, CourseRecord, CoursePaths, CrashEvidence, Evidence, RunEvidence, parseStatsReadings, statsLogFile } from './evidence.js';
+import { LabDef } from './registry.js';
+
+/** The small files of a crash folder (never the core). */
+export const CRASH_FILES = ['crash.json', 'backtrace.txt', 'bpf.json', 'log.tail', 'dmesg.txt'] as const;
+
+function writeAtomic(file: string, text: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+export function loadRecord(work: CoursePaths): CourseRecord | undefined {
+  if (!existsSync(work.recordFile)) return undefined;
+  try {
+    const r = JSON.parse(readFileSync(work.recordFile, 'utf8')) as CourseRecord;
+    return r.kind === COURSE_RECORD_KIND ? r : undefined;
+  } catch {
+    throw new LabError(`${work.recordFile} is unreadable; run \`electrode-lab lab reset\` for that lab to start over`, 'COURSE_RECORD');
+  }
+}
+
+export function saveRecord(work: CoursePaths, rec: CourseRecord): void {
+  writeAtomic(work.recordFile, JSON.stringify(rec, null, 2) + '\n');
+}
+
+/** Bench and incident runs of the exercise's labs under runsDir (plus the ones its record names). */
+export function runFoldersOf(def: LabDef, runsDir: string, rec?: CourseRecord): RunPaths[] {
+  const out: RunPaths[] = [];
+  for (const id of listRuns(runsDir)) {
+    try {
+      const r = JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8')) as ResultsFile;
+      if (def.runLabs.includes(r.lab)) out.push(new RunPaths(runsDir, id));
+    } catch {
+      /* a run being written */
+    }
+  }
+  if (rec?.runDir && existsSync(join(rec.runDir, 'results.json')) && !out.some((r) => r.root === rec.runDir)) {
+    out.push(new RunPaths(dirname(rec.runDir), basename(rec.runDir)));
+  }
+  return out;
+}
+
+/** Copies the exercise's evidence from this machine into the work folder. */
+export function gatherEvidence(def: LabDef, work: CoursePaths, home: string, runsDir: string): void {
+  const lab = new LabPaths(home, def.spec.name);
+  if (existsSync(lab.planFile)) {
+    mkdirSync(work.labDir, { recursive: true });
+    copyFileSync(lab.planFile, work.planFile);
+  }
+  if (existsSync(lab.logsDir)) {
+    for (const node of readdirSync(lab.logsDir)) {
+      const log = lab.processLog(node, 'replica');
+      if (!existsSync(log)) continue;
+      mkdirSync(dirname(work.replicaLog(node)), { recursive: true });
+      copyFileSync(log, work.replicaLog(node));
+    }
+    if (existsSync(statsLogFile(lab))) copyFileSync(statsLogFile(lab), work.statsFile);
+  }
+  for (const run of runFoldersOf(def, runsDir, loadRecord(work))) {
+    const dest = join(work.runsDir, run.id);
+    mkdirSync(dest, { recursive: true });
+    copyFileSync(run.resultsJson, join(dest, 'results.json'));
+    if (!existsSync(run.crashesDir)) continue;
+    for (const d of readdirSync(run.crashesDir)) {
+      const to = join(dest, 'crashes', d);
+      mkdirSync(to, { recursive: true });
+      for (const f of CRASH_FILES) if (existsSync(join(run.crashesDir, d, f))) cpSync(join(run.crashesDir, d, f), join(to, f));
+    }
+  }
+}
+
+const readOr = (file: string, dflt = '') => (existsSync(file) ? readFileSync(file, 'utf8') : dflt);
+
+function loadRun(dir: string): RunEvidence | undefined {
+  let results: ResultsFile;
+  try {
+    results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as ResultsFile;
+  } catch {
+    return undefined;
+  }
+  const crashes: CrashEvidence[] = [];
+  const cdir = join(dir, 'crashes');
+  if (existsSync(cdir)) {
+    for (const d of readdirSync(cdir).sort()) {
+      const f = join(cdir, d);
+      let info: CrashInfo;
+      try {
+        info = JSON.parse(readFileSync(join(f, 'crash.json'), 'utf8')) as CrashInfo;
+      } catch {
+        continue;
+      }
+      let bpf: CrashEvidence['bpf'] = {};
+      try {
+        bpf = JSON.parse(readOr(join(f, 'bpf.json'), '{}')) as CrashEvidence['bpf'];
+      } catch {
+        /* keep {} */
+      }
+      crashes.push({ dir: `crashes/${d}`, info, backtrace: readOr(join(f, 'backtrace.txt')), bpf, logTail: readOr(join(f, 'log.tail')), dmesg: readOr(join(f, 'dmesg.txt')) });
+    }
+  }
+  return { id: basename(dir), results, crashes };
+}
+
+/** Reads a work (or handed-in) folder. */
+export function loadEvidence(work: CoursePaths): Evidence {
+  const ev: Evidence = { logs: {}, stats: [], runs: [] };
+  const rec = loadRecord(work);
+  if (rec) ev.record = rec;
+  if (existsSync(work.planFile)) ev.plan = JSON.parse(readFileSync(work.planFile, 'utf8')) as Plan;
+  if (existsSync(work.logsDir)) {
+    for (const node of readdirSync(work.logsDir).sort()) {
+      if (existsSync(work.replicaLog(node))) ev.logs[node] = readFileSync(work.replicaLog(node), 'utf8');
+    }
+  }
+  ev.stats = parseStatsReadings(readOr(work.statsFile));
+  if (existsSync(work.runsDir)) {
+    const runs = readdirSync(work.runsDir)
+      .map((id) => loadRun(join(work.runsDir, id)))
+      .filter((r): r is RunEvidence => r !== undefined);
+    // run ids start with their UTC start time: sorting them sorts by time
+    ev.runs = runs.sort((a, b) => a.id.localeCompare(b.id));
+  }
+  return ev;
+}

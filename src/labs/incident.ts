@@ -1,0 +1,209 @@
+/**
+ * The crash hunt's incident (labs/05-crash-hunt): on a lab that is up, plant
+ * the seed's fault, attach every fast path, start the lab build of the
+ * replica, put load on the cluster, kill the leader's machine (SIGKILL),
+ * load it again, then take a core of one survivor with SIGABRT as an
+ * on-call engineer would. Every process that died from a signal (other than
+ * our SIGKILL) gets a crash folder in a run folder like a bench's; the lab
+ * is left up, survivors running, fast paths attached, for `stats` and
+ * `status`.
+ *
+ * Nothing names the fault: the planted peer table is a temporary file gone
+ * before the replicas start, the replicas' arguments are those of a normal
+ * `start --all` plus the seed, and no commands.log is written.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LabError } from '../diagnostics.js';
+import { ALL_FAST_PATHS, NodeAttach, attachArgv, bpfState, fastPathNames, loaderPath, parseAttach, switchPeerPass } from '../bpf.js';
+import { nativeBinaries } from '../bench/run.js';
+import { parseClientOutput } from '../bench/clientOutput.js';
+import { newRunPaths, saveResults } from '../bench/store.js';
+import { CrashInfo, ResultsFile, TrialRecord } from '../bench/types.js';
+import { CorePatternGuard, captureCrash, waitForCore, withCoreDumps } from '../crash.js';
+import { LabPaths, RunPaths, projectRoot } from '../paths.js';
+import { Plan, PlanNode, clients, replicas } from '../plan.js';
+import { until } from '../proc.js';
+import { ProcessRecord, Progress, Provider, ProviderContext } from '../providers/provider.js';
+import { Runner } from '../runner.js';
+import { CrashHuntFault, attachOrder, faultOf, labSeedArg, plantedPeerTable } from './crashhunt.js';
+import { startHow } from './logs.js';
+import { markRunStart } from './runmark.js';
+
+/** The lab build of the replica: the only binary with the planted faults. */
+export function labReplicaBinary(root = projectRoot()): string {
+  return join(root, 'native', 'build', 'lab', 'replica');
+}
+
+export interface IncidentDeps {
+  env: NodeJS.ProcessEnv;
+  runner: Runner;
+  progress: Progress;
+  provider: Provider;
+  plan: Plan;
+  paths: LabPaths;
+  /** Wait this long for another process's core capture (ELECTRODE_LAB_CORE_WAIT_S). */
+  coreLockWaitMs?: number;
+}
+
+export interface IncidentResult {
+  run: RunPaths;
+  crashes: CrashInfo[];
+}
+
+const LOAD_1_S = 2;
+const LOAD_2_S = 3;
+const THREADS = 2;
+
+interface Started {
+  node: PlanNode;
+  rec: ProcessRecord;
+}
+
+/** Builds the lab replica (incremental; the normal build never contains it). */
+export async function buildLabReplica(runner: Runner, root = projectRoot()): Promise<string> {
+  const r = await runner.run(['make', '-s', '-C', join(root, 'native'), 'lab-faults'], { check: false, timeoutMs: 300_000 });
+  if (r.exitCode !== 0) throw new LabError(`building the lab replica failed (make -C native lab-faults):\n${(r.stderr || r.stdout).trim().split('\n').slice(-6).join('\n')}`, 'NOT_BUILT');
+  return labReplicaBinary(root);
+}
+
+/** Attaches every fast path the way the fault needs (its peer table, its pin folders, its order). */
+async function plantAndAttach(fault: CrashHuntFault, d: IncidentDeps, pctx: ProviderContext): Promise<void> {
+  const { plan, provider, runner } = d;
+  const reps = replicas(plan);
+  if (fault === 'shared-pins') {
+    // one pin folder for every node, as when containers share the host's /sys/fs/bpf
+    const first = reps[0]!.pinDir;
+    for (const n of reps.slice(1)) await runner.run(['sh', '-c', 'rm -rf "$1" && ln -s "$2" "$1"', 'sh', n.pinDir, first]);
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'el-lab-'));
+  const peers = join(tmp, 'peers.table');
+  try {
+    writeFileSync(peers, plantedPeerTable(plan, fault));
+    const out: NodeAttach[] = [];
+    for (const i of attachOrder(plan, fault)) {
+      const node = reps[i]!;
+      const r = await provider.exec(plan, node, attachArgv(plan, node, { loader: loaderPath(), peers }, ALL_FAST_PATHS, 'auto'), pctx, { check: false });
+      if (r.exitCode !== 0) throw new LabError(`${node.name}: attaching the fast paths failed:\n${(r.stderr || r.stdout).trim().split('\n').slice(-4).join('\n')}`, 'BPF_LOADER');
+      await switchPeerPass(plan, node, pctx, true);
+      out.push(parseAttach(node.name, r.stdout));
+    }
+    out.sort((a, b) => a.node.localeCompare(b.node));
+    writeFileSync(d.paths.bpfAttachFile, JSON.stringify(out, null, 2) + '\n');
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function trialRecord(seq: number, stdout: string, exitCode: number | null, wallMs: number, startedAt: string, n: number): TrialRecord {
+  const p = parseClientOutput(stdout).result;
+  return {
+    seq, replicas: n, arm: 'all', threads: THREADS, repeat: seq, nemesis: seq === 0 ? 'none' : 'kill-leader',
+    status: p && p.completed > 0 && exitCode === 0 ? 'ok' : 'failed', crashed: false, startedAt, wallMs,
+    requests: p?.requests ?? 0, completed: p?.completed ?? 0, errors: p?.errors ?? 0, timeouts: p?.timeouts ?? 0,
+    duration_s: p?.duration_s ?? 0, throughput_ops: p?.throughput_ops ?? null, latency_us: p?.latency_us ?? null,
+    clientExitCode: exitCode, crashes: [],
+    ...(seq === 1 ? { fault: { name: 'kill-leader', kind: 'kill-leader' as const, targets: ['replica0'] } } : {}),
+  };
+}
+
+export async function runIncident(seed: string, d: IncidentDeps): Promise<IncidentResult> {
+  const { plan, provider, runner, progress, paths } = d;
+  const pctx: ProviderContext = { runner, paths, progress };
+  const fault = faultOf(seed, plan.lab);
+  const bins = nativeBinaries();
+  if (!existsSync(bins.client) || !existsSync(loaderPath())) throw new LabError('the client or the eBPF loader is missing; run `npm run build`', 'NOT_BUILT');
+  const labBin = await progress.step('build the lab replica (make -C native lab-faults)', () => buildLabReplica(runner));
+  await progress.step(`attach ${fastPathNames(ALL_FAST_PATHS)} on ${plan.cluster.n} replicas`, () => plantAndAttach(fault, d, pctx));
+
+  const run = newRunPaths(plan.lab, d.env);
+  let guard: CorePatternGuard;
+  try {
+    guard = await CorePatternGuard.install(run.coresDir, { waitMs: d.coreLockWaitMs ?? 0 });
+  } catch (e) {
+    // refused before anything ran (another bench owns the core pattern): no empty run folder
+    rmSync(run.root, { recursive: true, force: true });
+    throw e;
+  }
+  const crashes: CrashInfo[] = [];
+  const records: TrialRecord[] = [];
+  try {
+    await markRunStart(plan, provider, pctx, startHow({ fastPaths: fastPathNames(ALL_FAST_PATHS), xdp: 'auto', log: 'info' }));
+    const started: Started[] = [];
+    for (const node of replicas(plan)) {
+      const argv = withCoreDumps([
+        labBin, '-c', paths.replicaConfigFile, '-i', String(node.index), '--log-level', 'info', '--bpf-pin-dir', node.pinDir,
+        '--fast-broadcast', '--fast-quorum', '--fast-reply', '--lab-seed', labSeedArg(seed, plan.lab),
+      ]);
+      started.push({ node, rec: await provider.spawn(plan, node, 'replica', argv, pctx) });
+    }
+    const alive = async (s: Started) => provider.alive(plan, s.rec, pctx);
+    const bound = await progress.step(`wait for ${started.length} replicas to bind their ports`, () =>
+      until(async () => {
+        for (const s of started) if (!(await provider.udpBound(plan, s.node, s.node.port, s.rec, pctx))) return false;
+        return true;
+      }, provider.startTimeoutMs),
+    );
+    if (!bound) throw new LabError(`the replicas did not start (see ${paths.logsDir})`, 'START_FAILED');
+
+    const client = clients(plan)[0]!;
+    const load = async (seq: number, seconds: number) => {
+      const t0 = performance.now();
+      const at = new Date().toISOString();
+      const argv = withCoreDumps([bins.client, '-c', paths.replicaConfigFile, '-d', String(seconds), '-t', String(THREADS), '-w', '0', '--max-retries', '20']);
+      const r = await provider.exec(plan, client, argv, pctx, { check: false, timeoutMs: 120_000 });
+      records.push(trialRecord(seq, r.stdout, r.exitCode, Math.round(performance.now() - t0), at, plan.cluster.n));
+    };
+    await progress.step(`load: ${THREADS} client threads for ${LOAD_1_S} s`, () => load(0, LOAD_1_S));
+    const leader = started[0]!;
+    await progress.step(`the leader's machine dies: SIGKILL ${leader.node.name}`, async () => {
+      await runner.run(['kill', '-KILL', String(leader.rec.pid)], { check: false });
+      await until(async () => !(await alive(leader)), 5000);
+    });
+    await progress.step(`load: ${THREADS} client threads for ${LOAD_2_S} s`, () => load(1, LOAD_2_S));
+    // settled: a new leader is up and running, or too few replicas are left for any quorum
+    const rest = started.slice(1);
+    await until(async () => {
+      const up = [];
+      for (const s of rest) if (await alive(s)) up.push(s);
+      return up.length < plan.cluster.quorum || records.at(-1)!.completed > 0;
+    }, 10_000, 100);
+
+    const capture = async (s: Started, signal?: string) => {
+      const core = await waitForCore(run.coresDir, s.rec.pid, 10_000);
+      crashes.push(await captureCrash({ run, runner, node: s.node.name, process: 'replica', pid: s.rec.pid, binary: labBin, logFile: s.rec.logFile, core, ...(signal ? { signal } : {}), bpfState: () => bpfState(plan, s.node, provider, pctx) }));
+    };
+    for (const s of rest) if (!(await alive(s))) await progress.step(`${s.node.name} died: capture its crash folder`, () => capture(s));
+    const survivors: Started[] = [];
+    for (const s of rest) if (await alive(s)) survivors.push(s);
+    const snap = survivors.at(-1);
+    if (snap) {
+      await progress.step(`take a core of ${snap.node.name} (SIGABRT)`, async () => {
+        await runner.run(['kill', '-ABRT', String(snap.rec.pid)], { check: false });
+        await until(async () => !(await alive(snap)), 10_000);
+        await capture(snap, 'SIGABRT');
+      });
+    }
+  } finally {
+    guard.restore();
+    guard.dispose();
+    const last = records.at(-1);
+    if (last) {
+      last.crashes = crashes;
+      if (crashes.some((c) => c.signal && c.signal !== 'SIGABRT')) {
+        last.crashed = true;
+        last.status = 'crashed';
+      }
+    }
+    const results: ResultsFile = {
+      kind: 'electrode-lab-bench-results', version: 1, id: run.id, lab: plan.lab, createdAt: records[0]?.startedAt ?? new Date().toISOString(), finishedAt: new Date().toISOString(),
+      outcome: 'complete',
+      options: { lab: plan.lab, replicas: [plan.cluster.n], arms: ['all'], threads: [THREADS], repeat: 2, duration: LOAD_1_S, warmup: 0, stopOnCrash: false, keepLab: true, timeoutMs: 120_000 },
+      skipped: [], records,
+    };
+    saveResults(run, results);
+    rmSync(run.coresDir, { recursive: true, force: true });
+  }
+  return { run, crashes };
+}
