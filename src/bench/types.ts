@@ -96,6 +96,8 @@ export interface CrashInfo {
   /** Core file name inside dir, if one was captured. */
   core?: string;
   note?: string;
+  /** Why it died, when a known failure class matched (upstream runs: src/upstream/explain.ts). */
+  explanation?: string[];
 }
 
 export type TrialStatus = 'ok' | 'crashed' | 'failed';
@@ -127,6 +129,27 @@ export interface TrialRecord extends Trial {
   cpu?: CpuRecord;
   /** bench --profile: the arm's flame graph and folded stacks (files relative to the run root). */
   profile?: ProfileRecord;
+  /** Which implementation ran: ours (native/, the default when absent) or the user's upstream Electrode tree. */
+  impl?: Impl;
+  /** impl upstream: which tree, commit and patch this row is. */
+  upstream?: UpstreamRowInfo;
+}
+
+export const IMPLS = ['ours', 'upstream'] as const;
+export type Impl = (typeof IMPLS)[number];
+
+export interface UpstreamRowInfo {
+  tree: string;
+  /** git commit of the user's tree, when it is a git work tree. */
+  commit?: string;
+  dirty?: boolean;
+  /** sha256 of the copied tree (names it when there is no commit). */
+  digest: string;
+  /** The variant folder: `<arm>` (generated values) or `scenario-<arm>` (the scenario's files as they are). */
+  variant: string;
+  /** The patch applied to the copy, against the user's tree (also in the run folder). */
+  patch: string;
+  note?: string;
 }
 
 export interface BenchOptions {

@@ -283,6 +283,7 @@ Examples:
         ctx.out(`${c.node} (${c.process}, pid ${c.pid}) ${c.signal ?? 'died'}${t ? ` during ${t.replicas} replicas/${t.arm}/${t.threads}t/repeat ${t.repeat + 1}` : ''}`);
         ctx.out(`  top frames: ${c.topFrames.slice(0, 6).join(' <- ') || '(no backtrace)'}`);
         ctx.out(`  folder: ${join(run.root, c.dir)}${c.note ? `  (${c.note})` : ''}`);
+        for (const l of c.explanation ?? []) ctx.out(`  why: ${l}`);
       }
     });
 }

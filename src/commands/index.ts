@@ -22,6 +22,7 @@ import { registerBench } from './bench.js';
 import { registerCluster } from './cluster.js';
 import { registerCheck } from './check.js';
 import { registerLab } from './lab.js';
+import { registerUpstream } from './upstream.js';
 
 /** Options every command accepts (defined on the program). */
 export interface GlobalOptions {
@@ -65,7 +66,7 @@ export interface CliContext {
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
 /** Every command of the CLI, in help order. Other modules add theirs here. */
-export const commands: RegisterCommand[] = [registerUp, registerDown, registerStatus, registerExec, registerRender, registerBpf, registerCluster, registerBench, registerCheck, registerBox, registerSsh, registerLab];
+export const commands: RegisterCommand[] = [registerUp, registerDown, registerStatus, registerExec, registerRender, registerBpf, registerCluster, registerBench, registerCheck, registerBox, registerSsh, registerLab, registerUpstream];
 
 export function makeContext(program: Command, env: NodeJS.ProcessEnv = process.env): CliContext & { exitCode: number } {
   let runner: Runner | undefined;

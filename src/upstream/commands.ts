@@ -22,9 +22,9 @@ export function anyFastPath(fp: FastPaths): boolean {
  * bench/replica and bench/client. CXXFLAGS is not a make dependency: a tree
  * built with other fast paths must be cleaned first (or use one copy per set).
  */
-export function userSpaceBuildArgv(tree: string, fp: FastPaths): string[] {
-  const defs = fastPathDefines(fp);
-  return ['make', '-C', tree, 'PARANOID=0', `LIBBPF_PATH=${DEBIAN_LIBBPF_PATH}`, ...(defs.length ? [`CXXFLAGS=${defs.join(' ')}`] : []), 'bench/replica', 'bench/client'];
+export function userSpaceBuildArgv(tree: string, fp: FastPaths | string[], jobs = 1): string[] {
+  const defs = Array.isArray(fp) ? fp : fastPathDefines(fp);
+  return ['make', ...(jobs > 1 ? [`-j${jobs}`] : []), '-C', tree, 'PARANOID=0', `LIBBPF_PATH=${DEBIAN_LIBBPF_PATH}`, ...(defs.length ? [`CXXFLAGS=${defs.join(' ')}`] : []), 'bench/replica', 'bench/client'];
 }
 
 /**
@@ -34,7 +34,7 @@ export function userSpaceBuildArgv(tree: string, fp: FastPaths): string[] {
  * Processed 1000001 insn"); the loader loads every program, so one refusal
  * fails them all.
  */
-export function kernBuildArgv(tree: string, fp: FastPaths): string[] {
+export function kernBuildArgv(tree: string, fp: FastPaths | string[]): string[] {
   return [
     'clang',
     '-O2',
@@ -45,7 +45,7 @@ export function kernBuildArgv(tree: string, fp: FastPaths): string[] {
     '-Wno-compare-distinct-pointer-types',
     '-mllvm',
     '-unroll-threshold=100000',
-    ...fastPathDefines(fp),
+    ...(Array.isArray(fp) ? fp : fastPathDefines(fp)),
     '-c',
     `${tree}/xdp-handler/fast_kern.c`,
     '-o',

@@ -67,6 +67,13 @@ export interface PatchOptions {
   libbpf1?: boolean;
   /** Drop -DNASSERT from the top Makefile so ASSERT() failures panic instead of being compiled out (needs Makefile). */
   asserts?: boolean;
+  /**
+   * Write the lab's values (default true). false = the files stay as they
+   * are (a course scenario's config.txt, MAC table, CLUSTER_SIZE, port,
+   * config path and its bugs) and only the toolchain edits of `libbpf1` are
+   * made, so the user's failure can be reproduced on this machine.
+   */
+  values?: boolean;
 }
 
 export interface PatchEdit {
@@ -334,6 +341,13 @@ function patchUser(p: Patcher, text: string, lab: UpstreamLab, rs: UpstreamRepli
     }
   }
 
+  t.text = patchUserToolchain(p, t.text, opts);
+  return t.text;
+}
+
+/** The loader's libbpf 0.x calls -> 1.x (NOTES.md lists each with its error); nothing else changes. */
+function patchUserToolchain(p: Patcher, text: string, opts: Required<Pick<PatchOptions, 'libbpf1'>>): string {
+  const t = new FileText(p, UPSTREAM_FILES.user, text);
   if (opts.libbpf1) {
     const loaded = /bpf_object__load\([ \t]*obj[ \t]*\)/;
     if (!/#include[ \t]*<net\/if\.h>/.test(text)) {
@@ -377,7 +391,7 @@ export function kernelPorts(kernText: string): number[] {
   return [...kernText.matchAll(/htons\([ \t]*(\d+)[ \t]*\)/g)].map((m) => Number(m[1]));
 }
 
-function patchKern(p: Patcher, text: string, port: number, programs: string[], opts: Required<Pick<PatchOptions, 'libbpf1'>>): string {
+function patchKern(p: Patcher, text: string, port: number | undefined, programs: string[], opts: Required<Pick<PatchOptions, 'libbpf1'>>): string {
   const t = new FileText(p, UPSTREAM_FILES.kern, text);
   const file = t.file;
 
@@ -393,12 +407,12 @@ function patchKern(p: Patcher, text: string, port: number, programs: string[], o
   // ONE port in both programs: XDP checks the destination, TC the source
   const olds = kernelPorts(text);
   const old = olds[0];
-  t.edit(
+  if (port !== undefined) t.edit(
     /^.*htons\([ \t]*\d+[ \t]*\).*$/gm,
     { anchor: '`htons(<port>)` twice (XDP destination check, TC source check)', why: 'the UDP port both eBPF programs compare with', count: 2, what: old === port ? `port ${port} (unchanged)` : `port ${old} -> ${port} in both programs` },
     (m) => (m[0] as string).replaceAll(String(old), String(port)),
   );
-  if (olds.length === 2 && olds[0] !== olds[1]) p.anchorMissing(file, 'the same port in both `htons(<port>)` checks', `found ${olds.join(' and ')}`);
+  if (port !== undefined && olds.length === 2 && olds[0] !== olds[1]) p.anchorMissing(file, 'the same port in both `htons(<port>)` checks', `found ${olds.join(' and ')}`);
 
   if (opts.libbpf1) {
     if (!t.text.includes(KERN_PRELUDE)) {
@@ -447,27 +461,33 @@ function patchMakefile(p: Patcher, text: string): string {
  * every missing anchor and every lab value upstream cannot take.
  */
 export function upstreamPatch(sources: UpstreamSources, lab: UpstreamLab, options: PatchOptions = {}): UpstreamPatch {
-  const opts = { libbpf1: options.libbpf1 ?? true, asserts: options.asserts ?? false };
+  const opts = { libbpf1: options.libbpf1 ?? true, asserts: options.asserts ?? false, values: options.values ?? true };
   const p = new Patcher();
-  const rs = checkLab(p, lab);
+  const rs = opts.values ? checkLab(p, lab) : [...lab.replicas].sort((a, b) => a.index - b.index);
   const need: UpstreamFile[] = [UPSTREAM_FILES.config, UPSTREAM_FILES.user, UPSTREAM_FILES.common, UPSTREAM_FILES.kern];
-  const pinMoved = lab.pinDir !== undefined && lab.pinDir.replace(/\/+$/, '') !== UPSTREAM_PIN_DIR;
+  const pinMoved = opts.values && lab.pinDir !== undefined && lab.pinDir.replace(/\/+$/, '') !== UPSTREAM_PIN_DIR;
   if (pinMoved) need.push(UPSTREAM_FILES.replica);
   if (opts.asserts) need.push(UPSTREAM_FILES.makefile);
   for (const f of need) if (sources[f] === undefined) p.lab('UPSTREAM_FILE_MISSING', f, 'this file is needed for the patch', 'pass the text of every file of UPSTREAM_FILES that the options touch');
   if (p.diagnostics.length) throw new UpstreamPatchError(p.diagnostics, p.missing);
 
   const out: UpstreamSources = { ...sources };
-  out[UPSTREAM_FILES.config] = patchConfig(p, sources[UPSTREAM_FILES.config] as string, lab, rs);
-  const common = patchCommon(p, sources[UPSTREAM_FILES.common] as string, lab);
-  out[UPSTREAM_FILES.common] = common.text;
-  if (common.replicaMax !== undefined && common.replicaMax < lab.n) {
-    p.lab('UPSTREAM_LAB_SIZE', `n=${lab.n}`, `FAST_REPLICA_MAX is ${common.replicaMax} (map_configure has that many entries)`, 'raise FAST_REPLICA_MAX in fast_common.h');
-  }
   const user = sources[UPSTREAM_FILES.user] as string;
-  out[UPSTREAM_FILES.user] = patchUser(p, user, lab, rs, common.replicaMax, opts);
-  const port = rs[0]?.port ?? UPSTREAM_PORT;
-  out[UPSTREAM_FILES.kern] = patchKern(p, sources[UPSTREAM_FILES.kern] as string, port, loaderPrograms(user), opts);
+  let port: number;
+  if (opts.values) {
+    out[UPSTREAM_FILES.config] = patchConfig(p, sources[UPSTREAM_FILES.config] as string, lab, rs);
+    const common = patchCommon(p, sources[UPSTREAM_FILES.common] as string, lab);
+    out[UPSTREAM_FILES.common] = common.text;
+    if (common.replicaMax !== undefined && common.replicaMax < lab.n) {
+      p.lab('UPSTREAM_LAB_SIZE', `n=${lab.n}`, `FAST_REPLICA_MAX is ${common.replicaMax} (map_configure has that many entries)`, 'raise FAST_REPLICA_MAX in fast_common.h');
+    }
+    out[UPSTREAM_FILES.user] = patchUser(p, user, lab, rs, common.replicaMax, opts);
+    port = rs[0]?.port ?? UPSTREAM_PORT;
+  } else {
+    out[UPSTREAM_FILES.user] = patchUserToolchain(p, user, opts);
+    port = kernelPorts(sources[UPSTREAM_FILES.kern] as string)[0] ?? UPSTREAM_PORT;
+  }
+  out[UPSTREAM_FILES.kern] = patchKern(p, sources[UPSTREAM_FILES.kern] as string, opts.values ? port : undefined, loaderPrograms(user), opts);
   if (pinMoved) out[UPSTREAM_FILES.replica] = patchReplica(p, sources[UPSTREAM_FILES.replica] as string, (lab.pinDir as string).replace(/\/+$/, ''));
   if (opts.asserts) out[UPSTREAM_FILES.makefile] = patchMakefile(p, sources[UPSTREAM_FILES.makefile] as string);
   if (p.diagnostics.length) throw new UpstreamPatchError(p.diagnostics, p.missing);
