@@ -7,14 +7,15 @@
  *
  *   <lab>/upstream/upstream.json   what is where (tree, commit, digest, scenario)
  *   <lab>/upstream/source/         pristine copy of the user's tree
- *   <lab>/upstream/build/plain/    make bench/replica bench/client, no switches
- *   <lab>/upstream/build/tc_broadcast/ ...
+ *   <home>/upstream-builds/<digest>/plain/   make bench/replica bench/client, no switches
+ *   <home>/upstream-builds/<digest>/tc_broadcast/ ...  (shared by labs: a bench resizing
+ *                                  the lab downs and ups it, and must not rebuild)
  *   <lab>/upstream/all/            config.txt, xdp-handler/, patch.diff, edits.txt
  *   <lab>/upstream/scenario-broadcast/   the scenario's own files, toolchain edits only
  */
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { LabError } from '../diagnostics.js';
 import { LabPaths } from '../paths.js';
 import { Plan } from '../plan.js';
@@ -37,8 +38,9 @@ export class UpstreamPaths {
   get source(): string {
     return join(this.root, 'source');
   }
-  build(key: string): string {
-    return join(this.root, 'build', key);
+  /** A replica build of the tree with this digest, shared by every lab of the home (builds depend on the tree and the switches only). */
+  build(digest: string, key: string): string {
+    return join(this.lab.home, 'upstream-builds', digest.slice(0, 16), key);
   }
   variant(id: string): string {
     return join(this.root, id);
@@ -144,8 +146,8 @@ export async function copySource(runner: Runner, up: UpstreamPaths, treeArg: str
 }
 
 /** Where the replica and client of a variant are. */
-export function binariesOf(up: UpstreamPaths, v: UpstreamVariant): { replica: string; client: string; tree: string } {
-  const tree = up.build(userBuildKey(v));
+export function binariesOf(up: UpstreamPaths, digest: string, v: UpstreamVariant): { replica: string; client: string; tree: string } {
+  const tree = up.build(digest, userBuildKey(v));
   return { replica: join(tree, 'bench', 'replica'), client: join(tree, 'bench', 'client'), tree };
 }
 
@@ -161,23 +163,29 @@ function failure(what: string, r: { stderr: string; stdout: string; exitCode: nu
  * second set starts from a copy of the plain build and rebuilds
  * vr/replica.cc (and the links) alone.
  */
-export async function buildUserSpace(runner: Runner, up: UpstreamPaths, v: UpstreamVariant, jobs = 2): Promise<string> {
+export async function buildUserSpace(runner: Runner, up: UpstreamPaths, digest: string, v: UpstreamVariant, jobs = 2): Promise<string> {
   const key = userBuildKey(v);
-  const dir = up.build(key);
-  if (existsSync(join(dir, 'bench', 'replica')) && existsSync(join(dir, 'bench', 'client'))) return dir;
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(join(up.root, 'build'), { recursive: true });
-  const plain = up.build('plain');
-  if (key !== 'plain' && existsSync(join(plain, 'bench', 'replica'))) {
-    cpSync(plain, dir, { recursive: true, preserveTimestamps: true });
-    rmSync(join(dir, '.obj', 'vr', 'replica.o'), { force: true });
-    rmSync(join(dir, 'bench', 'replica'), { force: true });
-    rmSync(join(dir, 'bench', 'client'), { force: true });
+  const dir = up.build(digest, key);
+  const built = (d: string) => existsSync(join(d, 'bench', 'replica')) && existsSync(join(d, 'bench', 'client'));
+  if (built(dir)) return dir;
+  // built aside and renamed: a build killed half-way is never taken for a finished one
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(dirname(dir), { recursive: true });
+  const plain = up.build(digest, 'plain');
+  if (key !== 'plain' && built(plain)) {
+    cpSync(plain, tmp, { recursive: true, preserveTimestamps: true });
+    rmSync(join(tmp, '.obj', 'vr', 'replica.o'), { force: true });
+    rmSync(join(tmp, 'bench', 'replica'), { force: true });
+    rmSync(join(tmp, 'bench', 'client'), { force: true });
   } else {
-    cpSync(up.source, dir, { recursive: true });
+    cpSync(up.source, tmp, { recursive: true });
   }
-  const r = await runner.run(userSpaceBuildArgv(dir, v.userDefines, jobs), { check: false, timeoutMs: 900_000 });
-  if (r.exitCode !== 0) throw failure(`building upstream's user space (${userSpaceBuildArgv(dir, v.userDefines).join(' ')})`, r);
+  const argv = userSpaceBuildArgv(tmp, v.userDefines, jobs);
+  const r = await runner.run(argv, { check: false, timeoutMs: 900_000 });
+  if (r.exitCode !== 0) throw failure(`building upstream's user space (${argv.join(' ')})`, r);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
   return dir;
 }
 
@@ -195,7 +203,7 @@ export interface PreparedVariant {
  * are, plus the toolchain edits, written into a fresh copy of xdp-handler/;
  * then the eBPF object and the loader are built there.
  */
-export async function prepareVariant(runner: Runner, up: UpstreamPaths, plan: Plan, v: UpstreamVariant, scenario?: ScenarioFiles): Promise<PreparedVariant> {
+export async function prepareVariant(runner: Runner, up: UpstreamPaths, digest: string, plan: Plan, v: UpstreamVariant, scenario?: ScenarioFiles): Promise<PreparedVariant> {
   const dir = up.variant(v.id);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -225,7 +233,7 @@ export async function prepareVariant(runner: Runner, up: UpstreamPaths, plan: Pl
   if (kern.exitCode !== 0) throw failure(`building ${v.id}'s fast_kern.c`, kern);
   const loader = await runner.run(loaderBuildArgv(dir), { check: false, timeoutMs: 300_000 });
   if (loader.exitCode !== 0) throw failure(`building ${v.id}'s loader (xdp-handler/fast)`, loader);
-  const userBuild = await buildUserSpace(runner, up, v);
+  const userBuild = await buildUserSpace(runner, up, digest, v);
   return { dir, config: join(dir, 'config.txt'), patch, edits, userBuild };
 }
 
