@@ -80,6 +80,8 @@ export interface Trial {
   repeat: number;
   /** The nemesis of this trial, by name (`none` when there is none). */
   nemesis: string;
+  /** bench --impl: which implementation this trial runs (absent = ours). */
+  impl?: Impl;
 }
 
 export interface CrashInfo {
@@ -176,6 +178,10 @@ export interface BenchOptions {
   profile?: boolean;
   /** Where the ingress fast paths run (default auto: the provider's choice). */
   hook?: 'auto' | 'xdp' | 'tc';
+  /** Implementations to compare (default ours only); upstream needs electrodeTree or a lab up with one. */
+  impls?: Impl[];
+  /** The user's upstream Electrode tree (bench --electrode-tree). */
+  electrodeTree?: string;
 }
 
 export interface SkippedArm {

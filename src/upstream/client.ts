@@ -40,18 +40,21 @@ const median = (xs: number[]) => {
 const max = (xs: number[]) => Math.max(...xs);
 
 export function parseUpstreamClient(text: string, threads: number, warmupSec: number): ParsedUpstreamClient {
+  // per logical client: warm-up line, Completed line, then (after its cooldown) the percentiles;
+  // the clients share one event loop, so their lines interleave: figures go to the latest block
   const blocks: UpstreamClientBlock[] = [];
-  let cur: Partial<UpstreamClientBlock> = {};
+  const warm: number[] = [];
   for (const line of text.split('\n')) {
     let m: RegExpExecArray | null;
-    if ((m = /Completed warmup period of \d+ seconds with (\d+) requests/.exec(line))) cur.warmupRequests = Number(m[1]);
-    else if ((m = /Median latency is (\d+) ns/.exec(line))) cur.p50 = Number(m[1]);
-    else if ((m = /(90|95|99)th percentile latency is (\d+) ns/.exec(line))) cur[`p${m[1]}` as 'p90'] = Number(m[2]);
-    else if ((m = /Completed (\d+) requests in ([\d.]+) seconds/.exec(line))) {
-      blocks.push({ ...cur, completed: Number(m[1]), seconds: Number(m[2]) });
-      cur = {};
-    }
+    const last = blocks.at(-1);
+    if ((m = /Completed warmup period of \d+ seconds with (\d+) requests/.exec(line))) warm.push(Number(m[1]));
+    else if ((m = /Completed (\d+) requests in ([\d.]+) seconds/.exec(line))) blocks.push({ completed: Number(m[1]), seconds: Number(m[2]) });
+    else if ((m = /Median latency is (\d+) ns/.exec(line)) && last) last.p50 = Number(m[1]);
+    else if ((m = /(90|95|99)th percentile latency is (\d+) ns/.exec(line)) && last) last[`p${m[1]}` as 'p90'] = Number(m[2]);
   }
+  blocks.forEach((b, i) => {
+    if (warm[i] !== undefined) b.warmupRequests = warm[i];
+  });
   if (!blocks.length) return { blocks, result: null, problem: 'no "Completed N requests in T seconds" line: the client did not finish a single logical client' };
   const completed = blocks.reduce((a, b) => a + b.completed, 0);
   const seconds = Math.max(...blocks.map((b) => b.seconds));
@@ -59,7 +62,7 @@ export function parseUpstreamClient(text: string, threads: number, warmupSec: nu
     const xs = blocks.map((b) => b[k]).filter((x): x is number => x !== undefined);
     return xs.length ? Math.round(pick(xs) / 100) / 10 : NaN;
   };
-  const warm = blocks.map((b) => b.warmupRequests).filter((x): x is number => x !== undefined);
+
   const result: ClientResult = {
     requests: completed,
     completed,

@@ -80,6 +80,6 @@ export function scenarioSummary(facts: ScenarioFacts, kernPorts: number[] = [UPS
     `config.txt: f ${facts.f}, ${n} replicas ${facts.replicas.map((r) => `${r.host}:${r.port}`).join(' ')}`,
     `fast_common.h: CLUSTER_SIZE ${facts.clusterSize}; fast_user.c: eths[${facts.eths?.size ?? '?'}] with ${facts.eths?.entries.filter((e) => e !== '').length ?? 0} MACs, config read from ${facts.configRead ?? '?'}`,
     `fast_kern.c: port ${[...new Set(kernPorts)].join(',')}; build: replica CXXFLAGS "${facts.build.userFlags ?? ''}", eBPF EXTRA_CFLAGS "${facts.build.kernFlags ?? ''}"`,
-    `docker-compose: ${facts.services.filter((s) => s.role === 'replica').length} replica containers${shared ? `, ${shared} of them mounting the host's /sys/fs/bpf` : ''}`,
+    `docker-compose: ${facts.services.filter((s) => s.role === 'replica').length} replica containers${shared ? `; ${shared} containers (replicas and client) mount the host's /sys/fs/bpf` : ''}`,
   ];
 }

@@ -27,7 +27,7 @@ import { destroyNodeMounts, nodePins, sharedBpffsDir } from './nodes.js';
 import { kernelPorts, upstreamPatch } from './patch.js';
 import { scenarioChanges, scenarioFacts } from './scenario.js';
 import { PreparedVariant, UpstreamLabState, UpstreamPaths, copySource, describeSource, loadUpstreamState, readScenario, readSources, saveUpstreamState } from './tree.js';
-import { UpstreamArm, UpstreamVariant, generatedVariant, scenarioProblems, scenarioVariant, upstreamLabOf } from './variant.js';
+import { UpstreamArm, UpstreamVariant, generatedVariant, replicaPorts, scenarioProblems, scenarioVariant, upstreamLabOf } from './variant.js';
 
 export interface StartOptions {
   tree: string;
@@ -289,7 +289,7 @@ export interface UpstreamNodeStatus {
 }
 
 /** What `status` adds for a lab running upstream: the tree, the variant, and each node's pins. */
-export async function upstreamStatus(h: UpstreamLabHandle): Promise<{ source: string; running?: string; sharedBpffs: boolean; nodes: UpstreamNodeStatus[] } | undefined> {
+export async function upstreamStatus(h: UpstreamLabHandle): Promise<{ source: string; running?: string; port?: string; sharedBpffs: boolean; nodes: UpstreamNodeStatus[] } | undefined> {
   const up = new UpstreamPaths(h.paths);
   const st = loadUpstreamState(up);
   if (!st) return undefined;
@@ -298,12 +298,14 @@ export async function upstreamStatus(h: UpstreamLabHandle): Promise<{ source: st
     const pins = await nodePins(h.pctx.runner, h.plan.lab, n.name);
     nodes.push({ node: n.name, bpffs: pins === undefined ? 'none' : st.sharedBpffs ? 'shared' : 'own', pins: pins ?? [] });
   }
-  return { source: describeSource(st.source), ...(st.running ? { running: st.running } : {}), sharedBpffs: st.sharedBpffs, nodes };
+  const v = st.running ? (st.running.startsWith('scenario-') && st.scenario ? scenarioVariant(scenarioFacts(st.scenario.files)) : generatedVariant(st.running as UpstreamArm)) : undefined;
+  const ports = v ? [...new Set(replicaPorts(h.plan, v, st.scenario ? scenarioFacts(st.scenario.files) : undefined))] : [];
+  return { source: describeSource(st.source), ...(st.running ? { running: st.running } : {}), ...(ports.length ? { port: ports.join(',') } : {}), sharedBpffs: st.sharedBpffs, nodes };
 }
 
 export function formatUpstreamStatus(s: NonNullable<Awaited<ReturnType<typeof upstreamStatus>>>): string[] {
   return [
-    `upstream: ${s.source}; ${s.running ? `running ${s.running}` : 'not running'}; bpffs ${s.sharedBpffs ? 'ONE shared by every node (--upstream-shared-bpffs)' : 'one per node (own mount namespace)'}`,
+    `upstream: ${s.source}; ${s.running ? `running ${s.running}${s.port ? ` on UDP port ${s.port} (upstream's replicas all use the port its eBPF compares with, not the PORT column)` : ''}` : 'not running'}; bpffs ${s.sharedBpffs ? 'ONE shared by every node (--upstream-shared-bpffs)' : 'one per node (own mount namespace)'}`,
     ...s.nodes.map((n) => `  ${n.node}: ${n.bpffs === 'none' ? 'no mount namespace' : `${n.bpffs} bpffs, pinned: ${n.pins.join(' ') || '(nothing)'}`}`),
   ];
 }
