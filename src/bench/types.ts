@@ -151,6 +151,8 @@ export interface UpstreamRowInfo {
   variant: string;
   /** The patch applied to the copy, against the user's tree (also in the run folder). */
   patch: string;
+  /** The UDP ports the replicas bound, by index. */
+  ports?: number[];
   note?: string;
 }
 

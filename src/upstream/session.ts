@@ -79,7 +79,7 @@ export interface UpstreamTrialOptions {
 export async function upstreamTrial(cluster: UpstreamCluster, v: UpstreamVariant, prep: PreparedVariant, t: Trial, load: ClientLoad, run: RunPaths, opts: UpstreamTrialOptions = {}): Promise<{ rec: TrialRecord; started: StartedProc[] }> {
   const t0 = performance.now();
   const rec = baseRecord(t);
-  rec.upstream = rowInfo(cluster.state, v);
+  rec.upstream = { ...rowInfo(cluster.state, v), ports: cluster.ports(v) };
   let started: StartedProc[] = [];
   let keep = false;
   try {

@@ -88,7 +88,7 @@ describe('mount namespaces', () => {
 
 describe("upstream's client output", () => {
   const block = (n: number, s: string, p50: number, p99: number) =>
-    [`20261201-1 1 * BenchmarkClient (benchmark.cc:79):   Completed warmup period of 1 seconds with 100 requests`, `... Median latency is ${p50} ns (${p50 / 1000} us)`, `... 90th percentile latency is ${p50 + 1000} ns`, `... 95th percentile latency is ${p50 + 2000} ns`, `... 99th percentile latency is ${p99} ns`, `... Completed ${n} requests in ${s} seconds`].join('\n');
+    [`20261201-1 1 * WarmupDone      (benchmark.cc:79):  Completed warmup period of 1 seconds with 100 requests`, `20261201-1 1 * Finish          (benchmark.cc:156): Completed ${n} requests in ${s} seconds`, '... Finished cooldown period.', `... Median latency is ${p50} ns (${p50 / 1000} us)`, `... 90th percentile latency is ${p50 + 1000} ns`, `... 95th percentile latency is ${p50 + 2000} ns`, `... 99th percentile latency is ${p99} ns`].join('\n');
 
   it('sums the logical clients, takes the median of medians and the largest tail, and says so', () => {
     const r = parseUpstreamClient([block(1000, '0.500000', 90_000, 300_000), block(1000, '1.000000', 110_000, 500_000), block(1000, '0.800000', 100_000, 400_000)].join('\n'), 3, 1);
@@ -96,6 +96,22 @@ describe("upstream's client output", () => {
     expect(r.result!.latency_us).toMatchObject({ p50: 100, p99: 500 });
     expect(r.note).toMatch(/median of 3 medians/);
     expect(r.problem).toBeUndefined();
+  });
+
+  it('reads a real run (3 replicas, all fast paths, -n 500)', () => {
+    const real = [
+      '20261101-113409-1244 12262 * WarmupDone      (benchmark.cc:79):  Completed warmup period of 0 seconds with 0 requests',
+      '20261101-113409-1894 12262 * Finish          (benchmark.cc:156): Completed 500 requests in 0.064953 seconds',
+      '20261101-113409-1895 12262 * CooldownDone    (benchmark.cc:91):  Finished cooldown period.',
+      '20261101-113409-1895 12262 * CooldownDone    (benchmark.cc:96):  Median latency is 93950 ns (93 us)',
+      '20261101-113409-1895 12262 * CooldownDone    (benchmark.cc:100): 90th percentile latency is 115603 ns (115 us)',
+      '20261101-113409-1895 12262 * CooldownDone    (benchmark.cc:104): 95th percentile latency is 130304 ns (130 us)',
+      '20261101-113409-1895 12262 * CooldownDone    (benchmark.cc:108): 99th percentile latency is 1225894 ns (1225 us)',
+      '20261101-113409-2219 12262 * operator()      (client.cc:249):    All clients done.',
+    ].join('\n');
+    const r = parseUpstreamClient(real, 1, 0);
+    expect(r.result).toMatchObject({ completed: 500, duration_s: 0.064953, warmup_completed: 0, latency_us: { p50: 94, p90: 115.6, p95: 130.3, p99: 1225.9 } });
+    expect(Math.round(r.result!.throughput_ops)).toBe(7698);
   });
 
   it('a logical client that never finished is a problem; no block at all is no result', () => {
