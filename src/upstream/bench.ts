@@ -17,7 +17,8 @@ import { RunPaths } from '../paths.js';
 import { Progress } from '../providers/provider.js';
 import { BenchOptions, Trial, TrialRecord } from '../bench/types.js';
 import { UpstreamCluster, UpstreamLabHandle } from './cluster.js';
-import { upstreamTrial } from './session.js';
+import { stopUpstream, upstreamTrial } from './session.js';
+import { loadProcessRecords } from '../state.js';
 import { PreparedVariant, UpstreamLabState, UpstreamPaths, copySource, describeSource, loadUpstreamState, saveUpstreamState, treeProblems } from './tree.js';
 import { UPSTREAM_ARMS, UpstreamArm, generatedVariant } from './variant.js';
 
@@ -51,6 +52,10 @@ export class UpstreamBench {
     const key = `${lab.plan.lab}/${lab.plan.cluster.n}`;
     if (key === this.labKey && this.cluster) return;
     const up = new UpstreamPaths(lab.paths);
+    // what `up --electrode-tree` left running holds the ports and the interfaces' hooks the trials need
+    if (loadProcessRecords(lab.paths).some((r) => r.name.startsWith('upstream-'))) {
+      for (const l of await stopUpstream(lab)) this.progress.info(`before the bench: ${l}`);
+    }
     let state = loadUpstreamState(up);
     if (!state || state.source.tree !== this.tree || state.scenario) {
       const source = await this.progress.step(`copy the upstream tree into lab '${lab.plan.lab}' (${lab.plan.cluster.n} replicas)`, () => copySource(lab.pctx.runner, up, this.tree));
