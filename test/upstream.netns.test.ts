@@ -7,8 +7,9 @@
  *
  *   default: up 3 --upstream-arm all, every fast path on 5 replicas (one
  *   after the other, `upstream stop/start`), the shared-bpffs mistake on
- *   purpose, scenario7 as it was (the course crash, captured and
- *   explained) then generated, bench --impl ours,upstream on 3 replicas.
+ *   purpose, lab 04 end to end (scenario7 as it was: the course crash,
+ *   captured and explained; then generated; the check; reset), bench
+ *   --impl ours,upstream on 3 replicas.
  *   ELECTRODE_LAB_UPSTREAM_LONG=1: every arm on 3, 5 and 7 replicas and a
  *   bench over 3,5,7.
  *
@@ -16,15 +17,17 @@
  */
 import { execa } from 'execa';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, IS_ROOT, leftovers } from './netns.helpers.js';
+import { CLI, IS_ROOT, ROOT, leftovers } from './netns.helpers.js';
 import { thirdPartyDir } from './helpers/thirdParty.js';
 import { treeDigest } from '../src/upstream/tree.js';
 import { mntDir } from '../src/upstream/nodes.js';
 import { UPSTREAM_ARMS } from '../src/upstream/variant.js';
+import { nodeMac } from '../src/plan.js';
 
 const TREE = thirdPartyDir('electrode-upstream');
 const SCEN = thirdPartyDir('multi-paxos-poc');
@@ -45,7 +48,7 @@ const home = READY ? mkdtempSync(join(tmpdir(), 'el-upstream-home-')) : '';
 const runs = READY ? mkdtempSync(join(tmpdir(), 'el-upstream-runs-')) : '';
 const env = { ELECTRODE_LAB_HOME: home, ELECTRODE_LAB_RUNS: runs, CI: 'true' };
 const cli = (...args: string[]) => execa('node', [CLI, ...args], { reject: false, env, timeout: 600_000 });
-const LABS = ['upst3', 'upst5', 'upst7', 'upstb'];
+const LABS = ['upst3', 'upst5', 'lab04', 'upstb'];
 
 interface StatusJson {
   nodes: { node: string; processes: { name: string; alive: boolean }[]; bpf: string[] }[];
@@ -61,7 +64,7 @@ async function status(lab: string): Promise<StatusJson> {
 const runOf = (stdout: string) => /run folder: (\S+)/.exec(stdout)?.[1] ?? '';
 
 interface Results {
-  records: { impl?: string; arm: string; status: string; completed: number; throughput_ops: number | null; upstream?: { variant: string; digest: string; patch: string }; crashes: { node: string; process: string; signal: string | null; topFrames: string[]; explanation?: string[] }[] }[];
+  records: { impl?: string; arm: string; status: string; completed: number; throughput_ops: number | null; upstream?: { variant: string; digest: string; patch: string; ports?: number[] }; crashes: { node: string; process: string; signal: string | null; topFrames: string[]; explanation?: string[] }[] }[];
 }
 const results = (dir: string) => JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as Results;
 
@@ -70,7 +73,7 @@ describe.skipIf(!READY)(`upstream Electrode on netns labs (${READY ? (LONG ? 'lo
 
   afterAll(async () => {
     for (const lab of LABS) await cli('down', '--name', lab);
-    for (const lab of LABS) expect(await leftovers(lab, '02:4c:ff:ff')).toEqual([]);
+    for (const lab of LABS) expect(await leftovers(lab, nodeMac(lab, 'replica', 0).slice(0, 11))).toEqual([]);
     for (const lab of LABS) expect(existsSync(mntDir(lab)), `${mntDir(lab)} left`).toBe(false);
     // the user's tree was only read
     expect(treeDigest(TREE)).toBe(digest);
@@ -140,12 +143,21 @@ describe.skipIf(!READY)(`upstream Electrode on netns labs (${READY ? (LONG ? 'lo
     }, 600_000);
   }
 
-  it('scenario7 as the course project ran it: nothing commits, the next leaders crash in HandleDoViewChange (captured, explained); generated values then commit', async () => {
-    const r = await cli('up', '7', '--provider', 'netns', '--name', 'upst7', '--subnet', '10.79.47.0/24', '--electrode-tree', TREE, '--scenario', join(SCEN, 'scenario7'));
+  it('lab 04 end to end: scenario7 as the course project ran it (nothing commits, the next leaders crash in HandleDoViewChange, captured and explained), generated values commit, the shared bpffs aborts, the check grades, reset leaves nothing', async () => {
+    const md = readFileSync(join(ROOT, 'labs', '04-upstream', 'README.md'), 'utf8');
+    // README lines name the snapshots beside the project folder; here they are wherever thirdPartyDir found them
+    const readme = async (line: string) => {
+      expect(md, `labs/04-upstream/README.md has \`${line}\``).toContain(line);
+      const args = line.split(/\s+/).slice(1).map((a) => a.replace('../shared/third_party/electrode-upstream', TREE).replace('../shared/third_party/multi-paxos-poc', SCEN));
+      return cli(...args);
+    };
+    const start = await readme('electrode-lab lab start 04');
+    expect(start.exitCode, start.stderr).toBe(0);
+    const r = await readme('electrode-lab upstream start --name lab04 --tree ../shared/third_party/electrode-upstream --scenario ../shared/third_party/multi-paxos-poc/scenario7');
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     const run = runOf(r.stdout);
     const [asIs, gen] = results(run).records;
-    expect(asIs).toMatchObject({ impl: 'upstream', arm: 'broadcast', completed: 0, upstream: { variant: 'scenario-broadcast' } });
+    expect(asIs).toMatchObject({ impl: 'upstream', arm: 'broadcast', completed: 0, upstream: { variant: 'scenario-broadcast', ports: [10001, 10002, 10003, 10004, 10005, 10006, 10007] } });
     expect(asIs!.status).not.toBe('ok');
     // the TC program never fires on ports 10001-10007: only one follower hears each Prepare, f = 3 are needed
     expect(r.stdout).toMatch(/port 10001-10007 -> 51000: fast_kern.c only handles 12345/);
@@ -156,7 +168,6 @@ describe.skipIf(!READY)(`upstream Electrode on netns labs (${READY ? (LONG ? 'lo
       expect(c).toMatchObject({ process: 'upstream-replica', signal: 'SIGSEGV' });
       expect(c.topFrames.join(' ')).toContain('HandleDoViewChange');
       expect(c.explanation?.[0]).toMatch(/vr\/replica\.cc:1154-1161/);
-      expect(readdirSync(join(run, 'crashes')).join(' ')).toContain(`${c.node}-`);
     }
     const folder = join(run, 'crashes', readdirSync(join(run, 'crashes'))[0]!);
     for (const f of ['core', 'backtrace.txt', 'log.tail', 'dmesg.txt', 'bpf.json', 'explain.txt']) expect(existsSync(join(folder, f)), f).toBe(true);
@@ -164,6 +175,44 @@ describe.skipIf(!READY)(`upstream Electrode on netns labs (${READY ? (LONG ? 'lo
     expect(readFileSync(join(run, 'scenario.txt'), 'utf8')).toMatch(/what electrode-lab's generated values change/);
     expect(readFileSync(join(run, 'scenario-to-generated.diff'), 'utf8')).toContain('-replica replica1:10001');
     expect(gen).toMatchObject({ arm: 'broadcast', status: 'ok', completed: 500, upstream: { variant: 'broadcast' } });
+    const cr = await readme('electrode-lab crashes');
+    expect(cr.stdout).toMatch(/why: the replica died in VRReplica::HandleDoViewChange/);
+    expect((await readme('electrode-lab status --name lab04')).stdout).toMatch(/replica6: own bpffs, pinned: FastBroadCast/);
+
+    expect((await readme('electrode-lab upstream stop --name lab04')).exitCode).toBe(0);
+    const sh = await readme('electrode-lab upstream start --name lab04 --tree ../shared/third_party/electrode-upstream --arm all --shared-bpffs');
+    expect(sh.exitCode).toBe(1);
+    const abort = results(runOf(sh.stdout)).records.at(-1)!.crashes.find((c) => c.process === 'upstream-fast')!;
+    expect(abort).toMatchObject({ node: 'replica1', signal: 'SIGABRT' });
+    expect(abort.explanation?.[0]).toMatch(/already pinned, by ANOTHER node's loader/);
+    const abortTail = readFileSync(join(runOf(sh.stdout), 'crashes', `${abort.node}-${(abort as unknown as { pid: number }).pid}`, 'log.tail'), 'utf8');
+    const pin = /bpf_obj_pin\([^,]+,\s*"([^"]+)"\)/.exec(abortTail)![1]!;
+    expect((await readme('electrode-lab upstream stop --name lab04')).exitCode).toBe(0);
+
+    const right = {
+      as_is: {
+        committed: asIs!.completed, crashed: asIs!.crashes.map((c) => c.node), signal: 'SIGSEGV', function: 'VRReplica::HandleDoViewChange', source_line: 'vr/replica.cc:1154-1161',
+        kernel_port: 12345, replica_ports: '10001-10007', followers_per_prepare: 1, prepareoks_needed: 3, why_three_worked: 'with three replicas one PrepareOK is a quorum and the one follower that got the Prepare sent it',
+      },
+      generated: { committed: gen!.completed, port: 51000 },
+      shared_bpffs: { aborted_node: abort.node, signal: 'SIGABRT', pin, why: "replica0's loader had pinned it in the same bpffs first" },
+      report: { causes: 'the eBPF port 12345 never matched the scenario ports so the TC program never cloned; TC_BROADCAST sends each Prepare to one follower; no quorum, so view changes; HandleDoViewChange keeps a dangling pointer and the new leaders crashed; electrode-lab generates one port, the MACs and sizes from the plan' },
+    };
+    const file = join(runs, 'answers04.yaml');
+    writeFileSync(file, stringify(right));
+    const ok = await cli('lab', 'check', '04', '--answers', file);
+    expect(ok.stdout).toMatch(/lab 04-upstream: all \d+ checks right/);
+    expect(ok.exitCode).toBe(0);
+    writeFileSync(file, stringify({ ...right, as_is: { ...right.as_is, crashed: ['replica0'], kernel_port: 10001 } }));
+    const bad = await cli('lab', 'check', '04', '--answers', file);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stdout).toMatch(/WRONG\s+as_is\.crashed/);
+    expect(bad.stdout).toMatch(/WRONG\s+as_is\.kernel_port/);
+    const reset = await readme('electrode-lab lab reset 04');
+    expect(reset.exitCode).toBe(0);
+    expect(await leftovers('lab04', nodeMac('lab04', 'replica', 0).slice(0, 11))).toEqual([]);
+    expect(existsSync(mntDir('lab04'))).toBe(false);
+    expect(existsSync(run)).toBe(false);
   }, 600_000);
 
   it('bench --impl ours,upstream prints both side by side and says which tree and patch the upstream rows are', async () => {
