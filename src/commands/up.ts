@@ -45,6 +45,7 @@ else netns; the choice and the reason are printed.`,
       ctx.out(replicaConfig(plan).trimEnd());
       ctx.out(peerTable(plan).trimEnd());
       await provider.up(plan, pctx);
+      if (opts.electrodeTree) ctx.out(`[dry-run] then copy ${opts.electrodeTree} into the lab, patch it with the plan's values, build it${opts.scenario ? `, run ${opts.scenario} as it is` : ''} and start upstream's loaders, replicas and client in the nodes`);
       return;
     }
 
