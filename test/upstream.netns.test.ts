@@ -225,7 +225,7 @@ describe.skipIf(!READY)(`upstream Electrode on netns labs (${READY ? (LONG ? 'lo
     expect(rows).toEqual(expect.arrayContaining(['ours baseline 1', 'upstream baseline 1', 'ours all 1', 'upstream all 1']));
     const rep = await cli('report', sum.dir);
     expect(rep.stdout).toMatch(/impl\s+arm/);
-    expect(rep.stdout).toMatch(/upstream rows .*\n\s+baseline: \S+ sha256 [0-9a-f]{12} \(no git commit\), patch \S+patch\.diff/);
+    expect(rep.stdout).toMatch(/upstream rows .*\n\s+baseline: \S+ sha256 [0-9a-f]{12} \(no git commit\), patch \S+patch\.3r-baseline\.diff/);
     const svg = readFileSync(join(sum.dir, 'chart.svg'), 'utf8');
     expect(svg).toContain('upstream all');
   }, 900_000);

@@ -11,7 +11,8 @@
  * the same arms (as compile-time switches), upstream's own client and the
  * user's tree, copied per lab size with the builds shared (tree.ts).
  */
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { LabError } from '../diagnostics.js';
 import { RunPaths } from '../paths.js';
 import { Progress } from '../providers/provider.js';
@@ -80,7 +81,11 @@ export class UpstreamBench {
       prep = await cluster.prepare(v);
       this.prepared.set(v.id, prep);
     }
+    // the lab folder goes with the lab when the bench resizes it: the run keeps its own copy of the patch
+    const patch = join(run.root, `patch.${t.replicas}r-${v.id}.diff`);
+    if (!existsSync(patch)) copyFileSync(join(prep.dir, 'patch.diff'), patch);
     const { rec } = await upstreamTrial(cluster, v, prep, t, upstreamLoad(opts, t.threads), run, { suffix: `.t${t.seq}` });
+    if (rec.upstream) rec.upstream.patch = patch;
     return rec;
   }
 }
