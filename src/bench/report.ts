@@ -151,7 +151,7 @@ export function renderReport(results: ResultsFile, runDir: string): string {
     const problems = faults.filter((r) => r.fault!.problem);
     for (const r of problems) out.push(`nemesis ${r.fault!.name} in ${r.replicas}/${r.arm}/${r.threads}t: ${r.fault!.problem}`);
   }
-  const up = [...new Map(results.records.filter((r) => r.upstream).map((r) => [r.upstream!.variant, r.upstream!])).values()];
+  const up = [...new Map(results.records.filter((r) => r.upstream).map((r) => [r.upstream!.patch, r.upstream!])).values()];
   if (up.length) {
     out.push('');
     out.push('upstream rows (impl upstream: the user\'s Electrode tree, patched copy, its own bench/client):');
