@@ -183,8 +183,8 @@ export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions):
           if (!r) return;
           const v = m.pick(r);
           if (!Number.isFinite(v.median)) {
-            // a cell with no usable repeat (all crashed/failed) is marked, not hidden
-            s.push(`<text x="${bx + barW / 2}" y="${y0 + rowH - 4}" font-size="11" fill="#c00" text-anchor="middle">×</text>`);
+            // a cell with no usable repeat (all crashed/failed) is marked, not hidden; one that was not measured (upstream's CPU) is left empty
+            if (r.okRuns === 0) s.push(`<text x="${bx + barW / 2}" y="${y0 + rowH - 4}" font-size="11" fill="#c00" text-anchor="middle">×</text>`);
             return;
           }
           const y = yOf(v.median);
