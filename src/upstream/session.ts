@@ -15,6 +15,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { basename, join } from 'node:path';
 import { newRunPaths, saveResults } from '../bench/store.js';
 import { ResultsFile, Trial, TrialRecord, UpstreamRowInfo } from '../bench/types.js';
+import { CpuSample, cpuRecord, cpuSampleScript, parseCpuSample } from '../bench/cpu.js';
 import { CorePatternGuard, listCores } from '../crash.js';
 import { LabError } from '../diagnostics.js';
 import { RunPaths } from '../paths.js';
@@ -92,7 +93,13 @@ export async function upstreamTrial(cluster: UpstreamCluster, v: UpstreamVariant
       const p = await cluster.probe(prep, started);
       if (p) throw new TrialError(p);
     }
+    // the same CPU sample as ours (src/bench/cpu.ts): a netns lab's nodes share this host's kernel, so one sample holds every pid
+    const reps = started.filter((x) => x.kind === 'upstream-replica');
+    const before = await cpuSample(cluster, started);
+    const t1 = performance.now();
     const c = await cluster.client(prep, load);
+    const windowMs = performance.now() - t1;
+    const after = await cpuSample(cluster, started);
     const nodeDir = run.nodeDir(clients(cluster.lab.plan)[0]!.name);
     mkdirSync(nodeDir, { recursive: true });
     writeFileSync(join(nodeDir, `upstream-client.t${t.seq}.log`), `${c.run.stdout}\n--- stderr ---\n${c.run.stderr}`);
@@ -103,6 +110,11 @@ export async function upstreamTrial(cluster: UpstreamCluster, v: UpstreamVariant
       if (r.warmup_completed !== undefined) rec.warmupCompleted = r.warmup_completed;
     }
     if (c.parsed.note) rec.upstream.note = c.parsed.note;
+    if (r && before && after) {
+      // upstream's leader of view 0 is replica 0; a view change would move it (the log says so)
+      const cpu = cpuRecord({ before: [before], after: [after], windowMs, ops: r.completed + (r.warmup_completed ?? 0), leaderPid: reps.find((x) => x.node.index === 0)?.rec.pid, followerPids: reps.filter((x) => x.node.index !== 0).map((x) => x.rec.pid) });
+      if (cpu) rec.cpu = cpu;
+    }
     if (c.timedOut) throw new TrialError(`upstream's client did not finish within ${load.timeoutMs / 1000} s (it has no timeout of its own and retries forever): ${r ? `${r.completed} requests completed` : 'no logical client completed'}`);
     if (c.run.signal) throw new TrialError(`upstream's client was killed by ${c.run.signal}`);
     if (c.run.exitCode !== 0) throw new TrialError(`upstream's client exited ${c.run.exitCode}: ${c.run.stderr.trim().split('\n').at(-1) ?? ''}`);
@@ -135,6 +147,15 @@ export async function upstreamTrial(cluster: UpstreamCluster, v: UpstreamVariant
     rec.wallMs = Math.round(performance.now() - t0);
   }
   return { rec, started };
+}
+
+async function cpuSample(cluster: UpstreamCluster, started: StartedProc[]): Promise<CpuSample | undefined> {
+  const { plan, provider, pctx } = cluster.lab;
+  if (!provider.sharedKernel) return undefined;
+  const node = clients(plan)[0]!;
+  const r = await provider.exec(plan, node, ['sh', '-c', cpuSampleScript(started.map((x) => x.rec.pid))], pctx, { check: false, timeoutMs: 30_000 }).catch(() => undefined);
+  const parsed = r && r.exitCode === 0 ? parseCpuSample(r.stdout) : 'failed';
+  return typeof parsed === 'string' ? undefined : parsed;
 }
 
 function resultsOf(run: RunPaths, lab: string, records: TrialRecord[], n: number): ResultsFile {
