@@ -5,12 +5,22 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DiagnosticsError, Diagnostic } from '../diagnostics.js';
+import { Tool, missingTools } from '../probe.js';
 import { Plan } from '../plan.js';
 import { scenarioFacts } from '../upstream/scenario.js';
 import { readScenario, treeProblems } from '../upstream/tree.js';
 import { StartOptions, startUpstream, stopUpstream } from '../upstream/session.js';
 import { UPSTREAM_ARMS, UpstreamArm, scenarioProblems } from '../upstream/variant.js';
 import { CliContext, LoadedLab } from './index.js';
+
+/** What building and running upstream takes here (its replica is C++ with protobuf and libevent; the eBPF side clang). */
+export const UPSTREAM_TOOLS: Tool[] = [
+  { cmd: 'g++', pkg: 'g++', why: "upstream's replica and client" },
+  { cmd: 'protoc', pkg: 'protobuf-compiler', why: "upstream's messages (also libprotobuf-dev libevent-dev libssl-dev libunwind-dev)" },
+  { cmd: 'pkg-config', pkg: 'pkg-config', why: "upstream's Makefile" },
+  { cmd: 'clang', pkg: 'clang', why: "upstream's fast_kern.c" },
+  { cmd: 'stdbuf', pkg: 'coreutils', why: "the loader's log" },
+];
 
 export interface UpstreamFlags {
   electrodeTree?: string;
@@ -39,6 +49,7 @@ export function upstreamFlagProblems(f: UpstreamFlags, plan: Plan): Diagnostic[]
   const any = f.scenario !== undefined || f.upstreamArm !== undefined || f.upstreamSharedBpffs;
   if (any && !f.electrodeTree) d.push({ code: 'UPSTREAM_NO_TREE', subject: '--scenario/--upstream-*', message: 'these need --electrode-tree', hint: 'add --electrode-tree <your Electrode clone>, e.g. --electrode-tree ../shared/third_party/electrode-upstream' });
   if (!f.electrodeTree) return d;
+  d.push(...missingTools(UPSTREAM_TOOLS));
   if (plan.provider !== 'netns') d.push({ code: 'UPSTREAM_PROVIDER', subject: `--provider ${plan.provider}`, message: 'upstream trees run on netns labs only (for now)', hint: 'add --provider netns' });
   for (const m of treeProblems(f.electrodeTree)) d.push({ code: 'UPSTREAM_TREE', subject: `--electrode-tree ${f.electrodeTree}`, message: m, hint: 'give the root of a clone of the Electrode repository (it has Makefile, vr/, bench/, xdp-handler/)' });
   if (f.scenario) {
