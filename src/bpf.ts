@@ -7,11 +7,12 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabError } from './diagnostics.js';
-import { projectRoot } from './paths.js';
+import { loaderPath } from './build.js';
 import { Plan, PlanNode, replicas } from './plan.js';
 import { Provider, ProviderContext } from './providers/provider.js';
 import { RunResult } from './runner.js';
-import { nsenterArgv } from './providers/netns.js';
+import { openLab } from './providers/lab.js';
+import { loaderArgv } from './argv.js';
 
 export type XdpMode = 'native' | 'generic' | 'auto';
 export const XDP_MODES: readonly XdpMode[] = ['native', 'generic', 'auto'];
@@ -49,40 +50,16 @@ export function nodeFiles(_plan: Plan, peerTableFile: string): NodeFiles {
   return { loader: loaderPath(), peers: peerTableFile };
 }
 
-/** bpf/build/el-loader of this checkout. */
-export function loaderPath(root = projectRoot()): string {
-  return join(root, 'bpf', 'build', 'el-loader');
-}
+/** bpf/build/el-loader of this checkout (src/build.ts knows every build path). */
+export { loaderPath };
 
-/** How el-loader finds the lab interface: by name in a namespace, by MAC in a VM. */
-export function ifArgs(plan: Plan, node: PlanNode): string[] {
-  return plan.provider === 'netns' ? ['--ifname', node.ifname] : ['--ifmac', node.mac];
-}
-
-export function attachArgv(plan: Plan, node: PlanNode, files: NodeFiles, fp: FastPaths, mode: XdpMode, hook: IngressHook = 'xdp'): string[] {
-  return [
-    files.loader,
-    'attach',
-    '--pin-dir',
-    node.pinDir,
-    '--peers',
-    files.peers,
-    '--index',
-    String(node.index),
-    ...ifArgs(plan, node),
-    ...(fp.broadcast ? ['--broadcast'] : []),
-    ...(fp.quorum ? ['--quorum'] : []),
-    ...(fp.reply ? ['--reply'] : []),
-    '--hook',
-    hook,
-    ...(hook === 'xdp' ? ['--xdp-mode', mode] : []),
-    '--json',
-  ];
+/** el-loader attach for one node (its NIC as the provider names it: LabNode.nicArgs). */
+export function attachArgv(node: PlanNode, nic: string[], files: NodeFiles, fp: FastPaths, mode: XdpMode, hook: IngressHook = 'xdp'): string[] {
+  return loaderArgv.attach(files.loader, { pinDir: node.pinDir, peers: files.peers, index: node.index, nic, fp, hook, xdpMode: mode });
 }
 
 export function setArgv(node: PlanNode, files: NodeFiles, fp: FastPaths): string[] {
-  const onOff = (b: boolean) => (b ? 'on' : 'off');
-  return [files.loader, 'set', '--pin-dir', node.pinDir, '--broadcast', onOff(fp.broadcast), '--quorum', onOff(fp.quorum), '--reply', onOff(fp.reply)];
+  return loaderArgv.set(files.loader, node.pinDir, fp);
 }
 
 export function fastPathNames(fp: FastPaths): string {
@@ -189,19 +166,6 @@ function failure(node: PlanNode, what: string, r: RunResult): LabError {
   return new LabError(`${node.name}: ${what} failed (exit ${r.exitCode ?? r.signal}):\n${tail}`, 'BPF_LOADER');
 }
 
-/**
- * netns labs only: native XDP_TX from a node's veth reaches the switch only
- * when the switch-side veth end runs NAPI; a pass-through XDP program there
- * is what makes it do so (GRO alone did not, on kernel 6.18 here).
- */
-export async function switchPeerPass(plan: Plan, node: PlanNode, ctx: ProviderContext, on: boolean): Promise<void> {
-  if (plan.provider !== 'netns') return;
-  const files = nodeFiles(plan, ctx.paths.peerTableFile);
-  const argv = nsenterArgv(plan.network.switchNs, [files.loader, 'peer-pass', '--ifname', node.switchIf, ...(on ? [] : ['--off'])]);
-  const r = await ctx.runner.run(argv, { check: false });
-  if (r.exitCode !== 0) throw failure(node, `peer-pass on ${node.switchIf}`, r);
-}
-
 /** Parses `el-loader attach --json`. Throws on anything else. */
 export function parseAttach(node: string, text: string): NodeAttach {
   try {
@@ -227,21 +191,30 @@ export function formatAttach(results: NodeAttach[]): string[] {
   ]);
 }
 
+export interface AttachOptions {
+  /** Another peer table than the lab's (the crash-hunt lab plants a wrong one). */
+  peers?: string;
+  /** Replica indexes in the order to attach (default: all, by index). */
+  order?: number[];
+}
+
 /** Loads and attaches the fast paths on every replica (replacing stale state); returns what each node loaded. */
-export async function attachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext, fp: FastPaths, mode: XdpMode = 'auto', hookChoice: HookChoice = 'auto'): Promise<NodeAttach[]> {
-  const files = nodeFiles(plan, ctx.paths.peerTableFile);
+export async function attachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext, fp: FastPaths, mode: XdpMode = 'auto', hookChoice: HookChoice = 'auto', opts: AttachOptions = {}): Promise<NodeAttach[]> {
+  const lab = openLab(provider, plan, ctx);
+  const files = { ...nodeFiles(plan, ctx.paths.peerTableFile), ...(opts.peers ? { peers: opts.peers } : {}) };
   // an explicit XDP mode asks for the XDP hook; otherwise the provider's choice
   const hook = hookChoice !== 'auto' ? hookChoice : mode !== 'auto' ? 'xdp' : (provider.ingressHook ?? 'xdp');
+  const nodes = opts.order ? opts.order.map((i) => lab.replicas()[i]!) : lab.replicas();
   const out: NodeAttach[] = [];
-  for (const node of replicas(plan)) {
-    const r = await provider.exec(plan, node, attachArgv(plan, node, files, fp, mode, hook), ctx, { check: false });
-    if (r.exitCode !== 0) throw failure(node, 'el-loader attach', r);
+  for (const node of nodes) {
+    const r = await node.exec(attachArgv(node.spec, node.nicArgs(), files, fp, mode, hook), { check: false });
+    if (r.exitCode !== 0) throw failure(node.spec, 'el-loader attach', r);
     // generic fallback and rejected objects come on stderr: pass them on loudly
     for (const w of r.stderr.split('\n').filter((l) => /WARNING|warning|REJECTED/.test(l))) ctx.progress.warn(`${node.name}: ${w}`);
-    // XDP_TX into a veth needs an XDP program on its peer; TC's redirect does not (and an earlier one goes)
-    await switchPeerPass(plan, node, ctx, hook === 'xdp');
-    out.push(ctx.runner.dryRun ? { node: node.name, ifname: node.ifname, hook, xdp_mode: hook === 'tc' ? 'none' : mode, enabled: fastPathNames(fp), loaded: 'broadcast,quorum,reply', objects: [] } : parseAttach(node.name, r.stdout));
+    await node.afterAttach(hook);
+    out.push(ctx.runner.dryRun ? { node: node.name, ifname: node.spec.ifname, hook, xdp_mode: hook === 'tc' ? 'none' : mode, enabled: fastPathNames(fp), loaded: 'broadcast,quorum,reply', objects: [] } : parseAttach(node.name, r.stdout));
   }
+  out.sort((a, b) => a.node.localeCompare(b.node, 'en', { numeric: true }));
   if (!ctx.runner.dryRun && existsSync(ctx.paths.root)) writeFileSync(ctx.paths.bpfAttachFile, JSON.stringify(out, null, 2) + '\n');
   return out;
 }
@@ -272,9 +245,9 @@ export function unavailableFastPaths(results: NodeAttach[], fp: FastPaths): stri
 /** Switches fast paths on/off at run time (el_config.enabled), no reload. */
 export async function setFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext, fp: FastPaths): Promise<void> {
   const files = nodeFiles(plan, ctx.paths.peerTableFile);
-  for (const node of replicas(plan)) {
-    const r = await provider.exec(plan, node, setArgv(node, files, fp), ctx, { check: false });
-    if (r.exitCode !== 0) throw failure(node, 'el-loader set', r);
+  for (const node of openLab(provider, plan, ctx).replicas()) {
+    const r = await node.exec(setArgv(node.spec, files, fp), { check: false });
+    if (r.exitCode !== 0) throw failure(node.spec, 'el-loader set', r);
   }
 }
 
@@ -282,10 +255,10 @@ export async function setFastPaths(plan: Plan, provider: Provider, ctx: Provider
 export async function detachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext): Promise<void> {
   const files = nodeFiles(plan, ctx.paths.peerTableFile);
   const problems: string[] = [];
-  for (const node of replicas(plan)) {
-    const r = await provider.exec(plan, node, [files.loader, 'detach', '--pin-dir', node.pinDir, ...ifArgs(plan, node)], ctx, { check: false });
-    if (r.exitCode !== 0) problems.push(failure(node, 'el-loader detach', r).message);
-    await switchPeerPass(plan, node, ctx, false).catch((e: Error) => problems.push(e.message));
+  for (const node of openLab(provider, plan, ctx).replicas()) {
+    const r = await node.exec(loaderArgv.detach(files.loader, node.spec.pinDir, node.nicArgs()), { check: false });
+    if (r.exitCode !== 0) problems.push(failure(node.spec, 'el-loader detach', r).message);
+    await node.afterDetach().catch((e: Error) => problems.push(e.message));
   }
   if (!ctx.runner.dryRun) rmSync(ctx.paths.bpfAttachFile, { force: true });
   if (problems.length) throw new LabError(problems.join('\n'), 'BPF_LOADER');
@@ -295,9 +268,9 @@ export async function detachFastPaths(plan: Plan, provider: Provider, ctx: Provi
 export async function fastPathStats(plan: Plan, provider: Provider, ctx: ProviderContext): Promise<NodeBpfStats[]> {
   const files = nodeFiles(plan, ctx.paths.peerTableFile);
   const out: NodeBpfStats[] = [];
-  for (const node of replicas(plan)) {
-    const r = await provider.exec(plan, node, [files.loader, 'stats', '--pin-dir', node.pinDir, '--json'], ctx, { check: false });
-    if (r.exitCode !== 0) throw failure(node, 'el-loader stats', r);
+  for (const node of openLab(provider, plan, ctx).replicas()) {
+    const r = await node.exec(loaderArgv.stats(files.loader, node.spec.pinDir), { check: false });
+    if (r.exitCode !== 0) throw failure(node.spec, 'el-loader stats', r);
     out.push(parseStats(node.name, ctx.runner.dryRun ? zeroStatsJson() : r.stdout));
   }
   return out;
@@ -311,7 +284,7 @@ function zeroStatsJson(): string {
 /** What is attached where, in which XDP mode, plus el_ctrl/el_config/stats of one node. */
 export async function bpfState(plan: Plan, node: PlanNode, provider: Provider, ctx: ProviderContext): Promise<NodeBpfState> {
   const files = nodeFiles(plan, ctx.paths.peerTableFile);
-  const r = await provider.exec(plan, node, [files.loader, 'show', '--pin-dir', node.pinDir, '--json'], ctx, { check: false });
+  const r = await openLab(provider, plan, ctx).node(node).exec(loaderArgv.show(files.loader, node.pinDir), { check: false });
   if (r.exitCode !== 0) throw failure(node, 'el-loader show', r);
   if (ctx.runner.dryRun) return { node: node.name, pinDir: node.pinDir, pinned: false, attached: [] };
   try {

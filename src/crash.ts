@@ -12,8 +12,27 @@ import { basename, dirname, join, relative } from 'node:path';
 import { LabError } from './diagnostics.js';
 import { RunPaths } from './paths.js';
 import { Runner } from './runner.js';
+import { gdbArgv } from './argv.js';
 import { procStartTime, processAlive } from './proc.js';
-import { CrashInfo } from './bench/types.js';
+
+/** What a crash folder says about one crash (results.json keeps one per crash). */
+export interface CrashInfo {
+  node: string;
+  /** replica or client */
+  process: string;
+  pid: number;
+  /** e.g. SIGSEGV; null when the process vanished without a core telling why. */
+  signal: string | null;
+  /** Innermost first: function names of the crashing thread, e.g. crash_on_purpose, main. */
+  topFrames: string[];
+  /** Folder with core, backtrace.txt, log.tail, dmesg.txt, bpf.json; relative to the run root. */
+  dir: string;
+  /** Core file name inside dir, if one was captured. */
+  core?: string;
+  note?: string;
+  /** Why it died, when a known failure class matched (upstream runs: src/upstream/explain.ts). */
+  explanation?: string[];
+}
 
 export const CORE_PATTERN_FILE = '/proc/sys/kernel/core_pattern';
 export const CORE_USES_PID_FILE = '/proc/sys/kernel/core_uses_pid';
@@ -50,13 +69,11 @@ export function corePatternFor(coresDir: string): string {
 }
 
 /**
- * Points the kernel's core_pattern at coresDir until restore() (idempotent)
- * is called. Installs SIGINT/SIGTERM handlers that restore first; `onSignal`
- * lets the caller stop its work gracefully after that.
+ * Points the kernel's core_pattern at coresDir until restore() (idempotent,
+ * synchronous: the bench calls it from its cancellation too) is called.
  */
 export class CorePatternGuard {
   private restored = false;
-  private readonly handlers: [NodeJS.Signals, () => void][] = [];
   private constructor(
     private readonly lock: CoreLock,
     private readonly opts: Required<Omit<CorePatternOptions, 'waitMs' | 'log'>> & { log: (l: string) => void },
@@ -137,35 +154,9 @@ export class CorePatternGuard {
     return undefined;
   }
 
-  /**
-   * Restores on SIGINT/SIGTERM too, then calls onSignal (stop gracefully); a
-   * second signal re-raises it with the default action. The handlers stay
-   * installed until dispose(): removing them inside the handler would let
-   * other listeners (execa's signal-exit) re-raise the first signal and kill
-   * us before the lab is cleaned up.
-   */
-  handleSignals(onSignal: (sig: NodeJS.Signals) => void): void {
-    let seen = false;
-    for (const sig of ['SIGINT', 'SIGTERM'] as NodeJS.Signals[]) {
-      const h = () => {
-        this.restore();
-        if (!seen) {
-          seen = true;
-          onSignal(sig);
-          return;
-        }
-        this.dispose();
-        process.kill(process.pid, sig);
-      };
-      process.on(sig, h);
-      this.handlers.push([sig, h]);
-    }
-  }
-
-  /** Removes the signal handlers (call after restore() at the end). */
+  /** Drops the lock file's claim once restored (call after restore() at the end). */
   dispose(): void {
-    for (const [sig, h] of this.handlers) process.off(sig, h);
-    this.handlers.length = 0;
+    this.restore();
   }
 
   /** Idempotent and synchronous (safe in signal handlers and `finally`). */
@@ -251,7 +242,7 @@ export function parseBacktrace(text: string): Backtrace {
 }
 
 export async function backtraceOf(runner: Runner, binary: string, core: string): Promise<Backtrace> {
-  const r = await runner.run(['gdb', '-batch', '-nx', '-ex', 'set pagination off', '-ex', 'bt', '-ex', 'thread apply all bt full', binary, core], {
+  const r = await runner.run(gdbArgv(binary, core), {
     check: false,
     timeoutMs: 60_000,
   });
@@ -295,6 +286,8 @@ export interface CrashCaptureInput {
   backtraceText?: string;
   /** Why there is no core although the process crashed (e.g. left in the VM: too large to copy). */
   coreNote?: string;
+  /** The node's state (Provider.collect) into the folder it is given. */
+  collect?: (dir: string) => Promise<void>;
 }
 
 /** Collects one crash folder and returns what results.json records about it. */
@@ -335,6 +328,9 @@ export async function captureCrash(input: CrashCaptureInput): Promise<CrashInfo>
     }
   } else {
     writeFileSync(join(dir, 'bpf.json'), JSON.stringify({ attached: false, note: 'no eBPF fast paths in this arm' }) + '\n');
+  }
+  if (input.collect) {
+    await input.collect(join(dir, 'node')).catch((e: Error) => notes.push(`node state not collected: ${e.message.split('\n')[0]}`));
   }
   if (notes.length) info.note = notes.join('; ');
   writeFileSync(join(dir, 'crash.json'), JSON.stringify({ ...info, binary: input.binary, logFile: input.logFile }, null, 2) + '\n');

@@ -24,6 +24,13 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Diagnostic, LabError } from './diagnostics.js';
 import { projectRoot } from './paths.js';
+import { bpfBuildDir, bpfObject, loaderPath, probePath } from './build.js';
+import { loaderArgv } from './argv.js';
+import { shellQuote } from './runner.js';
+
+/** Where the guest's initramfs has the loader. */
+const GUEST_LOADER = '/el/el-loader';
+const sh = (argv: string[]) => shellQuote(argv);
 import { planFromInputs, replicas } from './plan.js';
 import { kvmUsable, missingTools, Tool, which } from './probe.js';
 import { peerTable } from './render.js';
@@ -45,7 +52,7 @@ export const GUEST_MODULES = ['kernel/drivers/net/veth.ko', 'kernel/net/sched/sc
 
 /** The eBPF objects of bpf/build (each loaded on its own in the guest), the dispatcher first. */
 export function bpfObjects(root = projectRoot()): string[] {
-  const dir = join(root, 'bpf', 'build');
+  const dir = bpfBuildDir(root);
   const all = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.bpf.o')) : [];
   return all.sort((a, b) => (a === 'el_xdp.bpf.o' ? -1 : b === 'el_xdp.bpf.o' ? 1 : a.localeCompare(b)));
 }
@@ -197,8 +204,8 @@ if ip link add el0 type veth peer name el1 2>/tmp/veth.err; then
   ip neigh replace ${p1.ip} lladdr ${p1.mac} dev el0 nud permanent
   ip neigh replace ${p2.ip} lladdr ${p2.mac} dev el0 nud permanent
   # frames el0 sends with native XDP_TX are accepted by el1 only when el1 runs NAPI
-  /el/el-loader peer-pass --ifname el1 >/tmp/pass.log 2>&1 || log peer-pass /tmp/pass.log
-  /el/el-loader attach --pin-dir ${pin} --peers /el/peers.table --index ${s.me.index} --ifname el0 --broadcast --quorum --reply --xdp-mode native --json >/tmp/attach.json 2>/tmp/attach.log; rc=$?
+  ${sh(loaderArgv.peerPass(GUEST_LOADER, 'el1', true))} >/tmp/pass.log 2>&1 || log peer-pass /tmp/pass.log
+  ${sh(loaderArgv.attach(GUEST_LOADER, { pinDir: pin, peers: '/el/peers.table', index: s.me.index, nic: ['--ifname', 'el0'], fp: { broadcast: true, quorum: true, reply: true }, hook: 'xdp', xdpMode: 'native' }))} >/tmp/attach.json 2>/tmp/attach.log; rc=$?
   say attach $rc
   [ $rc = 0 ] || log attach /tmp/attach.log
   log attach-json /tmp/attach.json
@@ -214,9 +221,9 @@ if ip link add el0 type veth peer name el1 2>/tmp/veth.err; then
   /el/el-loader ctrl --pin-dir ${pin} --view 1 --status 0 --lease-ms 600000 --fr-view 1 --fr-last-op 0 >/tmp/ctrl.log 2>&1 || log ctrl /tmp/ctrl.log
   ${probe('reply', `raw --ifname el1 --src ${ep(p1)} --dst ${ep(s.me)} --type 3 --replica ${p1.index} --view 1 --opnum 1 --aux 1 --payload-len 40`)}
   /el/el-loader drain --pin-dir ${pin} >/tmp/drain.log 2>&1; say drained $(grep -c '"opnum":1' /tmp/drain.log)
-  /el/el-loader stats --pin-dir ${pin} --json >/tmp/stats.json 2>&1; say stats $?
+  ${sh(loaderArgv.stats(GUEST_LOADER, pin))} >/tmp/stats.json 2>&1; say stats $?
   log stats /tmp/stats.json
-  /el/el-loader detach --pin-dir ${pin} --ifname el0 >/tmp/detach.log 2>&1; rc=$?
+  ${sh(loaderArgv.detach(GUEST_LOADER, pin, ['--ifname', 'el0']))} >/tmp/detach.log 2>&1; rc=$?
   say detach $rc
   [ $rc = 0 ] || log detach /tmp/detach.log
   say pins-left $(ls ${pin} 2>/dev/null | wc -l)
@@ -400,8 +407,8 @@ export function kernelCheckPreconditions(opts: { kernel: string; root?: string; 
     else d.push(...kernelConfigCheck(opts.kernel, opts).missing);
   }
   const root = opts.root ?? projectRoot();
-  for (const f of ['bpf/build/el-loader', 'bpf/build/el-probe', 'bpf/build/el_xdp.bpf.o', 'bpf/build/el_pass.bpf.o']) {
-    if (!existsSync(join(root, f))) d.push({ code: 'NOT_BUILT', subject: f, message: 'missing', hint: 'npm run build (or make -C bpf)' });
+  for (const f of [loaderPath(root), probePath(root), bpfObject('el_xdp.bpf.o', root), bpfObject('el_pass.bpf.o', root)]) {
+    if (!existsSync(f)) d.push({ code: 'NOT_BUILT', subject: f.slice(root.length + 1), message: 'missing', hint: 'npm run build (or make -C bpf)' });
   }
   return d;
 }
@@ -443,8 +450,8 @@ async function stage(runner: Runner, dir: string, root: string, modulesDir: stri
     [which('bpftool')!, 'bin/bpftool'],
     [which('ip')!, 'bin/ip'],
     [which('tc')!, 'bin/tc'],
-    [join(root, 'bpf/build/el-loader'), 'el/el-loader'],
-    [join(root, 'bpf/build/el-probe'), 'el/el-probe'],
+    [loaderPath(root), 'el/el-loader'],
+    [probePath(root), 'el/el-probe'],
   ];
   const libs = new Set<string>();
   for (const [src, dst] of bins) {

@@ -6,7 +6,7 @@
 import { LabError } from './diagnostics.js';
 import { Plan } from './plan.js';
 import { Provider, ProviderContext } from './providers/provider.js';
-import { newState, removeLabState, saveLabFiles, saveState } from './state.js';
+import { loadState, newState, removeLabState, saveLabFiles, saveState } from './state.js';
 
 export interface CreateLabOptions {
   /** The context provider.up runs with (e.g. one whose steps refuse to start after Ctrl-C). */
@@ -31,10 +31,11 @@ export async function createLab(plan: Plan, provider: Provider, ctx: ProviderCon
       await provider.down(plan, ctx);
       removeLabState(paths);
     } catch (e2) {
-      saveState(paths, { ...state, phase: 'failed' });
+      // what the provider recorded while it worked (resources) stays for `down`
+      saveState(paths, { ...(loadState(paths) ?? state), phase: 'failed' });
       throw new LabError(`up failed and so did the teardown (${(e2 as Error).message.split('\n')[0]}); run \`electrode-lab down --name ${plan.lab}\`\ncause: ${cause}`, 'UP_FAILED');
     }
     throw new LabError(`up failed; everything it created was removed\ncause: ${cause}`, 'UP_FAILED');
   }
-  saveState(paths, { ...state, phase: 'up' });
+  saveState(paths, { ...(loadState(paths) ?? state), phase: 'up' });
 }

@@ -4,6 +4,7 @@
  * is decided here and nowhere else. No exec, fs or os calls: host facts come
  * in from probe.ts.
  */
+import { PROVIDER_TRAITS, defaultProvider } from './providers/names.js';
 import { Diagnostic, DiagnosticsError } from './diagnostics.js';
 import { cidrSize, cidrsOverlap, formatCidr, formatIpv4, maskOf, parseCidr, Cidr } from './ipv4.js';
 import { LabSpec, ProviderName, SpecInput, normalizeSpec } from './spec.js';
@@ -124,18 +125,9 @@ export interface PlanResult {
 export function planLab(spec: LabSpec, facts: HostFacts = NO_FACTS): PlanResult {
   const d: Diagnostic[] = [];
 
-  let provider: ProviderName;
-  let providerReason: string;
-  if (spec.provider) {
-    provider = spec.provider;
-    providerReason = 'chosen with --provider';
-  } else if (facts.vagrantAvailable) {
-    provider = 'vagrant';
-    providerReason = 'vagrant and vagrant-libvirt are installed (use --provider netns for namespaces)';
-  } else {
-    provider = 'netns';
-    providerReason = 'vagrant/vagrant-libvirt not installed, using network namespaces (apt-get install vagrant vagrant-libvirt for VMs)';
-  }
+  const chosen = spec.provider ? { provider: spec.provider, reason: 'chosen with --provider' } : defaultProvider(facts);
+  const provider: ProviderName = chosen.provider;
+  const providerReason = chosen.reason;
 
   const cidr = parseCidr(spec.subnet);
   if (!cidr) {
@@ -160,7 +152,7 @@ export function planLab(spec: LabSpec, facts: HostFacts = NO_FACTS): PlanResult 
         d.push({ code: 'SPEC_SUBNET_OVERLAP', subject: `subnet=${spec.subnet}`, message: `overlaps lab '${other.name}' (${other.subnet})`, hint: 'pick another --subnet or take that lab down' });
       }
     }
-    if (provider === 'vagrant') {
+    if (PROVIDER_TRAITS[provider].routedFromHost) {
       for (const s of facts.hostSubnets) {
         const hc = parseCidr(s);
         if (hc && hc.prefix > 0 && cidrsOverlap(cidr, hc)) {

@@ -6,8 +6,10 @@
 import { parse as parseYaml } from 'yaml';
 import { Diagnostic, DiagnosticsError } from './diagnostics.js';
 
-export const PROVIDER_NAMES = ['netns', 'vagrant'] as const;
-export type ProviderName = (typeof PROVIDER_NAMES)[number];
+import { PROVIDER_NAMES, ProviderName } from './providers/names.js';
+
+export { PROVIDER_NAMES };
+export type { ProviderName };
 
 export type VmDriver = 'auto' | 'kvm' | 'qemu';
 

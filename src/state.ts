@@ -9,8 +9,18 @@ import { LabError } from './diagnostics.js';
 import { LabPaths } from './paths.js';
 import { Plan, PLAN_SCHEMA } from './plan.js';
 import { planJson, peerTable, replicaConfig } from './render.js';
-import { ProcessRecord } from './providers/provider.js';
 import { ProviderName } from './spec.js';
+
+/** A process the lab started on a node, as saved in its pid file. */
+export interface ProcessRecord {
+  node: string;
+  name: string;
+  pid: number;
+  argv: string[];
+  logFile: string;
+  /** /proc/<pid>/stat field 22, to tell our process from a recycled PID. */
+  startTime?: string;
+}
 
 export type LabPhase = 'creating' | 'up' | 'failed';
 
@@ -41,6 +51,20 @@ export function saveLabFiles(paths: LabPaths, plan: Plan): void {
 export function saveState(paths: LabPaths, state: LabState): void {
   paths.ensureDirs();
   writeAtomic(paths.stateFile, JSON.stringify({ ...state, updatedAt: new Date().toISOString() }, null, 2) + '\n');
+}
+
+/**
+ * The provider's record of what it created, kept in state.json (`resources`),
+ * so `down` finds it from a new shell. Written as it changes (a VM at a time).
+ */
+export function saveResources(paths: LabPaths, resources: object): void {
+  const st = loadState(paths);
+  if (!st) throw new LabError(`lab '${paths.lab}' has no state file to record its resources in (${paths.stateFile})`, 'NO_STATE');
+  saveState(paths, { ...st, resources: { ...resources } as Record<string, unknown> });
+}
+
+export function loadResources<T extends object>(paths: LabPaths): Partial<T> {
+  return (loadState(paths)?.resources ?? {}) as Partial<T>;
 }
 
 export function newState(plan: Plan): LabState {

@@ -41,7 +41,7 @@ function opts(o: Partial<BenchOptions>): BenchOptions {
 }
 
 function deps() {
-  return { env, home: join(home, 'labs-home'), runner: new ExecaRunner(), progress: new QuietProgress(), getProvider, labSpec: { provider: 'netns' as const, subnet: SUBNET, basePort: 52000 }, coreLockWaitMs: 600_000, handleSignals: false };
+  return { env, home: join(home, 'labs-home'), runner: new ExecaRunner(), progress: new QuietProgress(), getProvider, labSpec: { provider: 'netns' as const, subnet: SUBNET, basePort: 52000 }, coreLockWaitMs: 600_000 };
 }
 
 function labNamespaces(): string[] {
@@ -91,10 +91,13 @@ describe('bench on a real netns lab', () => {
     expect(envFile.labs['3']!.nodes.replica0!.kernel).toBe(execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim());
     expect(envFile.host.build.native!.join(' ')).toMatch(/-O2|CFLAGS/);
     if (fastArm) {
-      // the reply arm ran with XDP attached on every replica, and the mode is on record
-      const modes = Object.values(envFile.labs['3']!.arms[fastArm]!).map((x) => x.xdp.mode);
-      expect(modes).toHaveLength(3);
-      for (const m of modes) expect(['native', 'generic']).toContain(m);
+      // the reply arm ran with its ingress program on every replica (XDP, or TC ingress: the netns default), on record
+      const states = Object.values(envFile.labs['3']!.arms[fastArm]!);
+      expect(states).toHaveLength(3);
+      for (const x of states) {
+        if (x.xdp.mode === 'none') expect(x.programs?.some((p) => p.startsWith('tc ingress el_tc_ingress'))).toBe(true);
+        else expect(['native', 'generic']).toContain(x.xdp.mode);
+      }
     }
 
     execFileSync('xmllint', ['--noout', run.chartSvg]);
@@ -127,7 +130,9 @@ describe('bench on a real netns lab', () => {
       expect(c!.signal).toBe('SIGSEGV');
       expect(c!.topFrames).toContain('crash_on_purpose');
       const dir = join(run.root, c!.dir);
-      expect(readdirSync(dir).sort()).toEqual(['backtrace.txt', 'bpf.json', 'core', 'crash.json', 'dmesg.txt', 'log.tail']);
+      expect(readdirSync(dir).sort()).toEqual(['backtrace.txt', 'bpf.json', 'core', 'crash.json', 'dmesg.txt', 'log.tail', 'node']);
+      // the node's state at the crash (Provider.collect): links and the TC filters on its NIC
+      expect(readdirSync(join(dir, 'node')).sort()).toEqual(['ip-addr.txt', 'ip-link.txt', 'tc-egress.txt', 'tc-ingress.txt']);
       expect(readFileSync(join(dir, 'backtrace.txt'), 'utf8')).toMatch(/crash_on_purpose/);
       expect(readFileSync(join(dir, 'log.tail'), 'utf8')).toMatch(/crash/i);
       // a follower crashed: the other two replicas still form a quorum and the client finished

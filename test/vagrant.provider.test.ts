@@ -9,7 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseBoxList } from '../src/boxes.js';
 import { LabPaths } from '../src/paths.js';
 import { PlainProgress } from '../src/progress.js';
-import { channelsForXdp, ifnameForMac, parseChannels, parseVagrantStatus, VagrantProvider, xdpAttachFix, xdpModeOf, checkKernelPins, vmStatusDetail } from '../src/providers/vagrant.js';
+import { xdpMode } from '../src/xdp.js';
+import { channelsForXdp, ifnameForMac, parseChannels, parseVagrantStatus, VagrantProvider, xdpAttachFix, checkKernelPins, vmStatusDetail } from '../src/providers/vagrant.js';
 import { DryRunRunner, RecordingRunner } from '../src/runner.js';
 import { parseSshConfig } from '../src/ssh.js';
 import { vmPlan } from './vagrant.helpers.js';
@@ -38,10 +39,10 @@ describe('guest-side parsers', () => {
     expect(channelsForXdp({ max: 2, current: 2 }, 2)).toBeUndefined();
   });
 
-  it('tells native from generic XDP in `ip link` output', () => {
-    expect(xdpModeOf('3: eth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 3000 xdp qdisc mq state UP')).toBe('native');
-    expect(xdpModeOf('3: eth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 3000 xdpgeneric qdisc mq state UP')).toBe('generic');
-    expect(xdpModeOf('3: eth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 3000 qdisc mq state UP')).toBe('none');
+  it('tells native from generic XDP in `ip -d -j link` output', () => {
+    expect(xdpMode(JSON.stringify([{ ifname: 'eth1', xdp: { mode: 1, prog: { id: 7, name: 'el_xdp_dispatch' } } }]))).toBe('native');
+    expect(xdpMode(JSON.stringify([{ ifname: 'eth1', xdp: { mode: 2, prog: { id: 7, name: 'el_xdp_dispatch' } } }]))).toBe('generic');
+    expect(xdpMode(JSON.stringify([{ ifname: 'eth1', mtu: 3000 }]))).toBe('none');
   });
 
   it('translates virtio-net attach failures into the fix', () => {

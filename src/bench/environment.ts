@@ -3,6 +3,8 @@
  * kernel of every node, project commit + dirty flag, plans, build options,
  * XDP mode and NIC queues/offloads per node, CPU pinning, tool versions.
  */
+import { xdpPrograms } from '../xdp.js';
+import { attachedBpfOn } from '../providers/status.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +28,8 @@ export interface NodeEnvironment {
 /** A replica's NIC right after an arm was attached (the loader may change offloads). */
 export interface ArmNodeState {
   xdp: NodeEnvironment['xdp'];
+  /** Every eBPF program on the lab NIC, as `status` shows them (`xdp(native) el_xdp_dispatch id 7`, `tc ingress el_tc_ingress id 9`...). */
+  programs?: string[];
   offloads: Record<string, string>;
 }
 
@@ -110,19 +114,12 @@ export async function hostEnvironment(runner: Runner, corePattern?: string): Pro
   };
 }
 
-/** XDP state of a link from `ip -d -j link show` JSON. */
+/** XDP state of a link from `ip -d -j link show` JSON (src/xdp.ts parses it). */
 export function xdpOf(ipLinkJson: string): NodeEnvironment['xdp'] {
-  try {
-    const links = JSON.parse(ipLinkJson) as { xdp?: { mode?: number; prog?: { id?: number; name?: string }; attached?: { mode?: number; prog?: { id?: number; name?: string } }[] } }[];
-    const x = links[0]?.xdp;
-    if (!x) return { mode: 'none' };
-    // iproute2 modes: 1 = native (xdp), 2 = generic (xdpgeneric), 3 = offload, 4 = multi
-    const names: Record<number, string> = { 1: 'native', 2: 'generic', 3: 'offload', 4: 'multi' };
-    const prog = x.prog ?? x.attached?.[0]?.prog;
-    return { mode: names[x.mode ?? 0] ?? `mode ${x.mode}`, ...(prog?.id !== undefined ? { progId: prog.id } : {}), ...(prog?.name ? { name: prog.name } : {}) };
-  } catch {
-    return { mode: 'unknown' };
-  }
+  const progs = xdpPrograms(ipLinkJson);
+  const p = progs[0];
+  if (!p) return { mode: ipLinkJson.trim().startsWith('[') ? 'none' : 'unknown' };
+  return { mode: progs.length > 1 ? 'multi' : p.mode, ...(p.id !== undefined ? { progId: p.id } : {}), ...(p.name ? { name: p.name } : {}) };
 }
 
 export function mtuOf(ipLinkJson: string): number | undefined {
@@ -145,9 +142,10 @@ export function offloadsOf(ethtoolK: string): Record<string, string> {
 }
 
 export async function armNodeState(lab: BenchLab, node: PlanNode): Promise<ArmNodeState> {
-  const r = await lab.provider.exec(lab.plan, node, ['ip', '-d', '-j', 'link', 'show', 'dev', node.ifname], lab.pctx, { check: false });
-  const k = await lab.provider.exec(lab.plan, node, ['ethtool', '-k', node.ifname], lab.pctx, { check: false });
-  return { xdp: r.exitCode === 0 ? xdpOf(r.stdout) : { mode: 'unknown' }, offloads: k.exitCode === 0 ? offloadsOf(k.stdout) : {} };
+  const n = lab.open.node(node);
+  const { bpf, link } = await attachedBpfOn((argv) => n.exec(argv, { check: false }), node.ifname);
+  const k = await n.exec(['ethtool', '-k', node.ifname], { check: false });
+  return { xdp: link.exitCode === 0 ? xdpOf(link.stdout) : { mode: 'unknown' }, programs: bpf, offloads: k.exitCode === 0 ? offloadsOf(k.stdout) : {} };
 }
 
 export async function nodeEnvironment(lab: BenchLab, node: PlanNode): Promise<NodeEnvironment> {

@@ -12,12 +12,19 @@ import { Runner } from '../runner.js';
 import { SpecInput, normalizeSpec } from '../spec.js';
 import { createLab } from '../lab.js';
 import { loadPlan, loadState, removeLabState } from '../state.js';
+import { OpenLab, openLab } from '../providers/lab.js';
 
 export interface BenchLab {
   plan: Plan;
   paths: LabPaths;
   provider: Provider;
   pctx: ProviderContext;
+  /** The same lab through the provider seam: its nodes and hooks. */
+  open: OpenLab;
+}
+
+export function benchLab(plan: Plan, paths: LabPaths, provider: Provider, pctx: ProviderContext): BenchLab {
+  return { plan, paths, provider, pctx, open: openLab(provider, plan, pctx) };
 }
 
 export interface LabControlDeps {
@@ -26,6 +33,8 @@ export interface LabControlDeps {
   runner: Runner;
   progress: Progress;
   getProvider(name: string): Provider;
+  /** Cancels long steps (the CLI's Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 export class LabControl {
@@ -41,7 +50,7 @@ export class LabControl {
     const plan = loadPlan(this.paths);
     if (!plan) return undefined;
     const provider = this.deps.getProvider(plan.provider);
-    return { plan, paths: this.paths, provider, pctx: { runner: this.deps.runner, paths: this.paths, progress: this.deps.progress } };
+    return benchLab(plan, this.paths, provider, { runner: this.deps.runner, paths: this.paths, progress: this.deps.progress, ...(this.deps.signal ? { signal: this.deps.signal } : {}) });
   }
 
   /** The lab with n replicas, up; reuses the current one when it matches and all its nodes are up. */
@@ -64,11 +73,11 @@ export class LabControl {
     if (!planned.plan) throw new DiagnosticsError(planned.diagnostics, 'plan');
     const plan = planned.plan;
     const provider = this.deps.getProvider(plan.provider);
-    const pctx: ProviderContext = { runner: this.deps.runner, paths: this.paths, progress: this.deps.progress };
+    const pctx: ProviderContext = { runner: this.deps.runner, paths: this.paths, progress: this.deps.progress, ...(this.deps.signal ? { signal: this.deps.signal } : {}) };
     const problems = await provider.probe(pctx);
     if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
     await this.deps.progress.step(`lab '${this.lab}' up with ${n} replicas (${plan.provider})`, () => createLab(plan, provider, pctx));
-    return { plan, paths: this.paths, provider, pctx };
+    return benchLab(plan, this.paths, provider, pctx);
   }
 
   async down(why = `lab '${this.lab}'`): Promise<void> {

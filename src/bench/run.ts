@@ -10,13 +10,16 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { basename, dirname, join } from 'node:path';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { LabPaths, RunPaths, projectRoot } from '../paths.js';
+import { NativeBinaries, nativeBinaries } from '../build.js';
+import { clientArgv, echoArgv, gdbArgv, replicaArgv } from '../argv.js';
+import { Started, startOn, stopAll, waitBound, waitFirstCommit } from '../replicas.js';
+import { abortedBy } from '../cancel.js';
 import { loadPlan } from '../state.js';
 import { until } from '../proc.js';
 import { PlanNode, clients, replicas } from '../plan.js';
 import { ProcessRecord, Progress, Provider } from '../providers/provider.js';
 import { RunResult, Runner } from '../runner.js';
 import { SpecInput } from '../spec.js';
-import { VagrantProvider, checkKernelPins } from '../providers/vagrant.js';
 import { CoreFile, CorePatternGuard, captureCrash, listCores, tailLines, waitForCore, withCoreDumps } from '../crash.js';
 import { parseClientOutput } from './clientOutput.js';
 import { EnvironmentFile, armNodeState, hostEnvironment, nodeEnvironment } from './environment.js';
@@ -43,27 +46,16 @@ export interface BenchDeps {
   labSpec?: SpecInput;
   /** Wait for another bench's core capture to finish instead of refusing (tests). */
   coreLockWaitMs?: number;
-  /** Install SIGINT/SIGTERM handlers (the CLI does; tests need not). */
-  handleSignals?: boolean;
+  /** The CLI's cancellation (first Ctrl-C: finish the current trial, restore the core pattern, stop). */
+  signal?: AbortSignal;
 }
 
-export interface Binaries {
-  replica: string;
-  client: string;
-  /** The floor's UDP echo server. */
-  echo: string;
-}
-
-export function nativeBinaries(root = projectRoot()): Binaries {
-  const b = (name: string) => join(root, 'native', 'build', name);
-  return { replica: b('replica'), client: b('client'), echo: b('echo') };
-}
+/** The native binaries a bench runs (src/build.ts). */
+export type Binaries = NativeBinaries;
+export { nativeBinaries };
 
 /** Readiness: no sleeps, conditions with a deadline. */
 const PROBE_ATTEMPT_MS = 3_000;
-/** Where VM guests write cores (the guest's core_pattern), and the largest core copied out to the run folder. */
-export const GUEST_CORES_DIR = '/var/tmp/electrode-lab/cores';
-export const GUEST_CORE_COPY_MAX = 256 * 1024 * 1024;
 /** perf's sampling rate for --profile: enough samples in 3 s, few enough interrupts on a VM. */
 const PROFILE_HZ = 499;
 /** Client ids of readiness probes, far from the measuring client's. */
@@ -74,12 +66,6 @@ class TrialError extends Error {}
 /** Signals whose default action dumps core: the ones that mean "crashed". */
 export const CORE_SIGNALS = new Set(['SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGSYS', 'SIGQUIT', 'SIGXCPU', 'SIGXFSZ']);
 
-interface Started {
-  node: PlanNode;
-  rec: ProcessRecord;
-  /** What runs (a replica, or the floor's echo), for gdb on its core. */
-  binary: string;
-}
 
 /** Where a trial's replicas and client write what the checker reads: the lab's log folder, the same path on every provider. */
 function trialFiles(lab: BenchLab, seq: number, clientNode: PlanNode) {
@@ -153,37 +139,43 @@ class Bench {
           this.saveEnv();
         }
       }
-      await this.prepareGuestCores(lab);
+      await this.prepareCores(lab);
       // reordering needs the kernel's sch_netem; without it the replicas reorder what they receive
       const reorderInReplicas = nemesis.kind === 'reorder' && !(await this.linkReorder(lab));
       if (reorderInReplicas) fault.rec = { name: nemesis.name, kind: nemesis.kind, targets: replicas(lab.plan).map((x) => x.name), problem: undefined };
+      const open = lab.open;
       if (arm.floor) {
         // the floor: replica 0's address answers every datagram itself
-        const node = replicas(lab.plan)[0]!;
-        const argv = withCoreDumps([this.bins.echo, '-l', `${node.ip}:${node.port}`]);
-        started.push({ node, binary: this.bins.echo, rec: await lab.provider.spawn(lab.plan, node, `echo.t${t.seq}`, argv, lab.pctx) });
-      }
-      for (const node of arm.floor ? [] : replicas(lab.plan)) {
-        const argv = withCoreDumps([
-          this.bins.replica, '-c', lab.paths.replicaConfigFile, '-i', String(node.index), '--log-level', 'info',
-          ...(useBpf ? ['--bpf-pin-dir', node.pinDir] : []),
-          ...armReplicaFlags(arm),
-          ...(this.opts.check ? ['--dump-log', files.dump(node)] : []),
-          ...(reorderInReplicas ? ['--reorder-rate', String(nemesis.percent! / 100)] : []),
-          ...(this.opts.replicaArgs ?? []),
-          ...(this.opts.replicaArgsFor?.[String(node.index)] ?? []),
-        ]);
-        started.push({ node, binary: this.bins.replica, rec: await lab.provider.spawn(lab.plan, node, `replica.t${t.seq}`, argv, lab.pctx) });
+        const r0 = open.replicas()[0]!;
+        started.push(...(await startOn(open, [r0], `echo.t${t.seq}`, this.bins.echo, (node) => withCoreDumps(echoArgv(this.bins.echo, node.ip, node.port)))));
+      } else {
+        started.push(
+          ...(await startOn(open, open.replicas(), `replica.t${t.seq}`, this.bins.replica, (node) =>
+            withCoreDumps(
+              replicaArgv(this.bins.replica, {
+                config: lab.paths.replicaConfigFile, index: node.index, logLevel: 'info',
+                ...(useBpf ? { pinDir: node.pinDir } : {}),
+                fast: arm,
+                ...(this.opts.check ? { dumpLog: files.dump(node) } : {}),
+                ...(reorderInReplicas ? { reorderRate: nemesis.percent! / 100 } : {}),
+                extra: [...(this.opts.replicaArgs ?? []), ...(this.opts.replicaArgsFor?.[String(node.index)] ?? [])],
+              }),
+            ),
+          )),
+        );
       }
       await this.waitReady(lab, started, clientNode, t, arm.floor === true);
-      const load = this.opts.duration !== undefined ? ['-d', String(this.opts.duration)] : ['-n', String(this.opts.requests ?? 1000)];
-      const argv = withCoreDumps([
-        this.bins.client, '-c', lab.paths.replicaConfigFile, ...load, '-w', String(this.opts.warmup), '-t', String(t.threads),
-        ...(arm.floor ? ['--echo'] : this.opts.check ? ['--history', files.history, '--ack-log', files.acks] : []),
-      ]);
+      const argv = withCoreDumps(
+        clientArgv(this.bins.client, {
+          config: lab.paths.replicaConfigFile,
+          ...(this.opts.duration !== undefined ? { duration: this.opts.duration } : { requests: this.opts.requests ?? 1000 }),
+          warmup: this.opts.warmup, threads: t.threads,
+          ...(arm.floor ? { echo: true } : this.opts.check ? { history: files.history, ackLog: files.acks } : {}),
+        }),
+      );
       cpuBefore = await this.sampleCpu(lab, started, clientNode);
       const clientStart = performance.now();
-      const clientRun = lab.provider.exec(lab.plan, clientNode, argv, lab.pctx, { check: false, timeoutMs: this.opts.timeoutMs });
+      const clientRun = lab.open.node(clientNode).exec(argv, { check: false, timeoutMs: this.opts.timeoutMs });
       const profiling = this.profileFor(t, lab) ? this.recordProfile(t, lab, clientRun) : undefined;
       if (reorderInReplicas) {
         fault.rec!.injectedAt = Date.now();
@@ -422,7 +414,7 @@ class Bench {
   /** A node's file as text ('' when it has none): local on netns, copied out of a VM. */
   private async readNodeFile(lab: BenchLab, node: PlanNode, path: string, dest?: string): Promise<string> {
     const local = dest ?? join(this.run.root, '.scratch', node.name, basename(path));
-    if (!(await lab.provider.copyOut(lab.plan, node, path, local, lab.pctx).catch(() => false))) return '';
+    if (!(await lab.open.node(node).copyOut(path, local).catch(() => false))) return '';
     try {
       return readFileSync(local, 'utf8');
     } catch {
@@ -461,40 +453,22 @@ class Bench {
     return d;
   }
 
-  /** Every replica bound its port, then one request commits end to end (checked through the provider: host /proc for netns, ssh for VMs). */
+  /** Every replica bound its port, then one request commits end to end (through the provider: host /proc for netns, ssh for VMs). */
   private async waitReady(lab: BenchLab, started: Started[], clientNode: PlanNode, t: Trial, portsOnly = false): Promise<void> {
-    const { provider, plan, pctx } = lab;
-    const timeoutMs = provider.startTimeoutMs;
-    const deadNow = async () => {
-      const out: Started[] = [];
-      for (const s of started) if (!(await provider.alive(plan, s.rec, pctx))) out.push(s);
-      return out;
-    };
-    let gone: Started[] = [];
-    const pending = new Set(started);
-    const bound = await until(async () => {
-      gone = await deadNow();
-      if (gone.length) return true;
-      for (const s of [...pending]) if (await provider.udpBound(plan, s.node, s.node.port, s.rec, pctx)) pending.delete(s);
-      return pending.size === 0;
-    }, timeoutMs);
-    if (gone.length) {
-      const why = gone.map((s) => `${s.node.name}: ${lastLogLine(s.rec.logFile)}`).join('; ');
+    const open = lab.open;
+    const timeoutMs = lab.provider.startTimeoutMs;
+    const bound = await waitBound(open, started, timeoutMs);
+    if (bound.dead.length) {
+      const why = bound.dead.map((s) => `${s.node.name}: ${lastLogLine(s.rec.logFile)}`).join('; ');
       throw new TrialError(`replica(s) exited during start: ${why}`);
     }
-    if (!bound) throw new TrialError(`replicas did not bind their UDP ports within ${timeoutMs / 1000}s (${[...pending].map((s) => s.node.name).join(', ')})`);
+    if (!bound.ok) throw new TrialError(`replicas did not bind their UDP ports within ${timeoutMs / 1000}s (${bound.pending.map((s) => s.node.name).join(', ')})`);
     if (portsOnly) return;
-    const deadline = Date.now() + timeoutMs;
-    let last: RunResult | undefined;
-    for (let attempt = 0; Date.now() < deadline; attempt++) {
-      // keys of its own: what it writes must not show up in the measured client's history
-      const probe = [this.bins.client, '-c', lab.paths.replicaConfigFile, '-n', '1', '-t', '1', '-w', '0', '--timeout-ms', '200', '--id-base', String(PROBE_ID_BASE + t.seq * 64 + attempt), '--key-prefix', 'probe'];
-      last = await provider.exec(plan, clientNode, probe, pctx, { check: false, timeoutMs: PROBE_ATTEMPT_MS + (timeoutMs > 20_000 ? 30_000 : 0) });
-      if (last.exitCode === 0) return;
-      if ((await deadNow()).length) break;
-    }
-    const gone2 = await deadNow();
-    if (gone2.length) throw new TrialError(`replica(s) died before the first request committed: ${gone2.map((s) => s.node.name).join(', ')}`);
+    // keys of its own: what it writes must not show up in the measured client's history
+    const c = await waitFirstCommit(open, started, open.node(clientNode), this.bins.client, PROBE_ID_BASE + t.seq * 64, timeoutMs, PROBE_ATTEMPT_MS);
+    if (c.ok) return;
+    if (c.dead.length) throw new TrialError(`replica(s) died before the first request committed: ${c.dead.map((s) => s.node.name).join(', ')}`);
+    const last = c.last;
     throw new TrialError(`no request committed within ${timeoutMs / 1000}s of start (last probe: ${last ? (last.signal ?? `exit ${last.exitCode}`) : 'none'} ${last?.stderr.trim().split('\n').at(-1) ?? ''})`);
   }
 
@@ -504,14 +478,19 @@ class Bench {
     // 1. replicas that died while we were not stopping them (and not by the nemesis):
     // crash folder while the eBPF state is still attached
     const deadEarly: Started[] = [];
-    for (const s of started) if (!killed.has(s.rec.pid) && !(await lab.provider.alive(lab.plan, s.rec, lab.pctx))) deadEarly.push(s);
+    for (const s of started) if (!killed.has(s.rec.pid) && !(await lab.open.node(s.node).alive(s.rec))) deadEarly.push(s);
     for (const s of deadEarly) {
       await this.pullLog(lab, s);
-      const guest = lab.provider.name === 'netns' ? {} : await this.guestCore(lab, s);
-      const core = guest.core ?? (lab.provider.name === 'netns' ? await waitForCore(this.run.coresDir, s.rec.pid, 3000) : undefined);
+      // where the core is depends on the provider: this host's cores folder, or inside a VM (gdb runs there)
+      const found = await lab.open.node(s.node).findCore(s.rec, s.binary, this.run.coresDir);
+      const core = found.core;
       if (core) this.claimedCores.add(core.path);
       // with or without a core: the folder keeps its log tail and the eBPF state
-      crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: basename(s.binary), pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core, bpfState: bpfState(s.node), ...guest.capture }));
+      crashes.push(await captureCrash({
+        run: this.run, runner: this.runner, node: s.node.name, process: basename(s.binary), pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core, bpfState: bpfState(s.node),
+        collect: (dir) => lab.open.node(s.node).collect(dir),
+        ...(found.backtraceText !== undefined ? { backtraceText: found.backtraceText } : {}), ...(found.coreNote ? { coreNote: found.coreNote } : {}),
+      }));
     }
     // 2. the client, if a crash signal ended it (SIGINT/SIGTERM/SIGKILL come from a person or our timeout)
     if (client?.signal && !clientTimedOut && CORE_SIGNALS.has(client.signal)) {
@@ -520,13 +499,13 @@ class Bench {
     }
     // 3. stop the rest (SIGTERM; a crash while shutting down still leaves a core)
     // stop() also forgets the pid file of a replica that is already dead
-    for (const s of started) await lab.provider.stop(lab.plan, s.rec, lab.pctx);
+    await stopAll(lab.open, started.map((s) => s.rec));
     for (const s of started) {
       if (deadEarly.includes(s) || killed.has(s.rec.pid)) continue;
       const core = listCores(this.run.coresDir).find((c) => c.pid === s.rec.pid);
       if (core) {
         this.claimedCores.add(core.path);
-        crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: basename(s.binary), pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core, bpfState: bpfState(s.node) }));
+        crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: basename(s.binary), pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core, bpfState: bpfState(s.node), collect: (dir) => lab.open.node(s.node).collect(dir) }));
       }
     }
     if (useBpf) {
@@ -551,50 +530,18 @@ class Bench {
     void t;
   }
 
-  /** VM labs: the guests write cores into GUEST_CORES_DIR (their own core_pattern: the VMs belong to the lab). Once per lab size. */
-  private async prepareGuestCores(lab: BenchLab): Promise<void> {
+  private coresReady = new Set<string>();
+  /** Where the nodes' kernels write cores, once per lab size (a provider hook: VMs set their own core_pattern). */
+  private async prepareCores(lab: BenchLab): Promise<void> {
     const key = `${lab.plan.lab}/${lab.plan.cluster.n}`;
-    if (lab.provider.name === 'netns' || this.guestCoresReady.has(key)) return;
-    for (const n of replicas(lab.plan)) {
-      const r = await lab.provider.exec(lab.plan, n, ['sh', '-c', `mkdir -p ${GUEST_CORES_DIR} && echo '${GUEST_CORES_DIR}/core.%e.%p' > /proc/sys/kernel/core_pattern`], lab.pctx, { check: false });
-      if (r.exitCode !== 0) this.deps.progress.warn(`${n.name}: could not set the guest's core_pattern (${r.stderr.trim()}); crashes there leave no core`);
-    }
-    this.guestCoresReady.add(key);
-  }
-
-  /**
-   * A replica that died in a VM: gdb runs in the guest (on the guest's own binary,
-   * whichever way it was built) and the core is copied out (base64 over ssh) when it
-   * is at most GUEST_CORE_COPY_MAX bytes; a larger one stays in the guest, named in the note.
-   */
-  private async guestCore(lab: BenchLab, s: Started): Promise<{ core?: CoreFile; capture?: { backtraceText?: string; coreNote?: string } }> {
-    const comm = basename(s.binary).slice(0, 15);
-    const path = `${GUEST_CORES_DIR}/core.${comm}.${s.rec.pid}`;
-    const ex = (argv: string[], timeoutMs = 60_000, bulkStdout = false) => lab.provider.exec(lab.plan, s.node, argv, lab.pctx, { check: false, timeoutMs, bulkStdout });
-    // the kernel finishes writing the core before the process is reaped: a few checks suffice
-    const there = await until(async () => (await ex(['test', '-s', path])).exitCode === 0, 10_000, 500);
-    if (!there) return {};
-    const gdb = await ex(["gdb", "-batch", "-nx", "-ex", "set pagination off", "-ex", "bt", "-ex", "thread apply all bt full", s.binary, path], 180_000);
-    const backtraceText = gdb.exitCode === null && !gdb.stdout ? `gdb did not run in ${s.node.name} (${gdb.stderr.trim()})\n` : gdb.stdout + (gdb.stderr ? `\n--- gdb stderr ---\n${gdb.stderr}` : '');
-    const size = Number((await ex(['stat', '-c', '%s', path])).stdout.trim());
-    if (!(size > 0 && size <= GUEST_CORE_COPY_MAX)) {
-      return { capture: { backtraceText, coreNote: `the core (${size} bytes) stays in ${s.node.name} at ${path}: larger than ${GUEST_CORE_COPY_MAX} bytes to copy` } };
-    }
-    const b64 = await ex(['base64', '-w0', path], 600_000, true);
-    const bytes = Buffer.from(b64.stdout.trim(), 'base64');
-    if (b64.exitCode !== 0 || bytes.length !== size) {
-      return { capture: { backtraceText, coreNote: `copying the core out of ${s.node.name} failed (${b64.stderr.trim() || `${bytes.length} of ${size} bytes`}); it stays at ${path}` } };
-    }
-    mkdirSync(this.run.coresDir, { recursive: true });
-    const host = join(this.run.coresDir, `core.${comm}.${s.rec.pid}`);
-    writeFileSync(host, bytes);
-    await ex(['rm', '-f', path]);
-    return { core: { path: host, comm, pid: s.rec.pid }, capture: { backtraceText } };
+    if (this.coresReady.has(key)) return;
+    await lab.open.prepareCores();
+    this.coresReady.add(key);
   }
 
   /** The process log at the same path on this host (a VM keeps it in the guest), so crash folders and the run folder have it. */
   private async pullLog(lab: BenchLab, s: Started): Promise<void> {
-    await lab.provider.copyOut(lab.plan, s.node, s.rec.logFile, s.rec.logFile, lab.pctx, 4_000_000).catch(() => false);
+    await lab.open.node(s.node).copyOut(s.rec.logFile, s.rec.logFile, 4_000_000).catch(() => false);
   }
 
   private async waitForUnclaimedCore(comm: string) {
@@ -675,13 +622,14 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
     throw e;
   }
   // after the wait: another bench of the same lab may have been using it until now
-  const labs = new LabControl(opts.lab, { home: deps.home, env: deps.env, runner, progress, getProvider: deps.getProvider }, deps.labSpec ?? {});
-  if (deps.handleSignals !== false) {
-    guard.handleSignals((sig) => {
-      bench.aborted = sig;
-      progress.warn(`${sig}: core_pattern restored; stopping after the current trial (again to kill now)`);
-    });
-  }
+  const labs = new LabControl(opts.lab, { home: deps.home, env: deps.env, runner, progress, getProvider: deps.getProvider, ...(deps.signal ? { signal: deps.signal } : {}) }, deps.labSpec ?? {});
+  const onAbort = () => {
+    guard.restore();
+    bench.aborted = abortedBy(deps.signal);
+    progress.warn(`${bench.aborted}: core_pattern restored; stopping after the current trial (again to kill now)`);
+  };
+  if (deps.signal?.aborted) onAbort();
+  deps.signal?.addEventListener('abort', onAbort, { once: true });
   let current: BenchLab | undefined;
   try {
     bench.env.host = await hostEnvironment(runner, guard.pattern);
@@ -724,6 +672,7 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
     bench.results.error = (e as Error).message;
     throw e;
   } finally {
+    deps.signal?.removeEventListener('abort', onAbort);
     guard.restore();
     bench.results.finishedAt = new Date().toISOString();
     try {
@@ -748,10 +697,9 @@ export function describeTrial(r: TrialRecord): string {
   return `${r.status}: ${figs}${safety}${fault}${r.partial ? ' (partial output)' : ''}${r.error ? ` - ${r.error}` : ''}`;
 }
 
-/** VM labs: refuse to measure a guest whose kernel drifted from the pin (the vagrant provider's check). */
+/** Refuse to measure nodes whose kernel drifted from the lab's pin (a provider hook: VMs check `uname -r`). */
 async function refuseKernelDrift(lab: BenchLab): Promise<void> {
-  if (lab.plan.provider !== 'vagrant') return;
-  const drift = await checkKernelPins(lab.plan, lab.pctx, lab.provider instanceof VagrantProvider ? lab.provider : undefined);
+  const drift = await lab.open.kernelDrift();
   if (drift.length) {
     throw new LabError(
       `refusing to bench: ${drift.map((c) => `${c.node} runs ${c.actual}, the lab pins ${c.expected}`).join('; ')}; run \`electrode-lab down\` and \`electrode-lab up\` to reinstall the pinned kernel`,

@@ -2,12 +2,13 @@
  * The shapes a bench run stores (results.json) and the summaries computed
  * from them. Plain data: everything here is JSON round-trippable.
  */
+import type { CrashInfo } from '../crash.js';
 import type { NemesisRecord, NemesisSpec } from './nemesis.js';
 import type { SafetyRecord } from './safety.js';
 import type { CpuRecord } from './cpu.js';
 import type { ProfileRecord } from './profiling.js';
 
-export const ARM_NAMES = ['floor', 'baseline', 'broadcast', 'quorum', 'reply', 'all'] as const;
+export const ARM_NAMES = ['baseline', 'broadcast', 'quorum', 'reply', 'all', 'floor'] as const;
 export type ArmName = (typeof ARM_NAMES)[number];
 
 /** What one arm switches on: loader flags and the matching replica flags. */
@@ -84,23 +85,7 @@ export interface Trial {
   impl?: Impl;
 }
 
-export interface CrashInfo {
-  node: string;
-  /** replica or client */
-  process: string;
-  pid: number;
-  /** e.g. SIGSEGV; null when the process vanished without a core telling why. */
-  signal: string | null;
-  /** Innermost first: function names of the crashing thread, e.g. crash_on_purpose, main. */
-  topFrames: string[];
-  /** Folder with core, backtrace.txt, log.tail, dmesg.txt, bpf.json; relative to the run root. */
-  dir: string;
-  /** Core file name inside dir, if one was captured. */
-  core?: string;
-  note?: string;
-  /** Why it died, when a known failure class matched (upstream runs: src/upstream/explain.ts). */
-  explanation?: string[];
-}
+export type { CrashInfo } from '../crash.js';
 
 export type TrialStatus = 'ok' | 'crashed' | 'failed';
 

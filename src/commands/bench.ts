@@ -15,7 +15,7 @@ import { UpstreamBench } from '../upstream/bench.js';
 import { LabPaths } from '../paths.js';
 import { NEMESIS_KINDS, NO_NEMESIS, parseNemesisList } from '../bench/nemesis.js';
 import { PROVIDER_NAMES, ProviderName } from '../spec.js';
-import { CliContext } from './index.js';
+import { CliContext } from './context.js';
 import { collectReplicaArgs } from './replicaArgs.js';
 
 function intList(what: string, check: (n: number) => string | undefined) {
@@ -250,6 +250,8 @@ Examples:
         ...(flags.basePort ? { basePort: flags.basePort } : {}),
       };
       const waitS = Number(ctx.env.ELECTRODE_LAB_CORE_WAIT_S ?? '0');
+      // the bench says itself what a Ctrl-C does (finish the trial, restore the core pattern)
+      const cancel = ctx.cancellation(() => undefined);
       const outcome = await runBench(opts, {
         env: ctx.env,
         home: ctx.home(),
@@ -258,7 +260,8 @@ Examples:
         getProvider: (n) => ctx.getProvider(n),
         labSpec,
         coreLockWaitMs: Number.isFinite(waitS) && waitS > 0 ? waitS * 1000 : 0,
-      });
+        signal: cancel.signal,
+      }).finally(() => cancel.dispose());
       if (flags.json) ctx.out(JSON.stringify(machineSummary(outcome.results, outcome.run.root)));
       else ctx.out(outcome.report);
       if ((outcome.results.outcome !== 'complete' && outcome.results.outcome !== 'stopped') || (outcome.results.unsafe ?? 0) > 0) ctx.setExitCode(1);

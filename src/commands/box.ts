@@ -5,7 +5,6 @@
  * vagrant; a rebuild reuses the cached .box unless --rebuild.
  */
 import { Command } from 'commander';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BOX_RECIPES, boxCacheDir, boxRecipe, builtBoxFile, cachedBoxMeta, defaultOwnKernel, installedBoxMeta, parseBoxList, recipeDir } from '../boxes.js';
@@ -13,7 +12,7 @@ import { bzImageRelease } from '../kernelcheck.js';
 import { LabError } from '../diagnostics.js';
 import { defaultLockFile, kernelInstallScript, kernelMirror, kernelPin, resolveChecksums } from '../kernel.js';
 import { findNode } from '../plan.js';
-import { CliContext } from './index.js';
+import { CliContext } from './context.js';
 
 export function registerBox(program: Command, ctx: CliContext): void {
   const box = program.command('box').description('build and list the local base boxes (boxes/ recipes)');
@@ -111,16 +110,10 @@ export function registerSsh(program: Command, ctx: CliContext): void {
     .description('interactive shell on a VM node (vagrant provider)')
     .argument('<node>', 'node name: replica0.., client0..')
     .action(async (nodeName: string) => {
-      const { plan, paths } = ctx.loadLab();
-      if (plan.provider !== 'vagrant') throw new LabError(`lab '${plan.lab}' uses the ${plan.provider} provider; use \`electrode-lab exec ${nodeName} -- bash\``, 'NOT_A_VM_LAB');
+      const { plan, paths, provider } = ctx.loadLab();
+      if (!provider.shell) throw new LabError(`lab '${plan.lab}' uses the ${plan.provider} provider, which has no login shell; use \`electrode-lab exec ${nodeName} -- bash\``, 'NOT_A_VM_LAB');
       const node = findNode(plan, nodeName);
       if (!node) throw new LabError(`no node '${nodeName}' in lab '${plan.lab}'; nodes are ${plan.nodes.map((n) => n.name).join(', ')}`, 'NO_SUCH_NODE');
-      if (ctx.globals().dryRun) {
-        ctx.out(`[dry-run] (cd ${paths.vagrantDir} && vagrant ssh ${node.name})`);
-        return;
-      }
-      // interactive: the terminal belongs to vagrant ssh, not to a captured runner
-      const r = spawnSync('vagrant', ['ssh', node.name], { cwd: paths.vagrantDir, stdio: 'inherit', env: { ...ctx.env, VAGRANT_DEFAULT_PROVIDER: 'libvirt' } });
-      ctx.setExitCode(r.status ?? 1);
+      ctx.setExitCode(provider.shell(plan, node, ctx.providerContext(paths), ctx.env));
     });
 }

@@ -5,7 +5,7 @@ import { ALL_FAST_PATHS, FastPaths, HOOK_CHOICES, HookChoice, XDP_MODES, XdpMode
 import { formatKernelCheck, kernelCheckPreconditions, listHostKernels, runKernelCheck } from '../kernelcheck.js';
 import { appendFileSync, existsSync } from 'node:fs';
 import { statsLogFile, statsReadingLine } from '../labs/evidence.js';
-import { CliContext } from './index.js';
+import { CliContext } from './context.js';
 
 interface AttachOpts {
   broadcast?: boolean;

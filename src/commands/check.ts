@@ -9,7 +9,7 @@ import { basename } from 'node:path';
 import { parseHistory } from '../check/history.js';
 import { LabError } from '../diagnostics.js';
 import { analyzeTrial, isSafe } from '../bench/safety.js';
-import { CliContext } from './index.js';
+import { CliContext } from './context.js';
 
 function readText(file: string, what: string): string {
   try {

@@ -9,15 +9,16 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { ALL_FAST_PATHS, FastPaths, XDP_MODES, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, nodeFiles, unavailableFastPaths, HOOK_CHOICES, HookChoice } from '../bpf.js';
-import { nativeBinaries } from '../bench/run.js';
-import { armReplicaFlags } from '../bench/types.js';
-import { until } from '../proc.js';
+import { nativeBinaries } from '../build.js';
+import { openLab } from '../providers/lab.js';
+import { startOn, stopAll, waitBound } from '../replicas.js';
+import { clientArgv, replicaArgv } from '../argv.js';
 import { PlanNode, clients, replicas } from '../plan.js';
 import { ProcessRecord } from '../providers/provider.js';
 import { loadProcessRecords } from '../state.js';
 import { startHow } from '../labs/logs.js';
 import { markRunStart } from '../labs/runmark.js';
-import { CliContext } from './index.js';
+import { CliContext } from './context.js';
 import { checkReplicaIndexes, collectReplicaArgs } from './replicaArgs.js';
 
 const REPLICA_PROC = 'replica';
@@ -54,7 +55,8 @@ appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
       const extra = o.replicaArgs;
       checkReplicaIndexes(extra, plan.cluster.n);
       const running: ProcessRecord[] = [];
-      for (const r of loadProcessRecords(paths)) if (r.name === REPLICA_PROC && (await provider.alive(plan, r, pctx))) running.push(r);
+      const labNow = openLab(provider, plan, pctx);
+      for (const r of loadProcessRecords(paths)) if (r.name === REPLICA_PROC && (await labNow.nodeOf(r).alive(r))) running.push(r);
       if (running.length && !ctx.runner().dryRun) {
         throw new LabError(`replicas are already running in lab '${plan.lab}' (${running.map((r) => `${r.node}:${r.pid}`).join(', ')}); run \`electrode-lab stop\` first`, 'ALREADY_STARTED');
       }
@@ -71,31 +73,15 @@ appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
       // runs of one replica log never run together: each start opens with a boundary line
       const replicaArgs = Object.entries(extra).map(([i, a]) => `${i}:${a.join(' ')}`).join(' ');
       await markRunStart(plan, provider, pctx, startHow({ fastPaths: fastPathNames(fp), xdp: o.xdpMode, log: o.logLevel, ...(replicaArgs ? { replicaArgs } : {}) }), REPLICA_PROC);
-      const started: { node: PlanNode; rec: ProcessRecord }[] = [];
-      for (const node of replicas(plan)) {
-        const argv = [
-          bins.replica, '-c', paths.replicaConfigFile, '-i', String(node.index), '--log-level', o.logLevel,
-          ...(useBpf ? ['--bpf-pin-dir', node.pinDir] : []),
-          ...armReplicaFlags(fp),
-          ...(extra[String(node.index)] ?? []),
-        ];
-        started.push({ node, rec: await provider.spawn(plan, node, REPLICA_PROC, argv, pctx) });
-      }
+      const lab = openLab(provider, plan, pctx);
+      const started = await startOn(lab, lab.replicas(), REPLICA_PROC, bins.replica, (node) =>
+        replicaArgv(bins.replica, { config: paths.replicaConfigFile, index: node.index, logLevel: o.logLevel, ...(useBpf ? { pinDir: node.pinDir } : {}), fast: fp, extra: extra[String(node.index)] ?? [] }),
+      );
       if (ctx.runner().dryRun) return;
       const timeoutMs = provider.startTimeoutMs;
-      const pending = new Set(started);
-      let dead: typeof started = [];
-      const ok = await ctx.progress().step(`wait for ${started.length} replicas to bind their ports`, () =>
-        until(async () => {
-          dead = [];
-          for (const s of started) if (!(await provider.alive(plan, s.rec, pctx))) dead.push(s);
-          if (dead.length) return true;
-          for (const s of [...pending]) if (await provider.udpBound(plan, s.node, s.node.port, s.rec, pctx)) pending.delete(s);
-          return pending.size === 0;
-        }, timeoutMs),
-      );
+      const { ok, dead, pending } = await ctx.progress().step(`wait for ${started.length} replicas to bind their ports`, () => waitBound(lab, started, timeoutMs));
       if (dead.length) throw new LabError(`replica(s) exited during start: ${dead.map((s) => `${s.node.name} (see ${s.rec.logFile})`).join(', ')}`, 'START_FAILED');
-      if (!ok) throw new LabError(`replicas did not bind their ports within ${timeoutMs / 1000}s (${[...pending].map((s) => s.node.name).join(', ')}); see ${paths.logsDir}`, 'START_FAILED');
+      if (!ok) throw new LabError(`replicas did not bind their ports within ${timeoutMs / 1000}s (${pending.map((s) => s.node.name).join(', ')}); see ${paths.logsDir}`, 'START_FAILED');
       for (const s of started) ctx.out(`${s.node.name}  pid ${s.rec.pid}  ${s.node.ip}:${s.node.port}  log ${s.rec.logFile}`);
       ctx.out(`leader of view 0 is replica0; run \`electrode-lab client${plan.lab === 'lab' ? '' : ` --name ${plan.lab}`} -n 1000\` to send requests`);
     });
@@ -106,10 +92,11 @@ appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
     .action(async () => {
       const { plan, paths, provider } = ctx.loadLab();
       const pctx = ctx.providerContext(paths);
+      const lab = openLab(provider, plan, pctx);
       const recs = loadProcessRecords(paths).filter((r) => r.name === REPLICA_PROC);
       for (const rec of recs) {
-        const alive = await provider.alive(plan, rec, pctx);
-        await provider.stop(plan, rec, pctx);
+        const alive = await lab.nodeOf(rec).alive(rec);
+        await stopAll(lab, [rec]);
         ctx.out(`${rec.node}: pid ${rec.pid} ${alive ? 'stopped' : 'had already exited'}`);
       }
       if (existsSync(nodeFiles(plan, paths.peerTableFile).loader)) await detachFastPaths(plan, provider, pctx);
@@ -136,12 +123,11 @@ appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
       if (!node) throw new LabError(`lab '${plan.lab}' has no client node`);
       const bins = nativeBinaries();
       if (!existsSync(bins.client)) throw new LabError(`${bins.client} is missing; run \`npm run build\``, 'NOT_BUILT');
-      const load = o.duration ? ['-d', o.duration] : ['-n', o.requests ?? '1000'];
       const files = { history: o.history && resolve(o.history), ackLog: o.ackLog && resolve(o.ackLog) };
-      const argv = [bins.client, '-c', paths.replicaConfigFile, ...load, '-t', o.threads, '-w', o.warmup, ...(files.history ? ['--history', files.history] : []), ...(files.ackLog ? ['--ack-log', files.ackLog] : [])];
-      const pctx = ctx.providerContext(paths);
-      const r = await provider.exec(plan, node, argv, pctx, { check: false, stdio: 'inherit' });
-      for (const f of [files.history, files.ackLog]) if (f && !existsSync(f)) await provider.copyOut(plan, node, f, f, pctx).catch(() => false);
+      const argv = clientArgv(bins.client, { config: paths.replicaConfigFile, ...(o.duration ? { duration: o.duration } : { requests: o.requests ?? '1000' }), threads: o.threads, warmup: o.warmup, ...(files.history ? { history: files.history } : {}), ...(files.ackLog ? { ackLog: files.ackLog } : {}) });
+      const client = openLab(provider, plan, ctx.providerContext(paths)).node(node);
+      const r = await client.exec(argv, { check: false, stdio: 'inherit' });
+      for (const f of [files.history, files.ackLog]) if (f && !existsSync(f)) await client.copyOut(f, f).catch(() => false);
       ctx.setExitCode(r.exitCode ?? 1);
     });
 }

@@ -8,7 +8,7 @@ import { planLab } from '../plan.js';
 import { normalizeSpec } from '../spec.js';
 import { loadPlan, removeLabState } from '../state.js';
 import { LabError } from '../diagnostics.js';
-import { CliContext } from './index.js';
+import { CliContext } from './context.js';
 
 export function registerDown(program: Command, ctx: CliContext): void {
   program

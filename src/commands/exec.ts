@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { LabError } from '../diagnostics.js';
 import { findNode } from '../plan.js';
-import { CliContext } from './index.js';
+import { CliContext } from './context.js';
 
 export function registerExec(program: Command, ctx: CliContext): void {
   program

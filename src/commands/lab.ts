@@ -22,7 +22,7 @@ import { runIncident } from '../labs/incident.js';
 import { LABS, answersTemplate, findLab, labFolder } from '../labs/registry.js';
 import { resetLab } from '../labs/reset.js';
 import { formatLabList, labStateText, upCommandOf } from '../labs/status.js';
-import { CliContext } from './index.js';
+import { CliContext } from './context.js';
 
 const rel = (p: string) => {
   const r = relative(process.cwd(), p);

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { NO_FACTS } from '../plan.js';
 import { peerTable, planJson, replicaConfig } from '../render.js';
 import { renderVagrantfile } from '../vagrantfile.js';
-import { CliContext } from './index.js';
+import { CliContext } from './context.js';
 import { addSpecOptions, planFromOptions, SpecOptions } from './specFlags.js';
 
 export function registerRender(program: Command, ctx: CliContext): void {

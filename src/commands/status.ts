@@ -5,7 +5,7 @@ import { Plan, replicas } from '../plan.js';
 import { LabPaths } from '../paths.js';
 import { NodeStatus, Provider, ProviderContext } from '../providers/provider.js';
 import { listLabs } from '../state.js';
-import { CliContext } from './index.js';
+import { CliContext } from './context.js';
 import { formatUpstreamStatus, upstreamStatus } from '../upstream/session.js';
 
 export function formatStatusTable(rows: NodeStatus[]): string {

@@ -4,7 +4,7 @@ import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { probeHostFacts } from '../probe.js';
 import { peerTable, replicaConfig } from '../render.js';
 import { createLab } from '../lab.js';
-import { CliContext } from './index.js';
+import { CliContext } from './context.js';
 import { addSpecOptions, planFromOptions, SpecOptions } from './specFlags.js';
 import { UpstreamFlags, addUpstreamOptions, upUpstream, upstreamFlagProblems } from './upstream.js';
 
@@ -51,16 +51,13 @@ else netns; the choice and the reason are printed.`,
 
     // Ctrl-C (or SIGTERM) while building: finish the running step, then take
     // the same teardown path as a failure instead of leaving half a lab
-    let interrupted: string | undefined;
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (!interrupted) progress.warn(`${sig}: stopping after the current step, then removing what was created`);
-      interrupted = sig;
-    };
+    const cancel = ctx.cancellation((sig) => progress.warn(`${sig}: stopping after the current step, then removing what was created`));
     const refuseIfInterrupted = () => {
-      if (interrupted) throw new LabError(`interrupted by ${interrupted}`, 'INTERRUPTED');
+      if (cancel.reason) throw new LabError(`interrupted by ${cancel.reason}`, 'INTERRUPTED');
     };
     const upCtx = {
       ...pctx,
+      signal: cancel.signal,
       progress: {
         step: async <T>(title: string, fn: () => Promise<T>) => {
           refuseIfInterrupted();
@@ -70,13 +67,10 @@ else netns; the choice and the reason are printed.`,
         warn: (l: string) => pctx.progress.warn(l),
       },
     };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
     try {
       await createLab(plan, provider, pctx, { upCtx, afterUp: refuseIfInterrupted });
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      cancel.dispose();
     }
     ctx.out(`lab '${plan.lab}' is up (${plan.provider}): ${plan.nodes.map((n) => `${n.name}=${n.ip}:${n.port}`).join(' ')}`);
     ctx.out(`state: ${paths.root}`);

@@ -16,8 +16,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabError } from '../diagnostics.js';
-import { ALL_FAST_PATHS, NodeAttach, attachArgv, bpfState, fastPathNames, loaderPath, parseAttach, switchPeerPass } from '../bpf.js';
-import { nativeBinaries } from '../bench/run.js';
+import { ALL_FAST_PATHS, attachFastPaths, bpfState, fastPathNames, loaderPath } from '../bpf.js';
+import { labFaultsReplica, nativeBinaries } from '../build.js';
 import { parseClientOutput } from '../bench/clientOutput.js';
 import { newRunPaths, saveResults } from '../bench/store.js';
 import { CrashInfo, ResultsFile, TrialRecord } from '../bench/types.js';
@@ -30,10 +30,13 @@ import { Runner } from '../runner.js';
 import { CrashHuntFault, attachOrder, faultOf, labSeedArg, plantedPeerTable } from './crashhunt.js';
 import { startHow } from './logs.js';
 import { markRunStart } from './runmark.js';
+import { openLab } from '../providers/lab.js';
+import { Started, startOn, waitBound } from '../replicas.js';
+import { clientArgv, replicaArgv } from '../argv.js';
 
 /** The lab build of the replica: the only binary with the planted faults. */
 export function labReplicaBinary(root = projectRoot()): string {
-  return join(root, 'native', 'build', 'lab', 'replica');
+  return labFaultsReplica(root);
 }
 
 export interface IncidentDeps {
@@ -56,10 +59,6 @@ const LOAD_1_S = 2;
 const LOAD_2_S = 3;
 const THREADS = 2;
 
-interface Started {
-  node: PlanNode;
-  rec: ProcessRecord;
-}
 
 /** Builds the lab replica (incremental; the normal build never contains it). */
 export async function buildLabReplica(runner: Runner, root = projectRoot()): Promise<string> {
@@ -81,16 +80,7 @@ async function plantAndAttach(fault: CrashHuntFault, d: IncidentDeps, pctx: Prov
   const peers = join(tmp, 'peers.table');
   try {
     writeFileSync(peers, plantedPeerTable(plan, fault));
-    const out: NodeAttach[] = [];
-    for (const i of attachOrder(plan, fault)) {
-      const node = reps[i]!;
-      const r = await provider.exec(plan, node, attachArgv(plan, node, { loader: loaderPath(), peers }, ALL_FAST_PATHS, 'auto'), pctx, { check: false });
-      if (r.exitCode !== 0) throw new LabError(`${node.name}: attaching the fast paths failed:\n${(r.stderr || r.stdout).trim().split('\n').slice(-4).join('\n')}`, 'BPF_LOADER');
-      await switchPeerPass(plan, node, pctx, true);
-      out.push(parseAttach(node.name, r.stdout));
-    }
-    out.sort((a, b) => a.node.localeCompare(b.node));
-    writeFileSync(d.paths.bpfAttachFile, JSON.stringify(out, null, 2) + '\n');
+    await attachFastPaths(plan, provider, pctx, ALL_FAST_PATHS, 'auto', 'auto', { peers, order: attachOrder(plan, fault) });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -130,29 +120,20 @@ export async function runIncident(seed: string, d: IncidentDeps): Promise<Incide
   const records: TrialRecord[] = [];
   try {
     await markRunStart(plan, provider, pctx, startHow({ fastPaths: fastPathNames(ALL_FAST_PATHS), xdp: 'auto', log: 'info' }));
-    const started: Started[] = [];
-    for (const node of replicas(plan)) {
-      const argv = withCoreDumps([
-        labBin, '-c', paths.replicaConfigFile, '-i', String(node.index), '--log-level', 'info', '--bpf-pin-dir', node.pinDir,
-        '--fast-broadcast', '--fast-quorum', '--fast-reply', '--lab-seed', labSeedArg(seed, plan.lab),
-      ]);
-      started.push({ node, rec: await provider.spawn(plan, node, 'replica', argv, pctx) });
-    }
-    const alive = async (s: Started) => provider.alive(plan, s.rec, pctx);
-    const bound = await progress.step(`wait for ${started.length} replicas to bind their ports`, () =>
-      until(async () => {
-        for (const s of started) if (!(await provider.udpBound(plan, s.node, s.node.port, s.rec, pctx))) return false;
-        return true;
-      }, provider.startTimeoutMs),
+    const lab = openLab(provider, plan, pctx);
+    const started = await startOn(lab, lab.replicas(), 'replica', labBin, (node) =>
+      withCoreDumps(replicaArgv(labBin, { config: paths.replicaConfigFile, index: node.index, pinDir: node.pinDir, fast: ALL_FAST_PATHS, extra: ['--lab-seed', labSeedArg(seed, plan.lab)] })),
     );
-    if (!bound) throw new LabError(`the replicas did not start (see ${paths.logsDir})`, 'START_FAILED');
+    const alive = async (s: Started) => lab.node(s.node).alive(s.rec);
+    const bound = await progress.step(`wait for ${started.length} replicas to bind their ports`, () => waitBound(lab, started));
+    if (!bound.ok) throw new LabError(`the replicas did not start (see ${paths.logsDir})`, 'START_FAILED');
 
     const client = clients(plan)[0]!;
     const load = async (seq: number, seconds: number) => {
       const t0 = performance.now();
       const at = new Date().toISOString();
-      const argv = withCoreDumps([bins.client, '-c', paths.replicaConfigFile, '-d', String(seconds), '-t', String(THREADS), '-w', '0', '--max-retries', '20']);
-      const r = await provider.exec(plan, client, argv, pctx, { check: false, timeoutMs: 120_000 });
+      const argv = withCoreDumps([...clientArgv(bins.client, { config: paths.replicaConfigFile, duration: seconds, threads: THREADS, warmup: 0 }), '--max-retries', '20']);
+      const r = await lab.node(client).exec(argv, { check: false, timeoutMs: 120_000 });
       records.push(trialRecord(seq, r.stdout, r.exitCode, Math.round(performance.now() - t0), at, plan.cluster.n));
     };
     await progress.step(`load: ${THREADS} client threads for ${LOAD_1_S} s`, () => load(0, LOAD_1_S));

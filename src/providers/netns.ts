@@ -9,12 +9,14 @@
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Diagnostic } from '../diagnostics.js';
+import { Diagnostic, LabError } from '../diagnostics.js';
+import { loaderArgv } from '../argv.js';
+import { attachedBpfOn, nodeStatus, parseAttachedBpf } from './status.js';
 import { BPFFS_ROOT, Plan, PlanNode, labNamespacePrefix } from '../plan.js';
 import { missingTools, NETNS_TOOLS, rootDiagnostic } from '../probe.js';
 import { RunOptions, RunResult, Runner } from '../runner.js';
 import { procStartTime, processAlive } from '../proc.js';
-import { loaderPath } from '../bpf.js';
+import { loaderPath } from '../build.js';
 import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
 import { Netem, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
 import { destroyNodeMounts } from '../upstream/nodes.js';
@@ -71,6 +73,16 @@ export async function waitForExit(pids: number[], timeoutMs: number): Promise<nu
   return alive;
 }
 
+/** SIGTERM, the grace period, then SIGKILL for whatever is left (this host's processes). */
+async function terminate(r: Runner, pids: number[], onKill?: (left: number[]) => void): Promise<void> {
+  await r.run(['kill', '-TERM', ...pids.map(String)], { check: false });
+  const left = r.dryRun ? [] : await waitForExit(pids, STOP_GRACE_MS);
+  if (!left.length) return;
+  onKill?.(left);
+  await r.run(['kill', '-KILL', ...left.map(String)], { check: false });
+  await waitForExit(left, KILL_WAIT_MS);
+}
+
 function bpffsMounted(): boolean {
   try {
     return readFileSync('/proc/mounts', 'utf8')
@@ -84,33 +96,7 @@ function bpffsMounted(): boolean {
   }
 }
 
-/** eBPF attached to a node's eth0, from `ip -d -j link show` and `tc filter show ... egress` (and `ingress`). */
-export function parseAttachedBpf(ipLinkJson: string, tcEgressText: string, tcIngressText = ''): string[] {
-  const out: string[] = [];
-  const modeName = (m: unknown) => (m === 1 ? 'xdp(native)' : m === 2 ? 'xdp(generic)' : m === 3 ? 'xdp(offload)' : `xdp(mode ${String(m)})`);
-  try {
-    const links = JSON.parse(ipLinkJson) as { xdp?: { mode?: number; prog?: { id?: number; name?: string }; attached?: { mode?: number; prog?: { id?: number; name?: string } }[] } }[];
-    for (const l of links) {
-      const x = l.xdp;
-      if (!x) continue;
-      const progs = x.attached ?? (x.prog ? [{ mode: x.mode, prog: x.prog }] : []);
-      for (const a of progs) out.push(`${modeName(a.mode)} ${a.prog?.name ?? '?'} id ${a.prog?.id ?? '?'}`);
-    }
-  } catch {
-    /* no JSON (dry-run, or the node is gone) */
-  }
-  // "filter protocol all pref 49152 bpf chain 0 handle 0x1 p.o:[tc] direct-action not_in_hw id 150 name el_tc tag ..."
-  // (the line without `handle` is the chain header, not a program)
-  for (const [dir, text] of [['egress', tcEgressText], ['ingress', tcIngressText]] as const) {
-    for (const line of text.split('\n')) {
-      if (!/\bbpf\b/.test(line) || !/\bhandle\b/.test(line)) continue;
-      const name = /\bname (\S+)/.exec(line)?.[1] ?? /\bhandle \S+ (\S+)/.exec(line)?.[1] ?? '?';
-      const id = /\bid (\d+)/.exec(line)?.[1];
-      out.push(`tc ${dir} ${name}${id ? ` id ${id}` : ''}`);
-    }
-  }
-  return out;
-}
+export { parseAttachedBpf };
 
 /**
  * Faults on a netns lab: processes are ours on this host; a node is cut off
@@ -121,8 +107,8 @@ export function parseAttachedBpf(ipLinkJson: string, tcEgressText: string, tcIng
  * host kernel may have no sch_netem (ours have none). Reordering needs netem.
  */
 class NetnsFaults implements NodeFaults {
-  private loader(plan: Plan, args: string[]): string[] {
-    return nsenterArgv(plan.network.switchNs, [loaderPath(), 'impair', '--pin-dir', `${plan.bpf.pinRoot}/sw`, ...args]);
+  private impair(plan: Plan, node: PlanNode, rates: Netem | undefined): string[] {
+    return nsenterArgv(plan.network.switchNs, loaderArgv.impair(loaderPath(), `${plan.bpf.pinRoot}/sw`, node.switchIf, rates));
   }
 
   async signal(_plan: Plan, rec: ProcessRecord, sig: 'SIGKILL' | 'SIGSTOP' | 'SIGCONT', ctx: ProviderContext): Promise<void> {
@@ -137,12 +123,12 @@ class NetnsFaults implements NodeFaults {
   async netem(plan: Plan, node: PlanNode, spec: Netem | undefined, ctx: ProviderContext): Promise<void> {
     const dev = ['dev', node.switchIf, 'root'];
     if (!spec) {
-      await ctx.runner.run(this.loader(plan, ['--ifname', node.switchIf, '--off']), { check: false });
+      await ctx.runner.run(this.impair(plan, node, undefined), { check: false });
       await ctx.runner.run(['tc', '-n', plan.network.switchNs, 'qdisc', 'del', ...dev], { check: false });
       return;
     }
     if (spec.lossPercent || spec.duplicatePercent) {
-      await ctx.runner.run(this.loader(plan, ['--ifname', node.switchIf, '--loss', String(spec.lossPercent ?? 0), '--dup', String(spec.duplicatePercent ?? 0)]));
+      await ctx.runner.run(this.impair(plan, node, spec));
     }
     if (spec.reorderPercent) await ctx.runner.run(['tc', '-n', plan.network.switchNs, 'qdisc', 'replace', ...dev, 'netem', ...netemArgs({ reorderPercent: spec.reorderPercent })]);
   }
@@ -291,13 +277,7 @@ export class NetnsProvider implements Provider {
         .map(Number)
         .filter((p) => p !== process.pid);
     const pids = await pidsOf();
-    if (!pids.length) return;
-    await r.run(['kill', '-TERM', ...pids.map(String)], { check: false });
-    const left = r.dryRun ? [] : await waitForExit(pids, STOP_GRACE_MS);
-    if (left.length) {
-      await r.run(['kill', '-KILL', ...left.map(String)], { check: false });
-      await waitForExit(left, KILL_WAIT_MS);
-    }
+    if (pids.length) await terminate(r, pids);
   }
 
   async exec(plan: Plan, node: PlanNode, argv: string[], ctx: ProviderContext, opts?: RunOptions): Promise<RunResult> {
@@ -320,6 +300,28 @@ export class NetnsProvider implements Provider {
   readonly sharedKernel = true;
   readonly ingressHook = 'tc' as const;
 
+  /**
+   * Native XDP_TX from a node's veth reaches the switch only when the
+   * switch-side veth end runs NAPI; a pass-through XDP program there is what
+   * makes it do so (GRO alone did not, on kernel 6.18 here). TC's redirect
+   * needs none, so an earlier one goes.
+   */
+  async afterAttach(plan: Plan, node: PlanNode, ctx: ProviderContext, hook: 'xdp' | 'tc'): Promise<void> {
+    await this.peerPass(plan, node, ctx, hook === 'xdp');
+  }
+
+  async afterDetach(plan: Plan, node: PlanNode, ctx: ProviderContext): Promise<void> {
+    await this.peerPass(plan, node, ctx, false);
+  }
+
+  private async peerPass(plan: Plan, node: PlanNode, ctx: ProviderContext, on: boolean): Promise<void> {
+    const r = await ctx.runner.run(nsenterArgv(plan.network.switchNs, loaderArgv.peerPass(loaderPath(), node.switchIf, on)), { check: false });
+    if (r.exitCode !== 0) {
+      const tail = (r.stderr || r.stdout).trim().split('\n').slice(-8).join('\n');
+      throw new LabError(`${node.name}: peer-pass on ${node.switchIf} failed (exit ${r.exitCode ?? r.signal}):\n${tail}`, 'BPF_LOADER');
+    }
+  }
+
   async alive(_plan: Plan, rec: ProcessRecord): Promise<boolean> {
     return isSameProcess(rec);
   }
@@ -336,12 +338,7 @@ export class NetnsProvider implements Provider {
       return;
     }
     if (isSameProcess(rec)) {
-      await r.run(['kill', '-TERM', String(rec.pid)], { check: false });
-      if ((await waitForExit([rec.pid], STOP_GRACE_MS)).length) {
-        ctx.progress.warn(`${rec.node}/${rec.name} (pid ${rec.pid}) ignored SIGTERM for ${STOP_GRACE_MS / 1000}s; sending SIGKILL`);
-        await r.run(['kill', '-KILL', String(rec.pid)], { check: false });
-        await waitForExit([rec.pid], KILL_WAIT_MS);
-      }
+      await terminate(r, [rec.pid], (left) => ctx.progress.warn(`${rec.node}/${rec.name} (pid ${left.join(' ')}) ignored SIGTERM for ${STOP_GRACE_MS / 1000}s; sending SIGKILL`));
     }
     removeProcessRecord(paths, rec);
   }
@@ -356,25 +353,13 @@ export class NetnsProvider implements Provider {
       let bpf: string[] = [];
       let detail: string | undefined;
       if (up) {
-        const link = await r.run(nsenterArgv(n.netns, ['ip', '-d', '-j', 'link', 'show', 'dev', n.ifname]), { check: false });
-        const tc = await r.run(nsenterArgv(n.netns, ['tc', 'filter', 'show', 'dev', n.ifname, 'egress']), { check: false });
-        const tci = await r.run(nsenterArgv(n.netns, ['tc', 'filter', 'show', 'dev', n.ifname, 'ingress']), { check: false });
-        bpf = parseAttachedBpf(link.stdout, tc.stdout, tci.stdout);
-        if (link.exitCode !== 0 && !r.dryRun) detail = `${n.ifname} missing: ${link.stderr.trim()}`;
+        const a = await attachedBpfOn((argv) => r.run(nsenterArgv(n.netns, argv), { check: false }), n.ifname);
+        bpf = a.bpf;
+        if (a.link.exitCode !== 0 && !r.dryRun) detail = `${n.ifname} missing: ${a.link.stderr.trim()}`;
       } else {
         detail = `namespace ${n.netns} does not exist; run \`electrode-lab down --name ${plan.lab}\` then up again`;
       }
-      out.push({
-        node: n.name,
-        role: n.role,
-        ip: n.ip,
-        mac: n.mac,
-        port: n.port,
-        state: up ? 'up' : 'down',
-        processes: records.filter((p) => p.node === n.name).map((p) => ({ name: p.name, pid: p.pid, alive: isSameProcess(p) })),
-        bpf,
-        ...(detail ? { detail } : {}),
-      });
+      out.push(nodeStatus(n, { state: up ? 'up' : 'down', processes: records.filter((p) => p.node === n.name).map((p) => ({ name: p.name, pid: p.pid, alive: isSameProcess(p) })), bpf, ...(detail ? { detail } : {}) }));
     }
     return out;
   }
@@ -390,10 +375,8 @@ export class NetnsProvider implements Provider {
   }
 
   async collect(plan: Plan, node: PlanNode, destDir: string, ctx: ProviderContext): Promise<void> {
-    const { runner: r, paths } = ctx;
+    const { runner: r } = ctx;
     mkdirSync(destDir, { recursive: true });
-    const logDir = paths.nodeLogDir(node.name);
-    if (existsSync(logDir)) cpSync(logDir, join(destDir, 'logs'), { recursive: true });
     const grab = async (file: string, argv: string[]) => {
       const res = await r.run(nsenterArgv(node.netns, argv), { check: false });
       writeFileSync(join(destDir, file), res.stdout + (res.stderr ? `\n# stderr:\n${res.stderr}` : ''));
@@ -401,5 +384,6 @@ export class NetnsProvider implements Provider {
     await grab('ip-link.txt', ['ip', '-d', '-s', 'link', 'show']);
     await grab('ip-addr.txt', ['ip', 'addr', 'show']);
     await grab('tc-egress.txt', ['tc', 'filter', 'show', 'dev', node.ifname, 'egress']);
+    await grab('tc-ingress.txt', ['tc', 'filter', 'show', 'dev', node.ifname, 'ingress']);
   }
 }

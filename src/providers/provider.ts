@@ -8,6 +8,8 @@ import { LabPaths } from '../paths.js';
 import { Plan, PlanNode } from '../plan.js';
 import { ProviderName } from '../spec.js';
 import { RunOptions, RunResult, Runner } from '../runner.js';
+import type { ProcessRecord } from '../state.js';
+import type { CoreFile } from '../crash.js';
 
 /** Progress reporting for long steps (ora in a terminal, plain lines otherwise). */
 export interface Progress {
@@ -20,18 +22,11 @@ export interface ProviderContext {
   runner: Runner;
   paths: LabPaths;
   progress: Progress;
+  /** The CLI's one cancellation signal (Ctrl-C, SIGTERM): long steps stop at the next step boundary. */
+  signal?: AbortSignal;
 }
 
-/** A process the lab started on a node, as saved in its pid file. */
-export interface ProcessRecord {
-  node: string;
-  name: string;
-  pid: number;
-  argv: string[];
-  logFile: string;
-  /** /proc/<pid>/stat field 22, to tell our process from a recycled PID. */
-  startTime?: string;
-}
+export type { ProcessRecord } from '../state.js';
 
 export interface NodeStatus {
   node: string;
@@ -83,7 +78,47 @@ export function netemArgs(spec: Netem): string[] {
   return a;
 }
 
-export interface Provider {
+/** A core a crashed process left, and what gdb said where the binary lives (inside a VM). */
+export interface FoundCore {
+  core?: CoreFile;
+  backtraceText?: string;
+  coreNote?: string;
+}
+
+/** A node whose running kernel is not the one the lab pins. */
+export interface KernelDrift {
+  node: string;
+  expected: string;
+  actual: string;
+}
+
+/**
+ * What differs per provider. Every hook is optional; src/providers/lab.ts
+ * gives the default (what a node on this host's kernel does) when a
+ * provider has none.
+ */
+export interface ProviderHooks {
+  /** How el-loader names the node's lab NIC. Default: by name (`--ifname <node.ifname>`). */
+  nicArgs?(plan: Plan, node: PlanNode): string[];
+  /** After el-loader attached on a replica (netns: the switch-side XDP pass XDP_TX needs). Default: nothing. */
+  afterAttach?(plan: Plan, node: PlanNode, ctx: ProviderContext, hook: 'xdp' | 'tc'): Promise<void>;
+  /** After el-loader detached on a replica. Default: nothing. */
+  afterDetach?(plan: Plan, node: PlanNode, ctx: ProviderContext): Promise<void>;
+  /** Before a bench starts processes: where the nodes' kernels write cores (VMs: their own core_pattern). Default: nothing (this host's core_pattern, set by the bench). */
+  prepareCores?(plan: Plan, ctx: ProviderContext): Promise<void>;
+  /**
+   * A process that died on `node`: its core (copied to this host) and, when
+   * gdb must run on the node, its output. Default: the core in this host's
+   * cores folder `hostCoresDir` (the node runs on this host's kernel).
+   */
+  findCore?(plan: Plan, node: PlanNode, rec: ProcessRecord, binary: string, ctx: ProviderContext, hostCoresDir: string): Promise<FoundCore>;
+  /** Nodes whose kernel drifted from the lab's pin (a bench refuses to measure them). Default: none. */
+  kernelDrift?(plan: Plan, ctx: ProviderContext): Promise<KernelDrift[]>;
+  /** An interactive login shell on the node (the terminal is handed over); returns its exit status. Default: none (`exec <node> -- bash`). */
+  shell?(plan: Plan, node: PlanNode, ctx: ProviderContext, env: NodeJS.ProcessEnv): number;
+}
+
+export interface Provider extends ProviderHooks {
   readonly name: ProviderName;
   /** Preconditions (root, tools with their Debian packages). Returns all problems found. */
   probe(ctx: ProviderContext): Promise<Diagnostic[]>;
@@ -113,7 +148,7 @@ export interface Provider {
   /** Stops a process this lab started (SIGTERM, then SIGKILL after a grace period). */
   stop(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<void>;
   status(plan: Plan, ctx: ProviderContext): Promise<NodeStatus[]>;
-  /** Copies a node's logs, dmesg and similar into destDir (crash capture, bench). */
+  /** The node's state into destDir (a crash folder's node/): links, addresses, TC filters and, for a node with its own kernel, its kernel log. Process logs travel with copyOut. */
   collect(plan: Plan, node: PlanNode, destDir: string, ctx: ProviderContext): Promise<void>;
   /**
    * Copies a file from the node to this host (at most `maxBytes`, its tail).

@@ -11,20 +11,25 @@
  * so a command line built for the netns provider runs unchanged in a VM.
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Diagnostic, LabError } from '../diagnostics.js';
 import { boxKernel as boxKernelOf } from '../boxes.js';
 import { defaultLockFile, kernelInstallScript, kernelMirror, kernelPin, resolveChecksums } from '../kernel.js';
 import { LabPaths, projectRoot } from '../paths.js';
+import { bpfObject, hostArtifacts, loaderPath } from '../build.js';
 import { Plan, PlanNode, replicas } from '../plan.js';
 import { missingTools, rootDiagnostic, Tool } from '../probe.js';
 import { RunOptions, RunResult, shellQuote } from '../runner.js';
 import { parseSshConfig, SshSession, SshTarget, sudoCommand } from '../ssh.js';
-import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
+import { loadProcessRecords, loadResources, loadState, removeProcessRecord, saveProcessRecord, saveResources } from '../state.js';
 import { domainPrefix, renderVagrantfile } from '../vagrantfile.js';
-import { parseAttachedBpf } from './netns.js';
-import { NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
+import { attachedBpfOn, nodeStatus } from './status.js';
+import { FoundCore, KernelDrift, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
+import { gdbArgv, loaderArgv } from '../argv.js';
+import { xdpMode } from '../xdp.js';
+import { until } from '../proc.js';
 
 export const VAGRANT_TOOLS: Tool[] = [
   { cmd: 'vagrant', pkg: 'vagrant', why: 'VM lifecycle' },
@@ -35,6 +40,9 @@ export const VAGRANT_TOOLS: Tool[] = [
 ];
 
 export const LIBVIRT_URI = 'qemu:///system';
+/** Where VM guests write cores (the guest's core_pattern), and the largest core copied out to a run folder. */
+export const GUEST_CORES_DIR = '/var/tmp/electrode-lab/cores';
+export const GUEST_CORE_COPY_MAX = 256 * 1024 * 1024;
 
 /** How electrode-lab binaries get into the VMs. */
 export type BuildMode = 'guest' | 'host';
@@ -45,14 +53,11 @@ export function buildModeFrom(env: NodeJS.ProcessEnv): BuildMode {
   return v;
 }
 
-/** Files copied with --build host (built by `npm run build` / `make -C native -C bpf`); the loader carries the eBPF objects in its skeletons. */
-export function hostArtifacts(root = projectRoot()): string[] {
-  return ['native/build/replica', 'native/build/client', 'bpf/build/el-loader', 'bpf/build/el_pass.bpf.o'].map((p) => join(root, p));
-}
+export { hostArtifacts };
 
-/** A minimal XDP_PASS object for the NIC check: the bpf/ build's, else compiled here. */
+/** A minimal XDP_PASS object for the NIC check. */
 export function passProgram(root = projectRoot()): string {
-  const built = join(root, 'bpf/build/el_pass.bpf.o');
+  const built = bpfObject('el_pass.bpf.o', root);
   if (existsSync(built)) return built;
   throw new LabError(`${built} missing; run \`make -C bpf\` (or \`npm run build\`)`, 'HOST_BUILD_MISSING');
 }
@@ -89,14 +94,6 @@ export function channelsForXdp(ch: { max: number; current: number }, cpus: numbe
   if (ch.current + cpus <= ch.max) return undefined;
   const k = ch.max - cpus;
   return k >= 1 ? k : undefined;
-}
-
-/** The XDP mode `ip -d link show` reports: native shows `xdp`, generic `xdpgeneric`. */
-export function xdpModeOf(ipLinkText: string): 'native' | 'generic' | 'offload' | 'none' {
-  if (/\bxdpgeneric\b/.test(ipLinkText)) return 'generic';
-  if (/\bxdpoffload\b/.test(ipLinkText)) return 'offload';
-  if (/\bxdp\b/.test(ipLinkText) || /\bxdpdrv\b/.test(ipLinkText)) return 'native';
-  return 'none';
 }
 
 /**
@@ -185,21 +182,21 @@ export class VagrantProvider implements Provider {
     return { ...this.env, VAGRANT_DEFAULT_PROVIDER: 'libvirt', VAGRANT_CHECKPOINT_DISABLE: '1', VAGRANT_NO_COLOR: '1', LIBVIRT_DEFAULT_URI: LIBVIRT_URI };
   }
 
-  private resourcesFile(paths: LabPaths): string {
-    return join(paths.vagrantDir, 'electrode-lab.json');
-  }
-
+  /** What this provider created (VMs' ssh targets, lab NICs, build mode), in the lab's state.json. */
   private loadResources(paths: LabPaths): VagrantResources {
+    const r = loadResources<VagrantResources>(paths);
+    if (r.vagrantDir) return { ssh: {}, nodes: {}, buildMode: buildModeFrom(this.env), ...r } as VagrantResources;
+    // labs created before the record moved into state.json
     try {
-      return JSON.parse(readFileSync(this.resourcesFile(paths), 'utf8')) as VagrantResources;
+      return JSON.parse(readFileSync(join(paths.vagrantDir, 'electrode-lab.json'), 'utf8')) as VagrantResources;
     } catch {
       return { vagrantDir: paths.vagrantDir, ssh: {}, nodes: {}, buildMode: buildModeFrom(this.env) };
     }
   }
 
   private saveResources(paths: LabPaths, res: VagrantResources): void {
-    mkdirSync(paths.vagrantDir, { recursive: true });
-    writeFileSync(this.resourcesFile(paths), JSON.stringify(res, null, 2) + '\n');
+    // no state file: a dry run (nothing is created, nothing to record)
+    if (loadState(paths)) saveResources(paths, res);
   }
 
   private async vagrant(args: string[], ctx: ProviderContext, opts: { check?: boolean; node?: string; timeoutMs?: number } = {}): Promise<RunResult> {
@@ -411,7 +408,7 @@ export class VagrantProvider implements Provider {
       await this.exec(plan, n, ['make', '-s', '-C', join(root, 'native')], ctx, { timeoutMs: 1_800_000 });
       await this.exec(plan, n, ['make', '-s', '-C', join(root, 'bpf')], ctx, { timeoutMs: 1_800_000 });
     }
-    const check = await this.exec(plan, n, [join(root, 'bpf/build/el-loader'), '--help'], ctx, { check: false });
+    const check = await this.exec(plan, n, [loaderPath(root), '--help'], ctx, { check: false });
     if (/error while loading shared libraries|not found/.test(check.stderr)) {
       throw new LabError(`${n.name}: el-loader cannot run in the VM (${check.stderr.trim().split('\n')[0]}); install libbpf1 libelf1 in the box or build in the guest`, 'VAGRANT_BINARIES');
     }
@@ -430,57 +427,50 @@ export class VagrantProvider implements Provider {
   }
 
   /**
-   * Native XDP readiness of the lab NIC itself, independent of the Electrode
-   * programs: a one-instruction XDP_PASS program attached with `xdpdrv`, the
-   * mode checked in `ip -d link`, then removed.
+   * Native XDP on the lab NIC: `attach` puts a program on it, `ip -d -j link`
+   * must then say native, `detach` takes it off again whatever happened. A
+   * failure says what to change (xdpAttachFix).
    */
-  async checkNicXdp(plan: Plan, n: PlanNode, ctx: ProviderContext): Promise<void> {
+  private async verifyNativeXdp(plan: Plan, n: PlanNode, ctx: ProviderContext, what: string, attach: (ifname: string) => Promise<RunResult>, detach: (ifname: string) => Promise<unknown>): Promise<string> {
     const ifname = this.loadResources(ctx.paths).nodes[n.name]?.ifname;
     if (!ifname) throw new LabError(`${n.name}: lab NIC unknown; run \`electrode-lab up\``, 'VAGRANT_NO_LAB_NIC');
-    const obj = passProgram();
     const fixCtx = { ifname, cpus: plan.vm.cpus, queues: plan.vm.queues, mtu: plan.network.mtu };
-    const s = await this.session(plan, n, ctx);
-    await s.putFile(obj, '/tmp/electrode-lab-xdp-pass.o');
-    const a = await this.exec(plan, n, ['ip', 'link', 'set', 'dev', ifname, 'xdpdrv', 'obj', '/tmp/electrode-lab-xdp-pass.o', 'sec', 'xdp'], ctx, { check: false });
+    const a = await attach(ifname);
     try {
       if (a.exitCode !== 0) {
         const dmesg = (await this.exec(plan, n, ['dmesg'], ctx, { check: false })).stdout.split('\n').slice(-5).join('\n');
-        throw new LabError(`${n.name}: native XDP does not attach on ${ifname}:\n${a.stderr.trim()}\nfix: ${xdpAttachFix(`${a.stderr}\n${dmesg}`, fixCtx)}`, 'XDP_ATTACH_FAILED');
+        throw new LabError(`${n.name}: native XDP ${what} on ${ifname} failed:\n${a.stderr.trim()}\nfix: ${xdpAttachFix(`${a.stderr}\n${dmesg}`, fixCtx)}`, 'XDP_ATTACH_FAILED');
       }
-      const mode = xdpModeOf((await this.exec(plan, n, ['ip', '-d', 'link', 'show', 'dev', ifname], ctx)).stdout);
-      if (mode !== 'native') throw new LabError(`${n.name}: ${ifname} shows XDP mode '${mode}', not native; fix: ${xdpAttachFix(mode, fixCtx)}`, 'XDP_NOT_NATIVE');
+      const link = await this.exec(plan, n, ['ip', '-d', '-j', 'link', 'show', 'dev', ifname], ctx);
+      const mode = xdpMode(link.stdout);
+      if (mode !== 'native') throw new LabError(`${n.name}: after ${what}, ${ifname} shows XDP mode '${mode}', not native; fix: ${xdpAttachFix(mode, fixCtx)}`, 'XDP_NOT_NATIVE');
+      return link.stdout;
     } finally {
-      await this.exec(plan, n, ['ip', 'link', 'set', 'dev', ifname, 'xdpdrv', 'off'], ctx, { check: false });
+      await detach(ifname);
     }
   }
 
-  /** Attaches every fast path in native mode on the lab NIC, checks `ip link` says xdp (not xdpgeneric), detaches. */
-  async checkNativeXdp(plan: Plan, n: PlanNode, ctx: ProviderContext): Promise<string> {
-    const ifname = this.loadResources(ctx.paths).nodes[n.name]?.ifname;
-    if (!ifname) throw new LabError(`${n.name}: lab NIC unknown; run \`electrode-lab up\``, 'VAGRANT_NO_LAB_NIC');
-    const loader = join(projectRoot(), 'bpf/build/el-loader');
-    const attach = await this.exec(
-      plan,
-      n,
-      [loader, 'attach', '--pin-dir', n.pinDir, '--peers', ctx.paths.peerTableFile, '--index', String(n.index), '--ifmac', n.mac, '--broadcast', '--quorum', '--reply', '--xdp-mode', 'native'],
-      ctx,
-      { check: false },
+  /** Native XDP readiness of the lab NIC itself, independent of the Electrode programs: a one-instruction XDP_PASS program. */
+  async checkNicXdp(plan: Plan, n: PlanNode, ctx: ProviderContext): Promise<void> {
+    const obj = passProgram();
+    const s = await this.session(plan, n, ctx);
+    await s.putFile(obj, '/tmp/electrode-lab-xdp-pass.o');
+    await this.verifyNativeXdp(
+      plan, n, ctx, 'attach (XDP_PASS)',
+      (ifname) => this.exec(plan, n, ['ip', 'link', 'set', 'dev', ifname, 'xdpdrv', 'obj', '/tmp/electrode-lab-xdp-pass.o', 'sec', 'xdp'], ctx, { check: false }),
+      (ifname) => this.exec(plan, n, ['ip', 'link', 'set', 'dev', ifname, 'xdpdrv', 'off'], ctx, { check: false }),
     );
-    try {
-      if (attach.exitCode !== 0) {
-        const dmesg = (await this.exec(plan, n, ['dmesg'], ctx, { check: false })).stdout.split('\n').slice(-5).join('\n');
-        const msg = `${attach.stderr}\n${dmesg}`;
-        throw new LabError(`${n.name}: native XDP attach on ${ifname} failed:\n${attach.stderr.trim()}\nfix: ${xdpAttachFix(msg, { ifname, cpus: plan.vm.cpus, queues: plan.vm.queues, mtu: plan.network.mtu })}`, 'XDP_ATTACH_FAILED');
-      }
-      const link = await this.exec(plan, n, ['ip', '-d', 'link', 'show', 'dev', ifname], ctx);
-      const mode = xdpModeOf(link.stdout);
-      if (mode !== 'native') {
-        throw new LabError(`${n.name}: after attaching, ${ifname} shows XDP mode '${mode}', not native; fix: ${xdpAttachFix(mode, { ifname, cpus: plan.vm.cpus, queues: plan.vm.queues, mtu: plan.network.mtu })}`, 'XDP_NOT_NATIVE');
-      }
-      return link.stdout;
-    } finally {
-      await this.exec(plan, n, [loader, 'detach', '--pin-dir', n.pinDir, '--ifmac', n.mac], ctx, { check: false });
-    }
+  }
+
+  /** Attaches every fast path in native mode on the lab NIC, checks it is native, detaches. */
+  async checkNativeXdp(plan: Plan, n: PlanNode, ctx: ProviderContext): Promise<string> {
+    const loader = loaderPath();
+    const nic = this.nicArgs(plan, n);
+    return this.verifyNativeXdp(
+      plan, n, ctx, 'attach of the fast paths',
+      () => this.exec(plan, n, loaderArgv.attach(loader, { pinDir: n.pinDir, peers: ctx.paths.peerTableFile, index: n.index, nic, fp: { broadcast: true, quorum: true, reply: true }, hook: 'xdp', xdpMode: 'native', json: false }), ctx, { check: false }),
+      () => this.exec(plan, n, loaderArgv.detach(loader, n.pinDir, nic), ctx, { check: false }),
+    );
   }
 
   async down(plan: Plan, ctx: ProviderContext): Promise<void> {
@@ -550,6 +540,65 @@ export class VagrantProvider implements Provider {
   readonly sharedKernel = false;
   readonly ingressHook = 'xdp' as const;
 
+  /** `vagrant ssh <node>`: the terminal belongs to it, not to a captured runner. */
+  shell(plan: Plan, node: PlanNode, ctx: ProviderContext, env: NodeJS.ProcessEnv): number {
+    if (ctx.runner.dryRun) {
+      ctx.progress.info(`[dry-run] (cd ${ctx.paths.vagrantDir} && vagrant ssh ${node.name})`);
+      return 0;
+    }
+    const r = spawnSync('vagrant', ['ssh', node.name], { cwd: ctx.paths.vagrantDir, stdio: 'inherit', env: { ...env, VAGRANT_DEFAULT_PROVIDER: 'libvirt' } });
+    return r.status ?? 1;
+  }
+
+  /** Interface names differ between boxes: el-loader finds the lab NIC by the plan's MAC. */
+  nicArgs(_plan: Plan, node: PlanNode): string[] {
+    return ['--ifmac', node.mac];
+  }
+
+  /** The guests write cores into GUEST_CORES_DIR: their own core_pattern (the VMs belong to the lab). */
+  async prepareCores(plan: Plan, ctx: ProviderContext): Promise<void> {
+    for (const n of replicas(plan)) {
+      const r = await this.exec(plan, n, ['sh', '-c', `mkdir -p ${GUEST_CORES_DIR} && echo '${GUEST_CORES_DIR}/core.%e.%p' > /proc/sys/kernel/core_pattern`], ctx, { check: false });
+      if (r.exitCode !== 0) ctx.progress.warn(`${n.name}: could not set the guest's core_pattern (${r.stderr.trim()}); crashes there leave no core`);
+    }
+  }
+
+  /**
+   * A process that died in a VM: gdb runs in the guest (on the guest's own
+   * binary, whichever way it was built) and the core is copied out (base64
+   * over ssh) when it is at most GUEST_CORE_COPY_MAX bytes; a larger one
+   * stays in the guest, named in the note.
+   */
+  async findCore(plan: Plan, node: PlanNode, rec: ProcessRecord, binary: string, ctx: ProviderContext, hostCoresDir: string): Promise<FoundCore> {
+    const comm = basename(binary).slice(0, 15);
+    const path = `${GUEST_CORES_DIR}/core.${comm}.${rec.pid}`;
+    const ex = (argv: string[], timeoutMs = 60_000, bulkStdout = false) => this.exec(plan, node, argv, ctx, { check: false, timeoutMs, bulkStdout });
+    // the kernel finishes writing the core before the process is reaped: a few checks suffice
+    const there = await until(async () => (await ex(['test', '-s', path])).exitCode === 0, 10_000, 500);
+    if (!there) return {};
+    const gdb = await ex(gdbArgv(binary, path), 180_000);
+    const backtraceText = gdb.exitCode === null && !gdb.stdout ? `gdb did not run in ${node.name} (${gdb.stderr.trim()})\n` : gdb.stdout + (gdb.stderr ? `\n--- gdb stderr ---\n${gdb.stderr}` : '');
+    const size = Number((await ex(['stat', '-c', '%s', path])).stdout.trim());
+    if (!(size > 0 && size <= GUEST_CORE_COPY_MAX)) {
+      return { backtraceText, coreNote: `the core (${size} bytes) stays in ${node.name} at ${path}: larger than ${GUEST_CORE_COPY_MAX} bytes to copy` };
+    }
+    const b64 = await ex(['base64', '-w0', path], 600_000, true);
+    const bytes = Buffer.from(b64.stdout.trim(), 'base64');
+    if (b64.exitCode !== 0 || bytes.length !== size) {
+      return { backtraceText, coreNote: `copying the core out of ${node.name} failed (${b64.stderr.trim() || `${bytes.length} of ${size} bytes`}); it stays at ${path}` };
+    }
+    mkdirSync(hostCoresDir, { recursive: true });
+    const host = join(hostCoresDir, `core.${comm}.${rec.pid}`);
+    writeFileSync(host, bytes);
+    await ex(['rm', '-f', path]);
+    return { core: { path: host, comm, pid: rec.pid }, backtraceText };
+  }
+
+  /** VMs whose `uname -r` is not the lab's kernel (its pin, or the box's own). */
+  async kernelDrift(plan: Plan, ctx: ProviderContext): Promise<KernelDrift[]> {
+    return (await checkKernelPins(plan, ctx, this)).map(({ node, expected, actual }) => ({ node, expected, actual }));
+  }
+
   async alive(plan: Plan, rec: ProcessRecord, ctx: ProviderContext): Promise<boolean> {
     const node = plan.nodes.find((n) => n.name === rec.node);
     if (!node) return false;
@@ -600,10 +649,7 @@ export class VagrantProvider implements Provider {
       const ifname = res.nodes[n.name]?.ifname;
       if (up && ifname) {
         try {
-          const link = await this.exec(plan, n, ['ip', '-d', '-j', 'link', 'show', 'dev', ifname], ctx, { check: false });
-          const tc = await this.exec(plan, n, ['tc', 'filter', 'show', 'dev', ifname, 'egress'], ctx, { check: false });
-          const tci = await this.exec(plan, n, ['tc', 'filter', 'show', 'dev', ifname, 'ingress'], ctx, { check: false });
-          bpf = parseAttachedBpf(link.stdout, tc.stdout, tci.stdout);
+          bpf = (await attachedBpfOn((argv) => this.exec(plan, n, argv, ctx, { check: false }), ifname)).bpf;
           for (const p of records.filter((p) => p.node === n.name)) {
             const a = await this.sh(plan, n, ctx, this.aliveScript(p), { check: false });
             procs.push({ name: p.name, pid: p.pid, alive: a.exitCode === 0 });
@@ -617,7 +663,7 @@ export class VagrantProvider implements Provider {
           detail = (e as Error).message.split('\n')[0];
         }
       }
-      out.push({ node: n.name, role: n.role, ip: n.ip, mac: n.mac, port: n.port, state: up ? 'up' : state ? 'down' : 'unknown', processes: procs, bpf, ...(kernel ? { kernel } : {}), ...(detail ? { detail } : {}) });
+      out.push(nodeStatus(n, { state: up ? 'up' : state ? 'down' : 'unknown', processes: procs, bpf, ...(kernel ? { kernel } : {}), ...(detail ? { detail } : {}) }));
     }
     this.closeSessions();
     return out;
@@ -636,14 +682,10 @@ export class VagrantProvider implements Provider {
     await grab('uname.txt', ['uname', '-a']);
     await grab('ip-link.txt', ['ip', '-d', '-s', 'link', 'show']);
     await grab('ip-addr.txt', ['ip', 'addr', 'show']);
-    const s = await this.session(plan, node, ctx);
-    const r = await this.sh(plan, node, ctx, `tar -C ${shellQuote([paths.nodeLogDir(node.name)])} -czf /tmp/el-collect.tgz . && chmod 644 /tmp/el-collect.tgz`, { check: false });
-    if (r.exitCode === 0) {
-      const local = join(destDir, 'guest-logs.tgz');
-      await s.getFile('/tmp/el-collect.tgz', local);
-      mkdirSync(join(destDir, 'logs'), { recursive: true });
-      await ctx.runner.run(['tar', '-C', join(destDir, 'logs'), '-xzf', local], { check: false });
-      rmSync(local, { force: true });
+    const nic = this.loadResources(paths).nodes[node.name]?.ifname;
+    if (nic) {
+      await grab('tc-egress.txt', ['tc', 'filter', 'show', 'dev', nic, 'egress']);
+      await grab('tc-ingress.txt', ['tc', 'filter', 'show', 'dev', nic, 'ingress']);
     }
   }
 }
@@ -687,15 +729,4 @@ export async function kernelChecks(plan: Plan, ctx: ProviderContext, provider = 
  */
 export async function checkKernelPins(plan: Plan, ctx: ProviderContext, provider?: VagrantProvider): Promise<KernelCheck[]> {
   return (await kernelChecks(plan, ctx, provider)).filter((c) => !c.ok);
-}
-
-/** Throws LabError naming every drifted VM. */
-export async function assertKernelPins(plan: Plan, ctx: ProviderContext, provider?: VagrantProvider): Promise<void> {
-  const bad = await checkKernelPins(plan, ctx, provider);
-  if (bad.length) {
-    throw new LabError(
-      `refusing to benchmark: ${bad.map((c) => `${c.node} runs ${c.actual}, the lab pins ${c.expected}`).join('; ')}; run \`electrode-lab down\` and \`electrode-lab up\` to reinstall the pin`,
-      'KERNEL_DRIFT',
-    );
-  }
 }

@@ -16,15 +16,16 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { switchPeerPass } from '../bpf.js';
-import { CrashInfo } from '../bench/types.js';
-import { captureCrash, waitForCore, withCoreDumps } from '../crash.js';
+import { CrashInfo, captureCrash, waitForCore, withCoreDumps } from '../crash.js';
 import { LabError } from '../diagnostics.js';
 import { LabPaths, RunPaths } from '../paths.js';
 import { Plan, PlanNode, clients, replicas } from '../plan.js';
 import { until } from '../proc.js';
-import { ProcessRecord, Provider, ProviderContext } from '../providers/provider.js';
+import { LabNode, OpenLab, openLab } from '../providers/lab.js';
+import { Provider, ProviderContext } from '../providers/provider.js';
+import { Started, deadOnes, waitBound } from '../replicas.js';
 import { RunResult } from '../runner.js';
+import type { ProcessRecord } from '../state.js';
 import { loaderArgv, staleStateArgvs } from './commands.js';
 import { CrashFacts, explainUpstreamCrash } from './explain.js';
 import { inNodeArgv, createNodeMounts, upstreamBpfState } from './nodes.js';
@@ -39,16 +40,15 @@ export interface UpstreamLabHandle {
   paths: LabPaths;
   provider: Provider;
   pctx: ProviderContext;
+  /** The lab through the provider seam (the bench has one; otherwise opened here). */
+  open?: OpenLab;
 }
 
 export type UpstreamProc = 'upstream-fast' | 'upstream-replica';
 
-export interface StartedProc {
-  node: PlanNode;
-  rec: ProcessRecord;
+export interface StartedProc extends Started {
   kind: UpstreamProc;
-  /** For gdb: the binary with upstream's symbols. */
-  binary: string;
+  /** The UDP port a replica binds (upstream's one port, or the scenario's config line). */
   port?: number;
 }
 
@@ -76,8 +76,10 @@ const PROBE_MS = 4_000;
 
 export class UpstreamCluster {
   readonly up: UpstreamPaths;
+  readonly open: OpenLab;
   constructor(readonly lab: UpstreamLabHandle, readonly state: UpstreamLabState) {
     this.up = new UpstreamPaths(lab.paths);
+    this.open = lab.open ?? openLab(lab.provider, lab.plan, lab.pctx);
   }
 
   /** The nodes that run upstream processes: every replica and the first client. */
@@ -107,22 +109,25 @@ export class UpstreamCluster {
     return p;
   }
 
+  private node(n: PlanNode): LabNode {
+    return this.open.node(n);
+  }
+
+  /** Runs inside the node's network (the provider) and mount (nodes.ts) namespaces. */
   private async exec(node: PlanNode, argv: string[], cwd?: string, timeoutMs = 30_000): Promise<RunResult> {
-    return this.lab.provider.exec(this.lab.plan, node, inNodeArgv(this.lab.plan.lab, node.name, argv, cwd), this.lab.pctx, { check: false, timeoutMs });
+    return this.node(node).exec(inNodeArgv(this.lab.plan.lab, node.name, argv, cwd), { check: false, timeoutMs });
   }
 
   private async spawn(node: PlanNode, name: string, argv: string[], cwd: string): Promise<ProcessRecord> {
-    return this.lab.provider.spawn(this.lab.plan, node, name, inNodeArgv(this.lab.plan.lab, node.name, withCoreDumps(argv), cwd), this.lab.pctx);
+    return this.node(node).spawn(name, inNodeArgv(this.lab.plan.lab, node.name, withCoreDumps(argv), cwd));
   }
 
   async alive(s: StartedProc): Promise<boolean> {
-    return this.lab.provider.alive(this.lab.plan, s.rec, this.lab.pctx);
+    return this.node(s.node).alive(s.rec);
   }
 
   async dead(started: StartedProc[]): Promise<StartedProc[]> {
-    const out: StartedProc[] = [];
-    for (const s of started) if (!(await this.alive(s))) out.push(s);
-    return out;
+    return (await deadOnes(this.open, started)) as StartedProc[];
   }
 
   /** The ports the replicas of a variant bind (the scenario's config.txt, or the one upstream port of the plan). */
@@ -159,8 +164,9 @@ export class UpstreamCluster {
           const tail = existsSync(rec.logFile) ? readFileSync(rec.logFile, 'utf8').trim().split('\n').slice(-8).join('\n') : '';
           return { started, problem: `${n.name}: upstream's loader ${gone ? 'exited' : `did not attach its TC program within ${LOADER_ATTACH_MS / 1000} s`} (${rec.logFile}):\n${tail}` };
         }
-        // a follower's XDP_TX reply lands on the switch-side veth, which drops it without an XDP program of its own
-        if (v.kernDefines.includes('-DFAST_REPLY')) await switchPeerPass(plan, n, this.lab.pctx, true);
+        // upstream's programs are native XDP: a follower's XDP_TX reply lands on the switch-side veth,
+        // which drops it without an XDP program of its own (the provider's afterAttach hook for the xdp hook)
+        await this.node(n).afterAttach('xdp');
       }
     }
     const ports = this.ports(v);
@@ -173,17 +179,12 @@ export class UpstreamCluster {
 
   /** Every replica bound its UDP port; a problem when one died or the deadline passed. */
   async waitReady(started: StartedProc[], timeoutMs = this.lab.provider.startTimeoutMs): Promise<string | undefined> {
-    const reps = started.filter((s) => s.kind === 'upstream-replica');
-    const pending = new Set(reps);
-    let dead: StartedProc[] = [];
-    const ok = await until(async () => {
-      dead = await this.dead(started);
-      if (dead.length) return true;
-      for (const s of [...pending]) if (await this.lab.provider.udpBound(this.lab.plan, s.node, s.port ?? 0, s.rec, this.lab.pctx)) pending.delete(s);
-      return pending.size === 0;
-    }, timeoutMs);
+    // a loader binds no port: the replicas are waited for, the loaders only asked whether they still run
+    const b = await waitBound(this.open, started.filter((s) => s.kind === 'upstream-replica'), timeoutMs, (s) => (s as StartedProc).port ?? 0);
+    const dead = [...(b.dead as StartedProc[]), ...(await this.dead(started.filter((s) => s.kind === 'upstream-fast')))];
     if (dead.length) return `exited during start: ${dead.map((s) => `${s.node.name} ${s.kind} (${s.rec.logFile})`).join(', ')}`;
-    if (!ok) return `did not bind their UDP ports within ${timeoutMs / 1000} s: ${[...pending].map((s) => `${s.node.name}:${s.port}`).join(', ')}`;
+    const pending = b.pending as StartedProc[];
+    if (pending.length) return `did not bind their UDP ports within ${timeoutMs / 1000} s: ${pending.map((s) => `${s.node.name}:${s.port}`).join(', ')}`;
     return undefined;
   }
 
@@ -215,10 +216,16 @@ export class UpstreamCluster {
   /** A crash folder for a dead upstream process (core, gdb, log tail, pins, kernel log) and why it died. */
   async capture(run: RunPaths, s: StartedProc, v: UpstreamVariant, prep: PreparedVariant): Promise<CrashInfo> {
     const { plan, pctx } = this.lab;
-    const core = await waitForCore(run.coresDir, s.rec.pid, 5000);
+    // through the seam: on netns the core is in the run's cores/ already (written from the node's mount namespace, same filesystem)
+    const node = this.node(s.node);
+    const found = await node.findCore(s.rec, s.binary, run.coresDir);
+    const core = found.core ?? (await waitForCore(run.coresDir, s.rec.pid, 2000));
     const info = await captureCrash({
       run, runner: pctx.runner, node: s.node.name, process: s.kind, pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core,
+      ...(found.backtraceText !== undefined ? { backtraceText: found.backtraceText } : {}),
+      ...(found.coreNote ? { coreNote: found.coreNote } : {}),
       bpfState: () => upstreamBpfState(pctx.runner, plan, s.node, this.state.sharedBpffs),
+      collect: (dir) => node.collect(dir),
     });
     const dir = join(run.root, info.dir);
     const rd = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8') : '');
@@ -236,10 +243,9 @@ export class UpstreamCluster {
 
   /** Replicas first (SIGTERM), then loaders (SIGTERM: they detach XDP and TC and unpin). */
   async stop(started: StartedProc[]): Promise<void> {
-    const { plan, provider, pctx } = this.lab;
-    for (const s of started.filter((x) => x.kind === 'upstream-replica')) await provider.stop(plan, s.rec, pctx);
-    for (const s of started.filter((x) => x.kind === 'upstream-fast')) await provider.stop(plan, s.rec, pctx);
-    for (const n of replicas(plan)) await switchPeerPass(plan, n, pctx, false).catch(() => undefined);
+    for (const s of started.filter((x) => x.kind === 'upstream-replica')) await this.node(s.node).stop(s.rec);
+    for (const s of started.filter((x) => x.kind === 'upstream-fast')) await this.node(s.node).stop(s.rec);
+    if (started.some((x) => x.kind === 'upstream-fast')) for (const n of this.open.replicas()) await n.afterDetach().catch(() => undefined);
   }
 }
 

@@ -21,6 +21,7 @@ import { LabError } from '../diagnostics.js';
 import { RunPaths } from '../paths.js';
 import { clients, replicas } from '../plan.js';
 import { Progress } from '../providers/provider.js';
+import { openLab } from '../providers/lab.js';
 import { loadProcessRecords } from '../state.js';
 import { ClientLoad, StartedProc, UpstreamCluster, UpstreamLabHandle } from './cluster.js';
 import { scenarioSummary } from './explain.js';
@@ -150,10 +151,8 @@ export async function upstreamTrial(cluster: UpstreamCluster, v: UpstreamVariant
 }
 
 async function cpuSample(cluster: UpstreamCluster, started: StartedProc[]): Promise<CpuSample | undefined> {
-  const { plan, provider, pctx } = cluster.lab;
-  if (!provider.sharedKernel) return undefined;
-  const node = clients(plan)[0]!;
-  const r = await provider.exec(plan, node, ['sh', '-c', cpuSampleScript(started.map((x) => x.rec.pid))], pctx, { check: false, timeoutMs: 30_000 }).catch(() => undefined);
+  if (!cluster.open.provider.sharedKernel) return undefined;
+  const r = await cluster.open.clients()[0]!.exec(['sh', '-c', cpuSampleScript(started.map((x) => x.rec.pid))], { check: false, timeoutMs: 30_000 }).catch(() => undefined);
   const parsed = r && r.exitCode === 0 ? parseCpuSample(r.stdout) : 'failed';
   return typeof parsed === 'string' ? undefined : parsed;
 }
@@ -287,11 +286,15 @@ export async function stopUpstream(h: UpstreamLabHandle): Promise<string[]> {
   const recs = loadProcessRecords(h.paths).filter((r) => r.name.startsWith('upstream-'));
   const order = [...recs.filter((r) => r.name.startsWith('upstream-replica')), ...recs.filter((r) => !r.name.startsWith('upstream-replica'))];
   const lines: string[] = [];
+  const open = h.open ?? openLab(h.provider, h.plan, h.pctx);
   for (const r of order) {
-    const alive = await h.provider.alive(h.plan, r, h.pctx);
-    await h.provider.stop(h.plan, r, h.pctx);
+    const node = open.nodeOf(r);
+    const alive = await node.alive(r);
+    await node.stop(r);
     lines.push(`${r.node}: ${r.name} pid ${r.pid} ${alive ? 'stopped' : 'had already exited'}`);
   }
+  // the loaders' native XDP needed the switch side's pass-through program (afterAttach); take it away again
+  if (recs.some((r) => r.name.startsWith('upstream-fast'))) for (const n of open.replicas()) await n.afterDetach().catch(() => undefined);
   await destroyNodeMounts(h.pctx.runner, h.plan.lab);
   const up = new UpstreamPaths(h.paths);
   const st = loadUpstreamState(up);

@@ -10,6 +10,7 @@ import { LabPaths, projectRoot } from '../../src/paths.js';
 import { NO_FACTS, planFromInputs } from '../../src/plan.js';
 import { QuietProgress } from '../../src/progress.js';
 import { NetnsProvider } from '../../src/providers/netns.js';
+import { VagrantProvider } from '../../src/providers/vagrant.js';
 import { RecordingRunner } from '../../src/runner.js';
 
 const home = mkdtempSync(join(tmpdir(), 'el-unit-bpf-'));
@@ -45,7 +46,7 @@ describe('fast paths through the provider (recording runner, nothing runs)', () 
     // an explicit XDP mode asks for the XDP hook
     await attachFastPaths(plan, new NetnsProvider(), ctx(r), { broadcast: true, quorum: false, reply: true }, 'generic');
     const rec = r.lines();
-    expect(rec[10]).toContain(' --hook xdp --xdp-mode generic --json');
+    expect(rec[10]).toContain(' --reply --xdp-mode generic --json');
     expect(rec[0]).toBe(
       `nsenter --net=/run/netns/el-fp-replica0 -- ${loader} attach --pin-dir /sys/fs/bpf/electrode-lab/fp/replica0 --peers ${paths.peerTableFile} --index 0 --ifname eth0 --broadcast --reply --hook tc --json`,
     );
@@ -61,7 +62,7 @@ describe('fast paths through the provider (recording runner, nothing runs)', () 
     const rec = r.lines();
     expect(rec).toHaveLength(10);
     expect(rec[0]).toBe(
-      `nsenter --net=/run/netns/el-fp-replica0 -- ${loader} attach --pin-dir /sys/fs/bpf/electrode-lab/fp/replica0 --peers ${paths.peerTableFile} --index 0 --ifname eth0 --broadcast --reply --hook xdp --xdp-mode native --json`,
+      `nsenter --net=/run/netns/el-fp-replica0 -- ${loader} attach --pin-dir /sys/fs/bpf/electrode-lab/fp/replica0 --peers ${paths.peerTableFile} --index 0 --ifname eth0 --broadcast --reply --xdp-mode native --json`,
     );
     expect(rec[1]).toBe(`nsenter --net=/run/netns/el-fp-sw -- ${loader} peer-pass --ifname p-replica0`);
     expect(rec[8]).toContain('el-fp-replica4 -- ');
@@ -93,10 +94,12 @@ describe('fast paths through the provider (recording runner, nothing runs)', () 
     const vplan = planFromInputs([{ name: 'vm', replicas: 3, provider: 'vagrant' }], NO_FACTS);
     expect(nodeFiles(vplan, '/host/peers.table')).toEqual({ loader, peers: '/host/peers.table' });
     const calls: string[][] = [];
-    const fake = { exec: async (_p: unknown, node: { name: string }, argv: string[]) => (calls.push([node.name, ...argv]), { argv, exitCode: 0, signal: null, durationMs: 0, stdout: attachJson(), stderr: '' }) };
+    // the vagrant provider's own hooks, its exec recorded
+    const real = new VagrantProvider();
+    const fake = { name: 'vagrant', ingressHook: real.ingressHook, nicArgs: real.nicArgs.bind(real), exec: async (_p: unknown, node: { name: string }, argv: string[]) => (calls.push([node.name, ...argv]), { argv, exitCode: 0, signal: null, durationMs: 0, stdout: attachJson(), stderr: '' }) };
     await attachFastPaths(vplan, fake as never, ctx(new RecordingRunner()), { broadcast: true, quorum: true, reply: true });
     expect(calls).toHaveLength(3);
-    expect(calls[1]).toEqual(['replica1', loader, 'attach', '--pin-dir', vplan.nodes[1]!.pinDir, '--peers', paths.peerTableFile, '--index', '1', '--ifmac', vplan.nodes[1]!.mac, '--broadcast', '--quorum', '--reply', '--hook', 'xdp', '--xdp-mode', 'auto', '--json']);
+    expect(calls[1]).toEqual(['replica1', loader, 'attach', '--pin-dir', vplan.nodes[1]!.pinDir, '--peers', paths.peerTableFile, '--index', '1', '--ifmac', vplan.nodes[1]!.mac, '--broadcast', '--quorum', '--reply', '--xdp-mode', 'auto', '--json']);
   });
 });
 

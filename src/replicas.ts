@@ -1,0 +1,84 @@
+/**
+ * Starting, waiting for and stopping a lab's processes: the ONE way `start`,
+ * `stop`, the bench and the course labs do it. Conditions with deadlines,
+ * never sleeps: a process counts as started when it is alive and its UDP
+ * port is bound; a lab as ready when one request commits end to end.
+ */
+import { probeArgv } from './argv.js';
+import { PlanNode } from './plan.js';
+import { LabNode, OpenLab } from './providers/lab.js';
+import { until } from './proc.js';
+import { RunResult } from './runner.js';
+import type { ProcessRecord } from './state.js';
+
+export interface Started {
+  node: PlanNode;
+  rec: ProcessRecord;
+  /** What runs (a replica, the floor's echo, upstream's replica), for gdb on its core. */
+  binary: string;
+}
+
+/** Starts one process per node: `argvFor` builds each command line (src/argv.ts). */
+export async function startOn(lab: OpenLab, nodes: LabNode[], name: string, binary: string, argvFor: (node: PlanNode) => string[]): Promise<Started[]> {
+  const out: Started[] = [];
+  for (const n of nodes) out.push({ node: n.spec, binary, rec: await n.spawn(name, argvFor(n.spec)) });
+  return out;
+}
+
+export interface BoundResult {
+  ok: boolean;
+  /** Processes that exited while we waited. */
+  dead: Started[];
+  /** Alive, but their port was not bound in time. */
+  pending: Started[];
+}
+
+/** Waits until every process has bound its node's UDP port, or one of them died, or the deadline. */
+export async function waitBound(lab: OpenLab, started: Started[], timeoutMs = lab.provider.startTimeoutMs, port = (s: Started) => s.node.port): Promise<BoundResult> {
+  const pending = new Set(started);
+  let dead: Started[] = [];
+  const ok = await until(async () => {
+    dead = [];
+    for (const s of started) if (!(await lab.node(s.node).alive(s.rec))) dead.push(s);
+    if (dead.length) return true;
+    for (const s of [...pending]) if (await lab.node(s.node).udpBound(port(s), s.rec)) pending.delete(s);
+    return pending.size === 0;
+  }, timeoutMs);
+  return { ok: ok && !dead.length && pending.size === 0, dead, pending: [...pending] };
+}
+
+/** The processes that are not alive now. */
+export async function deadOnes(lab: OpenLab, started: Started[]): Promise<Started[]> {
+  const out: Started[] = [];
+  for (const s of started) if (!(await lab.node(s.node).alive(s.rec))) out.push(s);
+  return out;
+}
+
+export interface CommitResult {
+  ok: boolean;
+  last?: RunResult;
+  /** Replicas that died before a request committed. */
+  dead: Started[];
+}
+
+/**
+ * Sends one request at a time from `client` until one commits (each with its
+ * own client id above `idBase` and keys of its own, so it never shows up in a
+ * measured client's history), a replica dies, or the deadline passes.
+ */
+export async function waitFirstCommit(lab: OpenLab, started: Started[], client: LabNode, clientBinary: string, idBase: number, timeoutMs = lab.provider.startTimeoutMs, attemptMs = 3000): Promise<CommitResult> {
+  const deadline = Date.now() + timeoutMs;
+  let last: RunResult | undefined;
+  for (let attempt = 0; Date.now() < deadline; attempt++) {
+    last = await client.exec(probeArgv(clientBinary, lab.paths.replicaConfigFile, idBase + attempt), { check: false, timeoutMs: attemptMs + (timeoutMs > 20_000 ? 30_000 : 0) });
+    if (last.exitCode === 0) return { ok: true, last, dead: [] };
+    const dead = await deadOnes(lab, started);
+    if (dead.length) return { ok: false, last, dead };
+  }
+  return { ok: false, ...(last ? { last } : {}), dead: await deadOnes(lab, started) };
+}
+
+/** Stops each process (SIGTERM, then SIGKILL after the provider's grace period) and forgets its pid file. */
+export async function stopAll(lab: OpenLab, recs: ProcessRecord[]): Promise<void> {
+  for (const rec of recs) await lab.nodeOf(rec).stop(rec);
+}
