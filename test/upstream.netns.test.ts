@@ -5,8 +5,9 @@
  * client. Root, the snapshots and the build tools are needed; without them
  * the tests skip and say which.
  *
- *   default: up 3 --upstream-arm all, quorum and reply on 5 replicas (one
- *   after the other, `upstream stop/start`), the shared-bpffs mistake on
+ *   default: up 3 --upstream-arm all, a tree the verifier refuses (the
+ *   refusal in the output), quorum and reply on 5 replicas (one after
+ *   the other, `upstream stop/start`), the shared-bpffs mistake on
  *   purpose, lab 04 end to end (scenario7 as it was: the course crash,
  *   captured and explained; then generated; the check; reset), bench
  *   --impl ours,upstream on 3 replicas.
@@ -17,7 +18,7 @@
  */
 import { execa } from 'execa';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,6 +118,25 @@ describe.skipIf(!READY)(`upstream Electrode on netns labs (${READY ? (LONG ? 'lo
     const cr = await cli('crashes', runOf(r.stdout).split('/').at(-1)!);
     expect(cr.stdout).toMatch(/replica1 \(upstream-fast, pid \d+\) SIGABRT/);
     expect(cr.stdout).toMatch(/why: the loader aborted/);
+    await cli('upstream', 'stop', '--name', 'upst3');
+  }, 300_000);
+
+  it("a kernel that refuses upstream's programs: the refusal is in the output with the verifier's words, and nothing runs", async () => {
+    // a copy of the tree whose XDP entry reads the packet without a bounds check (every verifier refuses that)
+    const broken = join(runs, 'broken-tree');
+    cpSync(TREE, broken, { recursive: true });
+    const kern = join(broken, 'xdp-handler', 'fast_kern.c');
+    const text = readFileSync(kern, 'utf8');
+    const at = 'void *data = (void *)(long)ctx->data;';
+    expect(text).toContain(at);
+    writeFileSync(kern, text.replace(at, `${at}\n\tif (*(volatile char *)(data + 200) == 1) return XDP_DROP; /* test: no bounds check */`));
+    const r = await cli('upstream', 'start', '--name', 'upst3', '--tree', broken, '--arm', 'all');
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/upstream all: failed: .*upstream's loader exited/);
+    expect(r.stdout).toMatch(/why: this kernel's verifier refused upstream's programs; its last lines:/);
+    expect(r.stdout).toMatch(/invalid access to packet/);
+    const st = await status('upst3');
+    expect(st.nodes.filter((n) => n.node.startsWith('replica')).every((n) => !n.processes.some((p) => p.alive))).toBe(true);
     await cli('upstream', 'stop', '--name', 'upst3');
   }, 300_000);
 

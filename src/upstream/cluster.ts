@@ -103,7 +103,7 @@ export class UpstreamCluster {
   }
 
   async prepare(v: UpstreamVariant): Promise<PreparedVariant> {
-    const p = await prepareVariant(this.lab.pctx.runner, this.up, this.state.source.digest, this.lab.plan, v, this.state.scenario?.files);
+    const p = await prepareVariant(this.lab.pctx.runner, this.up, this.state.source.buildDigest ?? this.state.source.digest, this.lab.plan, v, this.state.scenario?.files);
     this.state.variants[v.id] = { dir: p.dir, patch: join(p.dir, 'patch.diff'), edits: p.edits, userBuild: p.userBuild };
     saveUpstreamState(this.up, this.state);
     return p;
@@ -143,7 +143,7 @@ export class UpstreamCluster {
     const { plan } = this.lab;
     const reps = replicas(plan);
     const started: StartedProc[] = [];
-    const bins = binariesOf(this.up, this.state.source.digest, v);
+    const bins = binariesOf(this.up, this.state.source.buildDigest ?? this.state.source.digest, v);
     // what a killed loader left (pins, XDP, clsact) would make the next one abort
     for (const n of reps) {
       for (const argv of staleStateArgvs(n.ifname, UPSTREAM_PIN_DIR)) await this.exec(n, argv);

@@ -64,6 +64,13 @@ export interface TreeSource {
   dirty?: boolean;
   /** sha256 over the copied files' paths and contents: names the tree when there is no commit. */
   digest: string;
+  /**
+   * The same over what the replica build reads: everything but the eBPF
+   * side's sources (xdp-handler/*.c). vr/replica.cc includes
+   * xdp-handler/fast_common.h, for its status enum only (the CLUSTER_SIZE a
+   * variant writes there does not reach the replica), so that one counts.
+   */
+  buildDigest?: string;
 }
 
 export interface UpstreamLabState {
@@ -86,13 +93,16 @@ function skip(tree: string, p: string): boolean {
   return SKIP.has(r) || r.endsWith('.o') || r === 'bench/replica' || r === 'bench/client';
 }
 
-/** sha256 over every copied file (sorted relative path + NUL + bytes). */
-export function treeDigest(dir: string): string {
+/** The eBPF side's sources: they do not go into bench/replica or bench/client. */
+export const notInReplicaBuild = (rel: string) => /^xdp-handler\/[^/]+\.c$/.test(rel);
+
+/** sha256 over every copied file (sorted relative path + NUL + bytes), less those `leaveOut` names. */
+export function treeDigest(dir: string, leaveOut: (rel: string) => boolean = () => false): string {
   const h = createHash('sha256');
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = join(d, e.name);
-      if (skip(dir, p)) continue;
+      if (skip(dir, p) || leaveOut(relative(dir, p))) continue;
       if (e.isDirectory()) walk(p);
       else if (e.isFile()) {
         h.update(relative(dir, p) + '\0');
@@ -142,7 +152,7 @@ export async function copySource(runner: Runner, up: UpstreamPaths, treeArg: str
   rmSync(up.source, { recursive: true, force: true });
   mkdirSync(up.root, { recursive: true });
   cpSync(tree, up.source, { recursive: true, filter: (p) => !skip(tree, p) });
-  return { tree, ...(await gitFacts(runner, tree)), digest: treeDigest(up.source) };
+  return { tree, ...(await gitFacts(runner, tree)), digest: treeDigest(up.source), buildDigest: treeDigest(up.source, notInReplicaBuild) };
 }
 
 /** Where the replica and client of a variant are. */
