@@ -12,6 +12,7 @@ import { chartOf, loadResults, resolveRun } from '../bench/store.js';
 import { toCsv } from '../bench/csv.js';
 import { ARM_NAMES, ArmName, BenchOptions, IMPLS, Impl, ResultsFile } from '../bench/types.js';
 import { UpstreamBench } from '../upstream/bench.js';
+import { treeProblems } from '../upstream/tree.js';
 import { LabPaths } from '../paths.js';
 import { NEMESIS_KINDS, NO_NEMESIS, parseNemesisList } from '../bench/nemesis.js';
 import { PROVIDER_NAMES, ProviderName } from '../spec.js';
@@ -233,6 +234,8 @@ Examples:
       const lab = flags.lab ?? g.name;
       const opts = benchOptionsFrom(flags, lab);
       const progress = ctx.progress();
+      const treeBad = opts.electrodeTree ? treeProblems(opts.electrodeTree) : [];
+      if (treeBad.length) throw new DiagnosticsError(treeBad.map((m) => ({ code: 'UPSTREAM_TREE', subject: `--electrode-tree ${opts.electrodeTree}`, message: m, hint: 'give the root of a clone of the Electrode repository (it has Makefile, vr/, bench/, xdp-handler/)' })), 'input');
       if (opts.impls?.includes('upstream') && !opts.electrodeTree && !UpstreamBench.treeOf({ paths: new LabPaths(ctx.home(), lab) })) {
         throw new DiagnosticsError([{ code: 'BENCH_IMPL', subject: '--impl upstream', message: `lab '${lab}' was not brought up with an upstream tree`, hint: 'add --electrode-tree <your Electrode clone>, or `electrode-lab up --electrode-tree ...` first' }], 'input');
       }
