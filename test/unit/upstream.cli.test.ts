@@ -1,7 +1,9 @@
 /** The CLI edges of upstream: flag problems before anything is created, the bench's interleaving, rows per implementation. */
-import { existsSync } from 'node:fs';
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { upstreamFlagProblems } from '../../src/commands/upstream.js';
 import { benchOptionsFrom } from '../../src/commands/bench.js';
 import { schedule } from '../../src/bench/schedule.js';
@@ -71,5 +73,27 @@ describe('bench --impl', () => {
     const t = summaryTable(rows);
     expect(t.split('\n')[0]).toMatch(/replicas\s+impl\s+arm/);
     expect(t).toMatch(/upstream\s+all .* 1\.50x \(\+50\.0%\)\s+0\.80x \(-20\.0%\)/);
+  });
+});
+
+describe('the built CLI refuses bad upstream input before anything exists (exit 2)', () => {
+  const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli.js');
+  const home = mkdtempSync(join(tmpdir(), 'el-upcli-'));
+  const env = { ELECTRODE_LAB_HOME: join(home, 'home'), ELECTRODE_LAB_RUNS: join(home, 'runs'), CI: 'true' };
+  const cli = (...a: string[]) => execa('node', [CLI, ...a], { reject: false, env });
+  afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+  it.skipIf(!existsSync(CLI))('bench --impl upstream with a tree that is not Electrode; up --scenario without a tree', async () => {
+    const b = await cli('bench', '--name', 'upstc', '--replicas', '3', '--impl', 'ours,upstream', '--electrode-tree', '/nonexistent-tree');
+    expect(b.exitCode).toBe(2);
+    expect(b.stderr).toMatch(/UPSTREAM_TREE --electrode-tree \/nonexistent-tree: \/nonexistent-tree does not exist/);
+    const b2 = await cli('bench', '--name', 'upstc', '--replicas', '3', '--impl', 'ours,upstream');
+    expect(b2.exitCode).toBe(2);
+    expect(b2.stderr).toMatch(/BENCH_IMPL --impl upstream: lab 'upstc' was not brought up with an upstream tree/);
+    const u = await cli('up', '3', '--provider', 'netns', '--name', 'upstc', '--scenario', '/x');
+    expect(u.exitCode).toBe(2);
+    expect(u.stderr).toMatch(/UPSTREAM_NO_TREE/);
+    expect(existsSync(join(home, 'runs')) ? readdirSync(join(home, 'runs')) : []).toEqual([]);
+    expect(existsSync(join(home, 'home', 'labs')) ? readdirSync(join(home, 'home', 'labs')) : []).toEqual([]);
   });
 });
