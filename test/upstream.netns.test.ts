@@ -174,7 +174,13 @@ describe.skipIf(!READY)(`upstream Electrode on netns labs (${READY ? (LONG ? 'lo
     };
     const start = await readme('electrode-lab lab start 04');
     expect(start.exitCode, start.stderr).toBe(0);
-    const r = await readme('electrode-lab upstream start --name lab04 --tree ../shared/third_party/electrode-upstream --scenario ../shared/third_party/multi-paxos-poc/scenario7');
+    // the segfault is undefined behaviour: most runs catch it (4 of the first 5 here, in 25 s windows); the README says to run again
+    let r = await readme('electrode-lab upstream start --name lab04 --tree ../shared/third_party/electrode-upstream --scenario ../shared/third_party/multi-paxos-poc/scenario7');
+    for (let attempt = 1; attempt < 3 && results(runOf(r.stdout)).records[0]!.crashes.length === 0; attempt++) {
+      expect(r.stdout).toMatch(/no process crashed within 60 s this time/);
+      expect((await readme('electrode-lab upstream stop --name lab04')).exitCode).toBe(0);
+      r = await readme('electrode-lab upstream start --name lab04 --tree ../shared/third_party/electrode-upstream --scenario ../shared/third_party/multi-paxos-poc/scenario7');
+    }
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     const run = runOf(r.stdout);
     const [asIs, gen] = results(run).records;
@@ -234,7 +240,7 @@ describe.skipIf(!READY)(`upstream Electrode on netns labs (${READY ? (LONG ? 'lo
     expect(await leftovers('lab04', nodeMac('lab04', 'replica', 0).slice(0, 11))).toEqual([]);
     expect(existsSync(mntDir('lab04'))).toBe(false);
     expect(existsSync(run)).toBe(false);
-  }, 600_000);
+  }, 900_000);
 
   it('bench --impl ours,upstream prints both side by side and says which tree and patch the upstream rows are', async () => {
     const reps = LONG ? '3,5,7' : '3';

@@ -203,12 +203,13 @@ export class UpstreamCluster {
     return `no request committed within ${timeoutMs / 1000} s (last probe: ${last ? (last.signal ?? `exit ${last.exitCode}`) : 'none'})`;
   }
 
-  async client(prep: PreparedVariant, load: ClientLoad): Promise<ClientOutcome> {
+  /** Upstream's client on client0; `abort` ends it early (its result then has the signal). */
+  async client(prep: PreparedVariant, load: ClientLoad, abort?: AbortSignal): Promise<ClientOutcome> {
     const client = clients(this.lab.plan)[0];
     if (!client) throw new LabError(`lab '${this.lab.plan.lab}' has no client node`, 'NO_CLIENT');
     const bin = join(prep.userBuild, 'bench', 'client');
     const argv = withCoreDumps([bin, '-c', 'config.txt', '-m', 'vr', '-n', String(load.requests), '-t', String(load.threads), '-w', String(load.warmupSec)]);
-    const run = await this.exec(client, argv, prep.dir, load.timeoutMs);
+    const run = await this.node(client).exec(inNodeArgv(this.lab.plan.lab, client.name, argv, prep.dir), { check: false, timeoutMs: load.timeoutMs, ...(abort ? { signal: abort } : {}) });
     const timedOut = run.signal !== null && run.durationMs >= load.timeoutMs - 50;
     return { run, parsed: parseUpstreamClient(run.stdout + '\n' + run.stderr, load.threads, load.warmupSec), timedOut };
   }

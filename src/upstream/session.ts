@@ -28,6 +28,7 @@ import { scenarioSummary } from './explain.js';
 import { destroyNodeMounts, nodePins, sharedBpffsDir } from './nodes.js';
 import { kernelPorts, upstreamPatch } from './patch.js';
 import { scenarioChanges, scenarioFacts } from './scenario.js';
+import { until } from '../proc.js';
 import { PreparedVariant, UpstreamLabState, UpstreamPaths, copySource, describeSource, loadUpstreamState, readScenario, readSources, saveUpstreamState } from './tree.js';
 import { UpstreamArm, UpstreamVariant, generatedVariant, replicaPorts, scenarioProblems, scenarioVariant, upstreamLabOf } from './variant.js';
 
@@ -47,8 +48,14 @@ export interface StartOptions {
 }
 
 const SMOKE: ClientLoad = { requests: 500, threads: 1, warmupSec: 0, timeoutMs: 60_000 };
-/** How long a scenario run as it was gets to commit its workload (followers wait 5 s before a view change). */
-const AS_IS_MS = 25_000;
+/**
+ * A scenario run as it was: the client gets this long, and the run ends
+ * AS_IS_AFTER_CRASH_MS after the first replica died (the leaders of the
+ * next views, 5 s of silence apart, may follow). The crash is undefined
+ * behaviour: it does not come every time, a longer window makes it likelier.
+ */
+const AS_IS_MS = 60_000;
+const AS_IS_AFTER_CRASH_MS = 8_000;
 
 class TrialError extends Error {}
 
@@ -67,6 +74,8 @@ function baseRecord(t: Trial): TrialRecord {
 export interface UpstreamTrialOptions {
   /** Skip the one-request probe (a scenario run as it was: its failure IS that nothing commits). */
   noProbe?: boolean;
+  /** End the client AS_IS_AFTER_CRASH_MS after the first replica died (a scenario run as it was). */
+  untilCrash?: boolean;
   /** Leave the processes running after a good trial (up). */
   keep?: boolean;
   /** Suffix for process names (bench trials: `.t<seq>`). */
@@ -98,7 +107,18 @@ export async function upstreamTrial(cluster: UpstreamCluster, v: UpstreamVariant
     const reps = started.filter((x) => x.kind === 'upstream-replica');
     const before = await cpuSample(cluster, started);
     const t1 = performance.now();
-    const c = await cluster.client(prep, load);
+    const ac = new AbortController();
+    const clientRun = cluster.client(prep, load, ac.signal);
+    let firstDead: StartedProc | undefined;
+    if (opts.untilCrash) {
+      let done = false;
+      void clientRun.finally(() => (done = true));
+      await until(async () => done || (firstDead = (await cluster.dead(reps))[0]) !== undefined, load.timeoutMs, 200);
+      // an observation window, not a synchronisation: more leaders may crash in the next views
+      if (firstDead && !done) await until(() => done, AS_IS_AFTER_CRASH_MS, 200);
+      if (!done) ac.abort();
+    }
+    const c = await clientRun;
     const windowMs = performance.now() - t1;
     const after = await cpuSample(cluster, started);
     const nodeDir = run.nodeDir(clients(cluster.lab.plan)[0]!.name);
@@ -116,6 +136,7 @@ export async function upstreamTrial(cluster: UpstreamCluster, v: UpstreamVariant
       const cpu = cpuRecord({ before: [before], after: [after], windowMs, ops: r.completed + (r.warmup_completed ?? 0), leaderPid: reps.find((x) => x.node.index === 0)?.rec.pid, followerPids: reps.filter((x) => x.node.index !== 0).map((x) => x.rec.pid) });
       if (cpu) rec.cpu = cpu;
     }
+    if (firstDead && ac.signal.aborted) throw new TrialError(`stopped ${AS_IS_AFTER_CRASH_MS / 1000} s after ${firstDead.node.name}'s replica died: ${r ? `${r.completed} requests completed` : 'no logical client completed'}`);
     if (c.timedOut) throw new TrialError(`upstream's client did not finish within ${load.timeoutMs / 1000} s (it has no timeout of its own and retries forever): ${r ? `${r.completed} requests completed` : 'no logical client completed'}`);
     if (c.run.signal) throw new TrialError(`upstream's client was killed by ${c.run.signal}`);
     if (c.run.exitCode !== 0) throw new TrialError(`upstream's client exited ${c.run.exitCode}: ${c.run.stderr.trim().split('\n').at(-1) ?? ''}`);
@@ -213,8 +234,8 @@ export async function startUpstream(h: UpstreamLabHandle, o: StartOptions): Prom
       out(`scenario ${o.scenario}, as it is:`);
       for (const l of scenarioSummary(facts, kp)) out(`  ${l}`);
       const load: ClientLoad = { ...SMOKE, timeoutMs: AS_IS_MS };
-      const { rec } = await progress.step(`run it as the course project did: ${v.loader ? 'loaders, ' : ''}${n} replicas, the client for at most ${AS_IS_MS / 1000} s`, () =>
-        upstreamTrial(cluster, v, prep, { seq: 0, replicas: n, arm: v.arm, threads: 1, repeat: 0, nemesis: 'none' }, load, run, { noProbe: true }),
+      const { rec } = await progress.step(`run it as the course project did: ${v.loader ? 'loaders, ' : ''}${n} replicas, the client for at most ${AS_IS_MS / 1000} s (${AS_IS_AFTER_CRASH_MS / 1000} s after a replica dies)`, () =>
+        upstreamTrial(cluster, v, prep, { seq: 0, replicas: n, arm: v.arm, threads: 1, repeat: 0, nemesis: 'none' }, load, run, { noProbe: true, untilCrash: true }),
       );
       records.push(rec);
       saveResults(run, resultsOf(run, h.plan.lab, records, n));
@@ -225,6 +246,7 @@ export async function startUpstream(h: UpstreamLabHandle, o: StartOptions): Prom
         out(`  crash: ${c.node} ${c.process} ${c.signal ?? 'died'} in ${c.topFrames.slice(0, 4).join(' <- ') || '?'} -> ${join(run.root, c.dir)}`);
         for (const l of c.explanation ?? []) out(`    why: ${l}`);
       }
+      if (!rec.crashes.length) out(`  no process crashed within ${AS_IS_MS / 1000} s this time: the segfault is undefined behaviour (a pointer into a copy that is gone), it comes in most runs, not in every one; run it again to catch it`);
       // the scenario's files as they ran (toolchain edits made) -> what electrode-lab writes into them for this lab
       const asIs = readSources(prep.dir);
       const generated = upstreamPatch(asIs, upstreamLabOf(h.plan, up.config(v.arm)));
