@@ -203,6 +203,10 @@ export async function startUpstream(h: UpstreamLabHandle, o: StartOptions): Prom
   if (loadProcessRecords(h.paths).some((r) => r.name.startsWith('upstream-'))) {
     throw new LabError(`upstream processes are already running in lab '${h.plan.lab}'; run \`electrode-lab upstream stop${h.plan.lab === 'lab' ? '' : ` --name ${h.plan.lab}`}\` first`, 'UPSTREAM_RUNNING');
   }
+  // our replicas (`electrode-lab start`) hold the same addresses and the base port, and their eBPF the interfaces
+  const ours = [];
+  for (const r of loadProcessRecords(h.paths).filter((x) => x.name === 'replica')) if (await h.provider.alive(h.plan, r, h.pctx)) ours.push(r);
+  if (ours.length) throw new LabError(`electrode-lab's own replicas are running in lab '${h.plan.lab}' (${ours.map((r) => `${r.node}:${r.pid}`).join(', ')}); run \`electrode-lab stop${h.plan.lab === 'lab' ? '' : ` --name ${h.plan.lab}`}\` first`, 'REPLICAS_RUNNING');
   const scenario = o.scenario ? { dir: o.scenario, files: readScenario(o.scenario) } : undefined;
   const facts = scenario ? scenarioFacts(scenario.files) : undefined;
   if (facts) {
