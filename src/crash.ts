@@ -30,6 +30,8 @@ export interface CrashInfo {
   /** Core file name inside dir, if one was captured. */
   core?: string;
   note?: string;
+  /** Why it died, when a known failure class matched (upstream runs: src/upstream/explain.ts). */
+  explanation?: string[];
 }
 
 export const CORE_PATTERN_FILE = '/proc/sys/kernel/core_pattern';

@@ -6,7 +6,7 @@
  * y scale across replica counts so columns compare at a glance.
  */
 import { SummaryRow } from './stats.js';
-import { ArmName } from './types.js';
+import { ArmName, Impl } from './types.js';
 
 export const ARM_COLORS: Record<ArmName, string> = {
   floor: '#d4d4d4',
@@ -54,6 +54,22 @@ export function useLogScale(values: readonly number[]): boolean {
   return Math.max(...pos) / Math.min(...pos) > 30;
 }
 
+interface Series {
+  key: string;
+  arm: ArmName;
+  impl: Impl;
+}
+
+/** `all`, or `upstream all` for the user's upstream tree's rows. */
+function seriesKey(r: Pick<SummaryRow, 'arm' | 'impl'>): string {
+  return r.impl === 'upstream' ? `upstream ${r.arm}` : r.arm;
+}
+
+function fillOf(se: Series): string {
+  const c = ARM_COLORS[se.arm];
+  return se.impl === 'upstream' ? `fill="${c}" fill-opacity="0.4" stroke="${c}" stroke-width="1.5"` : `fill="${c}"`;
+}
+
 export interface ChartOptions {
   title: string;
   subtitle?: string;
@@ -68,7 +84,8 @@ export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions):
   const undecided = allRows.filter((r) => r.safety === '?').length;
   const checkedRows = allRows.filter((r) => r.safety !== '-' && r.arm !== 'floor').length;
   const replicaCounts = [...new Set(rows.map((r) => r.replicas))].sort((a, b) => a - b);
-  const arms = [...new Set(rows.map((r) => r.arm))];
+  // one bar series per arm, and per implementation when upstream rows are there (paler bars)
+  const arms = [...new Map(rows.map((r) => [seriesKey(r), { key: seriesKey(r), arm: r.arm, impl: r.impl ?? 'ours' }])).values()];
   const threadsList = [...new Set(rows.map((r) => r.threads))].sort((a, b) => a - b);
   const metrics: Metric[] = [
     {
@@ -101,7 +118,7 @@ export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions):
   const top = 96;
   const rowH = 170;
   const rowGap = 62;
-  const legendW = arms.reduce((a, arm) => a + 30 + arm.length * 7.5, 0) + 290;
+  const legendW = arms.reduce((a, se) => a + 30 + se.key.length * 7.5, 0) + 290;
   const width = Math.max(left + replicaCounts.length * plotW + (replicaCounts.length - 1) * panelGap + 30, left + legendW, left + (opts.subtitle?.length ?? 0) * 6.6 + 20);
   const safetyY = top + metrics.length * (rowH + rowGap) + 4;
   const curveTop = safetyY + 30;
@@ -115,10 +132,10 @@ export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions):
   if (opts.subtitle) s.push(`<text x="${left}" y="48" font-size="12" fill="#555">${escapeXml(opts.subtitle)}</text>`);
   // legend
   let lx = left;
-  for (const arm of arms) {
-    s.push(`<rect x="${lx}" y="60" width="12" height="12" rx="2" fill="${ARM_COLORS[arm]}"/>`);
-    s.push(`<text x="${lx + 17}" y="70.5" font-size="12" fill="#333">${escapeXml(arm)}</text>`);
-    lx += 30 + arm.length * 7.5;
+  for (const se of arms) {
+    s.push(`<rect x="${lx}" y="60" width="12" height="12" rx="2" ${fillOf(se)}/>`);
+    s.push(`<text x="${lx + 17}" y="70.5" font-size="12" fill="#333">${escapeXml(se.key)}</text>`);
+    lx += 30 + se.key.length * 7.5;
   }
   s.push(`<text x="${lx + 6}" y="70.5" font-size="11" fill="#777">whiskers: min-max over repeats; bars: median${shownNemesis && shownNemesis !== 'none' ? `; nemesis ${escapeXml(shownNemesis)}` : ''}</text>`);
   // the safety verdict: a fast path that loses acknowledged writes has no speedup worth showing
@@ -159,19 +176,20 @@ export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions):
         const gx = x0 + groupGap + ti * (groupW + groupGap);
         s.push(`<text x="${gx + groupW / 2}" y="${y0 + rowH + 15}" font-size="10.5" fill="#555" text-anchor="middle">${t} thread${t === 1 ? '' : 's'}</text>`);
         let prevNoteY = -Infinity;
-        arms.forEach((arm, ai) => {
-          const r = rows.find((x) => x.replicas === n && x.arm === arm && x.threads === t);
+        arms.forEach((se, ai) => {
+          const arm = se.key;
+          const r = rows.find((x) => x.replicas === n && seriesKey(x) === se.key && x.threads === t);
           const bx = gx + ai * (barW + barGap);
           if (!r) return;
           const v = m.pick(r);
           if (!Number.isFinite(v.median)) {
-            // a cell with no usable repeat (all crashed/failed) is marked, not hidden
-            s.push(`<text x="${bx + barW / 2}" y="${y0 + rowH - 4}" font-size="11" fill="#c00" text-anchor="middle">×</text>`);
+            // a cell with no usable repeat (all crashed/failed) is marked, not hidden; one that was not measured (upstream's CPU) is left empty
+            if (r.okRuns === 0) s.push(`<text x="${bx + barW / 2}" y="${y0 + rowH - 4}" font-size="11" fill="#c00" text-anchor="middle">×</text>`);
             return;
           }
           const y = yOf(v.median);
           const tip = `${n} replicas, ${arm}, ${t} threads: median ${fmtTick(v.median)} (min ${fmtTick(v.min)}, max ${fmtTick(v.max)})`;
-          s.push(`<rect x="${bx}" y="${y.toFixed(1)}" width="${barW}" height="${(y0 + rowH - y).toFixed(1)}" rx="1.5" fill="${ARM_COLORS[arm]}"><title>${escapeXml(tip)}</title></rect>`);
+          s.push(`<rect x="${bx}" y="${y.toFixed(1)}" width="${barW}" height="${(y0 + rowH - y).toFixed(1)}" rx="1.5" ${fillOf(se)}><title>${escapeXml(tip)}</title></rect>`);
           if (v.max > v.min) {
             const cx = bx + barW / 2;
             s.push(`<path d="M${cx} ${yOf(v.min).toFixed(1)}V${yOf(v.max).toFixed(1)}M${cx - 4} ${yOf(v.min).toFixed(1)}h8M${cx - 4} ${yOf(v.max).toFixed(1)}h8" stroke="#333" stroke-width="1"/>`);
@@ -185,7 +203,7 @@ export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions):
             const good = m.lowerIsBetter ? r.cpuChange <= 0 : (r.speedup ?? 1) >= 1;
             s.push(`<text x="${bx + barW / 2}" y="${ny.toFixed(1)}" font-size="10" fill="${good ? '#1a7f37' : '#b42318'}" text-anchor="middle">${escapeXml(note)}</text>`);
           }
-          if (mi === 0 && unsafe.some((u) => u.replicas === n && u.arm === arm && u.threads === t)) {
+          if (mi === 0 && unsafe.some((u) => u.replicas === n && seriesKey(u) === se.key && u.threads === t)) {
             s.push(`<text x="${bx + barW / 2}" y="${(y0 + rowH - 16).toFixed(1)}" font-size="14" font-weight="bold" fill="#b42318" text-anchor="middle">✗<title>unsafe: ${escapeXml(r.safety)}</title></text>`);
           }
           if (r.crashedRuns) s.push(`<text x="${bx + barW / 2}" y="${y0 + rowH - 4}" font-size="10" fill="#fff" text-anchor="middle">!</text>`);
@@ -203,7 +221,7 @@ export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions):
  * (the paper's Figure 5): a fast path that pays off moves its line right
  * (more ops/s) and down (less latency).
  */
-function loadCurves(rows: readonly SummaryRow[], replicaCounts: number[], arms: ArmName[], g: { left: number; top: number; plotW: number; panelGap: number; h: number }): string[] {
+function loadCurves(rows: readonly SummaryRow[], replicaCounts: number[], arms: Series[], g: { left: number; top: number; plotW: number; panelGap: number; h: number }): string[] {
   const s: string[] = [];
   const pts = rows.filter((r) => Number.isFinite(r.throughput.median) && Number.isFinite(r.p50.median));
   if (!pts.length) return s;
@@ -223,12 +241,13 @@ function loadCurves(rows: readonly SummaryRow[], replicaCounts: number[], arms: 
       s.push(`<text x="${X(t).toFixed(1)}" y="${y0 + g.h + 14}" font-size="10" fill="#666" text-anchor="middle">${fmtTick(t)}</text>`);
     }
     s.push(`<text x="${x0 + g.plotW / 2}" y="${y0 + g.h + 30}" font-size="11" fill="#333" text-anchor="middle">${n} replicas: ops/s</text>`);
-    for (const arm of arms) {
-      const line = pts.filter((r) => r.replicas === n && r.arm === arm).sort((a, b) => a.threads - b.threads);
+    for (const se of arms) {
+      const arm = se.key;
+      const line = pts.filter((r) => r.replicas === n && seriesKey(r) === se.key).sort((a, b) => a.threads - b.threads);
       if (!line.length) continue;
-      s.push(`<polyline fill="none" stroke="${ARM_COLORS[arm]}" stroke-width="2" points="${line.map((r) => `${X(r.throughput.median).toFixed(1)},${Y(r.p50.median).toFixed(1)}`).join(' ')}"/>`);
+      s.push(`<polyline fill="none" stroke="${ARM_COLORS[se.arm]}"${se.impl === 'upstream' ? ' stroke-dasharray="5 3"' : ''} stroke-width="2" points="${line.map((r) => `${X(r.throughput.median).toFixed(1)},${Y(r.p50.median).toFixed(1)}`).join(' ')}"/>`);
       for (const r of line) {
-        s.push(`<circle cx="${X(r.throughput.median).toFixed(1)}" cy="${Y(r.p50.median).toFixed(1)}" r="3.5" fill="${ARM_COLORS[arm]}" stroke="#333" stroke-width="0.5"><title>${escapeXml(`${n} replicas, ${arm}, ${r.threads} threads: ${fmtTick(r.throughput.median)} ops/s, p50 ${fmtTick(r.p50.median)} µs`)}</title></circle>`);
+        s.push(`<circle cx="${X(r.throughput.median).toFixed(1)}" cy="${Y(r.p50.median).toFixed(1)}" r="3.5" fill="${ARM_COLORS[se.arm]}" stroke="#333" stroke-width="0.5"><title>${escapeXml(`${n} replicas, ${arm}, ${r.threads} threads: ${fmtTick(r.throughput.median)} ops/s, p50 ${fmtTick(r.p50.median)} µs`)}</title></circle>`);
       }
     }
   });

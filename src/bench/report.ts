@@ -28,8 +28,10 @@ export function summaryTable(rows: readonly SummaryRow[]): string {
   const withNemesis = rows.some((r) => r.nemesis !== 'none');
   const withCpu = rows.some((r) => Number.isFinite(r.cpuPerOp));
   const withFloor = rows.some((r) => Number.isFinite(r.floorRatio));
+  const withImpl = rows.some((r) => r.impl === 'upstream');
   const cols: { h: string; right: boolean; cell: (r: SummaryRow) => string; when?: boolean }[] = [
     { h: 'replicas', right: true, cell: (r) => String(r.replicas) },
+    { h: 'impl', right: false, cell: (r) => r.impl, when: withImpl },
     { h: 'arm', right: false, cell: (r) => r.arm },
     { h: 'threads', right: true, cell: (r) => String(r.threads) },
     { h: 'nemesis', right: false, cell: (r) => r.nemesis, when: withNemesis },
@@ -39,6 +41,7 @@ export function summaryTable(rows: readonly SummaryRow[]): string {
     { h: 'min-max', right: true, cell: (r) => (r.throughput.n ? `${fmtInt(r.throughput.min)}-${fmtInt(r.throughput.max)}` : '-') },
     { h: 'CV', right: true, cell: (r) => fmtPct(r.throughput.cv) + (r.cvWarning ? ' !' : '') },
     { h: 'vs baseline', right: true, cell: (r) => (r.arm === 'baseline' || r.arm === 'floor' ? '' : formatSpeedup(r.speedup)) },
+    { h: 'vs ours', right: true, cell: (r) => (r.impl === 'upstream' ? formatSpeedup(r.vsOurs) : ''), when: withImpl },
     { h: 'p50 us', right: true, cell: (r) => fmtUs(r.p50.median) },
     { h: 'p99 us', right: true, cell: (r) => fmtUs(r.p99.median) },
     { h: 'p50 vs base', right: true, cell: (r) => (r.arm === 'baseline' || r.arm === 'floor' ? '' : fmtChange(r.p50Change)) },
@@ -74,7 +77,7 @@ export const PAPER = {
 export function paperComparison(rows: readonly SummaryRow[]): string[] {
   const out: string[] = [];
   for (const n of [...new Set(rows.map((r) => r.replicas))].sort((a, b) => a - b)) {
-    const all = rows.filter((r) => r.replicas === n && r.arm === 'all' && r.nemesis === 'none' && Number.isFinite(r.speedup));
+    const all = rows.filter((r) => r.replicas === n && r.arm === 'all' && r.impl !== 'upstream' && r.nemesis === 'none' && Number.isFinite(r.speedup));
     if (!all.length) continue;
     const r = all.reduce((a, b) => (b.threads > a.threads ? b : a));
     const paper = PAPER.throughput[n];
@@ -93,7 +96,7 @@ export function crashSummary(records: readonly TrialRecord[]): string[] {
   for (const r of records) {
     for (const c of r.crashes) {
       const frames = c.topFrames.length ? c.topFrames.slice(0, 4).join(' <- ') : 'no backtrace';
-      out.push(`${r.replicas} replicas/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: ${c.node} (${c.process}, pid ${c.pid}) ${c.signal ?? 'died'}: ${frames}  [${c.dir}]`);
+      out.push(`${r.replicas} replicas/${r.impl === 'upstream' ? 'upstream ' : ''}${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: ${c.node} (${c.process}, pid ${c.pid}) ${c.signal ?? 'died'}: ${frames}  [${c.dir}]`);
     }
   }
   return out;
@@ -148,6 +151,12 @@ export function renderReport(results: ResultsFile, runDir: string): string {
     const problems = faults.filter((r) => r.fault!.problem);
     for (const r of problems) out.push(`nemesis ${r.fault!.name} in ${r.replicas}/${r.arm}/${r.threads}t: ${r.fault!.problem}`);
   }
+  const up = [...new Map(results.records.filter((r) => r.upstream).map((r) => [r.upstream!.patch, r.upstream!])).values()];
+  if (up.length) {
+    out.push('');
+    out.push('upstream rows (impl upstream: the user\'s Electrode tree, patched copy, its own bench/client):');
+    for (const u of up) out.push(`  ${u.variant}: ${u.tree} ${u.commit ? `commit ${u.commit.slice(0, 12)}${u.dirty ? ' (dirty)' : ''}` : `sha256 ${u.digest.slice(0, 12)} (no git commit)`}, patch ${u.patch}${u.note ? `; ${u.note}` : ''}`);
+  }
   const crashes = crashSummary(results.records);
   if (crashes.length) {
     out.push('');
@@ -158,7 +167,7 @@ export function renderReport(results: ResultsFile, runDir: string): string {
   if (failed.length) {
     out.push('');
     out.push(`failed trials (${failed.length}):`);
-    for (const r of failed) out.push(`  ${r.replicas}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: ${r.error ?? 'unknown'}`);
+    for (const r of failed) out.push(`  ${r.replicas}/${r.impl === 'upstream' ? 'upstream ' : ''}${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: ${r.error ?? 'unknown'}`);
   }
   out.push('');
   out.push(`files: ${runDir}/{results.json,results.csv,environment.json,commands.log,chart.svg}`);

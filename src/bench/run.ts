@@ -33,6 +33,7 @@ import { NO_NEMESIS, NemesisRecord, NemesisSpec, leaderFromLogs, nemesisProblems
 import { analyzeTrial, isSafe } from './safety.js';
 import { CpuSample, cpuRecord, cpuSampleScript, parseCpuSample } from './cpu.js';
 import { ProfileRecord, profileFromPerfScript } from './profiling.js';
+import { UpstreamBench } from '../upstream/bench.js';
 
 export interface BenchDeps {
   env: NodeJS.ProcessEnv;
@@ -608,7 +609,9 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
   bench.results.skipped = arms.skipped;
   writeFileSync(run.specFile, JSON.stringify({ options: opts, labSpec: deps.labSpec ?? {} }, null, 2) + '\n');
   progress.info(`bench run ${run.id}: ${run.root}`);
-  const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat, nemesis: opts.nemesis.map((n) => n.name) });
+  const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat, nemesis: opts.nemesis.map((n) => n.name), ...(opts.impls ? { impls: opts.impls } : {}) });
+  // --- upstream hook (src/upstream/bench.ts): the user's Electrode tree, trial by trial next to ours
+  const upstream = opts.impls?.includes('upstream') ? new UpstreamBench(opts.electrodeTree ?? UpstreamBench.treeOf({ paths: new LabPaths(deps.home, opts.lab) }) ?? '', progress) : undefined;
 
   let guard: CorePatternGuard;
   try {
@@ -637,6 +640,7 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
       if (bench.aborted) break;
       current = await labs.atSize(n);
       await refuseKernelDrift(current);
+      await upstream?.forLab(current); // upstream hook
       writeFileSync(run.planFile, JSON.stringify(current.plan, null, 2) + '\n');
       const nodesEnv: EnvironmentFile['labs'][string]['nodes'] = {};
       for (const node of current.plan.nodes) nodesEnv[node.name] = await nodeEnvironment(current, node);
@@ -646,7 +650,7 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
         if (bench.aborted) break outer;
         done++;
         const title = `[${done}/${trials.length}] ${n} replicas · ${t.arm} · ${t.threads} thread${t.threads === 1 ? '' : 's'} · repeat ${t.repeat + 1}/${opts.repeat}`;
-        const rec = await progress.step(title + (t.nemesis !== 'none' ? ` · nemesis ${t.nemesis}` : ''), () => bench.trial(t, current!));
+        const rec = await progress.step(title + (t.impl ? ` · ${t.impl}` : '') + (t.nemesis !== 'none' ? ` · nemesis ${t.nemesis}` : ''), () => (t.impl === 'upstream' ? upstream!.trial(t, run, opts) : bench.trial(t, current!))); // upstream hook
         bench.results.records.push(rec);
         if (rec.safety && !isSafe(rec.safety)) {
           bench.results.unsafe = (bench.results.unsafe ?? 0) + 1;

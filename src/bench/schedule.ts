@@ -3,7 +3,7 @@
  * expensive step); inside one count, repeat r runs the arms rotated left by
  * r, so on a drifting machine no arm is always first or always last.
  */
-import { ArmName, Trial } from './types.js';
+import { ArmName, Impl, Trial } from './types.js';
 
 export function rotate<T>(xs: readonly T[], by: number): T[] {
   if (xs.length === 0) return [];
@@ -18,6 +18,8 @@ export interface ScheduleInput {
   repeat: number;
   /** Nemesis names; default ['none']. */
   nemesis?: readonly string[];
+  /** Implementations (bench --impl), interleaved inside each cell and rotated per repeat; absent = ours only. */
+  impls?: readonly Impl[];
 }
 
 export function schedule(input: ScheduleInput): Trial[] {
@@ -30,7 +32,12 @@ export function schedule(input: ScheduleInput): Trial[] {
         for (const threads of rotate(input.threads, repeat)) {
           // the floor has no protocol to hurt: once, without a nemesis
           const faults = arm === 'floor' ? ['none'] : (input.nemesis ?? ['none']);
-          for (const nemesis of faults) out.push({ seq: out.length, replicas, arm, threads, repeat, nemesis });
+          // the floor has no implementation; upstream has no nemesis (yet): ours only there
+          const impls = input.impls && input.impls.length ? rotate(input.impls, repeat) : undefined;
+          for (const nemesis of faults) {
+            if (!impls) out.push({ seq: out.length, replicas, arm, threads, repeat, nemesis });
+            else for (const impl of impls) if (impl === 'ours' || (arm !== 'floor' && nemesis === 'none')) out.push({ seq: out.length, replicas, arm, threads, repeat, nemesis, impl });
+          }
         }
       }
     }

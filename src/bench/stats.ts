@@ -3,7 +3,7 @@
  * speedup over baseline. Pure functions.
  */
 import { safetyCell } from './safety.js';
-import { ArmName, ResultsFile, TrialRecord } from './types.js';
+import { ArmName, Impl, ResultsFile, TrialRecord } from './types.js';
 
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
@@ -62,6 +62,10 @@ export const CV_WARN_PERCENT = 10;
 export interface SummaryRow {
   replicas: number;
   arm: ArmName;
+  /** ours (native/) or upstream (the user's Electrode tree); rows of one impl compare with that impl's baseline. */
+  impl: Impl;
+  /** upstream rows: median throughput over ours' (same replicas, arm, threads); NaN otherwise. */
+  vsOurs: number;
   threads: number;
   /** The nemesis of these trials (`none` without one). */
   nemesis: string;
@@ -98,7 +102,7 @@ export interface SummaryRow {
 
 export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): SummaryRow[] {
   const groups = new Map<string, TrialRecord[]>();
-  const key = (r: { replicas: number; arm: string; threads: number; nemesis?: string }) => `${r.replicas}|${r.arm}|${r.threads}|${r.nemesis ?? 'none'}`;
+  const key = (r: { replicas: number; arm: string; threads: number; nemesis?: string; impl?: Impl }) => `${r.replicas}|${r.arm}|${r.threads}|${r.nemesis ?? 'none'}|${r.impl ?? 'ours'}`;
   for (const r of results.records) {
     const k = key(r);
     const g = groups.get(k);
@@ -116,10 +120,10 @@ export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): Su
     return i < 0 ? 0 : i;
   };
   const parsed = keys.map((k) => {
-    const [r, a, t, nm] = k.split('|');
-    return { replicas: Number(r), arm: a as ArmName, threads: Number(t), nemesis: nm!, k };
+    const [r, a, t, nm, im] = k.split('|');
+    return { replicas: Number(r), arm: a as ArmName, threads: Number(t), nemesis: nm!, impl: im as Impl, k };
   });
-  parsed.sort((x, y) => x.replicas - y.replicas || x.threads - y.threads || nemOrder(x.nemesis) - nemOrder(y.nemesis) || armOrder(x.arm) - armOrder(y.arm));
+  parsed.sort((x, y) => x.replicas - y.replicas || x.threads - y.threads || nemOrder(x.nemesis) - nemOrder(y.nemesis) || armOrder(x.arm) - armOrder(y.arm) || (x.impl === y.impl ? 0 : x.impl === 'ours' ? -1 : 1));
   for (const p of parsed) {
     const recs = groups.get(p.k)!;
     const ok = recs.filter((r) => r.status === 'ok' && r.throughput_ops !== null && r.latency_us !== null);
@@ -127,6 +131,8 @@ export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): Su
     rows.push({
       replicas: p.replicas,
       arm: p.arm,
+      impl: p.impl,
+      vsOurs: NaN,
       threads: p.threads,
       nemesis: p.nemesis,
       safety: safetyCell(recs.map((r) => r.safety)),
@@ -153,7 +159,9 @@ export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): Su
   }
   const change = (x: number, base: number) => (Number.isFinite(x) && Number.isFinite(base) && base > 0 ? ((x - base) / base) * 100 : NaN);
   for (const row of rows) {
-    const base = rows.find((b) => b.arm === 'baseline' && b.replicas === row.replicas && b.threads === row.threads && b.nemesis === row.nemesis);
+    const base = rows.find((b) => b.arm === 'baseline' && b.impl === row.impl && b.replicas === row.replicas && b.threads === row.threads && b.nemesis === row.nemesis);
+    const ours = row.impl === 'upstream' ? rows.find((b) => b.impl === 'ours' && b.arm === row.arm && b.replicas === row.replicas && b.threads === row.threads && b.nemesis === row.nemesis) : undefined;
+    if (ours) row.vsOurs = speedup(row.throughput.median, ours.throughput.median);
     if (base) {
       row.speedup = speedup(row.throughput.median, base.throughput.median);
       row.p50Change = base.p50.median > 0 ? ((row.p50.median - base.p50.median) / base.p50.median) * 100 : NaN;

@@ -81,6 +81,8 @@ export interface Trial {
   repeat: number;
   /** The nemesis of this trial, by name (`none` when there is none). */
   nemesis: string;
+  /** bench --impl: which implementation this trial runs (absent = ours). */
+  impl?: Impl;
 }
 
 export type { CrashInfo } from '../crash.js';
@@ -114,6 +116,29 @@ export interface TrialRecord extends Trial {
   cpu?: CpuRecord;
   /** bench --profile: the arm's flame graph and folded stacks (files relative to the run root). */
   profile?: ProfileRecord;
+  /** Which implementation ran: ours (native/, the default when absent) or the user's upstream Electrode tree. */
+  impl?: Impl;
+  /** impl upstream: which tree, commit and patch this row is. */
+  upstream?: UpstreamRowInfo;
+}
+
+export const IMPLS = ['ours', 'upstream'] as const;
+export type Impl = (typeof IMPLS)[number];
+
+export interface UpstreamRowInfo {
+  tree: string;
+  /** git commit of the user's tree, when it is a git work tree. */
+  commit?: string;
+  dirty?: boolean;
+  /** sha256 of the copied tree (names it when there is no commit). */
+  digest: string;
+  /** The variant folder: `<arm>` (generated values) or `scenario-<arm>` (the scenario's files as they are). */
+  variant: string;
+  /** The patch applied to the copy, against the user's tree (also in the run folder). */
+  patch: string;
+  /** The UDP ports the replicas bound, by index. */
+  ports?: number[];
+  note?: string;
 }
 
 export interface BenchOptions {
@@ -140,6 +165,10 @@ export interface BenchOptions {
   profile?: boolean;
   /** Where the ingress fast paths run (default auto: the provider's choice). */
   hook?: 'auto' | 'xdp' | 'tc';
+  /** Implementations to compare (default ours only); upstream needs electrodeTree or a lab up with one. */
+  impls?: Impl[];
+  /** The user's upstream Electrode tree (bench --electrode-tree). */
+  electrodeTree?: string;
 }
 
 export interface SkippedArm {

@@ -10,7 +10,10 @@ import { schedule } from '../bench/schedule.js';
 import { summarize } from '../bench/stats.js';
 import { chartOf, loadResults, resolveRun } from '../bench/store.js';
 import { toCsv } from '../bench/csv.js';
-import { ARM_NAMES, ArmName, BenchOptions, ResultsFile } from '../bench/types.js';
+import { ARM_NAMES, ArmName, BenchOptions, IMPLS, Impl, ResultsFile } from '../bench/types.js';
+import { UpstreamBench } from '../upstream/bench.js';
+import { treeProblems } from '../upstream/tree.js';
+import { LabPaths } from '../paths.js';
 import { NEMESIS_KINDS, NO_NEMESIS, parseNemesisList } from '../bench/nemesis.js';
 import { PROVIDER_NAMES, ProviderName } from '../spec.js';
 import { CliContext } from './context.js';
@@ -40,6 +43,13 @@ function armList(value: string): ArmName[] {
   const bad = parts.filter((p) => !(ARM_NAMES as readonly string[]).includes(p));
   if (bad.length || !parts.length) throw new InvalidArgumentError(`unknown arm(s) ${bad.join(', ') || '(none)'}; arms are ${ARM_NAMES.join(', ')}.`);
   return [...new Set(parts)] as ArmName[];
+}
+
+function implList(value: string): Impl[] {
+  const parts = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = parts.filter((p) => !(IMPLS as readonly string[]).includes(p));
+  if (bad.length || !parts.length) throw new InvalidArgumentError(`unknown implementation(s) ${bad.join(', ') || '(none)'}; they are ${IMPLS.join(', ')}.`);
+  return [...new Set(parts)] as Impl[];
 }
 
 function positiveInt(what: string) {
@@ -77,6 +87,8 @@ interface BenchFlags {
   check?: boolean;
   profile?: boolean;
   hook?: 'auto' | 'xdp' | 'tc';
+  impl?: Impl[];
+  electrodeTree?: string;
 }
 
 export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
@@ -91,6 +103,9 @@ export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
   problems.push(...nemesis.diagnostics);
   if (flags.nemesis !== undefined && flags.check === false) {
     problems.push({ code: 'BENCH_NEMESIS', subject: '--nemesis with --no-check', message: 'a fault without the safety check proves nothing', hint: 'drop --no-check' });
+  }
+  if (flags.electrodeTree !== undefined && !flags.impl?.includes('upstream')) {
+    problems.push({ code: 'BENCH_IMPL', subject: '--electrode-tree', message: 'the tree is only run with --impl upstream', hint: 'add --impl ours,upstream' });
   }
   if (problems.length) throw new DiagnosticsError(problems, 'input');
   // a fixed duration by default: every arm costs the same time, even one that stalls
@@ -114,6 +129,8 @@ export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
     check: flags.check !== false,
     ...(flags.profile ? { profile: true } : {}),
     ...(flags.hook && flags.hook !== 'auto' ? { hook: flags.hook } : {}),
+    ...(flags.impl && !(flags.impl.length === 1 && flags.impl[0] === 'ours') ? { impls: flags.impl } : {}),
+    ...(flags.electrodeTree ? { electrodeTree: flags.electrodeTree } : {}),
   };
 }
 
@@ -159,6 +176,8 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .option('--no-check', 'skip recording histories and committed logs (and the safety verdict)')
     .addOption(new Option('--hook <hook>', 'where quorum prune and fast reply run: auto (the provider\'s choice: tc on netns, xdp on VMs), xdp, tc').choices(['auto', 'xdp', 'tc']).default('auto'))
     .option('--profile', 'record a whole-system profile (perf, linux-perf) per replica count x arm and draw a flame graph of each (netns labs)')
+    .option('--impl <list>', `implementations, interleaved trial by trial: ${IMPLS.join(',')} (upstream = the user's Electrode tree, patched per lab size, its own client; arms are its compile-time switches; no nemesis, no floor)`, implList)
+    .option('--electrode-tree <dir>', 'the upstream Electrode tree for --impl upstream (default: the tree the lab was brought up with)')
     .option('--json', 'print the machine-readable summary instead of the table')
     .addHelpText(
       'after',
@@ -206,6 +225,7 @@ Examples:
         --nemesis none,kill-leader,kill-follower:2,pause,partition,loss:5%
   $ electrode-lab bench --replicas 7 --arms floor,baseline,all --threads 1,2,4,8,16,32 --repeat 1
   $ electrode-lab bench --replicas 7 --arms baseline,all --threads 8 --repeat 1 --profile
+  $ electrode-lab bench --replicas 3,5,7 --impl ours,upstream --arms baseline,broadcast,all --electrode-tree ~/Electrode
   $ electrode-lab report            re-print and re-plot the newest run
   $ electrode-lab crashes           crashes of the newest run with their top frames`,
     )
@@ -214,12 +234,17 @@ Examples:
       const lab = flags.lab ?? g.name;
       const opts = benchOptionsFrom(flags, lab);
       const progress = ctx.progress();
+      const treeBad = opts.electrodeTree ? treeProblems(opts.electrodeTree) : [];
+      if (treeBad.length) throw new DiagnosticsError(treeBad.map((m) => ({ code: 'UPSTREAM_TREE', subject: `--electrode-tree ${opts.electrodeTree}`, message: m, hint: 'give the root of a clone of the Electrode repository (it has Makefile, vr/, bench/, xdp-handler/)' })), 'input');
+      if (opts.impls?.includes('upstream') && !opts.electrodeTree && !UpstreamBench.treeOf({ paths: new LabPaths(ctx.home(), lab) })) {
+        throw new DiagnosticsError([{ code: 'BENCH_IMPL', subject: '--impl upstream', message: `lab '${lab}' was not brought up with an upstream tree`, hint: 'add --electrode-tree <your Electrode clone>, or `electrode-lab up --electrode-tree ...` first' }], 'input');
+      }
       if (g.dryRun) {
         const arms = plannedArms(opts);
         for (const s of arms.skipped) ctx.out(`[dry-run] skip ${s.reason}`);
-        const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat, nemesis: (opts.nemesis ?? [NO_NEMESIS]).map((n) => n.name) });
+        const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat, nemesis: (opts.nemesis ?? [NO_NEMESIS]).map((n) => n.name), ...(opts.impls ? { impls: opts.impls } : {}) });
         ctx.out(`[dry-run] ${trials.length} trials in this order (nothing is run):`);
-        for (const t of trials) ctx.out(`  ${t.seq + 1}. ${t.replicas} replicas, ${t.arm}, ${t.threads} threads, repeat ${t.repeat + 1}${t.nemesis !== 'none' ? `, nemesis ${t.nemesis}` : ''}`);
+        for (const t of trials) ctx.out(`  ${t.seq + 1}. ${t.replicas} replicas, ${t.impl ? `${t.impl} ` : ''}${t.arm}, ${t.threads} threads, repeat ${t.repeat + 1}${t.nemesis !== 'none' ? `, nemesis ${t.nemesis}` : ''}`);
         return;
       }
       const labSpec = {
@@ -286,6 +311,7 @@ Examples:
         ctx.out(`${c.node} (${c.process}, pid ${c.pid}) ${c.signal ?? 'died'}${t ? ` during ${t.replicas} replicas/${t.arm}/${t.threads}t/repeat ${t.repeat + 1}` : ''}`);
         ctx.out(`  top frames: ${c.topFrames.slice(0, 6).join(' <- ') || '(no backtrace)'}`);
         ctx.out(`  folder: ${join(run.root, c.dir)}${c.note ? `  (${c.note})` : ''}`);
+        for (const l of c.explanation ?? []) ctx.out(`  why: ${l}`);
       }
     });
 }

@@ -15,6 +15,7 @@ import { registerBench } from './bench.js';
 import { registerCluster } from './cluster.js';
 import { registerCheck } from './check.js';
 import { registerLab } from './lab.js';
+import { registerUpstream } from './upstream.js';
 
 export { makeContext } from './context.js';
 export type { CliContext, GlobalOptions, LoadedLab } from './context.js';
@@ -22,5 +23,5 @@ export type { CliContext, GlobalOptions, LoadedLab } from './context.js';
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
 /** Every command of the CLI, in help order. Other modules add theirs here. */
-export const commands: RegisterCommand[] = [registerUp, registerDown, registerStatus, registerExec, registerRender, registerBpf, registerCluster, registerBench, registerCheck, registerBox, registerSsh, registerLab];
+export const commands: RegisterCommand[] = [registerUp, registerDown, registerStatus, registerExec, registerRender, registerBpf, registerCluster, registerBench, registerCheck, registerBox, registerSsh, registerLab, registerUpstream];
 

@@ -6,6 +6,7 @@ import { LabPaths } from '../paths.js';
 import { NodeStatus, Provider, ProviderContext } from '../providers/provider.js';
 import { listLabs } from '../state.js';
 import { CliContext } from './context.js';
+import { formatUpstreamStatus, upstreamStatus } from '../upstream/session.js';
 
 export function formatStatusTable(rows: NodeStatus[]): string {
   const head = ['NODE', 'STATE', 'IP', 'PORT', 'MAC', 'PROCESSES', 'EBPF'];
@@ -86,6 +87,7 @@ Examples:
       const pctx = ctx.providerContext(paths);
       const nodes = await provider.status(plan, pctx);
       const fastPaths = await fastPathStatus(plan, paths, provider, pctx);
+      const upstream = await upstreamStatus({ plan, paths, provider, pctx });
       if (opts.json) {
         ctx.out(
           JSON.stringify(
@@ -98,6 +100,7 @@ Examples:
               network: { cidr: plan.network.cidr, mtu: plan.network.mtu, basePort: plan.network.basePort },
               nodes,
               fastPaths,
+              ...(upstream ? { upstream } : {}),
             },
             null,
             2,
@@ -106,6 +109,6 @@ Examples:
         return;
       }
       ctx.out(`lab '${plan.lab}' (${plan.provider}, ${state?.phase ?? 'unknown'}): n=${plan.cluster.n} f=${plan.cluster.f} subnet ${plan.network.cidr} mtu ${plan.network.mtu}`);
-      ctx.out([formatStatusTable(nodes), ...formatFastPathStatus(fastPaths)].join('\n'));
+      ctx.out([formatStatusTable(nodes), ...formatFastPathStatus(fastPaths), ...(upstream ? formatUpstreamStatus(upstream) : [])].join('\n'));
     });
 }

@@ -6,6 +6,7 @@ import { peerTable, replicaConfig } from '../render.js';
 import { createLab } from '../lab.js';
 import { CliContext } from './context.js';
 import { addSpecOptions, planFromOptions, SpecOptions } from './specFlags.js';
+import { UpstreamFlags, addUpstreamOptions, upUpstream, upstreamFlagProblems } from './upstream.js';
 
 export function registerUp(program: Command, ctx: CliContext): void {
   const cmd = program
@@ -20,11 +21,13 @@ Examples:
   $ electrode-lab up --lab labs/seven.yaml       spec from a lab file (flags win over it)
   $ electrode-lab up 7 --provider vagrant        7 VMs with the pinned 5.8 kernel
   $ electrode-lab --dry-run up 3 --provider netns   print the commands, change nothing
+  $ electrode-lab up 7 --provider netns --electrode-tree ~/Electrode --upstream-arm all
+  $ electrode-lab up 7 --provider netns --electrode-tree ~/Multi-Paxos-PoC/Electrode --scenario ~/Multi-Paxos-PoC/scenario7
 
 Without --provider, vagrant is used when vagrant and vagrant-libvirt are installed,
 else netns; the choice and the reason are printed.`,
     );
-  addSpecOptions(cmd).action(async (replicas: number | undefined, opts: SpecOptions) => {
+  addUpstreamOptions(addSpecOptions(cmd)).action(async (replicas: number | undefined, opts: SpecOptions & UpstreamFlags) => {
     const g = ctx.globals();
     const progress = ctx.progress();
     const facts = probeHostFacts(ctx.home(), ctx.env);
@@ -34,7 +37,7 @@ else netns; the choice and the reason are printed.`,
     progress.info(`provider: ${planned.provider} (${planned.providerReason})`);
     const provider = ctx.getProvider(planned.provider);
     const pctx = ctx.providerContext(paths);
-    const problems = await provider.probe(pctx);
+    const problems = [...(await provider.probe(pctx)), ...upstreamFlagProblems(opts, plan)];
     if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
     // machines that exist are what they are: their addresses replace the invented ones
     const plan = provider.adoptPlan ? await progress.step('reading the machines (ssh)', () => provider.adoptPlan!(planned, pctx)) : planned;
@@ -44,6 +47,7 @@ else netns; the choice and the reason are printed.`,
       ctx.out(replicaConfig(plan).trimEnd());
       ctx.out(peerTable(plan).trimEnd());
       await provider.up(plan, pctx);
+      if (opts.electrodeTree) ctx.out(`[dry-run] then copy ${opts.electrodeTree} into the lab, patch it with the plan's values, build it${opts.scenario ? `, run ${opts.scenario} as it is` : ''} and start upstream's loaders, replicas and client in the nodes`);
       return;
     }
 
@@ -73,6 +77,11 @@ else netns; the choice and the reason are printed.`,
     ctx.out(`lab '${plan.lab}' is up (${plan.provider}): ${plan.nodes.map((n) => `${n.name}=${n.ip}:${n.port}`).join(' ')}`);
     ctx.out(`state: ${paths.root}`);
     const nameArg = plan.lab === 'lab' ? '' : ` --name ${plan.lab}`;
+    if (opts.electrodeTree) {
+      // upstream Electrode on the lab (src/upstream/): the lab stays up whatever upstream does
+      await upUpstream(ctx, { plan, paths, provider }, opts);
+      return;
+    }
     ctx.out(`next: electrode-lab status${nameArg} | electrode-lab exec${nameArg} replica0 -- ip addr | electrode-lab down${nameArg}`);
   });
 }

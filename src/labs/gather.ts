@@ -15,7 +15,7 @@ import { COURSE_RECORD_KIND, CourseRecord, CoursePaths, CrashEvidence, Evidence,
 import { LabDef } from './registry.js';
 
 /** The small files of a crash folder (never the core). */
-export const CRASH_FILES = ['crash.json', 'backtrace.txt', 'bpf.json', 'log.tail', 'dmesg.txt'] as const;
+export const CRASH_FILES = ['crash.json', 'backtrace.txt', 'bpf.json', 'log.tail', 'dmesg.txt', 'explain.txt'] as const;
 
 function writeAtomic(file: string, text: string): void {
   mkdirSync(dirname(file), { recursive: true });

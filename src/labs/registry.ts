@@ -15,6 +15,7 @@ import { Evidence } from './evidence.js';
 import { checkLab01 } from './lab01.js';
 import { checkLab02, LAB02_CRASH_LAB } from './lab02.js';
 import { checkLab03, LAB03_BENCH_LAB } from './lab03.js';
+import { checkLab04, LAB04_LAB } from './lab04.js';
 
 export interface LabDef {
   /** `01` */
@@ -92,6 +93,24 @@ export const LABS: readonly LabDef[] = [
       '`electrode-lab report` prints "vs baseline" as 1.23x: write 1.23.',
     ],
     check: checkLab03,
+  },
+  {
+    id: '04',
+    slug: '04-upstream',
+    title: "the course project's code, run as it was",
+    minutes: 60,
+    prerequisites: ['02'],
+    goals: "run the upstream Electrode code with a course scenario's own files, watch the 7-replica crash get captured, explain it from the crash folder, then rerun with generated values; the shared-bpffs mistake on purpose",
+    spec: { name: LAB04_LAB, replicas: 7, provider: 'netns', subnet: '10.79.4.0/24' },
+    extraLabs: [],
+    runLabs: [LAB04_LAB],
+    hints: [
+      'The run folder of `upstream start` has scenario.txt (what the files said, what happened, what changes), scenario-to-generated.diff and one crash folder per dead process; `electrode-lab crashes <run>` lists them with a "why" line each.',
+      "backtrace.txt starts with the crashing thread: the innermost frames are protobuf's accessors (DoViewChangeMessage_LogEntry::opnum); the first VRReplica:: frame below them is upstream's code.",
+      'lib/transportcommon.h, SendMessageToAll: look for the `break` under the broadcast bit. With TC_BROADCAST the kernel was meant to make the other copies.',
+      "A pin is a file in ONE bpffs: with --shared-bpffs every node's /sys/fs/bpf is the same folder, as the compose file's `/sys/fs/bpf:/sys/fs/bpf` volume made it for every container.",
+    ],
+    check: checkLab04,
   },
   {
     id: '05',

@@ -19,6 +19,7 @@ import { procStartTime, processAlive } from '../proc.js';
 import { loaderPath } from '../build.js';
 import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
 import { Netem, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
+import { destroyNodeMounts } from '../upstream/nodes.js';
 
 export const NETNS_RUN_DIR = '/run/netns';
 const STOP_GRACE_MS = 5000;
@@ -256,6 +257,8 @@ export class NetnsProvider implements Provider {
         }
       });
     }
+    // upstream Electrode nodes' mount namespaces (src/upstream/nodes.ts): their processes are gone now
+    await destroyNodeMounts(r, plan.lab);
     const pinRoot = plan.bpf.pinRoot;
     if (pinRoot.startsWith(`${BPFFS_ROOT}/`) && (r.dryRun || existsSync(pinRoot))) {
       await progress.step(`removing pins ${pinRoot}`, async () => {

@@ -15,6 +15,7 @@ import { Evidence, StatsReading, newRecord, parseStatsReadings, statsReadingLine
 import { checkLab01, lab01Facts } from '../../src/labs/lab01.js';
 import { checkLab02, lab02Facts } from '../../src/labs/lab02.js';
 import { checkLab03, lab03Facts } from '../../src/labs/lab03.js';
+import { checkLab04, lab04Facts } from '../../src/labs/lab04.js';
 import { boundaryLine, lastNormalView, lastRun, parseHow, runSegments, startHow } from '../../src/labs/logs.js';
 import { LABS, answersTemplate, findLab } from '../../src/labs/registry.js';
 import { labStateText, upCommandOf } from '../../src/labs/status.js';
@@ -128,7 +129,8 @@ describe('registry', () => {
     expect(findLab('1').slug).toBe('01-view-change');
     expect(findLab('05-crash-hunt').id).toBe('05');
     expect(findLab('fast-paths').id).toBe('03');
-    expect(() => findLab('04')).toThrow(DiagnosticsError);
+    expect(findLab('04-upstream').id).toBe('04');
+    expect(() => findLab('06')).toThrow(DiagnosticsError);
   });
   it('every lab has its own lab name, subnet and prefix lab0', () => {
     const names = LABS.flatMap((l) => [l.spec.name, ...l.extraLabs]);
@@ -288,6 +290,48 @@ describe('lab 03 facts and check', () => {
     expect(checkLab03(right, ev).items.filter((i) => i.status !== 'ok')).toEqual([]);
     const v = checkLab03({ ...right, bench: { ...right.bench, all_speedup: { ...right.bench.all_speedup, r5_t1: 1.6 } }, lease: { ...right.lease, replied: 5 } }, ev);
     expect(v.items.filter((i) => i.status !== 'ok').map((i) => i.key)).toEqual(['lease.replied', 'lease.fallback', 'bench.all_speedup.r5_t1']);
+  });
+});
+
+describe('lab 04 facts and check', () => {
+  const plan = planFromInputs([{ name: 'lab04', replicas: 7, provider: 'netns', subnet: '10.79.4.0/24' }]);
+  const up = (variant: string) => ({ tree: '/t', digest: 'ab', variant, patch: `/p/${variant}/patch.diff` });
+  const rec = (seq: number, over: Partial<TrialRecord>): TrialRecord => ({
+    seq, replicas: 7, arm: 'broadcast', threads: 1, repeat: 0, nemesis: 'none', status: 'ok', crashed: false, startedAt: '', wallMs: 0, requests: 500, completed: 500, errors: 0, timeouts: 0,
+    duration_s: 0.1, throughput_ops: 5000, latency_us: { p50: 200, p90: 0, p95: 0, p99: 0 }, clientExitCode: 0, crashes: [], impl: 'upstream', ...over,
+  });
+  const seg = (node: string, pid: number) => ({ node, process: 'upstream-replica', pid, signal: 'SIGSEGV', topFrames: ['specpaxos::vr::proto::DoViewChangeMessage_LogEntry::opnum', 'specpaxos::vr::VRReplica::HandleDoViewChange', 'UDPTransport::OnReadable'], dir: `crashes/${node}-${pid}` });
+  const crashes = [seg('replica3', 13), seg('replica2', 12)];
+  const asIs = rec(0, { status: 'crashed', crashed: true, completed: 0, throughput_ops: null, latency_us: null, crashes, upstream: { ...up('scenario-broadcast'), ports: [10001, 10002, 10003, 10004, 10005, 10006, 10007] } });
+  const abort = { node: 'replica1', process: 'upstream-fast', pid: 21, signal: 'SIGABRT', topFrames: ['__pthread_kill_implementation', 'main'], dir: 'crashes/replica1-21' };
+  const ev = emptyEvidence({
+    plan,
+    runs: [
+      { id: 'r1', results: results('lab04', [asIs, rec(1, { upstream: up('broadcast') })]), crashes: crashes.map((c) => ({ dir: c.dir, info: c, backtrace: '', bpf: {}, logTail: `x Register (udptransport.cc:381): Listening on UDP port ${10000 + Number(c.node.slice(-1)) + 1}\n`, dmesg: '' })) },
+      { id: 'r2', results: results('lab04', [rec(0, { arm: 'all', status: 'crashed', crashes: [abort], upstream: up('all') })]), crashes: [{ dir: abort.dir, info: abort, backtrace: '', bpf: {}, logTail: 'fast: xdp-handler/fast_user.c:320: main: Assertion `bpf_obj_pin(map_prepare_buffer_fd, "/sys/fs/bpf/paxos_prepare_buffer") == 0\' failed.\n', dmesg: '' }] },
+    ],
+  });
+
+  it('reads the scenario run and the shared-bpffs run', () => {
+    const f = lab04Facts(ev);
+    expect(f.asIs).toMatchObject({ run: 'r1', committed: 0, crashed: ['replica2', 'replica3'], signals: ['SIGSEGV'], replicaPorts: '10001-10007', generatedCommitted: 500 });
+    expect(f.shared).toEqual({ run: 'r2', node: 'replica1', signal: 'SIGABRT', pin: '/sys/fs/bpf/paxos_prepare_buffer' });
+  });
+
+  it('passes right answers, names wrong ones, and without runs says what to run', () => {
+    const right = {
+      as_is: { committed: 0, crashed: 'replica3, replica2', signal: 'segv', function: 'VRReplica::HandleDoViewChange', source_line: 'vr/replica.cc:1158', kernel_port: 12345, replica_ports: '10001..10007', followers_per_prepare: 1, prepareoks_needed: 3, why_three_worked: 'one follower suffices when f is one' },
+      generated: { committed: 500, port: 51000 },
+      shared_bpffs: { aborted_node: 1, signal: 'SIGABRT', pin: 'paxos_prepare_buffer', why: 'replica0 loader pinned it first in the same bpffs' },
+      report: { causes: 'ports never matched so the kernel did nothing; one follower got each prepare; view changes; dangling pointer in HandleDoViewChange crashed the new leaders' },
+    };
+    const v = checkLab04(right, ev);
+    expect(v.items.filter((i) => i.status !== 'ok')).toEqual([]);
+    const wrong = checkLab04({ ...right, as_is: { ...right.as_is, crashed: 'replica6', source_line: 'vr/replica.cc:200' }, shared_bpffs: { ...right.shared_bpffs, aborted_node: 'replica0' } }, ev);
+    expect(wrong.items.filter((i) => i.status === 'wrong').map((i) => i.key)).toEqual(['as_is.crashed', 'as_is.source_line', 'shared_bpffs.aborted_node']);
+    const none = checkLab04(right, emptyEvidence({ plan }));
+    expect(none.items.find((i) => i.key === 'lab: scenario run')?.status).toBe('missing');
+    expect(none.items.find((i) => i.key === 'as_is.crashed')?.message).toMatch(/upstream start --name lab04/);
   });
 });
 

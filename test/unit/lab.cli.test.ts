@@ -33,10 +33,10 @@ describe('lab list and hints', () => {
   it('lists every lab with its time, prerequisites and state', async () => {
     const r = await cli('lab', 'list');
     expect(r.exitCode).toBe(0);
-    expect(r.stdout.split('\n')).toHaveLength(5);
+    expect(r.stdout.split('\n')).toHaveLength(6);
     expect(r.stdout).toMatch(/^02-five-and-seven\s+why 5 and 7 replicas crashed\s+60 min\s+01\s+not started$/m);
     const j = JSON.parse((await cli('lab', 'list', '--json')).stdout) as { id: string; name: string }[];
-    expect(j.map((x) => `${x.id}:${x.name}`)).toEqual(['01:lab01', '02:lab02', '03:lab03', '05:lab05']);
+    expect(j.map((x) => `${x.id}:${x.name}`)).toEqual(['01:lab01', '02:lab02', '03:lab03', '04:lab04', '05:lab05']);
   });
   it('gives one hint at a time, remembers them in the work folder, then lists them all', async () => {
     const seen: string[] = [];
@@ -56,9 +56,9 @@ describe('lab list and hints', () => {
 
 describe('bad input: exit 2, nothing started', () => {
   it('an unknown lab lists the labs', async () => {
-    const r = await cli('lab', 'start', '04');
+    const r = await cli('lab', 'start', '06');
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/LAB_UNKNOWN lab 04: no such course lab; the labs are 01 \(01-view-change\), 02/);
+    expect(r.stderr).toMatch(/LAB_UNKNOWN lab 06: no such course lab; the labs are 01 \(01-view-change\), 02/);
   });
   it('--seed is for the crash hunt only, and a seed is a number', async () => {
     expect((await cli('lab', 'start', '01', '--seed', '3')).stderr).toMatch(/BAD_OPTION --seed: lab 01 plants nothing/);

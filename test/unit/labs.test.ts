@@ -82,9 +82,9 @@ describe('course labs', () => {
   const files = labFiles();
   const { program } = buildProgram({});
 
-  it('has the four exercises and an index', () => {
+  it('has the five exercises and an index', () => {
     const names = files.map((f) => f.slice(LABS.length + 1)).sort();
-    expect(names).toEqual(['01-view-change/README.md', '02-five-and-seven/README.md', '03-fast-paths/README.md', '05-crash-hunt/README.md', 'README.md']);
+    expect(names).toEqual(['01-view-change/README.md', '02-five-and-seven/README.md', '03-fast-paths/README.md', '04-upstream/README.md', '05-crash-hunt/README.md', 'README.md']);
   });
 
   it('the checker itself catches a wrong command, option and argument count', () => {
