@@ -37,7 +37,7 @@ else netns; the choice and the reason are printed.`,
     progress.info(`provider: ${planned.provider} (${planned.providerReason})`);
     const provider = ctx.getProvider(planned.provider);
     const pctx = ctx.providerContext(paths);
-    const problems = [...(await provider.probe(pctx)), ...upstreamFlagProblems(opts, plan)];
+    const problems = [...(await provider.probe(pctx)), ...upstreamFlagProblems(opts, planned)];
     if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
     // machines that exist are what they are: their addresses replace the invented ones
     const plan = provider.adoptPlan ? await progress.step('reading the machines (ssh)', () => provider.adoptPlan!(planned, pctx)) : planned;
