@@ -56,7 +56,12 @@ appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
       checkReplicaIndexes(extra, plan.cluster.n);
       const running: ProcessRecord[] = [];
       const labNow = openLab(provider, plan, pctx);
-      for (const r of loadProcessRecords(paths)) if (r.name === REPLICA_PROC && (await labNow.nodeOf(r).alive(r))) running.push(r);
+      // ours, or upstream's (same addresses and ports): one implementation at a time
+      for (const r of loadProcessRecords(paths)) if ((r.name === REPLICA_PROC || r.name.startsWith('upstream-')) && (await labNow.nodeOf(r).alive(r))) running.push(r);
+      const upstreamUp = running.filter((r) => r.name.startsWith('upstream-'));
+      if (upstreamUp.length && !ctx.runner().dryRun) {
+        throw new LabError(`upstream Electrode is running in lab '${plan.lab}' (${upstreamUp.map((r) => `${r.node}:${r.name}:${r.pid}`).join(', ')}); run \`electrode-lab upstream stop${plan.lab === 'lab' ? '' : ` --name ${plan.lab}`}\` first`, 'UPSTREAM_RUNNING');
+      }
       if (running.length && !ctx.runner().dryRun) {
         throw new LabError(`replicas are already running in lab '${plan.lab}' (${running.map((r) => `${r.node}:${r.pid}`).join(', ')}); run \`electrode-lab stop\` first`, 'ALREADY_STARTED');
       }
