@@ -267,4 +267,40 @@ static __always_inline __u16 okframe_udp_csum(struct el_frame *f)
 	return csum_fold(sum) ?: 0xffff;
 }
 
+/* ---- the ingress dispatchers (XDP and TC ingress) ------------------------ */
+
+enum ingress_verdict { IN_PASS, IN_DROP, IN_QUORUM, IN_REPLY };
+
+/*
+ * What el_xdp_dispatch and el_tc_ingress decide for one frame: pass it up,
+ * drop it (a forged quorum mark), or hand it to the quorum prune or the fast
+ * reply (the caller tail-calls, in its own context). Counts under
+ * EL_PROG_DISPATCH: seen, errors (malformed, forged), fallback (fragments).
+ */
+static __always_inline enum ingress_verdict ingress_decide(void *data, void *data_end, const struct el_config *cfg)
+{
+	struct el_frame *f = data;
+	enum parse_result r = parse(data, data_end, cfg->my_port, 0);
+
+	if (r == P_MALFORMED)
+		count(EL_PROG_DISPATCH, C_ERRORS);
+	else if (r == P_FRAGMENT)
+		count(EL_PROG_DISPATCH, C_FALLBACK);
+	if (r != P_OK || data + sizeof(*f) > data_end || f->ip.daddr != cfg->my_ip)
+		return IN_PASS;
+	if (f->el.type == EL_MSG_PREPARE_OK) {
+		/* the quorum mark is the kernel's word that a quorum formed:
+		 * one arriving from the wire is forged, whatever is switched on */
+		if (f->el.flags & EL_F_QUORUM) {
+			count(EL_PROG_DISPATCH, C_ERRORS);
+			count(EL_PROG_DISPATCH, C_DROPPED);
+			return IN_DROP;
+		}
+		return cfg->enabled & EL_FP_QUORUM ? IN_QUORUM : IN_PASS;
+	}
+	if (f->el.type == EL_MSG_PREPARE && (cfg->enabled & EL_FP_REPLY))
+		return IN_REPLY;
+	return IN_PASS;
+}
+
 #endif /* EL_COMMON_H */

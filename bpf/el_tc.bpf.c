@@ -113,52 +113,31 @@ SEC("tc")
 int el_tc_ingress(struct __sk_buff *skb)
 {
 	struct el_config *cfg = config();
-	void *data, *data_end;
-	struct el_frame *f;
-	enum parse_result r;
-	__u32 enabled;
 
 	count(EL_PROG_DISPATCH, C_SEEN);
 	if (!cfg) {
 		count(EL_PROG_DISPATCH, C_ERRORS);
 		return TC_ACT_OK;
 	}
-	if ((void *)(long)skb->data + sizeof(*f) > (void *)(long)skb->data_end && skb->len >= sizeof(*f) &&
-	    bpf_skb_pull_data(skb, sizeof(*f))) {
+	if ((void *)(long)skb->data + sizeof(struct el_frame) > (void *)(long)skb->data_end && skb->len >= sizeof(struct el_frame) &&
+	    bpf_skb_pull_data(skb, sizeof(struct el_frame))) {
 		count(EL_PROG_DISPATCH, C_PASSED);
 		return TC_ACT_OK;
 	}
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-	f = data;
-	r = parse(data, data_end, cfg->my_port, 0);
-	if (r == P_MALFORMED)
-		count(EL_PROG_DISPATCH, C_ERRORS);
-	else if (r == P_FRAGMENT)
-		count(EL_PROG_DISPATCH, C_FALLBACK);
-	if (r != P_OK)
-		goto pass;
-	if (data + sizeof(*f) > data_end) /* for the verifier; parse() checked */
-		goto pass;
-	if (f->ip.daddr != cfg->my_ip)
-		goto pass;
-	enabled = cfg->enabled;
-	if (f->el.type == EL_MSG_PREPARE_OK) {
-		/* only the kernel marks a quorum: one from the wire is forged */
-		if (f->el.flags & EL_F_QUORUM) {
-			count(EL_PROG_DISPATCH, C_ERRORS);
-			count(EL_PROG_DISPATCH, C_DROPPED);
-			return TC_ACT_SHOT;
-		}
-		if (enabled & EL_FP_QUORUM) {
-			bpf_tail_call(skb, &el_tc_progs, EL_PROG_QUORUM);
-			count(EL_PROG_DISPATCH, C_ERRORS); /* not loaded: goes up unmarked */
-		}
-	} else if (f->el.type == EL_MSG_PREPARE && (enabled & EL_FP_REPLY)) {
+	switch (ingress_decide((void *)(long)skb->data, (void *)(long)skb->data_end, cfg)) {
+	case IN_DROP:
+		return TC_ACT_SHOT;
+	case IN_QUORUM:
+		bpf_tail_call(skb, &el_tc_progs, EL_PROG_QUORUM);
+		count(EL_PROG_DISPATCH, C_ERRORS); /* not loaded: goes up unmarked */
+		break;
+	case IN_REPLY:
 		bpf_tail_call(skb, &el_tc_progs, EL_PROG_REPLY);
 		count(EL_PROG_DISPATCH, C_ERRORS);
+		break;
+	case IN_PASS:
+		break;
 	}
-pass:
 	count(EL_PROG_DISPATCH, C_PASSED);
 	return TC_ACT_OK;
 }
