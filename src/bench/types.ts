@@ -3,6 +3,7 @@
  * from them. Plain data: everything here is JSON round-trippable.
  */
 import type { CrashInfo } from '../crash.js';
+import { fastPathFlags } from '../argv.js';
 import type { NemesisRecord, NemesisSpec } from './nemesis.js';
 import type { SafetyRecord } from './safety.js';
 import type { CpuRecord } from './cpu.js';
@@ -36,11 +37,7 @@ export function armUsesBpf(arm: ArmDef): boolean {
 
 /** The replica flags of an arm (the contract in native/'s CLI). */
 export function armReplicaFlags(arm: Pick<ArmDef, 'broadcast' | 'quorum' | 'reply'>): string[] {
-  const out: string[] = [];
-  if (arm.broadcast) out.push('--fast-broadcast');
-  if (arm.quorum) out.push('--fast-quorum');
-  if (arm.reply) out.push('--fast-reply');
-  return out;
+  return fastPathFlags(arm);
 }
 
 export interface LatencyUs {

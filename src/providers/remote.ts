@@ -103,3 +103,24 @@ export async function remoteFindCore(exec: RemoteExec, node: PlanNode, rec: Proc
   await ex(['rm', '-f', path]);
   return { core: { path: host, comm, pid: rec.pid }, backtraceText };
 }
+
+/**
+ * The node's state into destDir: its kernel log and identity, links and
+ * addresses, and the TC filters on its lab NIC (when known). What
+ * Provider.collect writes into a crash folder's node/.
+ */
+export async function collectRemote(exec: RemoteExec, destDir: string, ifname: string | undefined): Promise<void> {
+  mkdirSync(destDir, { recursive: true });
+  const grab = async (file: string, argv: string[]) => {
+    const r = await exec(argv, { check: false });
+    writeFileSync(join(destDir, file), r.stdout + (r.stderr ? `\n# stderr:\n${r.stderr}` : ''));
+  };
+  await grab('dmesg.txt', ['dmesg']);
+  await grab('uname.txt', ['uname', '-a']);
+  await grab('ip-link.txt', ['ip', '-d', '-s', 'link', 'show']);
+  await grab('ip-addr.txt', ['ip', 'addr', 'show']);
+  if (ifname) {
+    await grab('tc-egress.txt', ['tc', 'filter', 'show', 'dev', ifname, 'egress']);
+    await grab('tc-ingress.txt', ['tc', 'filter', 'show', 'dev', ifname, 'ingress']);
+  }
+}

@@ -26,7 +26,7 @@ import { parseSshConfig, SshSession, SshTarget, sudoCommand } from '../ssh.js';
 import { loadProcessRecords, loadResources, loadState, removeProcessRecord, saveProcessRecord, saveResources } from '../state.js';
 import { domainPrefix, renderVagrantfile } from '../vagrantfile.js';
 import { attachedBpfOn, nodeStatus } from './status.js';
-import { coresPatternScript, remoteAlive, remoteCopyOut, remoteFindCore, remoteSignal, remoteSpawn, remoteStop, remoteUdpBound } from './remote.js';
+import { collectRemote, coresPatternScript, remoteAlive, remoteCopyOut, remoteFindCore, remoteSignal, remoteSpawn, remoteStop, remoteUdpBound } from './remote.js';
 import { FoundCore, KernelDrift, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
 import { gdbArgv, loaderArgv } from '../argv.js';
 import { xdpMode } from '../xdp.js';
@@ -614,19 +614,7 @@ export class VagrantProvider implements Provider {
     mkdirSync(destDir, { recursive: true });
     const console = join(paths.nodeLogDir(node.name), 'console.log');
     if (existsSync(console)) cpSync(console, join(destDir, 'console.log'));
-    const grab = async (file: string, argv: string[]) => {
-      const r = await this.exec(plan, node, argv, ctx, { check: false });
-      writeFileSync(join(destDir, file), r.stdout + (r.stderr ? `\n# stderr:\n${r.stderr}` : ''));
-    };
-    await grab('dmesg.txt', ['dmesg']);
-    await grab('uname.txt', ['uname', '-a']);
-    await grab('ip-link.txt', ['ip', '-d', '-s', 'link', 'show']);
-    await grab('ip-addr.txt', ['ip', 'addr', 'show']);
-    const nic = this.loadResources(paths).nodes[node.name]?.ifname;
-    if (nic) {
-      await grab('tc-egress.txt', ['tc', 'filter', 'show', 'dev', nic, 'egress']);
-      await grab('tc-ingress.txt', ['tc', 'filter', 'show', 'dev', nic, 'ingress']);
-    }
+    await collectRemote((argv, o) => this.exec(plan, node, argv, ctx, o), destDir, this.loadResources(paths).nodes[node.name]?.ifname);
   }
 }
 

@@ -23,7 +23,7 @@ import { Plan, PlanNode, replicas } from '../../plan.js';
 import { RunOptions, RunResult, shellQuote } from '../../runner.js';
 import { SshSession, sudoCommand } from '../../ssh.js';
 import { loadProcessRecords, loadResources, loadState, removeProcessRecord, saveProcessRecord, saveResources } from '../../state.js';
-import { coresPatternScript, remoteAlive, remoteCopyOut, remoteFindCore, remoteSignal, remoteSpawn, remoteStop, remoteUdpBound } from '../remote.js';
+import { collectRemote, coresPatternScript, remoteAlive, remoteCopyOut, remoteFindCore, remoteSignal, remoteSpawn, remoteStop, remoteUdpBound } from '../remote.js';
 import { attachedBpfOn, nodeStatus } from '../status.js';
 import { FoundCore, KernelDrift, Netem, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from '../provider.js';
 import { adoptHosts } from './adopt.js';
@@ -359,18 +359,7 @@ export class HostsProvider implements Provider {
   }
 
   async collect(plan: Plan, node: PlanNode, destDir: string, ctx: ProviderContext): Promise<void> {
-    const { mkdirSync, writeFileSync } = await import('node:fs');
-    mkdirSync(destDir, { recursive: true });
-    const grab = async (file: string, argv: string[]) => {
-      const r = await this.exec(plan, node, argv, ctx, { check: false });
-      writeFileSync(join(destDir, file), r.stdout + (r.stderr ? `\n# stderr:\n${r.stderr}` : ''));
-    };
-    await grab('dmesg.txt', ['dmesg']);
-    await grab('uname.txt', ['uname', '-a']);
-    await grab('ip-link.txt', ['ip', '-d', '-s', 'link', 'show']);
-    await grab('ip-addr.txt', ['ip', 'addr', 'show']);
-    await grab('tc-egress.txt', ['tc', 'filter', 'show', 'dev', node.ifname, 'egress']);
-    await grab('tc-ingress.txt', ['tc', 'filter', 'show', 'dev', node.ifname, 'ingress']);
+    await collectRemote((argv, o) => this.exec(plan, node, argv, ctx, o), destDir, node.ifname);
   }
 
   // ------------------------------------------------------------ hooks
