@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DiagnosticsError, Diagnostic } from '../diagnostics.js';
 import { Tool, missingTools } from '../probe.js';
 import { Plan } from '../plan.js';
+import { PROVIDER_NAMES, PROVIDER_TRAITS } from '../providers/names.js';
 import { scenarioFacts } from '../upstream/scenario.js';
 import { readScenario, treeProblems } from '../upstream/tree.js';
 import { StartOptions, startUpstream, stopUpstream } from '../upstream/session.js';
@@ -50,7 +51,10 @@ export function upstreamFlagProblems(f: UpstreamFlags, plan: Plan): Diagnostic[]
   if (any && !f.electrodeTree) d.push({ code: 'UPSTREAM_NO_TREE', subject: '--scenario/--upstream-*', message: 'these need --electrode-tree', hint: 'add --electrode-tree <your Electrode clone>, e.g. --electrode-tree ../shared/third_party/electrode-upstream' });
   if (!f.electrodeTree) return d;
   d.push(...missingTools(UPSTREAM_TOOLS));
-  if (plan.provider !== 'netns') d.push({ code: 'UPSTREAM_PROVIDER', subject: `--provider ${plan.provider}`, message: 'upstream trees run on netns labs only (for now)', hint: 'add --provider netns' });
+  if (!PROVIDER_TRAITS[plan.provider].upstreamTrees) {
+    const can = PROVIDER_NAMES.filter((p) => PROVIDER_TRAITS[p].upstreamTrees);
+    d.push({ code: 'UPSTREAM_PROVIDER', subject: `--provider ${plan.provider}`, message: `upstream trees run on ${can.join(', ')} labs only (for now)`, hint: `add --provider ${can[0]}` });
+  }
   for (const m of treeProblems(f.electrodeTree)) d.push({ code: 'UPSTREAM_TREE', subject: `--electrode-tree ${f.electrodeTree}`, message: m, hint: 'give the root of a clone of the Electrode repository (it has Makefile, vr/, bench/, xdp-handler/)' });
   if (f.scenario) {
     try {

@@ -9,14 +9,16 @@ export type ProviderName = (typeof PROVIDER_NAMES)[number];
 export interface ProviderTraits {
   /** Its lab network is reachable from this host's routing table (VMs on a host bridge): a subnet must not overlap the host's routes. */
   routedFromHost: boolean;
+  /** It can run a user's upstream Electrode tree (per-node mount namespaces and bpffs: src/upstream/). */
+  upstreamTrees: boolean;
   /** One line for `--help` and the README. */
   what: string;
 }
 
 export const PROVIDER_TRAITS: Record<ProviderName, ProviderTraits> = {
-  netns: { routedFromHost: false, what: 'network namespaces on this host (fast; what CI uses)' },
-  vagrant: { routedFromHost: true, what: 'Vagrant/libvirt VMs with a pinned guest kernel and virtio-net' },
-  hosts: { routedFromHost: false, what: 'machines that already exist, driven over SSH from an inventory (bare-metal testbeds)' },
+  netns: { routedFromHost: false, upstreamTrees: true, what: 'network namespaces on this host (fast; what CI uses)' },
+  vagrant: { routedFromHost: true, upstreamTrees: false, what: 'Vagrant/libvirt VMs with a pinned guest kernel and virtio-net' },
+  hosts: { routedFromHost: false, upstreamTrees: false, what: 'machines that already exist, driven over SSH from an inventory (bare-metal testbeds)' },
 };
 
 /** The provider a lab gets without --provider: VMs when the host can run them, else namespaces. */
