@@ -605,6 +605,18 @@ static void test_silent_replica_lwm(void)
 
 /* ---- 7. Prepares and the MTU -------------------------------------------- */
 
+/* the Prepares a node sent since nout was reset, and how many carry the broadcast mark */
+static void count_prepares(const struct node *l, size_t *preps, size_t *marked)
+{
+	*preps = *marked = 0;
+	for (size_t i = 0; i < l->nout; i++) {
+		if (l->out[i].buf[5] != EL_MSG_PREPARE)
+			continue;
+		(*preps)++;
+		*marked += (l->out[i].buf[6] & EL_F_BCAST) != 0;
+	}
+}
+
 static void test_prepare_size_and_broadcast(void)
 {
 	struct vr_opts o = opts_default();
@@ -625,38 +637,21 @@ static void test_prepare_size_and_broadcast(void)
 	vr_init(&l->core, &o, &env, 3, 1, 0, 1, w.now);
 	l->nout = 0;
 	submit(&w, 0, 9, 1, big);
-	size_t preps = 0, marked = 0;
-	for (size_t i = 0; i < l->nout; i++) {
-		if (l->out[i].buf[5] != EL_MSG_PREPARE)
-			continue;
-		preps++;
-		marked += (l->out[i].buf[6] & EL_F_BCAST) != 0;
-	}
+	size_t preps, marked;
+	count_prepares(l, &preps, &marked);
 	CHECK_EQ(preps, 2);  /* to each follower */
 	CHECK_EQ(marked, 0); /* TC cannot fan out fragments */
 	/* small ops: marked, one copy */
 	l->nout = 0;
 	submit(&w, 0, 9, 2, "small");
-	preps = marked = 0;
-	for (size_t i = 0; i < l->nout; i++) {
-		if (l->out[i].buf[5] != EL_MSG_PREPARE)
-			continue;
-		preps++;
-		marked += (l->out[i].buf[6] & EL_F_BCAST) != 0;
-	}
+	count_prepares(l, &preps, &marked);
 	CHECK_EQ(preps, 1);
 	CHECK_EQ(marked, 1);
 	/* the broadcast switched off at run time: the leader looks before it marks */
 	l->enabled = EL_FP_QUORUM;
 	l->nout = 0;
 	submit(&w, 0, 9, 3, "again");
-	preps = marked = 0;
-	for (size_t i = 0; i < l->nout; i++) {
-		if (l->out[i].buf[5] != EL_MSG_PREPARE)
-			continue;
-		preps++;
-		marked += (l->out[i].buf[6] & EL_F_BCAST) != 0;
-	}
+	count_prepares(l, &preps, &marked);
 	CHECK_EQ(preps, 2);
 	CHECK_EQ(marked, 0);
 	/* a batch never exceeds max_prepare: 8 small ops split across Prepares of <= 600 bytes */
