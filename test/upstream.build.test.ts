@@ -4,7 +4,6 @@
  * (tier 2). Needs root, clang, gcc, bpftool and the upstream snapshot.
  */
 import { execa } from 'execa';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,16 +12,10 @@ import { ALL_FAST_PATHS } from '../src/bpf.js';
 import { kernBuildArgv, loaderArgv, loaderBuildArgv } from '../src/upstream/commands.js';
 import { UPSTREAM_FILES, UpstreamLab, UpstreamSources, upstreamPatch } from '../src/upstream/patch.js';
 import { thirdPartyDir } from './helpers/thirdParty.js';
+import { which } from '../src/probe.js';
 
 const SNAP = thirdPartyDir('electrode-upstream');
-const has = (tool: string) => {
-  try {
-    execFileSync('which', [tool], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
+const has = (tool: string) => which(tool) !== undefined;
 const READY = existsSync(SNAP) && process.getuid?.() === 0 && ['clang', 'gcc', 'bpftool', 'unshare', 'nsenter', 'tc'].every(has);
 const WHY = `needs root, clang, gcc, bpftool, tc and the snapshot ${SNAP}`;
 const FILES = [UPSTREAM_FILES.config, UPSTREAM_FILES.user, UPSTREAM_FILES.common, UPSTREAM_FILES.kern];

@@ -17,7 +17,6 @@
  *   flock /work/.heavy.lock npx vitest run test/upstream.netns.test.ts
  */
 import { execa } from 'execa';
-import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
@@ -25,6 +24,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, IS_ROOT, ROOT, leftovers } from './netns.helpers.js';
 import { thirdPartyDir } from './helpers/thirdParty.js';
+import { which } from '../src/probe.js';
 import { treeDigest } from '../src/upstream/tree.js';
 import { mntDir } from '../src/upstream/nodes.js';
 import { UPSTREAM_ARMS } from '../src/upstream/variant.js';
@@ -32,14 +32,7 @@ import { nodeMac } from '../src/plan.js';
 
 const TREE = thirdPartyDir('electrode-upstream');
 const SCEN = thirdPartyDir('multi-paxos-poc');
-const has = (tool: string) => {
-  try {
-    execFileSync('which', [tool], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
+const has = (tool: string) => which(tool) !== undefined;
 const TOOLS = ['g++', 'protoc', 'pkg-config', 'clang', 'gcc', 'gdb', 'bpftool', 'tc', 'unshare', 'nsenter', 'stdbuf'];
 const missing = [...(IS_ROOT ? [] : ['root']), ...[TREE, SCEN].filter((d) => !existsSync(d)), ...TOOLS.filter((t) => !has(t)), ...(existsSync(CLI) ? [] : [`${CLI} (npm run build)`])];
 const READY = missing.length === 0;
