@@ -83,3 +83,25 @@ export function scenarioSummary(facts: ScenarioFacts, kernPorts: number[] = [UPS
     `docker-compose: ${facts.services.filter((s) => s.role === 'replica').length} replica containers${shared ? `; ${shared} containers (replicas and client) mount the host's /sys/fs/bpf` : ''}`,
   ];
 }
+
+/** Fewer resends than this are ordinary loss recovery; more, with no progress, is a stall. */
+export const STALL_RESENDS = 10;
+
+/**
+ * Why upstream's client stopped getting replies (pure), from the leader's
+ * log and the variant's kernel switches; undefined when the log shows no
+ * stall. With FAST_QUORUM_PRUNE, HandlePrepareOK (xdp-handler/fast_kern.c:
+ * 284-287) passes a PrepareOK up only when the op's bitset holds exactly
+ * QUORUM_SIZE - 1 acks and drops every other one, and the TC side clears that
+ * bitset only for a Prepare of another (view, op) (fast_kern.c:456-465): once
+ * more than a quorum acked, every ack to a resent Prepare of the same op is
+ * dropped, so one lost quorum-completing PrepareOK stalls the op for good.
+ */
+export function explainUpstreamStall(leaderLog: string, kernDefines: string[]): string | undefined {
+  const resends = (leaderLog.match(/Resending prepare/g) ?? []).length;
+  if (resends < STALL_RESENDS) return undefined;
+  if (kernDefines.includes('-DFAST_QUORUM_PRUNE')) {
+    return `upstream's leader resent a Prepare ${resends} times and never heard a quorum: its quorum prune (xdp-handler/fast_kern.c:284-287) passes a PrepareOK only while the op's bitset holds exactly QUORUM_SIZE - 1 acks, and a resent Prepare of the same op does not clear the bitset (fast_kern.c:456-465), so once more than QUORUM_SIZE - 1 followers acked, every later ack of that op is dropped and one lost quorum-completing PrepareOK stalls the op for good (a liveness bug of upstream's fast path, not a lost write)`;
+  }
+  return `upstream's leader resent a Prepare ${resends} times and never heard a quorum (no quorum prune in this variant: the followers' acks did not arrive; see their logs)`;
+}

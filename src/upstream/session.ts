@@ -24,7 +24,7 @@ import { Progress } from '../providers/provider.js';
 import { openLab } from '../providers/lab.js';
 import { loadProcessRecords } from '../state.js';
 import { ClientLoad, StartedProc, UpstreamCluster, UpstreamLabHandle } from './cluster.js';
-import { scenarioSummary } from './explain.js';
+import { explainUpstreamStall, scenarioSummary } from './explain.js';
 import { destroyNodeMounts, nodePins, sharedBpffsDir } from './nodes.js';
 import { kernelPorts, upstreamPatch } from './patch.js';
 import { scenarioChanges, scenarioFacts } from './scenario.js';
@@ -146,6 +146,13 @@ export async function upstreamTrial(cluster: UpstreamCluster, v: UpstreamVariant
   } catch (e) {
     rec.status = 'failed';
     rec.error = (e as Error).message.split('\n').slice(0, 4).join(' | ');
+    // a client that got no replies: say why when the leader's log shows upstream's stall
+    const leader = started.find((x) => x.kind === 'upstream-replica' && x.node.index === 0);
+    const stall = leader && existsSync(leader.rec.logFile) ? explainUpstreamStall(readFileSync(leader.rec.logFile, 'utf8'), v.kernDefines) : undefined;
+    if (stall) {
+      rec.error += ` | ${stall}`;
+      rec.upstream.note = stall;
+    }
   } finally {
     for (const s of await cluster.dead(started)) rec.crashes.push(await cluster.capture(run, s, v, prep));
     if (!keep || rec.crashes.length) {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { planLab } from '../../src/plan.js';
 import { normalizeSpec } from '../../src/spec.js';
 import { parseUpstreamClient } from '../../src/upstream/client.js';
-import { explainUpstreamCrash } from '../../src/upstream/explain.js';
+import { STALL_RESENDS, explainUpstreamCrash, explainUpstreamStall } from '../../src/upstream/explain.js';
 import { inNodeArgv, mntFile, nodeMountScript } from '../../src/upstream/nodes.js';
 import { kernelPorts, upstreamPatch, UPSTREAM_FILES, UpstreamSources } from '../../src/upstream/patch.js';
 import { scenarioFacts } from '../../src/upstream/scenario.js';
@@ -142,5 +142,23 @@ describe('why an upstream process died', () => {
     expect(explainUpstreamCrash({ ...base, process: 'upstream-fast', topFrames: ['__GI___isoc99_sscanf', 'main'] })[0]).toMatch(/eths\[\]/);
     expect(explainUpstreamCrash({ ...base, process: 'upstream-fast', signal: null, logTail: "libbpf: prog 'HandleRequest_main': failed to load: -7\nBPF program is too large. Processed 1000001 insn\n" })[0]).toMatch(/verifier refused/);
     expect(explainUpstreamCrash({ ...base, process: 'upstream-replica', topFrames: ['foo', 'bar'] })).toEqual(['no known upstream failure class matched SIGSEGV in foo <- bar: read backtrace.txt (gdb, crashing thread first) and log.tail']);
+  });
+});
+
+describe("why upstream's client got no replies", () => {
+  // the leader's lines as upstream's replica writes them (a stalled all-arm trial of this lab)
+  const resend = (k: number) => Array.from({ length: k }, (_, i) => `20261101-1342${String(i).padStart(2, '0')}-0875 05345 * ResendPrepare   (replica.cc:480):   [0] Resending prepare`).join('\n');
+
+  it('a leader resending one Prepare with the quorum prune on: the bitset that is never cleared for the same op', () => {
+    const e = explainUpstreamStall(`${resend(121)}\n... HandleRequest (replica.cc:657): [0] Received duplicate request but no reply available; ignoring\n`, ['-DFAST_QUORUM_PRUNE', '-DFAST_REPLY']);
+    expect(e).toMatch(/resent a Prepare 121 times/);
+    expect(e).toMatch(/fast_kern\.c:284-287/);
+    expect(e).toMatch(/fast_kern\.c:456-465/);
+  });
+
+  it('without the quorum prune it says only what the log shows; a few resends are ordinary loss recovery', () => {
+    expect(explainUpstreamStall(resend(STALL_RESENDS), ['-DFAST_REPLY'])).toMatch(/no quorum prune in this variant/);
+    expect(explainUpstreamStall(resend(STALL_RESENDS - 1), ['-DFAST_QUORUM_PRUNE'])).toBeUndefined();
+    expect(explainUpstreamStall('', ['-DFAST_QUORUM_PRUNE'])).toBeUndefined();
   });
 });
