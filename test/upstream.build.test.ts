@@ -4,7 +4,7 @@
  * (tier 2). Needs root, clang, gcc, bpftool and the upstream snapshot.
  */
 import { execa } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +23,8 @@ const FILES = [UPSTREAM_FILES.config, UPSTREAM_FILES.user, UPSTREAM_FILES.common
 const MAX_HELPER_ID_LINUX_5_8 = 135;
 
 describe.skipIf(!READY)(`upstream xdp-handler, patched, on this kernel (${READY ? 'ready' : WHY})`, () => {
-  const tmp = READY ? mkdtempSync(join(tmpdir(), 'el-upstream-build-')) : '';
+  // named now, created in beforeAll: collecting the tests leaves nothing in /tmp
+  const tmp = join(tmpdir(), `el-upstream-build-${process.pid}`);
   const tree = join(tmp, 'tree');
   const ns = `el-upstream-test-${process.pid}`;
   const n = 5;
@@ -36,6 +37,8 @@ describe.skipIf(!READY)(`upstream xdp-handler, patched, on this kernel (${READY 
   const pristine: UpstreamSources = {};
 
   beforeAll(() => {
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true, mode: 0o700 });
     for (const f of FILES) {
       pristine[f] = readFileSync(join(SNAP, f), 'utf8');
       mkdirSync(join(tree, 'xdp-handler'), { recursive: true });

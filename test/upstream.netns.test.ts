@@ -17,11 +17,11 @@
  *   flock /work/.heavy.lock npx vitest run test/upstream.netns.test.ts
  */
 import { execa } from 'execa';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, IS_ROOT, ROOT, leftovers } from './netns.helpers.js';
 import { thirdPartyDir } from './helpers/thirdParty.js';
 import { which } from '../src/probe.js';
@@ -38,8 +38,9 @@ const missing = [...(IS_ROOT ? [] : ['root']), ...[TREE, SCEN].filter((d) => !ex
 const READY = missing.length === 0;
 const LONG = process.env.ELECTRODE_LAB_UPSTREAM_LONG === '1';
 
-const home = READY ? mkdtempSync(join(tmpdir(), 'el-upstream-home-')) : '';
-const runs = READY ? mkdtempSync(join(tmpdir(), 'el-upstream-runs-')) : '';
+// named now, created in beforeAll: collecting the tests (vitest list, a skipped run) leaves nothing in /tmp
+const home = join(tmpdir(), `el-upstream-home-${process.pid}`);
+const runs = join(tmpdir(), `el-upstream-runs-${process.pid}`);
 const env = { ELECTRODE_LAB_HOME: home, ELECTRODE_LAB_RUNS: runs, CI: 'true' };
 const cli = (...args: string[]) => execa('node', [CLI, ...args], { reject: false, env, timeout: 600_000 });
 const LABS = ['upst3', 'upst5', 'lab04', 'upstb'];
@@ -64,6 +65,13 @@ const results = (dir: string) => JSON.parse(readFileSync(join(dir, 'results.json
 
 describe.skipIf(!READY)(`upstream Electrode on netns labs (${READY ? (LONG ? 'long' : 'default') : `skipped: needs ${missing.join(', ')}`})`, () => {
   const digest = READY ? treeDigest(TREE) : '';
+
+  beforeAll(() => {
+    for (const d of [home, runs]) {
+      rmSync(d, { recursive: true, force: true });
+      mkdirSync(d, { recursive: true, mode: 0o700 });
+    }
+  });
 
   afterAll(async () => {
     for (const lab of LABS) await cli('down', '--name', lab);
