@@ -20,14 +20,14 @@ import { PlanNode, clients, replicas } from '../plan.js';
 import { ProcessRecord, Progress, Provider } from '../providers/provider.js';
 import { RunResult, Runner } from '../runner.js';
 import { SpecInput } from '../spec.js';
-import { CoreFile, CorePatternGuard, captureCrash, listCores, tailLines, waitForCore, withCoreDumps } from '../crash.js';
+import { CoreFile, captureCrash, listCores, tailLines, waitForCore, withCoreDumps } from '../crash.js';
 import { parseClientOutput } from './clientOutput.js';
 import { EnvironmentFile, armNodeState, hostEnvironment, nodeEnvironment } from './environment.js';
 import { attachArm, bpfStateOf, detachAll, fastPathsUnavailable, loaderPath } from './fastpaths.js';
 import { BenchLab, LabControl } from './lab.js';
 import { renderReport } from './report.js';
 import { schedule } from './schedule.js';
-import { LoggingRunner, newRunPaths, saveResults } from './store.js';
+import { LoggingRunner, guardRunCores, newRunPaths, saveResults } from './store.js';
 import { ARMS, ArmName, BenchOptions, CrashInfo, ResultsFile, Trial, TrialRecord, armReplicaFlags, armUsesBpf } from './types.js';
 import { NO_NEMESIS, NemesisRecord, NemesisSpec, leaderFromLogs, nemesisProblems, nemesisWindow, recoveryMs } from './nemesis.js';
 import { analyzeTrial, isSafe } from './safety.js';
@@ -613,14 +613,7 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
   // --- upstream hook (src/upstream/bench.ts): the user's Electrode tree, trial by trial next to ours
   const upstream = opts.impls?.includes('upstream') ? new UpstreamBench(opts.electrodeTree ?? UpstreamBench.treeOf({ paths: new LabPaths(deps.home, opts.lab) }) ?? '', progress) : undefined;
 
-  let guard: CorePatternGuard;
-  try {
-    guard = await CorePatternGuard.install(run.coresDir, { waitMs: deps.coreLockWaitMs ?? 0, log: (l) => runner.note(l) });
-  } catch (e) {
-    // refused before anything ran: leave no empty run folder behind
-    rmSync(run.root, { recursive: true, force: true });
-    throw e;
-  }
+  const guard = await guardRunCores(run, { waitMs: deps.coreLockWaitMs ?? 0, log: (l) => runner.note(l) });
   // after the wait: another bench of the same lab may have been using it until now
   const labs = new LabControl(opts.lab, { home: deps.home, env: deps.env, runner, progress, getProvider: deps.getProvider, ...(deps.signal ? { signal: deps.signal } : {}) }, deps.labSpec ?? {});
   const onAbort = () => {

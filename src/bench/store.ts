@@ -3,8 +3,9 @@
  * results.csv, environment.json, commands.log, chart.svg, crashes/ and
  * per-node logs. Saved after every trial so a killed bench leaves figures.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CorePatternGuard, CorePatternOptions } from '../crash.js';
 import { LabError } from '../diagnostics.js';
 import { RunPaths, runsHome } from '../paths.js';
 import { CommandError, RunOptions, RunResult, Runner, SpawnOptions, shellQuote } from '../runner.js';
@@ -27,6 +28,21 @@ export function newRunPaths(lab: string, env: NodeJS.ProcessEnv = process.env): 
   const run = new RunPaths(dir, id);
   run.ensureDirs();
   return run;
+}
+
+/**
+ * Points the kernel's core_pattern at the run's cores/ folder for the run's
+ * duration. Refused (another bench owns it, the pattern is too long) before
+ * anything ran: the run folder newRunPaths made goes again, so no empty run is
+ * left behind.
+ */
+export async function guardRunCores(run: RunPaths, options: CorePatternOptions = {}): Promise<CorePatternGuard> {
+  try {
+    return await CorePatternGuard.install(run.coresDir, options);
+  } catch (e) {
+    rmSync(run.root, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 function writeAtomic(file: string, text: string): void {

@@ -19,9 +19,9 @@ import { LabError } from '../diagnostics.js';
 import { ALL_FAST_PATHS, attachFastPaths, bpfState, fastPathNames, loaderPath } from '../bpf.js';
 import { labFaultsReplica, nativeBinaries } from '../build.js';
 import { parseClientOutput } from '../bench/clientOutput.js';
-import { newRunPaths, saveResults } from '../bench/store.js';
+import { guardRunCores, newRunPaths, saveResults } from '../bench/store.js';
 import { CrashInfo, ResultsFile, TrialRecord } from '../bench/types.js';
-import { CorePatternGuard, captureCrash, waitForCore, withCoreDumps } from '../crash.js';
+import { captureCrash, waitForCore, withCoreDumps } from '../crash.js';
 import { LabPaths, RunPaths, projectRoot } from '../paths.js';
 import { Plan, PlanNode, clients, replicas } from '../plan.js';
 import { until } from '../proc.js';
@@ -108,14 +108,7 @@ export async function runIncident(seed: string, d: IncidentDeps): Promise<Incide
   await progress.step(`attach ${fastPathNames(ALL_FAST_PATHS)} on ${plan.cluster.n} replicas`, () => plantAndAttach(fault, d, pctx));
 
   const run = newRunPaths(plan.lab, d.env);
-  let guard: CorePatternGuard;
-  try {
-    guard = await CorePatternGuard.install(run.coresDir, { waitMs: d.coreLockWaitMs ?? 0 });
-  } catch (e) {
-    // refused before anything ran (another bench owns the core pattern): no empty run folder
-    rmSync(run.root, { recursive: true, force: true });
-    throw e;
-  }
+  const guard = await guardRunCores(run, { waitMs: d.coreLockWaitMs ?? 0 });
   const crashes: CrashInfo[] = [];
   const records: TrialRecord[] = [];
   try {

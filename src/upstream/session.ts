@@ -13,10 +13,10 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { newRunPaths, saveResults } from '../bench/store.js';
+import { guardRunCores, newRunPaths, saveResults } from '../bench/store.js';
 import { ResultsFile, Trial, TrialRecord, UpstreamRowInfo } from '../bench/types.js';
 import { CpuSample, cpuRecord, cpuSampleScript, parseCpuSample } from '../bench/cpu.js';
-import { CorePatternGuard, listCores } from '../crash.js';
+import { listCores } from '../crash.js';
 import { LabError } from '../diagnostics.js';
 import { RunPaths } from '../paths.js';
 import { clients, replicas } from '../plan.js';
@@ -227,13 +227,7 @@ export async function startUpstream(h: UpstreamLabHandle, o: StartOptions): Prom
   const cluster = new UpstreamCluster(h, state);
 
   const run = newRunPaths(h.plan.lab, o.env);
-  let guard: CorePatternGuard;
-  try {
-    guard = await CorePatternGuard.install(run.coresDir, { waitMs: o.coreLockWaitMs ?? 0 });
-  } catch (e) {
-    rmSync(run.root, { recursive: true, force: true });
-    throw e;
-  }
+  const guard = await guardRunCores(run, { waitMs: o.coreLockWaitMs ?? 0 });
   const records: TrialRecord[] = [];
   const n = h.plan.cluster.n;
   try {
