@@ -59,7 +59,7 @@ async function status(lab: string): Promise<StatusJson> {
 const runOf = (stdout: string) => /run folder: (\S+)/.exec(stdout)?.[1] ?? '';
 
 interface Results {
-  records: { impl?: string; arm: string; status: string; completed: number; throughput_ops: number | null; upstream?: { variant: string; digest: string; patch: string; ports?: number[] }; crashes: { node: string; process: string; signal: string | null; topFrames: string[]; explanation?: string[] }[] }[];
+  records: { impl?: string; arm: string; status: string; error?: string; completed: number; throughput_ops: number | null; upstream?: { variant: string; digest: string; patch: string; ports?: number[] }; crashes: { node: string; process: string; signal: string | null; topFrames: string[]; explanation?: string[] }[] }[];
 }
 const results = (dir: string) => JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as Results;
 
@@ -250,12 +250,12 @@ describe.skipIf(!READY)(`upstream Electrode on netns labs (${READY ? (LONG ? 'lo
     const sum = JSON.parse(r.stdout) as { dir: string; rows: { impl: string; arm: string; okRuns: number; vsOurs: number | null }[] };
     const rows = sum.rows.map((x) => `${x.impl} ${x.arm} ${x.okRuns}`);
     // a trial that did not end ok says why (results.json), so a failure here names its cause
-    const results = JSON.parse(readFileSync(join(sum.dir, 'results.json'), 'utf8')) as { records: { impl?: string; arm: string; status: string; error?: string }[] };
-    const notOk = results.records.filter((t) => t.status !== 'ok').map((t) => `${t.impl ?? 'ours'} ${t.arm}: ${t.status}: ${t.error ?? '?'}`);
+    const trials = results(sum.dir).records;
+    const notOk = trials.filter((t) => t.status !== 'ok').map((t) => `${t.impl ?? 'ours'} ${t.arm}: ${t.status}: ${t.error ?? '?'}`);
     expect(rows, notOk.join('\n')).toEqual(expect.arrayContaining(['ours baseline 1', 'upstream baseline 1', 'ours all 1']));
     // upstream's all arm can stall for good (its quorum prune drops every ack once more than a quorum acked:
     // about 1 short trial in 12 here); then the row is there, failed, and says why
-    const upAll = results.records.find((t) => t.impl === 'upstream' && t.arm === 'all');
+    const upAll = trials.find((t) => t.impl === 'upstream' && t.arm === 'all');
     expect(upAll, notOk.join('\n')).toBeDefined();
     if (upAll!.status !== 'ok') expect(upAll!.error, notOk.join('\n')).toMatch(/never heard a quorum: its quorum prune \(xdp-handler\/fast_kern\.c:284-287\)/);
     const rep = await cli('report', sum.dir);
