@@ -329,8 +329,8 @@ static int in_flight(struct vr *r, uint64_t cid, uint64_t rid)
 
 static void on_request(struct vr *r, const struct el_msg *m, const struct sockaddr_in *src)
 {
-	if (r->status != EL_STATUS_NORMAL || !am_leader(r))
-		return; /* only the leader of a normal view orders requests */
+	if (r->status != EL_STATUS_NORMAL || !am_leader(r) || r->unconfirmed)
+		return; /* only the leader of a normal (and confirmed) view orders requests */
 	/* where to reply: the leader's own table, never the replicated one */
 	struct el_client *a = el_ctable_upsert(&r->addrs, m->h.client_id);
 	a->addr = *src;
@@ -591,6 +591,16 @@ static void on_prepare_ok(struct vr *r, const struct el_msg *m)
 {
 	if (m->h.view != r->view || r->status != EL_STATUS_NORMAL || !am_leader(r))
 		return;
+	if (r->unconfirmed && !r->confirmed[m->h.replica]) {
+		r->confirmed[m->h.replica] = 1;
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < r->n; i++)
+			k += r->confirmed[i];
+		if (k >= r->f) {
+			r->unconfirmed = 0;
+			LOG_INFO("view 0: %u followers are normal in the new cluster: taking requests", k);
+		}
+	}
 	if (m->h.commit > r->peer_commit[m->h.replica] && m->h.commit <= r->log.last)
 		r->peer_commit[m->h.replica] = m->h.commit;
 	r->peer_heard[m->h.replica] = r->now;
@@ -1192,6 +1202,7 @@ static void recovery_check(struct vr *r)
 	/* every other replica holds nothing: no op was ever acknowledged */
 	if (empty == r->n - 1 && !r->ever_normal) {
 		enter_normal(r, 0, "new cluster: every replica started without state");
+		r->unconfirmed = am_leader(r) && r->f > 0;
 		return;
 	}
 	uint32_t p = vr_leader_of(r, vmax);
@@ -1464,6 +1475,7 @@ void vr_init(struct vr *r, const struct vr_opts *o, const struct vr_env *env, ui
 	r->rec.aview = el_xcalloc(n, sizeof(*r->rec.aview));
 	r->rec.alast = el_xcalloc(n, sizeof(*r->rec.alast));
 	r->rec.since = now;
+	r->confirmed = el_xcalloc(n, 1);
 	if (r->env.arm_reply)
 		r->env.arm_reply(r->env.ctx, 0, 0);
 	if (o->recover)
@@ -1486,6 +1498,7 @@ void vr_free(struct vr *r)
 	free(r->peer_heard);
 	free(r->my_dvc);
 	free(r->pend);
+	free(r->confirmed);
 	free(r->rec.answer);
 	free(r->rec.aview);
 	free(r->rec.alast);

@@ -194,6 +194,11 @@ struct vr {
 	struct vr_snap_in sin;
 	struct vr_snap_out sout;
 	uint32_t vc_fetch_from;    /* new leader: whom it asked for committed ops      */
+	/* The leader of a cluster that just formed orders nothing until f
+	 * followers are normal in it: replicas still recovering then find f+1
+	 * normal replicas to recover from, never a minority that moved on. */
+	uint8_t *confirmed;        /* per replica: a PrepareOK came in view 0        */
+	int unconfirmed;
 
 	uint64_t rng;
 	struct vr_stats st;

@@ -182,7 +182,7 @@ int el_msg_decode(const void *buf, size_t len, uint32_t n_replicas, struct el_ms
 		/* a chunk lies inside a snapshot of bounded size; what the bytes
 		 * say is checked when the whole snapshot is there (snapshot.c) */
 		if (out->payload_len == 0 || h->client_id > EL_SNAP_MAX_BYTES ||
-		    (uint64_t)h->aux + out->payload_len > h->client_id || h->opnum == 0)
+		    (uint64_t)h->aux + out->payload_len > h->client_id)
 			return EL_ERR_PAYLOAD;
 		break;
 	default: {

@@ -863,6 +863,45 @@ static void test_new_cluster_waits_for_every_replica(void)
 	world_free(&w);
 }
 
+/* drops the Recovery messages of replicas 1..3 (theirs are lost while
+ * replicas 0 and 4 form the cluster) */
+static int drop_recovery_of_123(const struct node *from, const struct sent *s)
+{
+	return from->idx >= 1 && from->idx <= 3 && s->buf[5] == EL_MSG_RECOVERY;
+}
+
+/* The race seen on loopback: replicas 0 and 4 form the new cluster first and
+ * the leader takes requests at once; 1..3 then find a minority that holds
+ * ops and can neither form a cluster nor recover (f+1 = 3 normal needed).
+ * The leader must order nothing until f followers are normal. */
+static void test_new_cluster_leader_waits_for_f_followers(void)
+{
+	struct vr_opts o = opts_default();
+	o.recover = 1;
+	struct world w;
+	world_init(&w, 5, &o);
+	for (int t = 0; t < 30; t++) {
+		w.now += 5000;
+		for (uint32_t k = 0; k < w.n; k++)
+			vr_tick(&w.nodes[k].core, w.now);
+		deliver_all(&w, drop_recovery_of_123);
+		submit(&w, 0, 9, 1, "early");
+		deliver_all(&w, drop_recovery_of_123);
+	}
+	CHECK_EQ(w.nodes[0].core.status, EL_STATUS_NORMAL);
+	CHECK_EQ(w.nodes[4].core.status, EL_STATUS_NORMAL);
+	CHECK_EQ(w.nodes[1].core.status, EL_STATUS_RECOVERING);
+	CHECK_EQ(w.nodes[0].core.log.last, 0); /* it ordered nothing yet */
+	down_mask = 0;
+	run_for(&w, 300000);
+	for (uint32_t k = 0; k < w.n; k++)
+		CHECK_EQ(w.nodes[k].core.status, EL_STATUS_NORMAL);
+	submit(&w, 0, 9, 1, "now");
+	deliver_all(&w, NULL);
+	CHECK_EQ(w.nodes[0].core.commit, 1);
+	world_free(&w);
+}
+
 static void commit_n(struct world *w, uint32_t leader, uint64_t cid, uint64_t from, uint64_t to)
 {
 	char key[16], val[32];
@@ -900,6 +939,35 @@ static void test_restarted_follower_recovers(void)
 	CHECK_EQ(r2->commit, 70);
 	CHECK_EQ(w.nodes[2].committed_bad, 0);
 	CHECK_EQ(kv_digest(&r2->kv), kv_digest(&w.nodes[0].core.kv));
+	world_free(&w);
+}
+
+/* A follower restarts before the cluster ordered anything: what it installs
+ * is the snapshot of op 0 (seen on a 7-replica lab: its chunks were refused). */
+static void test_restart_before_any_op(void)
+{
+	struct vr_opts o = opts_default();
+	struct world w;
+	world_init(&w, 3, &o);
+	/* a view change with no op: view 1, last op 0 (a cluster that only
+	 * ever was in view 0 and holds nothing is a new one, not this case) */
+	down_mask = 1u << 0;
+	run_for(&w, 2000000);
+	down_mask = 0;
+	run_for(&w, 200000);
+	CHECK_EQ(w.nodes[1].core.view, 1);
+	CHECK_EQ(w.nodes[0].core.status, EL_STATUS_NORMAL);
+	restart(&w, 2, &o);
+	run_for(&w, 50000);
+	struct vr *r1 = &w.nodes[2].core;
+	CHECK_EQ(r1->status, EL_STATUS_NORMAL);
+	CHECK_EQ(r1->st.recoveries, 1);
+	CHECK_EQ(r1->st.snaps_installed, 1);
+	CHECK_EQ(r1->commit, 0);
+	commit_n(&w, 1, 5, 1, 10);
+	run_for(&w, 100000);
+	CHECK_EQ(r1->commit, 10);
+	CHECK_EQ(kv_digest(&r1->kv), kv_digest(&w.nodes[1].core.kv));
 	world_free(&w);
 }
 
@@ -1116,7 +1184,9 @@ void vr_tests(int *passed, int *failed)
 		{ "config: n = 2f+1 exactly; mtu", test_config_quorum_intersection },
 		{ "recovery: a new cluster forms from replicas that hold nothing", test_new_cluster_forms_from_empty_replicas },
 		{ "recovery: a new cluster waits for every replica", test_new_cluster_waits_for_every_replica },
+		{ "recovery: a new cluster's leader orders nothing until f followers are normal", test_new_cluster_leader_waits_for_f_followers },
 		{ "recovery: a restarted follower recovers from the leader's snapshot", test_restarted_follower_recovers },
+		{ "recovery: a follower restarted before any op installs the snapshot of op 0", test_restart_before_any_op },
 		{ "recovery: a restarted leader recovers after its followers change views", test_restarted_leader_recovers },
 		{ "recovery: two of three replicas lost their state: no new view", test_two_of_three_lost_no_new_view },
 		{ "snapshot: a replica behind every log catches up, then logs shrink", test_behind_the_log_catches_up_by_snapshot },
