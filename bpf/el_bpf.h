@@ -9,11 +9,8 @@
 
 #include <linux/types.h>
 
-/* Quorum slots: a PrepareOK for opnum o is counted in slot o % EL_QSLOTS.
- * A power of two so the modulo is a mask. A slot taken by a later op only
- * costs speed: the PrepareOKs of the earlier op then go up unmarked and
- * user space counts them one by one. */
-#define EL_QSLOTS 1024
+/* Quorum slots (EL_QSLOTS): in el_proto.h, since the leader's window is
+ * bounded by them. */
 
 /* Largest Prepare UDP payload (el_hdr + ops) the fast reply copies into the
  * ring buffer: a full frame at the largest MTU a lab may have (3500, the

@@ -239,4 +239,11 @@ struct el_stat {
 	__u64 errors;      /* malformed frames, failed helpers, missing tail calls */
 };
 
+/* Quorum slots: the kernel counts a PrepareOK for opnum o in slot
+ * o % EL_QSLOTS (a power of two, so the modulo is a mask). A leader with the
+ * quorum prune keeps fewer uncommitted ops than this: re-arming a slot for a
+ * later op would drop the acks already counted for the earlier one, which
+ * then commits only after a retransmission. */
+#define EL_QSLOTS 1024
+
 #endif /* EL_PROTO_H */

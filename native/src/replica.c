@@ -405,6 +405,7 @@ static int setup(struct replica *r)
 		/* a mark counts only with the token the loader gave the quorum prune
 		 * (el_config.quorum_token), so trusting it needs no --fast-quorum */
 		.kernel_quorum = r->fp != NULL,
+		.window_ops = r->fp != NULL ? EL_QSLOTS - 1 : 0,
 		.fast_reply = r->o.fast_reply,
 		/* a process that starts has no state: it recovers (VR Revisited
 		 * 4.3), or forms a new cluster with replicas that hold nothing */
@@ -601,7 +602,9 @@ int main(int argc, char **argv)
 	LOG_INFO("stats: rx %llu, malformed %llu, dropped (--drop-rate) %llu, duplicated %llu, "
 		 "reordered %llu, fast-reply records %llu (late %llu, gap %llu), quorum marks %llu (forged %llu), gate closes %llu "
 		 "(max wait %llu us), client table %zu (evicted %llu, refused without a session %llu), window full %llu, "
-		 "recoveries %llu (rounds %llu), snapshots served %llu (chunks %llu), installed %llu (refused %llu), status %s, view %llu, first op %llu, "
+		 "recoveries %llu (rounds %llu), snapshots served %llu (chunks %llu), installed %llu (refused %llu), "
+		 "acks beyond the log %llu, view claims refused %llu, view changes not joined (leader alive) %llu, rejoins %llu, "
+		 "status %s, view %llu, first op %llu, "
 		 "last op %llu, commit %llu",
 		 (unsigned long long)r->stat_rx, (unsigned long long)st->malformed,
 		 (unsigned long long)r->stat_dropped, (unsigned long long)r->stat_dup,
@@ -612,7 +615,9 @@ int main(int argc, char **argv)
 		 (unsigned long long)st->window_full, (unsigned long long)st->recoveries,
 		 (unsigned long long)st->recovery_rounds, (unsigned long long)st->snaps_served,
 		 (unsigned long long)st->snap_chunks_sent, (unsigned long long)st->snaps_installed,
-		 (unsigned long long)st->snaps_refused, vr_status_name(r->vr.status), (unsigned long long)r->vr.view,
+		 (unsigned long long)st->snaps_refused, (unsigned long long)st->acks_beyond_log,
+		 (unsigned long long)st->view_jumps, (unsigned long long)st->sticky, (unsigned long long)st->rejoins,
+		 vr_status_name(r->vr.status), (unsigned long long)r->vr.view,
 		 (unsigned long long)r->vr.log.first, (unsigned long long)r->vr.log.last,
 		 (unsigned long long)r->vr.commit);
 	el_fp_close(r->fp);

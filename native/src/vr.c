@@ -403,7 +403,9 @@ void vr_flush(struct vr *r)
 			for (size_t k = 0; k < r->o.batch && i < r->npend; k++, i++) {
 				struct vr_pending *p = &r->pend[i];
 				size_t need = EL_ENTRY_HDR_LEN + p->len;
-				if (unc + need > r->o.window_bytes && r->log.last > r->commit) {
+				if (((unc + need > r->o.window_bytes) ||
+				     (r->o.window_ops && r->log.last - r->commit >= r->o.window_ops)) &&
+				    r->log.last > r->commit) {
 					r->st.window_full++;
 					break; /* wait for commits to free the window */
 				}
@@ -416,7 +418,9 @@ void vr_flush(struct vr *r)
 				commit_to(r, r->log.last);
 			else
 				send_prepares(r, from, r->log.last, NULL);
-			if (i < r->npend && r->log.last > r->commit && unc + EL_ENTRY_HDR_LEN + r->pend[i].len > r->o.window_bytes)
+			if (i < r->npend && r->log.last > r->commit &&
+			    (unc + EL_ENTRY_HDR_LEN + r->pend[i].len > r->o.window_bytes ||
+			     (r->o.window_ops && r->log.last - r->commit >= r->o.window_ops)))
 				break;
 		}
 	}
@@ -435,6 +439,7 @@ static void enter_normal(struct vr *r, uint64_t view, const char *how)
 	r->status = EL_STATUS_NORMAL;
 	r->ever_normal = 1;
 	r->last_normal_view = view;
+	r->normal_since = r->now;
 	r->last_heard = r->now;
 	r->last_report = r->now;
 	r->sent_dvc = 0;
@@ -493,12 +498,28 @@ static int append_entries(struct vr *r, const struct el_msg *m)
  * joining that view first when it is newer. Returns 0 to go on. */
 static int accept_leader_msg(struct vr *r, const struct el_msg *m)
 {
-	if (m->h.view < r->view)
-		return -1;
 	if (m->h.replica != vr_leader_of(r, m->h.view) || m->h.replica == r->me)
 		return -1;
-	if (m->h.view > r->view || r->status != EL_STATUS_NORMAL)
+	if (m->h.view < r->view) {
+		/* We left view w = m->h.view for a view change nobody joined (cut
+		 * off, we timed out; the others stayed with w's leader). Going back
+		 * is safe while we promised nothing past w: no DoViewChange sent in
+		 * a later view, so no later view can have been built on our log. */
+		if (r->status != EL_STATUS_VIEW_CHANGE || m->h.view < r->last_normal_view || m->h.view < r->dvc_view_max)
+			return -1;
+		r->st.rejoins++;
+		LOG_INFO("view change to view %llu abandoned: leader %u of view %llu is normal; rejoining it",
+			 (unsigned long long)r->view, m->h.replica, (unsigned long long)m->h.view);
+		if (m->h.view == r->last_normal_view) {
+			/* our log is a prefix of the leader's in w: keep every op */
+			enter_normal(r, m->h.view, "rejoined");
+		} else {
+			r->view = m->h.view;
+			adopt_view(r, m->h.view);
+		}
+	} else if (m->h.view > r->view || r->status != EL_STATUS_NORMAL) {
 		adopt_view(r, m->h.view);
+	}
 	r->last_heard = r->now;
 	/* the leader's low-water mark, never past what we committed ourselves */
 	uint64_t lwm = m->h.client_id < r->commit ? m->h.client_id : r->commit;
@@ -591,6 +612,16 @@ static void on_prepare_ok(struct vr *r, const struct el_msg *m)
 {
 	if (m->h.view != r->view || r->status != EL_STATUS_NORMAL || !am_leader(r))
 		return;
+	if (m->h.opnum > r->log.last) {
+		/* no follower can hold an op of our view that we never logged:
+		 * counting it would commit ops nobody else has */
+		r->st.acks_beyond_log++;
+		if (r->st.acks_beyond_log <= 10 || r->st.acks_beyond_log % 1000 == 0)
+			LOG_WARN("dropped a PrepareOK from replica %u for op %llu beyond our log (last op %llu); %llu so far",
+				 m->h.replica, (unsigned long long)m->h.opnum, (unsigned long long)r->log.last,
+				 (unsigned long long)r->st.acks_beyond_log);
+		return;
+	}
 	if (r->unconfirmed && !r->confirmed[m->h.replica]) {
 		r->confirmed[m->h.replica] = 1;
 		uint32_t k = 0;
@@ -766,6 +797,10 @@ static void send_dvc(struct vr *r)
 	LOG_DEBUG("sending DoViewChange for view %llu to replica %u", (unsigned long long)r->view,
 		  vr_leader_of(r, r->view));
 	r->sent_dvc = 1;
+	/* a DoViewChange to ourselves builds a view only if we complete it
+	 * (then last_normal_view says so); one sent to another may have */
+	if (!am_leader(r) && r->view > r->dvc_view_max)
+		r->dvc_view_max = r->view;
 	free(r->my_dvc);
 	r->my_dvc = el_xmalloc(len);
 	memcpy(r->my_dvc, r->sbuf, len);
@@ -812,9 +847,62 @@ static void start_view_change(struct vr *r, uint64_t view)
 		send_dvc(r);
 }
 
+/* Whether our normal view's leader is alive: then a replica that wants a
+ * new view was cut off, not the leader (Raft's pre-vote, in VR terms), and
+ * following it would end a healthy view. */
+static int leader_alive(const struct vr *r)
+{
+	if (r->status != EL_STATUS_NORMAL)
+		return 0;
+	uint64_t recent = r->o.vc_timeout_us / 2;
+	if (!am_leader(r))
+		return r->now - r->last_heard < recent;
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < r->n; i++)
+		k += i != r->me && r->now - r->peer_heard[i] < recent;
+	return k >= r->f;
+}
+
+/* Whether a StartViewChange/DoViewChange for a later view may move us there.
+ * An honest replica's view grows by one per view-change timeout; a claim past
+ * what timeouts can reach since we were last normal is a lie (one datagram
+ * must not exhaust the view space), and while our leader is alive we stay. */
+static int may_join_view(struct vr *r, const struct el_msg *m)
+{
+	if (m->h.view <= r->view)
+		return 1;
+	uint32_t j = m->h.replica;
+	if (r->now - r->asked_last[j] > r->o.vc_timeout_us)
+		r->asked_since[j] = r->now; /* it stopped asking in between */
+	r->asked_last[j] = r->now;
+	if (leader_alive(r) && r->now - r->asked_since[j] >= VR_STICKY_TIMEOUTS * r->o.vc_timeout_us) {
+		LOG_INFO("replica %u has asked for view %llu for %llu ms: it cannot rejoin view %llu; following it", j,
+			 (unsigned long long)m->h.view, (unsigned long long)(r->now - r->asked_since[j]) / 1000,
+			 (unsigned long long)r->view);
+	} else if (leader_alive(r)) {
+		r->st.sticky++;
+		if (r->st.sticky <= 10 || r->st.sticky % 1000 == 0)
+			LOG_INFO("replica %u asks for view %llu; our leader %u of view %llu is alive: staying (%llu so far)",
+				 m->h.replica, (unsigned long long)m->h.view, vr_leader_of(r, r->view),
+				 (unsigned long long)r->view, (unsigned long long)r->st.sticky);
+		return 0;
+	}
+	uint64_t step = r->o.vc_timeout_us * 3 / 4 + 1;
+	uint64_t reach = r->view + VR_VIEW_SLACK + (r->now - r->normal_since) / step;
+	if (m->h.view > reach) {
+		r->st.view_jumps++;
+		if (r->st.view_jumps <= 10 || r->st.view_jumps % 1000 == 0)
+			LOG_WARN("dropped a view claim for view %llu from replica %u: timeouts reach view %llu at most; %llu so far",
+				 (unsigned long long)m->h.view, m->h.replica, (unsigned long long)reach,
+				 (unsigned long long)r->st.view_jumps);
+		return 0;
+	}
+	return 1;
+}
+
 static void on_start_view_change(struct vr *r, const struct el_msg *m)
 {
-	if (m->h.view < r->view)
+	if (m->h.view < r->view || !may_join_view(r, m))
 		return;
 	if (m->h.view > r->view)
 		start_view_change(r, m->h.view);
@@ -832,7 +920,7 @@ static void on_start_view_change(struct vr *r, const struct el_msg *m)
 
 static void on_do_view_change(struct vr *r, const struct el_msg *m, const void *raw, size_t len)
 {
-	if (m->h.view < r->view)
+	if (m->h.view < r->view || !may_join_view(r, m))
 		return;
 	if (m->h.view > r->view)
 		start_view_change(r, m->h.view);
@@ -1464,11 +1552,14 @@ void vr_init(struct vr *r, const struct vr_opts *o, const struct vr_env *env, ui
 	for (uint32_t i = 0; i < n; i++)
 		r->peer_heard[i] = now;
 	r->svc_view = el_xcalloc(n, sizeof(*r->svc_view));
+	r->asked_since = el_xcalloc(n, sizeof(*r->asked_since));
+	r->asked_last = el_xcalloc(n, sizeof(*r->asked_last));
 	r->dvc = el_xcalloc(n, sizeof(*r->dvc));
 	r->rng = seed ? seed : 0x9e3779b97f4a7c15ull;
 	r->status = EL_STATUS_NORMAL;
 	r->now = now;
 	r->last_heard = now;
+	r->normal_since = now;
 	r->last_report = now;
 	r->vc_timeout_cur = r->o.vc_timeout_us * 3 / 4 + el_rand(&r->rng) % (r->o.vc_timeout_us / 2 + 1);
 	r->rec.answer = el_xcalloc(n, 1);
@@ -1494,6 +1585,8 @@ void vr_free(struct vr *r)
 	free(r->held);
 	free(r->dvc);
 	free(r->svc_view);
+	free(r->asked_since);
+	free(r->asked_last);
 	free(r->peer_commit);
 	free(r->peer_heard);
 	free(r->my_dvc);

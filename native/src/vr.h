@@ -33,6 +33,13 @@
 #define VR_DEFAULT_LWM_GRACE_US 10000000ull
 /* Client requests queued at a leader before a Prepare takes them. */
 #define VR_MAX_PENDING 4096
+/* view claims may run this far ahead of ours beyond one view per timeout
+ * since we were last normal (retries, replicas timing out out of step) */
+#define VR_VIEW_SLACK 8
+/* A replica that keeps asking for a later view this many view-change
+ * timeouts, though our leader is alive, cannot come back by itself (it sent
+ * a DoViewChange for that view, so it may not return to ours): we follow. */
+#define VR_STICKY_TIMEOUTS 4
 /* A snapshot request is answered with the chunks of this many bytes from
  * the offset asked for; the receiver asks for the next burst when the last
  * chunk of one arrived, and again from where it is after --retransmit-ms. */
@@ -50,6 +57,8 @@ struct vr_opts {
 	                            * so a Prepare is never fragmented (one op that
 	                            * does not fit still goes, without the fast paths) */
 	size_t window_bytes;       /* uncommitted bytes a leader allows              */
+	uint64_t window_ops;       /* uncommitted ops a leader allows (0 = no bound):
+	                            * EL_QSLOTS with the kernel's quorum prune      */
 	size_t max_clients;        /* client table size (0 = EL_CTABLE_DEFAULT_MAX)  */
 	uint64_t lwm_grace_us;     /* 0 = VR_DEFAULT_LWM_GRACE_US                    */
 	int fast_broadcast;        /* send ONE marked copy while el_config has the bit */
@@ -146,7 +155,11 @@ struct vr_pending {
 struct vr_stats {
 	uint64_t malformed, own_index, fr_records, fr_late, fr_gap, quorum_marks, forged_marks, behind_log, expired, expired_requests, pending_full,
 		window_full, executed, recoveries, recovery_rounds, snap_chunks_sent, snaps_served, snaps_installed, snaps_refused,
-		snap_bytes_in;
+		snap_bytes_in,
+		acks_beyond_log,   /* PrepareOKs for ops the leader never logged: dropped   */
+		sticky,            /* view changes not joined: our normal view's leader is alive */
+		view_jumps,        /* view claims past what honest timeouts reach: dropped  */
+		rejoins;           /* view changes abandoned for the normal view's leader    */
 };
 
 struct vr {
@@ -170,6 +183,10 @@ struct vr {
 	uint64_t *svc_view;        /* per replica: view of its latest SVC           */
 	struct vr_dvc *dvc;        /* per replica: its DVC for our view              */
 	int sent_dvc;
+	uint64_t dvc_view_max;     /* highest view we sent a DoViewChange in: below it we never go back */
+	uint64_t normal_since;     /* when we were last normal (bounds the views others may claim) */
+	uint64_t *asked_since;     /* per replica: since when it asks for a later view we refuse */
+	uint64_t *asked_last;      /* per replica: when it last asked                  */
 	uint8_t *my_dvc;           /* what we sent, for retransmission               */
 	size_t my_dvc_len;
 

@@ -819,7 +819,10 @@ static int run(uint64_t seed, uint64_t *ops_out)
 			     /* as the replica does: marks are weighed whenever the programs are there */
 			     .kernel_quorum = P.broadcast || P.quorum || P.reply,
 			     .fast_reply = P.reply, .max_clients = 64, .lwm_grace_us = P.grace, .keep_ops = P.keep_ops,
-			     .recover = P.bootstrap };
+			     .recover = P.bootstrap,
+			     /* as the replica does with the programs there; the small slot
+			      * counts keep colliding, to show a collision costs only speed */
+			     .window_ops = P.slots == EL_QSLOTS && (P.broadcast || P.quorum || P.reply) ? EL_QSLOTS - 1 : 0 };
 	sim_opts = o;
 	sim_opts.recover = 0;
 	tot_bootstraps += P.bootstrap;

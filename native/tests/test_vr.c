@@ -372,6 +372,7 @@ static void test_fast_reply_view_change(void)
 	 * which f2 leads) and f1 handles the StartViewChange BEFORE its ring: its
 	 * DoViewChange must still hold op 1 */
 	clear_out(&w);
+	w.now += o.vc_timeout_us; /* f1 has not heard its leader since */
 	uint8_t buf[256];
 	size_t len = hdr_only(buf, EL_MSG_START_VIEW_CHANGE, 2, 2, 0, 0, 0);
 	feed(&w, 1, buf, len);
@@ -426,6 +427,7 @@ static void test_fast_reply_late_record(void)
 	size_t len = prep->len;
 	memcpy(copy, prep->buf, len);
 	uint8_t buf[256];
+	w.now += o.vc_timeout_us; /* the leader went quiet */
 	size_t l = hdr_only(buf, EL_MSG_START_VIEW_CHANGE, 2, 1, 0, 0, 0);
 	feed(&w, 1, buf, l);
 	vr_kernel_record(&w.nodes[1].core, copy, len);
@@ -447,14 +449,28 @@ static void test_hostile_views(void)
 	feed(&w, 1, buf, len);
 	CHECK_EQ(w.nodes[1].core.view, 0);
 	CHECK(w.nodes[1].core.st.malformed >= 1);
-	/* the last view below the limit is taken; the one after it is refused, not wrapped */
+	/* a well-formed view below the limit: while its leader is alive the
+	 * follower stays in its view (pre-vote: it was not cut off) */
 	len = hdr_only(buf, EL_MSG_START_VIEW_CHANGE, 2, EL_VIEW_LIMIT - 1, 0, 0, 0);
 	feed(&w, 1, buf, len);
-	CHECK_EQ(w.nodes[1].core.view, EL_VIEW_LIMIT - 1);
-	w.now += 10 * 1000000ull;
-	vr_tick(&w.nodes[1].core, w.now);
-	vr_tick(&w.nodes[1].core, w.now + 5 * 1000000ull);
-	CHECK_EQ(w.nodes[1].core.view, EL_VIEW_LIMIT - 1);
+	CHECK_EQ(w.nodes[1].core.view, 0);
+	CHECK_EQ(w.nodes[1].core.status, EL_STATUS_NORMAL);
+	CHECK_EQ(w.nodes[1].core.st.sticky, 1);
+	/* with the leader silent it would change views, but not to a view no
+	 * timeout could reach: one datagram used to move it to the last legal
+	 * view, and the next leader failure was permanent */
+	w.now += o.vc_timeout_us;
+	feed(&w, 1, buf, len);
+	CHECK_EQ(w.nodes[1].core.view, 0);
+	CHECK_EQ(w.nodes[1].core.st.view_jumps, 1);
+	len = hdr_only(buf, EL_MSG_DO_VIEW_CHANGE, 2, EL_VIEW_LIMIT - 1, 0, 0, 0);
+	feed(&w, 1, buf, len);
+	CHECK_EQ(w.nodes[1].core.view, 0);
+	/* a near view is joined */
+	len = hdr_only(buf, EL_MSG_START_VIEW_CHANGE, 2, 2, 0, 0, 0);
+	feed(&w, 1, buf, len);
+	CHECK_EQ(w.nodes[1].core.view, 2);
+	CHECK_EQ(w.nodes[1].core.status, EL_STATUS_VIEW_CHANGE);
 	/* a GetState "from" the receiver's own index (tripped idx != me) */
 	len = hdr_only(buf, EL_MSG_GET_STATE, 0, 0, 0, 0, 0);
 	feed(&w, 0, buf, len);
@@ -467,6 +483,82 @@ static void test_hostile_views(void)
 		feed(&w, 0, buf, len);
 	}
 	CHECK(w.nodes[0].core.st.own_index >= 4);
+	world_free(&w);
+}
+
+static uint64_t kv_digest(const struct el_kv *kv);
+static void commit_n(struct world *w, uint32_t leader, uint64_t cid, uint64_t from, uint64_t to);
+static void run_for(struct world *w, uint64_t us);
+static uint32_t down_mask;
+static int drop_down(const struct node *from, const struct sent *s);
+
+/* The lie from issue 21: followers stopped, a forged PrepareOK for op
+ * 2^64-1 "from" a follower made the leader commit (and acknowledge) ops no
+ * follower held. */
+static void test_ack_beyond_log_dropped(void)
+{
+	struct vr_opts o = opts_default();
+	struct world w;
+	world_init(&w, 3, &o);
+	down_mask = (1u << 1) | (1u << 2);
+	for (uint64_t i = 1; i <= 5; i++) {
+		submit(&w, 0, 9, i, "w");
+		deliver_all(&w, drop_down);
+	}
+	struct vr *l = &w.nodes[0].core;
+	CHECK_EQ(l->log.last, 5);
+	clear_out(&w);
+	uint8_t buf[256];
+	size_t len = hdr_only(buf, EL_MSG_PREPARE_OK, 1, 0, UINT64_MAX, 0, 0);
+	feed(&w, 0, buf, len);
+	CHECK_EQ(l->commit, 0);
+	CHECK_EQ(l->st.acks_beyond_log, 1);
+	CHECK(last_of_type(&w.nodes[0], EL_MSG_REPLY) == NULL);
+	/* a true ack still commits */
+	len = hdr_only(buf, EL_MSG_PREPARE_OK, 1, 0, 5, 0, 0);
+	feed(&w, 0, buf, len);
+	CHECK_EQ(l->commit, 5);
+	down_mask = 0;
+	world_free(&w);
+}
+
+static int cut_off_2(const struct node *from, const struct sent *s)
+{
+	return from->idx == 2 || s->to == 2;
+}
+
+/* A follower cut off for a while times out, climbs views on its own, and
+ * comes back: the healthy cluster stays in its view (it used to change
+ * views, about 1 s without a leader) and the follower rejoins it. */
+static void test_cut_off_follower_rejoins_without_view_change(void)
+{
+	struct vr_opts o = opts_default();
+	struct world w;
+	world_init(&w, 3, &o);
+	down_mask = 0;
+	commit_n(&w, 0, 5, 1, 20);
+	for (uint64_t t = 0; t < 3000000; t += 5000) {
+		w.now += 5000;
+		for (uint32_t k = 0; k < w.n; k++)
+			vr_tick(&w.nodes[k].core, w.now);
+		deliver_all(&w, cut_off_2);
+	}
+	struct vr *r2 = &w.nodes[2].core;
+	CHECK(r2->view >= 2);
+	CHECK_EQ(r2->status, EL_STATUS_VIEW_CHANGE);
+	CHECK_EQ(w.nodes[0].core.view, 0);
+	run_for(&w, 500000);
+	CHECK_EQ(w.nodes[0].core.view, 0);
+	CHECK_EQ(w.nodes[0].core.status, EL_STATUS_NORMAL);
+	CHECK_EQ(w.nodes[1].core.view, 0);
+	CHECK(w.nodes[0].core.st.sticky + w.nodes[1].core.st.sticky >= 1);
+	CHECK_EQ(r2->status, EL_STATUS_NORMAL);
+	CHECK_EQ(r2->view, 0);
+	CHECK_EQ(r2->st.rejoins, 1);
+	commit_n(&w, 0, 5, 21, 30);
+	run_for(&w, 100000);
+	CHECK_EQ(r2->commit, 30);
+	CHECK_EQ(kv_digest(&r2->kv), kv_digest(&w.nodes[0].core.kv));
 	world_free(&w);
 }
 
@@ -500,6 +592,7 @@ static void test_window_keeps_dvc_in_one_datagram(void)
 	CHECK(el_log_wire_bytes(&l->log, l->commit + 1, l->log.last) <= VR_DEFAULT_WINDOW);
 	/* a view change now: the old leader's DoViewChange must go out */
 	clear_out(&w);
+	w.now += o.vc_timeout_us; /* no follower heard from since */
 	uint8_t buf[256];
 	size_t len = hdr_only(buf, EL_MSG_START_VIEW_CHANGE, 1, 1, 0, 0, 0);
 	feed(&w, 0, buf, len);
@@ -510,6 +603,32 @@ static void test_window_keeps_dvc_in_one_datagram(void)
 		memcpy(&opnum, dvc->buf + 16, 8);
 		CHECK_EQ(opnum, l->log.last);
 	}
+	world_free(&w);
+}
+
+/* With the kernel's quorum prune the window is bounded by the quorum slots:
+ * 1,024 slots and about 1,300 small ops in the byte window let a later op
+ * re-arm the slot of an uncommitted one and drop its counted acks. */
+static void test_window_bounded_by_quorum_slots(void)
+{
+	struct vr_opts o = opts_default();
+	o.batch = 64;
+	o.max_prepare = EL_MAX_DGRAM;
+	o.window_ops = EL_QSLOTS - 1;
+	struct world w;
+	world_init(&w, 3, &o);
+	char val[32];
+	for (uint64_t i = 1; i <= 3000; i++) {
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)i);
+		submit(&w, 0, 1000 + i, 1, val);
+		deliver_all(&w, drop_all);
+	}
+	struct vr *l = &w.nodes[0].core;
+	/* exactly at the limit: every uncommitted op has a slot of its own */
+	CHECK_EQ(l->log.last - l->commit, EL_QSLOTS - 1);
+	CHECK(l->st.window_full > 0);
+	/* the byte window alone would have taken more (the bug) */
+	CHECK(el_log_wire_bytes(&l->log, l->commit + 1, l->log.last) < VR_DEFAULT_WINDOW);
 	world_free(&w);
 }
 
@@ -1186,6 +1305,9 @@ void vr_tests(int *passed, int *failed)
 		{ "recovery: a new cluster waits for every replica", test_new_cluster_waits_for_every_replica },
 		{ "recovery: a new cluster's leader orders nothing until f followers are normal", test_new_cluster_leader_waits_for_f_followers },
 		{ "recovery: a restarted follower recovers from the leader's snapshot", test_restarted_follower_recovers },
+		{ "the window with the quorum prune stays below the quorum slots (at the limit)", test_window_bounded_by_quorum_slots },
+		{ "hostile: a PrepareOK beyond the leader's log is dropped and counted, commits nothing", test_ack_beyond_log_dropped },
+		{ "pre-vote: a cut-off follower comes back without a view change and rejoins", test_cut_off_follower_rejoins_without_view_change },
 		{ "recovery: a follower restarted before any op installs the snapshot of op 0", test_restart_before_any_op },
 		{ "recovery: a restarted leader recovers after its followers change views", test_restarted_leader_recovers },
 		{ "recovery: two of three replicas lost their state: no new view", test_two_of_three_lost_no_new_view },
