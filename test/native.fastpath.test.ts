@@ -120,6 +120,11 @@ describe.skipIf(!IS_ROOT || !BPFFS)('replica eBPF hooks on real pinned maps', ()
     // --bpf-pin-dir without --fast-*: el_ctrl is kept current, the data path stays in user space;
     // replica 2 also drains the fast reply's ring (--fast-reply)
     await c.start((i) => ['--bpf-pin-dir', dirs[i]!, ...(i === 2 ? ['--fast-reply'] : [])]);
+    // a replica starts recovering (status 2, the fast reply shut) and is normal once all three answered
+    await waitFor('every el_ctrl to show view 0 normal', async () => {
+      for (const d of dirs) if ((await readCtrl(d!)).status !== 0) return false;
+      return true;
+    });
     for (let i = 0; i < 3; i++) {
       const ctl = await readCtrl(dirs[i]!);
       expect(ctl).toMatchObject({ view: 0n, status: 0 });
