@@ -33,6 +33,8 @@ export interface LabDef {
   extraLabs: string[];
   /** Lab names whose run folders are evidence (bench runs, the incident). */
   runLabs: string[];
+  /** Host commands the exercise's README runs (beyond `.ci/setup`'s base), with the Debian package that has each: `lab start` names the missing ones. */
+  tools?: { command: string; debianPackage: string }[];
   /** `lab start` runs the crash-hunt incident after `up`. */
   incident?: boolean;
   hints: string[];
@@ -48,6 +50,7 @@ export const LABS: readonly LabDef[] = [
     prerequisites: [],
     goals: 'the normal case and a view change of Viewstamped Replication, read from real packets and logs',
     spec: { name: 'lab01', replicas: 3, provider: 'netns', subnet: '10.79.1.0/24' },
+    tools: [{ command: 'tcpdump', debianPackage: 'tcpdump' }],
     extraLabs: [],
     runLabs: [],
     hints: [
@@ -155,4 +158,9 @@ export function answersTemplate(def: LabDef, root = projectRoot()): string {
 /** Every electrode-lab lab name an exercise can leave behind. */
 export function labNames(def: LabDef): string[] {
   return [def.spec.name, ...def.extraLabs];
+}
+
+/** The warning `lab start` prints for each tool of the exercise that is not on PATH (pure: `have` says what is). */
+export function missingToolLines(def: LabDef, have: (command: string) => boolean): string[] {
+  return (def.tools ?? []).filter((t) => !have(t.command)).map((t) => `${t.command} is not installed and lab ${def.id}'s README runs it: \`apt-get install ${t.debianPackage}\` (or run .ci/setup, which installs it); the rest of the lab works without it`);
 }

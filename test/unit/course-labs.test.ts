@@ -19,7 +19,7 @@ import { checkLab04, lab04Facts } from '../../src/labs/lab04.js';
 import { logLines, logTimeFields, parseLogLine } from '../../src/logline.js';
 import { normalViews } from '../../src/bench/nemesis.js';
 import { boundaryLine, lastNormalView, lastRun, parseHow, runSegments, startHow } from '../../src/labs/logs.js';
-import { LABS, answersTemplate, findLab } from '../../src/labs/registry.js';
+import { LABS, answersTemplate, findLab, missingToolLines } from '../../src/labs/registry.js';
 import { labStateText, upCommandOf } from '../../src/labs/status.js';
 import { planFromInputs, fnv1a } from '../../src/plan.js';
 import { NodeBpfStats, StatCounters } from '../../src/bpf.js';
@@ -186,6 +186,18 @@ describe('registry', () => {
       expect(def.hints.length).toBeGreaterThanOrEqual(3);
     });
   }
+  it('lab start names a missing tool and its package; nothing when all are there', () => {
+    const lab01 = findLab('01');
+    expect(missingToolLines(lab01, () => false)).toEqual([
+      "tcpdump is not installed and lab 01's README runs it: `apt-get install tcpdump` (or run .ci/setup, which installs it); the rest of the lab works without it",
+    ]);
+    expect(missingToolLines(lab01, (c) => c === 'tcpdump')).toEqual([]);
+    expect(missingToolLines(findLab('02'), () => false)).toEqual([]);
+  });
+  it('every tool a lab names is one .ci/setup installs', () => {
+    const pkgs = readFileSync(join(ROOT, '.ci', 'packages.txt'), 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
+    for (const t of LABS.flatMap((l) => l.tools ?? [])) expect(pkgs, t.command).toContain(t.debianPackage);
+  });
   it('lab list states', () => {
     const rec = newRecord('01-view-change', 'lab01', new Date('2026-12-01T10:00:00Z'));
     expect(labStateText({ up: false, running: 0 })).toBe('not started');
