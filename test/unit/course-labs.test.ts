@@ -450,6 +450,14 @@ describe('lab 04 facts and check', () => {
     expect(v.items.filter((i) => i.status !== 'ok')).toEqual([]);
     const wrong = checkLab04({ ...right, as_is: { ...right.as_is, crashed: 'replica6', source_line: 'vr/replica.cc:200' }, shared_bpffs: { ...right.shared_bpffs, aborted_node: 'replica0' } }, ev);
     expect(wrong.items.filter((i) => i.status === 'wrong').map((i) => i.key)).toEqual(['as_is.crashed', 'as_is.source_line', 'shared_bpffs.aborted_node']);
+    // the scenario's containers count from 1 (its replica4 is the lab's replica3): that answer is wrong, and says so
+    const scenarioNames = checkLab04({ ...right, as_is: { ...right.as_is, crashed: 'replica4, replica3' }, shared_bpffs: { ...right.shared_bpffs, aborted_node: 'replica2' } }, ev);
+    expect(scenarioNames.items.find((i) => i.key === 'as_is.crashed')).toEqual({
+      key: 'as_is.crashed',
+      status: 'wrong',
+      message: "you wrote replica3, replica4: the scenario's container names, which count from 1 (its replica4 is the lab's replica3); answer with the lab's node names, as `electrode-lab crashes` lists them",
+    });
+    expect(scenarioNames.items.find((i) => i.key === 'shared_bpffs.aborted_node')?.message).toMatch(/^you wrote replica2: the scenario's container names, which count from 1 \(its replica2 is the lab's replica1\)/);
     const none = checkLab04(right, emptyEvidence({ plan }));
     expect(none.items.find((i) => i.key === 'lab: scenario run')?.status).toBe('missing');
     expect(none.items.find((i) => i.key === 'as_is.crashed')?.message).toMatch(/upstream start --name lab04/);
