@@ -20,6 +20,7 @@ import { CoursePaths, newRecord } from '../labs/evidence.js';
 import { gatherEvidence, loadEvidence, loadRecord, saveRecord } from '../labs/gather.js';
 import { runIncident } from '../labs/incident.js';
 import { LABS, answersTemplate, findLab, labFolder, missingToolLines } from '../labs/registry.js';
+import { releaseExplanations } from '../labs/holdback.js';
 import { resetLab } from '../labs/reset.js';
 import { formatLabList, labStateText, upCommandOf } from '../labs/status.js';
 import { CliContext } from './context.js';
@@ -152,6 +153,7 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
       }
       const verdict = def.check(parsed.answers, loadEvidence(work));
       const ok = verdictOk(verdict);
+      const released = live && ok ? releaseExplanations(work) : [];
       if (live) {
         const record = loadRecord(work) ?? newRecord(def.slug, def.spec.name);
         const c = verdictCounts(verdict);
@@ -164,6 +166,7 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
       else {
         ctx.out(formatVerdict(verdict));
         if (live) ctx.out(`hand in ${work.root} (an instructor checks it with \`electrode-lab lab check ${def.id} --dir <that folder>\`)`);
+        if (released.length) ctx.out(explanationsText(released, 'the lab held back how electrode-lab explains each crash; compare it with yours'));
       }
       if (!ok) ctx.setExitCode(1);
     });
@@ -183,10 +186,19 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
     .command('hint')
     .description('the next hint for an exercise (one at a time; shown hints are remembered)')
     .argument('<lab>', 'lab id (01) or folder name')
-    .action((ref: string) => {
+    .option('--explanations', 'lab 04: put the crash explanations the lab holds back (explain.txt, the `why:` lines) into the crash folders now, and print them')
+    .action((ref: string, o: { explanations?: boolean }) => {
       const def = findLab(ref);
       const work = CoursePaths.of(ctx.home(), def.slug);
       const record = loadRecord(work) ?? newRecord(def.slug, def.spec.name);
+      if (o.explanations) {
+        if (!def.holdsExplanations) throw new LabError(`lab ${def.id} holds no explanations back (only ${LABS.filter((l) => l.holdsExplanations).map((l) => l.id).join(', ')} do); run \`electrode-lab lab hint ${def.id}\` for its hints`, 'NO_HELD_EXPLANATIONS');
+        const released = releaseExplanations(work);
+        record.explanationsShown = true;
+        saveRecord(work, record);
+        ctx.out(released.length ? explanationsText(released, 'the crash explanations, back in their folders (explain.txt); later runs keep theirs') : `lab ${def.id} held no explanation back (no crash captured yet); from now on runs keep theirs`);
+        return;
+      }
       const k = record.hintsShown;
       if (k >= def.hints.length) {
         ctx.out([`all ${def.hints.length} hints for ${def.slug} are shown:`, ...def.hints.map((h, i) => `  ${i + 1}. ${h}`)].join('\n'));
@@ -198,4 +210,8 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
     });
 
   for (const c of lab.commands) c.exitOverride().showHelpAfterError('(run with --help for usage and examples)');
+}
+
+function explanationsText(released: { dir: string; explanation: string[] }[], head: string): string {
+  return [`${head}:`, ...released.flatMap((r) => [`  ${r.dir}/explain.txt`, ...r.explanation.map((l) => `    why: ${l}`)])].join('\n');
 }

@@ -35,6 +35,8 @@ export interface LabDef {
   runLabs: string[];
   /** Host commands the exercise's README runs (beyond `.ci/setup`'s base), with the Debian package that has each: `lab start` names the missing ones. */
   tools?: { command: string; debianPackage: string }[];
+  /** Crash explanations of runs on the lab wait in the work folder until the check passes (src/labs/holdback.ts): the exercise is to explain the crash. */
+  holdsExplanations?: boolean;
   /** `lab start` runs the crash-hunt incident after `up`. */
   incident?: boolean;
   hints: string[];
@@ -107,8 +109,9 @@ export const LABS: readonly LabDef[] = [
     spec: { name: LAB04_LAB, replicas: 7, provider: 'netns', subnet: '10.79.4.0/24' },
     extraLabs: [],
     runLabs: [LAB04_LAB],
+    holdsExplanations: true,
     hints: [
-      'The run folder of `upstream start` has scenario.txt (what the files said, what happened, what changes), scenario-to-generated.diff and one crash folder per dead process; `electrode-lab crashes <run>` lists them with a "why" line each.',
+      'The run folder of `upstream start` has scenario.txt (what the files said, what happened, what changes), scenario-to-generated.diff and one crash folder per dead process; `electrode-lab crashes <run>` lists them. The lab holds back the explanation electrode-lab writes for each crash (explain.txt) until your check passes; `electrode-lab lab hint 04 --explanations` gives it earlier.',
       "backtrace.txt starts with the crashing thread: the innermost frames are protobuf's accessors (DoViewChangeMessage_LogEntry::opnum); the first VRReplica:: frame below them is upstream's code.",
       'lib/transportcommon.h, SendMessageToAll: look for the `break` under the broadcast bit. With TC_BROADCAST the kernel was meant to make the other copies.',
       "A pin is a file in ONE bpffs: with --shared-bpffs every node's /sys/fs/bpf is the same folder, as the compose file's `/sys/fs/bpf:/sys/fs/bpf` volume made it for every container.",
