@@ -198,7 +198,7 @@ describe.skipIf(!IS_ROOT)(`course labs end to end (${IS_ROOT ? 'root' : SKIP_REA
     const h2 = await cli('lab', 'hint', '01');
     expect(h1.stdout).toMatch(/^hint 1 of 4/);
     expect(h2.stdout).toMatch(/^hint 2 of 4/);
-    expect((await cli('lab', 'list')).stdout).toMatch(/01-view-change .*up, 2\/3 replicas running; checked: \d+\/16 right; 2 hint\(s\) shown/);
+    expect((await cli('lab', 'list')).stdout).toMatch(/01-view-change .*up, 2\/3 replicas running; checked \d{4}-\d\d-\d\d \d\d:\d\d: \d+\/16 right; 2 hint\(s\) shown/);
 
     await run('electrode-lab lab check 01'); // the README's own line: the template is empty, so it fails
     await resetAndExpectNothing('01', '01-view-change', ['lab01']);

@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { randomInt } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { createLab } from '../lab.js';
 import { LabPaths, runsHome } from '../paths.js';
@@ -22,7 +22,8 @@ import { runIncident } from '../labs/incident.js';
 import { LABS, answersTemplate, findLab, labFolder, missingToolLines } from '../labs/registry.js';
 import { releaseExplanations } from '../labs/holdback.js';
 import { resetLab } from '../labs/reset.js';
-import { formatLabList, labStateText, upCommandOf } from '../labs/status.js';
+import { formatLabList, labStateText, stateWhereText, upCommandOf } from '../labs/status.js';
+import { upstreamBuildsDir } from '../upstream/tree.js';
 import { CliContext } from './context.js';
 
 const rel = (p: string) => {
@@ -72,7 +73,7 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
         rows.push({ def, state: labStateText({ up: plan !== undefined, ...(plan ? { replicas: plan.cluster.n } : {}), running, ...(record ? { record } : {}) }) });
       }
       if (o.json) ctx.out(JSON.stringify(rows.map(({ def, state }) => ({ id: def.id, lab: def.slug, title: def.title, minutes: def.minutes, prerequisites: def.prerequisites, name: def.spec.name, state })), null, 2));
-      else ctx.out(formatLabList(rows));
+      else ctx.out(`${formatLabList(rows)}\n\n${stateWhereText({ courseDir: dirname(CoursePaths.of(ctx.home(), 'x').root), labsDir: LabPaths.labsDir(ctx.home()), runsDir: runsHome(ctx.env), upstreamBuilds: upstreamBuildsDir(ctx.home()) })}`);
     });
 
   lab

@@ -274,9 +274,10 @@ describe('registry', () => {
     const rec = newRecord('01-view-change', 'lab01', new Date('2026-12-01T10:00:00Z'));
     expect(labStateText({ up: false, running: 0 })).toBe('not started');
     expect(labStateText({ up: true, replicas: 3, running: 2, record: rec })).toBe('up, 2/3 replicas running; started 2026-12-01 10:00');
-    rec.checks.push({ at: '', right: 5, total: 9, ok: false });
+    rec.checks.push({ at: '2026-12-05T09:30:00.000Z', right: 5, total: 9, ok: false });
     rec.hintsShown = 2;
-    expect(labStateText({ up: false, running: 0, record: rec })).toBe('checked: 5/9 right; 2 hint(s) shown');
+    // the date says when: a record from an earlier clone on this machine reads as old, not as this student's
+    expect(labStateText({ up: false, running: 0, record: rec })).toBe('checked 2026-12-05 09:30: 5/9 right; 2 hint(s) shown');
   });
 });
 

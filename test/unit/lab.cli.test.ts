@@ -39,7 +39,14 @@ describe('lab list and hints', () => {
   it('lists every lab with its time, prerequisites and state', async () => {
     const r = await cli('lab', 'list');
     expect(r.exitCode).toBe(0);
-    expect(r.stdout.split('\n')).toHaveLength(6);
+    const [table, footer] = r.stdout.split('\n\n');
+    expect(table!.split('\n')).toHaveLength(6);
+    // where the state behind STATE lives, and what `lab reset` removes (state from an earlier clone shows here too)
+    expect(footer).toBe([
+      `state on this machine (not in the clone): work folders ${join(home, 'course')}/<lab>/ (checks, hints, evidence), labs ${join(home, 'labs')}/<name>/, run folders ${runs}/;`,
+      '`electrode-lab lab reset <lab>` removes those of one exercise. Kept: your answers.yaml, and the upstream builds lab 04 caches in',
+      `${join(home, 'upstream-builds')}/ (shared by every lab; remove the folder to build again)`,
+    ].join('\n'));
     expect(r.stdout).toMatch(/^02-five-and-seven\s+why 5 and 7 replicas crashed\s+60 min\s+01\s+not started$/m);
     const j = JSON.parse((await cli('lab', 'list', '--json')).stdout) as { id: string; name: string }[];
     expect(j.map((x) => `${x.id}:${x.name}`)).toEqual(['01:lab01', '02:lab02', '03:lab03', '04:lab04', '05:lab05']);
