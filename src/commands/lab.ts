@@ -21,7 +21,8 @@ import { gatherEvidence, loadEvidence, loadRecord, saveRecord } from '../labs/ga
 import { runIncident } from '../labs/incident.js';
 import { LABS, answersTemplate, findLab, labFolder, missingToolLines } from '../labs/registry.js';
 import { releaseExplanations } from '../labs/holdback.js';
-import { resetLab } from '../labs/reset.js';
+import { resetLab, unreapedNote } from '../labs/reset.js';
+import { initName } from '../proc.js';
 import { formatLabList, labStateText, stateWhereText, upCommandOf } from '../labs/status.js';
 import { upstreamBuildsDir } from '../upstream/tree.js';
 import { CliContext } from './context.js';
@@ -178,8 +179,9 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
     .argument('<lab>', 'lab id (01) or folder name')
     .action(async (ref: string) => {
       const def = findLab(ref);
-      const removed = await resetLab(def, { home: ctx.home(), runsDir: runsHome(ctx.env), runner: ctx.runner(), progress: ctx.progress(), getProvider: (n) => ctx.getProvider(n) });
+      const { removed, unreaped } = await resetLab(def, { home: ctx.home(), runsDir: runsHome(ctx.env), runner: ctx.runner(), progress: ctx.progress(), getProvider: (n) => ctx.getProvider(n) });
       ctx.out(removed.length ? [`lab ${def.slug} reset; removed:`, ...removed.map((r) => `  ${r}`)].join('\n') : `lab ${def.slug}: nothing to reset`);
+      if (unreaped.length) ctx.out(unreapedNote(unreaped, initName()));
       ctx.out(`your answers (${rel(answersTemplate(def))}) are yours and stay`);
     });
 
