@@ -22,6 +22,20 @@ export function processAlive(pid: number): boolean {
   return state !== undefined && state !== 'Z' && state !== 'X';
 }
 
+/** Of these PIDs, the ones that have ended but are not reaped yet (zombies: `ps` lists them as <defunct>). */
+export function unreaped(pids: number[]): number[] {
+  return pids.filter((p) => statFields(p)?.[0] === 'Z');
+}
+
+/** The command name of PID 1 (who reaps what a process that exited left running, e.g. `process_api`, `tini`, `systemd`). */
+export function initName(): string {
+  try {
+    return readFileSync('/proc/1/comm', 'utf8').trim();
+  } catch {
+    return '?';
+  }
+}
+
 /** Polls a condition until it holds or the deadline passes (no sleeps as synchronisation). */
 export async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 25): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

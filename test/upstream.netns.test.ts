@@ -20,7 +20,7 @@ import { execa } from 'execa';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, IS_ROOT, ROOT, leftovers } from './netns.helpers.js';
 import { thirdPartyDir } from './helpers/thirdParty.js';
@@ -192,27 +192,31 @@ describe.skipIf(!READY)(`upstream Electrode on netns labs (${READY ? (LONG ? 'lo
     expect(r.stdout).toMatch(/view-change steps per replica: replica0 [1-9]/);
     // the course project's segfaults: replicas leading a later view, in the view change
     expect(asIs!.crashes.length).toBeGreaterThan(0);
+    // the exercise is to explain them: lab 04 holds electrode-lab's explanation back until the check passes
     for (const c of asIs!.crashes) {
-      expect(c).toMatchObject({ process: 'upstream-replica', signal: 'SIGSEGV' });
+      expect(c).toMatchObject({ process: 'upstream-replica', signal: 'SIGSEGV', explanationHeld: expect.stringMatching(/^held back by lab 04/) });
       expect(c.topFrames.join(' ')).toContain('HandleDoViewChange');
-      expect(c.explanation?.[0]).toMatch(/vr\/replica\.cc:1154-1161/);
+      expect(c.explanation).toBeUndefined();
     }
+    expect(r.stdout).toMatch(/why: held back by lab 04: explain the crash from this folder/);
+    expect(r.stdout).not.toMatch(/vr\/replica\.cc:1154/);
     const folder = join(run, 'crashes', readdirSync(join(run, 'crashes'))[0]!);
-    for (const f of ['core', 'backtrace.txt', 'log.tail', 'dmesg.txt', 'bpf.json', 'explain.txt']) expect(existsSync(join(folder, f)), f).toBe(true);
+    for (const f of ['core', 'backtrace.txt', 'log.tail', 'dmesg.txt', 'bpf.json']) expect(existsSync(join(folder, f)), f).toBe(true);
+    expect(existsSync(join(folder, 'explain.txt'))).toBe(false);
     expect(JSON.parse(readFileSync(join(folder, 'bpf.json'), 'utf8'))).toMatchObject({ bpffs: 'own', pins: expect.arrayContaining(['paxos_ctr_state']) });
     expect(readFileSync(join(run, 'scenario.txt'), 'utf8')).toMatch(/what electrode-lab's generated values change/);
     expect(readFileSync(join(run, 'scenario-to-generated.diff'), 'utf8')).toContain('-replica replica1:10001');
     expect(gen).toMatchObject({ arm: 'broadcast', status: 'ok', completed: 500, upstream: { variant: 'broadcast' } });
     const cr = await readme('electrode-lab crashes');
-    expect(cr.stdout).toMatch(/why: the replica died in VRReplica::HandleDoViewChange/);
+    expect(cr.stdout).toMatch(/why: held back by lab 04/);
+    expect(cr.stdout).not.toMatch(/why: the replica died/);
     expect((await readme('electrode-lab status --name lab04')).stdout).toMatch(/replica6: own bpffs, pinned: FastBroadCast/);
 
     expect((await readme('electrode-lab upstream stop --name lab04')).exitCode).toBe(0);
     const sh = await readme('electrode-lab upstream start --name lab04 --tree ../shared/third_party/electrode-upstream --arm all --shared-bpffs');
     expect(sh.exitCode).toBe(1);
     const abort = results(runOf(sh.stdout)).records.at(-1)!.crashes.find((c) => c.process === 'upstream-fast')!;
-    expect(abort).toMatchObject({ node: 'replica1', signal: 'SIGABRT' });
-    expect(abort.explanation?.[0]).toMatch(/already pinned, by ANOTHER node's loader/);
+    expect(abort).toMatchObject({ node: 'replica1', signal: 'SIGABRT', explanationHeld: expect.stringMatching(/^held back by lab 04/) });
     const abortTail = readFileSync(join(runOf(sh.stdout), 'crashes', `${abort.node}-${(abort as unknown as { pid: number }).pid}`, 'log.tail'), 'utf8');
     const pin = /bpf_obj_pin\([^,]+,\s*"([^"]+)"\)/.exec(abortTail)![1]!;
     expect((await readme('electrode-lab upstream stop --name lab04')).exitCode).toBe(0);
@@ -231,6 +235,12 @@ describe.skipIf(!READY)(`upstream Electrode on netns labs (${READY ? (LONG ? 'lo
     const ok = await cli('lab', 'check', '04', '--answers', file);
     expect(ok.stdout).toMatch(/lab 04-upstream: all \d+ checks right/);
     expect(ok.exitCode).toBe(0);
+    // passed: the explanations are back in their folders, and in `crashes`
+    expect(ok.stdout).toMatch(/the lab held back how electrode-lab explains each crash; compare it with yours:/);
+    expect(readFileSync(join(folder, 'explain.txt'), 'utf8')).toMatch(/vr\/replica\.cc:1154-1161/);
+    expect((await cli('crashes', basename(run))).stdout).toMatch(/why: the replica died in VRReplica::HandleDoViewChange/);
+    const abortJson = JSON.parse(readFileSync(join(runOf(sh.stdout), abort.dir, 'crash.json'), 'utf8')) as { explanation?: string[] };
+    expect(abortJson.explanation?.[0]).toMatch(/already pinned, by ANOTHER node's loader/);
     writeFileSync(file, stringify({ ...right, as_is: { ...right.as_is, crashed: ['replica0'], kernel_port: 10001 } }));
     const bad = await cli('lab', 'check', '04', '--answers', file);
     expect(bad.exitCode).toBe(1);

@@ -312,6 +312,7 @@ Examples:
         ctx.out(`  top frames: ${c.topFrames.slice(0, 6).join(' <- ') || '(no backtrace)'}`);
         ctx.out(`  folder: ${join(run.root, c.dir)}${c.note ? `  (${c.note})` : ''}`);
         for (const l of c.explanation ?? []) ctx.out(`  why: ${l}`);
+        if (c.explanationHeld && !c.explanation?.length) ctx.out(`  why: ${c.explanationHeld}`);
       }
     });
 }

@@ -5,12 +5,12 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { randomInt } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { createLab } from '../lab.js';
 import { LabPaths, runsHome } from '../paths.js';
 import { planLab } from '../plan.js';
-import { probeHostFacts } from '../probe.js';
+import { probeHostFacts, which } from '../probe.js';
 import { normalizeSpec } from '../spec.js';
 import { loadPlan, loadProcessRecords } from '../state.js';
 import { parseAnswers, templateKeys } from '../labs/answers.js';
@@ -19,9 +19,12 @@ import { asFault } from '../labs/crashhunt.js';
 import { CoursePaths, newRecord } from '../labs/evidence.js';
 import { gatherEvidence, loadEvidence, loadRecord, saveRecord } from '../labs/gather.js';
 import { runIncident } from '../labs/incident.js';
-import { LABS, answersTemplate, findLab, labFolder } from '../labs/registry.js';
-import { resetLab } from '../labs/reset.js';
-import { formatLabList, labStateText, upCommandOf } from '../labs/status.js';
+import { LABS, answersTemplate, findLab, labFolder, missingToolLines } from '../labs/registry.js';
+import { releaseExplanations } from '../labs/holdback.js';
+import { resetLab, unreapedNote } from '../labs/reset.js';
+import { initName } from '../proc.js';
+import { formatLabList, labStateText, stateWhereText, upCommandOf } from '../labs/status.js';
+import { upstreamBuildsDir } from '../upstream/tree.js';
 import { CliContext } from './context.js';
 
 const rel = (p: string) => {
@@ -71,7 +74,7 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
         rows.push({ def, state: labStateText({ up: plan !== undefined, ...(plan ? { replicas: plan.cluster.n } : {}), running, ...(record ? { record } : {}) }) });
       }
       if (o.json) ctx.out(JSON.stringify(rows.map(({ def, state }) => ({ id: def.id, lab: def.slug, title: def.title, minutes: def.minutes, prerequisites: def.prerequisites, name: def.spec.name, state })), null, 2));
-      else ctx.out(formatLabList(rows));
+      else ctx.out(`${formatLabList(rows)}\n\n${stateWhereText({ courseDir: dirname(CoursePaths.of(ctx.home(), 'x').root), labsDir: LabPaths.labsDir(ctx.home()), runsDir: runsHome(ctx.env), upstreamBuilds: upstreamBuildsDir(ctx.home()) })}`);
     });
 
   lab
@@ -105,6 +108,7 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
       const pctx = ctx.providerContext(paths);
       const problems = await provider.probe(pctx);
       if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
+      for (const l of missingToolLines(def, (c) => which(c, ctx.env) !== undefined)) progress.warn(l);
       progress.info(`lab ${def.slug}: ${upCommandOf(def)}`);
       await createLab(plan, provider, pctx);
       const record = newRecord(def.slug, def.spec.name);
@@ -151,6 +155,7 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
       }
       const verdict = def.check(parsed.answers, loadEvidence(work));
       const ok = verdictOk(verdict);
+      const released = live && ok ? releaseExplanations(work) : [];
       if (live) {
         const record = loadRecord(work) ?? newRecord(def.slug, def.spec.name);
         const c = verdictCounts(verdict);
@@ -163,6 +168,7 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
       else {
         ctx.out(formatVerdict(verdict));
         if (live) ctx.out(`hand in ${work.root} (an instructor checks it with \`electrode-lab lab check ${def.id} --dir <that folder>\`)`);
+        if (released.length) ctx.out(explanationsText(released, 'the lab held back how electrode-lab explains each crash; compare it with yours'));
       }
       if (!ok) ctx.setExitCode(1);
     });
@@ -173,8 +179,9 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
     .argument('<lab>', 'lab id (01) or folder name')
     .action(async (ref: string) => {
       const def = findLab(ref);
-      const removed = await resetLab(def, { home: ctx.home(), runsDir: runsHome(ctx.env), runner: ctx.runner(), progress: ctx.progress(), getProvider: (n) => ctx.getProvider(n) });
+      const { removed, unreaped } = await resetLab(def, { home: ctx.home(), runsDir: runsHome(ctx.env), runner: ctx.runner(), progress: ctx.progress(), getProvider: (n) => ctx.getProvider(n) });
       ctx.out(removed.length ? [`lab ${def.slug} reset; removed:`, ...removed.map((r) => `  ${r}`)].join('\n') : `lab ${def.slug}: nothing to reset`);
+      if (unreaped.length) ctx.out(unreapedNote(unreaped, initName()));
       ctx.out(`your answers (${rel(answersTemplate(def))}) are yours and stay`);
     });
 
@@ -182,10 +189,19 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
     .command('hint')
     .description('the next hint for an exercise (one at a time; shown hints are remembered)')
     .argument('<lab>', 'lab id (01) or folder name')
-    .action((ref: string) => {
+    .option('--explanations', 'lab 04: put the crash explanations the lab holds back (explain.txt, the `why:` lines) into the crash folders now, and print them')
+    .action((ref: string, o: { explanations?: boolean }) => {
       const def = findLab(ref);
       const work = CoursePaths.of(ctx.home(), def.slug);
       const record = loadRecord(work) ?? newRecord(def.slug, def.spec.name);
+      if (o.explanations) {
+        if (!def.holdsExplanations) throw new LabError(`lab ${def.id} holds no explanations back (only ${LABS.filter((l) => l.holdsExplanations).map((l) => l.id).join(', ')} do); run \`electrode-lab lab hint ${def.id}\` for its hints`, 'NO_HELD_EXPLANATIONS');
+        const released = releaseExplanations(work);
+        record.explanationsShown = true;
+        saveRecord(work, record);
+        ctx.out(released.length ? explanationsText(released, 'the crash explanations, back in their folders (explain.txt); later runs keep theirs') : `lab ${def.id} held no explanation back (no crash captured yet); from now on runs keep theirs`);
+        return;
+      }
       const k = record.hintsShown;
       if (k >= def.hints.length) {
         ctx.out([`all ${def.hints.length} hints for ${def.slug} are shown:`, ...def.hints.map((h, i) => `  ${i + 1}. ${h}`)].join('\n'));
@@ -197,4 +213,8 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
     });
 
   for (const c of lab.commands) c.exitOverride().showHelpAfterError('(run with --help for usage and examples)');
+}
+
+function explanationsText(released: { dir: string; explanation: string[] }[], head: string): string {
+  return [`${head}:`, ...released.flatMap((r) => [`  ${r.dir}/explain.txt`, ...r.explanation.map((l) => `    why: ${l}`)])].join('\n');
 }

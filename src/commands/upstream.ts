@@ -11,6 +11,7 @@ import { PROVIDER_NAMES, PROVIDER_TRAITS } from '../providers/names.js';
 import { scenarioFacts } from '../upstream/scenario.js';
 import { readScenario, treeProblems } from '../upstream/tree.js';
 import { StartOptions, startUpstream, stopUpstream } from '../upstream/session.js';
+import { holdExplanation, holdingLab } from '../labs/holdback.js';
 import { UPSTREAM_ARMS, UpstreamArm, scenarioProblems } from '../upstream/variant.js';
 import { CliContext, LoadedLab } from './index.js';
 
@@ -66,9 +67,12 @@ export function upstreamFlagProblems(f: UpstreamFlags, plan: Plan): Diagnostic[]
   return d;
 }
 
-function startOptions(ctx: CliContext, f: UpstreamFlags): StartOptions {
+function startOptions(ctx: CliContext, f: UpstreamFlags, labName: string): StartOptions {
   const waitS = Number(ctx.env.ELECTRODE_LAB_CORE_WAIT_S ?? '0');
+  // a course lab whose exercise is to explain the crash keeps the explanation until its check passes
+  const holding = holdingLab(ctx.home(), labName);
   return {
+    ...(holding ? { holdBack: { hold: (run, c) => holdExplanation(holding.def, holding.work, run, c) } } : {}),
     tree: f.electrodeTree!,
     ...(f.scenario ? { scenario: f.scenario } : {}),
     ...(f.upstreamArm ? { arm: f.upstreamArm } : {}),
@@ -83,7 +87,7 @@ function startOptions(ctx: CliContext, f: UpstreamFlags): StartOptions {
 /** Runs the upstream part of `up` on a lab that is now up; exit 1 when its workload did not commit. */
 export async function upUpstream(ctx: CliContext, lab: LoadedLab, f: UpstreamFlags): Promise<void> {
   const h = { ...lab, pctx: ctx.providerContext(lab.paths) };
-  const { run, records } = await startUpstream(h, startOptions(ctx, f));
+  const { run, records } = await startUpstream(h, startOptions(ctx, f, lab.plan.lab));
   const nameArg = lab.plan.lab === 'lab' ? '' : ` --name ${lab.plan.lab}`;
   ctx.out(`run folder: ${run.root} (electrode-lab crashes ${run.id})`);
   const last = records.at(-1);

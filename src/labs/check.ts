@@ -36,6 +36,8 @@ export interface ValueCheck<T> {
   form: string;
   equal?: (answer: T, expected: T) => boolean;
   show?: (x: T) => string;
+  /** For a wrong answer that is a known mix-up (another naming, a unit): what it is, said instead of `where`. */
+  mixUp?: (answer: T, expected: T) => string | undefined;
 }
 
 /** Collects the items of one lab's check in answers-file order. */
@@ -71,7 +73,10 @@ export class Checker {
     }
     const eq = c.equal ?? ((a: T, b: T) => (typeof a === 'bigint' || typeof b === 'bigint' ? a === b : JSON.stringify(a) === JSON.stringify(b)));
     if (eq(got, c.expected)) this.push(key, 'ok', show(got));
-    else this.push(key, 'wrong', `you wrote ${show(got)}; ${c.where}`);
+    else {
+      const mix = c.mixUp?.(got, c.expected);
+      this.push(key, 'wrong', mix ? `you wrote ${show(got)}: ${mix}` : `you wrote ${show(got)}; ${c.where}`);
+    }
   }
 
   /** A written answer the instructor reads: it only has to be there. */

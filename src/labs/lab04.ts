@@ -57,6 +57,18 @@ export function lab04Facts(ev: Evidence): Lab04Facts {
   return out;
 }
 
+/**
+ * The scenario's compose file names its containers replica1..replica7 and
+ * the lab's nodes count from 0, so the scenario's replicaK is the lab's
+ * replica(K-1): an answer in the scenario's names is that mix-up, said so.
+ */
+function scenarioNames(answer: string[], expected: string[]): string | undefined {
+  const shifted = expected.map((r) => `replica${Number(r.slice('replica'.length)) + 1}`).sort();
+  if (JSON.stringify([...answer].sort()) !== JSON.stringify(shifted)) return undefined;
+  const e = [...expected].sort().at(-1)!;
+  return `the scenario's container names, which count from 1 (its replica${Number(e.slice('replica'.length)) + 1} is the lab's ${e}); answer with the lab's node names, as \`electrode-lab crashes\` lists them`;
+}
+
 /** `10001-10007`, `10001..10007`, a list: the same set of ports. */
 function asPorts(v: unknown): string | undefined {
   const s = String(v ?? '').trim();
@@ -86,7 +98,9 @@ export function checkLab04(answers: Answers, ev: Evidence): Verdict {
     expected: a ? a.crashed : undefined,
     noFact: noRun,
     form: 'a list of replicas',
-    where: '`electrode-lab crashes <run>`: every replica with a crash folder of that run (the loaders too would have one)',
+    where: "`electrode-lab crashes <run>`: every replica with a crash folder of that run (the loaders too would have one), in the lab's node names (replica0 ..., not the scenario's replica1 ...)",
+    show: (xs) => xs.join(', '),
+    mixUp: scenarioNames,
   });
   c.value('as_is.signal', { parse: asSignal, expected: a?.signals[0], noFact: noRun, form: 'a signal (SIGSEGV, ...)', where: 'crash.json or the crashes list' });
   c.value('as_is.function', {
@@ -121,7 +135,14 @@ export function checkLab04(answers: Answers, ev: Evidence): Verdict {
 
   const noShared = 'run Part 3 of the README (`upstream start ... --arm all --shared-bpffs`)';
   c.fact('shared-bpffs run', f.shared !== undefined, `shared-bpffs run ${f.shared?.run ?? ''} recorded`, noShared);
-  c.value('shared_bpffs.aborted_node', { parse: asReplica, expected: f.shared?.node, noFact: noShared, form: 'a replica', where: 'the crash folder of that run whose process is upstream-fast' });
+  c.value('shared_bpffs.aborted_node', {
+    parse: asReplica,
+    expected: f.shared?.node,
+    noFact: noShared,
+    form: 'a replica',
+    where: "the crash folder of that run whose process is upstream-fast (the lab's node name: replica0 ...)",
+    mixUp: (a, e) => scenarioNames([a], [e]),
+  });
   c.value('shared_bpffs.signal', { parse: asSignal, expected: f.shared?.signal, noFact: noShared, form: 'a signal', where: 'its crash.json' });
   c.value('shared_bpffs.pin', {
     parse: (v) => (typeof v === 'string' && v.trim() ? v.trim() : undefined),

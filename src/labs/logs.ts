@@ -44,7 +44,12 @@ export type LogEvent =
   | { t: number; kind: 'ready'; replica: number }
   | { t: number; kind: 'no-word'; leader: number; ms: number }
   | { t: number; kind: 'view-change'; from: number; to: number; leader: number; lastOp: number; commit: number }
-  | { t: number; kind: 'normal'; view: number; how: string; leader: number; me: boolean; lastOp: number; commit: number }
+  | { t: number; kind: 'normal'; view: number; how: string; leader: number; me: boolean; lastOp: number; commit: number; recoveredFrom?: number }
+  | { t: number; kind: 'recovering'; why: string }
+  | { t: number; kind: 'recovery-fetch'; from: number; view: number; lastOp: number }
+  | { t: number; kind: 'snapshot-installed'; op: number; bytes: number; keys: number; clients: number; logTo: number; from: number }
+  | { t: number; kind: 'snapshot-served'; op: number; to: number }
+  | { t: number; kind: 'recovery-stuck'; seconds: number; text: string }
   | { t: number; kind: 'refused'; option: string; text: string }
   | { t: number; kind: 'crash-on-purpose'; ops: number }
   | { t: number; kind: 'stopping'; signal: number }
@@ -66,8 +71,19 @@ function eventOf(t: number, msg: string): LogEvent | undefined {
     return { t, kind: 'view-change', from: Number(m[1]), to: Number(m[2]), leader: Number(m[3]), lastOp: Number(m[4]), commit: Number(m[5]) };
   }
   if ((m = /^view (\d+) normal \(([^)]*)\), leader (\d+)( \(me\))?, last op (\d+), commit (\d+)/.exec(msg))) {
-    return { t, kind: 'normal', view: Number(m[1]), how: m[2]!, leader: Number(m[3]), me: Boolean(m[4]), lastOp: Number(m[5]), commit: Number(m[6]) };
+    const from = /^recovered from replica (\d+)$/.exec(m[2]!);
+    return { t, kind: 'normal', view: Number(m[1]), how: m[2]!, leader: Number(m[3]), me: Boolean(m[4]), lastOp: Number(m[5]), commit: Number(m[6]), ...(from ? { recoveredFrom: Number(from[1]) } : {}) };
   }
+  // recovery (native/src/vr.c): every replica starts without state and says so before `ready on`
+  if ((m = /^recovering: (.*); asking the other \d+ replicas/.exec(msg))) return { t, kind: 'recovering', why: m[1]! };
+  if ((m = /^recovering: \d+ replicas are normal; replica (\d+) leads view (\d+) \(last op (\d+)\): fetching its state/.exec(msg))) {
+    return { t, kind: 'recovery-fetch', from: Number(m[1]), view: Number(m[2]), lastOp: Number(m[3]) };
+  }
+  if ((m = /^recovering for (\d+) s/.exec(msg))) return { t, kind: 'recovery-stuck', seconds: Number(m[1]), text: msg };
+  if ((m = /^snapshot: installed op (\d+) \((\d+) bytes, (\d+) keys, (\d+) clients, log to op (\d+)\) from replica (\d+)/.exec(msg))) {
+    return { t, kind: 'snapshot-installed', op: Number(m[1]), bytes: Number(m[2]), keys: Number(m[3]), clients: Number(m[4]), logTo: Number(m[5]), from: Number(m[6]) };
+  }
+  if ((m = /^snapshot: serving op (\d+) \(.*\) to replica (\d+)/.exec(msg))) return { t, kind: 'snapshot-served', op: Number(m[1]), to: Number(m[2]) };
   if ((m = /^(--fast-[a-z]+) given but /.exec(msg))) return { t, kind: 'refused', option: m[1]!, text: msg };
   if ((m = /^--crash-after reached after (\d+) ops/.exec(msg))) return { t, kind: 'crash-on-purpose', ops: Number(m[1]) };
   if ((m = /^signal (\d+): stopping/.exec(msg))) return { t, kind: 'stopping', signal: Number(m[1]) };

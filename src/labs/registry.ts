@@ -33,6 +33,10 @@ export interface LabDef {
   extraLabs: string[];
   /** Lab names whose run folders are evidence (bench runs, the incident). */
   runLabs: string[];
+  /** Host commands the exercise's README runs (beyond `.ci/setup`'s base), with the Debian package that has each: `lab start` names the missing ones. */
+  tools?: { command: string; debianPackage: string }[];
+  /** Crash explanations of runs on the lab wait in the work folder until the check passes (src/labs/holdback.ts): the exercise is to explain the crash. */
+  holdsExplanations?: boolean;
   /** `lab start` runs the crash-hunt incident after `up`. */
   incident?: boolean;
   hints: string[];
@@ -48,6 +52,7 @@ export const LABS: readonly LabDef[] = [
     prerequisites: [],
     goals: 'the normal case and a view change of Viewstamped Replication, read from real packets and logs',
     spec: { name: 'lab01', replicas: 3, provider: 'netns', subnet: '10.79.1.0/24' },
+    tools: [{ command: 'tcpdump', debianPackage: 'tcpdump' }],
     extraLabs: [],
     runLabs: [],
     hints: [
@@ -104,8 +109,9 @@ export const LABS: readonly LabDef[] = [
     spec: { name: LAB04_LAB, replicas: 7, provider: 'netns', subnet: '10.79.4.0/24' },
     extraLabs: [],
     runLabs: [LAB04_LAB],
+    holdsExplanations: true,
     hints: [
-      'The run folder of `upstream start` has scenario.txt (what the files said, what happened, what changes), scenario-to-generated.diff and one crash folder per dead process; `electrode-lab crashes <run>` lists them with a "why" line each.',
+      'The run folder of `upstream start` has scenario.txt (what the files said, what happened, what changes), scenario-to-generated.diff and one crash folder per dead process; `electrode-lab crashes <run>` lists them. The lab holds back the explanation electrode-lab writes for each crash (explain.txt) until your check passes; `electrode-lab lab hint 04 --explanations` gives it earlier.',
       "backtrace.txt starts with the crashing thread: the innermost frames are protobuf's accessors (DoViewChangeMessage_LogEntry::opnum); the first VRReplica:: frame below them is upstream's code.",
       'lib/transportcommon.h, SendMessageToAll: look for the `break` under the broadcast bit. With TC_BROADCAST the kernel was meant to make the other copies.',
       "A pin is a file in ONE bpffs: with --shared-bpffs every node's /sys/fs/bpf is the same folder, as the compose file's `/sys/fs/bpf:/sys/fs/bpf` volume made it for every container.",
@@ -155,4 +161,9 @@ export function answersTemplate(def: LabDef, root = projectRoot()): string {
 /** Every electrode-lab lab name an exercise can leave behind. */
 export function labNames(def: LabDef): string[] {
   return [def.spec.name, ...def.extraLabs];
+}
+
+/** The warning `lab start` prints for each tool of the exercise that is not on PATH (pure: `have` says what is). */
+export function missingToolLines(def: LabDef, have: (command: string) => boolean): string[] {
+  return (def.tools ?? []).filter((t) => !have(t.command)).map((t) => `${t.command} is not installed and lab ${def.id}'s README runs it: \`apt-get install ${t.debianPackage}\` (or run .ci/setup, which installs it); the rest of the lab works without it`);
 }

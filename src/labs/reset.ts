@@ -12,7 +12,8 @@ import { planLab } from '../plan.js';
 import { Progress, Provider } from '../providers/provider.js';
 import { Runner } from '../runner.js';
 import { normalizeSpec } from '../spec.js';
-import { loadPlan, removeLabState } from '../state.js';
+import { loadPlan, loadProcessRecords, removeLabState } from '../state.js';
+import { unreaped, until } from '../proc.js';
 import { CoursePaths } from './evidence.js';
 import { loadRecord, runFoldersOf } from './gather.js';
 import { LabDef, labNames } from './registry.js';
@@ -23,15 +24,33 @@ export interface ResetDeps {
   runner: Runner;
   progress: Progress;
   getProvider(name: string): Provider;
+  /** How long to wait for PID 1 to reap the processes `down` ended (default REAP_WAIT_MS). */
+  reapWaitMs?: number;
 }
 
-/** Returns one line per thing removed. */
-export async function resetLab(def: LabDef, d: ResetDeps): Promise<string[]> {
+/**
+ * What `down` ends is reparented to PID 1 (the CLI that started it has
+ * exited), and `ps` lists it as <defunct> until PID 1 collects its exit
+ * status: at once under systemd or tini, a second or two (or never) under
+ * some container supervisors. Reset waits this long for that, then says
+ * which are left and why.
+ */
+export const REAP_WAIT_MS = 3000;
+
+/** The line `lab reset` prints for processes that have ended but are not reaped yet (pure). */
+export function unreapedNote(pids: number[], init: string): string {
+  return `${pids.length} process(es) of the lab have ended but \`ps\` still lists them as <defunct> (pid ${pids.join(', ')}) until PID 1 (${init}) collects their exit status; they hold no memory, sockets, ports or eBPF programs, and nothing is left to do`;
+}
+
+/** One line per thing removed, and the PIDs of the lab's processes that ended but are not reaped yet. */
+export async function resetLab(def: LabDef, d: ResetDeps): Promise<{ removed: string[]; unreaped: number[] }> {
   const removed: string[] = [];
   const work = CoursePaths.of(d.home, def.slug);
   const record = loadRecord(work);
+  const pids: number[] = [];
   for (const name of labNames(def)) {
     const paths = new LabPaths(d.home, name);
+    pids.push(...loadProcessRecords(paths).map((r) => r.pid));
     let plan = loadPlan(paths);
     const had = plan !== undefined || existsSync(paths.root);
     if (!plan) {
@@ -51,5 +70,7 @@ export async function resetLab(def: LabDef, d: ResetDeps): Promise<string[]> {
     if (!d.runner.dryRun) rmSync(work.root, { recursive: true, force: true });
     removed.push(`work folder ${work.root} (record, hints shown, evidence)`);
   }
-  return removed;
+  if (d.runner.dryRun) return { removed, unreaped: [] };
+  await until(() => unreaped(pids).length === 0, d.reapWaitMs ?? REAP_WAIT_MS);
+  return { removed, unreaped: unreaped(pids) };
 }

@@ -15,7 +15,9 @@ export function labStateText(f: LabMachineFacts): string {
   const parts: string[] = [];
   if (f.up) parts.push(`up, ${f.running}/${f.replicas ?? '?'} replicas running`);
   const last = f.record?.checks.at(-1);
-  if (last) parts.push(last.ok ? `checked: all ${last.total} right` : `checked: ${last.right}/${last.total} right`);
+  // with its date: a record an earlier clone left on this machine reads as old, not as this student's
+  const when = last?.at ? ` ${last.at.slice(0, 16).replace('T', ' ')}` : '';
+  if (last) parts.push(last.ok ? `checked${when}: all ${last.total} right` : `checked${when}: ${last.right}/${last.total} right`);
   else if (f.record) parts.push(`started ${f.record.startedAt.slice(0, 16).replace('T', ' ')}`);
   if (f.record?.hintsShown) parts.push(`${f.record.hintsShown} hint(s) shown`);
   return parts.length ? parts.join('; ') : 'not started';
@@ -33,4 +35,13 @@ export function formatLabList(rows: { def: LabDef; state: string }[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cols: string[]) => cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(head), ...body.map(line)].join('\n');
+}
+
+/** Where the state `lab list` reports lives (outside the clone, so an earlier clone's shows too) and what `lab reset` removes. */
+export function stateWhereText(p: { courseDir: string; labsDir: string; runsDir: string; upstreamBuilds: string }): string {
+  return [
+    `state on this machine (not in the clone): work folders ${p.courseDir}/<lab>/ (checks, hints, evidence), labs ${p.labsDir}/<name>/, run folders ${p.runsDir}/;`,
+    '`electrode-lab lab reset <lab>` removes those of one exercise. Kept: your answers.yaml, and the upstream builds lab 04 caches in',
+    `${p.upstreamBuilds}/ (shared by every lab; remove the folder to build again)`,
+  ].join('\n');
 }

@@ -14,7 +14,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { guardRunCores, newRunPaths, saveResults } from '../bench/store.js';
-import { ResultsFile, Trial, TrialRecord, UpstreamRowInfo } from '../bench/types.js';
+import { CrashInfo, ResultsFile, Trial, TrialRecord, UpstreamRowInfo } from '../bench/types.js';
 import { CpuSample, cpuRecord, cpuSampleScript, parseCpuSample } from '../bench/cpu.js';
 import { listCores } from '../crash.js';
 import { LabError } from '../diagnostics.js';
@@ -45,6 +45,21 @@ export interface StartOptions {
   coreLockWaitMs?: number;
   /** The smoke workload after the generated start. */
   load?: Partial<ClientLoad>;
+  /**
+   * A course lab holds the crash explanations back (src/labs/holdback.ts):
+   * `hold` moves one out of its crash folder and returns the crash without
+   * it (its explanationHeld is printed in place of the `why:` lines).
+   */
+  holdBack?: { hold: (run: RunPaths, crash: CrashInfo) => CrashInfo };
+}
+
+/** The trial's crashes with their explanations held back, when a course lab asks. */
+function withHeld(rec: TrialRecord, run: RunPaths, o: StartOptions): TrialRecord {
+  return o.holdBack ? { ...rec, crashes: rec.crashes.map((c) => o.holdBack!.hold(run, c)) } : rec;
+}
+
+function crashLines(c: CrashInfo, indent: string): string[] {
+  return c.explanation?.length ? c.explanation.map((l) => `${indent}why: ${l}`) : c.explanationHeld ? [`${indent}why: ${c.explanationHeld}`] : [];
 }
 
 const SMOKE: ClientLoad = { requests: 500, threads: 1, warmupSec: 0, timeoutMs: 60_000 };
@@ -241,7 +256,7 @@ export async function startUpstream(h: UpstreamLabHandle, o: StartOptions): Prom
       const load: ClientLoad = { ...SMOKE, timeoutMs: AS_IS_MS };
       const { rec } = await progress.step(`run it as the course project did: ${v.loader ? 'loaders, ' : ''}${n} replicas, the client for at most ${AS_IS_MS / 1000} s (${AS_IS_AFTER_CRASH_MS / 1000} s after a replica dies)`, () =>
         upstreamTrial(cluster, v, prep, { seq: 0, replicas: n, arm: v.arm, threads: 1, repeat: 0, nemesis: 'none' }, load, run, { noProbe: true, untilCrash: true }),
-      );
+      ).then((t) => ({ ...t, rec: withHeld(t.rec, run, o) }));
       records.push(rec);
       saveResults(run, resultsOf(run, h.plan.lab, records, n));
       const logs = Object.fromEntries(replicas(h.plan).map((r) => [r.name, readOr(join(run.nodeDir(r.name), 'upstream-replica.log'))]));
@@ -249,7 +264,7 @@ export async function startUpstream(h: UpstreamLabHandle, o: StartOptions): Prom
       out(`what happened: ${rec.status}${rec.error ? ` - ${rec.error}` : ''}; ${rec.completed} requests completed; view-change steps per replica: ${Object.entries(vc).map(([k, x]) => `${k} ${x}`).join(', ')}`);
       for (const c of rec.crashes) {
         out(`  crash: ${c.node} ${c.process} ${c.signal ?? 'died'} in ${c.topFrames.slice(0, 4).join(' <- ') || '?'} -> ${join(run.root, c.dir)}`);
-        for (const l of c.explanation ?? []) out(`    why: ${l}`);
+        for (const l of crashLines(c, '    ')) out(l);
       }
       if (!rec.crashes.length) out(`  no process crashed within ${AS_IS_MS / 1000} s this time: the segfault is undefined behaviour (a pointer into a copy that is gone), it comes in most runs, not in every one; run it again to catch it`);
       // the scenario's files as they ran (toolchain edits made) -> what electrode-lab writes into them for this lab
@@ -262,7 +277,7 @@ export async function startUpstream(h: UpstreamLabHandle, o: StartOptions): Prom
         '',
         `what happened (as it is): ${rec.status}${rec.error ? ` - ${rec.error}` : ''}; ${rec.completed} requests completed`,
         `view-change steps per replica: ${JSON.stringify(vc)}`,
-        ...rec.crashes.flatMap((c) => [`crash ${c.node} ${c.process} ${c.signal ?? 'died'}: ${c.topFrames.slice(0, 6).join(' <- ')}`, ...(c.explanation ?? []).map((l) => `  why: ${l}`)]),
+        ...rec.crashes.flatMap((c) => [`crash ${c.node} ${c.process} ${c.signal ?? 'died'}: ${c.topFrames.slice(0, 6).join(' <- ')}`, ...crashLines(c, '  ')]),
         '',
         "what electrode-lab's generated values change, and why it mattered:",
         ...changes.map((l) => `- ${l}`),
@@ -285,7 +300,7 @@ export async function startUpstream(h: UpstreamLabHandle, o: StartOptions): Prom
     const load: ClientLoad = { ...SMOKE, ...o.load };
     const { rec } = await progress.step(`start upstream (${v.id}) on ${n} replicas and commit ${load.requests} requests`, () =>
       upstreamTrial(cluster, v, prep, { seq: records.length, replicas: n, arm: v.arm, threads: load.threads, repeat: 0, nemesis: 'none' }, load, run, { keep: true }),
-    );
+    ).then((t) => ({ ...t, rec: withHeld(t.rec, run, o) }));
     records.push(rec);
     if (rec.status === 'ok') {
       state.running = v.id;
@@ -294,7 +309,7 @@ export async function startUpstream(h: UpstreamLabHandle, o: StartOptions): Prom
     out(`upstream ${v.id}: ${rec.status}: ${rec.completed} requests committed${rec.throughput_ops ? `, ${Math.round(rec.throughput_ops)} ops/s, p50 ${rec.latency_us?.p50} us` : ''}${rec.error ? ` - ${rec.error}` : ''}`);
     for (const c of rec.crashes) {
       out(`  crash: ${c.node} ${c.process} ${c.signal ?? 'died'} in ${c.topFrames.slice(0, 4).join(' <- ') || '?'} -> ${join(run.root, c.dir)}`);
-      for (const l of c.explanation ?? []) out(`    why: ${l}`);
+      for (const l of crashLines(c, '    ')) out(l);
     }
     out(`patch applied to the copy: ${join(prep.dir, 'patch.diff')} (and in the run folder ${run.root})`);
   } finally {

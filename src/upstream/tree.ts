@@ -27,6 +27,11 @@ import { ScenarioFiles } from './scenario.js';
 import { UpstreamVariant, generatedVariant, upstreamLabOf, userBuildKey } from './variant.js';
 
 /** Every path of the upstream part of a lab (pure getters). */
+/** <home>/upstream-builds: the replica builds every lab of the home shares (`lab reset` keeps them). */
+export function upstreamBuildsDir(home: string): string {
+  return join(home, 'upstream-builds');
+}
+
 export class UpstreamPaths {
   constructor(readonly lab: LabPaths) {}
   get root(): string {
@@ -40,7 +45,7 @@ export class UpstreamPaths {
   }
   /** A replica build of the tree with this digest, shared by every lab of the home (builds depend on the tree and the switches only). */
   build(digest: string, key: string): string {
-    return join(this.lab.home, 'upstream-builds', digest.slice(0, 16), key);
+    return join(upstreamBuildsDir(this.lab.home), digest.slice(0, 16), key);
   }
   variant(id: string): string {
     return join(this.root, id);

@@ -19,7 +19,7 @@ import { checkLab04, lab04Facts } from '../../src/labs/lab04.js';
 import { logLines, logTimeFields, parseLogLine } from '../../src/logline.js';
 import { normalViews } from '../../src/bench/nemesis.js';
 import { boundaryLine, lastNormalView, lastRun, parseHow, runSegments, startHow } from '../../src/labs/logs.js';
-import { LABS, answersTemplate, findLab } from '../../src/labs/registry.js';
+import { LABS, answersTemplate, findLab, missingToolLines } from '../../src/labs/registry.js';
 import { labStateText, upCommandOf } from '../../src/labs/status.js';
 import { planFromInputs, fnv1a } from '../../src/plan.js';
 import { NodeBpfStats, StatCounters } from '../../src/bpf.js';
@@ -117,6 +117,78 @@ describe('replica logs: runs and events', () => {
   });
 });
 
+describe('recovery lines (real, from a 3-replica loopback run of native/build/replica)', () => {
+  // every replica starts RECOVERING and logs these before and after `ready on`
+  const r0 = [
+    '1796622501.205552 2026-12-07T05:48:21.205552Z replica0 info: recovering: started without state; asking the other 2 replicas (nonce 0xefc95f950e6dcee0)',
+    '1796622501.205925 2026-12-07T05:48:21.205925Z replica0 info: replica 0 ready on 127.0.0.1:47310 (n=3 f=1 batch=1 mtu=1500)',
+    '1796622501.258073 2026-12-07T05:48:21.258073Z replica0 info: view 0 normal (new cluster: every replica started without state), leader 0 (me), last op 0, commit 0',
+    '1796622501.258666 2026-12-07T05:48:21.258666Z replica0 info: view 0: 1 followers are normal in the new cluster: taking requests',
+  ];
+  const r1 = [
+    '1796622501.206552 2026-12-07T05:48:21.206552Z replica1 info: recovering: started without state; asking the other 2 replicas (nonce 0xefc95f950e6dcee1)',
+    '1796622501.207925 2026-12-07T05:48:21.207925Z replica1 info: replica 1 ready on 127.0.0.1:47311 (n=3 f=1 batch=1 mtu=1500)',
+    '1796622501.258073 2026-12-07T05:48:21.258073Z replica1 info: view 0 normal (new cluster: every replica started without state), leader 0, last op 0, commit 0',
+    '1796622502.542949 2026-12-07T05:48:22.542949Z replica1 info: no word from leader 0 for 323 ms',
+    '1796622502.542971 2026-12-07T05:48:22.542971Z replica1 info: view change: view 0 -> 1 (new leader 1), last op 100, commit 99',
+    '1796622502.543087 2026-12-07T05:48:22.543087Z replica1 info: view 1 normal (elected), leader 1 (me), last op 100, commit 99',
+    '1796622503.227141 2026-12-07T05:48:23.227141Z replica1 info: snapshot: serving op 100 (2031 bytes, 79 keys, 1 clients, log to op 100) to replica 0',
+  ];
+  const r2 = [
+    '1796622501.210264 2026-12-07T05:48:21.210264Z replica2 info: recovering: started without state; asking the other 2 replicas (nonce 0x790e81e85010f737)',
+    '1796622501.210381 2026-12-07T05:48:21.210381Z replica2 info: replica 2 ready on 127.0.0.1:47312 (n=3 f=1 batch=1 mtu=1500)',
+    '1796622501.210445 2026-12-07T05:48:21.210445Z replica2 info: view 0 normal (new cluster: every replica started without state), leader 0, last op 0, commit 0',
+    '1796622502.543027 2026-12-07T05:48:22.543027Z replica2 info: view change: view 0 -> 1 (new leader 1), last op 100, commit 99',
+    '1796622502.543116 2026-12-07T05:48:22.543116Z replica2 info: view 1 normal (StartView), leader 1, last op 100, commit 99',
+  ];
+  // replica0 restarted after the view change: it recovers into view 1 from its leader
+  const r0back = [
+    '1796622503.226982 2026-12-07T05:48:23.226982Z replica0 info: recovering: started without state; asking the other 2 replicas (nonce 0xf1b93d676ff60fa7)',
+    '1796622503.227087 2026-12-07T05:48:23.227087Z replica0 info: replica 0 ready on 127.0.0.1:47310 (n=3 f=1 batch=1 mtu=1500)',
+    '1796622503.227112 2026-12-07T05:48:23.227112Z replica0 info: recovering: 2 replicas are normal; replica 1 leads view 1 (last op 100): fetching its state',
+    '1796622503.227223 2026-12-07T05:48:23.227223Z replica0 info: snapshot: installed op 100 (2031 bytes, 79 keys, 1 clients, log to op 100) from replica 1',
+    '1796622503.227226 2026-12-07T05:48:23.227226Z replica0 info: view 1 normal (recovered from replica 1), leader 1, last op 100, commit 100',
+  ];
+  const stuck = [
+    '1796622505.847777 2026-12-07T05:48:25.847777Z replica1 info: recovering: started without state; asking the other 2 replicas (nonce 0x94f84589975e30a9)',
+    '1796622505.847916 2026-12-07T05:48:25.847916Z replica1 info: replica 1 ready on 127.0.0.1:47311 (n=3 f=1 batch=1 mtu=1500)',
+    '1796622510.847956 2026-12-07T05:48:30.847956Z replica1 error: recovering for 5 s and cannot complete: it needs 2 replicas in normal status, among them the leader of the latest view (or all 2 holding nothing, for a new cluster); this replica takes part in nothing until then. This round: replica 0: no answer; replica 2: no answer',
+  ];
+  const run = (lines: string[]) => [boundary(-1, ALL), ...lines].join('\n');
+
+  it('each line is an event with its numbers', () => {
+    expect(lastRun(run(r0back))!.events).toEqual([
+      { t: 1796622503.226982, kind: 'recovering', why: 'started without state' },
+      { t: 1796622503.227087, kind: 'ready', replica: 0 },
+      { t: 1796622503.227112, kind: 'recovery-fetch', from: 1, view: 1, lastOp: 100 },
+      { t: 1796622503.227223, kind: 'snapshot-installed', op: 100, bytes: 2031, keys: 79, clients: 1, logTo: 100, from: 1 },
+      { t: 1796622503.227226, kind: 'normal', view: 1, how: 'recovered from replica 1', leader: 1, me: false, lastOp: 100, commit: 100, recoveredFrom: 1 },
+    ]);
+    expect(lastRun(run(r1))!.events.map((e) => e.kind)).toEqual(['recovering', 'ready', 'normal', 'no-word', 'view-change', 'normal', 'snapshot-served']);
+    expect(lastRun(run(stuck))!.events.at(-1)).toMatchObject({ kind: 'recovery-stuck', seconds: 5 });
+    expect(lastNormalView(lastRun(run(stuck)))).toBe(0);
+    expect(lastNormalView(lastRun(run(r0back)))).toBe(1);
+  });
+
+  it('lab 01 reads the same facts from logs that begin with recovery', () => {
+    const plan = planFromInputs([{ name: 'lab01', replicas: 3, provider: 'netns', subnet: '10.79.1.0/24' }]);
+    const f = lab01Facts(emptyEvidence({ plan, logs: { replica0: run(r0), replica1: run(r1), replica2: run(r2) } }));
+    expect(f.ran).toEqual(['replica0', 'replica1', 'replica2']);
+    expect(f.noticed.map((x) => x.node)).toEqual(['replica1']);
+    expect(f.settled).toEqual({ view: 1, leader: 'replica1', lastOp: 100 });
+    // replica0 brought back later: its recovered entry into view 1 does not change what the leader carried over
+    const again = lab01Facts(emptyEvidence({ plan, logs: { replica0: run([...r0, ...r0back]), replica1: run(r1), replica2: run(r2) } }));
+    expect(again.settled).toEqual({ view: 1, leader: 'replica1', lastOp: 100 });
+  });
+
+  it('lab 03 reads a broadcast run that begins with recovery', () => {
+    const plan = planFromInputs([{ name: 'lab03', replicas: 3, provider: 'netns', subnet: '10.79.3.0/24' }]);
+    const bc = (lines: string[]) => [boundary(-1, startHow({ fastPaths: 'broadcast', xdp: 'auto', log: 'info' })), ...lines].join('\n');
+    const f = lab03Facts(emptyEvidence({ plan, logs: { replica0: bc(r0), replica1: bc(r1), replica2: bc(r2) } }));
+    expect(f.disagree).toEqual({ noticedBy: ['replica1'], finalView: 1, finalLeader: 'replica1' });
+  });
+});
+
 describe('answers files', () => {
   const known = ['a.b', 'a.c', 'd'];
   it('reports unknown (misspelt) keys with the likely one, and YAML errors', () => {
@@ -186,13 +258,26 @@ describe('registry', () => {
       expect(def.hints.length).toBeGreaterThanOrEqual(3);
     });
   }
+  it('lab start names a missing tool and its package; nothing when all are there', () => {
+    const lab01 = findLab('01');
+    expect(missingToolLines(lab01, () => false)).toEqual([
+      "tcpdump is not installed and lab 01's README runs it: `apt-get install tcpdump` (or run .ci/setup, which installs it); the rest of the lab works without it",
+    ]);
+    expect(missingToolLines(lab01, (c) => c === 'tcpdump')).toEqual([]);
+    expect(missingToolLines(findLab('02'), () => false)).toEqual([]);
+  });
+  it('every tool a lab names is one .ci/setup installs', () => {
+    const pkgs = readFileSync(join(ROOT, '.ci', 'packages.txt'), 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
+    for (const t of LABS.flatMap((l) => l.tools ?? [])) expect(pkgs, t.command).toContain(t.debianPackage);
+  });
   it('lab list states', () => {
     const rec = newRecord('01-view-change', 'lab01', new Date('2026-12-01T10:00:00Z'));
     expect(labStateText({ up: false, running: 0 })).toBe('not started');
     expect(labStateText({ up: true, replicas: 3, running: 2, record: rec })).toBe('up, 2/3 replicas running; started 2026-12-01 10:00');
-    rec.checks.push({ at: '', right: 5, total: 9, ok: false });
+    rec.checks.push({ at: '2026-12-05T09:30:00.000Z', right: 5, total: 9, ok: false });
     rec.hintsShown = 2;
-    expect(labStateText({ up: false, running: 0, record: rec })).toBe('checked: 5/9 right; 2 hint(s) shown');
+    // the date says when: a record from an earlier clone on this machine reads as old, not as this student's
+    expect(labStateText({ up: false, running: 0, record: rec })).toBe('checked 2026-12-05 09:30: 5/9 right; 2 hint(s) shown');
   });
 });
 
@@ -366,6 +451,14 @@ describe('lab 04 facts and check', () => {
     expect(v.items.filter((i) => i.status !== 'ok')).toEqual([]);
     const wrong = checkLab04({ ...right, as_is: { ...right.as_is, crashed: 'replica6', source_line: 'vr/replica.cc:200' }, shared_bpffs: { ...right.shared_bpffs, aborted_node: 'replica0' } }, ev);
     expect(wrong.items.filter((i) => i.status === 'wrong').map((i) => i.key)).toEqual(['as_is.crashed', 'as_is.source_line', 'shared_bpffs.aborted_node']);
+    // the scenario's containers count from 1 (its replica4 is the lab's replica3): that answer is wrong, and says so
+    const scenarioNames = checkLab04({ ...right, as_is: { ...right.as_is, crashed: 'replica4, replica3' }, shared_bpffs: { ...right.shared_bpffs, aborted_node: 'replica2' } }, ev);
+    expect(scenarioNames.items.find((i) => i.key === 'as_is.crashed')).toEqual({
+      key: 'as_is.crashed',
+      status: 'wrong',
+      message: "you wrote replica3, replica4: the scenario's container names, which count from 1 (its replica4 is the lab's replica3); answer with the lab's node names, as `electrode-lab crashes` lists them",
+    });
+    expect(scenarioNames.items.find((i) => i.key === 'shared_bpffs.aborted_node')?.message).toMatch(/^you wrote replica2: the scenario's container names, which count from 1 \(its replica2 is the lab's replica1\)/);
     const none = checkLab04(right, emptyEvidence({ plan }));
     expect(none.items.find((i) => i.key === 'lab: scenario run')?.status).toBe('missing');
     expect(none.items.find((i) => i.key === 'as_is.crashed')?.message).toMatch(/upstream start --name lab04/);

@@ -12,6 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boundaryLine, startHow } from '../../src/labs/logs.js';
 import { logTimeFields } from '../../src/logline.js';
 import { planFromInputs } from '../../src/plan.js';
+import { RunPaths } from '../../src/paths.js';
+import { CoursePaths, newRecord } from '../../src/labs/evidence.js';
+import { saveRecord } from '../../src/labs/gather.js';
+import { holdExplanation, holdingLab } from '../../src/labs/holdback.js';
+import { findLab } from '../../src/labs/registry.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
@@ -34,7 +39,14 @@ describe('lab list and hints', () => {
   it('lists every lab with its time, prerequisites and state', async () => {
     const r = await cli('lab', 'list');
     expect(r.exitCode).toBe(0);
-    expect(r.stdout.split('\n')).toHaveLength(6);
+    const [table, footer] = r.stdout.split('\n\n');
+    expect(table!.split('\n')).toHaveLength(6);
+    // where the state behind STATE lives, and what `lab reset` removes (state from an earlier clone shows here too)
+    expect(footer).toBe([
+      `state on this machine (not in the clone): work folders ${join(home, 'course')}/<lab>/ (checks, hints, evidence), labs ${join(home, 'labs')}/<name>/, run folders ${runs}/;`,
+      '`electrode-lab lab reset <lab>` removes those of one exercise. Kept: your answers.yaml, and the upstream builds lab 04 caches in',
+      `${join(home, 'upstream-builds')}/ (shared by every lab; remove the folder to build again)`,
+    ].join('\n'));
     expect(r.stdout).toMatch(/^02-five-and-seven\s+why 5 and 7 replicas crashed\s+60 min\s+01\s+not started$/m);
     const j = JSON.parse((await cli('lab', 'list', '--json')).stdout) as { id: string; name: string }[];
     expect(j.map((x) => `${x.id}:${x.name}`)).toEqual(['01:lab01', '02:lab02', '03:lab03', '04:lab04', '05:lab05']);
@@ -52,6 +64,34 @@ describe('lab list and hints', () => {
     const all = await cli('lab', 'hint', '05');
     expect(all.stdout).toMatch(/^all 4 hints for 05-crash-hunt are shown:\n {2}1\. /);
     expect((await cli('lab', 'list')).stdout).toMatch(/05-crash-hunt .*4 hint\(s\) shown/);
+  });
+});
+
+describe('lab 04 holds crash explanations back until they are asked for', () => {
+  it('lab hint 04 --explanations puts explain.txt back and prints it; later runs keep theirs', async () => {
+    const lab04 = findLab('04');
+    const work = CoursePaths.of(home, lab04.slug);
+    saveRecord(work, newRecord(lab04.slug, 'lab04'));
+    const run = new RunPaths(runs, '20261207T060000Z-lab04');
+    const dir = join(run.root, 'crashes', 'replica3-13');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'explain.txt'), 'the replica died in VRReplica::HandleDoViewChange\n');
+    writeFileSync(join(dir, 'crash.json'), '{}');
+    holdExplanation(lab04, work, run, { node: 'replica3', process: 'upstream-replica', pid: 13, signal: 'SIGSEGV', topFrames: [], dir: 'crashes/replica3-13', explanation: ['the replica died in VRReplica::HandleDoViewChange'] });
+    expect(existsSync(join(dir, 'explain.txt'))).toBe(false);
+    const r = await cli('lab', 'hint', '04', '--explanations');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`the crash explanations, back in their folders (explain.txt); later runs keep theirs:\n  ${dir}/explain.txt\n    why: the replica died in VRReplica::HandleDoViewChange`);
+    expect(readFileSync(join(dir, 'explain.txt'), 'utf8')).toMatch(/HandleDoViewChange/);
+    expect(holdingLab(home, 'lab04')).toBeUndefined();
+    const again = await cli('lab', 'hint', '04', '--explanations');
+    expect(again.stdout).toMatch(/^lab 04 held no explanation back/);
+  });
+  it('a lab that holds nothing back says so and changes nothing', async () => {
+    const r = await cli('lab', 'hint', '02', '--explanations');
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/lab 02 holds no explanations back \(only 04 do\); run `electrode-lab lab hint 02` for its hints/);
+    expect(existsSync(join(home, 'course', '02-five-and-seven', 'lab.json'))).toBe(false);
   });
 });
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nativeBinaries } from '../../src/build.js';
 import { logLines } from '../../src/logline.js';
-import { runSegments } from '../../src/labs/logs.js';
+import { lastNormalView, runSegments } from '../../src/labs/logs.js';
 import { waitFor } from '../netns.helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'el-logline-'));
@@ -41,6 +41,45 @@ describe('replica log lines, from the real binary', () => {
       const [s, us] = l.utc!.slice(0, -1).split('.') as [string, string];
       expect(Date.parse(`${s}Z`) / 1000 + Number(us) / 1e6).toBeCloseTo(l.t, 5);
     }
-    expect(runSegments(String(r.stderr))[0]!.events.map((e) => e.kind)).toEqual(['ready', 'stopping', 'exit']);
+    // alone, it never completes recovery: it says it started recovering, is ready, stops
+    expect(runSegments(String(r.stderr))[0]!.events.map((e) => e.kind)).toEqual(['recovering', 'ready', 'stopping', 'exit']);
+  });
+
+  it.skipIf(!existsSync(bin))('a new cluster, then a follower killed and restarted: the recovery lines parse as events (src/labs/logs.ts)', async () => {
+    const port = 40003 + (process.pid % 20000);
+    const cfg = join(dir, 'config3.txt');
+    writeFileSync(cfg, `f 1\n${[0, 1, 2].map((i) => `replica 127.0.0.1:${port + i}\n`).join('')}`);
+    const logs: string[] = ['', '', '', ''];
+    const spawn = (i: number, slot: number) => {
+      const p = execa(bin, ['-c', cfg, '-i', String(i)], { reject: false });
+      p.stderr!.on('data', (b: Buffer) => (logs[slot] += b.toString()));
+      return p;
+    };
+    const procs = [spawn(0, 0), spawn(1, 1), spawn(2, 2)];
+    try {
+      await waitFor('a new cluster in view 0', () => logs.slice(0, 3).every((l) => l.includes('view 0 normal (new cluster')), 10_000);
+      const c = await execa(nativeBinaries().client, ['-c', cfg, '-n', '50', '--timeout-ms', '200'], { reject: false, timeout: 20_000 });
+      expect(c.exitCode, c.stderr).toBe(0);
+      procs[2]!.kill('SIGKILL');
+      await procs[2];
+      procs[2] = spawn(2, 3);
+      await waitFor('replica 2 to recover', () => logs[3]!.includes('normal (recovered from replica'), 10_000);
+    } finally {
+      for (const p of procs) p.kill('SIGTERM');
+      await Promise.all(procs);
+    }
+    const leader = runSegments(logs[0]!)[0]!.events;
+    expect(leader.map((e) => e.kind)).toEqual(['recovering', 'ready', 'normal', 'snapshot-served', 'stopping', 'exit']);
+    expect(leader[0]).toMatchObject({ why: 'started without state' });
+    expect(leader[2]).toMatchObject({ view: 0, how: 'new cluster: every replica started without state', leader: 0, me: true, lastOp: 0 });
+    expect(leader.find((e) => e.kind === 'snapshot-served')).toMatchObject({ to: 2 });
+    const back = runSegments(logs[3]!)[0]!.events;
+    expect(back.map((e) => e.kind)).toEqual(['recovering', 'ready', 'recovery-fetch', 'snapshot-installed', 'normal', 'stopping', 'exit']);
+    const installed = back.find((e) => e.kind === 'snapshot-installed');
+    // the 50 writes the client got acknowledged are in the snapshot, and the replica carries on from there
+    expect(installed).toMatchObject({ from: 0, logTo: expect.any(Number) });
+    expect(installed && installed.kind === 'snapshot-installed' && installed.op).toBeGreaterThanOrEqual(50);
+    expect(back.find((e) => e.kind === 'normal')).toMatchObject({ view: 0, recoveredFrom: 0, leader: 0, me: false });
+    expect(lastNormalView(runSegments(logs[3]!)[0])).toBe(0);
   });
 });
