@@ -119,7 +119,7 @@ enum {
 	OPT_BATCH = 256, OPT_CPU, OPT_LOG, OPT_PIN, OPT_FB, OPT_FQ, OPT_FR, OPT_CRASH, OPT_DROP,
 	OPT_DUMP, OPT_HB, OPT_VC, OPT_RETX, OPT_DUP, OPT_REORDER, OPT_MAXCL,
 #ifdef EL_LAB_FAULTS
-	OPT_LAB_SEED,
+	OPT_LAB_SEED, OPT_LAB_NO_RECOVERY,
 #endif
 };
 
@@ -146,6 +146,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "max-clients", required_argument, NULL, OPT_MAXCL },
 #ifdef EL_LAB_FAULTS
 		{ "lab-seed", required_argument, NULL, OPT_LAB_SEED },
+		{ "lab-no-recovery", no_argument, NULL, OPT_LAB_NO_RECOVERY },
 #endif
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -221,6 +222,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (el_lab_set_seed(optarg))
 				return die_usage("--lab-seed must be <seed>:<lab>, got '%s'", optarg);
 			break;
+		case OPT_LAB_NO_RECOVERY: el_lab_no_recovery = 1; break;
 #endif
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
@@ -407,6 +409,13 @@ static int setup(struct replica *r)
 		.kernel_quorum = r->fp != NULL,
 		.fast_reply = r->o.fast_reply,
 	};
+#ifdef EL_LAB_FAULTS
+	/* the bench's negative control: the old unsafe start, to prove its checker sees lost writes */
+	if (el_lab_no_recovery)
+		LOG_WARN("--lab-no-recovery: UNSAFE, lab build only: starting in view 0 normal with empty state, no recovery");
+	/* TODO(lead): vr_opts has no `recover` field yet (vr.h is the lead's):
+	 * vo.recover = !el_lab_no_recovery; */
+#endif
 	struct vr_env env = { .ctx = r, .send = env_send, .send_client = env_send_client };
 	if (open_dump(r))
 		return -1;
