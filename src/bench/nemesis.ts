@@ -55,11 +55,11 @@ export function parseNemesisEntry(text: string): NemesisSpec | Diagnostic {
   const t = text.trim();
   const [kindText, arg] = t.split(':', 2) as [string, string | undefined];
   const bad = (message: string, hint: string): Diagnostic => ({ code: 'BENCH_NEMESIS', subject: `--nemesis ${t}`, message, hint });
+  if (kindText === 'random') return bad('a random schedule is not a --nemesis entry', 'use --nemesis-schedule random --seed S');
   if (!(NEMESIS_KINDS as readonly string[]).includes(kindText)) return bad('unknown nemesis', `use one of ${NEMESIS_KINDS.join(', ')}, e.g. kill-leader,loss:5%`);
   const kind = kindText as NemesisKind;
   switch (kind) {
-    case 'random':
-      return bad('a random schedule is not a --nemesis entry', 'use --nemesis-schedule random --seed S');
+    case 'random': // refused above
     case 'none':
     case 'kill-leader':
     case 'split':
