@@ -21,6 +21,7 @@ import { CLI, IS_ROOT, ROOT, SKIP_REASON, leftovers, waitFor } from './netns.hel
 import { LabPaths } from '../src/paths.js';
 import { loadProcessRecords } from '../src/state.js';
 import { processAlive } from '../src/proc.js';
+import { logLines } from '../src/logline.js';
 import { NodeBpfStats } from '../src/bpf.js';
 import { CRASH_HUNT_FAULTS, CrashHuntFault, UPSTREAM_PORT, seedFor } from '../src/labs/crashhunt.js';
 
@@ -143,7 +144,7 @@ describe.skipIf(!IS_ROOT)(`course labs end to end (${IS_ROOT ? 'root' : SKIP_REA
 
     // the answers, read from the logs as a student would
     const noticed = ['replica1', 'replica2']
-      .map((n) => ({ n, t: Number(/^(\d+\.\d+) \S+ info: no word from leader 0/m.exec(lastRunOf('lab01', n))?.[1] ?? 'Infinity') }))
+      .map((n) => ({ n, t: logLines(lastRunOf('lab01', n)).find((l) => l.level === 'info' && l.text.startsWith('no word from leader 0'))?.t ?? Infinity }))
       .sort((a, b) => a.t - b.t);
     expect(noticed[0]!.t).toBeLessThan(Infinity);
     const views = ['replica1', 'replica2'].flatMap((n) => [...lastRunOf('lab01', n).matchAll(/view (\d+) normal/g)].map((m) => Number(m[1])));

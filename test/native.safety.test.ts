@@ -4,9 +4,11 @@
  *    view change, state transfer, the fast-path hand-offs, one test per
  *    failure the safety review found;
  *  - the seeded simulation (native/tests/sim.c): N cores, lossy/duplicating/
- *    reordering network, partitions, crashes of up to f replicas, the eBPF
- *    fast paths modelled from the kernel's own rules; every schedule checked
- *    for agreement, acknowledged ops, rising commits, real-time order;
+ *    reordering network, partitions, crashes of up to f replicas, restarts
+ *    without state (recovery, snapshots), the eBPF fast paths modelled from
+ *    the kernel's own rules; every schedule checked for agreement,
+ *    acknowledged ops, rising commits, real-time order, snapshot contents;
+ *    and its negative control: restarts without recovery must be caught;
  *  - the libFuzzer target over the whole message handler (time-bounded).
  *
  * Longer runs (done before releasing a fast-path change):
@@ -34,6 +36,12 @@ interface SimSummary {
   kernel_acks_for_crashed: number;
   quorum_marks: number;
   records_drained_by_gate: number;
+  with_restarts: number;
+  restarts: number;
+  recoveries: number;
+  snapshots_installed: number;
+  catch_up_snapshots: number;
+  bootstraps: number;
 }
 
 function fuzzerRuntime(): boolean {
@@ -70,9 +78,30 @@ describe('replica core safety checkers', () => {
       expect(sum.kernel_acks_for_crashed).toBeGreaterThan(0);
       expect(sum.quorum_marks).toBeGreaterThan(0);
       expect(sum.records_drained_by_gate).toBeGreaterThan(0);
+      // restarts that recovered, some through snapshots of truncated logs
+      expect(sum.with_restarts).toBeGreaterThan(seeds / 4);
+      expect(sum.recoveries).toBeGreaterThan(seeds / 4);
+      expect(sum.snapshots_installed).toBeGreaterThanOrEqual(sum.recoveries);
+      expect(sum.catch_up_snapshots).toBeGreaterThan(0);
+      expect(sum.bootstraps).toBeGreaterThan(seeds / 10);
       console.log(`[sim] ${target}: ${JSON.stringify(sum)}`);
     }, 1_800_000);
   }
+
+  it('negative control: the same simulation with restarts that skip recovery reports lost or diverging ops', async () => {
+    const seeds = 1000;
+    const r = await execa('make', ['-s', '-C', NATIVE, 'sim-fast', `SEEDS=${seeds}`, 'SIMFLAGS=--no-recovery'], { reject: false });
+    const sum = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as SimSummary & { no_recovery: boolean };
+    expect(sum.no_recovery).toBe(true);
+    // sim exits 1 on a violation; make reports a failed recipe as 2
+    expect(r.exitCode).toBe(2);
+    expect(sum.failed).toBeGreaterThan(0);
+    // not only liveness: a restarted replica that forgot what it acknowledged
+    // breaks agreement or loses acknowledged ops
+    const safety = r.stdout.split('\n').filter((l) => /VIOLATION/.test(l) && !/liveness/.test(l));
+    expect(safety.length, r.stdout.slice(-3000)).toBeGreaterThan(0);
+    console.log(`[sim --no-recovery] ${sum.failed} of ${seeds} schedules failed, ${safety.length} on safety, e.g. ${safety[0]}`);
+  }, 600_000);
 
   it.skipIf(!fuzzerRuntime())(`libFuzzer: ${FUZZ_SECONDS} s on the whole message handler without a crash`, async () => {
     const r = await execa('make', ['-s', '-C', NATIVE, 'fuzz', `FUZZ_SECONDS=${FUZZ_SECONDS}`], { reject: false, all: true });

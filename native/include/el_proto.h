@@ -38,8 +38,24 @@ enum el_msg_type {
 	EL_MSG_START_VIEW       = 8,
 	EL_MSG_GET_STATE        = 9,  /* lagging replica -> any up-to-date one   */
 	EL_MSG_NEW_STATE        = 10,
-	EL_MSG_TYPE_MAX         = 10,
+	/* VR Revisited 4.3: a replica that starts without state recovers */
+	EL_MSG_RECOVERY         = 11, /* recovering -> all: request_id = nonce   */
+	EL_MSG_RECOVERY_RESPONSE = 12, /* -> recovering: view, last op, commit  */
+	/* snapshot state transfer (store, client table, commit point, log
+	 * suffix) in datagram-sized chunks, for ops the sender's log dropped */
+	EL_MSG_GET_SNAPSHOT     = 13, /* opnum = snapshot op (0: a new one), aux = offset */
+	EL_MSG_SNAPSHOT_CHUNK   = 14, /* opnum = snapshot op, client_id = total
+	                               * bytes, request_id = FNV-1a 64 of the whole
+	                               * snapshot, aux = offset of this chunk    */
+	EL_MSG_TYPE_MAX         = 14,
 };
+
+/* EL_MSG_RECOVERY_RESPONSE aux: bits (0: changing views or recovering itself) */
+#define EL_RR_NORMAL    0x1 /* the responder is in normal status in h.view    */
+#define EL_RR_EMPTY     0x2 /* it holds nothing: view 0, no op ever logged. A
+                             * brand-new cluster forms view 0 only when every
+                             * other replica answers this: then no op can have
+                             * been acknowledged                               */
 
 /* el_hdr.flags */
 #define EL_F_BCAST      0x01 /* leader sent ONE copy; TC egress fans it out  */

@@ -408,6 +408,9 @@ static int setup(struct replica *r)
 		 * (el_config.quorum_token), so trusting it needs no --fast-quorum */
 		.kernel_quorum = r->fp != NULL,
 		.fast_reply = r->o.fast_reply,
+		/* a process that starts has no state: it recovers (VR Revisited
+		 * 4.3), or forms a new cluster with replicas that hold nothing */
+		.recover = 1,
 	};
 #ifdef EL_LAB_FAULTS
 	/* the bench's negative control: the old unsafe start, to prove its checker sees lost writes */
@@ -606,7 +609,8 @@ int main(int argc, char **argv)
 	const struct vr_stats *st = &r->vr.st;
 	LOG_INFO("stats: rx %llu, malformed %llu, dropped (--drop-rate) %llu, duplicated %llu, "
 		 "reordered %llu, fast-reply records %llu (late %llu, gap %llu), quorum marks %llu (forged %llu), gate closes %llu "
-		 "(max wait %llu us), client table %zu (evicted %llu, refused without a session %llu), window full %llu, view %llu, first op %llu, "
+		 "(max wait %llu us), client table %zu (evicted %llu, refused without a session %llu), window full %llu, "
+		 "recoveries %llu (rounds %llu), snapshots served %llu (chunks %llu), installed %llu (refused %llu), status %s, view %llu, first op %llu, "
 		 "last op %llu, commit %llu",
 		 (unsigned long long)r->stat_rx, (unsigned long long)st->malformed,
 		 (unsigned long long)r->stat_dropped, (unsigned long long)r->stat_dup,
@@ -614,7 +618,10 @@ int main(int argc, char **argv)
 		 (unsigned long long)st->fr_late, (unsigned long long)st->fr_gap,
 		 (unsigned long long)st->quorum_marks, (unsigned long long)st->forged_marks, (unsigned long long)r->quiesces,
 		 (unsigned long long)r->quiesce_max_ns / 1000, r->vr.ct.used, (unsigned long long)r->vr.ct.evicted, (unsigned long long)st->expired_requests,
-		 (unsigned long long)st->window_full, (unsigned long long)r->vr.view,
+		 (unsigned long long)st->window_full, (unsigned long long)st->recoveries,
+		 (unsigned long long)st->recovery_rounds, (unsigned long long)st->snaps_served,
+		 (unsigned long long)st->snap_chunks_sent, (unsigned long long)st->snaps_installed,
+		 (unsigned long long)st->snaps_refused, vr_status_name(r->vr.status), (unsigned long long)r->vr.view,
 		 (unsigned long long)r->vr.log.first, (unsigned long long)r->vr.log.last,
 		 (unsigned long long)r->vr.commit);
 	el_fp_close(r->fp);

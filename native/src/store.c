@@ -100,6 +100,14 @@ void el_log_forget(struct el_log *l, uint64_t upto)
 	}
 }
 
+void el_log_reset(struct el_log *l, uint64_t last)
+{
+	el_log_truncate(l, l->first - 1);
+	l->head = 0;
+	l->first = last + 1;
+	l->last = last;
+}
+
 size_t el_log_wire_bytes(const struct el_log *l, uint64_t from, uint64_t to)
 {
 	size_t n = 0;
@@ -177,6 +185,23 @@ static void kv_grow(struct el_kv *kv)
 	free(kv->slots);
 	kv->slots = ns;
 	kv->cap = ncap;
+}
+
+void el_kv_set(struct el_kv *kv, const void *key, uint8_t klen, const void *val, uint32_t vlen)
+{
+	assert(klen >= 1 && klen <= EL_MAX_KEY && vlen <= EL_MAX_VAL);
+	if ((kv->used + 1) * 4 >= kv->cap * 3)
+		kv_grow(kv);
+	struct el_kv_slot *s = kv_slot(kv->slots, kv->cap, key, klen);
+	if (!s->klen) {
+		s->klen = klen;
+		memcpy(s->key, key, klen);
+		s->val = NULL;
+		kv->used++;
+	}
+	s->val = el_xrealloc(s->val, vlen ? vlen : 1);
+	memcpy(s->val, val, vlen);
+	s->vlen = vlen;
 }
 
 size_t el_kv_apply(struct el_kv *kv, const struct el_op *op, uint8_t *reply)

@@ -41,6 +41,9 @@ const struct el_log_entry *el_log_get(const struct el_log *l, uint64_t opnum);
 void el_log_truncate(struct el_log *l, uint64_t last);
 /* Drops ops up to and including `upto` (never beyond last). */
 void el_log_forget(struct el_log *l, uint64_t upto);
+/* Empties the log so that the next op appended is `last` + 1 (a snapshot
+ * holds everything up to `last`). */
+void el_log_reset(struct el_log *l, uint64_t last);
 /* Bytes the entries first..last hold on the wire (entry headers + ops). */
 size_t el_log_wire_bytes(const struct el_log *l, uint64_t from, uint64_t to);
 
@@ -63,6 +66,9 @@ void el_kv_free(struct el_kv *kv);
  * into reply (>= EL_MAX_REPLY bytes); returns its length. */
 size_t el_kv_apply(struct el_kv *kv, const struct el_op *op, uint8_t *reply);
 const struct el_kv_slot *el_kv_find(const struct el_kv *kv, const void *key, size_t klen);
+/* Sets key to val (klen 1..EL_MAX_KEY, vlen <= EL_MAX_VAL), as a snapshot
+ * installs it. */
+void el_kv_set(struct el_kv *kv, const void *key, uint8_t klen, const void *val, uint32_t vlen);
 
 /* ---- client table: latest request per client and its cached reply ----
  * Bounded: past `max` clients the one whose last request executed longest

@@ -23,8 +23,17 @@ void el_log(int level, const char *fmt, ...)
 	char line[1024];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	int n = snprintf(line, sizeof(line), "%ld.%06ld %s %s: ", (long)ts.tv_sec,
-			 ts.tv_nsec / 1000, el_log_tag, level_names[level]);
+	/*
+	 * The epoch stays first (tools compute intervals from it); the UTC wall
+	 * clock after it lines up with tcpdump, which prints the time of day.
+	 */
+	struct tm tm;
+	char utc[32] = "?";
+	if (gmtime_r(&ts.tv_sec, &tm))
+		strftime(utc, sizeof(utc), "%Y-%m-%dT%H:%M:%S", &tm);
+	long us = ts.tv_nsec / 1000;
+	int n = snprintf(line, sizeof(line), "%ld.%06ld %s.%06ldZ %s %s: ", (long)ts.tv_sec, us,
+			 utc, us, el_log_tag, level_names[level]);
 	va_list ap;
 	va_start(ap, fmt);
 	if (n > 0 && (size_t)n < sizeof(line))

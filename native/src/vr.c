@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "vr.h"
+#include "snapshot.h"
 #include "util.h"
 #ifdef EL_LAB_FAULTS
 #include "lab_faults.h"
@@ -29,6 +30,16 @@
 uint32_t vr_leader_of(const struct vr *r, uint64_t view)
 {
 	return (uint32_t)(view % r->n);
+}
+
+const char *vr_status_name(uint32_t status)
+{
+	switch (status) {
+	case EL_STATUS_NORMAL: return "normal";
+	case EL_STATUS_VIEW_CHANGE: return "view change";
+	case EL_STATUS_RECOVERING: return "recovering";
+	default: return "unknown";
+	}
 }
 
 static int am_leader(const struct vr *r)
@@ -261,9 +272,13 @@ static void execute_one(struct vr *r, uint64_t opnum)
  * never needed again: drop them. */
 static void forget_old(struct vr *r)
 {
+	uint64_t keep = r->o.keep_ops ? r->o.keep_ops : VC_EXTRA_OPS;
 	uint64_t upto = r->lwm < r->executed ? r->lwm : r->executed;
-	if (upto > VC_EXTRA_OPS && upto - VC_EXTRA_OPS >= r->log.first)
-		el_log_forget(&r->log, upto - VC_EXTRA_OPS);
+	/* a snapshot on its way out: its receiver asks for the ops after it next */
+	if (r->sout.buf && r->now - r->sout.used < VR_SNAP_KEEP_US && r->sout.op + keep < upto)
+		upto = r->sout.op + keep;
+	if (upto > keep && upto - keep >= r->log.first)
+		el_log_forget(&r->log, upto - keep);
 }
 
 static void commit_to(struct vr *r, uint64_t upto)
@@ -314,8 +329,8 @@ static int in_flight(struct vr *r, uint64_t cid, uint64_t rid)
 
 static void on_request(struct vr *r, const struct el_msg *m, const struct sockaddr_in *src)
 {
-	if (r->status != EL_STATUS_NORMAL || !am_leader(r))
-		return; /* only the leader of a normal view orders requests */
+	if (r->status != EL_STATUS_NORMAL || !am_leader(r) || r->unconfirmed)
+		return; /* only the leader of a normal (and confirmed) view orders requests */
 	/* where to reply: the leader's own table, never the replicated one */
 	struct el_client *a = el_ctable_upsert(&r->addrs, m->h.client_id);
 	a->addr = *src;
@@ -418,6 +433,7 @@ static void enter_normal(struct vr *r, uint64_t view, const char *how)
 {
 	r->view = view;
 	r->status = EL_STATUS_NORMAL;
+	r->ever_normal = 1;
 	r->last_normal_view = view;
 	r->last_heard = r->now;
 	r->last_report = r->now;
@@ -523,8 +539,7 @@ void vr_kernel_record(struct vr *r, const void *buf, size_t len)
 		r->st.fr_late++;
 		LOG_WARN("fast-reply record for view %llu ops %llu..%llu arrived in view %llu (%s): dropped",
 			 (unsigned long long)m.h.view, (unsigned long long)m.first_op,
-			 (unsigned long long)m.h.opnum, (unsigned long long)r->view,
-			 r->status == EL_STATUS_NORMAL ? "normal" : "view change");
+			 (unsigned long long)m.h.opnum, (unsigned long long)r->view, vr_status_name(r->status));
 		return;
 	}
 	if (m.first_op > r->log.last + 1) {
@@ -576,6 +591,16 @@ static void on_prepare_ok(struct vr *r, const struct el_msg *m)
 {
 	if (m->h.view != r->view || r->status != EL_STATUS_NORMAL || !am_leader(r))
 		return;
+	if (r->unconfirmed && !r->confirmed[m->h.replica]) {
+		r->confirmed[m->h.replica] = 1;
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < r->n; i++)
+			k += r->confirmed[i];
+		if (k >= r->f) {
+			r->unconfirmed = 0;
+			LOG_INFO("view 0: %u followers are normal in the new cluster: taking requests", k);
+		}
+	}
 	if (m->h.commit > r->peer_commit[m->h.replica] && m->h.commit <= r->log.last)
 		r->peer_commit[m->h.replica] = m->h.commit;
 	r->peer_heard[m->h.replica] = r->now;
@@ -614,6 +639,8 @@ static void on_commit(struct vr *r, const struct el_msg *m)
 /* ------------------------------------------------------------------ */
 /* state transfer                                                     */
 
+static void serve_snapshot(struct vr *r, uint32_t to, uint64_t op, uint64_t offset);
+
 static void on_get_state(struct vr *r, const struct el_msg *m)
 {
 	uint64_t upto;
@@ -630,12 +657,12 @@ static void on_get_state(struct vr *r, const struct el_msg *m)
 	if (m->h.opnum >= upto)
 		return;
 	if (m->h.opnum + 1 < r->log.first) {
-		/* it was silent past the grace period and the log moved on: without
-		 * a snapshot transfer it cannot catch up (it stays out of quorums) */
+		/* it was silent past the grace period and the log moved on: it
+		 * catches up from a snapshot of our state instead */
 		if (!r->st.behind_log++ || !(r->st.behind_log & 1023))
-			LOG_WARN("replica %u asks for ops after %llu but the log starts at op %llu: it was silent longer "
-				 "than the log keeps ops for it and cannot catch up (no snapshot transfer); restart the lab",
+			LOG_INFO("replica %u asks for ops after %llu but the log starts at op %llu: sending a snapshot",
 				 m->h.replica, (unsigned long long)m->h.opnum, (unsigned long long)r->log.first);
+		serve_snapshot(r, m->h.replica, 0, 0);
 		return;
 	}
 	size_t len = build_entries(r, h, m->h.opnum + 1, upto, sizeof(r->sbuf), NULL);
@@ -875,6 +902,7 @@ static void try_complete_view_change(struct vr *r)
 		if (r->commit != r->get_state_at || r->now - r->last_get_state >= r->o.retransmit_us / 2) {
 			r->last_get_state = r->now;
 			r->get_state_at = r->commit;
+			r->vc_fetch_from = best_idx;
 			struct el_hdr h = hdr(r, EL_MSG_GET_STATE);
 			h.opnum = r->commit;
 			h.aux = EL_STATE_COMMITTED;
@@ -916,6 +944,399 @@ static void on_start_view(struct vr *r, const struct el_msg *m)
 }
 
 /* ------------------------------------------------------------------ */
+/* snapshots: the state itself, for ops no log holds any more          */
+
+/* Sends the chunks of the snapshot we serve that lie in
+ * [offset, offset + VR_SNAP_BURST) to replica `to`, building a new snapshot
+ * first when the one asked for is not the one we hold (the receiver then
+ * starts again at offset 0 of ours). */
+static void serve_snapshot(struct vr *r, uint32_t to, uint64_t op, uint64_t offset)
+{
+	struct vr_snap_out *o = &r->sout;
+	int stale = !o->buf || (op ? op != o->op : o->op != r->executed && r->now - o->made >= 100000);
+	if (stale) {
+		free(o->buf);
+		o->len = el_snap_encode(&r->kv, &r->ct, &r->log, r->executed, r->last_normal_view, &o->buf);
+		o->op = r->executed;
+		o->sum = el_snap_sum(o->buf, o->len);
+		o->made = r->now;
+		r->st.snaps_served++;
+		if (o->len > EL_SNAP_MAX_BYTES) {
+			LOG_ERROR("snapshot of op %llu is %zu bytes, more than a replica accepts (%u): not sent",
+				  (unsigned long long)o->op, o->len, EL_SNAP_MAX_BYTES);
+			free(o->buf);
+			o->buf = NULL;
+			return;
+		}
+		LOG_INFO("snapshot: serving op %llu (%zu bytes, %zu keys, %zu clients, log to op %llu) to replica %u",
+			 (unsigned long long)o->op, o->len, r->kv.used, r->ct.used, (unsigned long long)r->log.last, to);
+	}
+	if (stale || op != o->op)
+		offset = 0;
+	o->used = r->now;
+	size_t chunk = r->o.max_prepare > EL_HDR_LEN + 64 ? r->o.max_prepare - EL_HDR_LEN : 64;
+	for (uint64_t off = offset; off < o->len && off < offset + VR_SNAP_BURST; off += chunk) {
+		struct el_hdr h = hdr(r, EL_MSG_SNAPSHOT_CHUNK);
+		h.opnum = o->op;
+		h.client_id = o->len;
+		h.request_id = o->sum;
+		h.aux = (uint32_t)off;
+		struct el_builder b;
+		el_build_start(&b, r->sbuf, sizeof(r->sbuf), &h);
+		size_t n = o->len - off < chunk ? o->len - off : chunk;
+		int rc = el_build_bytes(&b, o->buf + off, n);
+		assert(rc == 0);
+		send_replica(r, to, r->sbuf, el_build_finish(&b));
+		r->st.snap_chunks_sent++;
+	}
+}
+
+static void on_get_snapshot(struct vr *r, const struct el_msg *m)
+{
+	if (r->status == EL_STATUS_RECOVERING)
+		return; /* it has no state to give */
+	serve_snapshot(r, m->h.replica, m->h.opnum, m->h.aux);
+}
+
+static void snap_request(struct vr *r, uint32_t from, uint64_t op, uint64_t offset)
+{
+	struct el_hdr h = hdr(r, EL_MSG_GET_SNAPSHOT);
+	h.opnum = op;
+	h.aux = (uint32_t)offset;
+	size_t len = build_empty(r, h);
+	r->sin.last_ask = r->now;
+	r->sin.burst_end = offset + VR_SNAP_BURST;
+	send_replica(r, from, r->sbuf, len);
+}
+
+/* Whose chunks this replica takes now. */
+static int snap_wanted(const struct vr *r, uint32_t from)
+{
+	switch (r->status) {
+	case EL_STATUS_RECOVERING: return r->rec.fetching && from == r->rec.from;
+	case EL_STATUS_NORMAL: return !am_leader(r) && from == vr_leader_of(r, r->view);
+	default: return am_leader(r) && from == r->vc_fetch_from;
+	}
+}
+
+static void recovery_round(struct vr *r, const char *why);
+
+/* Whether a decoded snapshot may replace this replica's state; NULL if so. */
+static const char *snap_unfit(const struct vr *r, const struct el_snap_meta *m)
+{
+	switch (r->status) {
+	case EL_STATUS_RECOVERING:
+		/* it must hold all the leader had when it answered */
+		if (m->log_view != r->rec.view || m->last < r->rec.target)
+			return "it is not the state the leader announced (a view change since?)";
+		return NULL;
+	case EL_STATUS_NORMAL:
+		/* our log is a prefix of the leader's in this view: never shorten it
+		 * (the kernel may have acknowledged its last ops) */
+		if (m->op <= r->commit)
+			return "we committed past it meanwhile";
+		if (m->log_view == r->view ? m->last < r->log.last : m->op < r->log.last)
+			return "it would drop ops this replica holds";
+		return NULL;
+	default:
+		return m->op <= r->commit ? "we committed past it meanwhile" : NULL;
+	}
+}
+
+static void snap_install(struct vr *r)
+{
+	struct vr_snap_in *in = &r->sin;
+	in->active = 0;
+	struct el_kv kv;
+	struct el_ctable ct;
+	struct el_log log;
+	struct el_snap_meta meta;
+	el_kv_init(&kv);
+	el_ctable_init(&ct, r->ct.max);
+	el_log_init(&log);
+	const char *why = NULL;
+	if (el_snap_sum(in->buf, in->len) != in->sum)
+		why = "checksum mismatch";
+	else if (el_snap_decode(in->buf, in->len, &kv, &ct, &log, &meta, &why) == 0)
+		why = meta.op != in->op ? "its op is not the one its chunks named" : snap_unfit(r, &meta);
+	free(in->buf);
+	in->buf = NULL;
+	if (why) {
+		r->st.snaps_refused++;
+		LOG_WARN("snapshot of op %llu from replica %u not installed: %s", (unsigned long long)in->op, in->from, why);
+		el_kv_free(&kv);
+		el_ctable_free(&ct);
+		el_log_free(&log);
+		if (r->status == EL_STATUS_RECOVERING)
+			recovery_round(r, "the leader's snapshot did not fit");
+		return;
+	}
+	el_kv_free(&r->kv);
+	el_ctable_free(&r->ct);
+	el_log_free(&r->log);
+	r->kv = kv;
+	r->ct = ct;
+	r->log = log;
+	r->commit = r->executed = meta.op;
+	r->st.snaps_installed++;
+	if (r->env.installed)
+		r->env.installed(r->env.ctx, meta.op);
+	LOG_INFO("snapshot: installed op %llu (%zu bytes, %u keys, %u clients, log to op %llu) from replica %u",
+		 (unsigned long long)meta.op, in->len, meta.keys, meta.clients, (unsigned long long)meta.last, in->from);
+	if (r->status == EL_STATUS_RECOVERING) {
+		char how[48];
+		snprintf(how, sizeof(how), "recovered from replica %u", in->from);
+		r->st.recoveries++;
+		enter_normal(r, r->rec.view, how);
+		send_prepare_ok(r, EL_F_REPORT);
+	} else if (r->status == EL_STATUS_NORMAL) {
+		if (meta.log_view != r->view)
+			el_log_truncate(&r->log, meta.op); /* another view's suffix: only what is committed */
+		reply_progress(r);
+		send_prepare_ok(r, 0);
+	} else {
+		/* a new leader takes only the committed state: the winning
+		 * DoViewChange supplies the rest */
+		el_log_truncate(&r->log, meta.op);
+		r->vc_started = r->now;
+		try_complete_view_change(r);
+	}
+}
+
+static void on_snapshot_chunk(struct vr *r, const struct el_msg *m)
+{
+	struct vr_snap_in *in = &r->sin;
+	uint32_t j = m->h.replica;
+	if (!snap_wanted(r, j))
+		return;
+	int same = in->active && in->from == j && in->op == m->h.opnum && in->sum == m->h.request_id &&
+		   in->total == m->h.client_id;
+	if (!same) {
+		/* a transfer starts at offset 0; a replica that is not recovering
+		 * takes one only when it is behind it */
+		if (m->h.aux != 0 || (r->status != EL_STATUS_RECOVERING && m->h.opnum <= r->commit))
+			return;
+		free(in->buf);
+		memset(in, 0, sizeof(*in));
+		in->active = 1;
+		in->from = j;
+		in->op = m->h.opnum;
+		in->total = m->h.client_id;
+		in->sum = m->h.request_id;
+		in->started = r->now;
+		in->burst_end = VR_SNAP_BURST;
+	}
+	if (m->h.aux != in->len)
+		return; /* out of order: asked again from in->len */
+	/* the decoder bounded offset + length by the total */
+	in->buf = el_xrealloc(in->buf, in->len + m->payload_len);
+	memcpy(in->buf + in->len, m->payload, m->payload_len);
+	in->len += m->payload_len;
+	in->last_progress = r->now;
+	r->st.snap_bytes_in += m->payload_len;
+	if (in->len == in->total)
+		snap_install(r);
+	else if (in->len >= in->burst_end)
+		snap_request(r, j, in->op, in->len);
+}
+
+/* Asks again from where the transfer is when chunks stopped coming; gives
+ * up after a while (the sender may be gone), and frees what we served. */
+static void snap_tick(struct vr *r)
+{
+	struct vr_snap_in *in = &r->sin;
+	if (in->active && r->now - in->last_progress >= 2 * r->o.vc_timeout_us) {
+		LOG_WARN("snapshot of op %llu from replica %u: no chunk for %llu ms at %zu of %llu bytes; giving up",
+			 (unsigned long long)in->op, in->from, (unsigned long long)(r->now - in->last_progress) / 1000, in->len,
+			 (unsigned long long)in->total);
+		free(in->buf);
+		in->buf = NULL;
+		in->active = 0;
+	} else if (in->active && r->now - in->last_progress >= r->o.retransmit_us &&
+		   r->now - in->last_ask >= r->o.retransmit_us) {
+		snap_request(r, in->from, in->op, in->len);
+	}
+	if (r->sout.buf && r->now - r->sout.used >= VR_SNAP_FREE_US) {
+		free(r->sout.buf);
+		r->sout.buf = NULL;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* recovery (VR Revisited 4.3)                                         */
+
+/* Nothing anyone can have acknowledged: view 0, no op ever logged, no
+ * state on its way. */
+static int holds_nothing(const struct vr *r)
+{
+	return r->view == 0 && r->log.last == 0 && r->status != EL_STATUS_VIEW_CHANGE && !r->rec.fetching;
+}
+
+static void send_recovery(struct vr *r)
+{
+	struct el_hdr h = hdr(r, EL_MSG_RECOVERY);
+	h.request_id = r->rec.nonce;
+	size_t len = build_empty(r, h);
+	r->rec.last_ask = r->now;
+	send_others(r, r->sbuf, len);
+}
+
+/* The answers allow a decision: a new cluster, or a leader to fetch from. */
+static void recovery_check(struct vr *r)
+{
+	struct vr_recovery *rc = &r->rec;
+	if (r->status != EL_STATUS_RECOVERING || rc->fetching)
+		return;
+	uint32_t normal = 0, empty = 0;
+	uint64_t vmax = 0;
+	for (uint32_t i = 0; i < r->n; i++) {
+		if (!(rc->answer[i] & VR_RA_HEARD))
+			continue;
+		empty += !!(rc->answer[i] & EL_RR_EMPTY);
+		if (rc->answer[i] & EL_RR_NORMAL) {
+			normal++;
+			if (rc->aview[i] > vmax)
+				vmax = rc->aview[i];
+		}
+	}
+	/* every other replica holds nothing: no op was ever acknowledged */
+	if (empty == r->n - 1 && !r->ever_normal) {
+		enter_normal(r, 0, "new cluster: every replica started without state");
+		r->unconfirmed = am_leader(r) && r->f > 0;
+		return;
+	}
+	uint32_t p = vr_leader_of(r, vmax);
+	/* f+1 normal replicas, among them the latest view's leader (when that
+	 * is us, the others change views first: they do when we ask them) */
+	if (normal < r->f + 1 || p == r->me || !(rc->answer[p] & EL_RR_NORMAL) || rc->aview[p] != vmax)
+		return;
+	rc->fetching = 1;
+	rc->from = p;
+	rc->view = vmax;
+	rc->target = rc->alast[p];
+	rc->round_started = r->now;
+	r->view = vmax;
+	LOG_INFO("recovering: %u replicas are normal; replica %u leads view %llu (last op %llu): fetching its state", normal, p,
+		 (unsigned long long)vmax, (unsigned long long)rc->target);
+	publish(r);
+	snap_request(r, p, 0, 0);
+}
+
+/* A new round with a fresh nonce: answers to an older Recovery (from before
+ * a view change, say) no longer count. */
+static void recovery_round(struct vr *r, const char *why)
+{
+	struct vr_recovery *rc = &r->rec;
+	r->status = EL_STATUS_RECOVERING;
+	rc->nonce = el_rand(&r->rng) | 1;
+	rc->round_started = r->now;
+	rc->fetching = 0;
+	memset(rc->answer, 0, r->n);
+	free(r->sin.buf);
+	memset(&r->sin, 0, sizeof(r->sin));
+	r->st.recovery_rounds++;
+	if (r->st.recovery_rounds == 1)
+		LOG_INFO("recovering: %s; asking the other %u replicas (nonce 0x%016llx)", why, r->n - 1,
+			 (unsigned long long)rc->nonce);
+	else
+		LOG_DEBUG("recovering: %s; asking again (nonce 0x%016llx)", why, (unsigned long long)rc->nonce);
+	publish(r);
+	send_recovery(r);
+	recovery_check(r);
+}
+
+/* Why recovery has not completed, from this round's answers. */
+static void recovery_explain(struct vr *r)
+{
+	const struct vr_recovery *rc = &r->rec;
+	char text[768];
+	size_t at = 0;
+	for (uint32_t i = 0; i < r->n && at < sizeof(text) - 80; i++) {
+		if (i == r->me)
+			continue;
+		uint8_t a = rc->answer[i];
+		const char *sep = at ? "; " : "";
+		int k;
+		if (!(a & VR_RA_HEARD))
+			k = snprintf(text + at, sizeof(text) - at, "%sreplica %u: no answer", sep, i);
+		else if (a & EL_RR_NORMAL)
+			k = snprintf(text + at, sizeof(text) - at, "%sreplica %u: normal in view %llu (its leader: replica %u)", sep, i,
+				     (unsigned long long)rc->aview[i], vr_leader_of(r, rc->aview[i]));
+		else if (a & EL_RR_EMPTY)
+			k = snprintf(text + at, sizeof(text) - at, "%sreplica %u: recovering too, holds nothing", sep, i);
+		else
+			k = snprintf(text + at, sizeof(text) - at, "%sreplica %u: not normal (view change or recovering, view %llu)",
+				     sep, i, (unsigned long long)rc->aview[i]);
+		at += (size_t)k;
+	}
+	if (rc->fetching)
+		LOG_ERROR("recovering for %llu s: fetching the state of replica %u (view %llu): %zu of %llu bytes",
+			  (unsigned long long)(r->now - rc->since) / 1000000, rc->from, (unsigned long long)rc->view, r->sin.len,
+			  (unsigned long long)r->sin.total);
+	else
+		LOG_ERROR("recovering for %llu s and cannot complete: it needs %u replicas in normal status, among them the leader "
+			  "of the latest view (or all %u holding nothing, for a new cluster); this replica takes part in nothing "
+			  "until then. This round: %s",
+			  (unsigned long long)(r->now - rc->since) / 1000000, r->f + 1, r->n - 1, text);
+}
+
+static void recovery_tick(struct vr *r)
+{
+	struct vr_recovery *rc = &r->rec;
+	if (!rc->fetching) {
+		if (r->now - rc->round_started >= 2 * r->o.vc_timeout_us)
+			recovery_round(r, "not enough answers");
+		else if (r->now - rc->last_ask >= r->o.heartbeat_us)
+			send_recovery(r);
+	} else {
+		uint64_t progress = r->sin.active && r->sin.last_progress > rc->round_started ? r->sin.last_progress : rc->round_started;
+		if (r->now - progress >= 2 * r->o.vc_timeout_us)
+			recovery_round(r, "the leader stopped sending its state");
+		else if (!r->sin.active && r->now - r->sin.last_ask >= r->o.retransmit_us)
+			snap_request(r, rc->from, 0, 0);
+	}
+	if (r->status == EL_STATUS_RECOVERING && r->now - rc->since >= 5000000 && r->now - rc->last_warn >= 5000000) {
+		rc->last_warn = r->now;
+		recovery_explain(r);
+	}
+}
+
+static void on_recovery(struct vr *r, const struct el_msg *m)
+{
+	/* changing views, or recovering with a state on its way: aux 0, which
+	 * counts for nothing but tells the recovering replica why it waits */
+	uint32_t aux = (r->status == EL_STATUS_NORMAL ? EL_RR_NORMAL : 0) | (holds_nothing(r) ? EL_RR_EMPTY : 0);
+	struct el_hdr h = hdr(r, EL_MSG_RECOVERY_RESPONSE);
+	h.request_id = m->h.request_id;
+	h.aux = aux;
+	send_replica(r, m->h.replica, r->sbuf, build_empty(r, h));
+	if (r->status != EL_STATUS_NORMAL)
+		return;
+	if (am_leader(r)) {
+		/* its acknowledgements were the old process's */
+		r->q.acked[m->h.replica] = 0;
+	} else if (m->h.replica == vr_leader_of(r, r->view) && !holds_nothing(r)) {
+		/* our leader lost its state: it can neither lead nor recover
+		 * until another replica leads (while nothing was ever logged it
+		 * forms the new cluster with us instead) */
+		LOG_INFO("leader %u restarted without state: changing views", m->h.replica);
+		start_view_change(r, r->view + 1);
+	}
+}
+
+static void on_recovery_response(struct vr *r, const struct el_msg *m)
+{
+	struct vr_recovery *rc = &r->rec;
+	if (r->status != EL_STATUS_RECOVERING || m->h.request_id != rc->nonce)
+		return;
+	uint32_t j = m->h.replica;
+	rc->answer[j] = (uint8_t)(VR_RA_HEARD | m->h.aux);
+	rc->aview[j] = m->h.view;
+	rc->alast[j] = m->h.opnum;
+	recovery_check(r);
+}
+
+/* ------------------------------------------------------------------ */
 /* entry points                                                       */
 
 void vr_receive(struct vr *r, const void *buf, size_t len, const struct sockaddr_in *src, uint64_t now)
@@ -937,6 +1358,12 @@ void vr_receive(struct vr *r, const void *buf, size_t len, const struct sockaddr
 		r->st.own_index++;
 		return;
 	}
+	/* a recovering replica takes part in nothing but its recovery */
+	if (r->status == EL_STATUS_RECOVERING && m.h.type != EL_MSG_RECOVERY && m.h.type != EL_MSG_RECOVERY_RESPONSE &&
+	    m.h.type != EL_MSG_SNAPSHOT_CHUNK) {
+		publish(r);
+		return;
+	}
 	switch (m.h.type) {
 	case EL_MSG_REQUEST:
 		if (src)
@@ -950,6 +1377,10 @@ void vr_receive(struct vr *r, const void *buf, size_t len, const struct sockaddr
 	case EL_MSG_START_VIEW: on_start_view(r, &m); break;
 	case EL_MSG_GET_STATE: on_get_state(r, &m); break;
 	case EL_MSG_NEW_STATE: on_new_state(r, &m); break;
+	case EL_MSG_RECOVERY: on_recovery(r, &m); break;
+	case EL_MSG_RECOVERY_RESPONSE: on_recovery_response(r, &m); break;
+	case EL_MSG_GET_SNAPSHOT: on_get_snapshot(r, &m); break;
+	case EL_MSG_SNAPSHOT_CHUNK: on_snapshot_chunk(r, &m); break;
 	default: break; /* REPLY: not for replicas */
 	}
 	publish(r);
@@ -958,7 +1389,10 @@ void vr_receive(struct vr *r, const void *buf, size_t len, const struct sockaddr
 void vr_tick(struct vr *r, uint64_t now)
 {
 	r->now = now;
-	if (r->status == EL_STATUS_NORMAL && !am_leader(r)) {
+	snap_tick(r);
+	if (r->status == EL_STATUS_RECOVERING) {
+		recovery_tick(r);
+	} else if (r->status == EL_STATUS_NORMAL && !am_leader(r)) {
 		if (r->now - r->last_heard > r->vc_timeout_cur) {
 			LOG_INFO("no word from leader %u for %llu ms", vr_leader_of(r, r->view),
 				 (unsigned long long)(r->now - r->last_heard) / 1000);
@@ -1037,8 +1471,17 @@ void vr_init(struct vr *r, const struct vr_opts *o, const struct vr_env *env, ui
 	r->last_heard = now;
 	r->last_report = now;
 	r->vc_timeout_cur = r->o.vc_timeout_us * 3 / 4 + el_rand(&r->rng) % (r->o.vc_timeout_us / 2 + 1);
+	r->rec.answer = el_xcalloc(n, 1);
+	r->rec.aview = el_xcalloc(n, sizeof(*r->rec.aview));
+	r->rec.alast = el_xcalloc(n, sizeof(*r->rec.alast));
+	r->rec.since = now;
+	r->confirmed = el_xcalloc(n, 1);
 	if (r->env.arm_reply)
 		r->env.arm_reply(r->env.ctx, 0, 0);
+	if (o->recover)
+		recovery_round(r, "started without state");
+	else
+		r->ever_normal = 1;
 	publish(r);
 }
 
@@ -1055,6 +1498,12 @@ void vr_free(struct vr *r)
 	free(r->peer_heard);
 	free(r->my_dvc);
 	free(r->pend);
+	free(r->confirmed);
+	free(r->rec.answer);
+	free(r->rec.aview);
+	free(r->rec.alast);
+	free(r->sin.buf);
+	free(r->sout.buf);
 	el_log_free(&r->log);
 	el_kv_free(&r->kv);
 	el_ctable_free(&r->ct);

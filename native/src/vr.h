@@ -28,11 +28,19 @@
 #define VR_DEFAULT_WINDOW (EL_MAX_DGRAM - EL_HDR_LEN - 4096)
 /* A replica the leader has not heard from for this long no longer holds
  * back the low-water mark (the log is truncated past it; one that comes
- * back behind the log's start cannot catch up: there is no snapshot
- * transfer). Bounds the log while a replica is dead. */
+ * back behind the log's start catches up by a snapshot). Bounds the log
+ * while a replica is dead. */
 #define VR_DEFAULT_LWM_GRACE_US 10000000ull
 /* Client requests queued at a leader before a Prepare takes them. */
 #define VR_MAX_PENDING 4096
+/* A snapshot request is answered with the chunks of this many bytes from
+ * the offset asked for; the receiver asks for the next burst when the last
+ * chunk of one arrived, and again from where it is after --retransmit-ms. */
+#define VR_SNAP_BURST (64u << 10)
+/* A served snapshot is kept this long after its last request, and the log
+ * keeps the ops after it for as long (the receiver fetches them next). */
+#define VR_SNAP_KEEP_US 2000000ull
+#define VR_SNAP_FREE_US 10000000ull
 
 struct vr_opts {
 	uint32_t batch;            /* ops per Prepare (1..64)                       */
@@ -50,6 +58,10 @@ struct vr_opts {
 	                            * kernel's quorum prune sets both (the dispatcher
 	                            * also drops marked frames from the wire)        */
 	int fast_reply;            /* followers: the kernel acknowledges Prepares      */
+	int recover;               /* started without state: recover (VR Revisited
+	                            * 4.3) before taking part in anything; 0 = start
+	                            * normal in view 0 (unit tests, simulation)      */
+	uint64_t keep_ops;         /* ops kept behind the low-water mark (0 = VC_EXTRA_OPS) */
 };
 
 /* What the eBPF side must know, published after every change. */
@@ -84,6 +96,39 @@ struct vr_env {
 	/* Every op as it commits, in op order (NULL: nobody listens). The log
 	 * forgets old ops; this is where a full history can be kept. */
 	void (*committed)(void *ctx, uint64_t opnum, const struct el_log_entry *e);
+	/* The state after ops 1..op arrived in a snapshot: committed() resumes
+	 * at op + 1 (NULL: nobody listens). */
+	void (*installed)(void *ctx, uint64_t op);
+};
+
+/* A recovery in progress (VR Revisited 4.3). */
+struct vr_recovery {
+	uint64_t nonce;            /* fresh per round: answers to older rounds don't count */
+	uint64_t since, round_started, last_ask, last_warn;
+	uint8_t *answer;           /* per replica: EL_RR_* bits | VR_RA_HEARD, this round */
+	uint64_t *aview, *alast;   /* per replica: the view and last op it answered     */
+	int fetching;              /* the latest view's leader answered: its snapshot   */
+	uint32_t from;
+	uint64_t view, target;     /* its view and last op when it answered             */
+};
+#define VR_RA_HEARD 0x80
+
+/* A snapshot on its way to this replica. */
+struct vr_snap_in {
+	int active;
+	uint32_t from;
+	uint64_t op, total, sum;
+	uint64_t burst_end;        /* the burst asked for ends here                     */
+	uint64_t last_progress, last_ask, started;
+	uint8_t *buf;
+	size_t len;
+};
+
+/* The snapshot this replica serves (one at a time, rebuilt when stale). */
+struct vr_snap_out {
+	uint8_t *buf;
+	size_t len;
+	uint64_t op, sum, made, used;
 };
 
 struct vr_dvc {
@@ -100,7 +145,8 @@ struct vr_pending {
 
 struct vr_stats {
 	uint64_t malformed, own_index, fr_records, fr_late, fr_gap, quorum_marks, forged_marks, behind_log, expired, expired_requests, pending_full,
-		window_full, executed;
+		window_full, executed, recoveries, recovery_rounds, snap_chunks_sent, snaps_served, snaps_installed, snaps_refused,
+		snap_bytes_in;
 };
 
 struct vr {
@@ -143,13 +189,24 @@ struct vr {
 	struct vr_public published;
 	int published_valid;
 
+	int ever_normal;           /* this process has been in normal status          */
+	struct vr_recovery rec;
+	struct vr_snap_in sin;
+	struct vr_snap_out sout;
+	uint32_t vc_fetch_from;    /* new leader: whom it asked for committed ops      */
+	/* The leader of a cluster that just formed orders nothing until f
+	 * followers are normal in it: replicas still recovering then find f+1
+	 * normal replicas to recover from, never a minority that moved on. */
+	uint8_t *confirmed;        /* per replica: a PrepareOK came in view 0        */
+	int unconfirmed;
+
 	uint64_t rng;
 	struct vr_stats st;
 	uint8_t sbuf[EL_MAX_DGRAM];
 	uint8_t reply_buf[EL_MAX_REPLY];
 };
 
-/* Sets up a replica in view 0, normal status. */
+/* Sets up a replica in view 0: normal, or (o->recover) recovering. */
 void vr_init(struct vr *r, const struct vr_opts *o, const struct vr_env *env, uint32_t n, uint32_t f,
 	     uint32_t me, uint64_t seed, uint64_t now);
 void vr_free(struct vr *r);
@@ -164,5 +221,7 @@ void vr_tick(struct vr *r, uint64_t now);
 void vr_flush(struct vr *r);
 
 uint32_t vr_leader_of(const struct vr *r, uint64_t view);
+/* "normal", "view change" or "recovering". */
+const char *vr_status_name(uint32_t status);
 
 #endif

@@ -163,6 +163,28 @@ int el_msg_decode(const void *buf, size_t len, uint32_t n_replicas, struct el_ms
 		if (h->aux != EL_STATE_LOG && h->aux != EL_STATE_COMMITTED)
 			return EL_ERR_PAYLOAD;
 		break;
+	case EL_MSG_RECOVERY:
+		/* the nonce is what makes a response belong to this recovery */
+		if (out->payload_len != 0 || h->request_id == 0)
+			return EL_ERR_PAYLOAD;
+		break;
+	case EL_MSG_RECOVERY_RESPONSE:
+		if (out->payload_len != 0 || h->request_id == 0 || h->aux > (EL_RR_NORMAL | EL_RR_EMPTY))
+			return EL_ERR_PAYLOAD;
+		if (h->commit > h->opnum)
+			return EL_ERR_COUNT;
+		break;
+	case EL_MSG_GET_SNAPSHOT:
+		if (out->payload_len != 0)
+			return EL_ERR_PAYLOAD;
+		break;
+	case EL_MSG_SNAPSHOT_CHUNK:
+		/* a chunk lies inside a snapshot of bounded size; what the bytes
+		 * say is checked when the whole snapshot is there (snapshot.c) */
+		if (out->payload_len == 0 || h->client_id > EL_SNAP_MAX_BYTES ||
+		    (uint64_t)h->aux + out->payload_len > h->client_id)
+			return EL_ERR_PAYLOAD;
+		break;
 	default: {
 		assert(el_type_has_entries(h->type));
 		long n = count_entries(out->payload, out->payload_len);

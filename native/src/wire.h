@@ -21,6 +21,11 @@
 
 enum el_kv_op { EL_OP_PUT = 1, EL_OP_GET = 2, EL_OP_APPEND = 3, EL_OP_MAX = 3 };
 
+/* The largest snapshot a replica sends or accepts (its store, client
+ * table and log suffix, snapshot.h): far above what the store holds with
+ * EL_MAX_VAL-byte values, and a bound on what a forged chunk can claim. */
+#define EL_SNAP_MAX_BYTES (256u << 20)
+
 /* GET_STATE aux / NEW_STATE request_id: what the requester wants. */
 enum el_state_mode { EL_STATE_LOG = 0, EL_STATE_COMMITTED = 1 };
 

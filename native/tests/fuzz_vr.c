@@ -4,8 +4,10 @@
  * cluster of VR cores (vr.h) in one process whose inputs are a structured
  * script the fuzzer mutates: raw datagrams, well-formed headers with made-up
  * fields and entry lists, client requests, ticks, fast-reply ring records,
- * and deliveries of what the cores sent each other (so hostile datagrams
- * land in the middle of real view changes and state transfers).
+ * deliveries of what the cores sent each other (so hostile datagrams land
+ * in the middle of real view changes and state transfers), restarts without
+ * state (recovery), and snapshot chunks: real snapshots whole or mutated,
+ * lying checksums and totals, out of order.
  *
  * Whatever the input: no crash, no sanitizer report, and each core's local
  * invariants hold (commit <= last op, executed == commit, the log keeps what
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "snapshot.h"
 #include "util.h"
 #include "vr.h"
 
@@ -70,7 +73,7 @@ static uint64_t e_token(void *ctx) { (void)ctx; return 0x1122334455667788ull; }
 static void check(const struct vr *r)
 {
 	if (r->commit > r->log.last || r->executed != r->commit || r->log.first > r->executed + 1 ||
-	    r->view >= EL_VIEW_LIMIT || r->status > EL_STATUS_VIEW_CHANGE || r->me >= r->n) {
+	    r->view >= EL_VIEW_LIMIT || r->status > EL_STATUS_RECOVERING || r->me >= r->n) {
 		fprintf(stderr, "invariant broken on replica %u: view %llu status %u first %llu last %llu commit %llu executed %llu\n",
 			r->me, (unsigned long long)r->view, r->status, (unsigned long long)r->log.first,
 			(unsigned long long)r->log.last, (unsigned long long)r->commit, (unsigned long long)r->executed);
@@ -167,12 +170,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			      .quorum_token = e_token };
 	now = 1000000;
 	nq = 0;
+	/* half the inputs start as processes do: recovering, forming a cluster */
+	struct vr_opts o_start = o;
+	o_start.recover = take(&in, 1) & 1;
 	for (uint32_t i = 0; i < n; i++)
-		vr_init(&cores[i], &o, &env, n, (n - 1) / 2, i, 77 + i, now);
+		vr_init(&cores[i], &o_start, &env, n, (n - 1) / 2, i, 77 + i, now);
 	uint8_t buf[EL_MAX_DGRAM];
 	struct sockaddr_in src = client();
 	for (int steps = 0; in.left && steps < 400; steps++) {
-		uint32_t kind = take(&in, 1) % 7;
+		uint32_t kind = take(&in, 1) % 9;
 		uint32_t to = take(&in, 1) % n;
 		struct vr *r = &cores[to];
 		switch (kind) {
@@ -233,6 +239,44 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 6: /* the kernel's switches flip */
 			enabled = take(&in, 1) & 7;
 			break;
+		case 7: { /* a replica restarts without state */
+			struct vr_opts ro = o;
+			ro.recover = 1;
+			vr_free(r);
+			vr_init(r, &ro, &env, n, (n - 1) / 2, to, 91 + to + now, now);
+			break;
+		}
+		case 8: { /* a snapshot in chunks: another core's state, maybe mutated */
+			const struct vr *src_core = &cores[take(&in, 1) % n];
+			uint8_t *snap;
+			size_t slen = el_snap_encode(&src_core->kv, &src_core->ct, &src_core->log, src_core->executed,
+						     src_core->last_normal_view, &snap);
+			uint32_t flips = take(&in, 1) % 4;
+			for (uint32_t f = 0; f < flips && slen; f++)
+				snap[take(&in, 2) % slen] ^= (uint8_t)take(&in, 1);
+			uint32_t mode = take(&in, 1);
+			uint64_t sum = el_snap_sum(snap, slen) ^ (mode & 1 ? take(&in, 1) : 0);
+			uint64_t total = mode & 2 ? slen + take(&in, 2) : slen;
+			size_t chunk = 64 + take(&in, 1) * 8;
+			struct el_hdr h;
+			memset(&h, 0, sizeof(h));
+			h.type = EL_MSG_SNAPSHOT_CHUNK;
+			h.replica = (uint8_t)(take(&in, 1) % n);
+			h.view = src_core->view;
+			h.opnum = src_core->executed ? src_core->executed : 1;
+			h.client_id = total;
+			h.request_id = sum;
+			for (size_t off = 0; off < slen; off += chunk) {
+				size_t part = slen - off < chunk ? slen - off : chunk;
+				h.aux = (uint32_t)((mode & 4) && off ? off - 1 : off); /* sometimes out of order */
+				struct el_builder b;
+				el_build_start(&b, buf, sizeof(buf), &h);
+				el_build_bytes(&b, snap + off, part);
+				vr_receive(r, buf, el_build_finish(&b), &src, now);
+			}
+			free(snap);
+			break;
+		}
 		}
 		for (uint32_t i = 0; i < n; i++)
 			check(&cores[i]);

@@ -14,9 +14,16 @@
  *     result the committed order gives it;
  *   - real-time order: an op acknowledged before another was invoked is
  *     ordered before it;
- *   - after the network heals, the survivors commit every acknowledged op.
+ *   - after the network heals, the survivors commit every acknowledged op;
+ *   - a replica that restarts without state (its kernel state fresh too)
+ *     recovers, and the state a snapshot gave it is the committed order's.
  *
- *   sim [--seeds N] [--first S] [--seed S] [--verbose]
+ * Restarts and permanent crashes together never leave more than f replicas
+ * dead or recovering at once. `--no-recovery` restarts replicas the old,
+ * unsafe way (normal in view 0, empty): the negative control that shows the
+ * checks catch a replica that forgot what it acknowledged.
+ *
+ *   sim [--seeds N] [--first S] [--seed S] [--verbose] [--no-recovery]
  * Exit 0 when every schedule passed; a violation prints the seed and the
  * schedule's parameters, so `sim --seed S --verbose` replays it.
  */
@@ -39,6 +46,7 @@
 #define KEYS 3
 
 static int verbose;
+static int no_recovery;
 
 /* ---- deterministic randomness ------------------------------------------- */
 
@@ -67,6 +75,11 @@ struct params {
 	size_t max_prepare;
 	int forge;              /* marked PrepareOKs that bypass the dispatcher
 	                         * (IP options, fragments reassembled after XDP) */
+	uint32_t restarts;      /* crashes followed by a start without state */
+	uint64_t restart_delay_max;
+	uint64_t grace;         /* low-water-mark grace (0: the default 10 s) */
+	uint64_t keep_ops;      /* ops kept behind it (0: the default 256) */
+	int bootstrap;          /* the cluster starts as processes do: recovering */
 };
 
 static void draw_params(struct params *p)
@@ -94,11 +107,16 @@ static void draw_params(struct params *p)
 	p->partitions = unit() < 0.5 ? (int)between(1, 4) : 0;
 	p->vc_timeout = unit() < 0.5 ? 400000 : between(30000, 200000);
 	p->forge = unit() < 0.3;
+	p->restarts = unit() < 0.5 ? (uint32_t)between(1, 4) : 0;
+	p->restart_delay_max = unit() < 0.5 ? between(1000, 50000) : between(50000, 800000);
+	p->grace = unit() < 0.4 ? between(20000, 300000) : 0;
+	p->keep_ops = unit() < 0.5 ? between(1, 32) : 0;
+	p->bootstrap = unit() < 0.3;
 }
 
 /* ---- events --------------------------------------------------------------- */
 
-enum ev_kind { EV_DELIVER, EV_TICK, EV_CLIENT, EV_CRASH, EV_TOGGLE, EV_PAUSE, EV_RESUME, EV_SPLIT, EV_HEAL };
+enum ev_kind { EV_DELIVER, EV_TICK, EV_CLIENT, EV_CRASH, EV_TOGGLE, EV_PAUSE, EV_RESUME, EV_SPLIT, EV_HEAL, EV_RESTART };
 
 struct event {
 	uint64_t at, seq;
@@ -107,7 +125,8 @@ struct event {
 	int to_client;
 	uint8_t *buf;
 	size_t len;
-	uint64_t token;         /* EV_CLIENT: the client's timer generation */
+	uint64_t token;         /* EV_CLIENT: the client's timer generation;
+	                         * EV_CRASH: restart after this many us (0: for good) */
 };
 
 static struct event *heap;
@@ -183,7 +202,8 @@ struct snode {
 
 static struct params P;
 /* what the schedules exercised, summed over all of them */
-static uint64_t tot_kacks, tot_marks, tot_views, tot_quiesce_records, tot_crashed_acks;
+static uint64_t tot_kacks, tot_marks, tot_views, tot_quiesce_records, tot_crashed_acks, tot_restarts, tot_recoveries,
+	tot_snapshots, tot_bootstraps, tot_catchups;
 static struct snode nodes[SIM_MAX_N];
 static uint32_t N, F;
 static char violation[512];
@@ -369,6 +389,23 @@ static uint64_t e_token(void *ctx) { return ((struct snode *)ctx)->token; }
 static uint64_t tot_forged;
 
 static void e_committed(void *ctx, uint64_t opnum, const struct el_log_entry *e) { on_committed(ctx, opnum, e); }
+static void on_installed(struct snode *s, uint64_t op);
+static void e_installed(void *ctx, uint64_t op) { on_installed(ctx, op); }
+
+static struct vr_env node_env(struct snode *s)
+{
+	struct vr_env env = { .ctx = s, .send = e_send, .send_client = e_send_client, .committed = e_committed,
+			      .installed = e_installed };
+	if (P.broadcast || P.quorum || P.reply) {
+		env.publish = e_publish;
+		env.quiesce = e_quiesce;
+		env.arm_reply = e_arm;
+		env.reply_progress = e_progress;
+		env.enabled = e_enabled;
+		env.quorum_token = e_token;
+	}
+	return env;
+}
 
 /* The XDP side of `s` for one arriving datagram: 1 = hand it to the core. */
 static int ingress(struct snode *s, uint8_t *buf, size_t len)
@@ -601,6 +638,71 @@ static int cmp_invoke(const void *a, const void *b, void *ctx)
 	return x < y ? -1 : x > y;
 }
 
+/* The committed order replayed on a reference store (the replicas' rules:
+ * sessions, duplicates), up to `upto` or the first op nobody committed;
+ * returns how far it got. With res/rlen: each op's result. */
+static uint64_t replay(uint64_t upto, struct el_kv *kv, struct el_ctable *ct, uint8_t *res, size_t *rlen)
+{
+	uint8_t scratch[EL_MAX_REPLY];
+	uint64_t op = 1;
+	for (; op <= upto; op++) {
+		struct committed_op *c = op < cmap_cap ? &cmap[op] : NULL;
+		if (!c || !c->set)
+			break;
+		if (c->request_id > 1 && !el_ctable_find(ct, c->client_id))
+			continue; /* no session: refused */
+		struct el_client *cl = el_ctable_upsert(ct, c->client_id);
+		if (cl->request_id >= c->request_id)
+			continue; /* the duplicate does not execute */
+		struct el_op o;
+		el_op_decode(c->data, c->len, &o);
+		uint8_t *out = res ? res + op * EL_MAX_REPLY : scratch;
+		size_t n = el_kv_apply(kv, &o, out);
+		if (rlen)
+			rlen[op] = n;
+		el_client_set_reply(cl, c->request_id, op, out, n);
+		el_ctable_touch(ct, cl);
+	}
+	return op - 1;
+}
+
+static uint64_t kv_digest(const struct el_kv *kv)
+{
+	uint64_t d = 0;
+	for (size_t i = 0; i < kv->cap; i++) {
+		const struct el_kv_slot *sl = &kv->slots[i];
+		if (!sl->klen)
+			continue;
+		uint64_t h = 1469598103934665603ull;
+		for (size_t k = 0; k < sl->klen; k++)
+			h = (h ^ (uint8_t)sl->key[k]) * 1099511628211ull;
+		for (size_t k = 0; k < sl->vlen; k++)
+			h = (h ^ sl->val[k]) * 1099511628211ull;
+		d += h;
+	}
+	return d;
+}
+
+/* A snapshot brought ops 1..op: it must be the committed order's state. */
+static void on_installed(struct snode *s, uint64_t op)
+{
+	s->committed_last = op;
+	tot_snapshots++;
+	/* not a recovery: a replica behind every log, or a new leader behind the winner's */
+	tot_catchups += s->core.status != EL_STATUS_RECOVERING;
+	struct el_kv kv;
+	struct el_ctable ct;
+	el_kv_init(&kv);
+	el_ctable_init(&ct, s->core.ct.max);
+	uint64_t got = replay(op, &kv, &ct, NULL, NULL);
+	if (got < op)
+		fail("replica %u installed a snapshot of op %" PRIu64 " but nobody committed op %" PRIu64, s->idx, op, got + 1);
+	else if (kv_digest(&kv) != kv_digest(&s->core.kv) || ct.used != s->core.ct.used)
+		fail("replica %u installed a snapshot of op %" PRIu64 " that is not the committed order's state", s->idx, op);
+	el_kv_free(&kv);
+	el_ctable_free(&ct);
+}
+
 /* The committed order, replayed on a reference store: each acknowledged op's
  * result must be what its op number gives it. */
 static void check_results(uint64_t upto)
@@ -610,21 +712,8 @@ static void check_results(uint64_t upto)
 	uint8_t *expect_res = el_xcalloc(upto + 1, EL_MAX_REPLY);
 	size_t *expect_len = el_xcalloc(upto + 1, sizeof(size_t));
 	struct el_ctable ct;
-	el_ctable_init(&ct, 0);
-	for (uint64_t op = 1; op <= upto; op++) {
-		struct committed_op *c = &cmap[op];
-		if (!c->set)
-			break;
-		if (c->request_id > 1 && !el_ctable_find(&ct, c->client_id))
-			continue; /* no session: refused */
-		struct el_client *cl = el_ctable_upsert(&ct, c->client_id);
-		if (cl->request_id >= c->request_id)
-			continue; /* the duplicate does not execute */
-		struct el_op o;
-		el_op_decode(c->data, c->len, &o);
-		expect_len[op] = el_kv_apply(&kv, &o, expect_res + op * EL_MAX_REPLY);
-		el_client_set_reply(cl, c->request_id, op, expect_res + op * EL_MAX_REPLY, expect_len[op]);
-	}
+	el_ctable_init(&ct, 64);
+	replay(upto, &kv, &ct, expect_res, expect_len);
 	for (size_t i = 0; i < nacks && !violation[0]; i++) {
 		struct acked *a = &acks[i];
 		if (a->opnum > upto || !cmap[a->opnum].set) {
@@ -670,6 +759,46 @@ static void check_results(uint64_t upto)
 	el_ctable_free(&ct);
 }
 
+static struct vr_opts sim_opts;
+
+/* dead, or recovering: what the fault budget (f) counts */
+static uint32_t faulty(void)
+{
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < N; i++)
+		k += !nodes[i].alive || nodes[i].core.status == EL_STATUS_RECOVERING;
+	return k;
+}
+
+/* The process starts again without state; the lab gives its node fresh eBPF
+ * state (electrode-lab restart re-attaches), so the kernel model starts over. */
+static void restart_node(struct snode *s)
+{
+	tot_recoveries += s->core.st.recoveries;
+	vr_free(&s->core);
+	for (size_t k = 0; k < s->nring; k++)
+		free(s->ring[k].buf);
+	s->nring = 0;
+	for (size_t k = 0; k < s->nheld; k++)
+		free(s->held[k].buf);
+	s->nheld = 0;
+	s->paused = 0;
+	memset(s->qs, 0, P.slots * sizeof(*s->qs));
+	s->fr.view = s->fr.last_op = 0;
+	s->vs = EL_VS(0, EL_STATUS_RECOVERING);
+	s->kcommit = 0;
+	s->lease = now + LEASE_US;
+	s->committed_last = 0;
+	s->alive = 1;
+	struct vr_opts o = sim_opts;
+	o.recover = !no_recovery;
+	struct vr_env env = node_env(s);
+	vr_init(&s->core, &o, &env, N, F, s->idx, rnd(), now);
+	tot_restarts++;
+	if (verbose)
+		printf("  t=%" PRIu64 " replica %u restarts without state\n", now, s->idx);
+}
+
 static int run(uint64_t seed, uint64_t *ops_out)
 {
 	srng = seed * 0x9e3779b97f4a7c15ull + 1;
@@ -689,7 +818,11 @@ static int run(uint64_t seed, uint64_t *ops_out)
 			     .max_prepare = P.max_prepare, .fast_broadcast = P.broadcast,
 			     /* as the replica does: marks are weighed whenever the programs are there */
 			     .kernel_quorum = P.broadcast || P.quorum || P.reply,
-			     .fast_reply = P.reply, .max_clients = 64 };
+			     .fast_reply = P.reply, .max_clients = 64, .lwm_grace_us = P.grace, .keep_ops = P.keep_ops,
+			     .recover = P.bootstrap };
+	sim_opts = o;
+	sim_opts.recover = 0;
+	tot_bootstraps += P.bootstrap;
 	for (uint32_t i = 0; i < N; i++) {
 		struct snode *s = &nodes[i];
 		memset(s, 0, sizeof(*s));
@@ -699,15 +832,7 @@ static int run(uint64_t seed, uint64_t *ops_out)
 		s->qs = el_xcalloc(P.slots, sizeof(*s->qs));
 		s->token = rnd() | 1;
 		s->lease = now + LEASE_US;
-		struct vr_env env = { .ctx = s, .send = e_send, .send_client = e_send_client, .committed = e_committed };
-		if (P.broadcast || P.quorum || P.reply) {
-			env.publish = e_publish;
-			env.quiesce = e_quiesce;
-			env.arm_reply = e_arm;
-			env.reply_progress = e_progress;
-			env.enabled = e_enabled;
-			env.quorum_token = e_token;
-		}
+		struct vr_env env = node_env(s);
 		vr_init(&s->core, &o, &env, N, F, i, rnd(), now);
 		struct event t = { .at = now + between(0, TICK_US), .kind = EV_TICK, .node = i };
 		push(t);
@@ -720,8 +845,9 @@ static int run(uint64_t seed, uint64_t *ops_out)
 	}
 	uint64_t end = now + P.duration;
 	heal_at = end;
-	for (uint32_t k = 0; k < P.crashes; k++) {
-		struct event e = { .at = now + between(0, P.duration), .kind = EV_CRASH, .node = (uint32_t)(rnd() % N) };
+	for (uint32_t k = 0; k < P.crashes + P.restarts; k++) {
+		struct event e = { .at = now + between(0, P.duration), .kind = EV_CRASH, .node = (uint32_t)(rnd() % N),
+				   .token = k < P.crashes ? 0 : between(1000, P.restart_delay_max) };
 		push(e);
 	}
 	if (P.toggles)
@@ -744,7 +870,6 @@ static int run(uint64_t seed, uint64_t *ops_out)
 		push(a);
 		push(b);
 	}
-	uint32_t crashed = 0;
 	/* run; at `end` the network heals and clients stop; 4 s to settle */
 	uint64_t settle = end + 4000000;
 	int healed = 0;
@@ -783,13 +908,20 @@ static int run(uint64_t seed, uint64_t *ops_out)
 				client_timer(&clients[e.node], e.token);
 			break;
 		case EV_CRASH:
-			/* up to f replicas crash for good; their kernels keep acking until the lease ends */
-			if (crashed < F && nodes[e.node].alive && !healed) {
+			/* never more than f dead or recovering at once; the kernels of
+			 * dead ones keep acking until their lease ends */
+			if (faulty() < F && nodes[e.node].alive && !healed) {
 				nodes[e.node].alive = 0;
-				crashed++;
+				if (e.token) {
+					struct event r = { .at = now + e.token, .kind = EV_RESTART, .node = e.node };
+					push(r);
+				}
 				if (verbose)
-					printf("  t=%" PRIu64 " replica %u crashes\n", now, e.node);
+					printf("  t=%" PRIu64 " replica %u crashes%s\n", now, e.node, e.token ? " (restarts later)" : "");
 			}
+			break;
+		case EV_RESTART:
+			restart_node(&nodes[e.node]);
 			break;
 		case EV_TOGGLE:
 			if (!healed) {
@@ -848,6 +980,7 @@ static int run(uint64_t seed, uint64_t *ops_out)
 	tot_views += vmax;
 	for (uint32_t i = 0; i < N; i++) {
 		struct snode *s = &nodes[i];
+		tot_recoveries += s->core.st.recoveries;
 		vr_free(&s->core);
 		for (size_t k = 0; k < s->nring; k++)
 			free(s->ring[k].buf);
@@ -863,10 +996,11 @@ static int run(uint64_t seed, uint64_t *ops_out)
 static void print_params(uint64_t seed)
 {
 	printf("seed %" PRIu64 ": n=%u loss=%.3f dup=%.3f delay=%" PRIu64 "..%" PRIu64 "us crashes=%u fast=%s%s%s toggles=%d slots=%u "
-	       "clients=%u duration=%" PRIu64 "ms drain_p=%.2f pause=%d batch=%u max_prepare=%zu partitions=%d vc_timeout=%" PRIu64 "ms\n",
+	       "clients=%u duration=%" PRIu64 "ms drain_p=%.2f pause=%d batch=%u max_prepare=%zu partitions=%d vc_timeout=%" PRIu64 "ms "
+	       "restarts=%u (delay <= %" PRIu64 "ms) grace=%" PRIu64 "ms keep=%" PRIu64 " bootstrap=%d\n",
 	       seed, P.n, P.loss, P.dup, P.delay_min, P.delay_max, P.crashes, P.broadcast ? "B" : "-", P.quorum ? "Q" : "-",
 	       P.reply ? "R" : "-", P.toggles, P.slots, P.clients, P.duration / 1000, P.drain_p, P.pause, P.batch, P.max_prepare,
-	       P.partitions, P.vc_timeout / 1000);
+	       P.partitions, P.vc_timeout / 1000, P.restarts, P.restart_delay_max / 1000, P.grace / 1000, P.keep_ops, P.bootstrap);
 }
 
 int main(int argc, char **argv)
@@ -883,21 +1017,24 @@ int main(int argc, char **argv)
 			one = 1;
 		} else if (!strcmp(argv[i], "--verbose"))
 			verbose = 1;
+		else if (!strcmp(argv[i], "--no-recovery"))
+			no_recovery = 1;
 		else {
-			fprintf(stderr, "usage: sim [--seeds N] [--first S] [--seed S] [--verbose]\n");
+			fprintf(stderr, "usage: sim [--seeds N] [--first S] [--seed S] [--verbose] [--no-recovery]\n");
 			return 2;
 		}
 	}
 	el_log_threshold = verbose ? EL_LOG_INFO : EL_LOG_ERROR + 1;
 	if (one)
 		seeds = 1;
-	uint64_t ops = 0, fast = 0, crashes = 0, failed = 0;
+	uint64_t ops = 0, fast = 0, crashes = 0, failed = 0, with_restarts = 0;
 	for (uint64_t s = first; s < first + seeds; s++) {
 		uint64_t o = 0;
 		int rc = run(s, &o);
 		ops += o;
 		fast += P.broadcast || P.quorum || P.reply;
 		crashes += P.crashes;
+		with_restarts += P.restarts > 0;
 		if (rc || verbose)
 			print_params(s);
 		if (rc) {
@@ -908,8 +1045,10 @@ int main(int argc, char **argv)
 	printf("{\"kind\":\"electrode-sim\",\"schedules\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"with_fast_paths\":%" PRIu64
 	       ",\"crashes\":%" PRIu64 ",\"acknowledged_ops\":%" PRIu64 ",\"view_changes\":%" PRIu64 ",\"kernel_acks\":%" PRIu64
 	       ",\"kernel_acks_for_crashed\":%" PRIu64 ",\"quorum_marks\":%" PRIu64 ",\"records_drained_by_gate\":%" PRIu64
-	       ",\"forged_marks\":%" PRIu64 "}\n",
-	       seeds, failed, fast, crashes, ops, tot_views, tot_kacks, tot_crashed_acks, tot_marks, tot_quiesce_records, tot_forged);
+	       ",\"forged_marks\":%" PRIu64 ",\"with_restarts\":%" PRIu64 ",\"restarts\":%" PRIu64 ",\"recoveries\":%" PRIu64
+	       ",\"snapshots_installed\":%" PRIu64 ",\"catch_up_snapshots\":%" PRIu64 ",\"bootstraps\":%" PRIu64 ",\"no_recovery\":%s}\n",
+	       seeds, failed, fast, crashes, ops, tot_views, tot_kacks, tot_crashed_acks, tot_marks, tot_quiesce_records, tot_forged,
+	       with_restarts, tot_restarts, tot_recoveries, tot_snapshots, tot_catchups, tot_bootstraps, no_recovery ? "true" : "false");
 	free(cmap);
 	free(acks);
 	free(heap);

@@ -23,6 +23,7 @@
  * NodeFaults.
  */
 import { Diagnostic } from '../diagnostics.js';
+import { logLines } from '../logline.js';
 import type { ScheduledFault } from './nemesisSchedule.js';
 
 export const NEMESIS_KINDS = ['none', 'kill-leader', 'kill-follower', 'kill-restart', 'pause', 'partition', 'split', 'loss', 'dup', 'reorder'] as const;
@@ -125,11 +126,13 @@ export function nemesisWindow(warmupS: number, durationS: number | undefined, as
   return { startMs: Math.round((warmupS + d / 3) * 1000), endMs: Math.round((warmupS + (2 * d) / 3) * 1000) };
 }
 
-/** `<unix s.us> replicaN info: view V normal (...)` lines of replica logs. */
+/** `<unix s.us> <UTC> replicaN info: view V normal (...)` lines of replica logs (src/logline.ts). */
 export function normalViews(logText: string): { atMs: number; view: number }[] {
   const out: { atMs: number; view: number }[] = [];
-  for (const m of logText.matchAll(/^(\d+)\.(\d{6}) \S+ info: view (\d+) normal/gm)) {
-    out.push({ atMs: Number(m[1]) * 1000 + Number(m[2]) / 1000, view: Number(m[3]) });
+  for (const l of logLines(logText)) {
+    const m = l.level === 'info' ? /^view (\d+) normal/.exec(l.text) : null;
+    // the epoch has microseconds: milliseconds with three decimals, as before
+    if (m) out.push({ atMs: Math.round(l.t * 1e6) / 1000, view: Number(m[1]) });
   }
   return out;
 }

@@ -5,8 +5,10 @@
  * formats are native/src/vr.c's and native/src/replica.c's.
  */
 
-/** `<unix time> electrode-lab start: run <ISO time> (<how>)`: the first line of every `start` in each replica's log. */
-const BOUNDARY = /^(\d+(?:\.\d+)?) electrode-lab start: run (\S+) \((.*)\)$/;
+import { LOG_TIME_SOURCE, logTimePrefix, parseLogLine } from '../logline.js';
+
+/** `<unix time> <UTC time> electrode-lab start: run <ISO time> (<how>)`: the first line of every `start` in each replica's log (the UTC field is absent in older logs). */
+const BOUNDARY = new RegExp(`^${LOG_TIME_SOURCE} electrode-lab start: run (\\S+) \\((.*)\\)$`);
 
 /** How a run was started, as the boundary line says it. */
 export interface StartHow {
@@ -35,8 +37,7 @@ export function parseHow(how: string): Partial<StartHow> {
 
 /** The line `start` (and the crash-hunt incident) appends to a replica's log before starting it, so runs never run together. */
 export function boundaryLine(at: Date, how: string): string {
-  const unix = (at.getTime() / 1000).toFixed(6);
-  return `${unix} electrode-lab start: run ${at.toISOString()} (${how})`;
+  return `${logTimePrefix(at)} electrode-lab start: run ${at.toISOString()} (${how})`;
 }
 
 export type LogEvent =
@@ -56,8 +57,6 @@ export interface RunSegment {
   /** Every line of the run, boundary excluded. */
   lines: string[];
 }
-
-const LINE = /^(\d+(?:\.\d+)?) replica(\d+) (debug|info|warn|error): (.*)$/;
 
 function eventOf(t: number, msg: string): LogEvent | undefined {
   let m: RegExpExecArray | null;
@@ -85,13 +84,13 @@ export function runSegments(text: string): RunSegment[] {
     const b = BOUNDARY.exec(line);
     if (b) {
       if (cur.start || cur.lines.length) out.push(cur);
-      cur = { start: { t: Number(b[1]), iso: b[2]!, how: b[3]! }, events: [], lines: [] };
+      cur = { start: { t: Number(b[1]), iso: b[3]!, how: b[4]! }, events: [], lines: [] };
       continue;
     }
     cur.lines.push(line);
-    const m = LINE.exec(line);
-    if (!m) continue;
-    const ev = eventOf(Number(m[1]), m[4]!);
+    const m = parseLogLine(line);
+    if (!m || !/^replica\d+$/.test(m.tag)) continue;
+    const ev = eventOf(m.t, m.text);
     if (ev) cur.events.push(ev);
   }
   if (cur.start || cur.lines.length) out.push(cur);

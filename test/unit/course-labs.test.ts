@@ -16,6 +16,8 @@ import { checkLab01, lab01Facts } from '../../src/labs/lab01.js';
 import { checkLab02, lab02Facts } from '../../src/labs/lab02.js';
 import { checkLab03, lab03Facts } from '../../src/labs/lab03.js';
 import { checkLab04, lab04Facts } from '../../src/labs/lab04.js';
+import { logLines, logTimeFields, parseLogLine } from '../../src/logline.js';
+import { normalViews } from '../../src/bench/nemesis.js';
 import { boundaryLine, lastNormalView, lastRun, parseHow, runSegments, startHow } from '../../src/labs/logs.js';
 import { LABS, answersTemplate, findLab } from '../../src/labs/registry.js';
 import { labStateText, upCommandOf } from '../../src/labs/status.js';
@@ -26,7 +28,8 @@ import { DiagnosticsError } from '../../src/diagnostics.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const T0 = 1_796_000_000;
-const line = (t: number, i: number, msg: string, level = 'info') => `${(T0 + t).toFixed(6)} replica${i} ${level}: ${msg}`;
+/** A replica log line as native/src/util.c writes it (epoch, UTC, tag, level). */
+const line = (t: number, i: number, msg: string, level = 'info') => `${logTimeFields(T0 + t)} replica${i} ${level}: ${msg}`;
 const boundary = (t: number, how: string) => boundaryLine(new Date((T0 + t) * 1000), how);
 const ALL = startHow({ fastPaths: 'broadcast,quorum,reply', xdp: 'auto', log: 'info' });
 
@@ -41,6 +44,40 @@ function nodeStats(node: string, set: Partial<Record<'dispatch' | 'broadcast' | 
   return s;
 }
 const reading = (t: number, nodes: NodeBpfStats[], lab = 'lab'): StatsReading => ({ at: new Date((T0 + t) * 1000).toISOString(), lab, nodes });
+
+describe('replica log lines (native/src/util.c el_log; src/logline.ts)', () => {
+  it('the line el_log writes: epoch first, then the UTC time of day, tag, level, text', () => {
+    const l = '1796000000.004217 2026-11-30T00:53:20.004217Z replica1 info: view 1 normal (elected), leader 1 (me), last op 3, commit 3';
+    expect(parseLogLine(l)).toEqual({ t: 1796000000.004217, utc: '2026-11-30T00:53:20.004217Z', tag: 'replica1', level: 'info', text: 'view 1 normal (elected), leader 1 (me), last op 3, commit 3' });
+    // the two fields say the same instant
+    expect(new Date(parseLogLine(l)!.utc!).getTime() / 1000).toBeCloseTo(parseLogLine(l)!.t, 3);
+    expect(logTimeFields(1796000000.004217)).toBe('1796000000.004217 2026-11-30T00:53:20.004217Z');
+  });
+
+  it('logs from before the UTC field still parse (older work folders still check)', () => {
+    expect(parseLogLine('1796000000.004217 replica2 warn: no word from leader 0 for 412 ms')).toEqual({ t: 1796000000.004217, tag: 'replica2', level: 'warn', text: 'no word from leader 0 for 412 ms' });
+    const old = ['1796000000.000000 replica1 info: replica 1 ready on x', '1796000005.500000 replica1 info: view 1 normal (elected), leader 1 (me), last op 3, commit 3'].join('\n');
+    expect(lastNormalView(lastRun(old))).toBe(1);
+    expect(normalViews(old)).toEqual([{ atMs: 1796000005500, view: 1 }]);
+  });
+
+  it('not a log line: tcpdump output, a tag without a level, garbage', () => {
+    for (const l of ['02:40:00.123456 IP 10.79.1.10.51000 > 10.79.1.11.51001: UDP, length 56', '1796000000.1 2026-11-30T00:53:20.1Z replica1 view 1 normal', 'garbage']) expect(parseLogLine(l)).toBeUndefined();
+    expect(logLines(['garbage', line(1, 0, 'x'), ''].join('\n'))).toHaveLength(1);
+  });
+
+  it('the nemesis reads view entries with microseconds, in the new format and the old', () => {
+    const text = [line(5.25, 1, 'view 1 normal (elected), leader 1 (me), last op 3, commit 3'), line(5.3, 2, 'view 1 normal (StartView), leader 1, last op 3, commit 3', 'debug'), line(6, 2, 'view change: view 1 -> 2 (new leader 2), last op 3, commit 3')].join('\n');
+    expect(normalViews(text)).toEqual([{ atMs: (T0 + 5.25) * 1000, view: 1 }]);
+  });
+
+  it('boundary lines carry the same two time fields and are still read from older logs', () => {
+    const at = new Date((T0 + 1.5) * 1000);
+    expect(boundary(1.5, ALL)).toMatch(/^1796000001\.500000 2026-11-30T00:53:21\.500000Z electrode-lab start: run 2026-11-30T00:53:21\.500Z \(/);
+    const older = `${(T0 + 1.5).toFixed(6)} electrode-lab start: run ${at.toISOString()} (${ALL})\n${line(2, 0, 'replica 0 ready on x')}`;
+    expect(runSegments(older)[0]!.start).toEqual({ t: T0 + 1.5, iso: at.toISOString(), how: ALL });
+  });
+});
 
 describe('replica logs: runs and events', () => {
   const log = [
@@ -76,7 +113,7 @@ describe('replica logs: runs and events', () => {
   it('start says how it started, and that can be read back', () => {
     const how = startHow({ fastPaths: 'broadcast', xdp: 'generic', log: 'debug', replicaArgs: '0:--fast-broadcast' });
     expect(parseHow(how)).toEqual({ fastPaths: 'broadcast', xdp: 'generic', log: 'debug', replicaArgs: '0:--fast-broadcast' });
-    expect(boundaryLine(new Date('2026-12-01T10:00:00.000Z'), how)).toBe(`1796119200.000000 electrode-lab start: run 2026-12-01T10:00:00.000Z (${how})`);
+    expect(boundaryLine(new Date('2026-12-01T10:00:00.000Z'), how)).toBe(`1796119200.000000 2026-12-01T10:00:00.000000Z electrode-lab start: run 2026-12-01T10:00:00.000Z (${how})`);
   });
 });
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boundaryLine, startHow } from '../../src/labs/logs.js';
+import { logTimeFields } from '../../src/logline.js';
 import { planFromInputs } from '../../src/plan.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -94,7 +95,7 @@ describe('an instructor checks a handed-in folder', () => {
     mkdirSync(join(dir, 'evidence', 'lab'), { recursive: true });
     writeFileSync(join(dir, 'evidence', 'lab', 'plan.json'), JSON.stringify(plan));
     const t = 1_796_000_000;
-    const l = (dt: number, i: number, m: string) => `${(t + dt).toFixed(6)} replica${i} info: ${m}`;
+    const l = (dt: number, i: number, m: string) => `${logTimeFields(t + dt)} replica${i} info: ${m}`;
     const how = startHow({ fastPaths: 'none', xdp: 'auto', log: 'debug' });
     for (const [i, extra] of [[1, [l(3, 1, 'no word from leader 0 for 410 ms'), l(3.1, 1, 'view 1 normal (elected), leader 1 (me), last op 3, commit 3')]], [2, [l(3.2, 2, 'view 1 normal (StartView), leader 1, last op 3, commit 3')]]] as const) {
       mkdirSync(join(dir, 'evidence', 'lab', 'logs', `replica${i}`), { recursive: true });
