@@ -1,11 +1,12 @@
 /**
  * A replica's protocol status, read from its own log (native/src/vr.c's
- * lines): the last of `view V normal` (normal in V), `view change: view A ->
- * B` (view change to B) and `recovering...` (recovering, VR Revisited 4.3)
- * since the last start or restart line electrode-lab wrote. Whether the
- * process still runs is the caller's fact (its process record), not the log's.
- * Pure: text in, a status out.
+ * lines, parsed through src/logline.ts): the last of `view V normal` (normal
+ * in V), `view change: view A -> B` (view change to B) and `recovering...`
+ * (recovering, VR Revisited 4.3) since the last start or restart line
+ * electrode-lab wrote. Whether the process still runs is the caller's fact
+ * (its process record), not the log's. Pure: text in, a status out.
  */
+import { LOG_TIME_SOURCE, logTimePrefix, parseLogLine } from './logline.js';
 
 export type ReplicaProtocolStatus =
   | { state: 'normal'; view: number; leader: number; atMs: number }
@@ -18,33 +19,54 @@ export type ReplicaProtocolStatus =
 
 /** What a restart appends to a replica's log before the new process starts, so the old life's lines stop counting. */
 export function restartLine(at: Date, node: string, incarnation: number): string {
-  return `${(at.getTime() / 1000).toFixed(6)} electrode-lab restart: ${node} (incarnation ${incarnation})`;
+  return `${logTimePrefix(at)} electrode-lab restart: ${node} (incarnation ${incarnation})`;
 }
 
-const BOUNDARY = /^\d+(?:\.\d+)? electrode-lab (?:start|restart):/;
-const LINE = /^(\d+)(?:\.(\d{1,6}))? replica\d+ (debug|info|warn|error): (.*)$/;
+/** A start's run line (labs/logs.ts) or a restart's line: a new life begins. Older logs lack the UTC field. */
+const BOUNDARY = new RegExp(`^${LOG_TIME_SOURCE} electrode-lab (?:start|restart):`);
 
-export function replicaStatusFromLog(text: string): ReplicaProtocolStatus {
-  let status: ReplicaProtocolStatus = { state: 'starting' };
+/**
+ * The lab build's --lab-no-recovery (bench --unsafe-no-recovery) starts
+ * normal in view 0 with no `view V normal` line: this warning is its only
+ * word for it (native/src/replica.c).
+ */
+const NO_RECOVERY = /^--lab-no-recovery: UNSAFE/;
+
+/** Each protocol transition of the last life in `text`, oldest first. */
+function lastLife(text: string): (ReplicaProtocolStatus & { atMs: number })[] {
+  let out: (ReplicaProtocolStatus & { atMs: number })[] = [];
+  let cur: ReplicaProtocolStatus = { state: 'starting' };
   for (const line of text.split('\n')) {
     if (BOUNDARY.test(line)) {
-      status = { state: 'starting' };
+      out = [];
+      cur = { state: 'starting' };
       continue;
     }
-    const m = LINE.exec(line);
-    if (!m) continue;
-    const atMs = Number(m[1]) * 1000 + Number((m[2] ?? '0').padEnd(6, '0')) / 1000;
-    const msg = m[4]!;
+    const l = parseLogLine(line);
+    if (!l || !l.tag.startsWith('replica')) continue;
+    const atMs = Math.round(l.t * 1e6) / 1000;
+    const msg = l.text;
     let x: RegExpExecArray | null;
-    if ((x = /^view (\d+) normal \(.*?\), leader (\d+)/.exec(msg))) status = { state: 'normal', view: Number(x[1]), leader: Number(x[2]), atMs };
-    else if ((x = /^view change: view \d+ -> (\d+)/.exec(msg))) status = { state: 'view-change', view: Number(x[1]), atMs };
+    let next: (ReplicaProtocolStatus & { atMs: number }) | undefined;
+    if ((x = /^view (\d+) normal \(.*?\), leader (\d+)/.exec(msg))) next = { state: 'normal', view: Number(x[1]), leader: Number(x[2]), atMs };
+    else if (NO_RECOVERY.test(msg)) next = { state: 'normal', view: 0, leader: 0, atMs };
+    else if ((x = /^view change: view \d+ -> (\d+)/.exec(msg))) next = { state: 'view-change', view: Number(x[1]), atMs };
     else if (msg.startsWith('recovering')) {
       // the error line every 5 s says why it is stuck; the info line only that it began
-      const reason: string | undefined = m[3] === 'error' ? msg : status.state === 'recovering' ? status.reason : undefined;
-      status = { state: 'recovering', atMs: status.state === 'recovering' ? status.atMs : atMs, ...(reason ? { reason } : {}) };
-    } else if (msg.startsWith('stats: rx ')) status = { state: 'exited', atMs };
+      const reason: string | undefined = l.level === 'error' ? msg : cur.state === 'recovering' ? cur.reason : undefined;
+      next = { state: 'recovering', atMs: cur.state === 'recovering' ? cur.atMs : atMs, ...(reason ? { reason } : {}) };
+    } else if (msg.startsWith('stats: rx ')) next = { state: 'exited', atMs };
+    if (next) {
+      out.push(next);
+      cur = next;
+    }
   }
-  return status;
+  return out;
+}
+
+export function replicaStatusFromLog(text: string): ReplicaProtocolStatus {
+  const life = lastLife(text);
+  return life[life.length - 1] ?? { state: 'starting' };
 }
 
 /** `status`'s words for a replica: its log's status, or dead when its process is gone. */
@@ -65,11 +87,12 @@ export function describeReplicaStatus(s: ReplicaProtocolStatus, alive: boolean |
   }
 }
 
-/** The first time after `sinceMs` the log says the replica is normal (a restart's time to recovered), or undefined. */
+/**
+ * The first time at or after `sinceMs` the last life in `text` turned normal
+ * (a restart's time to recovered), or undefined. Only lines written after
+ * the restart began count: a log read before the new process wrote anything
+ * still ends in the old life, whose normal lines are older than `sinceMs`.
+ */
 export function normalAfter(text: string, sinceMs: number): number | undefined {
-  for (const m of text.matchAll(/^(\d+)\.(\d{6}) replica\d+ info: view \d+ normal/gm)) {
-    const at = Number(m[1]) * 1000 + Number(m[2]) / 1000;
-    if (at >= sinceMs) return at;
-  }
-  return undefined;
+  return lastLife(text).find((s) => s.state === 'normal' && s.atMs >= sinceMs)?.atMs;
 }

@@ -145,7 +145,7 @@ export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions):
   const verdict = unsafe.length
     ? `SAFETY VIOLATED: ${unsafe.map((r) => `${r.replicas}/${r.arm}/${r.threads}t${r.nemesis !== 'none' ? `/${r.nemesis}` : ''} ${r.safety}`).join('; ')}`
     : checkedRows
-      ? `safety: ${checkedRows - undecided} cells checked: linearizable, no acknowledged request lost${undecided ? `; ${undecided} unknown (checker budget)` : ''}${unchecked ? `; ${unchecked} NOT CHECKED (no history or no surviving log)` : ''}`
+      ? `safety: every checked history linearizable, no acknowledged request lost (${checkedRows - undecided} cells${undecided ? `; ${undecided} unknown: checker budget` : ''}${unchecked ? `; ${unchecked} NOT CHECKED: no history or no surviving log` : ''})`
       : 'safety: not checked (--no-check, or no trial left a history and a surviving log)';
   // green only when every protocol cell was checked and decided
   const colour = unsafe.length ? '#b42318' : checkedRows && !undecided && !unchecked ? '#1a7f37' : checkedRows ? '#9a6700' : '#777';

@@ -473,17 +473,19 @@ class Bench {
           // a restart supervisor's delay, or the replica's time down; the restart happens even when the client has finished, so every replica runs at the end
           await waitUntil(a.endMs);
           note(`restart ${v.node.name}`);
+          // the restart line goes into its log after this: only a normal line written since counts
+          const restartAt = Date.now();
           const again = await procs.restart(v);
-          act.endedAt = Date.now();
+          act.endedAt = restartAt;
           rec.healedAt = act.endedAt;
           note(`${v.node.name} restarted as pid ${again.rec.pid}`);
           const node = lab.open.node(again.node);
           let text = '';
           const recovered = await until(async () => {
             text = await logTail(node, again.rec);
-            return normalAfter(text, act.endedAt!) !== undefined || !(await node.alive(again.rec));
+            return normalAfter(text, restartAt) !== undefined || !(await node.alive(again.rec));
           }, RECOVERY_TIMEOUT_MS, 50);
-          const at = normalAfter(text, act.endedAt);
+          const at = normalAfter(text, restartAt);
           if (recovered && at !== undefined) {
             act.recoveredAt = Math.round(at);
             act.recoveryMs = Math.max(0, Math.round(at - act.endedAt));

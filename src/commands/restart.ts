@@ -96,6 +96,6 @@ Examples:
       const alive = await node.alive(rec);
       ctx.out(`${name}  pid ${rec.pid}  incarnation ${incarnation}  ${describeReplicaStatus(status, alive)}  log ${rec.logFile}`);
       if (!alive) throw new LabError(`${name} exited after the restart; see ${rec.logFile}`, 'RESTART_FAILED');
-      if (!normal || status.state !== 'normal') throw new LabError(`${name} restarted (pid ${rec.pid}) but is not normal after ${waitMs / 1000}s: ${describeReplicaStatus(status, alive)}; it takes part in nothing until it recovers (see ${rec.logFile})`, 'RESTART_NOT_NORMAL');
+      if (!normal || normalAfter(text, at) === undefined || status.state !== 'normal') throw new LabError(`${name} restarted (pid ${rec.pid}) but is not normal after ${waitMs / 1000}s: ${describeReplicaStatus(status, alive)}; it takes part in nothing until it recovers (see ${rec.logFile})`, 'RESTART_NOT_NORMAL');
     });
 }

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { incarnationDumpLog, replicaArgv, restartArgv } from '../../src/argv.js';
 import { describeReplicaStatus, normalAfter, replicaStatusFromLog, restartLine } from '../../src/replicaStatus.js';
+import { logTimeFields } from '../../src/logline.js';
 import { SCHEDULE_KINDS, faultyInterval, killRestartSchedule, maxFaulty, randomSchedule, RECOVERY_ALLOWANCE_MS } from '../../src/bench/nemesisSchedule.js';
 import { parseNemesisEntry } from '../../src/bench/nemesis.js';
 import { RSS_GROWTH_MIN_KB, parseRssSample, rssSampleScript, rssVerdict } from '../../src/bench/rss.js';
@@ -16,37 +17,54 @@ import { renderChart } from '../../src/bench/chart.js';
 import { summarize } from '../../src/bench/stats.js';
 import { OPTS, rec } from '../bench.fixtures.js';
 
-const LOG = `1765000000.000001 electrode-lab start: run 2025-12-06T05:46:40.000Z (fast paths none; xdp auto; log info)
-1765000000.100000 replica1 info: replica 1 ready on 10.77.0.11:7000 (n=3 f=1 batch=1 mtu=1500)
-1765000000.200000 replica1 info: view 0 normal (new cluster: every replica started without state), leader 0, last op 0, commit 0
-1765000003.000000 replica1 info: no word from leader 0 for 400 ms
-1765000003.000100 replica1 info: view change: view 0 -> 1 (new leader 1), last op 120, commit 119
-`;
+/** One replica log line as el_log writes it (epoch, UTC time, tag, level). */
+const L = (t: number, text: string, level = 'info') => `${logTimeFields(t)} replica1 ${level}: ${text}\n`;
+const LOG =
+  `${logTimeFields(1765000000.000001)} electrode-lab start: run 2025-12-06T05:46:40.000Z (fast paths none; xdp auto; log info)\n` +
+  L(1765000000.1, 'recovering: started without state; asking the other 2 replicas (nonce 0x77)') +
+  L(1765000000.15, 'replica 1 ready on 10.77.0.11:7000 (n=3 f=1 batch=1 mtu=1500)') +
+  L(1765000000.2, 'view 0 normal (new cluster: every replica started without state), leader 0, last op 0, commit 0') +
+  L(1765000003, 'no word from leader 0 for 400 ms') +
+  L(1765000003.0001, 'view change: view 0 -> 1 (new leader 1), last op 120, commit 119');
 
 describe('a replica status from its log', () => {
   it('is the last of view V normal / view change / recovering since the last (re)start line', () => {
-    expect(replicaStatusFromLog(LOG.split('\n').slice(0, 3).join('\n'))).toMatchObject({ state: 'normal', view: 0, leader: 0 });
+    expect(replicaStatusFromLog(LOG.split('\n').slice(0, 2).join('\n'))).toMatchObject({ state: 'recovering' });
+    expect(replicaStatusFromLog(LOG.split('\n').slice(0, 4).join('\n'))).toMatchObject({ state: 'normal', view: 0, leader: 0 });
     expect(replicaStatusFromLog(LOG)).toMatchObject({ state: 'view-change', view: 1 });
-    const normal1 = `${LOG}1765000003.300000 replica1 info: view 1 normal (elected), leader 1 (me), last op 120, commit 120\n`;
+    const normal1 = `${LOG}${L(1765000003.3, 'view 1 normal (elected), leader 1 (me), last op 120, commit 120')}`;
     expect(replicaStatusFromLog(normal1)).toEqual({ state: 'normal', view: 1, leader: 1, atMs: 1765000003300 });
     // a restart: the old life's lines stop counting, then recovery
     const restarted = `${normal1}${restartLine(new Date(1765000010_000), 'replica1', 1)}\n`;
+    expect(restartLine(new Date(1765000010_000), 'replica1', 1)).toBe('1765000010.000000 2025-12-06T05:46:50.000000Z electrode-lab restart: replica1 (incarnation 1)');
     expect(replicaStatusFromLog(restarted)).toEqual({ state: 'starting' });
-    const recovering = `${restarted}1765000010.100000 replica1 info: recovering: started without state; asking the other 2 replicas (nonce 0x1f2e3d4c)\n`;
+    // read before the new life wrote a line: nothing after the restart is normal yet, although the old life was
+    expect(normalAfter(normal1, 1765000010000)).toBeUndefined();
+    const recovering = `${restarted}${L(1765000010.1, 'recovering: started without state; asking the other 2 replicas (nonce 0x1f2e3d4c)')}`;
     expect(replicaStatusFromLog(recovering)).toEqual({ state: 'recovering', atMs: 1765000010100 });
-    const stuck = `${recovering}1765000015.100000 replica1 error: recovering for 5 s: 1 of 2 RecoveryResponses needed, none from the leader of view 1\n`;
+    const stuck = `${recovering}${L(1765000015.1, 'recovering for 5 s and cannot complete: 1 of 2 RecoveryResponses needed. This round: replica 0: no answer', 'error')}`;
     const s = replicaStatusFromLog(stuck);
-    expect(s).toEqual({ state: 'recovering', atMs: 1765000010100, reason: 'recovering for 5 s: 1 of 2 RecoveryResponses needed, none from the leader of view 1' });
-    expect(describeReplicaStatus(s, true)).toBe('recovering: recovering for 5 s: 1 of 2 RecoveryResponses needed, none from the leader of view 1');
-    const back = `${stuck}1765000016.000000 replica1 info: snapshot: installed op 300 (9000 bytes, 40 keys, 8 clients) from replica 1\n1765000016.000200 replica1 info: view 1 normal (recovered from replica 1), leader 1, last op 310, commit 300\n`;
+    expect(s).toEqual({ state: 'recovering', atMs: 1765000010100, reason: 'recovering for 5 s and cannot complete: 1 of 2 RecoveryResponses needed. This round: replica 0: no answer' });
+    expect(describeReplicaStatus(s, true)).toBe('recovering: recovering for 5 s and cannot complete: 1 of 2 RecoveryResponses needed. This round: replica 0: no answer');
+    const back = `${stuck}${L(1765000016, 'snapshot: installed op 300 (9000 bytes, 40 keys, 8 clients, log to op 310) from replica 1')}${L(1765000016.0002, 'view 1 normal (recovered from replica 1), leader 1, last op 310, commit 300')}`;
     expect(describeReplicaStatus(replicaStatusFromLog(back), true)).toBe('normal in view 1 (leader 1)');
     expect(normalAfter(back, 1765000010000)).toBe(1765000016000.2);
     expect(normalAfter(recovering, 1765000010000)).toBeUndefined();
+    // a log from before the UTC field parses too
+    expect(replicaStatusFromLog('1765000000.000001 electrode-lab start: run x (y)\n1765000000.200000 replica1 info: view 2 normal (elected), leader 2 (me), last op 0, commit 0\n')).toMatchObject({ state: 'normal', view: 2 });
+  });
+
+  it('the lab build without recovery starts normal in view 0: its warning is the line that says so', () => {
+    const life = `${restartLine(new Date(1765000010_000), 'replica1', 1)}\n${L(1765000010.05, '--lab-no-recovery: UNSAFE, lab build only: starting in view 0 normal with empty state, no recovery', 'warn')}${L(1765000010.1, 'replica 1 ready on 10.77.0.11:7000 (n=3 f=1 batch=1 mtu=1500)')}`;
+    expect(replicaStatusFromLog(life)).toEqual({ state: 'normal', view: 0, leader: 0, atMs: 1765000010050 });
+    expect(normalAfter(life, 1765000010000)).toBe(1765000010050);
+    // a ready line alone says nothing about the protocol
+    expect(replicaStatusFromLog(`${restartLine(new Date(1765000010_000), 'replica1', 1)}\n${L(1765000010.1, 'replica 1 ready on 10.77.0.11:7000 (n=3 f=1 batch=1 mtu=1500)')}`)).toEqual({ state: 'starting' });
   });
 
   it('says dead when the process is gone, stopped when it exited through its stats line, not started without a record', () => {
     expect(describeReplicaStatus(replicaStatusFromLog(LOG), false)).toBe('dead');
-    const exited = `${LOG}1765000004.000000 replica1 info: stats: rx 10, malformed 0\n`;
+    const exited = `${LOG}${L(1765000004, 'stats: rx 10, malformed 0')}`;
     expect(describeReplicaStatus(replicaStatusFromLog(exited), false)).toBe('stopped');
     expect(describeReplicaStatus(replicaStatusFromLog(''), undefined)).toBe('not started');
     expect(describeReplicaStatus(replicaStatusFromLog(LOG), true)).toBe('view change to view 1');
@@ -223,7 +241,7 @@ describe('the checker says what it could not check', () => {
     const rows = summarize(results);
     expect(rows.map((r) => r.safety).sort()).toEqual([NOT_CHECKED_CELL, UNKNOWN_CELL].sort());
     const svg = renderChart(rows, { title: 't' });
-    expect(svg).toMatch(/1 unknown \(checker budget\)/);
+    expect(svg).toMatch(/1 unknown: checker budget/);
     expect(svg).toMatch(/1 NOT CHECKED/);
     expect(svg).not.toContain('#1a7f37" >');
     expect(svg).toMatch(/<title>safety not checked<\/title>/);
