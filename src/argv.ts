@@ -32,6 +32,8 @@ export interface ReplicaArgs {
   dumpLog?: string;
   /** Reorder this fraction of received datagrams in user space (a nemesis without sch_netem). */
   reorderRate?: number;
+  /** The lab build's negative control (bench --unsafe-no-recovery): start normal with empty state. */
+  labNoRecovery?: boolean;
   /** Extra flags, as given (tests, --replica-args). */
   extra?: string[];
 }
@@ -43,8 +45,23 @@ export function replicaArgv(binary: string, a: ReplicaArgs): string[] {
     ...(a.fast ? fastPathFlags(a.fast) : []),
     ...(a.dumpLog ? ['--dump-log', a.dumpLog] : []),
     ...(a.reorderRate !== undefined ? ['--reorder-rate', String(a.reorderRate)] : []),
+    ...(a.labNoRecovery ? ['--lab-no-recovery'] : []),
     ...(a.extra ?? []),
   ];
+}
+
+/** The dump file of a replica's incarnation K (0 = first start): `<file>.K`, so a restart never truncates an earlier life's dump. */
+export function incarnationDumpLog(first: string, incarnation: number): string {
+  const base = first.replace(/\.\d+$/, '');
+  return incarnation ? `${base}.${incarnation}` : base;
+}
+
+/** A recorded replica command line, started again as incarnation K: the same flags, its own --dump-log file. */
+export function restartArgv(argv: readonly string[], incarnation: number): string[] {
+  const out = [...argv];
+  const i = out.indexOf('--dump-log');
+  if (i >= 0 && out[i + 1] !== undefined) out[i + 1] = incarnationDumpLog(out[i + 1]!, incarnation);
+  return out;
 }
 
 export interface ClientArgs {

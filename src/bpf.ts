@@ -219,6 +219,24 @@ export async function attachFastPaths(plan: Plan, provider: Provider, ctx: Provi
   return out;
 }
 
+/**
+ * Fresh eBPF state for ONE replica (a restart): detach it there, attach the
+ * same fast paths again with new maps, and record it next to the others'.
+ */
+export async function reattachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext, index: number, fp: FastPaths, mode: XdpMode = 'auto', hookChoice: HookChoice = 'auto'): Promise<NodeAttach> {
+  const before = savedAttach(ctx.paths) ?? [];
+  const node = openLab(provider, plan, ctx).replicas()[index];
+  if (!node) throw new LabError(`lab '${plan.lab}' has no replica ${index}`, 'BPF_LOADER');
+  const files = nodeFiles(plan, ctx.paths.peerTableFile);
+  const d = await node.exec(loaderArgv.detach(files.loader, node.spec.pinDir, node.nicArgs()), { check: false });
+  if (d.exitCode !== 0) throw failure(node.spec, 'el-loader detach', d);
+  await node.afterDetach();
+  const [r] = await attachFastPaths(plan, provider, ctx, fp, mode, hookChoice, { order: [index] });
+  const merged = [...before.filter((x) => x.node !== r!.node), r!].sort((a, b) => a.node.localeCompare(b.node, 'en', { numeric: true }));
+  if (!ctx.runner.dryRun && existsSync(ctx.paths.root)) writeFileSync(ctx.paths.bpfAttachFile, JSON.stringify(merged, null, 2) + '\n');
+  return r!;
+}
+
 /** What the last attach on this lab loaded, if it is still attached. */
 export function savedAttach(paths: { bpfAttachFile: string }): NodeAttach[] | undefined {
   try {

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabError } from './diagnostics.js';
 import { projectRoot } from './paths.js';
+import type { Runner } from './runner.js';
 
 export interface NativeBinaries {
   replica: string;
@@ -31,6 +32,13 @@ export function asanBinaries(root = projectRoot()): Omit<NativeBinaries, 'echo'>
 /** native/build/lab/replica: the course labs' build with planted faults (make -C native lab-faults). */
 export function labFaultsReplica(root = projectRoot()): string {
   return join(root, 'native', 'build', 'lab', 'replica');
+}
+
+/** Builds native/build/lab/replica (incremental; no other build contains the lab-only switches). */
+export async function buildLabFaultsReplica(runner: Runner, root = projectRoot()): Promise<string> {
+  const r = await runner.run(['make', '-s', '-C', join(root, 'native'), 'lab-faults'], { check: false, timeoutMs: 300_000 });
+  if (r.exitCode !== 0) throw new LabError(`building the lab replica failed (make -C native lab-faults):\n${(r.stderr || r.stdout).trim().split('\n').slice(-6).join('\n')}`, 'NOT_BUILT');
+  return labFaultsReplica(root);
 }
 
 /** bpf/build/: the loader (its skeletons carry the fast-path objects) and the loose objects. */

@@ -8,8 +8,9 @@ import { probeArgv } from './argv.js';
 import { PlanNode } from './plan.js';
 import { LabNode, OpenLab } from './providers/lab.js';
 import { until } from './proc.js';
+import { restartLine } from './replicaStatus.js';
 import { RunResult } from './runner.js';
-import type { ProcessRecord } from './state.js';
+import { saveProcessRecord, type ProcessRecord } from './state.js';
 
 export interface Started {
   node: PlanNode;
@@ -81,4 +82,24 @@ export async function waitFirstCommit(lab: OpenLab, started: Started[], client: 
 /** Stops each process (SIGTERM, then SIGKILL after the provider's grace period) and forgets its pid file. */
 export async function stopAll(lab: OpenLab, recs: ProcessRecord[]): Promise<void> {
   for (const rec of recs) await lab.nodeOf(rec).stop(rec);
+}
+
+/**
+ * Starts a process that is gone again on its node, as incarnation K (`argv`
+ * from restartArgv: the recorded flags with a dump file of its own). The log
+ * gets a restart line first, so the old life's lines stop counting
+ * (replicaStatusFromLog); the pid file records the incarnation.
+ */
+export async function restartOn(lab: OpenLab, old: ProcessRecord, argv: string[], incarnation: number, at: Date = new Date()): Promise<ProcessRecord> {
+  const node = lab.nodeOf(old);
+  await node.exec(['sh', '-c', 'mkdir -p "$(dirname "$2")" && printf \'%s\\n\' "$1" >> "$2"', 'sh', restartLine(at, node.name, incarnation), old.logFile]);
+  const rec: ProcessRecord = { ...(await node.spawn(old.name, argv)), incarnation };
+  if (!lab.ctx.runner.dryRun) saveProcessRecord(lab.paths, rec);
+  return rec;
+}
+
+/** The tail of a process's log that holds its status, read on its node ('' when there is none yet). */
+export async function logTail(node: LabNode, rec: ProcessRecord, bytes = 262_144): Promise<string> {
+  const r = await node.exec(['tail', '-c', String(bytes), rec.logFile], { check: false, timeoutMs: 15_000 }).catch(() => undefined);
+  return r && r.exitCode === 0 ? r.stdout : '';
 }

@@ -20,6 +20,8 @@ export interface ProcessRecord {
   logFile: string;
   /** /proc/<pid>/stat field 22, to tell our process from a recycled PID. */
   startTime?: string;
+  /** How often this node's process was restarted (`restart`): 0 or absent for the first start. */
+  incarnation?: number;
 }
 
 export type LabPhase = 'creating' | 'up' | 'failed';

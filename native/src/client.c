@@ -51,6 +51,9 @@ struct thread_state {
 	size_t nlat, cap_lat;
 	uint64_t *acked;        /* request ids acknowledged, in order */
 	size_t nacked, cap_acked;
+	uint64_t *acked_op;     /* the op number each reply named (--ack-log's third column) */
+	size_t nacked_op, cap_acked_op;
+	uint64_t reply_op;      /* of the request just acknowledged */
 	uint64_t completed, errors, timeouts, issued, warmup_done;
 	char err[256];
 	/* --history: this thread's lines, written out in whole lines */
@@ -254,6 +257,7 @@ static void *run_thread(void *arg)
 				    m.h.request_id != rid)
 					continue; /* stale or foreign (--echo: our own request, back) */
 				leader = (uint32_t)(m.h.view % CL.n);
+				t->reply_op = m.h.opnum;
 				done = 1;
 				if (HIST)
 					hist_op(t, &op, invoke_us, el_now_us(), 1, m.payload, m.payload_len);
@@ -279,6 +283,7 @@ static void *run_thread(void *arg)
 		}
 		double end = el_now_s();
 		push_u64(&t->acked, &t->nacked, &t->cap_acked, rid);
+		push_u64(&t->acked_op, &t->nacked_op, &t->cap_acked_op, t->reply_op);
 		if (!measured)
 			t->warmup_done++;
 		if (measured) {
@@ -315,7 +320,7 @@ static void usage(FILE *out)
 		"              [--id-base N] [--timeout-ms MS] [--keys K] [--max-retries R]\n"
 		"              [--ack-log FILE] [--history FILE] [--key-prefix P]\n"
 		"  -n N             measure N requests after the warm-up (-w), then stop\n"
-		"  --ack-log FILE   write '<client_id> <request_id>' for every acknowledged request\n"
+		"  --ack-log FILE   write '<client_id> <request_id> <opnum>' for every acknowledged request\n"
 		"  --history FILE   one JSON line per operation (invoke/complete times, result, or\n"
 		"                   timeout), for the linearizability checker\n"
 		"  --key-prefix P   keys are P0..P<keys-1> (default k): clients that must not\n"
@@ -503,7 +508,8 @@ int main(int argc, char **argv)
 		} else {
 			for (uint32_t i = 0; i < O.threads; i++)
 				for (size_t j = 0; j < ts[i].nacked; j++)
-					fprintf(fp, "%" PRIu64 " %" PRIu64 "\n", ts[i].client_id, ts[i].acked[j]);
+					fprintf(fp, "%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", ts[i].client_id, ts[i].acked[j],
+						ts[i].acked_op[j]);
 			if (fclose(fp)) {
 				fprintf(stderr, "client: cannot write --ack-log %s\n", O.ack_log);
 				errors++;
@@ -543,6 +549,7 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < O.threads; i++) {
 		free(ts[i].lat);
 		free(ts[i].acked);
+		free(ts[i].acked_op);
 		free(ts[i].hbuf);
 	}
 	free(ts);

@@ -14,6 +14,7 @@
 #include "wire.h"
 
 int el_lab_fault = -1;
+int el_lab_no_recovery;
 
 /* FNV-1a 32, the same function as fnv1a() in src/plan.ts */
 static uint32_t fnv1a(const char *s)

@@ -29,6 +29,10 @@ enum el_lab_fault {
 /* -1 until --lab-seed is given (then the lab build behaves like the normal one). */
 extern int el_lab_fault;
 
+/* --lab-no-recovery (bench --unsafe-no-recovery): start in view 0 normal
+ * with empty state, skipping VR recovery, the old unsafe behaviour. */
+extern int el_lab_no_recovery;
+
 /* Parses `<seed>:<lab>` (decimal seed, lab name); returns -1 if malformed. */
 int el_lab_set_seed(const char *token);
 

@@ -117,7 +117,7 @@ static int die_usage(const char *fmt, const char *arg)
 
 enum {
 	OPT_BATCH = 256, OPT_CPU, OPT_LOG, OPT_PIN, OPT_FB, OPT_FQ, OPT_FR, OPT_CRASH, OPT_DROP,
-	OPT_DUMP, OPT_HB, OPT_VC, OPT_RETX, OPT_DUP, OPT_REORDER, OPT_MAXCL,
+	OPT_DUMP, OPT_HB, OPT_VC, OPT_RETX, OPT_DUP, OPT_REORDER, OPT_MAXCL, OPT_LAB_NO_RECOVERY,
 #ifdef EL_LAB_FAULTS
 	OPT_LAB_SEED,
 #endif
@@ -144,6 +144,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "view-change-ms", required_argument, NULL, OPT_VC },
 		{ "retransmit-ms", required_argument, NULL, OPT_RETX },
 		{ "max-clients", required_argument, NULL, OPT_MAXCL },
+		/* known to every build so the normal one can say why it refuses it */
+		{ "lab-no-recovery", no_argument, NULL, OPT_LAB_NO_RECOVERY },
 #ifdef EL_LAB_FAULTS
 		{ "lab-seed", required_argument, NULL, OPT_LAB_SEED },
 #endif
@@ -221,6 +223,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (el_lab_set_seed(optarg))
 				return die_usage("--lab-seed must be <seed>:<lab>, got '%s'", optarg);
 			break;
+		case OPT_LAB_NO_RECOVERY: el_lab_no_recovery = 1; break;
+#else
+		case OPT_LAB_NO_RECOVERY:
+			return die_usage("%s", "--lab-no-recovery exists only in the lab build (native/build/lab/replica, "
+			                       "made by `electrode-lab bench --unsafe-no-recovery`): it loses acknowledged "
+			                       "writes on purpose; this replica always recovers (VR Revisited 4.3)");
 #endif
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
@@ -411,6 +419,15 @@ static int setup(struct replica *r)
 		 * 4.3), or forms a new cluster with replicas that hold nothing */
 		.recover = 1,
 	};
+#ifdef EL_LAB_FAULTS
+	/* the bench's negative control: the old unsafe start, to prove its
+	 * checker sees lost writes; src/replicaStatus.ts reads this line as
+	 * "normal in view 0" (no `view V normal` line follows) */
+	if (el_lab_no_recovery) {
+		LOG_WARN("%s", "--lab-no-recovery: UNSAFE, lab build only: starting in view 0 normal with empty state, no recovery");
+		vo.recover = 0;
+	}
+#endif
 	struct vr_env env = { .ctx = r, .send = env_send, .send_client = env_send_client };
 	if (open_dump(r))
 		return -1;

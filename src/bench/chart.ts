@@ -6,6 +6,7 @@
  * y scale across replica counts so columns compare at a glance.
  */
 import { SummaryRow } from './stats.js';
+import { NOT_CHECKED_CELL, UNKNOWN_CELL, isUnsafeCell } from './safety.js';
 import { ArmName, Impl } from './types.js';
 
 export const ARM_COLORS: Record<ArmName, string> = {
@@ -80,9 +81,11 @@ export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions):
   const nemeses = [...new Set(allRows.map((r) => r.nemesis))];
   const shownNemesis = nemeses.includes('none') ? 'none' : nemeses[0];
   const rows = allRows.filter((r) => r.nemesis === shownNemesis || r.arm === 'floor');
-  const unsafe = allRows.filter((r) => r.safety !== 'ok' && r.safety !== '-' && r.safety !== '?' && r.arm !== 'floor');
-  const undecided = allRows.filter((r) => r.safety === '?').length;
-  const checkedRows = allRows.filter((r) => r.safety !== '-' && r.arm !== 'floor').length;
+  const protocolRows = allRows.filter((r) => r.arm !== 'floor');
+  const unsafe = protocolRows.filter((r) => isUnsafeCell(r.safety));
+  const undecided = protocolRows.filter((r) => r.safety === UNKNOWN_CELL).length;
+  const unchecked = protocolRows.filter((r) => r.safety === NOT_CHECKED_CELL || r.safety === '-').length;
+  const checkedRows = protocolRows.length - unchecked;
   const replicaCounts = [...new Set(rows.map((r) => r.replicas))].sort((a, b) => a - b);
   // one bar series per arm, and per implementation when upstream rows are there (paler bars)
   const arms = [...new Map(rows.map((r) => [seriesKey(r), { key: seriesKey(r), arm: r.arm, impl: r.impl ?? 'ours' }])).values()];
@@ -142,9 +145,11 @@ export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions):
   const verdict = unsafe.length
     ? `SAFETY VIOLATED: ${unsafe.map((r) => `${r.replicas}/${r.arm}/${r.threads}t${r.nemesis !== 'none' ? `/${r.nemesis}` : ''} ${r.safety}`).join('; ')}`
     : checkedRows
-      ? `safety: every checked history linearizable, no acknowledged request lost (${checkedRows} cells${undecided ? `, ${undecided} undecided` : ''})`
-      : 'safety: not checked (--no-check)';
-  s.push(`<text x="${left}" y="${safetyY + 12}" font-size="12" font-weight="bold" fill="${unsafe.length ? '#b42318' : checkedRows ? '#1a7f37' : '#777'}">${escapeXml(verdict)}</text>`);
+      ? `safety: every checked history linearizable, no acknowledged request lost (${checkedRows - undecided} cells${undecided ? `; ${undecided} unknown: checker budget` : ''}${unchecked ? `; ${unchecked} NOT CHECKED: no history or no surviving log` : ''})`
+      : 'safety: not checked (--no-check, or no trial left a history and a surviving log)';
+  // green only when every protocol cell was checked and decided
+  const colour = unsafe.length ? '#b42318' : checkedRows && !undecided && !unchecked ? '#1a7f37' : checkedRows ? '#9a6700' : '#777';
+  s.push(`<text x="${left}" y="${safetyY + 12}" font-size="12" font-weight="bold" fill="${colour}">${escapeXml(verdict)}</text>`);
 
   metrics.forEach((m, mi) => {
     const y0 = top + mi * (rowH + rowGap) + 22;
@@ -205,6 +210,8 @@ export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions):
           }
           if (mi === 0 && unsafe.some((u) => u.replicas === n && seriesKey(u) === se.key && u.threads === t)) {
             s.push(`<text x="${bx + barW / 2}" y="${(y0 + rowH - 16).toFixed(1)}" font-size="14" font-weight="bold" fill="#b42318" text-anchor="middle">✗<title>unsafe: ${escapeXml(r.safety)}</title></text>`);
+          } else if (mi === 0 && r.arm !== 'floor' && (r.safety === UNKNOWN_CELL || r.safety === NOT_CHECKED_CELL)) {
+            s.push(`<text x="${bx + barW / 2}" y="${(y0 + rowH - 16).toFixed(1)}" font-size="13" font-weight="bold" fill="#9a6700" text-anchor="middle">?<title>safety ${escapeXml(r.safety)}</title></text>`);
           }
           if (r.crashedRuns) s.push(`<text x="${bx + barW / 2}" y="${y0 + rowH - 4}" font-size="10" fill="#fff" text-anchor="middle">!</text>`);
         });

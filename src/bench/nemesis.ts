@@ -7,10 +7,16 @@
  *   none                 no fault
  *   kill-leader          SIGKILL the leader (for the rest of the trial)
  *   kill-follower[:K]    SIGKILL K followers (K <= f; default 1)
+ *   kill-restart[:leader|follower]  SIGKILL a replica (default leader), start it
+ *                        again 100 ms later (--restart-delay-ms), wait until its
+ *                        log says it is normal (it must recover before it counts)
  *   pause[:leader|follower]  SIGSTOP a replica, SIGCONT it later (default leader)
  *   partition[:leader|follower]  cut one replica off the lab network, then heal
  *   split                two groups that only hear themselves (netns labs)
  *   loss:P% dup:P% reorder:P%   tc netem on every node's lab link, for the window
+ *
+ * And `--nemesis-schedule random --seed S` (kind `random`): a seeded
+ * sequence of mixed faults over the whole trial (nemesisSchedule.ts).
  *
  * Pure parts here (parsing, validation, the schedule, recovery time from the
  * replicas' logs); the edge that acts is in run.ts, through the provider's
@@ -18,9 +24,11 @@
  */
 import { Diagnostic } from '../diagnostics.js';
 import { logLines } from '../logline.js';
+import type { ScheduledFault } from './nemesisSchedule.js';
 
-export const NEMESIS_KINDS = ['none', 'kill-leader', 'kill-follower', 'pause', 'partition', 'split', 'loss', 'dup', 'reorder'] as const;
-export type NemesisKind = (typeof NEMESIS_KINDS)[number];
+export const NEMESIS_KINDS = ['none', 'kill-leader', 'kill-follower', 'kill-restart', 'pause', 'partition', 'split', 'loss', 'dup', 'reorder'] as const;
+/** `random` comes from --nemesis-schedule, not from --nemesis. */
+export type NemesisKind = (typeof NEMESIS_KINDS)[number] | 'random';
 
 export interface NemesisSpec {
   /** As given on the command line, e.g. `kill-follower:2`; the trial's label. */
@@ -32,6 +40,13 @@ export interface NemesisSpec {
   target?: 'leader' | 'follower';
   /** loss / dup / reorder: percent of packets. */
   percent?: number;
+  /** random: the seed of the trial schedules (each trial's is seed + repeat). */
+  seed?: number;
+}
+
+/** The spec of `--nemesis-schedule random --seed S`. */
+export function randomNemesis(seed: number): NemesisSpec {
+  return { name: `random:${seed}`, kind: 'random', seed };
 }
 
 export const NO_NEMESIS: NemesisSpec = { name: 'none', kind: 'none' };
@@ -41,9 +56,11 @@ export function parseNemesisEntry(text: string): NemesisSpec | Diagnostic {
   const t = text.trim();
   const [kindText, arg] = t.split(':', 2) as [string, string | undefined];
   const bad = (message: string, hint: string): Diagnostic => ({ code: 'BENCH_NEMESIS', subject: `--nemesis ${t}`, message, hint });
+  if (kindText === 'random') return bad('a random schedule is not a --nemesis entry', 'use --nemesis-schedule random --seed S');
   if (!(NEMESIS_KINDS as readonly string[]).includes(kindText)) return bad('unknown nemesis', `use one of ${NEMESIS_KINDS.join(', ')}, e.g. kill-leader,loss:5%`);
   const kind = kindText as NemesisKind;
   switch (kind) {
+    case 'random': // refused above
     case 'none':
     case 'kill-leader':
     case 'split':
@@ -54,6 +71,7 @@ export function parseNemesisEntry(text: string): NemesisSpec | Diagnostic {
       if (!/^\d+$/.test(arg) || Number(arg) < 1) return bad('the follower count must be a whole number >= 1', 'e.g. kill-follower:2');
       return { name: t, kind, count: Number(arg) };
     }
+    case 'kill-restart':
     case 'pause':
     case 'partition':
       if (arg === undefined) return { name: t, kind, target: 'leader' };
@@ -150,5 +168,28 @@ export interface NemesisRecord {
   recoveryMs?: number;
   /** How the fault was made when not as described (e.g. reordering in the replicas). */
   note?: string;
+  problem?: string;
+  /** random: the seed of this trial's schedule. */
+  seed?: number;
+  /** kill-restart and random: the schedule as planned (replays exactly from the seed). */
+  schedule?: ScheduledFault[];
+  /** kill-restart and random: what each planned fault did. */
+  actions?: ActionRecord[];
+}
+
+/** One scheduled fault as it happened. */
+export interface ActionRecord {
+  seq: number;
+  kind: string;
+  node?: string;
+  /** Unix ms. */
+  injectedAt?: number;
+  /** Healed, resumed, reconnected; or (kill, kill-restart) started again. */
+  endedAt?: number;
+  /** kill, kill-restart: when the restarted replica's log first said `view V normal`, and how long after its restart. */
+  recoveredAt?: number;
+  recoveryMs?: number;
+  /** Not carried out (the f-limit, or the client finished first), and why. */
+  skipped?: string;
   problem?: string;
 }

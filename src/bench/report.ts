@@ -4,6 +4,7 @@
  */
 import { CV_WARN_PERCENT, SummaryRow, summarize } from './stats.js';
 import { ResultsFile, TrialRecord } from './types.js';
+import { safetyOutcome } from './safety.js';
 
 const fmtInt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
 const fmtUs = (x: number) => (Number.isFinite(x) ? (x >= 100 ? Math.round(x).toString() : x.toFixed(1)) : '-');
@@ -24,7 +25,7 @@ function table(header: string[], rows: string[][], rightAlign: boolean[]): strin
 
 const fmtChange = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(1)}%` : '');
 
-export function summaryTable(rows: readonly SummaryRow[]): string {
+export function summaryTable(rows: readonly SummaryRow[], opts: { unsafeNoRecovery?: boolean } = {}): string {
   const withNemesis = rows.some((r) => r.nemesis !== 'none');
   const withCpu = rows.some((r) => Number.isFinite(r.cpuPerOp));
   const withFloor = rows.some((r) => Number.isFinite(r.floorRatio));
@@ -32,7 +33,7 @@ export function summaryTable(rows: readonly SummaryRow[]): string {
   const cols: { h: string; right: boolean; cell: (r: SummaryRow) => string; when?: boolean }[] = [
     { h: 'replicas', right: true, cell: (r) => String(r.replicas) },
     { h: 'impl', right: false, cell: (r) => r.impl, when: withImpl },
-    { h: 'arm', right: false, cell: (r) => r.arm },
+    { h: 'arm', right: false, cell: (r) => (opts.unsafeNoRecovery && r.arm !== 'floor' ? `${r.arm} UNSAFE-no-recovery` : r.arm) },
     { h: 'threads', right: true, cell: (r) => String(r.threads) },
     { h: 'nemesis', right: false, cell: (r) => r.nemesis, when: withNemesis },
     { h: 'recovery ms', right: true, cell: (r) => (Number.isFinite(r.recoveryMs) ? String(Math.round(r.recoveryMs)) : '-'), when: withNemesis },
@@ -110,9 +111,10 @@ export function renderReport(results: ResultsFile, runDir: string): string {
   const load = o.duration !== undefined ? `${o.duration}s` : `${o.requests ?? '?'} requests`;
   out.push(`run ${results.id}  lab '${results.lab}'  ${results.outcome}  (${results.records.length} trials; ${load}, warmup ${o.warmup}s, repeat ${o.repeat})`);
   for (const s of results.skipped) out.push(`skipped arm '${s.arm}': ${s.reason}`);
+  if (o.unsafeNoRecovery) out.push('UNSAFE NEGATIVE CONTROL: --unsafe-no-recovery ran the lab build with recovery switched off; its lost writes prove the checker, its figures are no result');
   if (rows.length) {
     out.push('');
-    out.push(summaryTable(rows));
+    out.push(summaryTable(rows, { unsafeNoRecovery: Boolean(o.unsafeNoRecovery) }));
   } else {
     out.push('no trials recorded');
   }
@@ -127,8 +129,10 @@ export function renderReport(results: ResultsFile, runDir: string): string {
     out.push('');
     out.push(`warning: throughput CV above ${CV_WARN_PERCENT}% for ${warn.map((r) => `${r.replicas}/${r.arm}/${r.threads}t`).join(', ')}: the machine is noisy; add --repeat or quiet the host`);
   }
-  const unsafe = results.records.filter((r) => r.safety && (r.safety.verdict === 'not-linearizable' || r.safety.lostAcked > 0 || r.safety.divergence));
-  const checked = results.records.filter((r) => r.safety && r.safety.verdict !== 'unchecked');
+  const protocol = results.records.filter((r) => r.arm !== 'floor');
+  const unsafe = protocol.filter((r) => safetyOutcome(r.safety) === 'unsafe');
+  const checked = protocol.filter((r) => r.safety && r.safety.verdict !== 'unchecked');
+  const notChecked = results.options.check === false ? [] : protocol.filter((r) => safetyOutcome(r.safety) === 'not-checked');
   if (checked.length) {
     out.push('');
     const ops = checked.reduce((a, r) => a + r.safety!.ops, 0);
@@ -144,12 +148,26 @@ export function renderReport(results: ResultsFile, runDir: string): string {
       if (s.failure) for (const l of s.failure.split('\n')) out.push(`    ${l}`);
     }
     const undecided = checked.filter((r) => r.safety!.verdict === 'unknown').length;
-    if (undecided) out.push(`  ${undecided} trial(s) undecided: the checker's budget ran out on some key (see results.json)`);
+    if (undecided) out.push(`  ${undecided} trial(s) unknown: the checker's budget ran out on some key (see results.json)`);
+  }
+  if (notChecked.length) {
+    out.push('');
+    out.push(`NOT CHECKED: ${notChecked.length} trial(s) proved nothing about safety:`);
+    for (const r of notChecked) out.push(`  ${r.replicas}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}${r.nemesis !== 'none' ? `/${r.nemesis}` : ''}: ${r.safety ? r.safety.notChecked.join('; ') : `no safety record (${r.error ?? 'the client left no history or ack log'})`}`);
   }
   const faults = results.records.filter((r) => r.fault);
   if (faults.length) {
     const problems = faults.filter((r) => r.fault!.problem);
     for (const r of problems) out.push(`nemesis ${r.fault!.name} in ${r.replicas}/${r.arm}/${r.threads}t: ${r.fault!.problem}`);
+    const restarts = faults.flatMap((r) => (r.fault!.actions ?? []).filter((a) => a.kind === 'kill' || a.kind === 'kill-restart'));
+    const times = restarts.map((a) => a.recoveryMs).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+    if (restarts.length) out.push(`restarts: ${restarts.length}, normal again after ${times.length ? `${times[0]}-${times.at(-1)} ms (median ${times[times.length >> 1]})` : '-'}${restarts.length - times.length ? `; ${restarts.length - times.length} never normal or not restarted` : ''}`);
+    for (const r of faults.filter((x) => x.fault!.seed !== undefined)) out.push(`schedule ${r.fault!.name} in ${r.replicas}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: seed ${r.fault!.seed}, ${r.fault!.schedule?.length ?? 0} faults planned, ${(r.fault!.actions ?? []).filter((a) => a.skipped).length} skipped (results.json has each)`);
+  }
+  const soaked = results.records.filter((r) => r.rss);
+  if (soaked.length) {
+    const grown = soaked.flatMap((r) => r.rss!.verdicts.filter((v) => v.grown).map((v) => `${r.replicas}/${r.arm}: ${v.node} ${v.firstKb} -> ${v.lastKb} kB`));
+    out.push(`RSS (${soaked[0]!.rss!.rule}): ${grown.length ? `GREW in ${grown.join('; ')}` : `flat in ${soaked.length} trial(s), largest change ${Math.max(...soaked.flatMap((r) => r.rss!.verdicts.map((v) => v.growthPercent ?? 0)))}%`}`);
   }
   const up = [...new Map(results.records.filter((r) => r.upstream).map((r) => [r.upstream!.patch, r.upstream!])).values()];
   if (up.length) {

@@ -10,9 +10,11 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { basename, dirname, join } from 'node:path';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { LabPaths, RunPaths, projectRoot } from '../paths.js';
-import { NativeBinaries, nativeBinaries } from '../build.js';
-import { clientArgv, echoArgv, gdbArgv, replicaArgv } from '../argv.js';
-import { Started, startOn, stopAll, waitBound, waitFirstCommit } from '../replicas.js';
+import { NativeBinaries, buildLabFaultsReplica, nativeBinaries } from '../build.js';
+import { clientArgv, echoArgv, gdbArgv, incarnationDumpLog, replicaArgv } from '../argv.js';
+import { Started, logTail, restartOn, startOn, stopAll, waitBound, waitFirstCommit } from '../replicas.js';
+import { reattachFastPaths } from '../bpf.js';
+import { normalAfter, replicaStatusFromLog, describeReplicaStatus } from '../replicaStatus.js';
 import { abortedBy } from '../cancel.js';
 import { loadPlan } from '../state.js';
 import { until } from '../proc.js';
@@ -29,8 +31,10 @@ import { renderReport } from './report.js';
 import { schedule } from './schedule.js';
 import { LoggingRunner, guardRunCores, newRunPaths, saveResults } from './store.js';
 import { ARMS, ArmName, BenchOptions, CrashInfo, ResultsFile, Trial, TrialRecord, armReplicaFlags, armUsesBpf } from './types.js';
-import { NO_NEMESIS, NemesisRecord, NemesisSpec, leaderFromLogs, nemesisProblems, nemesisWindow, recoveryMs } from './nemesis.js';
-import { analyzeTrial, isSafe } from './safety.js';
+import { ActionRecord, NO_NEMESIS, NemesisRecord, NemesisSpec, leaderFromLogs, nemesisProblems, nemesisWindow, recoveryMs } from './nemesis.js';
+import { DEFAULT_RESTART_DELAY_MS, ScheduleKind, ScheduledFault, describeScheduled, killRestartSchedule, randomSchedule } from './nemesisSchedule.js';
+import { RSS_RULE, RssSeries, parseRssSample, rssSampleScript, rssVerdict } from './rss.js';
+import { DumpInput, analyzeTrial, isSafe } from './safety.js';
 import { CpuSample, cpuRecord, cpuSampleScript, parseCpuSample } from './cpu.js';
 import { ProfileRecord, profileFromPerfScript } from './profiling.js';
 import { UpstreamBench } from '../upstream/bench.js';
@@ -63,6 +67,27 @@ const PROBE_ID_BASE = 900_000;
 
 class TrialError extends Error {}
 
+/** How long a restarted replica may take to say `view V normal` before the trial reports it stuck recovering. */
+const RECOVERY_TIMEOUT_MS = 10_000;
+/** A scheduled fault that would make more than f replicas faulty waits this long for one to recover, then is skipped. */
+const F_LIMIT_WAIT_MS = 5_000;
+
+/** One life of a replica in a trial: each restart is a new process with its own dump file. */
+interface Life {
+  node: PlanNode;
+  incarnation: number;
+  rec: ProcessRecord;
+  dump: string;
+}
+
+/** The replicas of a trial as they are now (one Started per node, replaced on restart), every life they had, and how to start one again. */
+interface TrialProcs {
+  started: Started[];
+  lives: Life[];
+  killed: Set<number>;
+  restart(s: Started): Promise<Started>;
+}
+
 /** Signals whose default action dumps core: the ones that mean "crashed". */
 export const CORE_SIGNALS = new Set(['SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGSYS', 'SIGQUIT', 'SIGXCPU', 'SIGXFSZ']);
 
@@ -70,7 +95,7 @@ export const CORE_SIGNALS = new Set(['SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGFPE', '
 /** Where a trial's replicas and client write what the checker reads: the lab's log folder, the same path on every provider. */
 function trialFiles(lab: BenchLab, seq: number, clientNode: PlanNode) {
   return {
-    dump: (n: PlanNode) => join(lab.paths.nodeLogDir(n.name), `committed.t${seq}.log`),
+    dump: (n: PlanNode, incarnation = 0) => incarnationDumpLog(join(lab.paths.nodeLogDir(n.name), `committed.t${seq}.log`), incarnation),
     history: join(lab.paths.nodeLogDir(clientNode.name), `history.t${seq}.jsonl`),
     acks: join(lab.paths.nodeLogDir(clientNode.name), `acks.t${seq}.log`),
   };
@@ -91,6 +116,8 @@ class Bench {
     readonly run: RunPaths,
     readonly runner: LoggingRunner,
     readonly bins: Binaries,
+    /** The replica binary: the release build, or the lab build under --unsafe-no-recovery. */
+    readonly replicaBinary: string = bins.replica,
   ) {
     this.results = {
       kind: 'electrode-lab-bench-results',
@@ -129,7 +156,35 @@ class Bench {
     if (!clientNode) throw new LabError(`lab '${lab.plan.lab}' has no client node`);
     const files = trialFiles(lab, t.seq, clientNode);
     const fault: { rec?: NemesisRecord; killed: Set<number>; heal?: () => Promise<void> } = { killed: new Set() };
+    const lives: Life[] = [];
+    if (this.opts.unsafeNoRecovery && !arm.floor) rec.unsafeNoRecovery = true;
     let cpuBefore: CpuSample[] | undefined;
+    let reorderInReplicas = false;
+    const argvFor = (node: PlanNode, incarnation: number) =>
+      withCoreDumps(
+        replicaArgv(this.replicaBinary, {
+          config: lab.paths.replicaConfigFile, index: node.index, logLevel: 'info',
+          ...(useBpf ? { pinDir: node.pinDir } : {}),
+          fast: arm,
+          ...(this.opts.check ? { dumpLog: files.dump(node, incarnation) } : {}),
+          ...(reorderInReplicas ? { reorderRate: nemesis.percent! / 100 } : {}),
+          ...(this.opts.unsafeNoRecovery ? { labNoRecovery: true } : {}),
+          extra: [...(this.opts.replicaArgs ?? []), ...(this.opts.replicaArgsFor?.[String(node.index)] ?? [])],
+        }),
+      );
+    const procs: TrialProcs = {
+      started, lives, killed: fault.killed,
+      restart: async (s) => {
+        const incarnation = lives.filter((l) => l.node.name === s.node.name).length;
+        // a restarted replica gets fresh maps on its node, as `electrode-lab restart` gives it
+        if (useBpf) await reattachFastPaths(lab.plan, lab.provider, lab.pctx, s.node.index, arm, 'auto', this.opts.hook ?? 'auto');
+        const rec2 = await restartOn(lab.open, s.rec, argvFor(s.node, incarnation), incarnation);
+        const next: Started = { node: s.node, rec: rec2, binary: this.replicaBinary };
+        started[started.indexOf(s)] = next;
+        lives.push({ node: s.node, incarnation, rec: rec2, dump: files.dump(s.node, incarnation) });
+        return next;
+      },
+    };
     try {
       if (useBpf) {
         await attachArm(lab, arm, this.opts.hook);
@@ -141,7 +196,7 @@ class Bench {
       }
       await this.prepareCores(lab);
       // reordering needs the kernel's sch_netem; without it the replicas reorder what they receive
-      const reorderInReplicas = nemesis.kind === 'reorder' && !(await this.linkReorder(lab));
+      reorderInReplicas = nemesis.kind === 'reorder' && !(await this.linkReorder(lab));
       if (reorderInReplicas) fault.rec = { name: nemesis.name, kind: nemesis.kind, targets: replicas(lab.plan).map((x) => x.name), problem: undefined };
       const open = lab.open;
       if (arm.floor) {
@@ -149,20 +204,8 @@ class Bench {
         const r0 = open.replicas()[0]!;
         started.push(...(await startOn(open, [r0], `echo.t${t.seq}`, this.bins.echo, (node) => withCoreDumps(echoArgv(this.bins.echo, node.ip, node.port)))));
       } else {
-        started.push(
-          ...(await startOn(open, open.replicas(), `replica.t${t.seq}`, this.bins.replica, (node) =>
-            withCoreDumps(
-              replicaArgv(this.bins.replica, {
-                config: lab.paths.replicaConfigFile, index: node.index, logLevel: 'info',
-                ...(useBpf ? { pinDir: node.pinDir } : {}),
-                fast: arm,
-                ...(this.opts.check ? { dumpLog: files.dump(node) } : {}),
-                ...(reorderInReplicas ? { reorderRate: nemesis.percent! / 100 } : {}),
-                extra: [...(this.opts.replicaArgs ?? []), ...(this.opts.replicaArgsFor?.[String(node.index)] ?? [])],
-              }),
-            ),
-          )),
-        );
+        started.push(...(await startOn(open, open.replicas(), `replica.t${t.seq}`, this.replicaBinary, (node) => argvFor(node, 0))));
+        for (const s of started) lives.push({ node: s.node, incarnation: 0, rec: s.rec, dump: files.dump(s.node, 0) });
       }
       await this.waitReady(lab, started, clientNode, t, arm.floor === true);
       const argv = withCoreDumps(
@@ -177,17 +220,19 @@ class Bench {
       const clientStart = performance.now();
       const clientRun = lab.open.node(clientNode).exec(argv, { check: false, timeoutMs: this.opts.timeoutMs });
       const profiling = this.profileFor(t, lab) ? this.recordProfile(t, lab, clientRun) : undefined;
+      const rssSampling = this.opts.rssSampleMs && !arm.floor ? this.sampleRss(lab, procs, clientNode, clientRun, this.opts.rssSampleMs) : undefined;
       if (reorderInReplicas) {
         fault.rec!.injectedAt = Date.now();
         fault.rec!.note = 'no sch_netem in this kernel: the replicas reordered what they received (--reorder-rate), for the whole trial';
       } else if (nemesis.kind !== 'none') {
         // a fault that could not be made is on record; the client still runs to its end
-        await this.runNemesis(nemesis, lab, started, clientNode, clientRun, fault).catch((e: Error) => {
+        await this.runNemesis(nemesis, t, lab, procs, clientNode, clientRun, fault).catch((e: Error) => {
           fault.rec = { ...(fault.rec ?? { name: nemesis.name, kind: nemesis.kind, targets: [] }), problem: e.message.split('\n').slice(0, 3).join(' | ') };
         });
       }
       client = await clientRun;
       const windowMs = performance.now() - clientStart;
+      if (rssSampling) rec.rss = await rssSampling;
       const cpuAfter = await this.sampleCpu(lab, started, clientNode);
       if (profiling) rec.profile = await profiling;
       clientTimedOut = client.signal !== null && client.durationMs >= this.opts.timeoutMs - 50;
@@ -218,6 +263,10 @@ class Bench {
       if (!parsed.result) throw new TrialError(`client output unusable: ${parsed.problem}`);
       // a trial that measured nothing says nothing: never "ok"
       if (!(parsed.result.completed > 0)) throw new TrialError(`nothing was measured: 0 requests completed after the ${this.opts.warmup} s warm-up (${parsed.result.warmup_completed ?? '?'} completed during it); raise --requests or --duration, or shorten --warmup`);
+      const stuck = fault.rec?.actions?.filter((a) => a.problem) ?? [];
+      if (stuck.length) throw new TrialError(`nemesis: ${stuck.map((a) => `${a.node ?? '?'} ${a.problem}`).join('; ')}`);
+      const grown = rec.rss?.verdicts.filter((v) => v.grown) ?? [];
+      if (grown.length) throw new TrialError(`RSS grew (${RSS_RULE}): ${grown.map((v) => `${v.node} pid ${v.pid} ${v.firstKb} -> ${v.lastKb} kB (+${v.growthPercent}%)`).join('; ')}`);
     } catch (e) {
       rec.status = 'failed';
       rec.error = (e as Error).message.split('\n').slice(0, 3).join(' | ');
@@ -226,7 +275,7 @@ class Bench {
       if (fault.heal) await fault.heal().catch((e: Error) => this.deps.progress.warn(`nemesis heal: ${e.message}`));
       if (fault.rec) rec.fault = fault.rec;
       await this.finishTrial(t, lab, started, useBpf, rec, client, clientTimedOut, clientNode, fault.killed);
-      if (this.opts.check && !arm.floor) await this.checkSafety(t, lab, started, clientNode, rec, fault.killed);
+      if (this.opts.check && !arm.floor) await this.checkSafety(t, lab, procs, clientNode, rec);
       rec.wallMs = Math.round(performance.now() - t0);
     }
     return rec;
@@ -237,7 +286,7 @@ class Bench {
    * two thirds (nemesisWindow), while the client runs. Targets come from the
    * replicas' own logs (the leader is the one of the highest normal view).
    */
-  private async runNemesis(spec: NemesisSpec, lab: BenchLab, started: Started[], clientNode: PlanNode, clientRun: Promise<RunResult>, fault: { rec?: NemesisRecord; killed: Set<number>; heal?: () => Promise<void> }): Promise<void> {
+  private async runNemesis(spec: NemesisSpec, t: Trial, lab: BenchLab, procs: TrialProcs, clientNode: PlanNode, clientRun: Promise<RunResult>, fault: { rec?: NemesisRecord; killed: Set<number>; heal?: () => Promise<void> }): Promise<void> {
     const faults = lab.provider.faults;
     const rec: NemesisRecord = { name: spec.name, kind: spec.kind, targets: [] };
     fault.rec = rec;
@@ -245,6 +294,7 @@ class Bench {
       rec.problem = `the ${lab.provider.name} provider cannot inject faults`;
       return;
     }
+    const started = procs.started;
     const w = nemesisWindow(this.opts.warmup, this.opts.duration);
     const t0 = Date.now();
     let clientDone = false;
@@ -253,6 +303,20 @@ class Bench {
       await Promise.race([delay(t0 + ms - Date.now()), clientRun]);
       return !clientDone;
     };
+    if (spec.kind === 'kill-restart' || spec.kind === 'random') {
+      const restartDelay = this.opts.restartDelayMs ?? DEFAULT_RESTART_DELAY_MS;
+      if (spec.kind === 'kill-restart') rec.schedule = killRestartSchedule(spec.target ?? 'leader', w.startMs, restartDelay);
+      else {
+        // each repeat its own schedule, replayable from the run's seed
+        rec.seed = (spec.seed ?? 0) + t.repeat;
+        const measuredMs = (this.opts.duration ?? 3) * 1000;
+        const kinds: ScheduleKind[] = ['kill', 'kill-restart', 'pause', 'partition', 'loss'];
+        rec.schedule = randomSchedule({ seed: rec.seed, n: lab.plan.cluster.n, fromMs: this.opts.warmup * 1000 + 500, untilMs: this.opts.warmup * 1000 + measuredMs - 1500, restartDelayMs: restartDelay, kinds });
+      }
+      this.runner.note(`nemesis ${spec.name}: schedule ${rec.schedule.map((a) => describeScheduled(a)).join('; ') || '(empty)'}`);
+      await this.runSchedule(rec.schedule, lab, procs, clientRun, rec, fault, t0, () => clientDone);
+      return;
+    }
     if (!(await waitUntil(w.startMs))) {
       rec.problem = 'the client finished before the fault was due';
       return;
@@ -344,6 +408,179 @@ class Bench {
   }
 
   /**
+   * Carries out a schedule of faults (nemesisSchedule.ts) while the client
+   * runs: each fault at its time, concurrently, healed (or, for a kill, the
+   * replica started again) at its end. A restarted replica stays faulty until
+   * its log says it is normal; a fault that would make more than f replicas
+   * faulty waits for one to recover, then is skipped, on record. Everything
+   * still broken when the client ends is healed by fault.heal.
+   */
+  private async runSchedule(schedule: ScheduledFault[], lab: BenchLab, procs: TrialProcs, clientRun: Promise<RunResult>, rec: NemesisRecord, fault: { heal?: () => Promise<void> }, t0: number, clientDone: () => boolean): Promise<void> {
+    const faults = lab.provider.faults!;
+    const { plan, pctx } = lab;
+    const f = plan.cluster.f;
+    const note = (line: string) => this.runner.note(`nemesis ${rec.name}: ${line}`);
+    const faulty = new Set<string>();
+    const outstanding = new Map<number, () => Promise<void>>();
+    fault.heal = async () => {
+      for (const [seq, heal] of [...outstanding]) {
+        outstanding.delete(seq);
+        await heal();
+      }
+    };
+    const waitUntil = async (ms: number) => {
+      await Promise.race([delay(t0 + ms - Date.now()), clientRun]);
+      return !clientDone();
+    };
+    rec.actions = [];
+    const one = async (a: ScheduledFault): Promise<void> => {
+      const act: ActionRecord = { seq: a.seq, kind: a.kind };
+      rec.actions!.push(act);
+      if (!(await waitUntil(a.atMs))) {
+        act.skipped = 'the client finished first';
+        return;
+      }
+      let victim: Started | undefined;
+      if (a.target !== undefined) {
+        const logs = typeof a.target === 'number' ? [] : await Promise.all(procs.started.map((x) => logTail(lab.open.node(x.node), x.rec)));
+        const leader = typeof a.target === 'number' ? a.target : leaderFromLogs(logs, plan.cluster.n);
+        victim = a.target === 'follower' ? procs.started.find((x) => x.node.index !== leader) : procs.started.find((x) => x.node.index === leader);
+        if (!victim) {
+          act.skipped = `no replica ${String(a.target)}`;
+          return;
+        }
+        act.node = victim.node.name;
+        // the f-limit, counting replicas that restarted and have not recovered yet
+        const fits = () => faulty.has(victim!.node.name) ? false : faulty.size + 1 <= f;
+        if (!fits() && !(await until(async () => fits() || clientDone(), F_LIMIT_WAIT_MS, 50)) || !fits()) {
+          act.skipped = `${[...faulty].join(', ') || 'its target'} still faulty: a fault on ${victim.node.name} would exceed f=${f}`;
+          note(`skip ${describeScheduled(a)}: ${act.skipped}`);
+          return;
+        }
+        faulty.add(victim.node.name);
+        if (!rec.targets.includes(victim.node.name)) rec.targets.push(victim.node.name);
+      }
+      act.injectedAt = Date.now();
+      rec.injectedAt ??= act.injectedAt;
+      switch (a.kind) {
+        case 'kill':
+        case 'kill-restart': {
+          const v = victim!;
+          note(`SIGKILL ${v.node.name} (pid ${v.rec.pid})`);
+          procs.killed.add(v.rec.pid);
+          await faults.signal(plan, v.rec, 'SIGKILL', pctx);
+          await until(async () => !(await lab.open.node(v.node).alive(v.rec)), 5_000, 20);
+          // a restart supervisor's delay, or the replica's time down; the restart happens even when the client has finished, so every replica runs at the end
+          await waitUntil(a.endMs);
+          note(`restart ${v.node.name}`);
+          // the restart line goes into its log after this: only a normal line written since counts
+          const restartAt = Date.now();
+          const again = await procs.restart(v);
+          act.endedAt = restartAt;
+          rec.healedAt = act.endedAt;
+          note(`${v.node.name} restarted as pid ${again.rec.pid}`);
+          const node = lab.open.node(again.node);
+          let text = '';
+          const recovered = await until(async () => {
+            text = await logTail(node, again.rec);
+            return normalAfter(text, restartAt) !== undefined || !(await node.alive(again.rec));
+          }, RECOVERY_TIMEOUT_MS, 50);
+          const at = normalAfter(text, restartAt);
+          if (recovered && at !== undefined) {
+            act.recoveredAt = Math.round(at);
+            act.recoveryMs = Math.max(0, Math.round(at - act.endedAt));
+          } else {
+            const alive = await node.alive(again.rec);
+            act.problem = `restarted at ${new Date(act.endedAt).toISOString()} and not normal ${RECOVERY_TIMEOUT_MS / 1000} s later: ${describeReplicaStatus(replicaStatusFromLog(text), alive)}`;
+            note(`${v.node.name}: ${act.problem}`);
+          }
+          faulty.delete(v.node.name);
+          return;
+        }
+        case 'pause': {
+          const v = victim!;
+          note(`SIGSTOP ${v.node.name}`);
+          await faults.signal(plan, v.rec, 'SIGSTOP', pctx);
+          const heal = async () => {
+            note(`SIGCONT ${v.node.name}`);
+            await faults.signal(plan, v.rec, 'SIGCONT', pctx);
+          };
+          outstanding.set(a.seq, heal);
+          await waitUntil(a.endMs);
+          break;
+        }
+        case 'partition': {
+          const v = victim!;
+          note(`cut ${v.node.name} off the lab network`);
+          await faults.isolate(plan, v.node, true, pctx);
+          outstanding.set(a.seq, async () => {
+            note(`reconnect ${v.node.name}`);
+            await faults.isolate(plan, v.node, false, pctx);
+          });
+          await waitUntil(a.endMs);
+          break;
+        }
+        case 'loss': {
+          note(`netem loss ${a.percent}% on every lab link`);
+          for (const x of plan.nodes) await faults.netem(plan, x, { lossPercent: a.percent! }, pctx);
+          outstanding.set(a.seq, async () => {
+            note('remove netem');
+            for (const x of plan.nodes) await faults.netem(plan, x, undefined, pctx);
+          });
+          await waitUntil(a.endMs);
+          break;
+        }
+      }
+      const heal = outstanding.get(a.seq);
+      if (heal) {
+        outstanding.delete(a.seq);
+        await heal();
+      }
+      act.endedAt = Date.now();
+      rec.healedAt = act.endedAt;
+      if (victim) faulty.delete(victim.node.name);
+    };
+    const running = schedule.map((a) => one(a).catch((e: Error) => {
+      const act = rec.actions!.find((x) => x.seq === a.seq);
+      if (act) act.problem = e.message.split('\n').slice(0, 3).join(' | ');
+    }));
+    await Promise.all(running);
+    rec.actions.sort((x, y) => x.seq - y.seq);
+    const recovered = rec.actions.map((x) => x.recoveryMs).filter((x): x is number => x !== undefined);
+    if (recovered.length) rec.note = `restarted replicas normal again after ${recovered.join(', ')} ms`;
+  }
+
+  /** --rss-sample-ms: every replica's VmRSS, through the node's exec, until the client ends. */
+  private async sampleRss(lab: BenchLab, procs: TrialProcs, clientNode: PlanNode, clientRun: Promise<RunResult>, intervalMs: number) {
+    const series = new Map<number, RssSeries>();
+    const t0 = Date.now();
+    let done = false;
+    void clientRun.finally(() => (done = true));
+    let problem: string | undefined;
+    while (!done) {
+      const groups: { node: PlanNode; of: Started[] }[] = lab.provider.sharedKernel ? [{ node: clientNode, of: [...procs.started] }] : procs.started.map((x) => ({ node: x.node, of: [x] }));
+      for (const g of groups) {
+        const r = await lab.provider.exec(lab.plan, g.node, ['sh', '-c', rssSampleScript(g.of.map((x) => x.rec.pid))], lab.pctx, { check: false, timeoutMs: 10_000 }).catch(() => undefined);
+        if (!r || r.exitCode !== 0) {
+          problem = `sampling on ${g.node.name} failed`;
+          continue;
+        }
+        const kb = parseRssSample(r.stdout);
+        for (const x of g.of) {
+          const v = kb.get(x.rec.pid);
+          if (v === undefined) continue;
+          const sr = series.get(x.rec.pid) ?? { node: x.node.name, pid: x.rec.pid, samples: [] };
+          sr.samples.push([Date.now() - t0, v]);
+          series.set(x.rec.pid, sr);
+        }
+      }
+      await Promise.race([delay(intervalMs), clientRun]);
+    }
+    const all = [...series.values()];
+    return { intervalMs, rule: RSS_RULE, verdicts: all.map(rssVerdict), series: all, ...(problem ? { problem } : {}) };
+  }
+
+  /**
    * One CPU sample per kernel the lab runs on: a netns lab's nodes share
    * this host's (one sample with every pid), other labs' nodes have their
    * own (one per node, with that node's process). Undefined when any
@@ -427,18 +664,22 @@ class Bench {
    * linearizability, its acknowledged requests against the committed logs of
    * the replicas that survived; the files go into the run folder.
    */
-  private async checkSafety(t: Trial, lab: BenchLab, started: Started[], clientNode: PlanNode, rec: TrialRecord, killed: Set<number>): Promise<void> {
+  private async checkSafety(t: Trial, lab: BenchLab, procs: TrialProcs, clientNode: PlanNode, rec: TrialRecord): Promise<void> {
     const files = trialFiles(lab, t.seq, clientNode);
-    const logs = new Map<string, string>();
-    for (const s of started) {
-      const text = await this.readNodeFile(lab, s.node, files.dump(s.node), join(this.nodeDir(s.node.name), basename(files.dump(s.node))));
-      // a replica the nemesis killed left a log that stops early: not one of the survivors
-      if (!killed.has(s.rec.pid) && text) logs.set(s.node.name, text);
+    const { started, lives, killed } = procs;
+    const dumps: DumpInput[] = [];
+    const crashed = new Set(rec.crashes.map((c) => c.pid));
+    for (const l of lives) {
+      const text = await this.readNodeFile(lab, l.node, l.dump, join(this.nodeDir(l.node.name), basename(l.dump)));
+      // every life's dump counts for agreement; only the replicas still running at the end (not killed, not crashed) for what the lab holds
+      const survivor = started.some((s) => s.rec.pid === l.rec.pid) && !killed.has(l.rec.pid) && !crashed.has(l.rec.pid);
+      dumps.push({ node: l.node.name, incarnation: l.incarnation, survivor, text });
     }
     const history = await this.readNodeFile(lab, clientNode, files.history, join(this.nodeDir(clientNode.name), basename(files.history)));
     const acks = await this.readNodeFile(lab, clientNode, files.acks, join(this.nodeDir(clientNode.name), basename(files.acks)));
-    if (!history && !acks) return; // the client never ran (a failed start): nothing to judge
-    rec.safety = analyzeTrial({ ...(history ? { history } : {}), acks, logs });
+    // the client never ran (a failed start): nothing to judge, and the report says "not checked"
+    if (!history && !acks) return;
+    rec.safety = analyzeTrial({ ...(history ? { history } : {}), ...(acks ? { acks } : {}), dumps });
     if (rec.fault?.injectedAt) {
       const replicaLogs = started.map((s) => (existsSync(join(this.nodeDir(s.node.name), basename(s.rec.logFile))) ? readFileSync(join(this.nodeDir(s.node.name), basename(s.rec.logFile)), 'utf8') : ''));
       const ms = recoveryMs(replicaLogs, rec.fault.injectedAt);
@@ -605,7 +846,10 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
 
   const run = newRunPaths(opts.lab, deps.env);
   const runner = new LoggingRunner(deps.runner, run.commandsLog);
-  const bench = new Bench({ ...opts, arms: arms.run }, deps, run, runner, bins);
+  // the negative control runs the lab build, built here like the crash hunt's (make -C native lab-faults)
+  const replicaBinary = opts.unsafeNoRecovery ? await progress.step('build the lab replica for --unsafe-no-recovery (make -C native lab-faults)', () => buildLabFaultsReplica(runner)) : bins.replica;
+  if (opts.unsafeNoRecovery) progress.warn('--unsafe-no-recovery: UNSAFE, lab only: every replica starts and restarts without recovery (--lab-no-recovery); this run is a negative control, its figures are no result');
+  const bench = new Bench({ ...opts, arms: arms.run }, deps, run, runner, bins, replicaBinary);
   bench.results.skipped = arms.skipped;
   writeFileSync(run.specFile, JSON.stringify({ options: opts, labSpec: deps.labSpec ?? {} }, null, 2) + '\n');
   progress.info(`bench run ${run.id}: ${run.root}`);
@@ -689,7 +933,9 @@ export function describeTrial(r: TrialRecord): string {
   const s = r.safety;
   const safety = s ? `; ${s.verdict}${s.lostAcked ? `, ${s.lostAcked} acked LOST` : ''}${s.divergence ? ', DIVERGED' : ''} (${s.ops} ops checked)` : '';
   const fault = r.fault ? `; ${r.fault.name} on ${r.fault.targets.join(',') || '-'}${r.fault.recoveryMs !== undefined ? `, leader back after ${r.fault.recoveryMs} ms` : ''}${r.fault.problem ? ` (${r.fault.problem})` : ''}` : '';
-  return `${r.status}: ${figs}${safety}${fault}${r.partial ? ' (partial output)' : ''}${r.error ? ` - ${r.error}` : ''}`;
+  const restarts = r.fault?.actions?.filter((a) => a.recoveryMs !== undefined).map((a) => `${a.node} normal ${a.recoveryMs} ms after its restart`) ?? [];
+  const rss = r.rss ? `; RSS ${r.rss.verdicts.map((v) => `${v.node} ${v.growthPercent ?? '?'}%`).join(', ')}` : '';
+  return `${r.unsafeNoRecovery ? 'UNSAFE (no recovery) ' : ''}${r.status}: ${figs}${safety}${fault}${restarts.length ? `; ${restarts.join(', ')}` : ''}${rss}${r.partial ? ' (partial output)' : ''}${r.error ? ` - ${r.error}` : ''}`;
 }
 
 /** Refuse to measure nodes whose kernel drifted from the lab's pin (a provider hook: VMs check `uname -r`). */

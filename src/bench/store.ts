@@ -62,7 +62,7 @@ export function chartOf(results: ResultsFile): string {
   const o = results.options;
   const load = o.duration !== undefined ? `${o.duration}s per trial` : `${o.requests} requests per trial`;
   return renderChart(summarize(results), {
-    title: `electrode-lab bench: lab '${results.lab}'`,
+    title: `electrode-lab bench: lab '${results.lab}'${o.unsafeNoRecovery ? ' · UNSAFE: --unsafe-no-recovery (negative control)' : ''}`,
     subtitle: `${results.id} · ${load}, warmup ${o.warmup}s, ${o.repeat} repeat(s), arms interleaved · ${results.outcome}`,
   });
 }

@@ -8,6 +8,7 @@ import type { NemesisRecord, NemesisSpec } from './nemesis.js';
 import type { SafetyRecord } from './safety.js';
 import type { CpuRecord } from './cpu.js';
 import type { ProfileRecord } from './profiling.js';
+import type { RssRecord } from './rss.js';
 
 export const ARM_NAMES = ['baseline', 'broadcast', 'quorum', 'reply', 'all', 'floor'] as const;
 export type ArmName = (typeof ARM_NAMES)[number];
@@ -113,6 +114,10 @@ export interface TrialRecord extends Trial {
   cpu?: CpuRecord;
   /** bench --profile: the arm's flame graph and folded stacks (files relative to the run root). */
   profile?: ProfileRecord;
+  /** bench --soak / --rss-sample-ms: every replica's VmRSS over the trial and the growth verdict. */
+  rss?: RssRecord;
+  /** bench --unsafe-no-recovery: the lab build with recovery switched off (a negative control, never a result). */
+  unsafeNoRecovery?: boolean;
   /** Which implementation ran: ours (native/, the default when absent) or the user's upstream Electrode tree. */
   impl?: Impl;
   /** impl upstream: which tree, commit and patch this row is. */
@@ -166,6 +171,12 @@ export interface BenchOptions {
   impls?: Impl[];
   /** The user's upstream Electrode tree (bench --electrode-tree). */
   electrodeTree?: string;
+  /** kill-restart and random schedules: ms from a kill to the restart (default 100). */
+  restartDelayMs?: number;
+  /** Sample every replica's VmRSS this often and fail a trial whose replicas grew (bench --soak, --rss-sample-ms). */
+  rssSampleMs?: number;
+  /** UNSAFE, lab only: run native/build/lab/replica with --lab-no-recovery (the negative control of the recovery checks). */
+  unsafeNoRecovery?: boolean;
 }
 
 export interface SkippedArm {

@@ -14,7 +14,8 @@ import { ARM_NAMES, ArmName, BenchOptions, IMPLS, Impl, ResultsFile } from '../b
 import { UpstreamBench } from '../upstream/bench.js';
 import { treeProblems } from '../upstream/tree.js';
 import { LabPaths } from '../paths.js';
-import { NEMESIS_KINDS, NO_NEMESIS, parseNemesisList } from '../bench/nemesis.js';
+import { NEMESIS_KINDS, NO_NEMESIS, parseNemesisList, randomNemesis } from '../bench/nemesis.js';
+import { RSS_RULE } from '../bench/rss.js';
 import { PROVIDER_NAMES, ProviderName } from '../spec.js';
 import { CliContext } from './context.js';
 import { collectReplicaArgs } from './replicaArgs.js';
@@ -89,7 +90,17 @@ interface BenchFlags {
   hook?: 'auto' | 'xdp' | 'tc';
   impl?: Impl[];
   electrodeTree?: string;
+  nemesisSchedule?: string;
+  seed?: number;
+  restartDelayMs?: number;
+  soak?: boolean;
+  rssSampleMs?: number;
+  unsafeNoRecovery?: boolean;
 }
+
+/** What --soak means: 10 minutes, RSS sampled every second. */
+export const SOAK_DURATION_S = 600;
+export const SOAK_RSS_SAMPLE_MS = 1000;
 
 export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
   const problems = [];
@@ -99,8 +110,20 @@ export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
   if (flags.provider !== undefined && !(PROVIDER_NAMES as readonly string[]).includes(flags.provider)) {
     problems.push({ code: 'SPEC_UNKNOWN_PROVIDER', subject: `--provider ${flags.provider}`, message: 'no such provider', hint: `registered providers: ${PROVIDER_NAMES.join(', ')}` });
   }
-  const nemesis = flags.nemesis !== undefined ? parseNemesisList(flags.nemesis) : { specs: [NO_NEMESIS], diagnostics: [] };
+  const nemesis = flags.nemesis !== undefined ? parseNemesisList(flags.nemesis) : { specs: flags.nemesisSchedule !== undefined ? [] : [NO_NEMESIS], diagnostics: [] };
   problems.push(...nemesis.diagnostics);
+  if (flags.nemesisSchedule !== undefined) {
+    if (flags.nemesisSchedule !== 'random') problems.push({ code: 'BENCH_NEMESIS', subject: `--nemesis-schedule ${flags.nemesisSchedule}`, message: 'unknown schedule', hint: 'the one schedule is random: --nemesis-schedule random --seed 7 --duration 60' });
+    else {
+      if (flags.requests !== undefined) problems.push({ code: 'BENCH_NEMESIS', subject: '--nemesis-schedule with --requests', message: 'a schedule is laid over a trial of known length', hint: 'give --duration, e.g. --duration 60' });
+      // no seed given: one is drawn and recorded, so the run still replays
+      nemesis.specs.push(randomNemesis(flags.seed ?? Math.floor(Math.random() * 2 ** 31)));
+    }
+    if (flags.check === false) problems.push({ code: 'BENCH_NEMESIS', subject: '--nemesis-schedule with --no-check', message: 'a fault without the safety check proves nothing', hint: 'drop --no-check' });
+  } else if (flags.seed !== undefined) problems.push({ code: 'BENCH_NEMESIS', subject: '--seed', message: 'the seed is for --nemesis-schedule random', hint: 'add --nemesis-schedule random' });
+  if (flags.unsafeNoRecovery && flags.check === false) problems.push({ code: 'BENCH_UNSAFE', subject: '--unsafe-no-recovery with --no-check', message: 'the negative control exists to show the checker report lost writes', hint: 'drop --no-check' });
+  if (flags.rssSampleMs !== undefined && flags.rssSampleMs < 100) problems.push({ code: 'BENCH_RSS', subject: `--rss-sample-ms ${flags.rssSampleMs}`, message: 'sampling more often than every 100 ms measures the sampler', hint: 'e.g. --rss-sample-ms 1000' });
+  if (flags.soak && flags.requests !== undefined) problems.push({ code: 'BENCH_RSS', subject: '--soak with --requests', message: 'a soak runs for a time', hint: `give --duration (default with --soak: ${SOAK_DURATION_S})` });
   if (flags.nemesis !== undefined && flags.check === false) {
     problems.push({ code: 'BENCH_NEMESIS', subject: '--nemesis with --no-check', message: 'a fault without the safety check proves nothing', hint: 'drop --no-check' });
   }
@@ -109,7 +132,8 @@ export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
   }
   if (problems.length) throw new DiagnosticsError(problems, 'input');
   // a fixed duration by default: every arm costs the same time, even one that stalls
-  const duration = flags.requests === undefined ? (flags.duration ?? 3) : undefined;
+  const duration = flags.requests === undefined ? (flags.duration ?? (flags.soak ? SOAK_DURATION_S : 3)) : undefined;
+  const rssSampleMs = flags.rssSampleMs ?? (flags.soak ? SOAK_RSS_SAMPLE_MS : undefined);
   const requests = flags.requests;
   const loadS = duration ?? (requests ?? 0) / 100; // a pessimistic 100 ops/s for the time limit
   return {
@@ -131,6 +155,9 @@ export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
     ...(flags.hook && flags.hook !== 'auto' ? { hook: flags.hook } : {}),
     ...(flags.impl && !(flags.impl.length === 1 && flags.impl[0] === 'ours') ? { impls: flags.impl } : {}),
     ...(flags.electrodeTree ? { electrodeTree: flags.electrodeTree } : {}),
+    ...(flags.restartDelayMs !== undefined ? { restartDelayMs: flags.restartDelayMs } : {}),
+    ...(rssSampleMs !== undefined ? { rssSampleMs } : {}),
+    ...(flags.unsafeNoRecovery ? { unsafeNoRecovery: true } : {}),
   };
 }
 
@@ -172,7 +199,13 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .option('--base-port <port>', 'base UDP port for a lab the bench creates', positiveInt('--base-port'))
     .option('--timeout-ms <ms>', 'limit for one client run (default: warm-up + duration, or requests at 100 ops/s, + 60 s)', positiveInt('--timeout-ms'))
     .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '2:--crash-after 500'", collectReplicaArgs)
-    .option('--nemesis <list>', `faults, one trial each per combination: ${NEMESIS_KINDS.join(', ')} (kill-follower:K, pause:leader|follower, partition:leader|follower, loss:P%, dup:P%, reorder:P%)`)
+    .option('--nemesis <list>', `faults, one trial each per combination: ${NEMESIS_KINDS.join(', ')} (kill-follower:K, kill-restart:leader|follower, pause:leader|follower, partition:leader|follower, loss:P%, dup:P%, reorder:P%)`)
+    .option('--nemesis-schedule <random>', 'one more trial per combination under a seeded sequence of mixed faults over the whole trial (kill, kill-restart, pause, partition, loss; never more than f replicas faulty); use a long --duration')
+    .option('--seed <S>', 'the seed of --nemesis-schedule random (default: drawn and recorded); repeat r uses S + r', (v) => { if (!/^\d+$/.test(v)) throw new InvalidArgumentError('the seed is a whole number.'); return Number(v); })
+    .option('--restart-delay-ms <ms>', 'kill-restart: ms from the kill to the restart (default 100: a quick supervisor, inside the view-change timeout)', (v) => { if (!/^\d+$/.test(v)) throw new InvalidArgumentError('whole milliseconds.'); return Number(v); })
+    .option('--soak', `a soak: --duration ${SOAK_DURATION_S} unless given and --rss-sample-ms ${SOAK_RSS_SAMPLE_MS}`)
+    .option('--rss-sample-ms <ms>', "sample every replica's VmRSS this often; a trial whose replicas grew fails", positiveInt('--rss-sample-ms'))
+    .option('--unsafe-no-recovery', 'UNSAFE, lab only: run the lab build (make -C native lab-faults) with --lab-no-recovery on every start and restart, the negative control that must show lost writes under kill-restart')
     .option('--no-check', 'skip recording histories and committed logs (and the safety verdict)')
     .addOption(new Option('--hook <hook>', 'where quorum prune and fast reply run: auto (the provider\'s choice: tc on netns, xdp on VMs), xdp, tc').choices(['auto', 'xdp', 'tc']).default('auto'))
     .option('--profile', 'record a whole-system profile (perf, linux-perf) per replica count x arm and draw a flame graph of each (netns labs)')
@@ -209,6 +242,23 @@ With --threads of three or more counts the chart adds load curves (latency
 against throughput, one line per arm). --profile adds profiles/<n>r-<arm>-<t>t.svg
 (flame graph), .folded and .perf.data (for perf report) to the run folder.
 
+Restarts: kill-restart[:leader|follower] kills at the window's start and starts
+the replica again --restart-delay-ms later (default 100, before the others'
+300-500 ms view-change timeout), with its own dump file; the trial waits until
+its log says \`view V normal\` (it recovered) and records the restart and the time
+to recovered; one still recovering 10 s later fails the trial.
+--nemesis-schedule random --seed S --duration 60: a seeded mix of faults over the
+whole trial, never more than f replicas faulty at once (a restarted replica counts
+until it is normal); the seed and the exact schedule are in results.json, and the
+same seed replays the same schedule.
+Soak: --soak (or --rss-sample-ms) samples VmRSS of every replica; ${RSS_RULE}.
+--unsafe-no-recovery labels every row UNSAFE: its lost writes prove the checker.
+
+Verdicts: ok = linearizable and every acknowledged request at the op its reply
+named in the survivors' logs; LOST n / NOT LIN / DIVERGED = a violation;
+unknown = the checker's budget ran out; not checked = no history, no ack log
+or no surviving committed log: nothing was proven (never shown as ok).
+
 Every run is stored under runs/<timestamp>-<lab>/ ($ELECTRODE_LAB_RUNS): results.json,
 results.csv, environment.json, commands.log, chart.svg, nodes/<node>/ logs and
 crashes/<node>-<pid>/ (core, backtrace.txt, log.tail, dmesg.txt, bpf.json).
@@ -226,6 +276,13 @@ Examples:
   $ electrode-lab bench --replicas 7 --arms floor,baseline,all --threads 1,2,4,8,16,32 --repeat 1
   $ electrode-lab bench --replicas 7 --arms baseline,all --threads 8 --repeat 1 --profile
   $ electrode-lab bench --replicas 3,5,7 --impl ours,upstream --arms baseline,broadcast,all --electrode-tree ~/Electrode
+  $ electrode-lab bench --replicas 3,5,7 --arms baseline,all --threads 8 --repeat 1 \
+        --nemesis kill-restart:leader,kill-restart:follower
+  $ electrode-lab bench --replicas 5 --arms all --threads 8 --repeat 1 \
+        --nemesis-schedule random --seed 7 --duration 60
+  $ electrode-lab bench --replicas 3 --arms baseline --threads 8 --repeat 1 --soak
+  $ electrode-lab bench --replicas 3 --arms baseline --threads 8 --repeat 1 \
+        --nemesis kill-restart:follower --unsafe-no-recovery
   $ electrode-lab report            re-print and re-plot the newest run
   $ electrode-lab crashes           crashes of the newest run with their top frames`,
     )

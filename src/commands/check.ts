@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseHistory } from '../check/history.js';
 import { LabError } from '../diagnostics.js';
-import { analyzeTrial, isSafe } from '../bench/safety.js';
+import { analyzeTrial, isSafe, survivorDumps } from '../bench/safety.js';
 import { CliContext } from './context.js';
 
 function readText(file: string, what: string): string {
@@ -24,8 +24,8 @@ export function registerCheck(program: Command, ctx: CliContext): void {
     .command('check-history')
     .argument('<history>', "a client's --history file (JSON lines)")
     .description('check an operation history for linearizability, and optionally that every acknowledged request was committed')
-    .option('--acks <file>', "the client's --ack-log file (one `<client> <request>` per acknowledged request)")
-    .option('--committed <file...>', "replicas' --dump-log files (the survivors'); with --acks, every acknowledged request must be in them")
+    .option('--acks <file>', "the client's --ack-log file (`<client> <request> <opnum>` per acknowledged request)")
+    .option('--committed <file...>', "replicas' --dump-log files (the survivors'); with --acks, every acknowledged request must sit in them at the op its reply named")
     .option('--json', 'print the verdict as JSON')
     .addHelpText(
       'after',
@@ -50,7 +50,7 @@ Examples:
       if (opts.committed && !opts.acks) throw new LabError('--committed needs --acks (the requests the client saw acknowledged)', 'CHECK_INPUT');
       const logs = new Map((opts.committed ?? []).map((f) => [basename(f), readText(f, 'committed log')] as const));
       const acks = opts.acks ? readText(opts.acks, 'acknowledgement log') : undefined;
-      const rec = analyzeTrial({ history, acks, logs });
+      const rec = analyzeTrial({ history, ...(acks !== undefined ? { acks } : {}), dumps: survivorDumps(logs) });
       if (opts.json) ctx.out(JSON.stringify(rec, null, 2));
       else {
         ctx.out(`${rec.verdict}: ${rec.ops} ops on ${rec.keys} keys, ${rec.indeterminate} timed out, checked in ${rec.elapsedMs} ms`);
@@ -58,7 +58,9 @@ Examples:
         if (rec.divergence) ctx.out(`DIVERGED: ${rec.divergence}`);
         if (rec.failure && rec.verdict !== 'linearizable') ctx.out(rec.failure);
         if (rec.problem) ctx.out(`problem: ${rec.problem}`);
+        // without --acks, durability was not asked for: say so only when it was
+        for (const n of rec.notChecked) if (acks !== undefined || !n.startsWith('no ack log')) ctx.out(`not checked: ${n}`);
       }
-      if (!isSafe(rec) || rec.verdict !== 'linearizable' || rec.problem) ctx.setExitCode(1);
+      if (!isSafe(rec) || rec.verdict !== 'linearizable' || rec.problem || (acks !== undefined && rec.durability !== 'ok')) ctx.setExitCode(1);
     });
 }

@@ -13,6 +13,7 @@ import { registerBpf } from './bpf.js';
 import { registerBox, registerSsh } from './box.js';
 import { registerBench } from './bench.js';
 import { registerCluster } from './cluster.js';
+import { registerRestart } from './restart.js';
 import { registerCheck } from './check.js';
 import { registerLab } from './lab.js';
 import { registerUpstream } from './upstream.js';
@@ -23,5 +24,5 @@ export type { CliContext, GlobalOptions, LoadedLab } from './context.js';
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
 /** Every command of the CLI, in help order. Other modules add theirs here. */
-export const commands: RegisterCommand[] = [registerUp, registerDown, registerStatus, registerExec, registerRender, registerBpf, registerCluster, registerBench, registerCheck, registerBox, registerSsh, registerLab, registerUpstream];
+export const commands: RegisterCommand[] = [registerUp, registerDown, registerStatus, registerExec, registerRender, registerBpf, registerCluster, registerRestart, registerBench, registerCheck, registerBox, registerSsh, registerLab, registerUpstream];
 

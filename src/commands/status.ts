@@ -7,6 +7,45 @@ import { NodeStatus, Provider, ProviderContext } from '../providers/provider.js'
 import { listLabs } from '../state.js';
 import { CliContext } from './context.js';
 import { formatUpstreamStatus, upstreamStatus } from '../upstream/session.js';
+import { openLab } from '../providers/lab.js';
+import { loadProcessRecords } from '../state.js';
+import { ReplicaProtocolStatus, describeReplicaStatus, replicaStatusFromLog } from '../replicaStatus.js';
+import { logTail } from '../replicas.js';
+
+export interface ReplicaStatusRow {
+  node: string;
+  pid?: number;
+  alive?: boolean;
+  incarnation: number;
+  /** normal in view V / view change to V / recovering (why) / dead / not started. */
+  status: string;
+  log?: ReplicaProtocolStatus;
+}
+
+/** Each replica's protocol status from its log (`start`'s processes; none when `start` did not run). */
+export async function replicaStatuses(plan: Plan, paths: LabPaths, provider: Provider, pctx: ProviderContext): Promise<ReplicaStatusRow[]> {
+  const lab = openLab(provider, plan, pctx);
+  const recs = loadProcessRecords(paths).filter((r) => r.name === 'replica');
+  if (!recs.length) return [];
+  const out: ReplicaStatusRow[] = [];
+  for (const n of replicas(plan)) {
+    const rec = recs.find((r) => r.node === n.name);
+    if (!rec) {
+      out.push({ node: n.name, incarnation: 0, status: describeReplicaStatus({ state: 'starting' }, undefined) });
+      continue;
+    }
+    const node = lab.node(n);
+    const alive = await node.alive(rec).catch(() => false);
+    const log = replicaStatusFromLog(await logTail(node, rec));
+    out.push({ node: n.name, pid: rec.pid, alive, incarnation: rec.incarnation ?? 0, status: describeReplicaStatus(log, alive), log });
+  }
+  return out;
+}
+
+export function formatReplicaStatuses(rows: ReplicaStatusRow[]): string[] {
+  if (!rows.length) return [];
+  return ['replicas:', ...rows.map((r) => `  ${r.node}: ${r.status}${r.pid !== undefined ? ` (pid ${r.pid}${r.incarnation ? `, restart ${r.incarnation}` : ''})` : ''}`)];
+}
 
 export function formatStatusTable(rows: NodeStatus[]): string {
   const head = ['NODE', 'STATE', 'IP', 'PORT', 'MAC', 'PROCESSES', 'EBPF'];
@@ -65,7 +104,7 @@ export function formatFastPathStatus(rows: FastPathStatus[]): string[] {
 export function registerStatus(program: Command, ctx: CliContext): void {
   program
     .command('status')
-    .description("show a lab's nodes, addresses, MACs, processes and attached eBPF programs")
+    .description("show a lab's nodes, addresses, MACs, processes, each replica's status (normal / view change / recovering / dead) and attached eBPF programs")
     .option('--json', 'machine-readable output (same data)')
     .option('--all', 'list every lab in the state folder instead')
     .addHelpText(
@@ -88,6 +127,7 @@ Examples:
       const nodes = await provider.status(plan, pctx);
       const fastPaths = await fastPathStatus(plan, paths, provider, pctx);
       const upstream = await upstreamStatus({ plan, paths, provider, pctx });
+      const replicaStatus = await replicaStatuses(plan, paths, provider, pctx);
       if (opts.json) {
         ctx.out(
           JSON.stringify(
@@ -100,6 +140,7 @@ Examples:
               network: { cidr: plan.network.cidr, mtu: plan.network.mtu, basePort: plan.network.basePort },
               nodes,
               fastPaths,
+              replicas: replicaStatus.map(({ log: _log, ...r }) => r),
               ...(upstream ? { upstream } : {}),
             },
             null,
@@ -109,6 +150,6 @@ Examples:
         return;
       }
       ctx.out(`lab '${plan.lab}' (${plan.provider}, ${state?.phase ?? 'unknown'}): n=${plan.cluster.n} f=${plan.cluster.f} subnet ${plan.network.cidr} mtu ${plan.network.mtu}`);
-      ctx.out([formatStatusTable(nodes), ...formatFastPathStatus(fastPaths), ...(upstream ? formatUpstreamStatus(upstream) : [])].join('\n'));
+      ctx.out([formatStatusTable(nodes), ...formatReplicaStatuses(replicaStatus), ...formatFastPathStatus(fastPaths), ...(upstream ? formatUpstreamStatus(upstream) : [])].join('\n'));
     });
 }

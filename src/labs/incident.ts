@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabError } from '../diagnostics.js';
 import { ALL_FAST_PATHS, attachFastPaths, bpfState, fastPathNames, loaderPath } from '../bpf.js';
-import { labFaultsReplica, nativeBinaries } from '../build.js';
+import { buildLabFaultsReplica, labFaultsReplica, nativeBinaries } from '../build.js';
 import { parseClientOutput } from '../bench/clientOutput.js';
 import { guardRunCores, newRunPaths, saveResults } from '../bench/store.js';
 import { CrashInfo, ResultsFile, TrialRecord } from '../bench/types.js';
@@ -61,10 +61,8 @@ const THREADS = 2;
 
 
 /** Builds the lab replica (incremental; the normal build never contains it). */
-export async function buildLabReplica(runner: Runner, root = projectRoot()): Promise<string> {
-  const r = await runner.run(['make', '-s', '-C', join(root, 'native'), 'lab-faults'], { check: false, timeoutMs: 300_000 });
-  if (r.exitCode !== 0) throw new LabError(`building the lab replica failed (make -C native lab-faults):\n${(r.stderr || r.stdout).trim().split('\n').slice(-6).join('\n')}`, 'NOT_BUILT');
-  return labReplicaBinary(root);
+export function buildLabReplica(runner: Runner, root = projectRoot()): Promise<string> {
+  return buildLabFaultsReplica(runner, root);
 }
 
 /** Attaches every fast path the way the fault needs (its peer table, its pin folders, its order). */

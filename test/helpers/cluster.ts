@@ -152,9 +152,9 @@ export function parseDump(text: string): LogOp[] {
   return out;
 }
 
-/** `<client_id> <request_id>` lines from the client's --ack-log. */
+/** `<client_id> <request_id>` of the client's --ack-log lines (`<client_id> <request_id> <opnum>`). */
 export function parseAcks(text: string): string[] {
-  return text.split('\n').filter(Boolean).map((l) => l.trim());
+  return text.split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/).slice(0, 2).join(' '));
 }
 
 /**
