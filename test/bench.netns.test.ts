@@ -183,9 +183,14 @@ describe('bench on a real netns lab', () => {
       expect(r.safety!.lostAcked, what).toBe(0);
       expect(r.safety!.divergence, what).toBeUndefined();
     }
-    // a killed or cut-off leader: the survivors elected another one, and the time it took is on record
-    for (const kind of ['kill-leader', 'split']) {
-      for (const r of results.records.filter((x) => x.nemesis === kind)) expect(r.fault!.recoveryMs ?? -1, `${r.arm}/${kind}: no view change on record: ${JSON.stringify(r.fault)}`).toBeGreaterThan(0);
+    // a killed leader: the survivors elected another one, and the time it took is on record
+    for (const r of results.records.filter((x) => x.nemesis === 'kill-leader')) expect(r.fault!.recoveryMs ?? -1, `${r.arm}/kill-leader: no view change on record: ${JSON.stringify(r.fault)}`).toBeGreaterThan(0);
+    // a split heals after half a second: when it heals before the majority's view change
+    // completes, a follower that still hears the old leader stays with it (leader
+    // stickiness) and the one that timed out rejoins, so there may be no view change at
+    // all; when there is one, its time is on record (the verdict above holds either way)
+    for (const r of results.records.filter((x) => x.nemesis === 'split')) {
+      if (r.fault!.recoveryMs !== undefined) expect(r.fault!.recoveryMs, `${r.arm}/split`).toBeGreaterThan(0);
     }
     const log = readFileSync(run.commandsLog, 'utf8');
     expect(log).toMatch(/nemesis kill-leader: SIGKILL replica0/);
