@@ -439,3 +439,20 @@ uint64_t el_quorum_committable(struct el_quorum *q)
 	assert(k >= q->f);
 	return q->scratch[q->f - 1];
 }
+
+uint64_t el_kv_digest(const struct el_kv *kv)
+{
+	uint64_t d = 0;
+	for (size_t i = 0; i < kv->cap; i++) {
+		const struct el_kv_slot *sl = &kv->slots[i];
+		if (!sl->klen)
+			continue;
+		uint64_t h = 1469598103934665603ull;
+		for (size_t k = 0; k < sl->klen; k++)
+			h = (h ^ (uint8_t)sl->key[k]) * 1099511628211ull;
+		for (size_t k = 0; k < sl->vlen; k++)
+			h = (h ^ sl->val[k]) * 1099511628211ull;
+		d += h;
+	}
+	return d;
+}

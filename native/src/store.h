@@ -69,6 +69,9 @@ const struct el_kv_slot *el_kv_find(const struct el_kv *kv, const void *key, siz
 /* Sets key to val (klen 1..EL_MAX_KEY, vlen <= EL_MAX_VAL), as a snapshot
  * installs it. */
 void el_kv_set(struct el_kv *kv, const void *key, uint8_t klen, const void *val, uint32_t vlen);
+/* Order-independent FNV-1a digest of every key and value: two stores with
+ * the same contents have the same digest (the tests compare replicas by it). */
+uint64_t el_kv_digest(const struct el_kv *kv);
 
 /* ---- client table: latest request per client and its cached reply ----
  * Bounded: past `max` clients the one whose last request executed longest

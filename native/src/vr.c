@@ -514,7 +514,6 @@ static int accept_leader_msg(struct vr *r, const struct el_msg *m)
 			/* our log is a prefix of the leader's in w: keep every op */
 			enter_normal(r, m->h.view, "rejoined");
 		} else {
-			r->view = m->h.view;
 			adopt_view(r, m->h.view);
 		}
 	} else if (m->h.view > r->view || r->status != EL_STATUS_NORMAL) {
@@ -875,11 +874,12 @@ static int may_join_view(struct vr *r, const struct el_msg *m)
 	if (r->now - r->asked_last[j] > r->o.vc_timeout_us)
 		r->asked_since[j] = r->now; /* it stopped asking in between */
 	r->asked_last[j] = r->now;
-	if (leader_alive(r) && r->now - r->asked_since[j] >= VR_STICKY_TIMEOUTS * r->o.vc_timeout_us) {
+	int alive = leader_alive(r);
+	if (alive && r->now - r->asked_since[j] >= VR_STICKY_TIMEOUTS * r->o.vc_timeout_us) {
 		LOG_INFO("replica %u has asked for view %llu for %llu ms: it cannot rejoin view %llu; following it", j,
 			 (unsigned long long)m->h.view, (unsigned long long)(r->now - r->asked_since[j]) / 1000,
 			 (unsigned long long)r->view);
-	} else if (leader_alive(r)) {
+	} else if (alive) {
 		r->st.sticky++;
 		if (r->st.sticky <= 10 || r->st.sticky % 1000 == 0)
 			LOG_INFO("replica %u asks for view %llu; our leader %u of view %llu is alive: staying (%llu so far)",

@@ -666,22 +666,6 @@ static uint64_t replay(uint64_t upto, struct el_kv *kv, struct el_ctable *ct, ui
 	return op - 1;
 }
 
-static uint64_t kv_digest(const struct el_kv *kv)
-{
-	uint64_t d = 0;
-	for (size_t i = 0; i < kv->cap; i++) {
-		const struct el_kv_slot *sl = &kv->slots[i];
-		if (!sl->klen)
-			continue;
-		uint64_t h = 1469598103934665603ull;
-		for (size_t k = 0; k < sl->klen; k++)
-			h = (h ^ (uint8_t)sl->key[k]) * 1099511628211ull;
-		for (size_t k = 0; k < sl->vlen; k++)
-			h = (h ^ sl->val[k]) * 1099511628211ull;
-		d += h;
-	}
-	return d;
-}
 
 /* A snapshot brought ops 1..op: it must be the committed order's state. */
 static void on_installed(struct snode *s, uint64_t op)
@@ -697,7 +681,7 @@ static void on_installed(struct snode *s, uint64_t op)
 	uint64_t got = replay(op, &kv, &ct, NULL, NULL);
 	if (got < op)
 		fail("replica %u installed a snapshot of op %" PRIu64 " but nobody committed op %" PRIu64, s->idx, op, got + 1);
-	else if (kv_digest(&kv) != kv_digest(&s->core.kv) || ct.used != s->core.ct.used)
+	else if (el_kv_digest(&kv) != el_kv_digest(&s->core.kv) || ct.used != s->core.ct.used)
 		fail("replica %u installed a snapshot of op %" PRIu64 " that is not the committed order's state", s->idx, op);
 	el_kv_free(&kv);
 	el_ctable_free(&ct);

@@ -486,7 +486,6 @@ static void test_hostile_views(void)
 	world_free(&w);
 }
 
-static uint64_t kv_digest(const struct el_kv *kv);
 static void commit_n(struct world *w, uint32_t leader, uint64_t cid, uint64_t from, uint64_t to);
 static void run_for(struct world *w, uint64_t us);
 static uint32_t down_mask;
@@ -522,11 +521,6 @@ static void test_ack_beyond_log_dropped(void)
 	world_free(&w);
 }
 
-static int cut_off_2(const struct node *from, const struct sent *s)
-{
-	return from->idx == 2 || s->to == 2;
-}
-
 /* A follower cut off for a while times out, climbs views on its own, and
  * comes back: the healthy cluster stays in its view (it used to change
  * views, about 1 s without a leader) and the follower rejoins it. */
@@ -537,12 +531,15 @@ static void test_cut_off_follower_rejoins_without_view_change(void)
 	world_init(&w, 3, &o);
 	down_mask = 0;
 	commit_n(&w, 0, 5, 1, 20);
+	/* replica 2 cut off (its traffic dropped) but running: it keeps ticking */
+	down_mask = 1u << 2;
 	for (uint64_t t = 0; t < 3000000; t += 5000) {
 		w.now += 5000;
 		for (uint32_t k = 0; k < w.n; k++)
 			vr_tick(&w.nodes[k].core, w.now);
-		deliver_all(&w, cut_off_2);
+		deliver_all(&w, drop_down);
 	}
+	down_mask = 0;
 	struct vr *r2 = &w.nodes[2].core;
 	CHECK(r2->view >= 2);
 	CHECK_EQ(r2->status, EL_STATUS_VIEW_CHANGE);
@@ -558,7 +555,7 @@ static void test_cut_off_follower_rejoins_without_view_change(void)
 	commit_n(&w, 0, 5, 21, 30);
 	run_for(&w, 100000);
 	CHECK_EQ(r2->commit, 30);
-	CHECK_EQ(kv_digest(&r2->kv), kv_digest(&w.nodes[0].core.kv));
+	CHECK_EQ(el_kv_digest(&r2->kv), el_kv_digest(&w.nodes[0].core.kv));
 	world_free(&w);
 }
 
@@ -915,23 +912,6 @@ static void restart(struct world *w, uint32_t i, const struct vr_opts *o0)
 	vr_init(&nd->core, &o, &env, w->n, w->f, i, 777 + i + w->now, w->now);
 }
 
-/* order-independent digest of a store */
-static uint64_t kv_digest(const struct el_kv *kv)
-{
-	uint64_t d = 0;
-	for (size_t i = 0; i < kv->cap; i++) {
-		const struct el_kv_slot *s = &kv->slots[i];
-		if (!s->klen)
-			continue;
-		uint64_t h = 1469598103934665603ull;
-		for (size_t k = 0; k < s->klen; k++)
-			h = (h ^ (uint8_t)s->key[k]) * 1099511628211ull;
-		for (size_t k = 0; k < s->vlen; k++)
-			h = (h ^ s->val[k]) * 1099511628211ull;
-		d += h;
-	}
-	return d;
-}
 
 static void submit_key(struct world *w, uint32_t at, uint64_t cid, uint64_t rid, const char *key, const char *val)
 {
@@ -1050,14 +1030,14 @@ static void test_restarted_follower_recovers(void)
 	CHECK_EQ(r2->st.recoveries, 1);
 	CHECK_EQ(w.nodes[2].installs, 1);
 	CHECK(r2->commit >= 60);
-	CHECK_EQ(kv_digest(&r2->kv), kv_digest(&w.nodes[0].core.kv));
+	CHECK_EQ(el_kv_digest(&r2->kv), el_kv_digest(&w.nodes[0].core.kv));
 	CHECK_EQ(r2->ct.used, w.nodes[0].core.ct.used);
 	/* and goes on as a follower */
 	commit_n(&w, 0, 5, 61, 70);
 	run_for(&w, 100000); /* a heartbeat carries the last commit */
 	CHECK_EQ(r2->commit, 70);
 	CHECK_EQ(w.nodes[2].committed_bad, 0);
-	CHECK_EQ(kv_digest(&r2->kv), kv_digest(&w.nodes[0].core.kv));
+	CHECK_EQ(el_kv_digest(&r2->kv), el_kv_digest(&w.nodes[0].core.kv));
 	world_free(&w);
 }
 
@@ -1086,7 +1066,7 @@ static void test_restart_before_any_op(void)
 	commit_n(&w, 1, 5, 1, 10);
 	run_for(&w, 100000);
 	CHECK_EQ(r1->commit, 10);
-	CHECK_EQ(kv_digest(&r1->kv), kv_digest(&w.nodes[1].core.kv));
+	CHECK_EQ(el_kv_digest(&r1->kv), el_kv_digest(&w.nodes[1].core.kv));
 	world_free(&w);
 }
 
@@ -1111,7 +1091,7 @@ static void test_restarted_leader_recovers(void)
 	run_for(&w, 100000);
 	for (uint32_t k = 0; k < w.n; k++) {
 		CHECK_EQ(w.nodes[k].core.commit, 45);
-		CHECK_EQ(kv_digest(&w.nodes[k].core.kv), kv_digest(&w.nodes[leader].core.kv));
+		CHECK_EQ(el_kv_digest(&w.nodes[k].core.kv), el_kv_digest(&w.nodes[leader].core.kv));
 	}
 	world_free(&w);
 }
@@ -1166,7 +1146,7 @@ static void test_behind_the_log_catches_up_by_snapshot(void)
 	CHECK_EQ(r2->status, EL_STATUS_NORMAL);
 	CHECK_EQ(w.nodes[2].installs, 1);
 	CHECK_EQ(r2->log.last, 3000);
-	CHECK_EQ(kv_digest(&r2->kv), kv_digest(&l->kv));
+	CHECK_EQ(el_kv_digest(&r2->kv), el_kv_digest(&l->kv));
 	commit_n(&w, 0, 5, 3001, 3100);
 	run_for(&w, 100000);
 	CHECK_EQ(r2->commit, 3100);
@@ -1206,7 +1186,7 @@ static void test_snapshot_decoding(void)
 	el_log_init(&log);
 	CHECK_EQ(el_snap_decode(buf, len, &kv, &ct, &log, &m, &why), 0);
 	CHECK_EQ(m.op, 57);
-	CHECK_EQ(kv_digest(&kv), kv_digest(&l->kv));
+	CHECK_EQ(el_kv_digest(&kv), el_kv_digest(&l->kv));
 	CHECK_EQ(ct.used, 2);
 	CHECK_EQ(log.first, 58);
 	el_kv_free(&kv);
@@ -1266,7 +1246,7 @@ static void test_snapshot_decoding(void)
 	/* the genuine transfer then goes through */
 	run_for(&w, 100000);
 	CHECK_EQ(r2->status, EL_STATUS_NORMAL);
-	CHECK_EQ(kv_digest(&r2->kv), kv_digest(&l->kv));
+	CHECK_EQ(el_kv_digest(&r2->kv), el_kv_digest(&l->kv));
 	free(buf);
 	world_free(&w);
 }
