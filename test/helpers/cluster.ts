@@ -163,23 +163,37 @@ export function parseAcks(text: string): string[] {
  * prefix of the longest); every acknowledged request is in every log; and
  * each client's requests appear in the order it issued them.
  */
+/**
+ * Per log, the acknowledged requests it lacks. A replica that recovered
+ * installed a snapshot of op S and dumps from S+1: an ack another replica
+ * holds at an op below its first op is in its state; one nobody holds is not.
+ */
+export function missingAcks(acks: string[], logs: Map<string, LogOp[]>): Map<string, string[]> {
+  const opOf = new Map<string, number>();
+  for (const log of logs.values()) for (const o of log) if (!opOf.has(`${o.client} ${o.request}`)) opOf.set(`${o.client} ${o.request}`, o.opnum);
+  const out = new Map<string, string[]>();
+  for (const [name, log] of logs) {
+    const start = log[0]?.opnum ?? 1;
+    const have = new Set(log.map((o) => `${o.client} ${o.request}`));
+    out.set(name, acks.filter((a) => !have.has(a) && !((opOf.get(a) ?? Infinity) < start)));
+  }
+  return out;
+}
+
 export function historyProblems(acks: string[], logs: Map<string, LogOp[]>): string[] {
   const problems: string[] = [];
   // A replica that recovered installed a snapshot of op S and dumps from S+1:
   // each log is contiguous from its first op, and ops are compared by number.
   const byOp = new Map<number, { name: string; o: LogOp }>();
-  const opOf = new Map<string, number>();
   for (const [name, log] of logs) {
     const start = log[0]?.opnum ?? 1;
     log.forEach((o, i) => {
       if (o.opnum !== start + i && problems.length < 20) problems.push(`${name}: line ${i + 1} has op ${o.opnum}, expected ${start + i}`);
     });
   }
-  let diverged = new Set<string>();
+  const diverged = new Set<string>();
   for (const [name, log] of logs) {
     for (const o of log) {
-      const id = `${o.client} ${o.request}`;
-      if (!opOf.has(id)) opOf.set(id, o.opnum);
       const b = byOp.get(o.opnum);
       if (!b) byOp.set(o.opnum, { name, o });
       else if (!diverged.has(name) && (o.client !== b.o.client || o.request !== b.o.request || o.op !== b.o.op || o.key !== b.o.key)) {
@@ -188,17 +202,14 @@ export function historyProblems(acks: string[], logs: Map<string, LogOp[]>): str
       }
     }
   }
-  diverged = new Set();
+  const lacking = missingAcks(acks, logs);
   for (const [name, log] of logs) {
-    const start = log[0]?.opnum ?? 1;
     const first = new Map<string, number>();
     log.forEach((o, i) => {
       const id = `${o.client} ${o.request}`;
       if (!first.has(id)) first.set(id, i);
     });
-    // before `start` the replica's state came in a snapshot: an ack another
-    // replica holds at an op below it is covered; one nobody holds is not
-    const missing = acks.filter((a) => !first.has(a) && !((opOf.get(a) ?? Infinity) < start));
+    const missing = lacking.get(name)!;
     if (missing.length) problems.push(`${name}: ${missing.length} acknowledged request(s) missing from the committed log, e.g. ${missing.slice(0, 3).join(', ')}`);
     const lastPerClient = new Map<string, { req: bigint; at: number }>();
     for (const a of acks) {
@@ -375,26 +386,16 @@ export class TestCluster {
    */
   async settleAndCheck(acks: string[], timeoutMs = 30_000): Promise<string[]> {
     const live = this.survivors();
-    const want = new Set(acks);
     await waitFor(
       `surviving replicas ${live.join(',')} to commit all ${acks.length} acknowledged requests`,
       () => {
-        const dumps = new Map<number, LogOp[]>();
+        const dumps = new Map<string, LogOp[]>();
         for (const i of live) {
           if (!this.alive(i)) throw new Error(`replica ${i} died:\n${this.log(i).slice(-2000)}`);
           process.kill(this.pids[i]!, 'SIGUSR1');
-          dumps.set(i, this.dump(i));
+          dumps.set(`replica${i}`, this.dump(i));
         }
-        // a recovered replica dumps from the op after its snapshot: it holds
-        // an acknowledged request below that in its state, if another has it there
-        const opOf = new Map<string, number>();
-        for (const d of dumps.values()) for (const o of d) if (!opOf.has(`${o.client} ${o.request}`)) opOf.set(`${o.client} ${o.request}`, o.opnum);
-        for (const d of dumps.values()) {
-          const start = d[0]?.opnum ?? 1;
-          const have = new Set(d.map((o) => `${o.client} ${o.request}`));
-          for (const a of want) if (!have.has(a) && !((opOf.get(a) ?? Infinity) < start)) return false;
-        }
-        return true;
+        return [...missingAcks(acks, dumps).values()].every((m) => m.length === 0);
       },
       timeoutMs,
       150,
