@@ -80,6 +80,8 @@ struct {
 struct el_fr_scratch {
 	struct el_fr_record rec;
 	__u8 data[EL_FR_RECORD_SPAN];
+	/* the entry check reads an entry's 22 header bytes at a masked offset */
+	__u8 slack[32];
 };
 
 struct {
@@ -178,6 +180,25 @@ static __always_inline __u32 normal_leader(__u64 vs, __u32 n)
 	if (EL_VS_STATUS(vs) != EL_STATUS_NORMAL || n == 0)
 		return EL_MAX_REPLICAS;
 	return (__u32)(EL_VS_VIEW(vs) % n);
+}
+
+/* ---- peers --------------------------------------------------------------- */
+
+/* The frame comes from the configured address and port of replica idx
+ * (el_peers, filled by the loader from the plan): the rule user space
+ * applies to every replica message too (native/src/peer.c). A sender on the
+ * client node that writes a replica's index into its datagram fails it; one
+ * that also forges its IP source address does not (README "Authenticated
+ * peers"). */
+static __always_inline int peer_sent(__u32 saddr, __u16 sport, __u32 idx, __u32 n)
+{
+	struct el_peer *p;
+	__u32 key = idx;
+
+	if (idx >= n)
+		return 0;
+	p = bpf_map_lookup_elem(&el_peers, &key);
+	return p && p->ip == saddr && p->port == sport;
 }
 
 /* ---- frames -------------------------------------------------------------- */

@@ -11,7 +11,9 @@
  * An ack for an op no slot is armed for (slot reused, Prepare fragmented or
  * never seen leaving, another view) goes up UNMARKED: user space counts it
  * as that one follower's ack, so a fast path that is off, missing or
- * confused can only cost speed, never commit an op early.
+ * confused can only cost speed, never commit an op early. An ack whose
+ * source address is not the configured one of the follower it names is
+ * never counted (errors; user space drops it as spoofed).
  */
 #include "el_common.h"
 
@@ -54,6 +56,12 @@ static __always_inline enum q_verdict quorum(void *data, void *data_end)
 	/* stale or future views, a view change, not the leader: user space decides */
 	if (normal_leader(vs, n) != cfg->my_idx || view != EL_VS_VIEW(vs) || replica >= n || replica == cfg->my_idx) {
 		count(EL_PROG_QUORUM, C_FALLBACK);
+		return Q_PASS;
+	}
+	/* an ack counts only from the follower it names: a forged one from
+	 * elsewhere goes up uncounted, and user space drops it as spoofed */
+	if (!peer_sent(f->ip.saddr, f->udp.source, replica, n)) {
+		count(EL_PROG_QUORUM, C_ERRORS);
 		return Q_PASS;
 	}
 	key = opnum & (EL_QSLOTS - 1);

@@ -27,6 +27,77 @@ static __always_inline __u32 bound_mask(__u32 v)
 	return v;
 }
 
+/* Entries a fast-reply Prepare may carry: a Prepare of new ops holds at
+ * most --batch (64) of them; one with more (a retransmission of many small
+ * ops) goes up to user space, which acknowledges it itself. */
+#define EL_FR_MAX_ENTRIES 64
+/* An entry's header (client id, request id, length) and its op's header. */
+#define ENTRY_HDR 18
+#define OP_HDR 4
+
+/* v, of which the compiler may assume nothing (so it cannot turn the
+ * arithmetic around it back into a branch) */
+static __always_inline __u64 opaque(__u64 v)
+{
+	asm volatile("" : "+r"(v));
+	return v;
+}
+
+static __always_inline __u16 le16_at(const __u8 *p)
+{
+	return (__u16)(p[0] | (__u16)p[1] << 8);
+}
+
+/*
+ * The entries of a Prepare are exactly what user space's decoder accepts
+ * (native/src/wire.c: count_entries, el_op_decode): aux entries, each with
+ * non-zero client and request ids and an op of a known kind whose key and
+ * value lengths are in range and add up to the entry's length, together
+ * filling the payload. A PrepareOK from the kernel promises that the replica
+ * logs the op; a Prepare its decoder would refuse must go up unacknowledged.
+ */
+static __always_inline __u32 entries_bad(void *data, void *data_end, __u32 payload_len, __u32 aux)
+{
+	__u8 *base = (__u8 *)data + EL_HDR_OFFSET + EL_HDR_LEN, *e;
+	__u32 end, want, off = 0, n = 0, i, len, kl, vl;
+	__u8 op;
+
+	if (aux == 0 || aux > EL_FR_MAX_ENTRIES)
+		return 1;
+	/* fresh registers (the asm): what the loop learns about them must not
+	 * narrow values the rest of the program uses, or every exit of the loop
+	 * would be a state of its own for the verifier */
+	end = bound_mask(payload_len);
+	want = bound_mask(aux);
+	for (i = 0; i < EL_FR_MAX_ENTRIES; i++) {
+		if (off >= end)
+			break;
+		if (end - off < ENTRY_HDR + OP_HDR)
+			return 1;
+		e = base + bound_mask(off);
+		if ((void *)(e + ENTRY_HDR + OP_HDR) > data_end)
+			return 1;
+		if (*(__u64 *)e == 0 || *(__u64 *)(e + 8) == 0)
+			return 1;
+		len = le16_at(e + 16);
+		op = e[ENTRY_HDR];
+		kl = e[ENTRY_HDR + 1];
+		vl = le16_at(e + ENTRY_HDR + 2);
+		if (op < 1 || op > 3 || kl < 1 || kl > 64 || vl > 1024)
+			return 1;
+		/* a GET carries no value; without a branch on op == 2 that goes on
+		 * (two paths into the next entry, 2^64 states for the verifier) */
+		if (opaque((opaque(op ^ 2) - 1) >> 63) * vl)
+			return 1;
+		if (OP_HDR + kl + vl != len || end - off - ENTRY_HDR < len)
+			return 1;
+		off += ENTRY_HDR + len;
+		n++;
+	}
+	/* no comparison: it would narrow off and n per exit (see above) */
+	return (off ^ end) | (n ^ want);
+}
+
 /* What the first half decided, for the rewrite after the frame was cut. */
 struct reply_plan {
 	struct el_peer *leader;
@@ -81,6 +152,20 @@ static __always_inline int reply_take(void *data, void *data_end, struct reply_p
 	if (verdict != EL_FR_ACK || !p->leader) {
 		__sync_fetch_and_add(&busy->exit, 1);
 		count(EL_PROG_REPLY, verdict != EL_FR_ACK ? C_FALLBACK : C_ERRORS);
+		return 0;
+	}
+	/* only from the leader's configured address and port: else user space
+	 * decides (and drops it, counted as spoofed) */
+	if (p->leader->ip != f->ip.saddr || p->leader->port != f->udp.source) {
+		__sync_fetch_and_add(&busy->exit, 1);
+		count(EL_PROG_REPLY, C_ERRORS);
+		return 0;
+	}
+	/* entries the replica's decoder would refuse: user space decides (and
+	 * drops it as malformed) */
+	if (entries_bad(data, data_end, f->el.payload_len, in.p_aux)) {
+		__sync_fetch_and_add(&busy->exit, 1);
+		count(EL_PROG_REPLY, C_ERRORS);
 		return 0;
 	}
 	p->view = in.p_view;

@@ -77,7 +77,9 @@ int el_tc_egress(struct __sk_buff *skb)
 	case P_OK:
 		break;
 	}
-	if (data + sizeof(*f) > data_end || f->ip.saddr != cfg->my_ip)
+	/* only what this replica's own socket sends as this replica: another
+	 * local sender's datagram is not armed for nor fanned out */
+	if (data + sizeof(*f) > data_end || f->ip.saddr != cfg->my_ip || f->el.replica != cfg->my_idx)
 		return TC_ACT_OK;
 	count(EL_PROG_EGRESS, C_SEEN);
 	type = f->el.type;

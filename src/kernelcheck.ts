@@ -219,7 +219,7 @@ if ip link add el0 type veth peer name el1 2>/tmp/veth.err; then
   ${probe('quorum2', `raw --ifname el1 --src ${ep(p2)} --dst ${ep(s.me)} --type 4 --replica ${p2.index} --view 0 --opnum 1 --aux 0`)}
   # follower in view 1 (leader replica${p1.index}), lease renewed as a replica would: the fast reply answers
   /el/el-loader ctrl --pin-dir ${pin} --view 1 --status 0 --lease-ms 600000 --fr-view 1 --fr-last-op 0 >/tmp/ctrl.log 2>&1 || log ctrl /tmp/ctrl.log
-  ${probe('reply', `raw --ifname el1 --src ${ep(p1)} --dst ${ep(s.me)} --type 3 --replica ${p1.index} --view 1 --opnum 1 --aux 1 --payload-len 40`)}
+  ${probe('reply', `raw --ifname el1 --src ${ep(p1)} --dst ${ep(s.me)} --type 3 --replica ${p1.index} --view 1 --opnum 1 --aux 1 --payload-len 40 --valid-entry`)}
   /el/el-loader drain --pin-dir ${pin} >/tmp/drain.log 2>&1; say drained $(grep -c '"opnum":1' /tmp/drain.log)
   ${sh(loaderArgv.stats(GUEST_LOADER, pin))} >/tmp/stats.json 2>&1; say stats $?
   log stats /tmp/stats.json

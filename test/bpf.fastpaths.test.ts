@@ -153,8 +153,8 @@ describe.skipIf(!isRoot).each(HOOKS)('fast reply (%s on a follower)', (hook) => 
     const oks = await listen(leader, ['capture', '--ifname', leader.ifname, '--port', String(leader.port), '--until-opnum', '3', '--timeout', '20']);
     const upstairs = await listen(f1, ['recv', '--bind', ipPort(f1), '--until-opnum', String(SENTINEL), '--timeout', '20']);
     const prep = (opnum: number, extra: string[] = []) =>
-      send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', String(opnum), '--payload-len', '100', ...extra]);
-    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', '1', '--count', '3', '--payload-len', '100']);
+      send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', String(opnum), '--payload-len', '100', '--valid-entry', ...extra]);
+    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', '1', '--count', '3', '--payload-len', '100', '--valid-entry']);
     await prep(5); // gap: op 4 missing
     await prep(4, ['--view', '3']); // another view
     // (a Prepare too large for a ring record cannot exist at MTU 1500: the cap is the full 1472-byte UDP payload)
@@ -260,7 +260,7 @@ describe.skipIf(!isRoot).each(HOOKS)('malformed and truncated frames at every ho
     // and a good Prepare is still answered from XDP (once a replica's lease is there)
     expect((await loader(f1, ['ctrl', '--pin-dir', f1.pinDir, '--lease-ms', '600000'])).exitCode).toBe(0);
     const oks = await listen(leader, ['capture', '--ifname', leader.ifname, '--port', String(leader.port), '--until-opnum', '1', '--timeout', '20']);
-    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', '1']);
+    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(PREPARE), '--opnum', '1', '--payload-len', '40', '--valid-entry']);
     expect(frames(await oks.done)).toHaveLength(1);
   });
 });

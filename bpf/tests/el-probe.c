@@ -13,6 +13,8 @@
  *
  * fields: --type T --flags F --replica R --view V --opnum N --commit C --aux A
  *         --payload-len L (zero bytes after el_hdr)
+ *         --valid-entry: the L payload bytes are ONE well-formed put entry (L >= 23),
+ *         so the fast reply acknowledges it (it refuses entries the replica would)
  * It only sends where it is told to: the caller's own namespace or guest.
  */
 #define _GNU_SOURCE
@@ -36,6 +38,25 @@ struct endpoint {
 	struct in_addr ip;
 	uint16_t port;
 };
+
+/* One put entry filling exactly plen bytes: client 1, request opnum (or 1),
+ * a key of up to 8 bytes and the rest as its value (what wire.c accepts). */
+static void valid_entry(uint8_t *p, unsigned long plen, uint64_t opnum)
+{
+	uint16_t len = (uint16_t)(plen - 18);
+	uint8_t kl = plen - 22 < 8 ? (uint8_t)(plen - 22) : 8;
+	uint16_t vl = (uint16_t)(plen - 22 - kl);
+	uint64_t cid = 1, rid = opnum ? opnum : 1;
+
+	memcpy(p, &cid, 8);
+	memcpy(p + 8, &rid, 8);
+	memcpy(p + 16, &len, 2);
+	p[18] = 1; /* put */
+	p[19] = kl;
+	memcpy(p + 20, &vl, 2);
+	memset(p + 22, 'k', kl);
+	memset(p + 22 + kl, 'v', vl);
+}
 
 static int bad(const char *what, const char *v)
 {
@@ -78,7 +99,7 @@ static uint16_t fold(uint32_t s)
 
 int main(int argc, char **argv)
 {
-	enum { O_IF = 256, O_SRC, O_DST, O_TYPE, O_FLAGS, O_REP, O_VIEW, O_OP, O_COMMIT, O_AUX, O_PLEN, O_COUNT };
+	enum { O_IF = 256, O_SRC, O_DST, O_TYPE, O_FLAGS, O_REP, O_VIEW, O_OP, O_COMMIT, O_AUX, O_PLEN, O_COUNT, O_VALID };
 	static const struct option lo[] = {
 		{ "ifname", required_argument, 0, O_IF }, { "src", required_argument, 0, O_SRC },
 		{ "dst", required_argument, 0, O_DST },   { "type", required_argument, 0, O_TYPE },
@@ -86,7 +107,7 @@ int main(int argc, char **argv)
 		{ "view", required_argument, 0, O_VIEW }, { "opnum", required_argument, 0, O_OP },
 		{ "commit", required_argument, 0, O_COMMIT }, { "aux", required_argument, 0, O_AUX },
 		{ "payload-len", required_argument, 0, O_PLEN }, { "count", required_argument, 0, O_COUNT },
-		{ 0, 0, 0, 0 },
+		{ "valid-entry", no_argument, 0, O_VALID }, { 0, 0, 0, 0 },
 	};
 	const char *mode, *ifname = NULL, *src_s = NULL, *dst_s = NULL;
 	struct endpoint src, dst;
@@ -94,7 +115,7 @@ int main(int argc, char **argv)
 	unsigned long long v = 0;
 	unsigned long count = 1, plen = 0;
 	uint8_t frame[1600];
-	int c, raw, s;
+	int c, raw, s, valid = 0;
 
 	if (argc < 2 || (strcmp(argv[1], "raw") && strcmp(argv[1], "udp"))) {
 		fputs("usage: el-probe raw|udp ... (see the header of bpf/tests/el-probe.c)\n", stderr);
@@ -112,7 +133,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		char *end = NULL;
 
-		if (c >= O_TYPE) {
+		if (c >= O_TYPE && c != O_VALID) {
 			errno = 0;
 			v = strtoull(optarg, &end, 10);
 			if (errno || !end || *end)
@@ -131,6 +152,7 @@ int main(int argc, char **argv)
 		case O_AUX: h.aux = (uint32_t)v; break;
 		case O_PLEN: plen = v; break;
 		case O_COUNT: count = v; break;
+		case O_VALID: valid = 1; break;
 		default: return 2;
 		}
 	}
@@ -138,6 +160,8 @@ int main(int argc, char **argv)
 		return bad(raw ? "--src/--dst must be MAC,IP,PORT" : "--src/--dst must be IP,PORT", src_s ? src_s : "");
 	if (plen > 1400)
 		return bad("--payload-len is at most 1400", "");
+	if (valid && (plen < 23 || plen > 18 + 4 + 8 + 1024))
+		return bad("--valid-entry needs --payload-len 23..1054", "");
 	if (raw && !ifname)
 		return bad("raw needs --ifname", "");
 	h.payload_len = (uint32_t)plen;
@@ -180,6 +204,8 @@ int main(int argc, char **argv)
 			w = htons((uint16_t)udp_len);
 			memcpy(udp + 4, &w, 2);
 			memcpy(udp + 8, &h, EL_HDR_LEN);
+			if (valid)
+				valid_entry(udp + 8 + EL_HDR_LEN, plen, h.opnum);
 			ps = sum16(ip + 12, 8, 17 + (uint32_t)udp_len);
 			w = htons(fold(sum16(udp, udp_len, ps)) ?: 0xffff);
 			memcpy(udp + 6, &w, 2);
@@ -201,6 +227,8 @@ int main(int argc, char **argv)
 		for (unsigned long i = 0; i < count; i++) {
 			memset(frame, 0, sizeof(frame));
 			memcpy(frame, &h, EL_HDR_LEN);
+			if (valid)
+				valid_entry(frame + EL_HDR_LEN, plen, h.opnum);
 			if (sendto(s, frame, EL_HDR_LEN + plen, 0, (struct sockaddr *)&b, sizeof(b)) < 0) {
 				perror("el-probe: sendto");
 				return 1;

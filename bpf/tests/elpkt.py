@@ -28,6 +28,8 @@ sends to addresses of that lab. Output: one JSON object per line.
       what user space sees on a UDP socket, same output, same stop rule.
 
 header fields: --type T --flags F --replica R --view V --opnum N --commit C --aux A --payload-len L
+  --valid-entry: the L payload bytes are ONE well-formed put entry (L >= 23) instead of a
+                 pattern, so the fast reply acknowledges it (it refuses entries the replica would)
 """
 import argparse
 import json
@@ -62,11 +64,23 @@ def el_header(a, payload_len=None) -> bytes:
     return EL_HDR.pack(magic, 1, a.type, a.flags, a.replica, a.view, a.opnum, a.commit, 0, 0, pl, a.aux)
 
 
+def payload(a, opnum) -> bytes:
+    n = a.payload_len
+    if not a.valid_entry:
+        return bytes((i * 7) & 0xFF for i in range(n))
+    if n < 23 or n > 18 + 4 + 8 + 1024:
+        raise SystemExit('--valid-entry needs --payload-len 23..1054')
+    kl = min(8, n - 22)
+    vl = n - 22 - kl
+    # client 1, request opnum (never 0), then a put of kl key bytes and vl value bytes
+    return struct.pack('<QQHBBH', 1, opnum or 1, n - 18, 1, kl, vl) + b'k' * kl + b'v' * vl
+
+
 def build_frame(a, opnum, dst) -> bytes:
     smac, sip, sport = a.src.split(',')
     dmac, dip, dport = dst.split(',')
     a.opnum = opnum
-    body = el_header(a) + bytes((i * 7) & 0xFF for i in range(a.payload_len))
+    body = el_header(a) + payload(a, opnum)
     if a.short:
         body = body[: a.short]  # a short el_hdr inside consistent IP/UDP lengths
     udp_len = 8 + len(body)
@@ -165,7 +179,7 @@ def cmd_udp(a):
         a.opnum = n
         for d in a.dst:
             dip, dport = d.split(',')
-            s.sendto(el_header(a) + bytes(a.payload_len), (dip, int(dport)))
+            s.sendto(el_header(a) + (payload(a, n) if a.valid_entry else bytes(a.payload_len)), (dip, int(dport)))
     emit({'sent': a.count * len(a.dst)})
 
 
@@ -240,6 +254,7 @@ def main():
     ap.add_argument('--aux', type=int, default=1)
     ap.add_argument('--payload-len', type=int, default=0)
     ap.add_argument('--count', type=int, default=1)
+    ap.add_argument('--valid-entry', action='store_true')
     ap.add_argument('--truncate', type=int, default=0)
     ap.add_argument('--bad-magic', action='store_true')
     ap.add_argument('--more-fragments', action='store_true')

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "peer.h"
 #include "replica.h"
 #include "util.h"
 #ifdef EL_LAB_FAULTS
@@ -481,8 +482,41 @@ static int setup(struct replica *r)
 	return 0;
 }
 
+/* A dropped spoofed datagram: counted always, logged the first 10 times and
+ * then at most once a second (a flood must not become a flood of lines). */
+static void note_spoofed(struct replica *r, int verdict, const struct el_peer_claim *c, const struct sockaddr_in *src)
+{
+	r->stat_spoofed++;
+	r->spoofed_unlogged++;
+	if (r->stat_spoofed > 10 && r->now - r->spoof_logged_us < 1000000)
+		return;
+	char from[INET_ADDRSTRLEN], want[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &src->sin_addr, from, sizeof(from));
+	if (verdict == EL_PEER_WRONG_SOURCE) {
+		const struct sockaddr_in *w = &r->cl.addrs[c->replica];
+		inet_ntop(AF_INET, &w->sin_addr, want, sizeof(want));
+		LOG_WARN("spoofed: dropped a type-%u message naming replica %u from %s:%u (replica %u is %s:%u in %s); "
+			 "%llu dropped so far, %llu since the last such line",
+			 c->type, c->replica, from, ntohs(src->sin_port), c->replica, want, ntohs(w->sin_port), r->o.config,
+			 (unsigned long long)r->stat_spoofed, (unsigned long long)r->spoofed_unlogged);
+	} else {
+		LOG_WARN("spoofed: dropped a client request from %s:%u, the address of replica %u (clients send from "
+			 "addresses that are no replica's); %llu dropped so far, %llu since the last such line",
+			 from, ntohs(src->sin_port), c->replica, (unsigned long long)r->stat_spoofed,
+			 (unsigned long long)r->spoofed_unlogged);
+	}
+	r->spoof_logged_us = r->now;
+	r->spoofed_unlogged = 0;
+}
+
 static void handle(struct replica *r, const void *buf, size_t len, const struct sockaddr_in *src)
 {
+	struct el_peer_claim claim;
+	int v = el_peer_check(r->cl.addrs, r->cl.n, buf, len, src, &claim);
+	if (v != EL_PEER_OK) {
+		note_spoofed(r, v, &claim, src);
+		return;
+	}
 	vr_receive(&r->vr, buf, len, src, r->now);
 }
 
@@ -616,14 +650,14 @@ int main(int argc, char **argv)
 	if (r->dump_fd >= 0)
 		close(r->dump_fd);
 	const struct vr_stats *st = &r->vr.st;
-	LOG_INFO("stats: rx %llu, malformed %llu, dropped (--drop-rate) %llu, duplicated %llu, "
+	LOG_INFO("stats: rx %llu, malformed %llu, spoofed %llu, dropped (--drop-rate) %llu, duplicated %llu, "
 		 "reordered %llu, fast-reply records %llu (late %llu, gap %llu), quorum marks %llu (forged %llu), gate closes %llu "
 		 "(max wait %llu us), client table %zu (evicted %llu, refused without a session %llu), window full %llu, "
 		 "recoveries %llu (rounds %llu), snapshots served %llu (chunks %llu), installed %llu (refused %llu), "
 		 "acks beyond the log %llu, view claims refused %llu, view changes not joined (leader alive) %llu, rejoins %llu, "
 		 "status %s, view %llu, first op %llu, "
 		 "last op %llu, commit %llu",
-		 (unsigned long long)r->stat_rx, (unsigned long long)st->malformed,
+		 (unsigned long long)r->stat_rx, (unsigned long long)st->malformed, (unsigned long long)r->stat_spoofed,
 		 (unsigned long long)r->stat_dropped, (unsigned long long)r->stat_dup,
 		 (unsigned long long)r->stat_reordered, (unsigned long long)st->fr_records,
 		 (unsigned long long)st->fr_late, (unsigned long long)st->fr_gap,

@@ -43,6 +43,8 @@ struct replica {
 	struct el_fastpath *fp;
 	uint64_t now, rng;
 	uint64_t stat_rx, stat_dropped, stat_dup, stat_reordered, quiesces, quiesce_max_ns;
+	/* datagrams whose source address is not the sender they claim (peer.h) */
+	uint64_t stat_spoofed, spoofed_unlogged, spoof_logged_us;
 	/* --reorder-rate: one datagram held back and handled after the next */
 	uint8_t *held;
 	size_t held_len;

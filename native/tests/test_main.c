@@ -469,6 +469,7 @@ static void test_config(void)
 }
 
 void vr_tests(int *passed, int *failed);
+void peer_tests(int *passed, int *failed);
 
 int main(void)
 {
@@ -493,6 +494,7 @@ int main(void)
 		ok ? passed++ : failed++;
 	}
 	vr_tests(&passed, &failed);
+	peer_tests(&passed, &failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
