@@ -198,7 +198,11 @@ static __always_inline int reply_take(void *data, void *data_end, struct reply_p
 	/* no wakeup: a self-IPI per record is a VM exit on virtual machines
 	 * (REFERENCE.md 7); the replica drains whenever it runs, at least
 	 * every tick */
-	if (bpf_ringbuf_output(&el_fr_ring, scratch, sizeof(struct el_fr_record) + plen, BPF_RB_NO_WAKEUP)) {
+	/* masked again here: with the entry check's registers, plen lives on
+	 * the stack across the copy, and 5.8's verifier forgets the bounds of
+	 * a spilled scalar that is not a constant (5.10 keeps them) */
+	if (bpf_ringbuf_output(&el_fr_ring, scratch, sizeof(struct el_fr_record) + bound_mask(plen),
+			       BPF_RB_NO_WAKEUP)) {
 		__sync_fetch_and_add(&busy->exit, 1);
 		count(EL_PROG_REPLY, C_FULL);
 		count(EL_PROG_REPLY, C_FALLBACK);
