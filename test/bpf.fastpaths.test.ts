@@ -128,6 +128,28 @@ describe.skipIf(!isRoot).each(HOOKS.flatMap((h) => [3, 5, 7].map((n) => [h, n] a
     expect(s.quorum.errors).toBe(0);
     expect(s.dispatch.errors).toBe(1); // the forged mark
   });
+
+  it('a PrepareOK naming one follower but sent from another address is never counted: it goes up unmarked and the genuine ack still completes the quorum', async () => {
+    const [leader, ...followers] = lab.r as [PlanNode, ...PlanNode[]];
+    const [named, liar] = followers as [PlanNode, PlanNode];
+    const before = await stats(leader);
+    const recv = await listen(leader, ['recv', '--bind', ipPort(leader), '--until-opnum', String(SENTINEL), '--timeout', '20']);
+    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(named), '--type', String(PREPARE), '--opnum', '40']);
+    // f acks are a quorum: counted, the lie alone would complete op 40 for a 3-replica cluster
+    const f = lab.plan.cluster.f;
+    for (let k = 0; k < f; k++) await send(liar, ['udp', '--src', ipPort(liar), '--dst', ipPort(leader), '--type', String(PREPARE_OK), '--replica', String(named.index), '--view', '0', '--opnum', '40']);
+    for (const g of followers.slice(0, f)) await send(g, ['udp', '--src', ipPort(g), '--dst', ipPort(leader), '--type', String(PREPARE_OK), '--replica', String(g.index), '--view', '0', '--opnum', '40']);
+    await send(named, ['udp', '--src', ipPort(named), '--dst', ipPort(leader), '--type', String(COMMIT), '--opnum', String(SENTINEL)]);
+    const seen = frames(await recv.done).filter((x) => x.opnum === 40);
+    // the lies went up as they came (user space drops them as spoofed), then the f-th genuine ack, marked
+    expect(seen.map((x) => `${String(x.replica)}/${Number(x.flags) & F_QUORUM ? 'marked' : 'unmarked'}`)).toEqual([
+      ...Array.from({ length: f }, () => `${String(named.index)}/unmarked`),
+      `${String(followers[f - 1]!.index)}/marked`,
+    ]);
+    const s = await stats(leader);
+    expect(s.quorum.errors - before.quorum.errors).toBe(f);
+    expect(s.quorum.passed - before.quorum.passed).toBe(1);
+  });
 });
 
 describe.skipIf(!isRoot).each(HOOKS)('fast reply (%s on a follower)', (hook) => {
@@ -177,6 +199,29 @@ describe.skipIf(!isRoot).each(HOOKS)('fast reply (%s on a follower)', (hook) => 
     expect(s.replied).toBe(3);
     expect(s.fallback).toBe(2); // the gap and the other view: legitimate, not errors
     expect(s.errors).toBe(0);
+  });
+
+  it('a Prepare whose entries the replica would refuse, or one from an address that is not the leader it names, is not answered: it goes up to user space', async () => {
+    const [leader, f1, f2] = lab.r as [PlanNode, PlanNode, PlanNode];
+    expect((await loader(f1, ['ctrl', '--pin-dir', f1.pinDir, '--lease-ms', '600000'])).exitCode).toBe(0);
+    const before = (await stats(f1)).reply;
+    const next = (await show(f1)).fr_state!.last_op + 1; // in order, so the genuine one is answered
+    const oks = await listen(leader, ['capture', '--ifname', leader.ifname, '--port', String(leader.port), '--until-opnum', String(next), '--timeout', '20']);
+    const upstairs = await listen(f1, ['recv', '--bind', ipPort(f1), '--until-opnum', String(SENTINEL), '--timeout', '20']);
+    const prepare = (from: PlanNode, extra: string[]) =>
+      send(from, ['raw', '--ifname', from.ifname, '--src', ep(from), '--dst', ep(f1), '--type', String(PREPARE), '--replica', '0', '--opnum', String(next), '--payload-len', '100', ...extra]);
+    await prepare(leader, []); // a valid header and 100 zero bytes of entries: the decoder refuses them
+    await prepare(f2, ['--valid-entry']); // well formed, naming the leader, from replica 2's address
+    await prepare(leader, ['--valid-entry']); // the genuine one: answered
+    await send(leader, ['raw', '--ifname', leader.ifname, '--src', ep(leader), '--dst', ep(f1), '--type', String(COMMIT), '--opnum', String(SENTINEL)]);
+    const replies = frames(await oks.done);
+    expect(replies.map((x) => x.opnum)).toEqual([next]);
+    expect(frames(await upstairs.done).map((x) => `${String(x.opnum)}/${String(x.payload_len)}`)).toEqual([`${String(next)}/100`, `${String(next)}/100`]);
+    const s = (await stats(f1)).reply;
+    expect(s.replied - before.replied).toBe(1);
+    expect(s.errors - before.errors).toBe(2);
+    expect((await show(f1)).fr_state).toEqual({ view: 0, last_op: next });
+    expect((await loader(f1, ['drain', '--pin-dir', f1.pinDir])).exitCode).toBe(0);
   });
 
   it('without a live lease (the replica died or stalls) the kernel answers nothing', async () => {

@@ -53,7 +53,7 @@ describe.skipIf(!isRoot)('hostile datagrams at a running lab with all fast paths
     let sent = 0;
     // a forged quorum mark on the paths XDP cannot parse: IP options, and a datagram in two fragments
     // that reassembles after XDP with the marked header in the second. Both reach the leader's socket
-    // as "replica1's PrepareOK, marked"; without the kernel's token the leader must weigh it as one ack
+    // as "replica1's PrepareOK, marked" from the client's address: dropped as spoofed before VR weighs them
     for (const how of [['--ip-options'], ['--split-fragments']]) {
       await send(client, ['raw', '--ifname', client.ifname, '--src', ep(client), '--dst', ep(lab.r[0]!), '--type', '4', '--replica', '1', '--view', '0', '--opnum', '1', '--flags', '4', ...how]);
       sent++;
@@ -82,8 +82,13 @@ describe.skipIf(!isRoot)('hostile datagrams at a running lab with all fast paths
         sent++;
       }
     }
-    // a view far up but below the limit is legitimate (a StartViewChange from "replica 1"): the lab moves there and goes on
-    await send(client, ['udp', '--src', ipPort(client), '--dst', ipPort(lab.r[0]!), '--type', '6', '--replica', '1', '--view', VIEW_LIMIT_MINUS_1]);
+    // a view far up but below the limit (a StartViewChange "from replica 1", sent from the client): one such
+    // datagram once moved the whole lab to the last legal view; now it is spoofed, and from replica 1's own
+    // address it would be a view claim beyond reach (test_vr: test_hostile_views)
+    for (const target of lab.r) {
+      await send(client, ['udp', '--src', ipPort(client), '--dst', ipPort(target), '--type', '6', '--replica', String((target.index + 1) % 3), '--view', VIEW_LIMIT_MINUS_1]);
+      sent++;
+    }
     expect(sent).toBeGreaterThan(300);
 
     for (let i = 0; i < 3; i++) expect(c.alive(i), `replica${i}:\n${c.log(i).slice(-2000)}`).toBe(true);
@@ -98,15 +103,15 @@ describe.skipIf(!isRoot)('hostile datagrams at a running lab with all fast paths
     }
     expect(await c.settleAndCheck([...warm.acks, ...after.acks])).toEqual([]);
     // their exit lines: each counted its dropped datagrams, none aborted or tripped a sanitizer (settleAndCheck checked that)
-    // the leader weighed the two forged marks as forged (they reached user space: the token told them apart)
-    const forged = /quorum marks \d+ \(forged (\d+)\)/.exec(c.log(0));
-    expect(forged, 'replica0 exit stats').not.toBeNull();
-    expect(Number(forged![1])).toBeGreaterThanOrEqual(2);
+    // what parses but names a replica from the client's address is spoofed (the two forged marks
+    // among them, on the leader); the rest is malformed; nothing moved the lab to the far view
     for (let i = 0; i < 3; i++) {
-      const m = /stats: rx \d+, malformed (\d+)/.exec(c.log(i));
+      const m = /stats: rx \d+, malformed (\d+), spoofed (\d+)/.exec(c.log(i));
       expect(m, `replica${i}`).not.toBeNull();
-      expect(Number(m![1]), `replica${i}`).toBeGreaterThan(50);
+      expect(Number(m![1]), `replica${i} malformed`).toBeGreaterThan(20);
+      expect(Number(m![2]), `replica${i} spoofed`).toBeGreaterThanOrEqual(i === 0 ? 2 + 1 + 10 : 1 + 10);
       expect(c.log(i)).not.toMatch(/Assertion|Aborted/);
+      expect(c.log(i)).not.toContain(VIEW_LIMIT_MINUS_1);
     }
   }, 300_000);
 });
