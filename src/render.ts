@@ -4,6 +4,7 @@
  * material still reads right. The peer table is what the eBPF loader reads.
  */
 import { Plan, replicas } from './plan.js';
+import { DEFAULT_CLIENT_TABLE } from './spec.js';
 
 export function planJson(plan: Plan): string {
   return JSON.stringify(plan, null, 2) + '\n';
@@ -12,12 +13,16 @@ export function planJson(plan: Plan): string {
 /**
  * `f <f>`, one `replica <ip>:<port>` line per replica in index order, then
  * `mtu <bytes>`: the leader keeps every Prepare within one frame, since TC
- * cannot fan out IP fragments and XDP does not see whole datagrams in them.
+ * cannot fan out IP fragments and XDP does not see whole datagrams in them;
+ * then `max-clients <n>`: what decides a replicated outcome is here, read
+ * alike by every replica, never a per-replica flag.
  */
 export function replicaConfig(plan: Plan): string {
   const lines = [`f ${plan.cluster.f}`];
   for (const r of replicas(plan)) lines.push(`replica ${r.ip}:${r.port}`);
   lines.push(`mtu ${plan.network.mtu}`);
+  // plans saved before the key existed used the replica's default
+  lines.push(`max-clients ${(plan.spec as Partial<typeof plan.spec>).maxClients ?? DEFAULT_CLIENT_TABLE}`);
   return lines.join('\n') + '\n';
 }
 

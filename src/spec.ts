@@ -46,6 +46,8 @@ export interface LabSpec {
   subnet: string;
   basePort: number;
   mtu: number;
+  /** Client table size of every replica (which client a full table forgets decides which retry is refused): one value for the cluster, in the replica config. */
+  maxClients: number;
   vm: VmSpec;
   hosts?: HostsSpec;
 }
@@ -57,6 +59,10 @@ export const MAX_CLIENTS = 8;
 /** veth and virtio-net both refuse native XDP above about this MTU on 4 KiB pages (REFERENCE.md 2). */
 export const MAX_XDP_MTU = 3500;
 export const MIN_MTU = 576;
+/** native/src/store.h EL_CTABLE_DEFAULT_MAX and the bounds of native/src/config.c. */
+export const DEFAULT_CLIENT_TABLE = 16384;
+export const MIN_CLIENT_TABLE = 16;
+export const MAX_CLIENT_TABLE = 1 << 24;
 
 export const DEFAULT_SPEC: LabSpec = {
   name: 'lab',
@@ -66,10 +72,11 @@ export const DEFAULT_SPEC: LabSpec = {
   subnet: '10.77.0.0/24',
   basePort: 51000,
   mtu: 1500,
+  maxClients: DEFAULT_CLIENT_TABLE,
   vm: { cpus: 2, memory: 1024, box: 'electrode-lab/ubuntu2004-k58', kernel: DEFAULT_KERNEL, driver: 'auto' },
 };
 
-const TOP_KEYS = ['name', 'replicas', 'clients', 'provider', 'subnet', 'basePort', 'mtu', 'vm', 'hosts'] as const;
+const TOP_KEYS = ['name', 'replicas', 'clients', 'provider', 'subnet', 'basePort', 'mtu', 'maxClients', 'vm', 'hosts'] as const;
 const HOSTS_KEYS = ['inventory', 'cloudlabManifest', 'user', 'key'] as const;
 const VM_KEYS = ['cpus', 'memory', 'box', 'kernel', 'driver', 'build'] as const;
 
@@ -141,7 +148,7 @@ export function normalizeSpec(...inputs: SpecInput[]): { spec?: LabSpec; diagnos
   const kernelGiven = inputs.some((i) => i.vm?.kernel !== undefined);
   if (!kernelGiven && vm.box !== DEFAULT_SPEC.vm.box) vm.kernel = 'box';
   const d: Diagnostic[] = [];
-  const { name, replicas, clients, provider, subnet, basePort, mtu } = merged;
+  const { name, replicas, clients, provider, subnet, basePort, mtu, maxClients } = merged;
 
   if (typeof name !== 'string' || !/^[a-z][a-z0-9-]{0,15}$/.test(name) || name.endsWith('-')) {
     d.push({ code: 'SPEC_BAD_NAME', subject: `name=${String(name)}`, message: 'lab names are 1-16 characters of a-z, 0-9 and -, starting with a letter', hint: 'e.g. --name demo' });
@@ -174,6 +181,9 @@ export function normalizeSpec(...inputs: SpecInput[]): { spec?: LabSpec; diagnos
       message: mtu > MAX_XDP_MTU ? `native XDP needs the frame in one 4 KiB page with headroom (veth and virtio-net refuse above ${MAX_XDP_MTU})` : `below the IPv4 minimum of ${MIN_MTU}`,
       hint: mtu > MAX_XDP_MTU ? `use at most ${MAX_XDP_MTU}; Electrode's testbed used 3000` : 'use 1500',
     });
+  }
+  if (!isInt(maxClients) || maxClients < MIN_CLIENT_TABLE || maxClients > MAX_CLIENT_TABLE) {
+    d.push({ code: 'SPEC_MAX_CLIENTS', subject: `maxClients=${String(maxClients)}`, message: `the replicas' client table holds ${MIN_CLIENT_TABLE} to ${MAX_CLIENT_TABLE} clients`, hint: `the default is ${DEFAULT_CLIENT_TABLE}; past it the least recently heard client is forgotten` });
   }
   if (!isInt(vm.cpus) || (vm.cpus as number) < 1 || (vm.cpus as number) > 64) {
     d.push({ code: 'SPEC_VM_CPUS', subject: `vm.cpus=${String(vm.cpus)}`, message: 'must be 1-64', hint: 'Electrode pins one replica to one core; 2 is a good default' });

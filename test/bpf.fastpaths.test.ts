@@ -10,8 +10,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachFastPaths, detachFastPaths } from '../src/bpf.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PlanNode } from '../src/plan.js';
-import { ep, inNode, ipPort, isRoot, listen, loader, send, SENTINEL, show, stats, TestLab, upLab, waitFor } from './bpf.helpers.js';
+import { replicaConfig } from '../src/render.js';
+import { ep, inNode, ipPort, isRoot, listen, loader, ROOT, send, SENTINEL, show, stats, TestLab, upLab, waitFor } from './bpf.helpers.js';
 
 const PREPARE = 3;
 const PREPARE_OK = 4;
@@ -222,6 +226,31 @@ describe.skipIf(!isRoot).each(HOOKS)('fast reply (%s on a follower)', (hook) => 
     expect(s.errors - before.errors).toBe(2);
     expect((await show(f1)).fr_state).toEqual({ view: 0, last_op: next });
     expect((await loader(f1, ['drain', '--pin-dir', f1.pinDir])).exitCode).toBe(0);
+  });
+
+  it('a replica refuses pinned maps attached for another index or another cluster (the kernel would count quorums and check senders on their terms)', async () => {
+    const [, f1] = lab.r as [PlanNode, PlanNode];
+    const dir = mkdtempSync(join(tmpdir(), 'el-cfg-'));
+    try {
+      const lines = replicaConfig(lab.plan).split('\n');
+      const run = async (cfg: string[], index: number) => {
+        const file = join(dir, `c${index}-${cfg.length}.config`);
+        writeFileSync(file, cfg.join('\n'));
+        return inNode(f1, [join(ROOT, 'native', 'build', 'replica'), '-c', file, '-i', String(index), '--bpf-pin-dir', f1.pinDir, '--fast-reply']);
+      };
+      // replicas 1 and 2 swapped: this node's address is replica 2's now
+      const swapped = [lines[0]!, lines[1]!, lines[3]!, lines[2]!, ...lines.slice(4)];
+      const a = await run(swapped, 2);
+      expect(a.exitCode).not.toBe(0);
+      expect(a.stderr).toMatch(/were attached for replica 1 of 3 \(f=1\), this replica is 2 of 3 \(f=1\)/);
+      // replica 0 on another port than the one the kernel checks senders against
+      const moved = lines.map((l, i) => (i === 1 ? l.replace(/:(\d+)$/, (_m, p: string) => `:${Number(p) + 7}`) : l));
+      const b = await run(moved, 1);
+      expect(b.exitCode).not.toBe(0);
+      expect(b.stderr).toMatch(/know replica 0 as [\d.]+:\d+, this replica's config says [\d.]+:\d+/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('without a live lease (the replica died or stalls) the kernel answers nothing', async () => {

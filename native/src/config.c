@@ -51,7 +51,9 @@ int el_cluster_parse(const char *text, struct el_cluster *c, char *err, size_t e
 		if (k <= 0)
 			continue;
 		if (k != 2) {
-			snprintf(err, errlen, "line %d: expected `f <n>`, `replica <ip>:<port>` or `mtu <bytes>`", lineno);
+			snprintf(err, errlen,
+				 "line %d: expected `f <n>`, `replica <ip>:<port>`, `mtu <bytes>` or `max-clients <n>`",
+				 lineno);
 			goto fail;
 		}
 		if (strcmp(kw, "f") == 0) {
@@ -67,6 +69,13 @@ int el_cluster_parse(const char *text, struct el_cluster *c, char *err, size_t e
 				goto fail;
 			}
 			c->mtu = (uint32_t)mtu;
+		} else if (strcmp(kw, "max-clients") == 0) {
+			uint64_t mc;
+			if (el_parse_u64(arg, 16, 1u << 24, &mc)) {
+				snprintf(err, errlen, "line %d: max-clients must be 16..16777216, got '%s'", lineno, arg);
+				goto fail;
+			}
+			c->max_clients = (uint32_t)mc;
 		} else if (strcmp(kw, "replica") == 0) {
 			char *colon = strrchr(arg, ':');
 			uint64_t port;
@@ -85,7 +94,7 @@ int el_cluster_parse(const char *text, struct el_cluster *c, char *err, size_t e
 			}
 			c->n++;
 		} else {
-			snprintf(err, errlen, "line %d: unknown keyword '%s' (expected f, replica or mtu)", lineno, kw);
+			snprintf(err, errlen, "line %d: unknown keyword '%s' (expected f, replica, mtu or max-clients)", lineno, kw);
 			goto fail;
 		}
 	}

@@ -5,7 +5,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +133,69 @@ struct el_fastpath *el_fp_open(const char *dir, int need_ring, char *err, size_t
 fail:
 	el_fp_close(fp);
 	return NULL;
+}
+
+static const char *ip_port(uint32_t ip, uint16_t port, char *buf, size_t len)
+{
+	struct in_addr a = { .s_addr = ip };
+	char ipbuf[INET_ADDRSTRLEN];
+
+	snprintf(buf, len, "%s:%u", inet_ntop(AF_INET, &a, ipbuf, sizeof(ipbuf)) ? ipbuf : "?", ntohs(port));
+	return buf;
+}
+
+int el_fp_check_cluster(const struct el_fastpath *fp, const char *dir, uint32_t n, uint32_t f, uint32_t idx,
+			const struct sockaddr_in *addrs, char *err, size_t errlen)
+{
+	const volatile struct el_config *cfg = fp->config.mem;
+	const char *fix = "attach this node's fast paths for this lab (`electrode-lab attach`) or pass this "
+			  "node's --bpf-pin-dir";
+	char want[32], got[32], path[512];
+	struct bpf_map_info info;
+	uint32_t len = sizeof(info);
+	int fd, bad = 0;
+
+	if (cfg->n_replicas != n || cfg->f != f || cfg->my_idx != idx) {
+		snprintf(err, errlen,
+			 "the fast paths in %s were attached for replica %u of %u (f=%u), this replica is %u of %u "
+			 "(f=%u) in its config: %s",
+			 dir, cfg->my_idx, cfg->n_replicas, cfg->f, idx, n, f, fix);
+		return -1;
+	}
+	if (cfg->my_ip != addrs[idx].sin_addr.s_addr || cfg->my_port != addrs[idx].sin_port) {
+		snprintf(err, errlen, "the fast paths in %s were attached for %s, this replica's config says %s: %s",
+			 dir, ip_port(cfg->my_ip, cfg->my_port, got, sizeof(got)),
+			 ip_port(addrs[idx].sin_addr.s_addr, addrs[idx].sin_port, want, sizeof(want)), fix);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/el_peers", dir);
+	if ((fd = bpf_obj_get(path)) < 0) {
+		snprintf(err, errlen, "cannot open pinned map %s: %s; %s", path, strerror(errno), fix);
+		return -1;
+	}
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.value_size != sizeof(struct el_peer) ||
+	    info.max_entries != n) {
+		snprintf(err, errlen, "pinned map %s holds %u peers of %u bytes, this replica's config lists %u: %s",
+			 path, info.max_entries, info.value_size, n, fix);
+		close(fd);
+		return -1;
+	}
+	for (uint32_t i = 0; i < n && !bad; i++) {
+		struct el_peer p;
+
+		if (bpf_map_lookup_elem(fd, &i, &p)) {
+			snprintf(err, errlen, "cannot read %s[%u]: %s", path, i, strerror(errno));
+			bad = 1;
+		} else if (p.ip != addrs[i].sin_addr.s_addr || p.port != addrs[i].sin_port) {
+			snprintf(err, errlen, "the fast paths in %s know replica %u as %s, this replica's config says %s: %s",
+				 dir, i, ip_port(p.ip, p.port, got, sizeof(got)),
+				 ip_port(addrs[i].sin_addr.s_addr, addrs[i].sin_port, want, sizeof(want)), fix);
+			bad = 1;
+		}
+	}
+	close(fd);
+	return bad ? -1 : 0;
 }
 
 void el_fp_close(struct el_fastpath *fp)

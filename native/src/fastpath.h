@@ -18,6 +18,15 @@ struct el_fastpath;
 struct el_fastpath *el_fp_open(const char *dir, int need_ring, char *err, size_t errlen);
 void el_fp_close(struct el_fastpath *fp);
 
+/* The pinned el_config (n, f, own index, address) and el_peers (every
+ * replica's address and port) against this replica's config: the kernel
+ * counts quorums on ITS f and checks senders against ITS peers, so a pin dir
+ * attached for another cluster or another node must be refused. Returns 0,
+ * or -1 with a one-line reason in err. */
+struct sockaddr_in;
+int el_fp_check_cluster(const struct el_fastpath *fp, const char *dir, uint32_t n, uint32_t f, uint32_t idx,
+			const struct sockaddr_in *addrs, char *err, size_t errlen);
+
 /* el_config.enabled / .loaded, read live. */
 uint32_t el_fp_enabled(const struct el_fastpath *fp);
 uint32_t el_fp_loaded(const struct el_fastpath *fp);

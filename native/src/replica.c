@@ -104,7 +104,7 @@ static void usage(FILE *out)
 		"               [--crash-after K] [--drop-rate P] [--dup-rate P] [--reorder-rate P]\n"
 		"               [--dump-log FILE]\n"
 		"               [--heartbeat-ms MS] [--view-change-ms MS] [--retransmit-ms MS]\n"
-		"               [--max-clients N]\n");
+		"the client table's size is the config's `max-clients <n>` line (every replica must agree)\n");
 }
 
 static int die_usage(const char *fmt, const char *arg)
@@ -206,10 +206,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_DUMP: o->dump_log = optarg; break;
 		case OPT_MAXCL:
-			if (el_parse_u64(optarg, 16, 1u << 24, &v))
-				return die_usage("--max-clients must be 16..16777216, got '%s'", optarg);
-			o->max_clients = (size_t)v;
-			break;
+			return die_usage("--max-clients %s: the client table's size decides which client is forgotten, "
+					 "so every replica must use the same one; it is the replica config's "
+					 "`max-clients <n>` line now (the lab spec's maxClients)", optarg);
 		case OPT_HB:
 		case OPT_VC:
 		case OPT_RETX:
@@ -252,7 +251,8 @@ static int setup_fastpath(struct replica *r)
 {
 	char err[512];
 	r->fp = el_fp_open(r->o.pin_dir, r->o.fast_reply, err, sizeof(err));
-	if (!r->fp) {
+	if (!r->fp || el_fp_check_cluster(r->fp, r->o.pin_dir, r->cl.n, r->cl.f, (uint32_t)r->o.index, r->cl.addrs, err,
+					  sizeof(err))) {
 		LOG_ERROR("%s", err);
 		return -1;
 	}
@@ -409,7 +409,7 @@ static int setup(struct replica *r)
 		.retransmit_us = r->o.retransmit_us,
 		.crash_after = r->o.crash_after,
 		.max_prepare = r->cl.mtu - 20 - 8,
-		.max_clients = r->o.max_clients,
+		.max_clients = r->cl.max_clients,
 		.fast_broadcast = r->o.fast_broadcast,
 		/* a mark counts only with the token the loader gave the quorum prune
 		 * (el_config.quorum_token), so trusting it needs no --fast-quorum */

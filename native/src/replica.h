@@ -32,7 +32,6 @@ struct opts {
 	double drop_rate, dup_rate, reorder_rate;
 	const char *dump_log;
 	uint64_t heartbeat_us, vc_timeout_us, retransmit_us;
-	size_t max_clients;
 };
 
 struct replica {

@@ -135,7 +135,7 @@ int el_snap_decode(const uint8_t *buf, size_t len, struct el_kv *kv, struct el_c
 	if (m->keys > r.left / 6 || m->clients > r.left / 26 || m->last - m->op > r.left / (EL_ENTRY_HDR_LEN + 5))
 		BAD("counts larger than the snapshot can hold");
 	if (m->clients > ct->max)
-		BAD("more clients than this replica's client table holds (max-clients differs between replicas?)");
+		BAD("more clients than this replica's client table holds (do the replica configs' max-clients lines differ?)");
 	for (uint32_t i = 0; i < m->keys; i++) {
 		uint8_t klen;
 		uint32_t vlen;

@@ -1265,6 +1265,15 @@ static void test_config_quorum_intersection(void)
 	CHECK_EQ(c.mtu, 3000);
 	el_cluster_free(&c);
 	CHECK(el_cluster_parse("f 1\nreplica 127.0.0.1:1\nreplica 127.0.0.1:2\nreplica 127.0.0.1:3\nmtu 99\n", &c, err, sizeof(err)) != 0);
+	/* the client table's size is the cluster's, not a replica's */
+	CHECK_EQ(el_cluster_parse("f 0\nreplica 127.0.0.1:1\nmax-clients 64\n", &c, err, sizeof(err)), 0);
+	CHECK_EQ(c.max_clients, 64);
+	el_cluster_free(&c);
+	CHECK_EQ(el_cluster_parse("f 0\nreplica 127.0.0.1:1\n", &c, err, sizeof(err)), 0);
+	CHECK_EQ(c.max_clients, 0);
+	el_cluster_free(&c);
+	CHECK(el_cluster_parse("f 0\nreplica 127.0.0.1:1\nmax-clients 15\n", &c, err, sizeof(err)) != 0);
+	CHECK(strstr(err, "max-clients must be 16..16777216") != NULL);
 }
 
 void vr_tests(int *passed, int *failed);
@@ -1280,7 +1289,7 @@ void vr_tests(int *passed, int *failed)
 		{ "vr: a replica silent past the grace period no longer pins the log", test_silent_replica_lwm },
 		{ "vr: Prepares within the MTU; only those are broadcast-marked", test_prepare_size_and_broadcast },
 		{ "vr: view change and state transfer", test_view_change_and_state_transfer },
-		{ "config: n = 2f+1 exactly; mtu", test_config_quorum_intersection },
+		{ "config: n = 2f+1 exactly; mtu; max-clients", test_config_quorum_intersection },
 		{ "recovery: a new cluster forms from replicas that hold nothing", test_new_cluster_forms_from_empty_replicas },
 		{ "recovery: a new cluster waits for every replica", test_new_cluster_waits_for_every_replica },
 		{ "recovery: a new cluster's leader orders nothing until f followers are normal", test_new_cluster_leader_waits_for_f_followers },

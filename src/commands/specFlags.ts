@@ -18,6 +18,7 @@ export interface SpecOptions {
   subnet?: string;
   basePort?: number;
   mtu?: number;
+  maxClients?: number;
   cpus?: number;
   memory?: number;
   box?: string;
@@ -39,6 +40,7 @@ export function addSpecOptions(cmd: Command): Command {
     .option('--subnet <cidr>', 'lab IPv4 subnet (default 10.77.0.0/24)')
     .option('--base-port <port>', 'UDP port of replica0; replica i uses base+i, client j base+100+j (default 51000)', parseWholeNumber)
     .option('--mtu <bytes>', 'lab network MTU, at most 3500 for native XDP (default 1500)', parseWholeNumber)
+    .option('--max-clients <n>', "client table size of every replica, in the replica config they all read (default 16384; a full table forgets the least recently heard client)", parseWholeNumber)
     .option('--cpus <n>', 'vCPUs per VM (vagrant; default 2)', parseWholeNumber)
     .option('--memory <MiB>', 'memory per VM (vagrant; default 1024)', parseWholeNumber)
     .option('--box <name>', 'vagrant base box (default electrode-lab/ubuntu2004-k58)')
@@ -73,6 +75,7 @@ export function specInputs(replicas: number | undefined, opts: SpecOptions, name
     subnet: opts.subnet,
     basePort: opts.basePort,
     mtu: opts.mtu,
+    maxClients: opts.maxClients,
     vm: { cpus: opts.cpus, memory: opts.memory, box: opts.box, kernel: opts.kernel, driver: opts.vmDriver as VmDriver | undefined, build: opts.build as VmSpec['build'] },
     hosts: { inventory: opts.inventory && resolve(opts.inventory), cloudlabManifest: opts.cloudlabManifest && resolve(opts.cloudlabManifest), user: opts.sshUser, key: opts.sshKey && resolve(opts.sshKey) },
   };

@@ -30,8 +30,9 @@ describe.each(['lab-3', 'lab-5', 'lab-7', 'lab-15'])('%s.yaml renders its golden
   it('config and peer table agree with the plan, line for line', () => {
     const cfg = replicaConfig(plan).trimEnd().split('\n');
     expect(cfg[0]).toBe(`f ${(plan.cluster.n - 1) / 2}`);
-    expect(cfg).toHaveLength(plan.cluster.n + 2);
-    expect(cfg.at(-1)).toBe(`mtu ${plan.network.mtu}`);
+    expect(cfg).toHaveLength(plan.cluster.n + 3);
+    expect(cfg.at(-2)).toBe(`mtu ${plan.network.mtu}`);
+    expect(cfg.at(-1)).toBe(`max-clients ${plan.spec.maxClients}`);
     const peers = peerTable(plan)
       .split('\n')
       .filter((l) => l.startsWith('peer '));
