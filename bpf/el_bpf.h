@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * el_bpf.h - limits and private map layouts of the eBPF side, shared by the
- * programs (*.bpf.c) and the loader (el-loader.c). The structures that the
+ * programs (*.bpf.c) and the loader (bpf/loader/). The structures that the
  * replica also reads are in native/include/el_proto.h.
  */
 #ifndef EL_BPF_H
