@@ -49,7 +49,7 @@ struct {
 	__uint(max_entries, EL_MAX_REPLICAS);
 	__type(key, __u32);
 	__type(value, struct el_peer);
-} el_peers SEC(".maps");
+} EL_MAP_PEERS SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -96,7 +96,7 @@ struct {
 	__uint(max_entries, EL_PROG_MAX);
 	__type(key, __u32);
 	__type(value, struct el_stat);
-} el_stats SEC(".maps");
+} EL_MAP_STATS SEC(".maps");
 
 /* One quorum slot. PrepareOKs arrive on any CPU, so the slot is updated
  * under a spin lock (atomic fetch-and-or would need Linux 5.12). */
@@ -111,7 +111,7 @@ struct {
 	__uint(max_entries, EL_QSLOTS);
 	__type(key, __u32);
 	__type(value, struct el_qslot);
-} el_qslots SEC(".maps");
+} EL_MAP_QSLOTS SEC(".maps");
 
 /* Tail-call targets of the dispatchers, filled by the loader with the
  * programs this kernel accepted. */
@@ -120,14 +120,14 @@ struct {
 	__uint(max_entries, EL_PROG_MAX);
 	__type(key, __u32);
 	__type(value, __u32);
-} el_xdp_progs SEC(".maps");
+} EL_MAP_XDP_PROGS SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, EL_PROG_MAX);
 	__type(key, __u32);
 	__type(value, __u32);
-} el_tc_progs SEC(".maps");
+} EL_MAP_TC_PROGS SEC(".maps");
 
 /* ---- counters ------------------------------------------------------------ */
 

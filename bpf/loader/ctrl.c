@@ -60,7 +60,7 @@ static int cmd_ctrl(int argc, char **argv)
 	if (root_and_bpffs(o.c.pin_dir) || (fd = open_pinned(o.c.pin_dir, EL_STR(EL_MAP_CTRL))) < 0)
 		return 1;
 	if (bpf_map_lookup_elem(fd, &k, &ctl)) {
-		fail("read el_ctrl: %s", strerror(errno));
+		fail("read " EL_STR(EL_MAP_CTRL) ": %s", strerror(errno));
 		goto out;
 	}
 	view = o.has[CV_VIEW] ? o.v[CV_VIEW] : EL_VS_VIEW(ctl.view_status);
@@ -76,7 +76,7 @@ static int cmd_ctrl(int argc, char **argv)
 		ctl.commit = o.v[CV_COMMIT];
 	ctl.gen++;
 	if (bpf_map_update_elem(fd, &k, &ctl, BPF_ANY)) {
-		fail("write el_ctrl: %s", strerror(errno));
+		fail("write " EL_STR(EL_MAP_CTRL) ": %s", strerror(errno));
 		goto out;
 	}
 	if (o.has[CV_FRV] || o.has[CV_FRL]) {
@@ -84,7 +84,7 @@ static int cmd_ctrl(int argc, char **argv)
 		if ((fd = open_pinned(o.c.pin_dir, EL_STR(EL_MAP_FR_STATE))) < 0)
 			return 1;
 		if (bpf_map_lookup_elem(fd, &k, &fr)) {
-			fail("read el_fr_state: %s", strerror(errno));
+			fail("read " EL_STR(EL_MAP_FR_STATE) ": %s", strerror(errno));
 			goto out;
 		}
 		if (o.has[CV_FRV])
@@ -92,7 +92,7 @@ static int cmd_ctrl(int argc, char **argv)
 		if (o.has[CV_FRL])
 			fr.last_op = o.v[CV_FRL];
 		if (bpf_map_update_elem(fd, &k, &fr, BPF_ANY)) {
-			fail("write el_fr_state: %s", strerror(errno));
+			fail("write " EL_STR(EL_MAP_FR_STATE) ": %s", strerror(errno));
 			goto out;
 		}
 	}

@@ -41,12 +41,12 @@ static int cmd_drain(int argc, char **argv)
 		return 1;
 	rb = ring_buffer__new(fd, on_record, NULL, NULL);
 	if (!rb) {
-		fail("open ring buffer el_fr_ring: %s", strerror(errno));
+		fail("open ring buffer " EL_STR(EL_MAP_FR_RING) ": %s", strerror(errno));
 		goto out;
 	}
 	n = ring_buffer__consume(rb);
 	if (n < 0) {
-		fail("consume el_fr_ring: %s", strerror(-n));
+		fail("consume " EL_STR(EL_MAP_FR_RING) ": %s", strerror(-n));
 		goto out;
 	}
 	rc = 0;

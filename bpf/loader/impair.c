@@ -71,7 +71,7 @@ static int cmd_impair(int argc, char **argv)
 	if (root_and_bpffs(o.c.pin_dir) || (ifindex = find_ifindex("impair", &o.c, ifname, mac, !o.off)) < 0)
 		return 1;
 	key = (__u32)ifindex;
-	snprintf(path, sizeof(path), "%s/el_impair_cfg", o.c.pin_dir);
+	snprintf(path, sizeof(path), "%s/" EL_STR(EL_MAP_IMPAIR), o.c.pin_dir);
 	if (o.off) {
 		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
 		LIBBPF_OPTS(bpf_tc_opts, tco, .handle = IMPAIR_HANDLE, .priority = TC_PRIO);
@@ -106,7 +106,7 @@ static int cmd_impair(int argc, char **argv)
 		}
 		if (pin_object(skel->obj, o.c.pin_dir, true))
 			goto out;
-		map_fd = dup(bpf_map__fd(skel->maps.el_impair_cfg));
+		map_fd = dup(bpf_map__fd(skel->maps.EL_MAP_IMPAIR));
 		prog_fd = dup(bpf_program__fd(skel->progs.el_tc_impair));
 	}
 	cfg.loss = rate_threshold(o.loss);

@@ -113,7 +113,9 @@ struct part {
 	int (*prog_fd)(void *, bool tc);
 };
 
-#define N_PARTS 4
+/* The objects after the dispatcher el_xdp, in load order; PARTS[] says what
+ * each one carries. */
+enum part_id { PART_TC, PART_QUORUM, PART_REPLY, PART_BROADCAST, N_PARTS };
 extern const struct part PARTS[N_PARTS];
 
 struct part_result {

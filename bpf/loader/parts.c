@@ -63,10 +63,10 @@ static int el_broadcast_fd_(void *s, bool tc)
 #define PART(x, needs, t, k) { #x, needs, t, k, x##_open_, x##_load_, x##_destroy_, x##_obj_, x##_fd_ }
 const struct part PARTS[N_PARTS] = {
 	/* the egress dispatcher arms quorum slots and hands marked frames to the fan-out */
-	PART(el_tc, EL_FP_BROADCAST | EL_FP_QUORUM, TAIL_NONE, 0),
-	PART(el_quorum, EL_FP_QUORUM, TAIL_XDP, EL_PROG_QUORUM),
-	PART(el_reply, EL_FP_REPLY, TAIL_XDP, EL_PROG_REPLY),
-	PART(el_broadcast, EL_FP_BROADCAST, TAIL_TC, EL_PROG_BROADCAST),
+	[PART_TC] = PART(el_tc, EL_FP_BROADCAST | EL_FP_QUORUM, TAIL_NONE, 0),
+	[PART_QUORUM] = PART(el_quorum, EL_FP_QUORUM, TAIL_XDP, EL_PROG_QUORUM),
+	[PART_REPLY] = PART(el_reply, EL_FP_REPLY, TAIL_XDP, EL_PROG_REPLY),
+	[PART_BROADCAST] = PART(el_broadcast, EL_FP_BROADCAST, TAIL_TC, EL_PROG_BROADCAST),
 };
 
 /* Opens part p, gives it the dispatcher's maps and loads it. On a refusal the

@@ -50,7 +50,7 @@ static int cmd_set(int argc, char **argv)
 	if (root_and_bpffs(o.c.pin_dir) || (fd = open_pinned(o.c.pin_dir, EL_STR(EL_MAP_CONFIG))) < 0)
 		return 1;
 	if (bpf_map_lookup_elem(fd, &k, &cfg)) {
-		fail("read el_config: %s", strerror(errno));
+		fail("read " EL_STR(EL_MAP_CONFIG) ": %s", strerror(errno));
 		goto out;
 	}
 	if (o.val & o.mask & ~cfg.loaded) {
@@ -60,7 +60,7 @@ static int cmd_set(int argc, char **argv)
 	}
 	cfg.enabled = (cfg.enabled & ~o.mask) | (o.val & o.mask);
 	if (bpf_map_update_elem(fd, &k, &cfg, BPF_ANY)) {
-		fail("write el_config: %s", strerror(errno));
+		fail("write " EL_STR(EL_MAP_CONFIG) ": %s", strerror(errno));
 		goto out;
 	}
 	fp_list(cfg.enabled, fps, sizeof(fps));

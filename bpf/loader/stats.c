@@ -18,7 +18,7 @@ int read_stats(const char *dir, struct el_stat out[EL_PROG_MAX])
 
 	if (ncpu <= 0)
 		return fail("cannot count possible CPUs: %s", strerror(-ncpu));
-	if ((fd = open_pinned(dir, "el_stats")) < 0)
+	if ((fd = open_pinned(dir, EL_STR(EL_MAP_STATS))) < 0)
 		return -1;
 	per = calloc((size_t)ncpu, sizeof(*per));
 	if (!per) {
@@ -28,7 +28,7 @@ int read_stats(const char *dir, struct el_stat out[EL_PROG_MAX])
 	memset(out, 0, sizeof(struct el_stat) * EL_PROG_MAX);
 	for (__u32 k = 0; k < EL_PROG_MAX; k++) {
 		if (bpf_map_lookup_elem(fd, &k, per)) {
-			fail("read el_stats[%u]: %s", k, strerror(errno));
+			fail("read " EL_STR(EL_MAP_STATS) "[%u]: %s", k, strerror(errno));
 			goto out;
 		}
 		for (int c = 0; c < ncpu; c++) {
