@@ -324,4 +324,32 @@ static __always_inline enum ingress_verdict ingress_decide(void *data, void *dat
 	return IN_PASS;
 }
 
+/*
+ * The switch both ingress dispatchers run on ingress_decide()'s verdict, in
+ * their own context and through their own prog array (el_xdp_progs or
+ * el_tc_progs): a tail call does not return, so falling through means the
+ * fast path is not loaded and the frame goes up unmarked. 1: drop the frame;
+ * 0: pass it up (counted as passed).
+ */
+static __always_inline int ingress_dispatch(void *ctx, void *progs, void *data, void *data_end,
+					    const struct el_config *cfg)
+{
+	switch (ingress_decide(data, data_end, cfg)) {
+	case IN_DROP:
+		return 1;
+	case IN_QUORUM:
+		bpf_tail_call(ctx, progs, EL_PROG_QUORUM);
+		count(EL_PROG_DISPATCH, C_ERRORS);
+		break;
+	case IN_REPLY:
+		bpf_tail_call(ctx, progs, EL_PROG_REPLY);
+		count(EL_PROG_DISPATCH, C_ERRORS);
+		break;
+	case IN_PASS:
+		break;
+	}
+	count(EL_PROG_DISPATCH, C_PASSED);
+	return 0;
+}
+
 #endif /* EL_COMMON_H */
