@@ -1,13 +1,24 @@
 /* SPDX-License-Identifier: MIT
  *
  * el_bpf.h - limits and private map layouts of the eBPF side, shared by the
- * programs (*.bpf.c) and the loader (el-loader.c). The structures that the
+ * programs (*.bpf.c) and the loader (bpf/loader/). The structures that the
  * replica also reads are in native/include/el_proto.h.
  */
 #ifndef EL_BPF_H
 #define EL_BPF_H
 
 #include <linux/types.h>
+
+/* The names of the maps only the programs and the loader use (the ones the
+ * replica opens too are EL_MAP_* in el_proto.h); el_common.h and
+ * el_impair.bpf.c declare the maps under these names, the loader finds and
+ * names them by these. */
+#define EL_MAP_PEERS     el_peers
+#define EL_MAP_STATS     el_stats
+#define EL_MAP_QSLOTS    el_qslots
+#define EL_MAP_XDP_PROGS el_xdp_progs
+#define EL_MAP_TC_PROGS  el_tc_progs
+#define EL_MAP_IMPAIR    el_impair_cfg
 
 /* Quorum slots (EL_QSLOTS): in el_proto.h, since the leader's window is
  * bounded by them. */

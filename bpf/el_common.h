@@ -49,7 +49,7 @@ struct {
 	__uint(max_entries, EL_MAX_REPLICAS);
 	__type(key, __u32);
 	__type(value, struct el_peer);
-} el_peers SEC(".maps");
+} EL_MAP_PEERS SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -96,7 +96,7 @@ struct {
 	__uint(max_entries, EL_PROG_MAX);
 	__type(key, __u32);
 	__type(value, struct el_stat);
-} el_stats SEC(".maps");
+} EL_MAP_STATS SEC(".maps");
 
 /* One quorum slot. PrepareOKs arrive on any CPU, so the slot is updated
  * under a spin lock (atomic fetch-and-or would need Linux 5.12). */
@@ -111,7 +111,7 @@ struct {
 	__uint(max_entries, EL_QSLOTS);
 	__type(key, __u32);
 	__type(value, struct el_qslot);
-} el_qslots SEC(".maps");
+} EL_MAP_QSLOTS SEC(".maps");
 
 /* Tail-call targets of the dispatchers, filled by the loader with the
  * programs this kernel accepted. */
@@ -120,14 +120,14 @@ struct {
 	__uint(max_entries, EL_PROG_MAX);
 	__type(key, __u32);
 	__type(value, __u32);
-} el_xdp_progs SEC(".maps");
+} EL_MAP_XDP_PROGS SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, EL_PROG_MAX);
 	__type(key, __u32);
 	__type(value, __u32);
-} el_tc_progs SEC(".maps");
+} EL_MAP_TC_PROGS SEC(".maps");
 
 /* ---- counters ------------------------------------------------------------ */
 
@@ -322,6 +322,34 @@ static __always_inline enum ingress_verdict ingress_decide(void *data, void *dat
 	if (f->el.type == EL_MSG_PREPARE && (cfg->enabled & EL_FP_REPLY))
 		return IN_REPLY;
 	return IN_PASS;
+}
+
+/*
+ * The switch both ingress dispatchers run on ingress_decide()'s verdict, in
+ * their own context and through their own prog array (el_xdp_progs or
+ * el_tc_progs): a tail call does not return, so falling through means the
+ * fast path is not loaded and the frame goes up unmarked. 1: drop the frame;
+ * 0: pass it up (counted as passed).
+ */
+static __always_inline int ingress_dispatch(void *ctx, void *progs, void *data, void *data_end,
+					    const struct el_config *cfg)
+{
+	switch (ingress_decide(data, data_end, cfg)) {
+	case IN_DROP:
+		return 1;
+	case IN_QUORUM:
+		bpf_tail_call(ctx, progs, EL_PROG_QUORUM);
+		count(EL_PROG_DISPATCH, C_ERRORS);
+		break;
+	case IN_REPLY:
+		bpf_tail_call(ctx, progs, EL_PROG_REPLY);
+		count(EL_PROG_DISPATCH, C_ERRORS);
+		break;
+	case IN_PASS:
+		break;
+	}
+	count(EL_PROG_DISPATCH, C_PASSED);
+	return 0;
 }
 
 #endif /* EL_COMMON_H */

@@ -28,7 +28,7 @@ struct {
 	__uint(max_entries, 64);
 	__type(key, __u32); /* ifindex */
 	__type(value, struct el_impair_rate);
-} el_impair_cfg SEC(".maps");
+} EL_MAP_IMPAIR SEC(".maps");
 
 SEC("tc")
 int el_tc_impair(struct __sk_buff *skb)

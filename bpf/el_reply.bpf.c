@@ -104,6 +104,57 @@ struct reply_plan {
 	__u64 view, opnum, commit;
 };
 
+/* What el_fr_decide() looks at: el_ctrl, el_fr_state (each field read
+ * once), this node's config and the Prepare's header. */
+static __always_inline void decide_input(struct el_fr_input *in, struct el_ctrl *c, struct el_fr_state *fr,
+					 const struct el_config *cfg, const struct el_frame *f)
+{
+	in->view_status = EL_READ_ONCE(c->view_status);
+	in->lease_ns = EL_READ_ONCE(c->lease_ns);
+	in->now_ns = bpf_ktime_get_ns();
+	in->fr_view = EL_READ_ONCE(fr->view);
+	in->fr_last = EL_READ_ONCE(fr->last_op);
+	in->my_idx = cfg->my_idx;
+	in->n = cfg->n_replicas;
+	in->p_view = f->el.view;
+	in->p_opnum = f->el.opnum;
+	in->p_sender = f->el.replica;
+	in->p_aux = f->el.aux;
+	in->p_len = f->el.payload_len + EL_HDR_LEN;
+	in->max_len = EL_FR_MAX_PAYLOAD;
+}
+
+/* The ring record for a Prepare of plen payload bytes, built in the per-CPU
+ * staging area (see el_fr_scratch): whole words up to the end of the frame,
+ * then the last bytes of the payload. */
+static __always_inline void stage_record(struct el_fr_scratch *scratch, struct el_frame *f, void *data_end, __u32 plen)
+{
+	__u64 *src, *dst;
+	__u8 *srcb, *dstb;
+	__u32 i;
+
+	scratch->rec.len = plen;
+	scratch->rec.pad = 0;
+	src = (__u64 *)((__u8 *)f + EL_HDR_OFFSET);
+	dst = (__u64 *)scratch->data;
+	for (i = 0; i < EL_FR_MAX_PAYLOAD / 8; i++) {
+		if ((void *)(src + i + 1) > data_end)
+			break;
+		dst[i] = src[i];
+	}
+	srcb = (__u8 *)f + EL_HDR_OFFSET;
+	dstb = scratch->data;
+	for (i = 0; i < 8; i++) {
+		__u32 off = bound_mask((plen & ~7u) + i);
+
+		if (off >= plen)
+			break;
+		if ((void *)(srcb + off + 1) > data_end)
+			break;
+		dstb[off] = srcb[off];
+	}
+}
+
 /* Decides, and on EL_FR_ACK copies the Prepare into the ring: 1 = answer it,
  * 0 = let it go up unchanged (counted). */
 static __always_inline int reply_take(void *data, void *data_end, struct reply_plan *p)
@@ -115,9 +166,7 @@ static __always_inline int reply_take(void *data, void *data_end, struct reply_p
 	struct el_fr_scratch *scratch;
 	struct el_frame *f = data;
 	struct el_fr_input in;
-	__u64 *src, *dst;
-	__u8 *srcb, *dstb;
-	__u32 key = 0, cpu, plen, leader_idx, i;
+	__u32 key = 0, cpu, plen, leader_idx;
 	int verdict;
 
 	count(EL_PROG_REPLY, C_SEEN);
@@ -133,19 +182,7 @@ static __always_inline int reply_take(void *data, void *data_end, struct reply_p
 
 	/* a locked add: a full barrier between this and the gate read below */
 	__sync_fetch_and_add(&busy->enter, 1);
-	in.view_status = EL_READ_ONCE(c->view_status);
-	in.lease_ns = EL_READ_ONCE(c->lease_ns);
-	in.now_ns = bpf_ktime_get_ns();
-	in.fr_view = EL_READ_ONCE(fr->view);
-	in.fr_last = EL_READ_ONCE(fr->last_op);
-	in.my_idx = cfg->my_idx;
-	in.n = cfg->n_replicas;
-	in.p_view = f->el.view;
-	in.p_opnum = f->el.opnum;
-	in.p_sender = f->el.replica;
-	in.p_aux = f->el.aux;
-	in.p_len = f->el.payload_len + EL_HDR_LEN;
-	in.max_len = EL_FR_MAX_PAYLOAD;
+	decide_input(&in, c, fr, cfg, f);
 	verdict = el_fr_decide(&in);
 	leader_idx = in.p_sender;
 	p->leader = bpf_map_lookup_elem(&el_peers, &leader_idx);
@@ -172,29 +209,8 @@ static __always_inline int reply_take(void *data, void *data_end, struct reply_p
 	p->opnum = in.p_opnum;
 	plen = bound_mask(in.p_len);
 
-	/* 1. hand the Prepare (UDP payload) to the replica, through the per-CPU
-	 * staging area (see el_fr_scratch). Whole words up to the end of the
-	 * frame, then the last bytes of the payload. */
-	scratch->rec.len = plen;
-	scratch->rec.pad = 0;
-	src = (__u64 *)((__u8 *)f + EL_HDR_OFFSET);
-	dst = (__u64 *)scratch->data;
-	for (i = 0; i < EL_FR_MAX_PAYLOAD / 8; i++) {
-		if ((void *)(src + i + 1) > data_end)
-			break;
-		dst[i] = src[i];
-	}
-	srcb = (__u8 *)f + EL_HDR_OFFSET;
-	dstb = scratch->data;
-	for (i = 0; i < 8; i++) {
-		__u32 off = bound_mask((plen & ~7u) + i);
-
-		if (off >= plen)
-			break;
-		if ((void *)(srcb + off + 1) > data_end)
-			break;
-		dstb[off] = srcb[off];
-	}
+	/* 1. hand the Prepare (UDP payload) to the replica */
+	stage_record(scratch, f, data_end, plen);
 	/* no wakeup: a self-IPI per record is a VM exit on virtual machines
 	 * (REFERENCE.md 7); the replica drains whenever it runs, at least
 	 * every tick */

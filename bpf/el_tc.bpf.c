@@ -126,20 +126,7 @@ int el_tc_ingress(struct __sk_buff *skb)
 		count(EL_PROG_DISPATCH, C_PASSED);
 		return TC_ACT_OK;
 	}
-	switch (ingress_decide((void *)(long)skb->data, (void *)(long)skb->data_end, cfg)) {
-	case IN_DROP:
-		return TC_ACT_SHOT;
-	case IN_QUORUM:
-		bpf_tail_call(skb, &el_tc_progs, EL_PROG_QUORUM);
-		count(EL_PROG_DISPATCH, C_ERRORS); /* not loaded: goes up unmarked */
-		break;
-	case IN_REPLY:
-		bpf_tail_call(skb, &el_tc_progs, EL_PROG_REPLY);
-		count(EL_PROG_DISPATCH, C_ERRORS);
-		break;
-	case IN_PASS:
-		break;
-	}
-	count(EL_PROG_DISPATCH, C_PASSED);
-	return TC_ACT_OK;
+	return ingress_dispatch(skb, &el_tc_progs, (void *)(long)skb->data, (void *)(long)skb->data_end, cfg)
+		       ? TC_ACT_SHOT
+		       : TC_ACT_OK;
 }

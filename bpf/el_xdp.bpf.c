@@ -24,20 +24,7 @@ int el_xdp_dispatch(struct xdp_md *ctx)
 		count(EL_PROG_DISPATCH, C_ERRORS);
 		return XDP_PASS;
 	}
-	switch (ingress_decide((void *)(long)ctx->data, (void *)(long)ctx->data_end, cfg)) {
-	case IN_DROP:
-		return XDP_DROP;
-	case IN_QUORUM:
-		bpf_tail_call(ctx, &el_xdp_progs, EL_PROG_QUORUM);
-		count(EL_PROG_DISPATCH, C_ERRORS); /* not loaded: goes up unmarked */
-		break;
-	case IN_REPLY:
-		bpf_tail_call(ctx, &el_xdp_progs, EL_PROG_REPLY);
-		count(EL_PROG_DISPATCH, C_ERRORS);
-		break;
-	case IN_PASS:
-		break;
-	}
-	count(EL_PROG_DISPATCH, C_PASSED);
-	return XDP_PASS;
+	return ingress_dispatch(ctx, &el_xdp_progs, (void *)(long)ctx->data, (void *)(long)ctx->data_end, cfg)
+		       ? XDP_DROP
+		       : XDP_PASS;
 }
