@@ -145,3 +145,20 @@ export const loaderArgv = {
 export function gdbArgv(binary: string, core: string): string[] {
   return ['gdb', '-batch', '-nx', '-ex', 'set pagination off', '-ex', 'bt', '-ex', 'thread apply all bt full', binary, core];
 }
+
+/**
+ * A Linux 5.8 build for libvirt guests. gcc 12 builds 5.8 only with
+ * HOSTCFLAGS=-fcommon (dtc's duplicate yylloc) and KCFLAGS=-Wno-error.
+ */
+export const kernelArgv = {
+  extract(tarball: string, dir: string): string[] {
+    return ['tar', '-xf', tarball, '-C', dir, '--strip-components=1'];
+  },
+  make(tree: string, targets: string[], jobs: number): string[] {
+    return ['make', '-C', tree, `-j${jobs}`, 'HOSTCFLAGS=-fcommon', 'KCFLAGS=-Wno-error', ...targets];
+  },
+  /** scripts/config on the tree's .config: `enable` =y, `disable` off. */
+  config(tree: string, enable: string[], disable: string[]): string[] {
+    return [`${tree}/scripts/config`, '--file', `${tree}/.config`, ...enable.flatMap((o) => ['--enable', o]), ...disable.flatMap((o) => ['--disable', o])];
+  },
+};

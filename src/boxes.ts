@@ -23,6 +23,8 @@ export interface BoxRecipe {
   needsInternet: boolean;
   /** Boots a kernel image of its own (a bzImage with every driver built in), given at build time. */
   ownKernel?: boolean;
+  /** No compiler inside: labs copy host-built binaries (`--build host`) unless told otherwise. */
+  hostBuild?: boolean;
 }
 
 export const BOX_RECIPES: BoxRecipe[] = [
@@ -33,6 +35,7 @@ export const BOX_RECIPES: BoxRecipe[] = [
     description: "Debian 12 built offline with debootstrap; the distribution's cloud kernel (6.1), runtime libs for --build host, gdb, bpftool",
     kernel: 'recorded',
     needsInternet: false,
+    hostBuild: true,
   },
   {
     name: 'debian12-k58',
@@ -42,6 +45,7 @@ export const BOX_RECIPES: BoxRecipe[] = [
     kernel: 'recorded',
     needsInternet: false,
     ownKernel: true,
+    hostBuild: true,
   },
   {
     name: 'ubuntu2004-k58',
@@ -63,14 +67,60 @@ export function recipeDir(recipe: BoxRecipe): string {
   return join(projectRoot(), 'boxes', recipe.dir);
 }
 
+/** Kernels built by `electrode-lab kernel build`: $ELECTRODE_LAB_KERNELS, else $XDG_CACHE_HOME/electrode-lab/kernels. */
+export function kernelCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.ELECTRODE_LAB_KERNELS) return resolve(env.ELECTRODE_LAB_KERNELS);
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'electrode-lab', 'kernels');
+}
+
+/** What `kernel build` records next to the image it made (kernel.json in the kernel cache). */
+export interface KernelRecord {
+  /** The image's `uname -r`. */
+  release: string;
+  /** Absolute path of the bzImage. */
+  image: string;
+  /** Its .config, kept next to it. */
+  config: string;
+  source: string;
+  built: string;
+  btf: boolean;
+}
+
+export function kernelRecordFile(env: NodeJS.ProcessEnv = process.env): string {
+  return join(kernelCacheDir(env), 'kernel.json');
+}
+
+/** The image `kernel build` recorded, when it is still there. */
+export function recordedKernel(env: NodeJS.ProcessEnv = process.env): KernelRecord | undefined {
+  try {
+    const r = JSON.parse(readFileSync(kernelRecordFile(env), 'utf8')) as Partial<KernelRecord>;
+    return typeof r.image === 'string' && typeof r.release === 'string' && existsSync(r.image) ? (r as KernelRecord) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where a 5.8 image came from, for the line `up` and `box build` print. */
+export interface OwnKernel {
+  path: string;
+  source: string;
+}
+
 /**
  * The 5.8 guest kernel image for debian12-k58 when none is given:
- * $ELECTRODE_LAB_K58_KERNEL, else the developers' ../shared/kernels/vmlinuz-5.8.1-vm.
+ * $ELECTRODE_LAB_K58_KERNEL, else the image `kernel build` recorded, else the
+ * developers' ../shared/kernels/vmlinuz-5.8.1-vm.
  */
-export function defaultOwnKernel(env: NodeJS.ProcessEnv = process.env, root = projectRoot()): string | undefined {
-  if (env.ELECTRODE_LAB_K58_KERNEL) return resolve(env.ELECTRODE_LAB_K58_KERNEL);
+export function ownKernelImage(env: NodeJS.ProcessEnv = process.env, root = projectRoot()): OwnKernel | undefined {
+  if (env.ELECTRODE_LAB_K58_KERNEL) return { path: resolve(env.ELECTRODE_LAB_K58_KERNEL), source: 'ELECTRODE_LAB_K58_KERNEL' };
+  const built = recordedKernel(env);
+  if (built) return { path: built.image, source: `built by \`electrode-lab kernel build\` from ${built.source}` };
   const shared = resolve(root, '..', 'shared', 'kernels', 'vmlinuz-5.8.1-vm');
-  return existsSync(shared) ? shared : undefined;
+  return existsSync(shared) ? { path: shared, source: 'the 5.8.1 guest image next to the checkout' } : undefined;
+}
+
+export function defaultOwnKernel(env: NodeJS.ProcessEnv = process.env, root = projectRoot()): string | undefined {
+  return ownKernelImage(env, root)?.path;
 }
 
 /** Built boxes are cached here: $ELECTRODE_LAB_BOXES, else $XDG_CACHE_HOME/electrode-lab/boxes (~/.cache/...). */
@@ -103,9 +153,20 @@ function readMeta(file: string): BoxMeta | undefined {
   }
 }
 
+function installedBoxDir(box: string, env: NodeJS.ProcessEnv): string {
+  return join(vagrantHome(env), 'boxes', box.replace(/\//g, '-VAGRANTSLASH-'));
+}
+
+/** Whether vagrant has this box for libvirt (its folder, as `vagrant box add` leaves it: read without running vagrant). */
+export function boxAdded(box: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const dir = installedBoxDir(box, env);
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir).some((version) => existsSync(join(dir, version, 'libvirt', 'metadata.json')));
+}
+
 /** The kernel an installed vagrant box records, if it is one of ours. */
 export function installedBoxMeta(box: string, env: NodeJS.ProcessEnv = process.env): BoxMeta | undefined {
-  const dir = join(vagrantHome(env), 'boxes', box.replace(/\//g, '-VAGRANTSLASH-'));
+  const dir = installedBoxDir(box, env);
   if (!existsSync(dir)) return undefined;
   for (const version of readdirSync(dir).sort().reverse()) {
     const m = readMeta(join(dir, version, 'libvirt', 'electrode-lab.json'));

@@ -15,6 +15,15 @@ export interface CreateLabOptions {
   afterUp?: () => void;
 }
 
+/**
+ * What every lab creation runs after the probe: the provider brings what its
+ * nodes need (prepare), then adopts machines that exist (adoptPlan).
+ */
+export async function prepareLab(plan: Plan, provider: Provider, ctx: ProviderContext): Promise<Plan> {
+  const prepared = provider.prepare ? await provider.prepare(plan, ctx) : plan;
+  return provider.adoptPlan ? ctx.progress.step('reading the machines (ssh)', () => provider.adoptPlan!(prepared, ctx)) : prepared;
+}
+
 export async function createLab(plan: Plan, provider: Provider, ctx: ProviderContext, opts: CreateLabOptions = {}): Promise<void> {
   const { paths, progress } = ctx;
   saveLabFiles(paths, plan);

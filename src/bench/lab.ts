@@ -10,7 +10,7 @@ import { probeHostFacts } from '../probe.js';
 import { Progress, Provider, ProviderContext } from '../providers/provider.js';
 import { Runner } from '../runner.js';
 import { SpecInput, normalizeSpec } from '../spec.js';
-import { createLab } from '../lab.js';
+import { createLab, prepareLab } from '../lab.js';
 import { loadPlan, loadState, removeLabState } from '../state.js';
 import { OpenLab, openLab } from '../providers/lab.js';
 
@@ -75,7 +75,7 @@ export class LabControl {
     const pctx: ProviderContext = { runner: this.deps.runner, paths: this.paths, progress: this.deps.progress, ...(this.deps.signal ? { signal: this.deps.signal } : {}) };
     const problems = await provider.probe(pctx);
     if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
-    const plan = provider.adoptPlan ? await provider.adoptPlan(planned.plan, pctx) : planned.plan;
+    const plan = await prepareLab(planned.plan, provider, pctx);
     await this.deps.progress.step(`lab '${this.lab}' up with ${n} replicas (${plan.provider})`, () => createLab(plan, provider, pctx));
     return benchLab(plan, this.paths, provider, pctx);
   }

@@ -5,12 +5,9 @@
  * vagrant; a rebuild reuses the cached .box unless --rebuild.
  */
 import { Command } from 'commander';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { BOX_RECIPES, boxCacheDir, boxRecipe, builtBoxFile, cachedBoxMeta, defaultOwnKernel, installedBoxMeta, parseBoxList, recipeDir } from '../boxes.js';
-import { bzImageRelease } from '../kernelcheck.js';
+import { BOX_RECIPES, boxCacheDir, boxRecipe, cachedBoxMeta, installedBoxMeta, parseBoxList } from '../boxes.js';
+import { buildAndAddBox } from '../boxBuild.js';
 import { LabError } from '../diagnostics.js';
-import { defaultLockFile, kernelInstallScript, kernelMirror, kernelPin, resolveChecksums } from '../kernel.js';
 import { findNode } from '../plan.js';
 import { CliContext } from './context.js';
 
@@ -21,7 +18,7 @@ export function registerBox(program: Command, ctx: CliContext): void {
     .description('build a base box from its recipe and add it to vagrant')
     .argument('<name>', `recipe: ${BOX_RECIPES.map((b) => b.name).join(' | ')}`)
     .option('--rebuild', 'build again even when the cache has the box')
-    .option('--kernel-image <bzImage>', 'debian12-k58: the 5.8 kernel image the VMs boot (default $ELECTRODE_LAB_K58_KERNEL, else ../shared/kernels/vmlinuz-5.8.1-vm)')
+    .option('--kernel-image <bzImage>', 'debian12-k58: the 5.8 kernel image the VMs boot (default $ELECTRODE_LAB_K58_KERNEL, else the one `kernel build` recorded, else ../shared/kernels/vmlinuz-5.8.1-vm)')
     .addHelpText(
       'after',
       `
@@ -44,45 +41,7 @@ Built boxes are cached in ${boxCacheDir(ctx.env)} (ELECTRODE_LAB_BOXES).`,
     )
     .action(async (name: string, opts: { rebuild?: boolean; kernelImage?: string }) => {
       const recipe = boxRecipe(name);
-      const runner = ctx.runner();
-      const progress = ctx.progress();
-      const file = builtBoxFile(recipe, ctx.env);
-      const outDir = join(boxCacheDir(ctx.env), recipe.name);
-      let buildEnv: NodeJS.ProcessEnv | undefined;
-      if (recipe.ownKernel) {
-        const image = opts.kernelImage ?? defaultOwnKernel(ctx.env);
-        if (!image) throw new LabError(`box ${recipe.name} boots a Linux 5.8 kernel image of your own: pass --kernel-image <bzImage> (or set ELECTRODE_LAB_K58_KERNEL); \`electrode-lab box build --help\` says how to build one`, 'BOX_NO_KERNEL_IMAGE');
-        const release = existsSync(image) ? bzImageRelease(readFileSync(image)) : undefined;
-        if (!release) throw new LabError(`${image} is not an x86 bzImage (no 'HdrS' setup header): pass a kernel image built with \`make bzImage\``, 'BOX_BAD_KERNEL_IMAGE');
-        buildEnv = { ...ctx.env, BOX_NAME: recipe.name, BOX_KERNEL: image, BOX_KERNEL_RELEASE: release };
-        progress.info(`${recipe.name}: kernel ${release} from ${image}`);
-      }
-      if (opts.rebuild || !existsSync(file)) {
-        mkdirSync(outDir, { recursive: true });
-        if (recipe.kernel !== 'recorded') {
-          // the recipe installs the pinned kernel with the same verified script `up` uses
-          const pin = kernelPin(recipe.kernel)!;
-          const mirror = kernelMirror(ctx.env);
-          const { sums } = await resolveChecksums(pin, defaultLockFile(), mirror, async (url) => {
-            const res = await fetch(url);
-            if (!res.ok) throw new Error(`HTTP ${res.status}`);
-            return res.text();
-          });
-          writeFileSync(join(outDir, 'kernel.sh'), kernelInstallScript(pin, sums, mirror));
-        }
-        await progress.step(`building ${recipe.box} from ${recipeDir(recipe)}`, async () => {
-          const r = await runner.run(['bash', join(recipeDir(recipe), 'build.sh'), outDir], { check: false, timeoutMs: 3_600_000, ...(buildEnv ? { env: buildEnv } : {}) });
-          if (r.exitCode !== 0) {
-            const tail = (r.stderr || r.stdout).trim().split('\n').slice(-8).join('\n');
-            throw new LabError(`box recipe ${recipe.name} failed (exit ${r.exitCode}):\n${tail}`, 'BOX_BUILD_FAILED');
-          }
-        });
-      } else {
-        progress.info(`using the cached ${file} (--rebuild to build again)`);
-      }
-      await progress.step(`vagrant box add ${recipe.box}`, async () => {
-        await runner.run(['vagrant', 'box', 'add', '--force', '--name', recipe.box, file], { env: { ...ctx.env, VAGRANT_CHECKPOINT_DISABLE: '1' } });
-      });
+      await buildAndAddBox(recipe, opts, { runner: ctx.runner(), progress: ctx.progress(), env: ctx.env });
       const meta = cachedBoxMeta(recipe, ctx.env);
       ctx.out(`box ${recipe.box} ready${meta ? `: kernel ${meta.kernel}` : ''}`);
       ctx.out(`use it: electrode-lab up 3 --provider vagrant --box ${recipe.box}   (its VMs run the box's kernel${meta ? `, ${meta.kernel}` : ''})`);

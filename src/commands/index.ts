@@ -17,6 +17,7 @@ import { registerRestart } from './restart.js';
 import { registerCheck } from './check.js';
 import { registerLab } from './lab.js';
 import { registerUpstream } from './upstream.js';
+import { registerKernel } from './kernel.js';
 
 export { makeContext } from './context.js';
 export type { CliContext, GlobalOptions, LoadedLab } from './context.js';
@@ -24,5 +25,5 @@ export type { CliContext, GlobalOptions, LoadedLab } from './context.js';
 export type RegisterCommand = (program: Command, ctx: CliContext) => void;
 
 /** Every command of the CLI, in help order. Other modules add theirs here. */
-export const commands: RegisterCommand[] = [registerUp, registerDown, registerStatus, registerExec, registerRender, registerBpf, registerCluster, registerRestart, registerBench, registerCheck, registerBox, registerSsh, registerLab, registerUpstream];
+export const commands: RegisterCommand[] = [registerUp, registerDown, registerStatus, registerExec, registerRender, registerBpf, registerCluster, registerRestart, registerBench, registerCheck, registerBox, registerKernel, registerSsh, registerLab, registerUpstream];
 

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { probeHostFacts } from '../probe.js';
 import { peerTable, replicaConfig } from '../render.js';
-import { createLab } from '../lab.js';
+import { createLab, prepareLab } from '../lab.js';
 import { CliContext } from './context.js';
 import { addSpecOptions, planFromOptions, SpecOptions } from './specFlags.js';
 import { UpstreamFlags, addUpstreamOptions, upUpstream, upstreamFlagProblems } from './upstream.js';
@@ -39,8 +39,9 @@ else netns; the choice and the reason are printed.`,
     const pctx = ctx.providerContext(paths);
     const problems = [...(await provider.probe(pctx)), ...upstreamFlagProblems(opts, planned)];
     if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
-    // machines that exist are what they are: their addresses replace the invented ones
-    const plan = provider.adoptPlan ? await progress.step('reading the machines (ssh)', () => provider.adoptPlan!(planned, pctx)) : planned;
+    // what the nodes need is brought first (a VM lab's box and daemons); machines that exist are
+    // what they are: their addresses replace the invented ones
+    const plan = await prepareLab(planned, provider, pctx);
 
     if (g.dryRun) {
       ctx.out(`[dry-run] would write ${paths.planFile}, ${paths.replicaConfigFile}, ${paths.peerTableFile}`);

@@ -115,6 +115,13 @@ export interface ProviderHooks {
    */
   adoptPlan?(plan: Plan, ctx: ProviderContext): Promise<Plan>;
   /**
+   * After probe, before the plan is saved: brings what the nodes need on this
+   * host (VMs: the base box, the libvirt daemons) and says what it chose and
+   * why. Returns the plan, changed when another base box had to stand in.
+   * Throws before creating anything when it cannot. Default: the plan as it is.
+   */
+  prepare?(plan: Plan, ctx: ProviderContext): Promise<Plan>;
+  /**
    * A process that died on `node`: its core (copied to this host) and, when
    * gdb must run on the node, its output. Default: the core in this host's
    * cores folder `hostCoresDir` (the node runs on this host's kernel).

@@ -14,8 +14,12 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { Diagnostic, LabError } from '../diagnostics.js';
-import { boxKernel as boxKernelOf } from '../boxes.js';
+import { Diagnostic, DiagnosticsError, LabError } from '../diagnostics.js';
+import { BOX_RECIPES, boxKernel as boxKernelOf } from '../boxes.js';
+import { buildAndAddBox } from '../boxBuild.js';
+import { bzImageRelease } from '../kernelcheck.js';
+import { boxDecision, boxFacts, internetAnswers, planOnBox } from './vagrantBox.js';
+import { libvirtdDecision, libvirtdFacts, startDaemons, StartedDaemon, stopDaemonsIfLast } from './libvirtd.js';
 import { defaultLockFile, kernelInstallScript, kernelMirror, kernelPin, resolveChecksums } from '../kernel.js';
 import { LabPaths, projectRoot } from '../paths.js';
 import { bpfObject, hostArtifacts, loaderPath } from '../build.js';
@@ -215,21 +219,68 @@ export class VagrantProvider implements Provider {
   async probe(ctx: ProviderContext): Promise<Diagnostic[]> {
     const d = [...rootDiagnostic('the vagrant provider (libvirt system connection, bpffs in the VMs)'), ...missingTools(VAGRANT_TOOLS, this.env)];
     if (d.length || ctx.runner.dryRun) return d;
-    const v = await ctx.runner.run(['virsh', '-c', LIBVIRT_URI, 'version'], { check: false, env: this.vagrantEnv() });
-    if (v.exitCode !== 0) {
-      d.push({
-        code: 'HOST_LIBVIRTD_DOWN',
-        subject: LIBVIRT_URI,
-        message: `libvirtd is not answering (${v.stderr.trim().split('\n')[0] ?? ''})`,
-        hint: 'start it: `virtlogd -d && libvirtd -d` (no systemd here), or `systemctl start libvirtd`',
-      });
-    }
+    // a daemon up can start itself is no problem: prepare starts it
+    const ld = libvirtdDecision(await libvirtdFacts(ctx.runner, LIBVIRT_URI, this.vagrantEnv()), LIBVIRT_URI);
+    if (ld.kind === 'stop') d.push(ld.diagnostic);
     return d;
+  }
+
+  /**
+   * The box first (a stop here creates nothing), then the libvirt daemons
+   * (started when this host has no systemd), then the box's build or add.
+   * Prints which box, which kernel and why before any VM starts.
+   */
+  async prepare(plan: Plan, ctx: ProviderContext): Promise<Plan> {
+    const { runner, progress } = ctx;
+    const facts = await boxFacts(plan, this.env, () => progress.step(`${plan.vm.box} must be built: asking whether the internet answers (kernel mirror, Vagrant Cloud; ELECTRODE_LAB_OFFLINE=1 skips this)`, () => internetAnswers(this.env)));
+    const d = boxDecision(facts, (k) => {
+      try {
+        return bzImageRelease(readFileSync(k.path));
+      } catch {
+        return undefined;
+      }
+    });
+    if (d.kind === 'stop') throw new DiagnosticsError([d.diagnostic], 'preconditions');
+    const next = planOnBox(plan, d);
+    const kernel = next.vm.kernel === 'box' ? d.kernel : `${next.vm.kernel} (the lab's pin, installed in each VM at provisioning)`;
+    progress.info(`box: ${d.box}, kernel ${kernel}`);
+    progress.info(`  why: ${d.why}`);
+    if (d.fallback && next.spec.vm.build === 'host' && plan.spec.vm.build === undefined) progress.info(`  binaries: host-built (--build host): ${d.box} has no compiler`);
+
+    let started: StartedDaemon[] = [];
+    if (runner.dryRun) {
+      progress.info('[dry-run] would start virtlogd and libvirtd here if they are down and this host has no systemd');
+    } else {
+      const ld = libvirtdDecision(await libvirtdFacts(runner, LIBVIRT_URI, this.vagrantEnv()), LIBVIRT_URI);
+      if (ld.kind === 'stop') throw new DiagnosticsError([ld.diagnostic], 'preconditions');
+      if (ld.kind === 'start') {
+        progress.info(`${ld.why}: starting ${ld.daemons.join(' and ')} (once, for every VM lab on this host)`);
+        started = await startDaemons(ld.daemons, { runner, progress, home: ctx.paths.home, lab: plan.lab, uri: LIBVIRT_URI, env: this.vagrantEnv() });
+      }
+    }
+    if (d.step !== 'none' && d.recipe) {
+      if (runner.dryRun) {
+        progress.info(`[dry-run] would ${d.step === 'add' ? 'add the cached build of' : 'build and add'} ${d.box} (\`electrode-lab box build ${d.recipe.name}\`)`);
+      } else {
+        try {
+          await buildAndAddBox(d.recipe, d.image ? { kernelImage: d.image.path } : {}, { runner, progress, env: this.env });
+        } catch (e) {
+          if (started.length) await this.stopDaemons(plan, ctx);
+          throw e;
+        }
+      }
+    }
+    return next;
+  }
+
+  /** The libvirt daemons an `up` started, when no other VM lab is left. */
+  private async stopDaemons(plan: Plan, ctx: ProviderContext): Promise<void> {
+    await stopDaemonsIfLast({ runner: ctx.runner, progress: ctx.progress, home: ctx.paths.home, lab: plan.lab, vmLab: (p) => p === this.name });
   }
 
   async up(plan: Plan, ctx: ProviderContext): Promise<void> {
     const { paths, progress, runner } = ctx;
-    const buildMode = plan.spec.vm.build ?? buildModeFrom(this.env);
+    const buildMode = plan.spec.vm.build ?? (this.env.ELECTRODE_LAB_VM_BUILD ? buildModeFrom(this.env) : BOX_RECIPES.find((b) => b.box === plan.vm.box)?.hostBuild ? 'host' : 'guest');
     if (buildMode === 'host' && !runner.dryRun) {
       const missing = hostArtifacts().filter((f) => !existsSync(f));
       if (missing.length) throw new LabError(`--build host needs ${missing.join(', ')}; run \`npm run build\` first`, 'HOST_BUILD_MISSING');
@@ -483,6 +534,7 @@ export class VagrantProvider implements Provider {
     await progress.step(`libvirt sweep: domains ${domainPrefix(plan)}*, network ${plan.vm.libvirtNetwork}, volumes`, async () => {
       await this.sweepLibvirt(plan, ctx);
     });
+    await this.stopDaemons(plan, ctx);
   }
 
   /** Removes this lab's domains, volumes and private network, whatever vagrant left. */
