@@ -4,6 +4,7 @@
 #ifndef EL_HARNESS_H
 #define EL_HARNESS_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 extern int h_failed_checks;
@@ -23,5 +24,21 @@ extern int h_failed_checks;
 			h_failed_checks++;                                             \
 		}                                                                      \
 	} while (0)
+
+/* Runs each test, prints "ok"/"FAIL" and its name, and counts it. */
+struct h_test {
+	const char *name;
+	void (*fn)(void);
+};
+static inline void h_run(const struct h_test *tests, size_t n, int *passed, int *failed)
+{
+	for (size_t i = 0; i < n; i++) {
+		int before = h_failed_checks;
+		tests[i].fn();
+		int ok = h_failed_checks == before;
+		printf("%s %s\n", ok ? "ok  " : "FAIL", tests[i].name);
+		ok ? (*passed)++ : (*failed)++;
+	}
+}
 
 #endif

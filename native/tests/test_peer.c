@@ -78,15 +78,9 @@ static void test_requests_only_from_clients(void)
 void peer_tests(int *passed, int *failed);
 void peer_tests(int *passed, int *failed)
 {
-	static const struct { const char *name; void (*fn)(void); } tests[] = {
+	static const struct h_test tests[] = {
 		{ "peer: a replica message only from that replica's address and port", test_replica_messages_need_their_address },
 		{ "peer: a client request only from an address that is no replica's", test_requests_only_from_clients },
 	};
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		int before = h_failed_checks;
-		tests[i].fn();
-		int ok = h_failed_checks == before;
-		printf("%s %s\n", ok ? "ok  " : "FAIL", tests[i].name);
-		ok ? (*passed)++ : (*failed)++;
-	}
+	h_run(tests, sizeof(tests) / sizeof(tests[0]), passed, failed);
 }

@@ -1279,7 +1279,7 @@ static void test_config_quorum_intersection(void)
 void vr_tests(int *passed, int *failed);
 void vr_tests(int *passed, int *failed)
 {
-	static const struct { const char *name; void (*fn)(void); } tests[] = {
+	static const struct h_test tests[] = {
 		{ "vr: only the kernel's mark counts as a quorum", test_quorum_mark },
 		{ "vr: fast reply: a DoViewChange holds every op the kernel acknowledged", test_fast_reply_view_change },
 		{ "vr: fast reply: a late record is counted, not applied", test_fast_reply_late_record },
@@ -1303,11 +1303,5 @@ void vr_tests(int *passed, int *failed)
 		{ "snapshot: a replica behind every log catches up, then logs shrink", test_behind_the_log_catches_up_by_snapshot },
 		{ "snapshot: bytes are checked before anything changes", test_snapshot_decoding },
 	};
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		int before = h_failed_checks;
-		tests[i].fn();
-		int ok = h_failed_checks == before;
-		printf("%s %s\n", ok ? "ok  " : "FAIL", tests[i].name);
-		ok ? (*passed)++ : (*failed)++;
-	}
+	h_run(tests, sizeof(tests) / sizeof(tests[0]), passed, failed);
 }
