@@ -11,8 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { attachFastPaths, FastPaths } from '../src/bpf.js';
-import { clients } from '../src/plan.js';
-import { isRoot, show, stats, Stats, TestLab, upLab } from './bpf.helpers.js';
+import { isRoot, labCluster, show, stats, Stats, TestLab, upLab } from './bpf.helpers.js';
 import { buildNative, ProviderLauncher, TestCluster } from './helpers/cluster.js';
 
 const OPS = 10_000;
@@ -51,18 +50,8 @@ describe.skipIf(!isRoot).each([3, 5, 7])('%i replicas, native replica + eBPF fas
     // a fresh attach per run: replaces the previous programs, counters start at 0
     // the netns default hook (TC ingress); test/hostile.netns.test.ts runs a lab on native XDP
     await attachFastPaths(lab.plan, lab.provider, lab.ctx, fp);
-    const launcher = new ProviderLauncher(lab.provider, lab.plan, lab.ctx);
+    const { launcher, cluster: c } = labCluster(lab, join(scratch, `run${seq}`), `replica-b${seq++}`);
     launchers.push(launcher);
-    const c = new TestCluster({
-      dir: join(scratch, `run${seq}`),
-      procName: `replica-b${seq++}`,
-      n,
-      f: lab.plan.cluster.f,
-      addrs: lab.r.map((r) => ({ ip: r.ip, port: r.port })),
-      replicaNodes: lab.r.map((r) => r.name),
-      clientNode: clients(lab.plan)[0]!.name,
-      launcher,
-    });
     await c.start((i) => ['--bpf-pin-dir', lab.r[i]!.pinDir, ...replicaFlags(fp)]);
     return c;
   }

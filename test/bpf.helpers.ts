@@ -9,13 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { LabPaths, projectRoot } from '../src/paths.js';
-import { Plan, PlanNode, planLab, replicas } from '../src/plan.js';
+import { clients, Plan, PlanNode, planLab, replicas } from '../src/plan.js';
 import { QuietProgress } from '../src/progress.js';
 import { NetnsProvider, nsenterArgv } from '../src/providers/netns.js';
 import { ProviderContext } from '../src/providers/provider.js';
 import { ExecaRunner } from '../src/runner.js';
 import { normalizeSpec } from '../src/spec.js';
 import { saveLabFiles } from '../src/state.js';
+import { ProviderLauncher, TestCluster } from './helpers/cluster.js';
 
 export const ROOT = projectRoot();
 export const LOADER = join(ROOT, 'bpf', 'build', 'el-loader');
@@ -144,4 +145,15 @@ export async function show(node: PlanNode): Promise<{ pinned: boolean; attached:
   const r = await loader(node, ['show', '--pin-dir', node.pinDir, '--json']);
   if (r.exitCode !== 0) throw new Error(`show ${node.name}: ${r.stderr}`);
   return JSON.parse(r.stdout);
+}
+
+/** Our replicas on a lab's nodes (one per replica node, the client on the first client node), started by the caller. */
+export function labCluster(lab: TestLab, dir: string, procName: string): { launcher: ProviderLauncher; cluster: TestCluster } {
+  const launcher = new ProviderLauncher(lab.provider, lab.plan, lab.ctx);
+  const cluster = new TestCluster({
+    dir, procName, n: lab.plan.cluster.n, f: lab.plan.cluster.f,
+    addrs: lab.r.map((r) => ({ ip: r.ip, port: r.port })),
+    replicaNodes: lab.r.map((r) => r.name), clientNode: clients(lab.plan)[0]!.name, launcher,
+  });
+  return { launcher, cluster };
 }

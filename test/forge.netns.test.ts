@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clients } from '../src/plan.js';
-import { ep, ipPort, isRoot, send, TestLab, upLab } from './bpf.helpers.js';
+import { ep, ipPort, isRoot, labCluster, send, TestLab, upLab } from './bpf.helpers.js';
 import { buildNative, processAlive, ProviderLauncher, TestCluster, waitFor } from './helpers/cluster.js';
 
 /** near 2^64-1: with --count the sender numbers its datagrams from here up */
@@ -31,12 +31,7 @@ describe.skipIf(!isRoot)('forged PrepareOKs while both followers are stopped (is
     await buildNative();
     scratch = mkdtempSync(join(tmpdir(), 'el-forge-'));
     lab = await upLab('fg', 3);
-    launcher = new ProviderLauncher(lab.provider, lab.plan, lab.ctx);
-    c = new TestCluster({
-      dir: scratch, procName: 'replica-fg', n: 3, f: 1,
-      addrs: lab.r.map((r) => ({ ip: r.ip, port: r.port })),
-      replicaNodes: lab.r.map((r) => r.name), clientNode: clients(lab.plan)[0]!.name, launcher,
-    });
+    ({ launcher, cluster: c } = labCluster(lab, scratch, 'replica-fg'));
     await c.start();
   }, 180_000);
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachFastPaths } from '../src/bpf.js';
 import { clients } from '../src/plan.js';
-import { ep, ipPort, isRoot, send, stats, TestLab, upLab } from './bpf.helpers.js';
+import { ep, ipPort, isRoot, labCluster, send, stats, TestLab, upLab } from './bpf.helpers.js';
 import { buildNative, ProviderLauncher, TestCluster } from './helpers/cluster.js';
 
 const U64_MAX = '18446744073709551615';
@@ -30,12 +30,7 @@ describe.skipIf(!isRoot)('hostile datagrams at a running lab with all fast paths
     scratch = mkdtempSync(join(tmpdir(), 'el-hostile-'));
     lab = await upLab('h', 3);
     await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native');
-    launcher = new ProviderLauncher(lab.provider, lab.plan, lab.ctx);
-    c = new TestCluster({
-      dir: scratch, procName: 'replica-h', n: 3, f: 1,
-      addrs: lab.r.map((r) => ({ ip: r.ip, port: r.port })),
-      replicaNodes: lab.r.map((r) => r.name), clientNode: clients(lab.plan)[0]!.name, launcher,
-    });
+    ({ launcher, cluster: c } = labCluster(lab, scratch, 'replica-h'));
     await c.start((i) => ['--bpf-pin-dir', lab.r[i]!.pinDir, '--fast-broadcast', '--fast-quorum', '--fast-reply']);
   }, 180_000);
 
