@@ -22,6 +22,7 @@ const CTRL_SIZE = 56; // struct el_ctrl
 const CONFIG_SIZE = 48; // struct el_config (the quorum token at 40)
 const FR_STATE_SIZE = 16; // struct el_fr_state
 const FR_BUSY_SIZE = 64; // struct el_fr_busy
+const PEER_SIZE = 20; // struct el_peer
 const MMAPABLE = '1024'; // BPF_F_MMAPABLE: the replica maps el_ctrl, el_config, el_fr_state, el_fr_busy
 const FP_ALL = 0x7;
 
@@ -31,8 +32,15 @@ async function bpftool(...args: string[]): Promise<string> {
   return r.stdout;
 }
 
-/** Pins el_ctrl, el_config (with `enabled` and `loaded`), el_fr_state, el_fr_busy and el_fr_ring in a folder of ours. */
-async function makePins(name: string, enabled: number, loaded = FP_ALL): Promise<string> {
+type Addr = { ip: string; port: number };
+
+/**
+ * Pins el_ctrl, el_config (with `enabled` and `loaded`, and the cluster identity
+ * the loader writes: n, f, this index, its address), el_peers (every replica's
+ * address), el_fr_state, el_fr_busy and el_fr_ring in a folder of ours: what
+ * `electrode-lab attach` would pin for replica `idx` of `addrs`.
+ */
+async function makePins(name: string, enabled: number, addrs: Addr[], idx: number, loaded = FP_ALL): Promise<string> {
   const dir = join(PIN_ROOT, name);
   mkdirSync(dir, { recursive: true });
   const arr = (map: string, size: number, entries = 1) => bpftool('map', 'create', join(dir, map), 'type', 'array', 'key', '4', 'value', String(size), 'entries', String(entries), 'name', map, 'flags', MMAPABLE);
@@ -40,12 +48,34 @@ async function makePins(name: string, enabled: number, loaded = FP_ALL): Promise
   await arr('el_config', CONFIG_SIZE);
   await arr('el_fr_state', FR_STATE_SIZE);
   await arr('el_fr_busy', FR_BUSY_SIZE, cpus());
+  await bpftool('map', 'create', join(dir, 'el_peers'), 'type', 'array', 'key', '4', 'value', String(PEER_SIZE), 'entries', String(addrs.length), 'name', 'el_peers');
   await bpftool('map', 'create', join(dir, 'el_fr_ring'), 'type', 'ringbuf', 'key', '0', 'value', '0', 'entries', '65536', 'name', 'el_fr_ring');
   const cfg = Buffer.alloc(CONFIG_SIZE);
+  cfg.writeUInt32LE(addrs.length, 0); // el_config.n_replicas
+  cfg.writeUInt32LE(Math.floor((addrs.length - 1) / 2), 4); // el_config.f
+  cfg.writeUInt32LE(idx, 8); // el_config.my_idx
   cfg.writeUInt32LE(enabled, 12); // el_config.enabled
   cfg.writeUInt32LE(loaded, 16); // el_config.loaded
-  await bpftool('map', 'update', 'pinned', join(dir, 'el_config'), 'key', '0', '0', '0', '0', 'value', ...[...cfg].map(String));
+  cfg.writeUInt16BE(addrs[idx]!.port, 26); // el_config.my_port (network order)
+  ipBytes(addrs[idx]!.ip).copy(cfg, 28); // el_config.my_ip (network order)
+  await bpftool('map', 'update', 'pinned', join(dir, 'el_config'), 'key', ...key(0), 'value', ...[...cfg].map(String));
+  for (const [i, a] of addrs.entries()) {
+    const peer = Buffer.alloc(PEER_SIZE);
+    ipBytes(a.ip).copy(peer, 0); // el_peer.ip
+    peer.writeUInt16BE(a.port, 4); // el_peer.port
+    await bpftool('map', 'update', 'pinned', join(dir, 'el_peers'), 'key', ...key(i), 'value', ...[...peer].map(String));
+  }
   return dir;
+}
+
+function key(i: number): string[] {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(i, 0);
+  return [...b].map(String);
+}
+
+function ipBytes(ip: string): Buffer {
+  return Buffer.from(ip.split('.').map(Number));
 }
 
 async function lookup(dir: string, map: string): Promise<Buffer> {
@@ -96,17 +126,18 @@ describe.skipIf(!IS_ROOT || !BPFFS)('replica eBPF hooks on real pinned maps', ()
   });
 
   it('refuses --fast-broadcast / --fast-quorum / --fast-reply when el_config.enabled lacks the bit', async () => {
-    const c = new TestCluster({ dir: join(scratch, 'off'), n: 3, f: 1, addrs: loopbackAddrs(3, nextPortBase()), replicaNodes: ['r0', 'r1', 'r2'], clientNode: 'c', launcher });
-    const dir = await makePins('off', 0x2 | 0x4); // quorum + reply on, broadcast OFF
+    const addrs = loopbackAddrs(3, nextPortBase());
+    const c = new TestCluster({ dir: join(scratch, 'off'), n: 3, f: 1, addrs, replicaNodes: ['r0', 'r1', 'r2'], clientNode: 'c', launcher });
+    const dir = await makePins('off', 0x2 | 0x4, addrs, 0); // quorum + reply on, broadcast OFF
     const r = await execa(replicaBin, ['-c', c.configFile, '-i', '0', '--bpf-pin-dir', dir, '--fast-broadcast'], { reject: false, timeout: 10_000 });
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain('electrode-lab attach --broadcast');
-    const dir2 = await makePins('off2', 0x1);
+    const dir2 = await makePins('off2', 0x1, addrs, 1);
     const q = await execa(replicaBin, ['-c', c.configFile, '-i', '1', '--bpf-pin-dir', dir2, '--fast-reply'], { reject: false, timeout: 10_000 });
     expect(q.exitCode).toBe(1);
     expect(q.stderr).toContain('electrode-lab attach --reply');
     // a fast path this kernel's verifier rejected at attach: the message says that, not "switch it on"
-    const dir3 = await makePins('off3', 0x1, 0x1 | 0x2);
+    const dir3 = await makePins('off3', 0x1, addrs, 1, 0x1 | 0x2);
     const v = await execa(replicaBin, ['-c', c.configFile, '-i', '1', '--bpf-pin-dir', dir3, '--fast-reply'], { reject: false, timeout: 10_000 });
     expect(v.exitCode).toBe(1);
     expect(v.stderr).toMatch(/--fast-reply given but this kernel's verifier rejected that fast path at attach/);
@@ -115,8 +146,9 @@ describe.skipIf(!IS_ROOT || !BPFFS)('replica eBPF hooks on real pinned maps', ()
   });
 
   it('writes el_ctrl on start, as ops commit and through a view change; resets el_fr_state', async () => {
-    const dirs = await Promise.all([0, 1, 2].map((i) => makePins(`r${i}`, 0x4)));
-    const c = new TestCluster({ dir: join(scratch, 'ctrl'), n: 3, f: 1, addrs: loopbackAddrs(3, nextPortBase()), replicaNodes: ['r0', 'r1', 'r2'], clientNode: 'c', launcher });
+    const addrs = loopbackAddrs(3, nextPortBase());
+    const dirs = await Promise.all([0, 1, 2].map((i) => makePins(`r${i}`, 0x4, addrs, i)));
+    const c = new TestCluster({ dir: join(scratch, 'ctrl'), n: 3, f: 1, addrs, replicaNodes: ['r0', 'r1', 'r2'], clientNode: 'c', launcher });
     // --bpf-pin-dir without --fast-*: el_ctrl is kept current, the data path stays in user space;
     // replica 2 also drains the fast reply's ring (--fast-reply)
     await c.start((i) => ['--bpf-pin-dir', dirs[i]!, ...(i === 2 ? ['--fast-reply'] : [])]);
