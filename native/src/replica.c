@@ -247,12 +247,25 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* Whether to compare the pinned maps' cluster with this replica's config.
+ * The crash-hunt lab build plants the course project's unknown port and
+ * shared pins, which that project had no check for; every other build
+ * refuses them at start. */
+static int check_cluster(void)
+{
+#ifdef EL_LAB_FAULTS
+	return el_lab_fault != EL_LAB_UNKNOWN_PORT && el_lab_fault != EL_LAB_SHARED_PINS;
+#else
+	return 1;
+#endif
+}
+
 static int setup_fastpath(struct replica *r)
 {
 	char err[512];
 	r->fp = el_fp_open(r->o.pin_dir, r->o.fast_reply, err, sizeof(err));
-	if (!r->fp || el_fp_check_cluster(r->fp, r->o.pin_dir, r->cl.n, r->cl.f, (uint32_t)r->o.index, r->cl.addrs, err,
-					  sizeof(err))) {
+	if (!r->fp || (check_cluster() && el_fp_check_cluster(r->fp, r->o.pin_dir, r->cl.n, r->cl.f,
+							      (uint32_t)r->o.index, r->cl.addrs, err, sizeof(err)))) {
 		LOG_ERROR("%s", err);
 		return -1;
 	}
