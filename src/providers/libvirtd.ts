@@ -7,7 +7,7 @@
  * one command to run. The decision is pure (libvirtdDecision); the edges
  * read the facts, start, record and stop.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Diagnostic, LabError } from '../diagnostics.js';
 import { procStartTime, processAlive, until } from '../proc.js';
@@ -73,8 +73,12 @@ export function loadStartedDaemons(home: string): StartedDaemon[] {
   }
 }
 
-function saveStartedDaemons(home: string, started: StartedDaemon[]): void {
-  if (started.length) writeFileSync(daemonsRecordFile(home), JSON.stringify({ started }, null, 2) + '\n');
+export function saveStartedDaemons(home: string, started: StartedDaemon[]): void {
+  // the first lab of a fresh home: its folder does not exist yet
+  if (started.length) {
+    mkdirSync(home, { recursive: true });
+    writeFileSync(daemonsRecordFile(home), JSON.stringify({ started }, null, 2) + '\n');
+  }
   else rmSync(daemonsRecordFile(home), { force: true });
 }
 

@@ -16,7 +16,7 @@ import { QuietProgress } from '../../src/progress.js';
 import { ExecaRunner } from '../../src/runner.js';
 import { newState, saveLabFiles, saveState } from '../../src/state.js';
 import { BoxFacts, BoxState, boxDecision, needsInternetAnswer, OFFLINE_K58_BOX, planOnBox } from '../../src/providers/vagrantBox.js';
-import { daemonsRecordFile, daemonsToStop, libvirtdDecision, loadStartedDaemons, StartedDaemon, stopDaemonsIfLast } from '../../src/providers/libvirtd.js';
+import { daemonsRecordFile, daemonsToStop, libvirtdDecision, loadStartedDaemons, saveStartedDaemons, StartedDaemon, stopDaemonsIfLast } from '../../src/providers/libvirtd.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'el-vmprep-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -133,6 +133,15 @@ describe('box facts read from files', () => {
 
 describe('libvirtd', () => {
   const uri = 'qemu:///system';
+  it('the record of started daemons is written in a labs home that does not exist yet (the first up on a machine)', () => {
+    const home = join(mkdtempSync(join(tmpdir(), 'el-daemons-')), 'state', 'electrode-lab');
+    const d: StartedDaemon = { name: 'virtlogd', pid: 4242, startTime: '1', lab: 'lab', at: 'now' };
+    saveStartedDaemons(home, [d]);
+    expect(loadStartedDaemons(home)).toEqual([d]);
+    saveStartedDaemons(home, []);
+    expect(loadStartedDaemons(home)).toEqual([]);
+    rmSync(join(home, '..', '..'), { recursive: true, force: true });
+  });
   it('answering: nothing to do', () => {
     expect(libvirtdDecision({ answers: true, systemd: false, running: {} }, uri)).toEqual({ kind: 'ready' });
   });
