@@ -668,6 +668,7 @@ int main(int argc, char **argv)
 		 "(max wait %llu us), client table %zu (evicted %llu, refused without a session %llu), window full %llu, "
 		 "recoveries %llu (rounds %llu), snapshots served %llu (chunks %llu), installed %llu (refused %llu), "
 		 "acks beyond the log %llu, view claims refused %llu, view changes not joined (leader alive) %llu, rejoins %llu, "
+		 "leader-only messages from another replica %llu, "
 		 "status %s, view %llu, first op %llu, "
 		 "last op %llu, commit %llu",
 		 (unsigned long long)r->stat_rx, (unsigned long long)st->malformed, (unsigned long long)r->stat_spoofed,
@@ -681,6 +682,7 @@ int main(int argc, char **argv)
 		 (unsigned long long)st->snap_chunks_sent, (unsigned long long)st->snaps_installed,
 		 (unsigned long long)st->snaps_refused, (unsigned long long)st->acks_beyond_log,
 		 (unsigned long long)st->view_jumps, (unsigned long long)st->sticky, (unsigned long long)st->rejoins,
+		 (unsigned long long)st->not_leader,
 		 vr_status_name(r->vr.status), (unsigned long long)r->vr.view,
 		 (unsigned long long)r->vr.log.first, (unsigned long long)r->vr.log.last,
 		 (unsigned long long)r->vr.commit);

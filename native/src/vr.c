@@ -498,8 +498,10 @@ static int append_entries(struct vr *r, const struct el_msg *m)
  * joining that view first when it is newer. Returns 0 to go on. */
 static int accept_leader_msg(struct vr *r, const struct el_msg *m)
 {
-	if (m->h.replica != vr_leader_of(r, m->h.view) || m->h.replica == r->me)
+	if (m->h.replica != vr_leader_of(r, m->h.view) || m->h.replica == r->me) {
+		r->st.not_leader++;
 		return -1;
+	}
 	if (m->h.view < r->view) {
 		/* We left view w = m->h.view for a view change nobody joined (cut
 		 * off, we timed out; the others stayed with w's leader). Going back
@@ -725,6 +727,10 @@ static void on_new_state(struct vr *r, const struct el_msg *m)
 			r->vc_started = r->now; /* progressing: do not give up on this view yet */
 		commit_to(r, upto);
 		try_complete_view_change(r);
+		return;
+	}
+	if (m->h.replica != vr_leader_of(r, m->h.view)) {
+		r->st.not_leader++;
 		return;
 	}
 	if (m->h.view != r->view || r->status != EL_STATUS_NORMAL || am_leader(r) ||
@@ -1195,8 +1201,11 @@ static void on_snapshot_chunk(struct vr *r, const struct el_msg *m)
 {
 	struct vr_snap_in *in = &r->sin;
 	uint32_t j = m->h.replica;
-	if (!snap_wanted(r, j))
+	if (!snap_wanted(r, j)) {
+		/* late chunks of a transfer we gave up count here too */
+		r->st.not_leader++;
 		return;
+	}
 	int same = in->active && in->from == j && in->op == m->h.opnum && in->sum == m->h.request_id &&
 		   in->total == m->h.client_id;
 	if (!same) {

@@ -159,7 +159,9 @@ struct vr_stats {
 		acks_beyond_log,   /* PrepareOKs for ops the leader never logged: dropped   */
 		sticky,            /* view changes not joined: our normal view's leader is alive */
 		view_jumps,        /* view claims past what honest timeouts reach: dropped  */
-		rejoins;           /* view changes abandoned for the normal view's leader    */
+		rejoins,           /* view changes abandoned for the normal view's leader    */
+		not_leader;        /* Prepare, Commit, NewState or a snapshot chunk naming a
+		                    * replica that is not the leader it must come from: dropped */
 };
 
 struct vr {

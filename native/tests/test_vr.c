@@ -521,6 +521,57 @@ static void test_ack_beyond_log_dropped(void)
 	world_free(&w);
 }
 
+/* What only the leader sends, sent by another replica (a forged source the
+ * address check let through, the forge nemesis): a follower takes none of
+ * it and counts each. */
+static void test_leader_only_messages_from_another_replica(void)
+{
+	struct vr_opts o = opts_default();
+	struct world w;
+	world_init(&w, 3, &o);
+	for (uint64_t i = 1; i <= 3; i++) {
+		submit(&w, 0, 9, i, "w");
+		deliver_all(&w, NULL);
+	}
+	struct vr *f1 = &w.nodes[1].core;
+	uint64_t last = f1->log.last, commit = f1->commit;
+	CHECK_EQ(last, 3);
+	uint8_t buf[256];
+	/* a Commit "from" replica 2, far ahead */
+	feed(&w, 1, buf, hdr_only(buf, EL_MSG_COMMIT, 2, 0, 3, 1000, 0));
+	/* a NewState of the log "from" replica 2, with an op beyond ours */
+	struct el_hdr h;
+	memset(&h, 0, sizeof(h));
+	h.type = EL_MSG_NEW_STATE;
+	h.replica = 2;
+	h.opnum = last + 1;
+	h.request_id = EL_STATE_LOG;
+	struct el_builder b;
+	uint8_t op[32];
+	size_t oplen = el_op_encode(op, sizeof(op), EL_OP_PUT, "k", 1, "forged", 6);
+	el_build_start(&b, buf, sizeof(buf), &h);
+	el_build_entry(&b, 9, 77, op, (uint16_t)oplen);
+	el_build_set_aux(&b, 1);
+	feed(&w, 1, buf, el_build_finish(&b));
+	/* a one-chunk snapshot "from" replica 2 nobody asked for */
+	uint8_t chunk[32] = { 1, 2, 3 };
+	memset(&h, 0, sizeof(h));
+	h.type = EL_MSG_SNAPSHOT_CHUNK;
+	h.replica = 2;
+	h.opnum = 1000;
+	h.client_id = sizeof(chunk);
+	h.request_id = el_snap_sum(chunk, sizeof(chunk));
+	el_build_start(&b, buf, sizeof(buf), &h);
+	el_build_bytes(&b, chunk, sizeof(chunk));
+	feed(&w, 1, buf, el_build_finish(&b));
+	CHECK_EQ(f1->log.last, last);
+	CHECK_EQ(f1->commit, commit);
+	CHECK_EQ(f1->st.malformed, 0);
+	CHECK_EQ(f1->st.not_leader, 3);
+	CHECK_EQ(f1->st.snaps_installed, 0);
+	world_free(&w);
+}
+
 /* A follower cut off for a while times out, climbs views on its own, and
  * comes back: the healthy cluster stays in its view (it used to change
  * views, about 1 s without a leader) and the follower rejoins it. */
@@ -1296,6 +1347,7 @@ void vr_tests(int *passed, int *failed)
 		{ "recovery: a restarted follower recovers from the leader's snapshot", test_restarted_follower_recovers },
 		{ "the window with the quorum prune stays below the quorum slots (at the limit)", test_window_bounded_by_quorum_slots },
 		{ "hostile: a PrepareOK beyond the leader's log is dropped and counted, commits nothing", test_ack_beyond_log_dropped },
+		{ "hostile: Commit, NewState and a snapshot chunk naming a replica that is not the leader are dropped and counted", test_leader_only_messages_from_another_replica },
 		{ "pre-vote: a cut-off follower comes back without a view change and rejoins", test_cut_off_follower_rejoins_without_view_change },
 		{ "recovery: a follower restarted before any op installs the snapshot of op 0", test_restart_before_any_op },
 		{ "recovery: a restarted leader recovers after its followers change views", test_restarted_leader_recovers },
