@@ -105,6 +105,11 @@ export function echoArgv(binary: string, ip: string, port: number): string[] {
   return [binary, '-l', `${ip}:${port}`];
 }
 
+/** The `forge` nemesis's sender (native/src/forge.c), on the client node. */
+export function forgeArgv(binary: string, o: { config: string; view: number; seconds: number; rate: number; seed: number }): string[] {
+  return [binary, '-c', o.config, '--view', String(o.view), '--seconds', o.seconds.toFixed(3), '--rate', String(o.rate), '--seed', String(o.seed)];
+}
+
 /** el-loader's subcommands. `nic` is how the node's lab NIC is named: ['--ifname', X] or ['--ifmac', M] (the provider's choice). */
 export const loaderArgv = {
   attach(loader: string, o: { pinDir: string; peers: string; index: number; nic: string[]; fp: FastPathFlags; hook: 'xdp' | 'tc'; xdpMode: string; json?: boolean }): string[] {

@@ -15,16 +15,18 @@ export interface NativeBinaries {
   client: string;
   /** The floor's UDP echo server. */
   echo: string;
+  /** The `forge` nemesis: forged replica messages from the client node (native/src/forge.c). */
+  forge: string;
 }
 
 /** native/build/{replica,client,echo} (release: -O2, frame pointers). */
 export function nativeBinaries(root = projectRoot()): NativeBinaries {
   const b = (name: string) => join(root, 'native', 'build', name);
-  return { replica: b('replica'), client: b('client'), echo: b('echo') };
+  return { replica: b('replica'), client: b('client'), echo: b('echo'), forge: b('forge') };
 }
 
 /** native/build/asan/*: the sanitizer builds the tests run. */
-export function asanBinaries(root = projectRoot()): Omit<NativeBinaries, 'echo'> {
+export function asanBinaries(root = projectRoot()): Omit<NativeBinaries, 'echo' | 'forge'> {
   const b = (name: string) => join(root, 'native', 'build', 'asan', name);
   return { replica: b('replica'), client: b('client') };
 }
@@ -63,7 +65,7 @@ export function bpfObject(name: string, root = projectRoot()): string {
 /** What `--build host` copies into VMs (and hosts), relative paths resolved here. */
 export function hostArtifacts(root = projectRoot()): string[] {
   const n = nativeBinaries(root);
-  return [n.replica, n.client, n.echo, loaderPath(root), bpfObject('el_pass.bpf.o', root)];
+  return [n.replica, n.client, n.echo, n.forge, loaderPath(root), bpfObject('el_pass.bpf.o', root)];
 }
 
 /** Throws naming the build step when a file is missing. */

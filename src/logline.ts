@@ -54,3 +54,22 @@ export function logTimeFields(unixS: number): string {
 export function logTimePrefix(at: Date): string {
   return logTimeFields(at.getTime() / 1000);
 }
+
+/**
+ * The counters of the `stats: rx N, malformed N, ..., status S, view V, ...`
+ * line a replica logs when it exits (native/src/replica.c), by name as
+ * written (`acks beyond the log`, `view changes not joined (leader alive)`).
+ * A parenthesised detail after a count (`quorum marks 3 (forged 0)`) is left
+ * out; words (`status normal`) are not counters. Undefined without such a line.
+ */
+export function exitStats(logText: string): Record<string, number> | undefined {
+  const line = logLines(logText).filter((l) => l.text.startsWith('stats: rx ')).at(-1);
+  if (!line) return undefined;
+  const out: Record<string, number> = {};
+  // commas inside parentheses belong to the item before them
+  for (const item of line.text.slice('stats: '.length).split(/, (?![^(]*\))/)) {
+    const m = /^(.+?) (\d+)(?: \(.*\))?$/.exec(item);
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}

@@ -14,7 +14,7 @@ import { runBench, nativeBinaries } from '../src/bench/run.js';
 import { loaderPath } from '../src/bench/fastpaths.js';
 import { parseCsv } from '../src/bench/csv.js';
 import { BenchOptions, ResultsFile } from '../src/bench/types.js';
-import { parseNemesisList } from '../src/bench/nemesis.js';
+import { FORGE_LIES, parseNemesisList } from '../src/bench/nemesis.js';
 import { EnvironmentFile } from '../src/bench/environment.js';
 import { CORE_PATTERN_FILE, DEFAULT_LOCK_FILE } from '../src/crash.js';
 import { getProvider } from '../src/providers/index.js';
@@ -206,6 +206,40 @@ describe('bench on a real netns lab', () => {
     expectCorePatternRestored(run.root);
     expect(labNamespaces()).toEqual([]);
   }, 900_000);
+
+  it('forge: forged replica messages at every replica during the trial; linearizable, nothing lost, every lie counted as dropped where it was meant to be', async () => {
+    const { specs, diagnostics } = parseNemesisList('forge');
+    expect(diagnostics).toEqual([]);
+    const arms = fastArm ? (['baseline', 'all'] as const) : (['baseline'] as const);
+    const o = opts({ replicas: [3], arms: [...arms], threads: [4], repeat: 1, requests: undefined, duration: 1.5, warmup: 0.3, nemesis: specs });
+    const { run, results, report } = await runBench(o, deps());
+    expect(results.outcome).toBe('complete');
+    for (const r of results.records) {
+      const f = r.fault?.forge;
+      const what = `${r.arm}/${r.nemesis}: ${r.error ?? ''} ${JSON.stringify(r.safety)} ${JSON.stringify(r.fault)}`;
+      expect(r.status, what).toBe('ok');
+      expect(r.fault?.problem, what).toBeUndefined();
+      expect(r.safety?.verdict, what).toBe('linearizable');
+      expect(r.safety!.acked, what).toBeGreaterThan(100);
+      expect(r.safety!.lostAcked, what).toBe(0);
+      expect(f, what).toBeDefined();
+      expect(f!.sendErrors, what).toBe(0);
+      expect(f!.uncounted, what).toBeUndefined();
+      // the sender made every kind of lie, at about its rate for the 0.5 s window
+      for (const k of FORGE_LIES) expect(f!.sentByLie[k], `${what} ${k}`).toBeGreaterThan(10);
+      // each lie shows up in the counter meant for it (honest traffic adds little to these)
+      const by = f!.droppedBy!;
+      const sent = f!.sentByLie;
+      expect(by['acks beyond the log'], what).toBeGreaterThanOrEqual(0.95 * sent['ack-beyond']!);
+      expect(by.spoofed, what).toBeGreaterThanOrEqual(0.95 * (sent.spoofed! + sent['other-index']!));
+      expect(by.malformed, what).toBeGreaterThanOrEqual(0.95 * sent['bad-entries']!);
+      expect(by['leader-only messages from another replica'], what).toBeGreaterThanOrEqual(0.95 * sent['not-leader']!);
+      expect(by['view claims refused']! + by['view changes not joined (leader alive)']!, what).toBeGreaterThanOrEqual(0.95 * sent['view-jump']!);
+    }
+    expect(readFileSync(run.commandsLog, 'utf8')).toMatch(/forge -c \S+ --view 0 --seconds 0\.500 --rate 2000/);
+    expect(report).toMatch(/forged: sent [\d,]+ \/ dropped [\d,]+ by the replicas' counters, in \d trial\(s\)/);
+    expect(labNamespaces()).toEqual([]);
+  }, 600_000);
 
   it('the floor, CPU per op and load curves in every run, and --profile: a flame graph per arm from a real perf capture', async () => {
     const arms = fastArm ? (['floor', 'baseline', 'all'] as const) : (['floor', 'baseline'] as const);

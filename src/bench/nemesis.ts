@@ -14,6 +14,10 @@
  *   partition[:leader|follower]  cut one replica off the lab network, then heal
  *   split                two groups that only hear themselves (netns labs)
  *   loss:P% dup:P% reorder:P%   tc netem on every node's lab link, for the window
+ *   forge[:PPS]          for the window, the client node fires forged replica
+ *                        messages at every replica (native/src/forge.c, PPS
+ *                        datagrams a second, default 2000); the replicas' exit
+ *                        counters must account for them
  *
  * And `--nemesis-schedule random --seed S` (kind `random`): a seeded
  * sequence of mixed faults over the whole trial (nemesisSchedule.ts).
@@ -26,7 +30,7 @@ import { Diagnostic } from '../diagnostics.js';
 import { logLines } from '../logline.js';
 import type { ScheduledFault } from './nemesisSchedule.js';
 
-export const NEMESIS_KINDS = ['none', 'kill-leader', 'kill-follower', 'kill-restart', 'pause', 'partition', 'split', 'loss', 'dup', 'reorder'] as const;
+export const NEMESIS_KINDS = ['none', 'kill-leader', 'kill-follower', 'kill-restart', 'pause', 'partition', 'split', 'loss', 'dup', 'reorder', 'forge'] as const;
 /** `random` comes from --nemesis-schedule, not from --nemesis. */
 export type NemesisKind = (typeof NEMESIS_KINDS)[number] | 'random';
 
@@ -42,7 +46,11 @@ export interface NemesisSpec {
   percent?: number;
   /** random: the seed of the trial schedules (each trial's is seed + repeat). */
   seed?: number;
+  /** forge: datagrams a second. */
+  rate?: number;
 }
+
+export const DEFAULT_FORGE_RATE = 2000;
 
 /** The spec of `--nemesis-schedule random --seed S`. */
 export function randomNemesis(seed: number): NemesisSpec {
@@ -77,6 +85,11 @@ export function parseNemesisEntry(text: string): NemesisSpec | Diagnostic {
       if (arg === undefined) return { name: t, kind, target: 'leader' };
       if (arg !== 'leader' && arg !== 'follower') return bad(`${kind} targets the leader or a follower`, `${kind}:leader or ${kind}:follower`);
       return { name: t, kind, target: arg };
+    case 'forge': {
+      if (arg === undefined) return { name: t, kind, rate: DEFAULT_FORGE_RATE };
+      if (!/^\d+$/.test(arg) || Number(arg) < 1 || Number(arg) > 100_000) return bad('forge takes a rate in datagrams a second, 1 to 100000', 'e.g. forge or forge:5000');
+      return { name: t, kind, rate: Number(arg) };
+    }
     case 'loss':
     case 'dup':
     case 'reorder': {
@@ -151,8 +164,7 @@ export function recoveryMs(logs: string[], faultAtMs: number): number | undefine
 
 /** The leader from the replicas' logs: the highest normal view any replica reached. */
 export function leaderFromLogs(logs: string[], n: number): number {
-  const views = logs.flatMap(normalViews).map((v) => v.view);
-  return (views.length ? Math.max(...views) : 0) % n;
+  return highestView(logs) % n;
 }
 
 /** What the trial records about its nemesis. */
@@ -175,6 +187,64 @@ export interface NemesisRecord {
   schedule?: ScheduledFault[];
   /** kill-restart and random: what each planned fault did. */
   actions?: ActionRecord[];
+  /** forge: what was sent and what the replicas counted as dropped. */
+  forge?: ForgeRecord;
+}
+
+/** The forge sender's lies (native/src/forge.c), by kind, as its JSON line names them. */
+export const FORGE_LIES = ['ack-beyond', 'spoofed', 'other-index', 'view-jump', 'bad-entries', 'not-leader'] as const;
+
+/** The replicas' exit counters (src/logline.ts exitStats) that count a forged datagram as dropped. */
+export const FORGE_DROP_COUNTERS = ['malformed', 'spoofed', 'acks beyond the log', 'view claims refused', 'view changes not joined (leader alive)', 'leader-only messages from another replica'] as const;
+
+export interface ForgeRecord {
+  /** The view and leader the lies were made for. */
+  view: number;
+  leader: number;
+  sent: number;
+  sentByLie: Record<string, number>;
+  sendErrors: number;
+  /** Summed over the replicas' exit lines; undefined until they exited. */
+  dropped?: number;
+  droppedBy?: Record<string, number>;
+  /** Replicas without an exit line (killed, crashed): their drops are not in `dropped`. */
+  uncounted?: string[];
+}
+
+/** The forge sender's JSON line (`{"forge":{"sent":N,...}}`) -> the sent half of a ForgeRecord; undefined if absent. */
+export function parseForgeOutput(stdout: string): Omit<ForgeRecord, 'dropped' | 'droppedBy' | 'uncounted'> | undefined {
+  for (const line of stdout.split('\n').reverse()) {
+    if (!line.startsWith('{"forge":')) continue;
+    try {
+      const o = (JSON.parse(line) as { forge: Record<string, number> }).forge;
+      const sentByLie: Record<string, number> = {};
+      for (const k of FORGE_LIES) sentByLie[k] = o[k] ?? 0;
+      return { view: o.view ?? 0, leader: o.leader ?? 0, sent: o.sent ?? 0, sentByLie, sendErrors: o.errors ?? 0 };
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Sums the drop counters of every replica's exit line (`stats` by node name; undefined: no exit line). */
+export function forgeDrops(stats: Record<string, Record<string, number> | undefined>): Pick<ForgeRecord, 'dropped' | 'droppedBy' | 'uncounted'> {
+  const droppedBy: Record<string, number> = {};
+  const uncounted: string[] = [];
+  for (const [node, st] of Object.entries(stats)) {
+    if (!st) {
+      uncounted.push(node);
+      continue;
+    }
+    for (const k of FORGE_DROP_COUNTERS) droppedBy[k] = (droppedBy[k] ?? 0) + (st[k] ?? 0);
+  }
+  const dropped = Object.values(droppedBy).reduce((a, b) => a + b, 0);
+  return { dropped, droppedBy, ...(uncounted.length ? { uncounted } : {}) };
+}
+
+/** The highest normal view in the replicas' logs (0 before any). */
+export function highestView(logs: string[]): number {
+  return Math.max(0, ...logs.flatMap(normalViews).map((v) => v.view));
 }
 
 /** One scheduled fault as it happened. */

@@ -5,6 +5,7 @@
 import { CV_WARN_PERCENT, SummaryRow, summarize } from './stats.js';
 import { ResultsFile, TrialRecord } from './types.js';
 import { safetyOutcome } from './safety.js';
+import type { ForgeRecord } from './nemesis.js';
 
 const fmtInt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
 const fmtUs = (x: number) => (Number.isFinite(x) ? (x >= 100 ? Math.round(x).toString() : x.toFixed(1)) : '-');
@@ -162,6 +163,16 @@ export function renderReport(results: ResultsFile, runDir: string): string {
     const restarts = faults.flatMap((r) => (r.fault!.actions ?? []).filter((a) => a.kind === 'kill' || a.kind === 'kill-restart'));
     const times = restarts.map((a) => a.recoveryMs).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
     if (restarts.length) out.push(`restarts: ${restarts.length}, normal again after ${times.length ? `${times[0]}-${times.at(-1)} ms (median ${times[times.length >> 1]})` : '-'}${restarts.length - times.length ? `; ${restarts.length - times.length} never normal or not restarted` : ''}`);
+    const forged = faults.filter((r) => r.fault!.forge);
+    if (forged.length) {
+      const sum = (f: (x: ForgeRecord) => number) => forged.reduce((a, r) => a + f(r.fault!.forge!), 0);
+      const uncounted = forged.filter((r) => r.fault!.forge!.uncounted || r.fault!.forge!.dropped === undefined).length;
+      out.push(`forged: sent ${sum((x) => x.sent).toLocaleString('en-US')} / dropped ${sum((x) => x.dropped ?? 0).toLocaleString('en-US')} by the replicas' counters, in ${forged.length} trial(s)${uncounted ? `; ${uncounted} trial(s) lack some replica's exit counters` : ''}`);
+      for (const r of forged) {
+        const f = r.fault!.forge!;
+        out.push(`  ${r.replicas}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: sent ${f.sent} (${Object.entries(f.sentByLie).map(([k, v]) => `${k} ${v}`).join(', ')}), dropped ${f.dropped ?? '?'} (${Object.entries(f.droppedBy ?? {}).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+      }
+    }
     for (const r of faults.filter((x) => x.fault!.seed !== undefined)) out.push(`schedule ${r.fault!.name} in ${r.replicas}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: seed ${r.fault!.seed}, ${r.fault!.schedule?.length ?? 0} faults planned, ${(r.fault!.actions ?? []).filter((a) => a.skipped).length} skipped (results.json has each)`);
   }
   const soaked = results.records.filter((r) => r.rss);

@@ -11,7 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { LabPaths, RunPaths, projectRoot } from '../paths.js';
 import { NativeBinaries, buildLabFaultsReplica, nativeBinaries } from '../build.js';
-import { clientArgv, echoArgv, gdbArgv, incarnationDumpLog, replicaArgv } from '../argv.js';
+import { clientArgv, echoArgv, forgeArgv, gdbArgv, incarnationDumpLog, replicaArgv } from '../argv.js';
 import { Started, logTail, restartOn, startOn, stopAll, waitBound, waitFirstCommit } from '../replicas.js';
 import { reattachFastPaths } from '../bpf.js';
 import { normalAfter, replicaStatusFromLog, describeReplicaStatus } from '../replicaStatus.js';
@@ -31,7 +31,8 @@ import { renderReport } from './report.js';
 import { schedule } from './schedule.js';
 import { LoggingRunner, guardRunCores, newRunPaths, saveResults } from './store.js';
 import { ARMS, ArmName, BenchOptions, CrashInfo, ResultsFile, Trial, TrialRecord, armReplicaFlags, armUsesBpf } from './types.js';
-import { ActionRecord, NO_NEMESIS, NemesisRecord, NemesisSpec, leaderFromLogs, nemesisProblems, nemesisWindow, recoveryMs } from './nemesis.js';
+import { ActionRecord, DEFAULT_FORGE_RATE, FORGE_LIES, ForgeRecord, NO_NEMESIS, NemesisRecord, NemesisSpec, forgeDrops, highestView, leaderFromLogs, nemesisProblems, nemesisWindow, parseForgeOutput, recoveryMs } from './nemesis.js';
+import { exitStats } from '../logline.js';
 import { DEFAULT_RESTART_DELAY_MS, ScheduleKind, ScheduledFault, describeScheduled, killRestartSchedule, randomSchedule } from './nemesisSchedule.js';
 import { RSS_RULE, RssSeries, parseRssSample, rssSampleScript, rssVerdict } from './rss.js';
 import { DumpInput, analyzeTrial, isSafe } from './safety.js';
@@ -396,6 +397,24 @@ class Bench {
         };
         break;
       }
+      case 'forge': {
+        // lies made for the view the lab is in now (its leader is view mod n)
+        const view = highestView(logs);
+        const rate = spec.rate ?? DEFAULT_FORGE_RATE;
+        const seconds = Math.max(0.1, (w.endMs - w.startMs) / 1000);
+        note(`forged replica messages from ${clientNode.name} at every replica for ${seconds} s, ${rate}/s (view ${view}, leader replica${view % n})`);
+        const argv = forgeArgv(this.bins.forge, { config: lab.paths.replicaConfigFile, view, seconds, rate, seed: t.seq + 1 });
+        const sending = lab.open.node(clientNode).exec(argv, { check: false, timeoutMs: seconds * 1000 + 30_000 });
+        rec.targets.push(...started.map((x) => x.node.name));
+        fault.heal = async () => {
+          const r = await sending;
+          const sent = parseForgeOutput(r.stdout);
+          if (r.exitCode !== 0 || !sent) throw new Error(`the forge sender exited ${r.exitCode ?? r.signal}: ${(r.stderr.trim().split('\n').at(-1) ?? '') || 'no output'}`);
+          rec.forge = sent;
+          note(`forge sent ${sent.sent} datagrams (${FORGE_LIES.map((k) => `${k} ${sent.sentByLie[k]}`).join(', ')})`);
+        };
+        break;
+      }
       case 'none':
         break;
     }
@@ -757,6 +776,7 @@ class Bench {
       if (!deadEarly.includes(s)) await this.pullLog(lab, s);
       if (existsSync(s.rec.logFile)) copyFileSync(s.rec.logFile, join(this.nodeDir(s.node.name), basename(s.rec.logFile)));
     }
+    if (rec.fault?.forge) this.countForgeDrops(rec.fault.forge, started);
     // a dead replica without a core (exit code, SIGKILL) is a failure, not a crash we can explain
     const realCrashes = crashes.filter((c) => c.core || c.signal);
     const vanished = crashes.filter((c) => !c.core && !c.signal);
@@ -769,6 +789,14 @@ class Bench {
       rec.error = `${vanished.map((c) => c.node).join(', ')} exited during the trial without a core (see ${vanished[0]!.dir})`;
     }
     void t;
+  }
+
+  /** forge: what the replicas' exit lines counted as dropped (their logs are on this host by now). */
+  private countForgeDrops(forge: ForgeRecord, started: Started[]): void {
+    const stats: Record<string, Record<string, number> | undefined> = {};
+    for (const s of started) stats[s.node.name] = existsSync(s.rec.logFile) ? exitStats(readFileSync(s.rec.logFile, 'utf8')) : undefined;
+    Object.assign(forge, forgeDrops(stats));
+    this.runner.note(`nemesis forge: the replicas dropped ${forge.dropped} (${Object.entries(forge.droppedBy ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')})${forge.uncounted ? `; no exit counters from ${forge.uncounted.join(', ')}` : ''}`);
   }
 
   private coresReady = new Set<string>();

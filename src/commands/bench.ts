@@ -199,7 +199,7 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .option('--base-port <port>', 'base UDP port for a lab the bench creates', positiveInt('--base-port'))
     .option('--timeout-ms <ms>', 'limit for one client run (default: warm-up + duration, or requests at 100 ops/s, + 60 s)', positiveInt('--timeout-ms'))
     .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '2:--crash-after 500'", collectReplicaArgs)
-    .option('--nemesis <list>', `faults, one trial each per combination: ${NEMESIS_KINDS.join(', ')} (kill-follower:K, kill-restart:leader|follower, pause:leader|follower, partition:leader|follower, loss:P%, dup:P%, reorder:P%)`)
+    .option('--nemesis <list>', `faults, one trial each per combination: ${NEMESIS_KINDS.join(', ')} (kill-follower:K, kill-restart:leader|follower, pause:leader|follower, partition:leader|follower, loss:P%, dup:P%, reorder:P%, forge:PPS)`)
     .option('--nemesis-schedule <random>', 'one more trial per combination under a seeded sequence of mixed faults over the whole trial (kill, kill-restart, pause, partition, loss; never more than f replicas faulty); use a long --duration')
     .option('--seed <S>', 'the seed of --nemesis-schedule random (default: drawn and recorded); repeat r uses S + r', (v) => { if (!/^\d+$/.test(v)) throw new InvalidArgumentError('the seed is a whole number.'); return Number(v); })
     .option('--restart-delay-ms <ms>', 'kill-restart: ms from the kill to the restart (default 100: a quick supervisor, inside the view-change timeout)', (v) => { if (!/^\d+$/.test(v)) throw new InvalidArgumentError('whole milliseconds.'); return Number(v); })
@@ -251,6 +251,12 @@ to recovered; one still recovering 10 s later fails the trial.
 whole trial, never more than f replicas faulty at once (a restarted replica counts
 until it is normal); the seed and the exact schedule are in results.json, and the
 same seed replays the same schedule.
+Forged datagrams: forge[:PPS] runs native/build/forge on the client node for the
+fault window: well-formed lies at every replica (acks beyond the leader's log,
+replica messages from the client's address, copies with another replica's index,
+view jumps, Prepares with bad entries, state nobody asked for), from the client's
+address and with replicas' addresses forged (PPS datagrams a second, default 2000).
+The report prints "forged: sent N / dropped M" from the replicas' exit counters.
 Soak: --soak (or --rss-sample-ms) samples VmRSS of every replica; ${RSS_RULE}.
 --unsafe-no-recovery labels every row UNSAFE: its lost writes prove the checker.
 
@@ -280,6 +286,7 @@ Examples:
         --nemesis kill-restart:leader,kill-restart:follower
   $ electrode-lab bench --replicas 5 --arms all --threads 8 --repeat 1 \
         --nemesis-schedule random --seed 7 --duration 60
+  $ electrode-lab bench --replicas 3,5,7 --arms baseline,all --threads 8 --repeat 1 --nemesis forge
   $ electrode-lab bench --replicas 3 --arms baseline --threads 8 --repeat 1 --soak
   $ electrode-lab bench --replicas 3 --arms baseline --threads 8 --repeat 1 \
         --nemesis kill-restart:follower --unsafe-no-recovery

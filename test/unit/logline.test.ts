@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nativeBinaries } from '../../src/build.js';
-import { logLines } from '../../src/logline.js';
+import { exitStats, logLines } from '../../src/logline.js';
 import { lastNormalView, runSegments } from '../../src/labs/logs.js';
 import { waitFor } from '../netns.helpers.js';
 
@@ -43,6 +43,17 @@ describe('replica log lines, from the real binary', () => {
     }
     // alone, it never completes recovery: it says it started recovering, is ready, stops
     expect(runSegments(String(r.stderr))[0]!.events.map((e) => e.kind)).toEqual(['recovering', 'ready', 'stopping', 'exit']);
+    // the exit line's counters, by the names the bench's forge nemesis sums
+    const st = exitStats(String(r.stderr))!;
+    for (const k of ['rx', 'malformed', 'spoofed', 'acks beyond the log', 'view claims refused', 'view changes not joined (leader alive)', 'leader-only messages from another replica']) expect(st[k], k).toBe(0);
+    expect(st['quorum marks']).toBe(0);
+    expect(st.status).toBeUndefined();
+  });
+
+  it('exitStats: counts by name, details in parentheses left out, words skipped, the last exit line wins', () => {
+    const line = (rx: number) => `1796644297.484086 2026-12-07T11:51:37.484086Z replica1 info: stats: rx ${rx}, malformed 2, fast-reply records 5 (late 1, gap 0), quorum marks 3 (forged 1), view changes not joined (leader alive) 7, status normal, view 4, last op 9`;
+    expect(exitStats(`${line(1)}\n${line(10)}\n`)).toEqual({ rx: 10, malformed: 2, 'fast-reply records': 5, 'quorum marks': 3, 'view changes not joined (leader alive)': 7, view: 4, 'last op': 9 });
+    expect(exitStats('1796644297.484086 2026-12-07T11:51:37.484086Z replica1 info: replica 1 ready on x\n')).toBeUndefined();
   });
 
   it.skipIf(!existsSync(bin))('a new cluster, then a follower killed and restarted: the recovery lines parse as events (src/labs/logs.ts)', async () => {
