@@ -26,7 +26,7 @@
  *    something else fail first (e.g. a later append's length).
  */
 import { kvResultIn, kvStep } from './kvModel.js';
-import { SearchOp } from './search.js';
+import { SearchOp } from './searchOp.js';
 
 /** init null = any value (see searchKey). */
 export type CheckFn = (ops: readonly SearchOp[], init: string | null) => 'ok' | 'fail' | 'unknown';
