@@ -18,7 +18,7 @@
  * operation that returned is linearized (the rest never took effect).
  * Optional ones (see SearchOp) may be skipped when their return comes.
  */
-import { KvCall, kvStep, kvStepLength } from './kvModel.js';
+import { kvStep, kvStepLength } from './kvModel.js';
 import { ConfigCache, configHash, States, zobristKeys } from './memo.js';
 import { NeedWatch, ReadPrefixes } from './prune.js';
 import { SearchOp } from './searchOp.js';
