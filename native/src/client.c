@@ -207,6 +207,75 @@ static size_t make_request(struct thread_state *t, uint64_t rid, uint8_t *buf, s
 	return el_build_finish(&b);
 }
 
+/* Waits for the reply to request rid until the deadline; 1 when it came
+ * (the leader it names is remembered, the history gets the operation). */
+static int await_reply(struct thread_state *t, int s, uint64_t rid, double deadline, uint32_t *leader,
+		       const struct el_op *op, uint64_t invoke_us)
+{
+	static _Thread_local uint8_t rbuf[65536];
+	for (;;) {
+		double left = deadline - el_now_s();
+		if (left <= 0)
+			return 0;
+		struct pollfd pfd = { .fd = s, .events = POLLIN };
+		int pr = poll(&pfd, 1, (int)(left * 1000.0) + 1);
+		if (pr <= 0)
+			continue;
+		ssize_t got = recv(s, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+		if (got <= 0)
+			continue;
+		struct el_msg m;
+		if (el_msg_decode(rbuf, (size_t)got, CL.n, &m) != EL_OK ||
+		    m.h.type != (O.echo ? EL_MSG_REQUEST : EL_MSG_REPLY) || m.h.client_id != t->client_id ||
+		    m.h.request_id != rid)
+			continue; /* stale or foreign (--echo: our own request, back) */
+		*leader = (uint32_t)(m.h.view % CL.n);
+		t->reply_op = m.h.opnum;
+		if (HIST)
+			hist_op(t, op, invoke_us, el_now_us(), 1, m.payload, m.payload_len);
+		return 1;
+	}
+}
+
+/* Sends request rid until a reply comes or --max-retries runs out; 1 = replied. */
+static int call(struct thread_state *t, int s, const uint8_t *req, size_t len, uint64_t rid, uint32_t *leader,
+		const struct el_op *op, uint64_t invoke_us)
+{
+	for (uint64_t tries = 0;;) {
+		if (tries == 0 || O.echo) {
+			sendto(s, req, len, 0, (struct sockaddr *)&CL.addrs[O.echo ? 0 : *leader], sizeof(CL.addrs[0]));
+		} else {
+			/* we may be talking to a dead or deposed leader: ask everyone */
+			for (uint32_t i = 0; i < CL.n; i++)
+				sendto(s, req, len, 0, (struct sockaddr *)&CL.addrs[i], sizeof(CL.addrs[0]));
+		}
+		double deadline = el_now_s() + (double)O.timeout_ms / 1000.0;
+		if (await_reply(t, s, rid, deadline, leader, op, invoke_us))
+			return 1;
+		t->timeouts++;
+		if (++tries > O.max_retries) {
+			t->errors++;
+			snprintf(t->err, sizeof(t->err),
+				 "request %" PRIu64 " got no reply after %" PRIu64 " tries", rid, tries);
+			return 0;
+		}
+	}
+}
+
+static void record_ack(struct thread_state *t, uint64_t rid, double start, int measured)
+{
+	double end = el_now_s();
+	push_u64(&t->acked, &t->nacked, &t->cap_acked, rid);
+	push_u64(&t->acked_op, &t->nacked_op, &t->cap_acked_op, t->reply_op);
+	if (!measured)
+		t->warmup_done++;
+	if (measured) {
+		double us = (end - start) * 1e6;
+		push_u32(&t->lat, &t->nlat, &t->cap_lat, us > 4e9 ? UINT32_MAX : (uint32_t)us);
+		t->completed++;
+	}
+}
+
 static void *run_thread(void *arg)
 {
 	struct thread_state *t = arg;
@@ -217,7 +286,6 @@ static void *run_thread(void *arg)
 		return NULL;
 	}
 	uint8_t req[EL_HDR_LEN + EL_MAX_OP_LEN];
-	static _Thread_local uint8_t rbuf[65536];
 	uint32_t leader = 0;
 	uint64_t rid = 0;
 	int measured;
@@ -229,51 +297,7 @@ static void *run_thread(void *arg)
 		el_op_decode(req + EL_HDR_LEN, len - EL_HDR_LEN, &op);
 		uint64_t invoke_us = el_now_us();
 		double start = el_now_s();
-		int done = 0;
-		uint64_t tries = 0;
-		while (!done) {
-			if (tries == 0 || O.echo) {
-				sendto(s, req, len, 0, (struct sockaddr *)&CL.addrs[O.echo ? 0 : leader], sizeof(CL.addrs[0]));
-			} else {
-				/* we may be talking to a dead or deposed leader: ask everyone */
-				for (uint32_t i = 0; i < CL.n; i++)
-					sendto(s, req, len, 0, (struct sockaddr *)&CL.addrs[i], sizeof(CL.addrs[0]));
-			}
-			double deadline = el_now_s() + (double)O.timeout_ms / 1000.0;
-			for (;;) {
-				double left = deadline - el_now_s();
-				if (left <= 0)
-					break;
-				struct pollfd pfd = { .fd = s, .events = POLLIN };
-				int pr = poll(&pfd, 1, (int)(left * 1000.0) + 1);
-				if (pr <= 0)
-					continue;
-				ssize_t got = recv(s, rbuf, sizeof(rbuf), MSG_DONTWAIT);
-				if (got <= 0)
-					continue;
-				struct el_msg m;
-				if (el_msg_decode(rbuf, (size_t)got, CL.n, &m) != EL_OK ||
-				    m.h.type != (O.echo ? EL_MSG_REQUEST : EL_MSG_REPLY) || m.h.client_id != t->client_id ||
-				    m.h.request_id != rid)
-					continue; /* stale or foreign (--echo: our own request, back) */
-				leader = (uint32_t)(m.h.view % CL.n);
-				t->reply_op = m.h.opnum;
-				done = 1;
-				if (HIST)
-					hist_op(t, &op, invoke_us, el_now_us(), 1, m.payload, m.payload_len);
-				break;
-			}
-			if (!done) {
-				t->timeouts++;
-				if (++tries > O.max_retries) {
-					t->errors++;
-					snprintf(t->err, sizeof(t->err),
-						 "request %" PRIu64 " got no reply after %" PRIu64 " tries", rid, tries);
-					break;
-				}
-			}
-		}
-		if (!done) {
+		if (!call(t, s, req, len, rid, &leader, &op, invoke_us)) {
 			/* indeterminate: it may still take effect later */
 			if (HIST)
 				hist_op(t, &op, invoke_us, 0, 0, NULL, 0);
@@ -281,16 +305,7 @@ static void *run_thread(void *arg)
 				continue;
 			break; /* a count run cannot finish honestly any more */
 		}
-		double end = el_now_s();
-		push_u64(&t->acked, &t->nacked, &t->cap_acked, rid);
-		push_u64(&t->acked_op, &t->nacked_op, &t->cap_acked_op, t->reply_op);
-		if (!measured)
-			t->warmup_done++;
-		if (measured) {
-			double us = (end - start) * 1e6;
-			push_u32(&t->lat, &t->nlat, &t->cap_lat, us > 4e9 ? UINT32_MAX : (uint32_t)us);
-			t->completed++;
-		}
+		record_ack(t, rid, start, measured);
 	}
 	close(s);
 	hist_flush(t, 1);
@@ -340,81 +355,89 @@ static int bad(const char *what, const char *arg)
 
 enum { OPT_IDBASE = 256, OPT_TIMEOUT, OPT_KEYS, OPT_ACK, OPT_RETRIES, OPT_HIST, OPT_PREFIX, OPT_ECHO };
 
+static const struct option long_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "requests", required_argument, NULL, 'n' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "warmup", required_argument, NULL, 'w' },
+	{ "threads", required_argument, NULL, 't' },
+	{ "id-base", required_argument, NULL, OPT_IDBASE },
+	{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
+	{ "keys", required_argument, NULL, OPT_KEYS },
+	{ "ack-log", required_argument, NULL, OPT_ACK },
+	{ "max-retries", required_argument, NULL, OPT_RETRIES },
+	{ "history", required_argument, NULL, OPT_HIST },
+	{ "key-prefix", required_argument, NULL, OPT_PREFIX },
+	{ "echo", no_argument, NULL, OPT_ECHO },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+/* One option getopt_long returned; 0, or the exit status of a refusal. */
+static int apply_opt(int c)
+{
+	uint64_t v;
+	switch (c) {
+	case 'c': O.config = optarg; break;
+	case 'n':
+		if (el_parse_u64(optarg, 1, UINT64_MAX / 2, &O.requests))
+			return bad("-n must be a positive request count", optarg);
+		break;
+	case 'd':
+		if (el_parse_double(optarg, 0.001, 86400, &O.duration))
+			return bad("-d must be seconds > 0", optarg);
+		break;
+	case 'w':
+		if (el_parse_double(optarg, 0, 3600, &O.warmup))
+			return bad("-w must be seconds >= 0", optarg);
+		break;
+	case 't':
+		if (el_parse_u64(optarg, 1, 1024, &v))
+			return bad("-t must be 1..1024 threads", optarg);
+		O.threads = (uint32_t)v;
+		break;
+	case OPT_IDBASE:
+		if (el_parse_u64(optarg, 0, UINT64_MAX - 2048, &O.id_base))
+			return bad("--id-base must be a number", optarg);
+		O.id_base_set = 1;
+		break;
+	case OPT_TIMEOUT:
+		if (el_parse_u64(optarg, 1, 600000, &O.timeout_ms))
+			return bad("--timeout-ms must be 1..600000", optarg);
+		break;
+	case OPT_KEYS:
+		if (el_parse_u64(optarg, 1, 1000000000, &O.keys))
+			return bad("--keys must be >= 1", optarg);
+		break;
+	case OPT_RETRIES:
+		if (el_parse_u64(optarg, 1, 1000000, &O.max_retries))
+			return bad("--max-retries must be >= 1", optarg);
+		break;
+	case OPT_ACK: O.ack_log = optarg; break;
+	case OPT_HIST: O.history = optarg; break;
+	case OPT_PREFIX:
+		if (!*optarg || strlen(optarg) > 40)
+			return bad("--key-prefix must be 1..40 characters", optarg);
+		O.key_prefix = optarg;
+		break;
+	case OPT_ECHO: O.echo = 1; break;
+	case 'h': usage(stdout); exit(0);
+	default: usage(stderr); return 2;
+	}
+	return 0;
+}
+
 static int parse(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "requests", required_argument, NULL, 'n' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "warmup", required_argument, NULL, 'w' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "id-base", required_argument, NULL, OPT_IDBASE },
-		{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
-		{ "keys", required_argument, NULL, OPT_KEYS },
-		{ "ack-log", required_argument, NULL, OPT_ACK },
-		{ "max-retries", required_argument, NULL, OPT_RETRIES },
-		{ "history", required_argument, NULL, OPT_HIST },
-		{ "key-prefix", required_argument, NULL, OPT_PREFIX },
-		{ "echo", no_argument, NULL, OPT_ECHO },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	O.threads = 1;
 	O.key_prefix = "k";
 	O.timeout_ms = 100;
 	O.keys = 1000;
 	O.max_retries = 300;
-	int c;
-	uint64_t v;
-	while ((c = getopt_long(argc, argv, "c:n:d:w:t:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'c': O.config = optarg; break;
-		case 'n':
-			if (el_parse_u64(optarg, 1, UINT64_MAX / 2, &O.requests))
-				return bad("-n must be a positive request count", optarg);
-			break;
-		case 'd':
-			if (el_parse_double(optarg, 0.001, 86400, &O.duration))
-				return bad("-d must be seconds > 0", optarg);
-			break;
-		case 'w':
-			if (el_parse_double(optarg, 0, 3600, &O.warmup))
-				return bad("-w must be seconds >= 0", optarg);
-			break;
-		case 't':
-			if (el_parse_u64(optarg, 1, 1024, &v))
-				return bad("-t must be 1..1024 threads", optarg);
-			O.threads = (uint32_t)v;
-			break;
-		case OPT_IDBASE:
-			if (el_parse_u64(optarg, 0, UINT64_MAX - 2048, &O.id_base))
-				return bad("--id-base must be a number", optarg);
-			O.id_base_set = 1;
-			break;
-		case OPT_TIMEOUT:
-			if (el_parse_u64(optarg, 1, 600000, &O.timeout_ms))
-				return bad("--timeout-ms must be 1..600000", optarg);
-			break;
-		case OPT_KEYS:
-			if (el_parse_u64(optarg, 1, 1000000000, &O.keys))
-				return bad("--keys must be >= 1", optarg);
-			break;
-		case OPT_RETRIES:
-			if (el_parse_u64(optarg, 1, 1000000, &O.max_retries))
-				return bad("--max-retries must be >= 1", optarg);
-			break;
-		case OPT_ACK: O.ack_log = optarg; break;
-		case OPT_HIST: O.history = optarg; break;
-		case OPT_PREFIX:
-			if (!*optarg || strlen(optarg) > 40)
-				return bad("--key-prefix must be 1..40 characters", optarg);
-			O.key_prefix = optarg;
-			break;
-		case OPT_ECHO: O.echo = 1; break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return 2;
-		}
-	}
+	int c, rc;
+	while ((c = getopt_long(argc, argv, "c:n:d:w:t:h", long_opts, NULL)) != -1)
+		if ((rc = apply_opt(c)))
+			return rc;
 	if (optind < argc)
 		return bad("unexpected argument", argv[optind]);
 	if (!O.config) {
@@ -435,12 +458,99 @@ static int parse(int argc, char **argv)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* What every thread did, added up, and their latencies, sorted. */
+struct totals {
+	uint64_t completed, errors, timeouts, issued, warmup_done;
+	uint32_t *lat; /* sorted */
+	size_t nlat;
+	double sum_us;
+};
+
+static struct totals add_up(const struct thread_state *ts)
 {
-	el_log_tag = "client";
-	int rc = parse(argc, argv);
-	if (rc)
-		return rc;
+	struct totals tot = { 0 };
+	for (uint32_t i = 0; i < O.threads; i++) {
+		tot.completed += ts[i].completed;
+		tot.errors += ts[i].errors;
+		tot.timeouts += ts[i].timeouts;
+		tot.issued += ts[i].issued;
+		tot.nlat += ts[i].nlat;
+		tot.warmup_done += ts[i].warmup_done;
+		if (ts[i].err[0])
+			fprintf(stderr, "client: thread %u: %s\n", i, ts[i].err);
+	}
+	tot.lat = el_xcalloc(tot.nlat ? tot.nlat : 1, sizeof(*tot.lat));
+	size_t k = 0;
+	for (uint32_t i = 0; i < O.threads; i++)
+		for (size_t j = 0; j < ts[i].nlat; j++) {
+			tot.lat[k++] = ts[i].lat[j];
+			tot.sum_us += ts[i].lat[j];
+		}
+	qsort(tot.lat, tot.nlat, sizeof(*tot.lat), cmp_u32);
+	return tot;
+}
+
+/* --ack-log and --history; 0, or how many of them could not be written. */
+static uint64_t write_logs(const struct thread_state *ts)
+{
+	uint64_t errors = 0;
+	if (O.ack_log) {
+		FILE *fp = fopen(O.ack_log, "w");
+		if (!fp) {
+			fprintf(stderr, "client: cannot write --ack-log %s: %s\n", O.ack_log, strerror(errno));
+			errors++;
+		} else {
+			for (uint32_t i = 0; i < O.threads; i++)
+				for (size_t j = 0; j < ts[i].nacked; j++)
+					fprintf(fp, "%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", ts[i].client_id, ts[i].acked[j],
+						ts[i].acked_op[j]);
+			if (fclose(fp)) {
+				fprintf(stderr, "client: cannot write --ack-log %s\n", O.ack_log);
+				errors++;
+			}
+		}
+	}
+	if (HIST && fclose(HIST)) {
+		fprintf(stderr, "client: cannot write --history %s\n", O.history);
+		errors++;
+	}
+	return errors;
+}
+
+/* The specpaxos-style lines, then the one JSON line the bench reads. */
+static void print_results(const struct totals *tot, double measured)
+{
+	const uint32_t *all = tot->lat;
+	size_t nlat = tot->nlat;
+	double p50 = pct(all, nlat, 0.50), p90 = pct(all, nlat, 0.90), p95 = pct(all, nlat, 0.95),
+	       p99 = pct(all, nlat, 0.99), p999 = pct(all, nlat, 0.999);
+	double max = nlat ? all[nlat - 1] : 0, mean = nlat ? tot->sum_us / (double)nlat : 0;
+	double tput = measured > 0 ? (double)tot->completed / measured : 0;
+	printf("Completed %" PRIu64 " requests in %.3f seconds\n", tot->completed, measured);
+	printf("Median latency is %.0f us\n", p50);
+	printf("90th percentile latency is %.0f us\n", p90);
+	printf("95th percentile latency is %.0f us\n", p95);
+	printf("99th percentile latency is %.0f us\n", p99);
+	uint64_t requests = O.requests ? O.requests : tot->issued;
+	/* every thread has been joined: RUSAGE_SELF covers them all */
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	uint64_t cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
+			  (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
+	uint64_t csw = (uint64_t)ru.ru_nvcsw + (uint64_t)ru.ru_nivcsw;
+	printf("{\"kind\":\"electrode-client-result\",\"version\":1,\"requests\":%" PRIu64
+	       ",\"completed\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
+	       ",\"warmup_completed\":%" PRIu64 ",\"threads\":%u,\"warmup_s\":%g,\"duration_s\":%.6f,\"throughput_ops\":%.1f,"
+	       "\"latency_us\":{\"p50\":%.0f,\"p90\":%.0f,\"p95\":%.0f,\"p99\":%.0f,\"p999\":%.0f,"
+	       "\"max\":%.0f,\"mean\":%.1f},\"cpu_us\":%" PRIu64 ",\"ctx_switches\":%" PRIu64 ",\"echo\":%s}\n",
+	       requests, tot->completed, tot->errors, tot->timeouts, tot->warmup_done, O.threads, O.warmup, measured, tput, p50, p90,
+	       p95, p99, p999, max, mean, cpu_us, csw, O.echo ? "true" : "false");
+	fflush(stdout);
+}
+
+/* The cluster, the client ids, the history file: 0, or the exit status. */
+static int start(void)
+{
 	char err[512];
 	if (el_cluster_load(O.config, &CL, err, sizeof(err))) {
 		fprintf(stderr, "client: %s\n", err);
@@ -457,6 +567,17 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	el_log_tag = "client";
+	int rc = parse(argc, argv);
+	if (rc)
+		return rc;
+	if ((rc = start()))
+		return rc;
 	struct thread_state *ts = el_xcalloc(O.threads, sizeof(*ts));
 	T0 = el_now_s();
 	T_MEASURE = T0 + O.warmup;
@@ -477,75 +598,9 @@ int main(int argc, char **argv)
 	if (O.duration > 0 && measured > O.duration + 0.5)
 		measured = O.duration; /* threads finish their last request after the deadline */
 
-	uint64_t completed = 0, errors = 0, timeouts = 0, issued = 0, total_acked = 0, warmup_done = 0;
-	size_t nlat = 0;
-	for (uint32_t i = 0; i < O.threads; i++) {
-		completed += ts[i].completed;
-		errors += ts[i].errors;
-		timeouts += ts[i].timeouts;
-		issued += ts[i].issued;
-		nlat += ts[i].nlat;
-		total_acked += ts[i].nacked;
-		warmup_done += ts[i].warmup_done;
-		if (ts[i].err[0])
-			fprintf(stderr, "client: thread %u: %s\n", i, ts[i].err);
-	}
-	uint32_t *all = el_xcalloc(nlat ? nlat : 1, sizeof(*all));
-	size_t k = 0;
-	double sum = 0;
-	for (uint32_t i = 0; i < O.threads; i++)
-		for (size_t j = 0; j < ts[i].nlat; j++) {
-			all[k++] = ts[i].lat[j];
-			sum += ts[i].lat[j];
-		}
-	qsort(all, nlat, sizeof(*all), cmp_u32);
-
-	if (O.ack_log) {
-		FILE *fp = fopen(O.ack_log, "w");
-		if (!fp) {
-			fprintf(stderr, "client: cannot write --ack-log %s: %s\n", O.ack_log, strerror(errno));
-			errors++;
-		} else {
-			for (uint32_t i = 0; i < O.threads; i++)
-				for (size_t j = 0; j < ts[i].nacked; j++)
-					fprintf(fp, "%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", ts[i].client_id, ts[i].acked[j],
-						ts[i].acked_op[j]);
-			if (fclose(fp)) {
-				fprintf(stderr, "client: cannot write --ack-log %s\n", O.ack_log);
-				errors++;
-			}
-		}
-	}
-
-	if (HIST && fclose(HIST)) {
-		fprintf(stderr, "client: cannot write --history %s\n", O.history);
-		errors++;
-	}
-
-	double p50 = pct(all, nlat, 0.50), p90 = pct(all, nlat, 0.90), p95 = pct(all, nlat, 0.95),
-	       p99 = pct(all, nlat, 0.99), p999 = pct(all, nlat, 0.999);
-	double max = nlat ? all[nlat - 1] : 0, mean = nlat ? sum / (double)nlat : 0;
-	double tput = measured > 0 ? (double)completed / measured : 0;
-	printf("Completed %" PRIu64 " requests in %.3f seconds\n", completed, measured);
-	printf("Median latency is %.0f us\n", p50);
-	printf("90th percentile latency is %.0f us\n", p90);
-	printf("95th percentile latency is %.0f us\n", p95);
-	printf("99th percentile latency is %.0f us\n", p99);
-	uint64_t requests = O.requests ? O.requests : issued;
-	/* every thread has been joined: RUSAGE_SELF covers them all */
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	uint64_t cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
-			  (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
-	uint64_t csw = (uint64_t)ru.ru_nvcsw + (uint64_t)ru.ru_nivcsw;
-	printf("{\"kind\":\"electrode-client-result\",\"version\":1,\"requests\":%" PRIu64
-	       ",\"completed\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
-	       ",\"warmup_completed\":%" PRIu64 ",\"threads\":%u,\"warmup_s\":%g,\"duration_s\":%.6f,\"throughput_ops\":%.1f,"
-	       "\"latency_us\":{\"p50\":%.0f,\"p90\":%.0f,\"p95\":%.0f,\"p99\":%.0f,\"p999\":%.0f,"
-	       "\"max\":%.0f,\"mean\":%.1f},\"cpu_us\":%" PRIu64 ",\"ctx_switches\":%" PRIu64 ",\"echo\":%s}\n",
-	       requests, completed, errors, timeouts, warmup_done, O.threads, O.warmup, measured, tput, p50, p90,
-	       p95, p99, p999, max, mean, cpu_us, csw, O.echo ? "true" : "false");
-	fflush(stdout);
+	struct totals tot = add_up(ts);
+	tot.errors += write_logs(ts);
+	print_results(&tot, measured);
 	for (uint32_t i = 0; i < O.threads; i++) {
 		free(ts[i].lat);
 		free(ts[i].acked);
@@ -553,9 +608,9 @@ int main(int argc, char **argv)
 		free(ts[i].hbuf);
 	}
 	free(ts);
-	free(all);
+	free(tot.lat);
 	el_cluster_free(&CL);
 	/* with -n every measured request must complete; with -d errors are failures */
-	int ok = errors == 0 && (!O.requests || completed == O.requests);
+	int ok = tot.errors == 0 && (!O.requests || tot.completed == O.requests);
 	return ok ? 0 : 1;
 }

@@ -124,35 +124,36 @@ enum {
 #endif
 };
 
-static int parse_opts(int argc, char **argv, struct opts *o)
-{
-	static const struct option lo[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "index", required_argument, NULL, 'i' },
-		{ "batch", required_argument, NULL, OPT_BATCH },
-		{ "cpu", required_argument, NULL, OPT_CPU },
-		{ "log-level", required_argument, NULL, OPT_LOG },
-		{ "bpf-pin-dir", required_argument, NULL, OPT_PIN },
-		{ "fast-broadcast", no_argument, NULL, OPT_FB },
-		{ "fast-quorum", no_argument, NULL, OPT_FQ },
-		{ "fast-reply", no_argument, NULL, OPT_FR },
-		{ "crash-after", required_argument, NULL, OPT_CRASH },
-		{ "drop-rate", required_argument, NULL, OPT_DROP },
-		{ "dump-log", required_argument, NULL, OPT_DUMP },
-		{ "dup-rate", required_argument, NULL, OPT_DUP },
-		{ "reorder-rate", required_argument, NULL, OPT_REORDER },
-		{ "heartbeat-ms", required_argument, NULL, OPT_HB },
-		{ "view-change-ms", required_argument, NULL, OPT_VC },
-		{ "retransmit-ms", required_argument, NULL, OPT_RETX },
-		{ "max-clients", required_argument, NULL, OPT_MAXCL },
-		/* known to every build so the normal one can say why it refuses it */
-		{ "lab-no-recovery", no_argument, NULL, OPT_LAB_NO_RECOVERY },
+static const struct option long_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "index", required_argument, NULL, 'i' },
+	{ "batch", required_argument, NULL, OPT_BATCH },
+	{ "cpu", required_argument, NULL, OPT_CPU },
+	{ "log-level", required_argument, NULL, OPT_LOG },
+	{ "bpf-pin-dir", required_argument, NULL, OPT_PIN },
+	{ "fast-broadcast", no_argument, NULL, OPT_FB },
+	{ "fast-quorum", no_argument, NULL, OPT_FQ },
+	{ "fast-reply", no_argument, NULL, OPT_FR },
+	{ "crash-after", required_argument, NULL, OPT_CRASH },
+	{ "drop-rate", required_argument, NULL, OPT_DROP },
+	{ "dump-log", required_argument, NULL, OPT_DUMP },
+	{ "dup-rate", required_argument, NULL, OPT_DUP },
+	{ "reorder-rate", required_argument, NULL, OPT_REORDER },
+	{ "heartbeat-ms", required_argument, NULL, OPT_HB },
+	{ "view-change-ms", required_argument, NULL, OPT_VC },
+	{ "retransmit-ms", required_argument, NULL, OPT_RETX },
+	{ "max-clients", required_argument, NULL, OPT_MAXCL },
+	/* known to every build so the normal one can say why it refuses it */
+	{ "lab-no-recovery", no_argument, NULL, OPT_LAB_NO_RECOVERY },
 #ifdef EL_LAB_FAULTS
-		{ "lab-seed", required_argument, NULL, OPT_LAB_SEED },
+	{ "lab-seed", required_argument, NULL, OPT_LAB_SEED },
 #endif
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+static void opts_defaults(struct opts *o)
+{
 	memset(o, 0, sizeof(*o));
 	o->index = -1;
 	o->batch = 1;
@@ -160,80 +161,92 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->heartbeat_us = 50000;
 	o->vc_timeout_us = 400000;
 	o->retransmit_us = 20000;
-	int c;
+}
+
+/* One option getopt_long returned; 0, or the exit status of a refusal. */
+static int apply_opt(int c, struct opts *o)
+{
 	uint64_t v;
-	while ((c = getopt_long(argc, argv, "c:i:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'c': o->config = optarg; break;
-		case 'i':
-			if (el_parse_u64(optarg, 0, EL_MAX_REPLICAS - 1, &v))
-				return die_usage("-i must be a replica index 0..14, got '%s'", optarg);
-			o->index = (long)v;
-			break;
-		case OPT_BATCH:
-			if (el_parse_u64(optarg, 1, 64, &v))
-				return die_usage("--batch must be 1..64, got '%s'", optarg);
-			o->batch = (uint32_t)v;
-			break;
-		case OPT_CPU:
-			if (el_parse_u64(optarg, 0, CPU_SETSIZE - 1, &v))
-				return die_usage("--cpu must be a CPU number, got '%s'", optarg);
-			o->cpu = (long)v;
-			break;
-		case OPT_LOG:
-			if ((el_log_threshold = el_log_level_parse(optarg)) < 0)
-				return die_usage("--log-level must be debug, info, warn or error, got '%s'", optarg);
-			break;
-		case OPT_PIN: o->pin_dir = optarg; break;
-		case OPT_FB: o->fast_broadcast = 1; break;
-		case OPT_FQ: o->fast_quorum = 1; break;
-		case OPT_FR: o->fast_reply = 1; break;
-		case OPT_CRASH:
-			if (el_parse_u64(optarg, 1, UINT64_MAX, &o->crash_after))
-				return die_usage("--crash-after must be a positive op count, got '%s'", optarg);
-			break;
-		case OPT_DROP:
-			if (el_parse_double(optarg, 0.0, 0.99, &o->drop_rate))
-				return die_usage("--drop-rate must be a fraction 0..0.99, got '%s'", optarg);
-			break;
-		case OPT_DUP:
-			if (el_parse_double(optarg, 0.0, 0.99, &o->dup_rate))
-				return die_usage("--dup-rate must be a fraction 0..0.99, got '%s'", optarg);
-			break;
-		case OPT_REORDER:
-			if (el_parse_double(optarg, 0.0, 0.99, &o->reorder_rate))
-				return die_usage("--reorder-rate must be a fraction 0..0.99, got '%s'", optarg);
-			break;
-		case OPT_DUMP: o->dump_log = optarg; break;
-		case OPT_MAXCL:
-			return die_usage("--max-clients %s: the client table's size decides which client is forgotten, "
-					 "so every replica must use the same one; it is the replica config's "
-					 "`max-clients <n>` line now (the lab spec's maxClients)", optarg);
-		case OPT_HB:
-		case OPT_VC:
-		case OPT_RETX:
-			if (el_parse_u64(optarg, 1, 60000, &v))
-				return die_usage("timer options take milliseconds 1..60000, got '%s'", optarg);
-			if (c == OPT_HB) o->heartbeat_us = v * 1000;
-			else if (c == OPT_VC) o->vc_timeout_us = v * 1000;
-			else o->retransmit_us = v * 1000;
-			break;
+	switch (c) {
+	case 'c': o->config = optarg; break;
+	case 'i':
+		if (el_parse_u64(optarg, 0, EL_MAX_REPLICAS - 1, &v))
+			return die_usage("-i must be a replica index 0..14, got '%s'", optarg);
+		o->index = (long)v;
+		break;
+	case OPT_BATCH:
+		if (el_parse_u64(optarg, 1, 64, &v))
+			return die_usage("--batch must be 1..64, got '%s'", optarg);
+		o->batch = (uint32_t)v;
+		break;
+	case OPT_CPU:
+		if (el_parse_u64(optarg, 0, CPU_SETSIZE - 1, &v))
+			return die_usage("--cpu must be a CPU number, got '%s'", optarg);
+		o->cpu = (long)v;
+		break;
+	case OPT_LOG:
+		if ((el_log_threshold = el_log_level_parse(optarg)) < 0)
+			return die_usage("--log-level must be debug, info, warn or error, got '%s'", optarg);
+		break;
+	case OPT_PIN: o->pin_dir = optarg; break;
+	case OPT_FB: o->fast_broadcast = 1; break;
+	case OPT_FQ: o->fast_quorum = 1; break;
+	case OPT_FR: o->fast_reply = 1; break;
+	case OPT_CRASH:
+		if (el_parse_u64(optarg, 1, UINT64_MAX, &o->crash_after))
+			return die_usage("--crash-after must be a positive op count, got '%s'", optarg);
+		break;
+	case OPT_DROP:
+		if (el_parse_double(optarg, 0.0, 0.99, &o->drop_rate))
+			return die_usage("--drop-rate must be a fraction 0..0.99, got '%s'", optarg);
+		break;
+	case OPT_DUP:
+		if (el_parse_double(optarg, 0.0, 0.99, &o->dup_rate))
+			return die_usage("--dup-rate must be a fraction 0..0.99, got '%s'", optarg);
+		break;
+	case OPT_REORDER:
+		if (el_parse_double(optarg, 0.0, 0.99, &o->reorder_rate))
+			return die_usage("--reorder-rate must be a fraction 0..0.99, got '%s'", optarg);
+		break;
+	case OPT_DUMP: o->dump_log = optarg; break;
+	case OPT_MAXCL:
+		return die_usage("--max-clients %s: the client table's size decides which client is forgotten, "
+				 "so every replica must use the same one; it is the replica config's "
+				 "`max-clients <n>` line now (the lab spec's maxClients)", optarg);
+	case OPT_HB:
+	case OPT_VC:
+	case OPT_RETX:
+		if (el_parse_u64(optarg, 1, 60000, &v))
+			return die_usage("timer options take milliseconds 1..60000, got '%s'", optarg);
+		if (c == OPT_HB) o->heartbeat_us = v * 1000;
+		else if (c == OPT_VC) o->vc_timeout_us = v * 1000;
+		else o->retransmit_us = v * 1000;
+		break;
 #ifdef EL_LAB_FAULTS
-		case OPT_LAB_SEED:
-			if (el_lab_set_seed(optarg))
-				return die_usage("--lab-seed must be <seed>:<lab>, got '%s'", optarg);
-			break;
-		case OPT_LAB_NO_RECOVERY: el_lab_no_recovery = 1; break;
+	case OPT_LAB_SEED:
+		if (el_lab_set_seed(optarg))
+			return die_usage("--lab-seed must be <seed>:<lab>, got '%s'", optarg);
+		break;
+	case OPT_LAB_NO_RECOVERY: el_lab_no_recovery = 1; break;
 #else
-		case OPT_LAB_NO_RECOVERY:
-			return die_usage("%s", "--lab-no-recovery exists only in the lab build (native/build/lab/replica, "
-			                       "made by `electrode-lab bench --unsafe-no-recovery`): it loses acknowledged "
-			                       "writes on purpose; this replica always recovers (VR Revisited 4.3)");
+	case OPT_LAB_NO_RECOVERY:
+		return die_usage("%s", "--lab-no-recovery exists only in the lab build (native/build/lab/replica, "
+		                       "made by `electrode-lab bench --unsafe-no-recovery`): it loses acknowledged "
+		                       "writes on purpose; this replica always recovers (VR Revisited 4.3)");
 #endif
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return 2;
-		}
+	case 'h': usage(stdout); exit(0);
+	default: usage(stderr); return 2;
 	}
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	opts_defaults(o);
+	int c, rc;
+	while ((c = getopt_long(argc, argv, "c:i:h", long_opts, NULL)) != -1)
+		if ((rc = apply_opt(c, o)))
+			return rc;
 	if (optind < argc)
 		return die_usage("unexpected argument '%s'", argv[optind]);
 	if (!o->config)
@@ -373,29 +386,8 @@ static void drain_ring(struct replica *r)
 		el_fp_consume(r->fp, on_ring_record, r);
 }
 
-static int setup(struct replica *r)
+static int setup_socket(struct replica *r)
 {
-	char err[512];
-	if (el_cluster_load(r->o.config, &r->cl, err, sizeof(err))) {
-		LOG_ERROR("%s", err);
-		return -1;
-	}
-	if ((uint64_t)r->o.index >= r->cl.n) {
-		LOG_ERROR("-i %ld: the config %s lists replicas 0..%u", r->o.index, r->o.config, r->cl.n - 1);
-		return -1;
-	}
-	if (r->o.cpu >= 0) {
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(r->o.cpu, &set);
-		if (sched_setaffinity(0, sizeof(set), &set)) {
-			LOG_ERROR("--cpu %ld: %s", r->o.cpu, strerror(errno));
-			return -1;
-		}
-	}
-	r->rng = el_rand_seed();
-	r->held = el_xmalloc(65536);
-
 	r->sock = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (r->sock < 0) {
 		LOG_ERROR("socket: %s", strerror(errno));
@@ -412,9 +404,13 @@ static int setup(struct replica *r)
 			  inet_ntoa(addr->sin_addr), ntohs(addr->sin_port), me, r->o.config, strerror(errno));
 		return -1;
 	}
-	if (r->o.pin_dir && setup_fastpath(r))
-		return -1;
+	return 0;
+}
 
+/* The protocol core and what it calls back for (send, dump, fast paths). */
+static int setup_vr(struct replica *r)
+{
+	uint32_t me = (uint32_t)r->o.index;
 	struct vr_opts vo = {
 		.batch = r->o.batch,
 		.heartbeat_us = r->o.heartbeat_us,
@@ -463,7 +459,12 @@ static int setup(struct replica *r)
 			el_fp_end_lease(r->fp);
 	}
 	vr_init(&r->vr, &vo, &env, r->cl.n, r->cl.f, me, el_rand(&r->rng), el_now_us());
+	return 0;
+}
 
+/* The tick timer, the signals and the epoll set the loop waits on. */
+static int setup_events(struct replica *r)
+{
 	r->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	struct itimerspec its = { .it_interval = { 0, TICK_US * 1000 }, .it_value = { 0, TICK_US * 1000 } };
 	if (r->tfd < 0 || timerfd_settime(r->tfd, 0, &its, NULL)) {
@@ -493,6 +494,39 @@ static int setup(struct replica *r)
 		}
 	}
 	return 0;
+}
+
+static int setup(struct replica *r)
+{
+	char err[512];
+	if (el_cluster_load(r->o.config, &r->cl, err, sizeof(err))) {
+		LOG_ERROR("%s", err);
+		return -1;
+	}
+	if ((uint64_t)r->o.index >= r->cl.n) {
+		LOG_ERROR("-i %ld: the config %s lists replicas 0..%u", r->o.index, r->o.config, r->cl.n - 1);
+		return -1;
+	}
+	if (r->o.cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(r->o.cpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set)) {
+			LOG_ERROR("--cpu %ld: %s", r->o.cpu, strerror(errno));
+			return -1;
+		}
+	}
+	r->rng = el_rand_seed();
+	r->held = el_xmalloc(65536);
+
+	if (setup_socket(r))
+		return -1;
+	if (r->o.pin_dir && setup_fastpath(r))
+		return -1;
+
+	if (setup_vr(r))
+		return -1;
+	return setup_events(r);
 }
 
 /* A dropped spoofed datagram: counted always, logged the first 10 times and
@@ -596,24 +630,34 @@ static void drain_socket(struct replica *r)
 	vr_flush(&r->vr);
 }
 
-int main(int argc, char **argv)
+static void on_tick(struct replica *r)
 {
-	el_log_tag = "replica";
-	static struct replica rep;
-	struct replica *r = &rep;
-	int rc = parse_opts(argc, argv, &r->o);
-	if (rc)
-		return rc;
-	static char tag[32];
-	snprintf(tag, sizeof(tag), "replica%ld", r->o.index);
-	el_log_tag = tag;
-	if (setup(r))
-		return 1;
-	const struct sockaddr_in *me = &r->cl.addrs[r->vr.me];
-	LOG_INFO("replica %u ready on %s:%u (n=%u f=%u batch=%u mtu=%u%s%s%s%s)", r->vr.me, inet_ntoa(me->sin_addr),
-		 ntohs(me->sin_port), r->vr.n, r->vr.f, r->o.batch, r->cl.mtu, r->fp ? " bpf" : "",
-		 r->o.fast_broadcast ? " fast-broadcast" : "", r->o.fast_quorum ? " fast-quorum" : "",
-		 r->o.fast_reply ? " fast-reply" : "");
+	uint64_t ticks;
+	ssize_t rr = read(r->tfd, &ticks, sizeof(ticks));
+	(void)rr;
+	if (r->fp && r->o.fast_reply)
+		el_fp_renew_lease(r->fp, LEASE_NS);
+	release_held(r);
+	vr_flush(&r->vr);
+	vr_tick(&r->vr, r->now);
+}
+
+static void on_signals(struct replica *r)
+{
+	struct signalfd_siginfo si;
+	while (read(r->sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGUSR1) {
+			drain_ring(r);
+			dump_flush(r);
+		} else {
+			LOG_INFO("signal %u: stopping", si.ssi_signo);
+			r->stop = 1;
+		}
+	}
+}
+
+static void run(struct replica *r)
+{
 	while (!r->stop) {
 		struct epoll_event evs[4];
 		int k = epoll_wait(r->epfd, evs, 4, -1);
@@ -631,30 +675,18 @@ int main(int argc, char **argv)
 			if (fd == r->sock) {
 				drain_socket(r);
 			} else if (fd == r->tfd) {
-				uint64_t ticks;
-				ssize_t rr = read(r->tfd, &ticks, sizeof(ticks));
-				(void)rr;
-				if (r->fp && r->o.fast_reply)
-					el_fp_renew_lease(r->fp, LEASE_NS);
-				release_held(r);
-				vr_flush(&r->vr);
-				vr_tick(&r->vr, r->now);
+				on_tick(r);
 			} else if (fd == r->sfd) {
-				struct signalfd_siginfo si;
-				while (read(r->sfd, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo == SIGUSR1) {
-						drain_ring(r);
-						dump_flush(r);
-					} else {
-						LOG_INFO("signal %u: stopping", si.ssi_signo);
-						r->stop = 1;
-					}
-				}
+				on_signals(r);
 			}
 		}
 	}
+}
+
+/* The kernel stops acknowledging for a replica that is gone; what was committed reaches the dump. */
+static void wind_down(struct replica *r)
+{
 	if (r->fp) {
-		/* stop the kernel acknowledging for a replica that is gone */
 		el_fp_end_lease(r->fp);
 		el_fp_close_gate(r->fp, r->vr.view);
 	}
@@ -662,6 +694,10 @@ int main(int argc, char **argv)
 	dump_flush(r);
 	if (r->dump_fd >= 0)
 		close(r->dump_fd);
+}
+
+static void log_stats(const struct replica *r)
+{
 	const struct vr_stats *st = &r->vr.st;
 	LOG_INFO("stats: rx %llu, malformed %llu, spoofed %llu, dropped (--drop-rate) %llu, duplicated %llu, "
 		 "reordered %llu, fast-reply records %llu (late %llu, gap %llu), quorum marks %llu (forged %llu), gate closes %llu "
@@ -686,6 +722,10 @@ int main(int argc, char **argv)
 		 vr_status_name(r->vr.status), (unsigned long long)r->vr.view,
 		 (unsigned long long)r->vr.log.first, (unsigned long long)r->vr.log.last,
 		 (unsigned long long)r->vr.commit);
+}
+
+static void teardown(struct replica *r)
+{
 	el_fp_close(r->fp);
 	vr_free(&r->vr);
 	free(r->held);
@@ -694,5 +734,29 @@ int main(int argc, char **argv)
 	close(r->tfd);
 	close(r->sfd);
 	close(r->epfd);
+}
+
+int main(int argc, char **argv)
+{
+	el_log_tag = "replica";
+	static struct replica rep;
+	struct replica *r = &rep;
+	int rc = parse_opts(argc, argv, &r->o);
+	if (rc)
+		return rc;
+	static char tag[32];
+	snprintf(tag, sizeof(tag), "replica%ld", r->o.index);
+	el_log_tag = tag;
+	if (setup(r))
+		return 1;
+	const struct sockaddr_in *me = &r->cl.addrs[r->vr.me];
+	LOG_INFO("replica %u ready on %s:%u (n=%u f=%u batch=%u mtu=%u%s%s%s%s)", r->vr.me, inet_ntoa(me->sin_addr),
+		 ntohs(me->sin_port), r->vr.n, r->vr.f, r->o.batch, r->cl.mtu, r->fp ? " bpf" : "",
+		 r->o.fast_broadcast ? " fast-broadcast" : "", r->o.fast_quorum ? " fast-quorum" : "",
+		 r->o.fast_reply ? " fast-reply" : "");
+	run(r);
+	wind_down(r);
+	log_stats(r);
+	teardown(r);
 	return 0;
 }

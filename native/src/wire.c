@@ -95,12 +95,8 @@ static long count_entries(const uint8_t *p, size_t len)
 	return n;
 }
 
-int el_msg_decode(const void *buf, size_t len, uint32_t n_replicas, struct el_msg *out)
+static void load_hdr(const uint8_t *p, struct el_hdr *h)
 {
-	const uint8_t *p = buf;
-	if (len < EL_HDR_LEN)
-		return EL_ERR_SHORT;
-	struct el_hdr *h = &out->h;
 	h->magic = ld32(p + 0);
 	h->version = p[4];
 	h->type = p[5];
@@ -113,6 +109,11 @@ int el_msg_decode(const void *buf, size_t len, uint32_t n_replicas, struct el_ms
 	h->request_id = ld64(p + 40);
 	h->payload_len = ld32(p + 48);
 	h->aux = ld32(p + 52);
+}
+
+/* What every message's header must say, whatever its type. */
+static int check_hdr(const struct el_hdr *h, size_t len, uint32_t n_replicas)
+{
 	if (h->magic != EL_MAGIC)
 		return EL_ERR_MAGIC;
 	if (h->version != EL_VERSION)
@@ -133,11 +134,36 @@ int el_msg_decode(const void *buf, size_t len, uint32_t n_replicas, struct el_ms
 		return EL_ERR_VIEW;
 	if ((h->type == EL_MSG_DO_VIEW_CHANGE || h->type == EL_MSG_START_VIEW) && h->client_id > h->view)
 		return EL_ERR_VIEW;
-	out->payload = p + EL_HDR_LEN;
-	out->payload_len = h->payload_len;
-	out->n_entries = 0;
-	out->first_op = 0;
+	return EL_OK;
+}
 
+/* The entry list of a message type that has one (Prepare, DoViewChange, ...). */
+static int check_entries(struct el_msg *out)
+{
+	const struct el_hdr *h = &out->h;
+	assert(el_type_has_entries(h->type));
+	long n = count_entries(out->payload, out->payload_len);
+	if (n < 0)
+		return EL_ERR_PAYLOAD;
+	if ((uint64_t)n != h->aux)
+		return EL_ERR_COUNT;
+	/* a Prepare carries at least one op; the others may be empty */
+	if (h->type == EL_MSG_PREPARE && n == 0)
+		return EL_ERR_COUNT;
+	if ((uint64_t)n > h->opnum)
+		return EL_ERR_COUNT;
+	if (h->type == EL_MSG_NEW_STATE && h->request_id != EL_STATE_LOG &&
+	    h->request_id != EL_STATE_COMMITTED)
+		return EL_ERR_PAYLOAD;
+	out->n_entries = (uint32_t)n;
+	out->first_op = h->opnum - (uint64_t)n + 1;
+	return EL_OK;
+}
+
+/* What the payload of each message type must hold. */
+static int check_payload(struct el_msg *out)
+{
+	const struct el_hdr *h = &out->h;
 	switch (h->type) {
 	case EL_MSG_REQUEST: {
 		struct el_op op;
@@ -145,67 +171,58 @@ int el_msg_decode(const void *buf, size_t len, uint32_t n_replicas, struct el_ms
 			return EL_ERR_PAYLOAD;
 		if (el_op_decode(out->payload, out->payload_len, &op) != EL_OK)
 			return EL_ERR_PAYLOAD;
-		break;
+		return EL_OK;
 	}
 	case EL_MSG_REPLY:
-		if (out->payload_len > EL_MAX_REPLY)
-			return EL_ERR_PAYLOAD;
-		break;
+		return out->payload_len > EL_MAX_REPLY ? EL_ERR_PAYLOAD : EL_OK;
 	case EL_MSG_PREPARE_OK:
 	case EL_MSG_COMMIT:
 	case EL_MSG_START_VIEW_CHANGE:
-		if (out->payload_len != 0)
-			return EL_ERR_PAYLOAD;
-		break;
+	case EL_MSG_GET_SNAPSHOT:
+		return out->payload_len != 0 ? EL_ERR_PAYLOAD : EL_OK;
 	case EL_MSG_GET_STATE:
 		if (out->payload_len != 0)
 			return EL_ERR_PAYLOAD;
 		if (h->aux != EL_STATE_LOG && h->aux != EL_STATE_COMMITTED)
 			return EL_ERR_PAYLOAD;
-		break;
+		return EL_OK;
 	case EL_MSG_RECOVERY:
 		/* the nonce is what makes a response belong to this recovery */
 		if (out->payload_len != 0 || h->request_id == 0)
 			return EL_ERR_PAYLOAD;
-		break;
+		return EL_OK;
 	case EL_MSG_RECOVERY_RESPONSE:
 		if (out->payload_len != 0 || h->request_id == 0 || h->aux > (EL_RR_NORMAL | EL_RR_EMPTY))
 			return EL_ERR_PAYLOAD;
 		if (h->commit > h->opnum)
 			return EL_ERR_COUNT;
-		break;
-	case EL_MSG_GET_SNAPSHOT:
-		if (out->payload_len != 0)
-			return EL_ERR_PAYLOAD;
-		break;
+		return EL_OK;
 	case EL_MSG_SNAPSHOT_CHUNK:
 		/* a chunk lies inside a snapshot of bounded size; what the bytes
 		 * say is checked when the whole snapshot is there (snapshot.c) */
 		if (out->payload_len == 0 || h->client_id > EL_SNAP_MAX_BYTES ||
 		    (uint64_t)h->aux + out->payload_len > h->client_id)
 			return EL_ERR_PAYLOAD;
-		break;
-	default: {
-		assert(el_type_has_entries(h->type));
-		long n = count_entries(out->payload, out->payload_len);
-		if (n < 0)
-			return EL_ERR_PAYLOAD;
-		if ((uint64_t)n != h->aux)
-			return EL_ERR_COUNT;
-		/* a Prepare carries at least one op; the others may be empty */
-		if (h->type == EL_MSG_PREPARE && n == 0)
-			return EL_ERR_COUNT;
-		if ((uint64_t)n > h->opnum)
-			return EL_ERR_COUNT;
-		if (h->type == EL_MSG_NEW_STATE && h->request_id != EL_STATE_LOG &&
-		    h->request_id != EL_STATE_COMMITTED)
-			return EL_ERR_PAYLOAD;
-		out->n_entries = (uint32_t)n;
-		out->first_op = h->opnum - (uint64_t)n + 1;
-		break;
+		return EL_OK;
+	default:
+		return check_entries(out);
 	}
-	}
-	return EL_OK;
+}
+
+int el_msg_decode(const void *buf, size_t len, uint32_t n_replicas, struct el_msg *out)
+{
+	const uint8_t *p = buf;
+	if (len < EL_HDR_LEN)
+		return EL_ERR_SHORT;
+	load_hdr(p, &out->h);
+	int rc = check_hdr(&out->h, len, n_replicas);
+	if (rc != EL_OK)
+		return rc;
+	out->payload = p + EL_HDR_LEN;
+	out->payload_len = out->h.payload_len;
+	out->n_entries = 0;
+	out->first_op = 0;
+	return check_payload(out);
 }
 
 void el_entry_iter_init(struct el_entry_iter *it, const struct el_msg *m)

@@ -4,7 +4,7 @@
  * configuration that has a linearization).
  */
 import { States } from './memo.js';
-import type { SearchOp } from './search.js';
+import type { SearchOp } from './searchOp.js';
 
 /**
  * Operations that can no longer be satisfied, so a configuration is dropped as

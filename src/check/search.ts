@@ -18,30 +18,12 @@
  * operation that returned is linearized (the rest never took effect).
  * Optional ones (see SearchOp) may be skipped when their return comes.
  */
-import { HistoryOp, OpKind } from './history.js';
-import { KvCall, kvStep, kvStepLength } from './kvModel.js';
+import { kvStep, kvStepLength } from './kvModel.js';
 import { ConfigCache, configHash, States, zobristKeys } from './memo.js';
 import { NeedWatch, ReadPrefixes } from './prune.js';
+import { SearchOp } from './searchOp.js';
 
-/** One operation of one key as the search sees it. */
-export interface SearchOp extends KvCall {
-  /** Position in the key's history (ties broken by it, so the search is deterministic). */
-  id: number;
-  op: OpKind;
-  value: string;
-  /** undefined = indeterminate */
-  result: number | string | undefined;
-  invoke: number;
-  /** Infinity for an indeterminate operation */
-  complete: number;
-  /**
-   * May be skipped instead of linearized (it took effect before the history
-   * window began, into its unknown starting value); if linearized, its result
-   * counts as usual.
-   */
-  optional?: boolean;
-  src: HistoryOp;
-}
+export type { SearchOp } from './searchOp.js';
 
 export interface SearchBudget {
   /** Model steps (an operation tried in a configuration). */

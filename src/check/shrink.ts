@@ -25,8 +25,8 @@
  *    still what cannot be placed, and the write's absence does not make
  *    something else fail first (e.g. a later append's length).
  */
-import { kvResultIn, kvStep } from './kvModel.js';
-import { SearchOp } from './search.js';
+import { endStates, possibleResults } from './explore.js';
+import { SearchOp } from './searchOp.js';
 
 /** init null = any value (see searchKey). */
 export type CheckFn = (ops: readonly SearchOp[], init: string | null) => 'ok' | 'fail' | 'unknown';
@@ -49,9 +49,6 @@ export interface ShrinkHint {
   starved: boolean;
 }
 
-/** Segments and explanations explore at most this much. */
-const EXPLORE_STEPS = 20_000;
-const EXPLORE_OPS = 64;
 /** A witness this small is not shrunk another way. */
 const SMALL_WITNESS = 4;
 /** A starved op's witness is tried when it has at most this many ops. */
@@ -340,62 +337,6 @@ function cutAtQuietMoment(w: Witness, fails: Fails, cap: number): Witness {
   if (lo === 0) return w;
   const c = cuts[lo - 1]!;
   return { ops: ops.slice(c.end), init: c.value, initAt: c.at, failing: f };
-}
-
-/**
- * Visits every reachable configuration of `ops` from `init` (an operation may
- * go next once everything that completed before its invocation went), with
- * the set of operations done and the state. False if it ran out of budget.
- */
-function explore(ops: readonly SearchOp[], init: string, cap: number, visit: (done: Uint8Array, state: string) => void): boolean {
-  const n = ops.length;
-  if (n > EXPLORE_OPS) return false;
-  const preds = ops.map((o) => ops.flatMap((p, j) => (p.complete < o.invoke ? [j] : [])));
-  const done = new Uint8Array(n);
-  const seen = new Set<string>();
-  let steps = 0;
-  const go = (state: string): boolean => {
-    const key = `${done.join('')}|${state}`;
-    if (seen.has(key)) return true;
-    seen.add(key);
-    visit(done, state);
-    for (let i = 0; i < n; i++) {
-      if (done[i] || !preds[i]!.every((j) => done[j])) continue;
-      if (++steps > EXPLORE_STEPS) return false;
-      const next = kvStep(state, ops[i]!, cap);
-      if (next === null) continue;
-      done[i] = 1;
-      const ok = go(next);
-      done[i] = 0;
-      if (!ok) return false;
-    }
-    return true;
-  };
-  return go(init);
-}
-
-/** The values all of `ops` (no indeterminate ones) can leave, from `init`; null if too costly to say. */
-function endStates(ops: readonly SearchOp[], init: string, cap: number): Set<string> | null {
-  const out = new Set<string>();
-  const ok = explore(ops, init, cap, (done, state) => {
-    if (done.every((d) => d === 1)) out.add(state);
-  });
-  return ok ? out : null;
-}
-
-/** What `f` could have returned at some moment of its interval, given `others`; null if too costly to say. */
-function possibleResults(others: readonly SearchOp[], init: string, f: SearchOp, cap: number): Set<string | number> | null {
-  const out = new Set<string | number>();
-  const ok = explore(others, init, cap, (done, state) => {
-    for (let i = 0; i < others.length; i++) {
-      const o = others[i]!;
-      // everything that completed before f started is done, nothing that started after f ended is
-      if (!done[i] && o.complete < f.invoke) return;
-      if (done[i] && o.invoke > f.complete) return;
-    }
-    out.add(kvResultIn(state, f, cap));
-  });
-  return ok ? out : null;
 }
 
 function quote(s: string): string {

@@ -13,7 +13,7 @@ import { readScenario, treeProblems } from '../upstream/tree.js';
 import { StartOptions, startUpstream, stopUpstream } from '../upstream/session.js';
 import { holdExplanation, holdingLab } from '../labs/holdback.js';
 import { UPSTREAM_ARMS, UpstreamArm, scenarioProblems } from '../upstream/variant.js';
-import { CliContext, LoadedLab } from './index.js';
+import { CliContext, LoadedLab } from './context.js';
 
 /** What building and running upstream takes here (its replica is C++ with protobuf and libevent; the eBPF side clang). */
 export const UPSTREAM_TOOLS: Tool[] = [

@@ -10,147 +10,39 @@
  * as on the host (projectRoot()/native/build/replica, the lab's files/...),
  * so a command line built for the netns provider runs unchanged in a VM.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { Diagnostic, DiagnosticsError, LabError } from '../diagnostics.js';
+import { join } from 'node:path';
+import { Diagnostic, LabError } from '../diagnostics.js';
 import { BOX_RECIPES, boxKernel as boxKernelOf } from '../boxes.js';
-import { buildAndAddBox } from '../boxBuild.js';
-import { bzImageRelease } from '../kernelcheck.js';
-import { boxDecision, boxFacts, internetAnswers, planOnBox } from './vagrantBox.js';
-import { libvirtdDecision, libvirtdFacts, startDaemons, StartedDaemon, stopDaemonsIfLast } from './libvirtd.js';
-import { defaultLockFile, kernelInstallScript, kernelMirror, kernelPin, resolveChecksums } from '../kernel.js';
-import { LabPaths, projectRoot } from '../paths.js';
-import { bpfObject, hostArtifacts, loaderPath } from '../build.js';
+import { libvirtdDecision, libvirtdFacts } from './libvirtd.js';
+import { kernelPin } from '../kernel.js';
+import { LabPaths } from '../paths.js';
+import { hostArtifacts } from '../build.js';
 import { Plan, PlanNode, replicas } from '../plan.js';
-import { missingTools, rootDiagnostic, Tool } from '../probe.js';
-import { RunOptions, RunResult, shellQuote } from '../runner.js';
-import { parseSshConfig, SshSession, SshTarget, sudoCommand } from '../ssh.js';
-import { loadProcessRecords, loadResources, loadState, removeProcessRecord, saveProcessRecord, saveResources } from '../state.js';
+import { missingTools, rootDiagnostic } from '../probe.js';
+import { RunOptions, RunResult } from '../runner.js';
+import { SshSession, sudoCommand } from '../ssh.js';
+import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
 import { domainPrefix, renderVagrantfile } from '../vagrantfile.js';
 import { attachedBpfOn, nodeStatus } from './status.js';
 import { collectRemote, coresPatternScript, remoteAlive, remoteCopyOut, remoteFindCore, remoteSignal, remoteSpawn, remoteStop, remoteUdpBound } from './remote.js';
 import { FoundCore, KernelDrift, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
-import { gdbArgv, loaderArgv } from '../argv.js';
-import { xdpMode } from '../xdp.js';
-import { until } from '../proc.js';
+import { LIBVIRT_URI, VAGRANT_TOOLS, VagrantRunOptions, parseVagrantStatus, readSshTarget, runVagrant, sweepLibvirt, vagrantEnv } from './vagrantCli.js';
+import { buildModeFrom, loadVagrantResources, saveVagrantResources, VagrantResources } from './vagrantState.js';
+import { Guest, installBinaries, installKernel, installLabFiles } from './vagrantGuest.js';
+import { checkNativeXdp, checkNicXdp, findLabNic, labNicScript } from './vagrantNic.js';
+import { KernelCheck, kernelChecks, labKernel, VmShell, vmStatusDetail } from './vagrantKernel.js';
+import { prepareVagrantHost, stopVagrantDaemons } from './vagrantHost.js';
 
-export const VAGRANT_TOOLS: Tool[] = [
-  { cmd: 'vagrant', pkg: 'vagrant', why: 'VM lifecycle' },
-  { cmd: 'virsh', pkg: 'libvirt-clients', why: 'leftover domains/networks on down' },
-  { cmd: 'libvirtd', pkg: 'libvirt-daemon-system', why: 'the libvirt daemon' },
-  { cmd: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: 'the VMs' },
-  { cmd: 'tar', pkg: 'tar', why: 'copying sources into VMs' },
-];
-
-export const LIBVIRT_URI = 'qemu:///system';
+export { VAGRANT_TOOLS, LIBVIRT_URI, parseVagrantStatus } from './vagrantCli.js';
 export { GUEST_CORES_DIR, GUEST_CORE_COPY_MAX } from './remote.js';
-
-/** How electrode-lab binaries get into the VMs. */
-export type BuildMode = 'guest' | 'host';
-
-export function buildModeFrom(env: NodeJS.ProcessEnv): BuildMode {
-  const v = env.ELECTRODE_LAB_VM_BUILD ?? 'guest';
-  if (v !== 'guest' && v !== 'host') throw new LabError(`ELECTRODE_LAB_VM_BUILD=${v}: use guest (build in each VM) or host (copy host-built binaries; same-distro guests); \`up --build guest|host\` does the same per lab`, 'BAD_BUILD_MODE');
-  return v;
-}
-
+export { buildModeFrom } from './vagrantState.js';
+export type { BuildMode } from './vagrantState.js';
 export { hostArtifacts };
-
-/** A minimal XDP_PASS object for the NIC check. */
-export function passProgram(root = projectRoot()): string {
-  const built = bpfObject('el_pass.bpf.o', root);
-  if (existsSync(built)) return built;
-  throw new LabError(`${built} missing; run \`make -C bpf\` (or \`npm run build\`)`, 'HOST_BUILD_MISSING');
-}
-
-/** A shell snippet printing the name of the interface with this MAC (in a guest). */
-export function labNicScript(mac: string): string {
-  return `ip -o link | awk -v m=${shellQuote([mac.toLowerCase()])} 'tolower($0) ~ m { sub(/:$/, "", $2); sub(/@.*/, "", $2); print $2; exit }'`;
-}
-
-/** `ip -o link` lines -> the interface whose MAC is `mac` (case-insensitive). */
-export function ifnameForMac(ipOLink: string, mac: string): string | undefined {
-  const want = mac.toLowerCase();
-  for (const line of ipOLink.split('\n')) {
-    // "3: eth1: <BROADCAST,...> mtu 3000 ... link/ether 02:4c:..:.. brd ff:ff:ff:ff:ff:ff"
-    const m = /^\d+:\s+([^:@\s]+)[@:].*\blink\/ether\s+([0-9a-f:]{17})/i.exec(line.trim());
-    if (m && m[2]!.toLowerCase() === want) return m[1];
-  }
-  return undefined;
-}
-
-/** `ethtool -l IF` -> {max, current} combined channels. */
-export function parseChannels(text: string): { max: number; current: number } | undefined {
-  const pre = /Pre-set maximums:[\s\S]*?Combined:\s*(\d+)/.exec(text);
-  const cur = /Current hardware settings:[\s\S]*?Combined:\s*(\d+)/.exec(text);
-  if (!pre || !cur) return undefined;
-  return { max: Number(pre[1]), current: Number(cur[1]) };
-}
-
-/**
- * Queue pairs to keep active so native XDP can attach: virtio_net needs
- * active pairs + CPUs <= max pairs. undefined = nothing to change.
- */
-export function channelsForXdp(ch: { max: number; current: number }, cpus: number): number | undefined {
-  if (ch.current + cpus <= ch.max) return undefined;
-  const k = ch.max - cpus;
-  return k >= 1 ? k : undefined;
-}
-
-/**
- * A failed native-XDP attach on virtio-net, in the kernel's words (loader
- * stderr or dmesg), translated into what to change (REFERENCE.md 2).
- */
-export function xdpAttachFix(message: string, ctx: { ifname: string; cpus: number; queues: number; mtu: number }): string {
-  if (/Too few free TX rings|request \d+ queues but max is|queues/i.test(message)) {
-    return `native XDP on virtio-net needs queue pairs + vCPUs <= the NIC's queues: the plan gives ${ctx.queues} queues for ${ctx.cpus} vCPUs; check the domain's <driver queues=...> or run \`ethtool -L ${ctx.ifname} combined ${Math.max(1, ctx.queues - ctx.cpus)}\` in the VM`;
-  }
-  if (/MTU too large|mtu/i.test(message)) {
-    return `the lab MTU ${ctx.mtu} does not fit one page with XDP headroom: use --mtu 3000 or lower (at most 3500)`;
-  }
-  if (/LRO|CSUM|offload|GRO_HW/i.test(message)) {
-    return `the host implements offloads the guest cannot turn off: QEMU's virtio-net must offer control offloads (ctrl_guest_offloads=on, the default), or set <host .../><guest tso4='off' tso6='off' ecn='off' ufo='off' csum='off'/> with \`virsh edit\` on the domain`;
-  }
-  if (/generic/i.test(message)) {
-    return `a generic-mode program is attached: remove it with \`ip link set dev ${ctx.ifname} xdpgeneric off\``;
-  }
-  return `see the message above; \`electrode-lab collect\` saves the node's dmesg`;
-}
-
-/** `vagrant status --machine-readable` -> machine -> state (running, shutoff, not_created...). */
-export function parseVagrantStatus(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const f = line.split(',');
-    if (f[2] === 'state' && f[1]) out.set(f[1], f[3] ?? 'unknown');
-  }
-  return out;
-}
-
-export interface KernelCheck {
-  node: string;
-  expected: string;
-  actual: string;
-  ok: boolean;
-}
-
-interface NodeInfo {
-  /** The lab NIC inside the VM (found by the plan's MAC). */
-  ifname: string;
-  /** 'ok', or why the Electrode programs did not attach natively. */
-  fastPaths?: string;
-}
-
-interface VagrantResources {
-  vagrantDir: string;
-  ssh: Record<string, SshTarget>;
-  nodes: Record<string, NodeInfo>;
-  buildMode: BuildMode;
-  boxKernel?: string;
-}
-
+export { passProgram, labNicScript, ifnameForMac, parseChannels, channelsForXdp, xdpAttachFix } from './vagrantNic.js';
+export { labKernel, vmStatusDetail, kernelChecks } from './vagrantKernel.js';
+export type { KernelCheck } from './vagrantKernel.js';
 
 export class VagrantProvider implements Provider {
   readonly name = 'vagrant' as const;
@@ -180,102 +72,43 @@ export class VagrantProvider implements Provider {
 
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
 
-  private vagrantEnv(): Record<string, string | undefined> {
-    return { ...this.env, VAGRANT_DEFAULT_PROVIDER: 'libvirt', VAGRANT_CHECKPOINT_DISABLE: '1', VAGRANT_NO_COLOR: '1', LIBVIRT_DEFAULT_URI: LIBVIRT_URI };
-  }
-
-  /** What this provider created (VMs' ssh targets, lab NICs, build mode), in the lab's state.json. */
   private loadResources(paths: LabPaths): VagrantResources {
-    const r = loadResources<VagrantResources>(paths);
-    if (r.vagrantDir) return { ssh: {}, nodes: {}, buildMode: buildModeFrom(this.env), ...r } as VagrantResources;
-    // labs created before the record moved into state.json
-    try {
-      return JSON.parse(readFileSync(join(paths.vagrantDir, 'electrode-lab.json'), 'utf8')) as VagrantResources;
-    } catch {
-      return { vagrantDir: paths.vagrantDir, ssh: {}, nodes: {}, buildMode: buildModeFrom(this.env) };
-    }
+    return loadVagrantResources(paths, this.env);
   }
 
-  private saveResources(paths: LabPaths, res: VagrantResources): void {
-    // no state file: a dry run (nothing is created, nothing to record)
-    if (loadState(paths)) saveResources(paths, res);
+  private vagrant(args: string[], ctx: ProviderContext, opts: VagrantRunOptions = {}): Promise<RunResult> {
+    return runVagrant(args, ctx, this.env, opts);
   }
 
-  private async vagrant(args: string[], ctx: ProviderContext, opts: { check?: boolean; node?: string; timeoutMs?: number } = {}): Promise<RunResult> {
-    const r = await ctx.runner.run(['vagrant', ...args], { cwd: ctx.paths.vagrantDir, env: this.vagrantEnv(), check: false, timeoutMs: opts.timeoutMs });
-    // vagrant's own output (progress bars included) goes to the node's log, not the terminal
-    if (!ctx.runner.dryRun) {
-      const log = opts.node ? join(ctx.paths.nodeLogDir(opts.node), 'vagrant.log') : join(ctx.paths.logsDir, 'vagrant.log');
-      mkdirSync(dirname(log), { recursive: true });
-      writeFileSync(log, `\n$ vagrant ${args.join(' ')}  (exit ${r.exitCode}, ${r.durationMs} ms)\n${r.stdout}${r.stderr}`, { flag: 'a' });
-    }
-    if (opts.check !== false && (r.exitCode !== 0 || r.signal)) {
-      const tail = (r.stderr || r.stdout).replace(/\r|\x1b\[K/g, '').trim().split('\n').filter((l) => !/Progress:/.test(l)).slice(-6).join('\n');
-      throw new LabError(`\`vagrant ${args.join(' ')}\` failed (exit ${r.exitCode}); full output in ${ctx.paths.logsDir}\n${tail}`, 'VAGRANT_FAILED');
-    }
-    return r;
+  /** The node as provisioning and the NIC checks see it. */
+  private guest(plan: Plan, node: PlanNode, ctx: ProviderContext): Guest {
+    return {
+      plan, node, ctx,
+      exec: (argv, opts) => this.exec(plan, node, argv, ctx, opts),
+      sh: (script, opts) => this.sh(plan, node, ctx, script, opts),
+      session: () => this.session(plan, node, ctx),
+    };
+  }
+
+  /** The lab NIC found at up. */
+  private labNic(n: PlanNode, ctx: ProviderContext): string {
+    const ifname = this.loadResources(ctx.paths).nodes[n.name]?.ifname;
+    if (!ifname) throw new LabError(`${n.name}: lab NIC unknown; run \`electrode-lab up\``, 'VAGRANT_NO_LAB_NIC');
+    return ifname;
   }
 
   async probe(ctx: ProviderContext): Promise<Diagnostic[]> {
     const d = [...rootDiagnostic('the vagrant provider (libvirt system connection, bpffs in the VMs)'), ...missingTools(VAGRANT_TOOLS, this.env)];
     if (d.length || ctx.runner.dryRun) return d;
     // a daemon up can start itself is no problem: prepare starts it
-    const ld = libvirtdDecision(await libvirtdFacts(ctx.runner, LIBVIRT_URI, this.vagrantEnv()), LIBVIRT_URI);
+    const ld = libvirtdDecision(await libvirtdFacts(ctx.runner, LIBVIRT_URI, vagrantEnv(this.env)), LIBVIRT_URI);
     if (ld.kind === 'stop') d.push(ld.diagnostic);
     return d;
   }
 
-  /**
-   * The box first (a stop here creates nothing), then the libvirt daemons
-   * (started when this host has no systemd), then the box's build or add.
-   * Prints which box, which kernel and why before any VM starts.
-   */
-  async prepare(plan: Plan, ctx: ProviderContext): Promise<Plan> {
-    const { runner, progress } = ctx;
-    const facts = await boxFacts(plan, this.env, () => progress.step(`${plan.vm.box} must be built: asking whether the internet answers (kernel mirror, Vagrant Cloud; ELECTRODE_LAB_OFFLINE=1 skips this)`, () => internetAnswers(this.env)));
-    const d = boxDecision(facts, (k) => {
-      try {
-        return bzImageRelease(readFileSync(k.path));
-      } catch {
-        return undefined;
-      }
-    });
-    if (d.kind === 'stop') throw new DiagnosticsError([d.diagnostic], 'preconditions');
-    const next = planOnBox(plan, d);
-    const kernel = next.vm.kernel === 'box' ? d.kernel : `${next.vm.kernel} (the lab's pin, installed in each VM at provisioning)`;
-    progress.info(`box: ${d.box}, kernel ${kernel}`);
-    progress.info(`  why: ${d.why}`);
-    if (d.fallback && next.spec.vm.build === 'host' && plan.spec.vm.build === undefined) progress.info(`  binaries: host-built (--build host): ${d.box} has no compiler`);
-
-    let started: StartedDaemon[] = [];
-    if (runner.dryRun) {
-      progress.info('[dry-run] would start virtlogd and libvirtd here if they are down and this host has no systemd');
-    } else {
-      const ld = libvirtdDecision(await libvirtdFacts(runner, LIBVIRT_URI, this.vagrantEnv()), LIBVIRT_URI);
-      if (ld.kind === 'stop') throw new DiagnosticsError([ld.diagnostic], 'preconditions');
-      if (ld.kind === 'start') {
-        progress.info(`${ld.why}: starting ${ld.daemons.join(' and ')} (once, for every VM lab on this host)`);
-        started = await startDaemons(ld.daemons, { runner, progress, home: ctx.paths.home, lab: plan.lab, uri: LIBVIRT_URI, env: this.vagrantEnv() });
-      }
-    }
-    if (d.step !== 'none' && d.recipe) {
-      if (runner.dryRun) {
-        progress.info(`[dry-run] would ${d.step === 'add' ? 'add the cached build of' : 'build and add'} ${d.box} (\`electrode-lab box build ${d.recipe.name}\`)`);
-      } else {
-        try {
-          await buildAndAddBox(d.recipe, d.image ? { kernelImage: d.image.path } : {}, { runner, progress, env: this.env });
-        } catch (e) {
-          if (started.length) await this.stopDaemons(plan, ctx);
-          throw e;
-        }
-      }
-    }
-    return next;
-  }
-
-  /** The libvirt daemons an `up` started, when no other VM lab is left. */
-  private async stopDaemons(plan: Plan, ctx: ProviderContext): Promise<void> {
-    await stopDaemonsIfLast({ runner: ctx.runner, progress: ctx.progress, home: ctx.paths.home, lab: plan.lab, vmLab: (p) => p === this.name });
+  /** The box and the libvirt daemons, before any VM starts (vagrantHost.ts). */
+  prepare(plan: Plan, ctx: ProviderContext): Promise<Plan> {
+    return prepareVagrantHost(plan, ctx, this.env);
   }
 
   async up(plan: Plan, ctx: ProviderContext): Promise<void> {
@@ -297,34 +130,40 @@ export class VagrantProvider implements Provider {
     mkdirSync(paths.vagrantDir, { recursive: true });
     writeFileSync(join(paths.vagrantDir, 'Vagrantfile'), renderVagrantfile(plan));
     const res: VagrantResources = { vagrantDir: paths.vagrantDir, ssh: {}, nodes: {}, buildMode, ...(boxKernel ? { boxKernel } : {}) };
-    this.saveResources(paths, res);
+    saveVagrantResources(paths, res);
 
     // one VM at a time: parallel vagrant-libvirt starts race (REFERENCE.md 3)
     for (const [i, n] of plan.nodes.entries()) {
       await progress.step(`${n.name} (${i + 1}/${plan.nodes.length}): vagrant up, ${plan.vm.driver} ${plan.vm.cpus} vCPU ${plan.vm.memory} MiB, ${n.ip} ${n.mac}`, async () => {
         await this.vagrant(['up', '--no-parallel', '--no-provision', '--provider', 'libvirt', n.name], ctx, { node: n.name });
-        if (!runner.dryRun) res.ssh[n.name] = await this.readSshTarget(n.name, ctx);
-        this.saveResources(paths, res);
+        if (!runner.dryRun) res.ssh[n.name] = await readSshTarget(n.name, ctx, this.env);
+        saveVagrantResources(paths, res);
       });
     }
     if (runner.dryRun) return;
 
     for (const n of plan.nodes) {
       await progress.step(`${n.name}: provision (kernel, ${buildMode === 'host' ? 'host-built binaries' : 'build in the VM'}, lab files, bpffs)`, async () => {
-        const kernel = (await this.sh(plan, n, ctx, 'uname -r')).stdout.trim();
+        const g = this.guest(plan, n, ctx);
+        const kernel = (await g.sh('uname -r')).stdout.trim();
         if (pin && kernel !== pin.release) {
-          await this.installKernel(plan, n, ctx, res);
+          await installKernel(g, this.env, async () => {
+            this.dropSession(n.name);
+            await this.vagrant(['reload', '--no-provision', n.name], ctx, { node: n.name });
+            res.ssh[n.name] = await readSshTarget(n.name, ctx, this.env);
+            saveVagrantResources(ctx.paths, res);
+          });
         }
-        const nic = await this.findLabNic(plan, n, ctx);
+        const nic = await findLabNic(g);
         res.nodes[n.name] = { ifname: nic };
-        this.saveResources(paths, res);
-        await this.installBinaries(plan, n, ctx, buildMode);
-        await this.installLabFiles(plan, n, ctx);
+        saveVagrantResources(paths, res);
+        await installBinaries(g, buildMode);
+        await installLabFiles(g);
       });
     }
     for (const n of replicas(plan)) {
       await progress.step(`${n.name}: native XDP on ${res.nodes[n.name]?.ifname} (virtio-net, XDP_PASS program)`, async () => {
-        await this.checkNicXdp(plan, n, ctx);
+        await checkNicXdp(this.guest(plan, n, ctx), this.labNic(n, ctx));
       });
     }
     // the Electrode programs themselves: a verifier refusal on the guest kernel is reported, not
@@ -333,26 +172,19 @@ export class VagrantProvider implements Provider {
     for (const n of replicas(plan)) {
       await progress.step(`${n.name}: attach all fast paths natively, verify, detach`, async () => {
         try {
-          await this.checkNativeXdp(plan, n, ctx);
+          await checkNativeXdp(this.guest(plan, n, ctx), this.labNic(n, ctx), this.nicArgs(plan, n));
           res.nodes[n.name] = { ...res.nodes[n.name]!, fastPaths: 'ok' };
         } catch (e) {
           const msg = (e as Error).message;
           res.nodes[n.name] = { ...res.nodes[n.name]!, fastPaths: msg.split('\n').slice(-2).join(' ') };
           refused.push(`${n.name}: ${msg}`);
         }
-        this.saveResources(paths, res);
+        saveVagrantResources(paths, res);
       });
     }
     if (refused.length) progress.warn(`the fast paths did not attach; the lab is up for runs without them:\n${refused.join('\n')}`);
     const drift = await checkKernelPins(plan, ctx, this);
     if (drift.length) throw new LabError(`kernel drift: ${drift.map((c) => `${c.node} runs ${c.actual}, expected ${c.expected}`).join('; ')}`, 'KERNEL_DRIFT');
-  }
-
-  private async readSshTarget(node: string, ctx: ProviderContext): Promise<SshTarget> {
-    const r = await this.vagrant(['ssh-config', node], ctx, { node });
-    const t = parseSshConfig(r.stdout).find((x) => x.name === node);
-    if (!t) throw new LabError(`\`vagrant ssh-config ${node}\` printed no usable Host block; see ${ctx.paths.nodeLogDir(node)}/vagrant.log`, 'VAGRANT_SSH_CONFIG');
-    return t;
   }
 
   private session(plan: Plan, node: PlanNode, ctx: ProviderContext): Promise<SshSession> {
@@ -384,144 +216,6 @@ export class VagrantProvider implements Provider {
     return this.exec(plan, node, ['sh', '-c', script], ctx, opts);
   }
 
-  private async installKernel(plan: Plan, n: PlanNode, ctx: ProviderContext, res: VagrantResources): Promise<void> {
-    const pin = kernelPin(plan.vm.kernel)!;
-    const mirror = kernelMirror(this.env);
-    const { sums, source } = await resolveChecksums(pin, defaultLockFile(), mirror, async (url) => {
-      const r = await fetch(url);
-      if (!r.ok) throw new Error(`HTTP ${r.status}`);
-      return r.text();
-    });
-    ctx.progress.info(`${n.name}: kernel ${pin.release} checksums from ${source}`);
-    const s = await this.session(plan, n, ctx);
-    const tmp = mkdtempSync(join(tmpdir(), 'el-kernel-'));
-    try {
-      writeFileSync(join(tmp, 'kernel.sh'), kernelInstallScript(pin, sums, mirror));
-      await s.putFile(join(tmp, 'kernel.sh'), '/tmp/electrode-lab-kernel.sh', 0o755);
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-    await this.exec(plan, n, ['bash', '/tmp/electrode-lab-kernel.sh', 'all'], ctx, { timeoutMs: 1_800_000 });
-    this.dropSession(n.name);
-    await this.vagrant(['reload', '--no-provision', n.name], ctx, { node: n.name });
-    res.ssh[n.name] = await this.readSshTarget(n.name, ctx);
-    this.saveResources(ctx.paths, res);
-    const r = await this.exec(plan, n, ['bash', '/tmp/electrode-lab-kernel.sh', 'assert'], ctx, { check: false });
-    if (r.exitCode !== 0) throw new LabError(`${n.name}: ${r.stderr.trim() || r.stdout.trim()}`, 'KERNEL_DRIFT');
-  }
-
-  private async findLabNic(plan: Plan, n: PlanNode, ctx: ProviderContext): Promise<string> {
-    const links = await this.exec(plan, n, ['ip', '-o', 'link', 'show'], ctx);
-    const ifname = ifnameForMac(links.stdout, n.mac);
-    if (!ifname) {
-      throw new LabError(`${n.name}: no interface with MAC ${n.mac}; the VM's NICs are:\n${links.stdout.trim()}\nrun \`electrode-lab down\` and up again (the Vagrantfile sets the MAC)`, 'VAGRANT_NO_LAB_NIC');
-    }
-    const addr = await this.exec(plan, n, ['ip', '-o', '-4', 'addr', 'show', 'dev', ifname], ctx);
-    if (!addr.stdout.includes(`inet ${n.ip}/`)) {
-      // vagrant's guest plugin configures it; a box without one gets it here
-      await this.exec(plan, n, ['ip', 'addr', 'add', `${n.ip}/${plan.network.prefix}`, 'dev', ifname], ctx);
-      await this.exec(plan, n, ['ip', 'link', 'set', ifname, 'mtu', String(plan.network.mtu), 'up'], ctx);
-    }
-    const ch = parseChannels((await this.exec(plan, n, ['ethtool', '-l', ifname], ctx, { check: false })).stdout);
-    const cpus = Number((await this.exec(plan, n, ['nproc'], ctx)).stdout.trim()) || plan.vm.cpus;
-    if (ch) {
-      if (ch.max < plan.vm.queues) ctx.progress.warn(`${n.name}: ${ifname} has ${ch.max} queue pairs, the plan asked for ${plan.vm.queues}`);
-      const k = channelsForXdp(ch, cpus);
-      if (k !== undefined) await this.exec(plan, n, ['ethtool', '-L', ifname, 'combined', String(k)], ctx);
-    }
-    return ifname;
-  }
-
-  private async installBinaries(plan: Plan, n: PlanNode, ctx: ProviderContext, mode: BuildMode): Promise<void> {
-    const root = projectRoot();
-    const s = await this.session(plan, n, ctx);
-    const tmp = mkdtempSync(join(tmpdir(), 'el-src-'));
-    try {
-      const tgz = join(tmp, 'payload.tgz');
-      if (mode === 'host') {
-        await ctx.runner.run(['tar', '-C', root, '-czf', tgz, ...hostArtifacts(root).map((f) => f.slice(root.length + 1))]);
-      } else {
-        await ctx.runner.run(['tar', '-C', root, '--exclude=build', '-czf', tgz, 'native', 'bpf']);
-      }
-      await s.putFile(tgz, '/tmp/electrode-lab-payload.tgz');
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-    await this.exec(plan, n, ['mkdir', '-p', root], ctx);
-    await this.exec(plan, n, ['tar', '-C', root, '-xzf', '/tmp/electrode-lab-payload.tgz'], ctx);
-    if (mode === 'guest') {
-      const tools = await this.sh(plan, n, ctx, 'for t in make cc clang; do command -v $t >/dev/null || echo $t; done', { check: false });
-      if (tools.stdout.trim()) {
-        throw new LabError(`${n.name}: the box has no ${tools.stdout.trim().split('\n').join(', ')} to build electrode-lab; use a box with the toolchain (electrode-lab/ubuntu2004-k58) or copy host-built binaries with \`--build host\` (same-distro guests, e.g. debian12)`, 'VAGRANT_NO_TOOLCHAIN');
-      }
-      await this.exec(plan, n, ['make', '-s', '-C', join(root, 'native')], ctx, { timeoutMs: 1_800_000 });
-      await this.exec(plan, n, ['make', '-s', '-C', join(root, 'bpf')], ctx, { timeoutMs: 1_800_000 });
-    }
-    const check = await this.exec(plan, n, [loaderPath(root), '--help'], ctx, { check: false });
-    if (/error while loading shared libraries|not found/.test(check.stderr)) {
-      throw new LabError(`${n.name}: el-loader cannot run in the VM (${check.stderr.trim().split('\n')[0]}); install libbpf1 libelf1 in the box or build in the guest`, 'VAGRANT_BINARIES');
-    }
-  }
-
-  private async installLabFiles(plan: Plan, n: PlanNode, ctx: ProviderContext): Promise<void> {
-    const { paths } = ctx;
-    const s = await this.session(plan, n, ctx);
-    const mirror = (p: string) => ['install', '-D', '-m', '0644', `/tmp/${p.replace(/\//g, '_')}`, p];
-    for (const f of [paths.replicaConfigFile, paths.peerTableFile]) {
-      await s.putFile(f, `/tmp/${f.replace(/\//g, '_')}`);
-      await this.exec(plan, n, mirror(f), ctx);
-    }
-    await this.exec(plan, n, ['mkdir', '-p', paths.nodeLogDir(n.name), paths.pidsDir], ctx);
-    await this.sh(plan, n, ctx, `mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; mkdir -p ${shellQuote([n.pinDir])}`);
-  }
-
-  /**
-   * Native XDP on the lab NIC: `attach` puts a program on it, `ip -d -j link`
-   * must then say native, `detach` takes it off again whatever happened. A
-   * failure says what to change (xdpAttachFix).
-   */
-  private async verifyNativeXdp(plan: Plan, n: PlanNode, ctx: ProviderContext, what: string, attach: (ifname: string) => Promise<RunResult>, detach: (ifname: string) => Promise<unknown>): Promise<string> {
-    const ifname = this.loadResources(ctx.paths).nodes[n.name]?.ifname;
-    if (!ifname) throw new LabError(`${n.name}: lab NIC unknown; run \`electrode-lab up\``, 'VAGRANT_NO_LAB_NIC');
-    const fixCtx = { ifname, cpus: plan.vm.cpus, queues: plan.vm.queues, mtu: plan.network.mtu };
-    const a = await attach(ifname);
-    try {
-      if (a.exitCode !== 0) {
-        const dmesg = (await this.exec(plan, n, ['dmesg'], ctx, { check: false })).stdout.split('\n').slice(-5).join('\n');
-        throw new LabError(`${n.name}: native XDP ${what} on ${ifname} failed:\n${a.stderr.trim()}\nfix: ${xdpAttachFix(`${a.stderr}\n${dmesg}`, fixCtx)}`, 'XDP_ATTACH_FAILED');
-      }
-      const link = await this.exec(plan, n, ['ip', '-d', '-j', 'link', 'show', 'dev', ifname], ctx);
-      const mode = xdpMode(link.stdout);
-      if (mode !== 'native') throw new LabError(`${n.name}: after ${what}, ${ifname} shows XDP mode '${mode}', not native; fix: ${xdpAttachFix(mode, fixCtx)}`, 'XDP_NOT_NATIVE');
-      return link.stdout;
-    } finally {
-      await detach(ifname);
-    }
-  }
-
-  /** Native XDP readiness of the lab NIC itself, independent of the Electrode programs: a one-instruction XDP_PASS program. */
-  async checkNicXdp(plan: Plan, n: PlanNode, ctx: ProviderContext): Promise<void> {
-    const obj = passProgram();
-    const s = await this.session(plan, n, ctx);
-    await s.putFile(obj, '/tmp/electrode-lab-xdp-pass.o');
-    await this.verifyNativeXdp(
-      plan, n, ctx, 'attach (XDP_PASS)',
-      (ifname) => this.exec(plan, n, ['ip', 'link', 'set', 'dev', ifname, 'xdpdrv', 'obj', '/tmp/electrode-lab-xdp-pass.o', 'sec', 'xdp'], ctx, { check: false }),
-      (ifname) => this.exec(plan, n, ['ip', 'link', 'set', 'dev', ifname, 'xdpdrv', 'off'], ctx, { check: false }),
-    );
-  }
-
-  /** Attaches every fast path in native mode on the lab NIC, checks it is native, detaches. */
-  async checkNativeXdp(plan: Plan, n: PlanNode, ctx: ProviderContext): Promise<string> {
-    const loader = loaderPath();
-    const nic = this.nicArgs(plan, n);
-    return this.verifyNativeXdp(
-      plan, n, ctx, 'attach of the fast paths',
-      () => this.exec(plan, n, loaderArgv.attach(loader, { pinDir: n.pinDir, peers: ctx.paths.peerTableFile, index: n.index, nic, fp: { broadcast: true, quorum: true, reply: true }, hook: 'xdp', xdpMode: 'native', json: false }), ctx, { check: false }),
-      () => this.exec(plan, n, loaderArgv.detach(loader, n.pinDir, nic), ctx, { check: false }),
-    );
-  }
-
   async down(plan: Plan, ctx: ProviderContext): Promise<void> {
     const { paths, progress, runner } = ctx;
     this.closeSessions();
@@ -532,28 +226,9 @@ export class VagrantProvider implements Provider {
       });
     }
     await progress.step(`libvirt sweep: domains ${domainPrefix(plan)}*, network ${plan.vm.libvirtNetwork}, volumes`, async () => {
-      await this.sweepLibvirt(plan, ctx);
+      await sweepLibvirt(plan, ctx, this.env);
     });
-    await this.stopDaemons(plan, ctx);
-  }
-
-  /** Removes this lab's domains, volumes and private network, whatever vagrant left. */
-  async sweepLibvirt(plan: Plan, ctx: ProviderContext): Promise<void> {
-    const r = ctx.runner;
-    const virsh = (...a: string[]) => r.run(['virsh', '-q', '-c', LIBVIRT_URI, ...a], { check: false, env: this.vagrantEnv() });
-    const names = plan.nodes.map((n) => `${domainPrefix(plan)}${n.name}`);
-    const doms = (await virsh('list', '--all', '--name')).stdout.split('\n').map((s) => s.trim());
-    for (const d of names.filter((x) => doms.includes(x))) {
-      await virsh('destroy', d);
-      await virsh('undefine', d, '--remove-all-storage', '--nvram');
-    }
-    const nets = (await virsh('net-list', '--all', '--name')).stdout.split('\n').map((s) => s.trim());
-    if (nets.includes(plan.vm.libvirtNetwork)) {
-      await virsh('net-destroy', plan.vm.libvirtNetwork);
-      await virsh('net-undefine', plan.vm.libvirtNetwork);
-    }
-    const vols = (await virsh('vol-list', 'default')).stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '');
-    for (const v of vols.filter((v) => names.some((n) => v.startsWith(`${n}.`) || v.startsWith(`${n}-`)))) await virsh('vol-delete', '--pool', 'default', v);
+    await stopVagrantDaemons(plan, ctx);
   }
 
   /** The file's tail over ssh (base64, so binary data survives). */
@@ -670,43 +345,10 @@ export class VagrantProvider implements Provider {
   }
 }
 
-/** The kernel a lab's VMs must run: its pin, or with `--kernel box` the kernel the box records (undefined when it recorded none). */
-export function labKernel(plan: Plan, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return plan.vm.kernel === 'box' ? boxKernelOf(plan.vm.box, env) : plan.vm.kernel;
-}
-
-/** The status note of a running VM: its lab NIC, its live kernel (flagged when it drifted from the lab's), a failed fast-path check at up. */
-export function vmStatusDetail(o: { ifname: string; kernel?: string; expectedKernel?: string; fastPaths?: string }): string {
-  const drifted = o.kernel !== undefined && o.expectedKernel !== undefined && o.kernel !== o.expectedKernel;
-  const drift = drifted ? ` DRIFTED from the lab's ${o.expectedKernel} (bench refuses it; \`electrode-lab down\` + \`up\` reinstall the pin)` : '';
-  const fp = o.fastPaths && o.fastPaths !== 'ok' ? `, fast paths did not attach at up: ${o.fastPaths}` : '';
-  return `lab NIC ${o.ifname}, kernel ${o.kernel ?? '? (uname -r failed)'}${drift}${fp}`;
-}
-
-/**
- * Every VM's `uname -r` against the plan's kernel pin (or, with
- * `--kernel box`, against the kernel the box records).
- */
-export async function kernelChecks(plan: Plan, ctx: ProviderContext, provider = new VagrantProvider()): Promise<KernelCheck[]> {
-  if (plan.provider !== 'vagrant') return [];
-  const expected = labKernel(plan);
-  const out: KernelCheck[] = [];
-  try {
-    for (const n of plan.nodes) {
-      const r = await provider.exec(plan, n, ['uname', '-r'], ctx, { check: false }).catch((e: Error) => ({ exitCode: 255, stdout: '', stderr: e.message }));
-      const actual = r.exitCode === 0 ? r.stdout.trim() : `unreachable (${(r.stderr || '').trim().split('\n')[0]})`;
-      out.push({ node: n.name, expected: expected ?? '(box kernel not recorded)', actual, ok: ctx.runner.dryRun || (expected === undefined ? r.exitCode === 0 : actual === expected) });
-    }
-  } finally {
-    provider.closeSessions();
-  }
-  return out;
-}
-
 /**
  * For the bench: the VMs whose kernel drifted from the pin (empty = all
  * good). A bench must refuse to run when this returns anything.
  */
-export async function checkKernelPins(plan: Plan, ctx: ProviderContext, provider?: VagrantProvider): Promise<KernelCheck[]> {
+export async function checkKernelPins(plan: Plan, ctx: ProviderContext, provider: VmShell = new VagrantProvider()): Promise<KernelCheck[]> {
   return (await kernelChecks(plan, ctx, provider)).filter((c) => !c.ok);
 }

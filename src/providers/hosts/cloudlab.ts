@@ -1,16 +1,8 @@
 /**
  * CloudLab, the testbed Electrode was measured on (xl170 raw PCs, UBUNTU20-64-STD):
  * a geni-lib profile that asks for the lab's machines, and the manifest RSpec
- * CloudLab returns once they are ready, turned into an inventory. Pure.
- *
- * Profile API (geni-lib, as CloudLab profiles use it): `portal.Context()`,
- * `defineParameter(name, description, type, default)`, `bindParameters()`,
- * `reportError(portal.ParameterError(msg, [names]))`, `verifyParameters()`,
- * `makeRequestRSpec()`, `request.RawPC(name)` with `hardware_type` and
- * `disk_image`, `node.addInterface(name)` + `iface.addAddress(pg.IPv4Address(a, m))`,
- * `request.LAN(name)` with `best_effort`, `link_multiplexing` and the
- * `setNoBandwidthShaping()` extension that `import geni.rspec.emulab` registers
- * on links (geni/rspec/emulab/emuext.py), then `printRequestRSpec(request)`.
+ * CloudLab returns once they are ready, turned into an inventory. Pure. The
+ * profile is cloudlabProfile.ts.
  *
  * Manifest facts (GENI RSpec v3, namespace http://www.geni.net/resources/rspec/3;
  * ProtoGENI's RSpec reference and manifests CloudLab returns): the root
@@ -24,135 +16,16 @@
  */
 import { Diagnostic, DiagnosticsError } from '../../diagnostics.js';
 import { parseIpv4 } from '../../ipv4.js';
-import { MAX_CLIENTS, MAX_REPLICAS, MIN_REPLICAS } from '../../spec.js';
 import { normalizeMac } from './facts.js';
 import { Inventory, InventoryInput, InventoryNodeInput, validateInventory } from './inventory.js';
 import { childOf, childrenOf, parseXml, XmlElement, XmlError, XmlParse } from './xml.js';
 
+import { DEFAULT_LAN_NAME } from './cloudlabProfile.js';
+
+export * from './cloudlabProfile.js';
+
 export const GENI_RSPEC_NS = 'http://www.geni.net/resources/rspec/3';
 export const EMULAB_NS = 'http://www.protogeni.net/resources/rspec/ext/emulab/1';
-
-// ---------------------------------------------------------------- profile
-
-export const DEFAULT_HARDWARE_TYPE = 'xl170';
-/** The image upstream Electrode started from (its README). */
-export const DEFAULT_DISK_IMAGE = 'urn:publicid:IDN+emulab.net+image+emulab-ops//UBUNTU20-64-STD';
-export const DEFAULT_LAN_NAME = 'electrode-lan';
-/** CloudLab's own default for experiment LANs; client j gets .101+j so replica and client addresses never shift. */
-export const DEFAULT_LAB_SUBNET = '10.10.1.0/24';
-export const PROFILE_CLIENT_OFFSET = 101;
-
-export interface CloudlabProfileOptions {
-  replicas: number;
-  clients: number;
-  hardwareType?: string;
-  diskImage?: string;
-  lanName?: string;
-}
-
-function checkProfile(o: CloudlabProfileOptions): Diagnostic[] {
-  const d: Diagnostic[] = [];
-  const { replicas, clients } = o;
-  if (!Number.isInteger(replicas) || replicas < MIN_REPLICAS || replicas > MAX_REPLICAS) {
-    d.push({ code: 'CL_REPLICAS_RANGE', subject: `replicas=${replicas}`, message: `electrode-lab runs ${MIN_REPLICAS} to ${MAX_REPLICAS} replicas`, hint: 'use 3, 5 or 7' });
-  } else if (replicas % 2 === 0) {
-    d.push({ code: 'CL_EVEN_REPLICAS', subject: `replicas=${replicas}`, message: 'Paxos needs 2f+1 replicas', hint: `use ${replicas - 1} or ${replicas + 1}` });
-  }
-  if (!Number.isInteger(clients) || clients < 1 || clients > MAX_CLIENTS) {
-    d.push({ code: 'CL_CLIENTS_RANGE', subject: `clients=${clients}`, message: `must be 1 to ${MAX_CLIENTS}`, hint: 'one client node with many threads is usually enough' });
-  }
-  if (o.hardwareType !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/.test(o.hardwareType)) {
-    d.push({ code: 'CL_BAD_HARDWARE_TYPE', subject: `hardwareType=${o.hardwareType}`, message: 'not a CloudLab node type', hint: `e.g. ${DEFAULT_HARDWARE_TYPE}, c220g5, m510` });
-  }
-  if (o.diskImage !== undefined && !/^urn:publicid:IDN\+[A-Za-z0-9.:-]+\+image\+[A-Za-z0-9_.:/-]+$/.test(o.diskImage)) {
-    d.push({ code: 'CL_BAD_DISK_IMAGE', subject: `diskImage=${o.diskImage}`, message: 'not an image URN', hint: `e.g. ${DEFAULT_DISK_IMAGE}` });
-  }
-  if (o.lanName !== undefined && !/^[A-Za-z][A-Za-z0-9_-]{0,31}$/.test(o.lanName)) {
-    d.push({ code: 'CL_BAD_LAN_NAME', subject: `lanName=${o.lanName}`, message: 'LAN names are letters, digits, - and _', hint: `e.g. ${DEFAULT_LAN_NAME}` });
-  }
-  return d;
-}
-
-/** A Python string literal; the inputs are checked to plain ASCII first, where JSON and Python escapes agree. */
-const py = (s: string) => JSON.stringify(s);
-
-/**
- * The text of a geni-lib profile.py asking for `replicas` + `clients` raw PCs
- * on one LAN (the counts are portal parameters; the options give their
- * defaults). Deterministic. Throws DiagnosticsError on bad options.
- */
-export function renderCloudlabProfile(opts: CloudlabProfileOptions): string {
-  const d = checkProfile(opts);
-  if (d.length) throw new DiagnosticsError(d, 'cloudlab');
-  const hw = opts.hardwareType ?? DEFAULT_HARDWARE_TYPE;
-  const image = opts.diskImage ?? DEFAULT_DISK_IMAGE;
-  const lan = opts.lanName ?? DEFAULT_LAN_NAME;
-  const base = DEFAULT_LAB_SUBNET.split('/')[0]!.split('.').slice(0, 3).join('.');
-  return `# Generated by electrode-lab; edits are lost when it is generated again.
-# Use on the CloudLab portal: Experiments > Create Experiment Profile >
-# "Edit Code", paste this file, Create; then Instantiate it and pick the
-# counts. Upstream Electrode ran on ${hw} with ${image.split('+').pop()} and
-# kernel 5.8 (installed after boot; see electrode-lab's README).
-"""Electrode (NSDI '23) lab: 2f+1 replicas and the client machines on one LAN.
-
-Instructions:
-When the experiment is ready, save its manifest (the Manifest tab of the
-experiment page) as manifest.xml and give it to electrode-lab's hosts
-provider with your CloudLab user name; it reads the machines, their lab
-NIC and lab addresses from it.
-"""
-
-import geni.portal as portal
-import geni.rspec.pg as pg
-# registers the Emulab link extensions, e.g. setNoBandwidthShaping()
-import geni.rspec.emulab as emulab
-
-pc = portal.Context()
-pc.defineParameter("replicas", "Replicas (Paxos needs 2f+1: 3, 5, 7, ... ${MAX_REPLICAS})",
-                   portal.ParameterType.INTEGER, ${opts.replicas})
-pc.defineParameter("clients", "Client machines (1 to ${MAX_CLIENTS})",
-                   portal.ParameterType.INTEGER, ${opts.clients})
-pc.defineParameter("hardware_type", "Hardware type of every machine",
-                   portal.ParameterType.NODETYPE, ${py(hw)})
-pc.defineParameter("disk_image", "Disk image of every machine",
-                   portal.ParameterType.IMAGE, ${py(image)})
-params = pc.bindParameters()
-
-if params.replicas < ${MIN_REPLICAS} or params.replicas > ${MAX_REPLICAS} or params.replicas % 2 == 0:
-    pc.reportError(portal.ParameterError(
-        "Paxos needs an odd number of replicas (2f+1) from ${MIN_REPLICAS} to ${MAX_REPLICAS}", ["replicas"]))
-if params.clients < 1 or params.clients > ${MAX_CLIENTS}:
-    pc.reportError(portal.ParameterError("Use 1 to ${MAX_CLIENTS} client machines", ["clients"]))
-pc.verifyParameters()
-
-request = pc.makeRequestRSpec()
-
-# One LAN for the lab traffic, at full rate: not best-effort, not multiplexed
-# onto shared links, no bandwidth-shaping node in the path.
-lan = request.LAN(${py(lan)})
-lan.best_effort = False
-lan.link_multiplexing = False
-lan.setNoBandwidthShaping()
-
-
-def add_machine(name, host):
-    node = request.RawPC(name)
-    node.hardware_type = params.hardware_type
-    node.disk_image = params.disk_image
-    iface = node.addInterface("if0")
-    iface.addAddress(pg.IPv4Address("${base}.%d" % host, "255.255.255.0"))
-    lan.addInterface(iface)
-
-
-# replica i is ${base}.(i+1), client j is ${base}.(${PROFILE_CLIENT_OFFSET}+j)
-for i in range(params.replicas):
-    add_machine("replica%d" % i, 1 + i)
-for j in range(params.clients):
-    add_machine("client%d" % j, ${PROFILE_CLIENT_OFFSET} + j)
-
-pc.printRequestRSpec(request)
-`;
-}
 
 // ---------------------------------------------------------------- manifest
 

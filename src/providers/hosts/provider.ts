@@ -27,10 +27,8 @@ import { collectRemote, coresPatternScript, remoteAlive, remoteCopyOut, remoteFi
 import { attachedBpfOn, nodeStatus } from '../status.js';
 import { FoundCore, KernelDrift, Netem, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from '../provider.js';
 import { adoptHosts } from './adopt.js';
-import { inventoryFromCloudlabManifest } from './cloudlab.js';
-import { nicFactsFromIpAddr } from './facts.js';
-import { HostNicFacts, } from './facts.js';
-import { Inventory, hostFactsToNodes, inventoryFromText } from './inventory.js';
+import { Inventory, hostFactsToNodes } from './inventory.js';
+import { labInventory, preflight } from './preflight.js';
 import { SavedTuning, TuningFacts, msiIrqsArgv, nicIrqs, parseMsiIrqs, planTuning, readAffinityArgv, tuningRestore, tuningTarget } from './tuning.js';
 
 /** What `up` changed on one machine, to be undone by `down`. */
@@ -52,8 +50,6 @@ interface HostsResources {
   hosts: Record<string, HostRecord>;
 }
 
-const TOOLS = ['ip', 'tc', 'ss', 'setsid', 'nohup', 'sha256sum', 'base64', 'ethtool'];
-
 function expandHome(p: string | undefined): string | undefined {
   return p?.startsWith('~/') ? join(homedir(), p.slice(2)) : p;
 }
@@ -73,17 +69,7 @@ export class HostsProvider implements Provider {
 
   /** The lab's inventory: the file, or the CloudLab manifest read as one. */
   inventory(plan: Plan): Inventory {
-    const h = plan.spec.hosts ?? {};
-    const read = (f: string, what: string) => {
-      try {
-        return readFileSync(f, 'utf8');
-      } catch (e) {
-        throw new DiagnosticsError([{ code: 'HOSTS_FILE', subject: f, message: `cannot read the ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, hint: `give the path of the ${what}` }], 'inventory');
-      }
-    };
-    if (h.inventory) return inventoryFromText(read(h.inventory, 'inventory'), h.inventory);
-    if (h.cloudlabManifest) return inventoryFromCloudlabManifest(read(h.cloudlabManifest, 'CloudLab manifest'), { ...(h.user ? { user: h.user } : {}), ...(h.key ? { key: h.key } : {}), lab: plan.lab });
-    throw new DiagnosticsError([{ code: 'SPEC_HOSTS_NO_INVENTORY', subject: 'provider=hosts', message: 'no inventory', hint: 'give --inventory hosts.yaml' }], 'inventory');
+    return labInventory(plan);
   }
 
   async probe(): Promise<Diagnostic[]> {
@@ -94,33 +80,8 @@ export class HostsProvider implements Provider {
   /** Reads every machine over SSH (NIC, address, MTU, driver, kernel, tools) and adopts what they are. */
   async adoptPlan(plan: Plan, ctx: ProviderContext): Promise<Plan> {
     const inv = this.inventory(plan);
-    const d: Diagnostic[] = [];
-    const facts: Record<string, HostNicFacts | undefined> = {};
-    for (const n of inv.nodes) {
-      const subject = `${n.name} (${n.ssh.user}@${n.ssh.host}:${n.ssh.port})`;
-      if (ctx.runner.dryRun) continue;
-      let s: SshSession;
-      try {
-        s = await this.connect(n.name, { ...n.ssh }, ctx.paths);
-      } catch (e) {
-        d.push({ code: 'HOST_UNREACHABLE', subject, message: (e as Error).message.split('\n')[0]!, hint: 'check ssh.host/port/user/key in the inventory: `ssh -i <key> -p <port> <user>@<host> true` must work' });
-        continue;
-      }
-      const run = (argv: string[]) => s.exec(sudoCommand(argv, n.ssh.user), { check: false, timeoutMs: 30_000 });
-      const root = await run(['id', '-u']);
-      if (root.stdout.trim() !== '0') d.push({ code: 'HOST_NOT_ROOT', subject, message: `commands do not run as root there (${root.stderr.trim() || `uid ${root.stdout.trim()}`})`, hint: 'log in as root, or give the user passwordless sudo' });
-      const missing = (await run(['sh', '-c', TOOLS.map((t) => `command -v ${t} >/dev/null || echo ${t}`).join('; ')])).stdout.trim();
-      if (missing) d.push({ code: 'HOST_TOOLS', subject, message: `missing ${missing.split('\n').join(', ')}`, hint: 'apt-get install iproute2 ethtool coreutils util-linux (Debian/Ubuntu)' });
-      const addr = await run(['ip', '-j', 'addr', 'show']);
-      const nic = nicFactsFromIpAddr(addr.stdout, { ...n.nic, ...(n.ip ? { ip: n.ip } : {}) }, subject);
-      d.push(...nic.diagnostics);
-      if (!nic.facts) continue;
-      const kernel = (await run(['uname', '-r'])).stdout.trim();
-      const driver = /^driver:\s*(\S+)/m.exec((await run(['ethtool', '-i', nic.facts.ifname])).stdout)?.[1];
-      facts[n.name] = { ...nic.facts, ...(kernel ? { kernel } : {}), ...(driver ? { driver } : {}) };
-    }
     if (ctx.runner.dryRun) return plan;
-    if (d.length) throw new DiagnosticsError(d, 'preflight');
+    const facts = await preflight(inv, (name, ssh) => this.connect(name, ssh, ctx.paths));
     const adopted = hostFactsToNodes(inv, facts);
     if (!adopted.nodes || !adopted.network) throw new DiagnosticsError(adopted.diagnostics, 'preflight');
     const r = adoptHosts(plan, adopted.nodes, adopted.network);
