@@ -8,6 +8,9 @@
 import { SummaryRow } from './stats.js';
 import { NOT_CHECKED_CELL, UNKNOWN_CELL, isUnsafeCell } from './safety.js';
 import { ArmName, Impl } from './types.js';
+import { escapeXml } from './xml.js';
+
+export { escapeXml };
 
 export const ARM_COLORS: Record<ArmName, string> = {
   floor: '#d4d4d4',
@@ -17,10 +20,6 @@ export const ARM_COLORS: Record<ArmName, string> = {
   reply: '#2ca02c',
   all: '#9467bd',
 };
-
-export function escapeXml(s: string): string {
-  return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
-}
 
 /** A "nice" axis maximum and tick step (1, 2, 2.5, 5 x 10^k) covering max. */
 export function niceScale(max: number, ticks = 5): { max: number; step: number } {

@@ -5,7 +5,7 @@
  * does), so the x axis is not time and equal inputs give equal pictures. No
  * script: every frame has a <title> tooltip, labels are cut to fit.
  */
-import { escapeXml } from './chart.js';
+import { escapeXml } from './xml.js';
 import { FoldedStack, KERNEL_SUFFIX } from './profile.js';
 
 export interface FlameGraphOptions {
