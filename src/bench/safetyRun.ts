@@ -1,0 +1,61 @@
+/**
+ * What a trial proves, gathered after it: the client's history and ack log
+ * and every replica life's committed log, judged by safety.ts; and, under
+ * the forge nemesis, what the replicas counted as dropped.
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { exitStats } from '../logline.js';
+import { RunPaths } from '../paths.js';
+import { PlanNode } from '../plan.js';
+import { Started } from '../replicas.js';
+import { BenchLab } from './lab.js';
+import { ForgeRecord, forgeDrops, recoveryMs } from './nemesis.js';
+import { DumpInput, analyzeTrial } from './safety.js';
+import { LoggingRunner } from './store.js';
+import { TrialProcs, trialFiles } from './trialProcs.js';
+import { Trial, TrialRecord } from './types.js';
+
+export interface SafetyContext {
+  run: RunPaths;
+  readNodeFile(lab: BenchLab, node: PlanNode, path: string, dest?: string): Promise<string>;
+  /** The run folder of a node, made if missing. */
+  nodeDir(node: string): string;
+}
+
+/**
+ * The trial's safety verdict: the client's history checked for
+ * linearizability, its acknowledged requests against the committed logs of
+ * the replicas that survived; the files go into the run folder.
+ */
+export async function checkSafety(ctx: SafetyContext, t: Trial, lab: BenchLab, procs: TrialProcs, clientNode: PlanNode, rec: TrialRecord): Promise<void> {
+  const files = trialFiles(lab, t.seq, clientNode);
+  const { started, lives, killed } = procs;
+  const dumps: DumpInput[] = [];
+  const crashed = new Set(rec.crashes.map((c) => c.pid));
+  for (const l of lives) {
+    const text = await ctx.readNodeFile(lab, l.node, l.dump, join(ctx.nodeDir(l.node.name), basename(l.dump)));
+    // every life's dump counts for agreement; only the replicas still running at the end (not killed, not crashed) for what the lab holds
+    const survivor = started.some((s) => s.rec.pid === l.rec.pid) && !killed.has(l.rec.pid) && !crashed.has(l.rec.pid);
+    dumps.push({ node: l.node.name, incarnation: l.incarnation, survivor, text });
+  }
+  const history = await ctx.readNodeFile(lab, clientNode, files.history, join(ctx.nodeDir(clientNode.name), basename(files.history)));
+  const acks = await ctx.readNodeFile(lab, clientNode, files.acks, join(ctx.nodeDir(clientNode.name), basename(files.acks)));
+  // the client never ran (a failed start): nothing to judge, and the report says "not checked"
+  if (!history && !acks) return;
+  rec.safety = analyzeTrial({ ...(history ? { history } : {}), ...(acks ? { acks } : {}), dumps });
+  if (rec.fault?.injectedAt) {
+    const replicaLogs = started.map((s) => (existsSync(join(ctx.nodeDir(s.node.name), basename(s.rec.logFile))) ? readFileSync(join(ctx.nodeDir(s.node.name), basename(s.rec.logFile)), 'utf8') : ''));
+    const ms = recoveryMs(replicaLogs, rec.fault.injectedAt);
+    if (ms !== undefined) rec.fault.recoveryMs = ms;
+  }
+  rmSync(join(ctx.run.root, '.scratch'), { recursive: true, force: true });
+}
+
+/** forge: what the replicas' exit lines counted as dropped (their logs are on this host by now). */
+export function countForgeDrops(runner: LoggingRunner, forge: ForgeRecord, started: Started[]): void {
+  const stats: Record<string, Record<string, number> | undefined> = {};
+  for (const s of started) stats[s.node.name] = existsSync(s.rec.logFile) ? exitStats(readFileSync(s.rec.logFile, 'utf8')) : undefined;
+  Object.assign(forge, forgeDrops(stats));
+  runner.note(`nemesis forge: the replicas dropped ${forge.dropped} (${Object.entries(forge.droppedBy ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')})${forge.uncounted ? `; no exit counters from ${forge.uncounted.join(', ')}` : ''}`);
+}
