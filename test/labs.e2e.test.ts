@@ -20,7 +20,7 @@ import { stringify } from 'yaml';
 import { CLI, IS_ROOT, ROOT, SKIP_REASON, leftovers, waitFor } from './netns.helpers.js';
 import { LabPaths } from '../src/paths.js';
 import { loadProcessRecords } from '../src/state.js';
-import { processAlive } from '../src/proc.js';
+import { processAlive, unreaped } from '../src/proc.js';
 import { logLines } from '../src/logline.js';
 import { NodeBpfStats } from '../src/bpf.js';
 import { CRASH_HUNT_FAULTS, CrashHuntFault, UPSTREAM_PORT, seedFor } from '../src/labs/crashhunt.js';
@@ -90,6 +90,12 @@ async function resetAndExpectNothing(id: string, slug: string, labs: string[]): 
     expect(existsSync(new LabPaths(home, l).root)).toBe(false);
   }
   for (const p of pids) expect(processAlive(p), `pid ${p}`).toBe(false);
+  // and collected: reset waits for PID 1 to reap what it ended (issue 25 snag 8), none is left <defunct>
+  expect(unreaped(pids), r.stdout).toEqual([]);
+  expect(r.stdout).not.toMatch(/defunct/);
+  // nothing of the labs runs, recorded or not (every process of a lab is started with a path in its state folder)
+  const ps = (await execa('ps', ['-eo', 'pid,args'])).stdout.split('\n');
+  expect(ps.filter((l) => labs.some((l2) => l.includes(`${new LabPaths(home, l2).root}/`)))).toEqual([]);
   expect(existsSync(join(home, 'course', slug))).toBe(false);
   expect(readdirSync(runs).filter((d) => labs.some((l) => d.endsWith(`-${l}`)))).toEqual([]);
   const again = await cli('lab', 'reset', id);
