@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { DiagnosticsError, LabError, formatDiagnostic } from './diagnostics.js';
 import { projectRoot } from './paths.js';
 import { CommandError } from './runner.js';
+import { outputFlushed, writeErr, writeOut } from './output.js';
 import { commands, makeContext } from './commands/index.js';
 
 export const EXIT_FAILED = 1;
@@ -34,6 +35,8 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): { program: C
     .option('--dry-run', 'print the commands instead of running them; change nothing')
     .showHelpAfterError('(run with --help for usage and examples)')
     .exitOverride()
+    // help and usage errors in order with everything else, and out before process.exit
+    .configureOutput({ writeOut, writeErr })
     .addHelpText(
       'after',
       `
@@ -66,15 +69,15 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       return e.exitCode === 0 ? 0 : EXIT_USAGE;
     }
     if (e instanceof DiagnosticsError) {
-      process.stderr.write(`electrode-lab: ${e.phase} problems (nothing was changed):\n`);
-      for (const d of e.diagnostics) process.stderr.write(`  ${formatDiagnostic(d)}\n`);
+      writeErr(`electrode-lab: ${e.phase} problems (nothing was changed):\n`);
+      for (const d of e.diagnostics) writeErr(`  ${formatDiagnostic(d)}\n`);
       return EXIT_USAGE;
     }
     if (e instanceof LabError || e instanceof CommandError) {
-      process.stderr.write(`electrode-lab: ${e.message}\n`);
+      writeErr(`electrode-lab: ${e.message}\n`);
       return EXIT_FAILED;
     }
-    process.stderr.write(`electrode-lab: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    writeErr(`electrode-lab: internal error: ${(e as Error).stack ?? String(e)}\n`);
     return EXIT_FAILED;
   }
 }
@@ -88,10 +91,15 @@ function invokedAsScript(): boolean {
 }
 
 if (invokedAsScript()) {
+  // process.exit drops what a pipe has not taken yet: wait for it
   main().then(
-    (code) => process.exit(code),
-    (e) => {
-      process.stderr.write(`electrode-lab: ${String(e)}\n`);
+    async (code) => {
+      await outputFlushed();
+      process.exit(code);
+    },
+    async (e) => {
+      writeErr(`electrode-lab: ${String(e)}\n`);
+      await outputFlushed();
       process.exit(EXIT_FAILED);
     },
   );

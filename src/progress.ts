@@ -1,9 +1,14 @@
 /**
- * Progress for long steps: an ora spinner in a terminal, plain lines when
- * stderr is not a TTY or CI=true (logs and test output stay readable).
- * Everything goes to stderr so stdout stays machine-readable (--json).
+ * Progress for long steps: an ora spinner when both stdout and stderr are
+ * a terminal, plain lines otherwise or when CI=true (logs and test output
+ * stay readable). A spinner with stdout piped (`| tee`) would redraw on the
+ * terminal out of step with the results going through the pipe. Everything
+ * goes to stderr so stdout stays machine-readable (--json); plain lines go
+ * through the ordered channel of src/output.ts, so each one is out before
+ * anything written after it, on either stream.
  */
 import ora from 'ora';
+import { writeErr } from './output.js';
 import { Progress } from './providers/provider.js';
 
 function seconds(ms: number): string {
@@ -11,7 +16,7 @@ function seconds(ms: number): string {
 }
 
 export class PlainProgress implements Progress {
-  constructor(private readonly write: (line: string) => void = (l) => process.stderr.write(l + '\n')) {}
+  constructor(private readonly write: (line: string) => void = (l) => writeErr(l + '\n')) {}
   async step<T>(title: string, fn: () => Promise<T>): Promise<T> {
     const t0 = performance.now();
     this.write(`- ${title} ...`);
@@ -46,10 +51,10 @@ export class SpinnerProgress implements Progress {
     }
   }
   info(line: string): void {
-    process.stderr.write(line + '\n');
+    writeErr(line + '\n');
   }
   warn(line: string): void {
-    process.stderr.write(`warning: ${line}\n`);
+    writeErr(`warning: ${line}\n`);
   }
 }
 
@@ -62,7 +67,13 @@ export class QuietProgress implements Progress {
   warn(): void {}
 }
 
-export function makeProgress(env: NodeJS.ProcessEnv = process.env, isTty = Boolean(process.stderr.isTTY)): Progress {
+export interface Terminals {
+  stdout: boolean;
+  stderr: boolean;
+}
+
+/** A spinner only when both streams are terminals (one piped: plain lines) and CI is not set. */
+export function makeProgress(env: NodeJS.ProcessEnv = process.env, tty: Terminals = { stdout: Boolean(process.stdout.isTTY), stderr: Boolean(process.stderr.isTTY) }): Progress {
   const ci = env.CI !== undefined && env.CI !== '' && env.CI !== '0' && env.CI !== 'false';
-  return isTty && !ci ? new SpinnerProgress() : new PlainProgress();
+  return tty.stdout && tty.stderr && !ci ? new SpinnerProgress() : new PlainProgress();
 }

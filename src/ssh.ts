@@ -8,6 +8,7 @@ import { createWriteStream, readFileSync, WriteStream } from 'node:fs';
 import { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import { LabError } from './diagnostics.js';
 import { RunResult, shellQuote } from './runner.js';
+import { writeErr, writeOut } from './output.js';
 
 export interface SshTarget {
   /** The node's name (vagrant: the machine name of the `Host` line). */
@@ -128,12 +129,12 @@ export class SshSession {
         ch.on('data', (b: Buffer) => {
           stdout += b.toString();
           if (!opts.bulkStdout) this.log?.write(b);
-          if (opts.echo) process.stdout.write(b);
+          if (opts.echo) writeOut(b);
         });
         ch.stderr.on('data', (b: Buffer) => {
           stderr += b.toString();
           this.log?.write(b);
-          if (opts.echo) process.stderr.write(b);
+          if (opts.echo) writeErr(b);
         });
         ch.on('exit', (c: number | null, sig?: string) => {
           code = c;

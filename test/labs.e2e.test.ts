@@ -20,7 +20,7 @@ import { stringify } from 'yaml';
 import { CLI, IS_ROOT, ROOT, SKIP_REASON, leftovers, waitFor } from './netns.helpers.js';
 import { LabPaths } from '../src/paths.js';
 import { loadProcessRecords } from '../src/state.js';
-import { processAlive } from '../src/proc.js';
+import { processAlive, unreaped } from '../src/proc.js';
 import { logLines } from '../src/logline.js';
 import { NodeBpfStats } from '../src/bpf.js';
 import { CRASH_HUNT_FAULTS, CrashHuntFault, UPSTREAM_PORT, seedFor } from '../src/labs/crashhunt.js';
@@ -90,6 +90,12 @@ async function resetAndExpectNothing(id: string, slug: string, labs: string[]): 
     expect(existsSync(new LabPaths(home, l).root)).toBe(false);
   }
   for (const p of pids) expect(processAlive(p), `pid ${p}`).toBe(false);
+  // and collected: reset waits for PID 1 to reap what it ended (issue 25 snag 8), none is left <defunct>
+  expect(unreaped(pids), r.stdout).toEqual([]);
+  expect(r.stdout).not.toMatch(/defunct/);
+  // nothing of the labs runs, recorded or not (every process of a lab is started with a path in its state folder)
+  const ps = (await execa('ps', ['-eo', 'pid,args'])).stdout.split('\n');
+  expect(ps.filter((l) => labs.some((l2) => l.includes(`${new LabPaths(home, l2).root}/`)))).toEqual([]);
   expect(existsSync(join(home, 'course', slug))).toBe(false);
   expect(readdirSync(runs).filter((d) => labs.some((l) => d.endsWith(`-${l}`)))).toEqual([]);
   const again = await cli('lab', 'reset', id);
@@ -100,8 +106,8 @@ const notOk = (stdout: string) => stdout.split('\n').filter((l) => /^\s+(WRONG|M
 
 describe.skipIf(!IS_ROOT)(`course labs end to end (${IS_ROOT ? 'root' : SKIP_REASON})`, () => {
   afterAll(async () => {
-    for (const id of ['01', '02', '03', '05']) await cli('lab', 'reset', id);
-    for (const l of ['lab01', 'lab02', 'lab02-crash', 'lab03', 'lab03-bench', 'lab05']) expect(await leftovers(l, '02:4c:')).toEqual([]);
+    for (const id of ['01', '02', '03', '05', '06']) await cli('lab', 'reset', id);
+    for (const l of ['lab01', 'lab02', 'lab02-crash', 'lab03', 'lab03-bench', 'lab05', 'lab06']) expect(await leftovers(l, '02:4c:')).toEqual([]);
     for (const d of [home, runs, scratch]) rmSync(d, { recursive: true, force: true });
   });
 
@@ -331,6 +337,86 @@ describe.skipIf(!IS_ROOT)(`course labs end to end (${IS_ROOT ? 'root' : SKIP_REA
     await resetAndExpectNothing('03', '03-fast-paths', ['lab03', 'lab03-bench']);
   }, 900_000);
 
+  it('lab 06: a replica comes back', async () => {
+    const run = readme('06-comes-back');
+    const st = await run('electrode-lab lab start 06');
+    expect(st.exitCode, st.stderr).toBe(0);
+
+    // Part 1: a follower killed and restarted recovers
+    expect((await run('electrode-lab start --name lab06')).exitCode).toBe(0);
+    expect((await run('electrode-lab client --name lab06 -n 2000')).stdout).toMatch(/Completed 2000 requests/);
+    expect((await run('electrode-lab status --name lab06')).exitCode).toBe(0);
+    process.kill(await pidOf('lab06', 'replica1'), 'SIGKILL');
+    expect((await run('electrode-lab client --name lab06 -n 1000')).stdout).toMatch(/Completed 1000 requests/);
+    await waitFor('replica1 to be listed dead', async () => /replica1: dead/.test((await cli('status', '--name', 'lab06')).stdout), 5000);
+    expect((await run('electrode-lab status --name lab06')).exitCode).toBe(0);
+    const re = await run('electrode-lab restart --name lab06 replica1');
+    expect(re.exitCode, re.stderr).toBe(0);
+    expect(re.stdout).toMatch(/replica1 .*incarnation 1 .*normal in view 0 \(leader 0\)/);
+    expect((await run('electrode-lab status --name lab06')).stdout).toMatch(/replica1: normal in view 0 \(leader 0\) \(pid \d+, restart 1\)/);
+    const life = lastRunOf('lab06', 'replica1').split(' electrode-lab restart: replica1 (incarnation 1)')[1]!;
+    const asked = Number(/recovering: started without state; asking the other (\d+) replicas/.exec(life)![1]);
+    const fetched = Number(/recovering: \d+ replicas are normal; replica (\d+) leads view/.exec(life)![1]);
+    const snap = Number(/snapshot: installed op (\d+) .* from replica \d+/.exec(life)![1]);
+    const recView = Number(/view (\d+) normal \(recovered from replica \d+\)/.exec(life)![1]);
+    expect(snap).toBeGreaterThanOrEqual(3000); // both client runs were committed before it came back
+    expect((await run('electrode-lab stop --name lab06')).exitCode).toBe(0);
+
+    // Part 2: the same restart without recovery loses what it had acknowledged
+    const un = await run('electrode-lab start --name lab06 --unsafe-no-recovery --dump-log lab06-committed');
+    expect(un.exitCode, un.stderr).toBe(0);
+    expect(un.stderr).toMatch(/--unsafe-no-recovery: UNSAFE/);
+    expect((await run('electrode-lab status --name lab06')).exitCode).toBe(0);
+    const [p0, p1] = [await pidOf('lab06', 'replica0'), await pidOf('lab06', 'replica1')];
+    expect((await run('electrode-lab exec --name lab06 replica2 -- ip link set eth0 down')).exitCode).toBe(0);
+    expect((await run('electrode-lab client --name lab06 -n 500 --history lab06-history.jsonl --ack-log lab06-acks.txt')).stdout).toMatch(/Completed 500 requests/);
+    process.kill(p0, 'SIGKILL');
+    process.kill(p1, 'SIGKILL');
+    await waitFor('replica0 and replica1 to die', () => !processAlive(p0) && !processAlive(p1), 5000);
+    expect((await run('electrode-lab restart --name lab06 replica1')).exitCode).toBe(0);
+    expect((await run('electrode-lab exec --name lab06 replica2 -- ip link set eth0 up')).exitCode).toBe(0);
+    expect((await run('electrode-lab client --name lab06 -n 100')).stdout).toMatch(/Completed 100 requests/);
+    expect((await run('electrode-lab status --name lab06')).stdout).toMatch(/replica1: normal in view \d+ \(leader 1\)/);
+    expect((await run('electrode-lab stop --name lab06')).exitCode).toBe(0);
+    const chLine = 'electrode-lab check-history lab06-history.jsonl --acks lab06-acks.txt --committed lab06-committed.replica1.log.1 lab06-committed.replica2.log';
+    const ch = await run(chLine);
+    expect(ch.exitCode, ch.stdout).toBe(1); // lost writes: unsafe
+    expect(ch.stdout).toMatch(/acknowledged: 500, lost: [1-9]\d* \(e\.g\. /);
+    const verdict = JSON.parse((await cli(...words(chLine).slice(1), '--json')).stdout) as { acked: number; lostAcked: number; lostExamples: string[] };
+    const unsafeLife = lastRunOf('lab06', 'replica1').split(' electrode-lab restart: replica1 (incarnation 1)')[1]!;
+    const elected = /view (\d+) normal \(elected\), leader 1 \(me\), last op (\d+)/.exec(unsafeLife)!;
+    const winner = Number(/view \d+: the log of replica (\d+) wins/.exec(unsafeLife)![1]);
+    // the new view was built from two logs that never had the 500 writes
+    expect(Number(elected[2])).toBe(0);
+    expect(verdict.lostAcked).toBe(500);
+    const right = {
+      recovery: { asked, fetched_from: `replica${fetched}`, snapshot_op: snap, view: recView, why_wait: 'it may have acknowledged ops it no longer has; voting without them could drop a committed op' },
+      unsafe: {
+        new_view: Number(elected[1]), new_view_last_op: Number(elected[2]), winner: `replica${winner}`, acknowledged: verdict.acked, lost: verdict.lostAcked, lost_example: verdict.lostExamples[0]!,
+        why_lost: 'replica0 and replica1 acknowledged them; replica0 died, replica1 came back empty and replica2 never had them, so the highest log of the view change was an empty one',
+        with_recovery: 'replica1 stays recovering: no f+1 normal replicas answer, so no view forms and the lab is unavailable but loses nothing',
+      },
+    };
+    const ok = await check('06', answersFile('06-right', right));
+    expect(ok.exitCode, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^lab 06-comes-back: all \d+ checks right/);
+    const handIn = /^hand in (\S+)/m.exec(ok.stdout)![1]!;
+    const inst = await cli('lab', 'check', '06', '--dir', handIn, '--json');
+    expect((JSON.parse(inst.stdout) as { ok: boolean }).ok, inst.stdout).toBe(true);
+    const wrong = await check('06', answersFile('06-wrong', { ...right, recovery: { ...right.recovery, snapshot_op: snap + 1 }, unsafe: { ...right.unsafe, lost: 0, lost_example: '1 1' } }));
+    expect(wrong.exitCode).toBe(1);
+    expect(notOk(wrong.stdout)).toEqual(['WRONG recovery.snapshot_op', 'WRONG unsafe.lost', 'WRONG unsafe.lost_example']);
+    expect(wrong.stdout).toMatch(/WRONG\s+unsafe.lost: you wrote 0; the `acknowledged: A, lost: L/);
+    const empty = await check('06', join(ROOT, 'labs', '06-comes-back', 'answers.yaml'));
+    expect(empty.exitCode).toBe(1);
+    expect(notOk(empty.stdout)).toHaveLength(13);
+    expect(empty.stdout).toMatch(/MISSING  recovery.snapshot_op: no answer yet; the `snapshot: installed op S/);
+
+    await run('electrode-lab lab check 06'); // the README's own line: the template is empty, so it fails
+    await resetAndExpectNothing('06', '06-comes-back', ['lab06']);
+    expect(readdirSync(ROOT).filter((f) => f.startsWith('lab06-'))).toEqual([]);
+  }, 120_000);
+
   /** The trace each planted fault must leave, read from the crash folders and `stats`. */
   const evidence: Record<CrashHuntFault, (folders: { dir: string; signal: string; topFrames: string[]; node: string }[], stats: NodeBpfStats[]) => void> = {
     'peer-table': (_f, st) => {
@@ -359,7 +445,14 @@ describe.skipIf(!IS_ROOT)(`course labs end to end (${IS_ROOT ? 'root' : SKIP_REA
     'dangling-pointer': (f) => {
       const segv = f.filter((x) => x.signal === 'SIGSEGV');
       expect(segv.length).toBeGreaterThanOrEqual(1);
-      for (const c of segv) expect(c.topFrames).toContain('try_complete_view_change');
+      for (const c of segv) {
+        // the real path, as gdb names it (the lab build keeps each handler's call: issue 25 snag 7)
+        const at = c.topFrames.indexOf('try_complete_view_change');
+        expect(at, c.topFrames.join(' <- ')).toBeGreaterThanOrEqual(0);
+        expect(c.topFrames[at + 1], c.topFrames.join(' <- ')).toBe('on_do_view_change');
+        expect(c.topFrames).not.toContain('on_new_state');
+        console.log(`dangling-pointer ${c.node}: ${c.topFrames.slice(0, 6).join(' <- ')}`);
+      }
     },
   };
 

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { ALL_FAST_PATHS, FastPaths, XDP_MODES, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, nodeFiles, unavailableFastPaths, HOOK_CHOICES, HookChoice } from '../bpf.js';
-import { nativeBinaries } from '../build.js';
+import { buildLabFaultsReplica, nativeBinaries } from '../build.js';
 import { openLab } from '../providers/lab.js';
 import { startOn, stopAll, waitBound } from '../replicas.js';
 import { clientArgv, replicaArgv } from '../argv.js';
@@ -37,6 +37,8 @@ export function registerCluster(program: Command, ctx: CliContext): void {
     .addOption(new Option('--log-level <level>', 'replica log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .addOption(new Option('--xdp-mode <mode>', 'XDP attach mode for the fast paths: native, generic, or auto (native, falling back loudly); native/generic imply --hook xdp').choices([...XDP_MODES]).default('auto'))
     .addOption(new Option('--hook <hook>', 'where quorum prune and fast reply run: auto (tc on netns labs, xdp on VMs), xdp, tc').choices([...HOOK_CHOICES]).default('auto'))
+    .option('--dump-log <prefix>', "each replica writes its committed log to <prefix>.<node>.log as it commits (a restart: <prefix>.<node>.log.1, ...), for `check-history --committed`")
+    .option('--unsafe-no-recovery', 'UNSAFE, lab only: start the lab build (make -C native lab-faults) with --lab-no-recovery, so that every start and `restart` comes up normal with empty state instead of recovering (labs/06: the writes that loses)')
     .addHelpText(
       'after',
       `
@@ -45,11 +47,12 @@ Examples:
   $ electrode-lab start --all                attach all fast paths, replicas use them
   $ electrode-lab start --all --xdp-mode generic   the same in generic (skb) XDP mode
   $ electrode-lab start --replica-args '2:--crash-after 500'
+  $ electrode-lab start --dump-log committed     committed.replica0.log, ... for check-history
 Then: electrode-lab client -n 2000, electrode-lab status (PIDs), electrode-lab stop.
 Replica logs: <lab home>/labs/<lab>/logs/<node>/replica.log; every start first
 appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
     )
-    .action(async (o: { broadcast?: boolean; quorum?: boolean; reply?: boolean; all?: boolean; replicaArgs: Record<string, string[]>; logLevel: string; xdpMode: XdpMode; hook: HookChoice }) => {
+    .action(async (o: { broadcast?: boolean; quorum?: boolean; reply?: boolean; all?: boolean; replicaArgs: Record<string, string[]>; logLevel: string; xdpMode: XdpMode; hook: HookChoice; dumpLog?: string; unsafeNoRecovery?: boolean }) => {
       const { plan, paths, provider } = ctx.loadLab();
       const pctx = ctx.providerContext(paths);
       const extra = o.replicaArgs;
@@ -67,6 +70,8 @@ appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
       }
       const bins = nativeBinaries();
       if (!existsSync(bins.replica)) throw new LabError(`${bins.replica} is missing; run \`npm run build\` (or \`make -C native\`)`, 'NOT_BUILT');
+      const binary = o.unsafeNoRecovery ? await ctx.progress().step('build the lab replica for --unsafe-no-recovery (make -C native lab-faults)', () => buildLabFaultsReplica(ctx.runner())) : bins.replica;
+      if (o.unsafeNoRecovery) ctx.progress().warn('--unsafe-no-recovery: UNSAFE, lab only: every replica starts and restarts normal with empty state, without recovery; acknowledged writes can be lost');
       const fp: FastPaths = o.all ? ALL_FAST_PATHS : { broadcast: Boolean(o.broadcast), quorum: Boolean(o.quorum), reply: Boolean(o.reply) };
       const useBpf = fp.broadcast || fp.quorum || fp.reply;
       if (useBpf) {
@@ -77,10 +82,14 @@ appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
       }
       // runs of one replica log never run together: each start opens with a boundary line
       const replicaArgs = Object.entries(extra).map(([i, a]) => `${i}:${a.join(' ')}`).join(' ');
-      await markRunStart(plan, provider, pctx, startHow({ fastPaths: fastPathNames(fp), xdp: o.xdpMode, log: o.logLevel, ...(replicaArgs ? { replicaArgs } : {}) }), REPLICA_PROC);
+      await markRunStart(plan, provider, pctx, startHow({ fastPaths: fastPathNames(fp), xdp: o.xdpMode, log: o.logLevel, ...(replicaArgs ? { replicaArgs } : {}), ...(o.unsafeNoRecovery ? { noRecovery: true } : {}) }), REPLICA_PROC);
       const lab = openLab(provider, plan, pctx);
-      const started = await startOn(lab, lab.replicas(), REPLICA_PROC, bins.replica, (node) =>
-        replicaArgv(bins.replica, { config: paths.replicaConfigFile, index: node.index, logLevel: o.logLevel, ...(useBpf ? { pinDir: node.pinDir } : {}), fast: fp, extra: extra[String(node.index)] ?? [] }),
+      const dumpPrefix = o.dumpLog === undefined ? undefined : resolve(o.dumpLog);
+      const started = await startOn(lab, lab.replicas(), REPLICA_PROC, binary, (node) =>
+        replicaArgv(binary, {
+          config: paths.replicaConfigFile, index: node.index, logLevel: o.logLevel, ...(useBpf ? { pinDir: node.pinDir } : {}), fast: fp,
+          ...(dumpPrefix ? { dumpLog: `${dumpPrefix}.${node.name}.log` } : {}), ...(o.unsafeNoRecovery ? { labNoRecovery: true } : {}), extra: extra[String(node.index)] ?? [],
+        }),
       );
       if (ctx.runner().dryRun) return;
       const timeoutMs = provider.startTimeoutMs;

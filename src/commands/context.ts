@@ -11,6 +11,7 @@ import { Progress, Provider, ProviderContext } from '../providers/provider.js';
 import { DryRunRunner, ExecaRunner, Runner } from '../runner.js';
 import { LabState, loadPlan, loadState } from '../state.js';
 import { makeProgress } from '../progress.js';
+import { writeOut } from '../output.js';
 import { Cancellation, cancelOnSignals } from '../cancel.js';
 
 /** Options every command accepts (defined on the program). */
@@ -46,7 +47,7 @@ export interface CliContext {
   getProvider(name: string): Provider;
   providerNames(): string[];
   providerContext(paths: LabPaths): ProviderContext;
-  /** stdout (results, --json). Progress and warnings go to stderr via progress(). */
+  /** stdout (results, --json), in order with progress (src/output.ts). Progress and warnings go to stderr via progress(). */
   out(text: string): void;
   /** Sets the process exit code the CLI will use (e.g. exec passes the node command's code through). */
   setExitCode(code: number): void;
@@ -70,7 +71,7 @@ export function makeContext(program: Command, env: NodeJS.ProcessEnv = process.e
       return { name: o.name ?? 'lab', nameFlag: o.name, dryRun: Boolean(o.dryRun) };
     },
     runner(): Runner {
-      runner ??= ctx.globals().dryRun ? new DryRunRunner((l) => process.stdout.write(`[dry-run] ${l}\n`)) : new ExecaRunner();
+      runner ??= ctx.globals().dryRun ? new DryRunRunner((l) => writeOut(`[dry-run] ${l}\n`)) : new ExecaRunner();
       return runner;
     },
     progress(): Progress {
@@ -99,7 +100,7 @@ export function makeContext(program: Command, env: NodeJS.ProcessEnv = process.e
       return cancellation;
     },
     out(text: string): void {
-      process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+      writeOut(text.endsWith('\n') ? text : text + '\n');
     },
     setExitCode(code: number): void {
       ctx.exitCode = code;

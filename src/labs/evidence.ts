@@ -9,6 +9,7 @@
  *   <work>/evidence/lab/logs/<node>/replica.log
  *   <work>/evidence/lab/stats.jsonl every `electrode-lab stats` reading
  *   <work>/evidence/runs/<run>/     results.json and crash folders (no cores)
+ *   <work>/evidence/files/<name>    files the exercise's commands wrote in the project folder
  */
 import { join } from 'node:path';
 import { NodeBpfStats, NodeBpfState } from '../bpf.js';
@@ -52,6 +53,10 @@ export class CoursePaths {
   }
   get runsDir(): string {
     return join(this.evidenceDir, 'runs');
+  }
+  /** Files the exercise's commands wrote in the project folder (LabDef.projectFiles). */
+  get filesDir(): string {
+    return join(this.evidenceDir, 'files');
   }
 }
 
@@ -137,6 +142,8 @@ export interface Evidence {
   stats: StatsReading[];
   /** Oldest first. */
   runs: RunEvidence[];
+  /** name -> text of the project-folder files the exercise wrote (LabDef.projectFiles). */
+  files?: Record<string, string>;
 }
 
 /** The newest run of a lab (bench runs and incidents record their lab name). */

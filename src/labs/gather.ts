@@ -55,8 +55,19 @@ export function runFoldersOf(def: LabDef, runsDir: string, rec?: CourseRecord): 
   return out;
 }
 
+/** The files of the project folder (`cwd`) the exercise's commands wrote: LabDef.projectFiles. */
+export function projectFilesOf(def: LabDef, cwd: string): string[] {
+  const prefix = def.projectFiles?.prefix;
+  if (!prefix || !existsSync(cwd)) return [];
+  return readdirSync(cwd, { withFileTypes: true }).filter((e) => e.isFile() && e.name.startsWith(prefix)).map((e) => join(cwd, e.name));
+}
+
 /** Copies the exercise's evidence from this machine into the work folder. */
-export function gatherEvidence(def: LabDef, work: CoursePaths, home: string, runsDir: string): void {
+export function gatherEvidence(def: LabDef, work: CoursePaths, home: string, runsDir: string, cwd = process.cwd()): void {
+  for (const f of projectFilesOf(def, cwd)) {
+    mkdirSync(work.filesDir, { recursive: true });
+    copyFileSync(f, join(work.filesDir, basename(f)));
+  }
   const lab = new LabPaths(home, def.spec.name);
   if (existsSync(lab.planFile)) {
     mkdirSync(work.labDir, { recursive: true });
@@ -128,6 +139,7 @@ export function loadEvidence(work: CoursePaths): Evidence {
     }
   }
   ev.stats = parseStatsReadings(readOr(work.statsFile));
+  if (existsSync(work.filesDir)) ev.files = Object.fromEntries(readdirSync(work.filesDir).sort().map((n) => [n, readFileSync(join(work.filesDir, n), 'utf8')]));
   if (existsSync(work.runsDir)) {
     const runs = readdirSync(work.runsDir)
       .map((id) => loadRun(join(work.runsDir, id)))

@@ -18,15 +18,21 @@ export interface StartHow {
   log: string;
   /** `--replica-args` as given, e.g. `0:--fast-broadcast`. */
   replicaArgs?: string;
+  /** `start --unsafe-no-recovery`: the lab build, no recovery on any start or restart. */
+  noRecovery?: boolean;
 }
 
 export function startHow(h: StartHow): string {
-  return `fast paths ${h.fastPaths}; xdp ${h.xdp}; log ${h.log}${h.replicaArgs ? `; replica args ${h.replicaArgs}` : ''}`;
+  return `fast paths ${h.fastPaths}; xdp ${h.xdp}; log ${h.log}${h.replicaArgs ? `; replica args ${h.replicaArgs}` : ''}${h.noRecovery ? '; UNSAFE no recovery' : ''}`;
 }
 
 export function parseHow(how: string): Partial<StartHow> {
   const out: Partial<StartHow> = {};
   for (const part of how.split('; ')) {
+    if (part === 'UNSAFE no recovery') {
+      out.noRecovery = true;
+      continue;
+    }
     const m = /^(fast paths|xdp|log|replica args) (.*)$/.exec(part);
     if (!m) continue;
     const k = ({ 'fast paths': 'fastPaths', xdp: 'xdp', log: 'log', 'replica args': 'replicaArgs' } as const)[m[1] as 'fast paths' | 'xdp' | 'log' | 'replica args'];

@@ -16,6 +16,7 @@ import { checkLab01 } from './lab01.js';
 import { checkLab02, LAB02_CRASH_LAB } from './lab02.js';
 import { checkLab03, LAB03_BENCH_LAB } from './lab03.js';
 import { checkLab04, LAB04_LAB } from './lab04.js';
+import { checkLab06, LAB06_FILES } from './lab06.js';
 
 export interface LabDef {
   /** `01` */
@@ -39,6 +40,8 @@ export interface LabDef {
   holdsExplanations?: boolean;
   /** `lab start` runs the crash-hunt incident after `up`. */
   incident?: boolean;
+  /** Files the README's commands write in the project folder, named `<prefix>...`: `lab check` copies them as evidence, `lab reset` removes them. */
+  projectFiles?: { prefix: string };
   hints: string[];
   check(answers: Answers, ev: Evidence): Verdict;
 }
@@ -136,6 +139,25 @@ export const LABS: readonly LabDef[] = [
       'Every fault class leaves one clear trace in those three places; the other traces are consequences. Name the cause, not the consequence.',
     ],
     check: checkLab05,
+  },
+  {
+    id: '06',
+    slug: '06-comes-back',
+    title: 'a replica comes back',
+    minutes: 45,
+    prerequisites: ['01'],
+    goals: 'a crashed follower restarted: recovery (VR Revisited 4.3) read from status and its log, the snapshot it installs; then the same restart with recovery switched off on purpose, and the acknowledged writes that loses found with check-history',
+    spec: { name: 'lab06', replicas: 3, provider: 'netns', subnet: '10.79.6.0/24' },
+    extraLabs: [],
+    runLabs: [],
+    projectFiles: { prefix: LAB06_FILES.prefix },
+    hints: [
+      'Every line replica1 wrote after `electrode-lab restart: replica1 (incarnation 1)` is its new life: `grep -A6 "electrode-lab restart" <log>`.',
+      'A restarted replica asks every other replica (a Recovery with a fresh nonce) and waits for f+1 normal answers, the latest view\'s leader among them: that leader\'s state is the one it installs.',
+      'Without recovery, replica1 came back empty but normal: it voted in the view change as if it had never acknowledged anything. The view change keeps the log with the highest (last normal view, last op): compare the two it had.',
+      'check-history --committed takes the committed logs of the replicas that are still the lab: replica1\'s second life (lab06-committed.replica1.log.1) and replica2\'s; replica0 was killed.',
+    ],
+    check: checkLab06,
   },
 ];
 

@@ -2,7 +2,8 @@
  * `lab reset`: back to before `lab start`. Takes down every electrode-lab
  * lab the exercise creates (processes, namespaces, pins, state folders, the
  * same path `down` takes, also when a lab has no saved plan), removes the
- * exercise's run folders and its work folder. The student's answers file in
+ * exercise's run folders, the files its commands wrote in the project folder
+ * (LabDef.projectFiles) and its work folder. The student's answers file in
  * labs/<lab>/ is theirs and stays.
  */
 import { existsSync, rmSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { normalizeSpec } from '../spec.js';
 import { loadPlan, loadProcessRecords, removeLabState } from '../state.js';
 import { unreaped, until } from '../proc.js';
 import { CoursePaths } from './evidence.js';
-import { loadRecord, runFoldersOf } from './gather.js';
+import { loadRecord, projectFilesOf, runFoldersOf } from './gather.js';
 import { LabDef, labNames } from './registry.js';
 
 export interface ResetDeps {
@@ -26,6 +27,8 @@ export interface ResetDeps {
   getProvider(name: string): Provider;
   /** How long to wait for PID 1 to reap the processes `down` ended (default REAP_WAIT_MS). */
   reapWaitMs?: number;
+  /** The project folder, where the exercise's commands wrote its files (default: the working directory). */
+  cwd?: string;
 }
 
 /**
@@ -65,6 +68,10 @@ export async function resetLab(def: LabDef, d: ResetDeps): Promise<{ removed: st
   for (const run of runFoldersOf(def, d.runsDir, record)) {
     if (!d.runner.dryRun) rmSync(run.root, { recursive: true, force: true });
     removed.push(`run folder ${run.root}`);
+  }
+  for (const f of projectFilesOf(def, d.cwd ?? process.cwd())) {
+    if (!d.runner.dryRun) rmSync(f, { force: true });
+    removed.push(`file ${f} (written by the exercise's commands)`);
   }
   if (existsSync(work.root)) {
     if (!d.runner.dryRun) rmSync(work.root, { recursive: true, force: true });

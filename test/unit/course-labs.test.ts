@@ -239,7 +239,8 @@ describe('registry', () => {
     expect(findLab('05-crash-hunt').id).toBe('05');
     expect(findLab('fast-paths').id).toBe('03');
     expect(findLab('04-upstream').id).toBe('04');
-    expect(() => findLab('06')).toThrow(DiagnosticsError);
+    expect(findLab('comes-back').id).toBe('06');
+    expect(() => findLab('99')).toThrow(DiagnosticsError);
   });
   it('every lab has its own lab name, subnet and prefix lab0', () => {
     const names = LABS.flatMap((l) => [l.spec.name, ...l.extraLabs]);

@@ -40,7 +40,7 @@ describe('lab list and hints', () => {
     const r = await cli('lab', 'list');
     expect(r.exitCode).toBe(0);
     const [table, footer] = r.stdout.split('\n\n');
-    expect(table!.split('\n')).toHaveLength(6);
+    expect(table!.split('\n')).toHaveLength(7);
     // where the state behind STATE lives, and what `lab reset` removes (state from an earlier clone shows here too)
     expect(footer).toBe([
       `state on this machine (not in the clone): work folders ${join(home, 'course')}/<lab>/ (checks, hints, evidence), labs ${join(home, 'labs')}/<name>/, run folders ${runs}/;`,
@@ -49,7 +49,7 @@ describe('lab list and hints', () => {
     ].join('\n'));
     expect(r.stdout).toMatch(/^02-five-and-seven\s+why 5 and 7 replicas crashed\s+60 min\s+01\s+not started$/m);
     const j = JSON.parse((await cli('lab', 'list', '--json')).stdout) as { id: string; name: string }[];
-    expect(j.map((x) => `${x.id}:${x.name}`)).toEqual(['01:lab01', '02:lab02', '03:lab03', '04:lab04', '05:lab05']);
+    expect(j.map((x) => `${x.id}:${x.name}`)).toEqual(['01:lab01', '02:lab02', '03:lab03', '04:lab04', '05:lab05', '06:lab06']);
   });
   it('gives one hint at a time, remembers them in the work folder, then lists them all', async () => {
     const seen: string[] = [];
@@ -97,9 +97,9 @@ describe('lab 04 holds crash explanations back until they are asked for', () => 
 
 describe('bad input: exit 2, nothing started', () => {
   it('an unknown lab lists the labs', async () => {
-    const r = await cli('lab', 'start', '06');
+    const r = await cli('lab', 'start', '99');
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/LAB_UNKNOWN lab 06: no such course lab; the labs are 01 \(01-view-change\), 02/);
+    expect(r.stderr).toMatch(/LAB_UNKNOWN lab 99: no such course lab; the labs are 01 \(01-view-change\), 02/);
   });
   it('--seed is for the crash hunt only, and a seed is a number', async () => {
     expect((await cli('lab', 'start', '01', '--seed', '3')).stderr).toMatch(/BAD_OPTION --seed: lab 01 plants nothing/);

@@ -55,11 +55,15 @@ describe('lab state folder', () => {
 });
 
 describe('progress', () => {
-  it('plain lines when not a TTY or when CI is set; a spinner only on a TTY outside CI', () => {
-    expect(makeProgress({}, false)).toBeInstanceOf(PlainProgress);
-    expect(makeProgress({ CI: 'true' }, true)).toBeInstanceOf(PlainProgress);
-    expect(makeProgress({}, true)).toBeInstanceOf(SpinnerProgress);
-    expect(makeProgress({ CI: 'false' }, true)).toBeInstanceOf(SpinnerProgress);
+  it('plain lines when stdout or stderr is not a TTY or when CI is set; a spinner only on TTYs outside CI', () => {
+    const both = { stdout: true, stderr: true };
+    expect(makeProgress({}, { stdout: false, stderr: false })).toBeInstanceOf(PlainProgress);
+    // `| tee`: the results go through a pipe, the progress would spin on the terminal out of step with them
+    expect(makeProgress({}, { stdout: false, stderr: true })).toBeInstanceOf(PlainProgress);
+    expect(makeProgress({}, { stdout: true, stderr: false })).toBeInstanceOf(PlainProgress);
+    expect(makeProgress({ CI: 'true' }, both)).toBeInstanceOf(PlainProgress);
+    expect(makeProgress({}, both)).toBeInstanceOf(SpinnerProgress);
+    expect(makeProgress({ CI: 'false' }, both)).toBeInstanceOf(SpinnerProgress);
   });
   it('plain progress prints start and end of each step, and a failed step as failed', async () => {
     const lines: string[] = [];
