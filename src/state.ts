@@ -3,13 +3,14 @@
  * instead of re-planning), the rendered files and the provider's record of
  * what it created, so `down` works from a new shell and after a crash.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabError } from './diagnostics.js';
 import { LabPaths } from './paths.js';
 import { Plan, PLAN_SCHEMA } from './plan.js';
 import { planJson, peerTable, replicaConfig } from './render.js';
 import { ProviderName } from './spec.js';
+import { writeAtomic } from './files.js';
 
 /** A process the lab started on a node, as saved in its pid file. */
 export interface ProcessRecord {
@@ -34,12 +35,6 @@ export interface LabState {
   updatedAt: string;
   /** Provider-specific record of what exists (namespaces, pin root, vagrant dir...). */
   resources: Record<string, unknown>;
-}
-
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
 }
 
 /** Writes plan.json, files/replica.config and files/peers.table. */

@@ -3,7 +3,7 @@
  * results.csv, environment.json, commands.log, chart.svg, crashes/ and
  * per-node logs. Saved after every trial so a killed bench leaves figures.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorePatternGuard, CorePatternOptions } from '../crash.js';
 import { LabError } from '../diagnostics.js';
@@ -13,6 +13,7 @@ import { renderChart } from './chart.js';
 import { toCsv } from './csv.js';
 import { summarize } from './stats.js';
 import { ResultsFile } from './types.js';
+import { writeAtomic } from '../files.js';
 
 /** 20261122T031500Z-<lab>: sorts by time, names the lab. */
 export function runId(lab: string, now: Date = new Date()): string {
@@ -45,12 +46,6 @@ export async function guardRunCores(run: RunPaths, options: CorePatternOptions =
   }
 }
 
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
-}
-
 /** results.json, results.csv and chart.svg, all from the same records. */
 export function saveResults(run: RunPaths, results: ResultsFile): void {
   writeAtomic(run.resultsJson, JSON.stringify(results, null, 2) + '\n');
@@ -67,10 +62,20 @@ export function chartOf(results: ResultsFile): string {
   });
 }
 
+/** A run folder's results.json; undefined when it is missing, being written, or not ours. The one reader of these files. */
+export function readResults(file: string): ResultsFile | undefined {
+  try {
+    const r = JSON.parse(readFileSync(file, 'utf8')) as ResultsFile;
+    return r.kind === 'electrode-lab-bench-results' ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function loadResults(run: RunPaths): ResultsFile {
   if (!existsSync(run.resultsJson)) throw new LabError(`${run.root} has no results.json; is it a bench run folder? list runs with \`ls ${run.runsDir}\``, 'RUN_NOT_FOUND');
-  const r = JSON.parse(readFileSync(run.resultsJson, 'utf8')) as ResultsFile;
-  if (r.kind !== 'electrode-lab-bench-results') throw new LabError(`${run.resultsJson} is not an electrode-lab results file`, 'RUN_NOT_FOUND');
+  const r = readResults(run.resultsJson);
+  if (!r) throw new LabError(`${run.resultsJson} is not an electrode-lab results file (or is half written)`, 'RUN_NOT_FOUND');
   return r;
 }
 

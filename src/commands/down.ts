@@ -1,9 +1,9 @@
 /** `electrode-lab down`: idempotent; also cleans up after crashes and partial state folders. */
 import { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runsHome } from '../paths.js';
-import { listRuns } from '../bench/store.js';
+import { listRuns, readResults } from '../bench/store.js';
 import { planLab } from '../plan.js';
 import { normalizeSpec } from '../spec.js';
 import { loadPlan, removeLabState } from '../state.js';
@@ -59,12 +59,6 @@ folder is partial: the netns provider also sweeps namespaces named el-<lab>-*.`,
 /** The newest bench run folder under runsDir that ran on lab `lab`, if any. */
 function newestBenchRunOf(lab: string, runsDir: string): string | undefined {
   return listRuns(runsDir)
-    .filter((id) => {
-      try {
-        return (JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8')) as { lab?: string }).lab === lab;
-      } catch {
-        return false;
-      }
-    })
+    .filter((id) => readResults(join(runsDir, id, 'results.json'))?.lab === lab)
     .at(-1);
 }

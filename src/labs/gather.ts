@@ -4,25 +4,19 @@
  * state folder, bench and incident run folders). A source that is gone (the
  * lab was taken down) leaves what an earlier check copied in place.
  */
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { LabError } from '../diagnostics.js';
 import { LabPaths, RunPaths } from '../paths.js';
 import { Plan } from '../plan.js';
-import { listRuns } from '../bench/store.js';
-import { CrashInfo, ResultsFile } from '../bench/types.js';
+import { listRuns, readResults } from '../bench/store.js';
+import { CrashInfo } from '../bench/types.js';
 import { COURSE_RECORD_KIND, CourseRecord, CoursePaths, CrashEvidence, Evidence, RunEvidence, parseStatsReadings, statsLogFile } from './evidence.js';
 import { LabDef } from './registry.js';
+import { writeAtomic } from '../files.js';
 
 /** The small files of a crash folder (never the core). */
 export const CRASH_FILES = ['crash.json', 'backtrace.txt', 'bpf.json', 'log.tail', 'dmesg.txt', 'explain.txt'] as const;
-
-function writeAtomic(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
-}
 
 export function loadRecord(work: CoursePaths): CourseRecord | undefined {
   if (!existsSync(work.recordFile)) return undefined;
@@ -42,12 +36,9 @@ export function saveRecord(work: CoursePaths, rec: CourseRecord): void {
 export function runFoldersOf(def: LabDef, runsDir: string, rec?: CourseRecord): RunPaths[] {
   const out: RunPaths[] = [];
   for (const id of listRuns(runsDir)) {
-    try {
-      const r = JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8')) as ResultsFile;
-      if (def.runLabs.includes(r.lab)) out.push(new RunPaths(runsDir, id));
-    } catch {
-      /* a run being written */
-    }
+    // a run being written reads as undefined
+    const r = readResults(join(runsDir, id, 'results.json'));
+    if (r && def.runLabs.includes(r.lab)) out.push(new RunPaths(runsDir, id));
   }
   if (rec?.runDir && existsSync(join(rec.runDir, 'results.json')) && !out.some((r) => r.root === rec.runDir)) {
     out.push(new RunPaths(dirname(rec.runDir), basename(rec.runDir)));
@@ -98,12 +89,8 @@ export function gatherEvidence(def: LabDef, work: CoursePaths, home: string, run
 const readOr = (file: string, dflt = '') => (existsSync(file) ? readFileSync(file, 'utf8') : dflt);
 
 function loadRun(dir: string): RunEvidence | undefined {
-  let results: ResultsFile;
-  try {
-    results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as ResultsFile;
-  } catch {
-    return undefined;
-  }
+  const results = readResults(join(dir, 'results.json'));
+  if (!results) return undefined;
   const crashes: CrashEvidence[] = [];
   const cdir = join(dir, 'crashes');
   if (existsSync(cdir)) {

@@ -1,0 +1,33 @@
+/** The one atomic writer (src/files.ts) and the one reader of results.json (src/bench/store.ts). */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readResults } from '../../src/bench/store.js';
+import { writeAtomic } from '../../src/files.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'el-files-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('files', () => {
+  it('writeAtomic makes the folder, replaces the file whole and leaves no temporary file', () => {
+    const f = join(dir, 'a', 'b', 'state.json');
+    writeAtomic(f, 'one');
+    writeAtomic(f, 'two');
+    expect(readFileSync(f, 'utf8')).toBe('two');
+    expect(readdirSync(join(dir, 'a', 'b'))).toEqual(['state.json']);
+  });
+
+  it('readResults: ours, or undefined for a missing, half-written or foreign file', () => {
+    const ok = join(dir, 'ok.json');
+    writeFileSync(ok, JSON.stringify({ kind: 'electrode-lab-bench-results', version: 1, lab: 'lab', records: [] }));
+    expect(readResults(ok)?.lab).toBe('lab');
+    const half = join(dir, 'half.json');
+    writeFileSync(half, '{"kind":"electrode-lab-bench-res');
+    expect(readResults(half)).toBeUndefined();
+    const foreign = join(dir, 'foreign.json');
+    writeFileSync(foreign, '{"kind":"something-else"}');
+    expect(readResults(foreign)).toBeUndefined();
+    expect(readResults(join(dir, 'absent.json'))).toBeUndefined();
+  });
+});
