@@ -19,6 +19,7 @@ import { RSS_RULE } from '../bench/rss.js';
 import { PROVIDER_NAMES, ProviderName } from '../spec.js';
 import { CliContext } from './context.js';
 import { collectReplicaArgs } from './replicaArgs.js';
+import { addNetworkOptions, hookOption } from './sharedFlags.js';
 
 function intList(what: string, check: (n: number) => string | undefined) {
   return (value: string): number[] => {
@@ -181,7 +182,7 @@ function machineSummary(results: ResultsFile, dir: string) {
 }
 
 export function registerBench(program: Command, ctx: CliContext): void {
-  program
+  const bench = program
     .command('bench')
     .description('benchmark the lab: replica counts x fast-path arms x client threads, repeated and interleaved; stores a run folder')
     .option('--replicas <list>', 'replica counts, e.g. 3,5,7 (the lab is resized for each)', replicaList, [3, 5, 7])
@@ -193,10 +194,8 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .option('--warmup <s>', 'client warm-up seconds, not measured', seconds, 1)
     .option('--stop-on-crash', 'stop at the first crashed trial (default: record it and go on)')
     .option('--keep-lab', 'leave the lab up at the end (a lab that was up before the bench is always left up)')
-    .option('--lab <name>', 'lab name (same as the global --name)')
-    .option('--provider <name>', 'provider for a lab the bench creates (default netns)')
-    .option('--subnet <cidr>', 'subnet for a lab the bench creates (default 10.77.0.0/24)')
-    .option('--base-port <port>', 'base UDP port for a lab the bench creates', positiveInt('--base-port'))
+    .option('--lab <name>', 'lab name (same as the global --name)');
+  addNetworkOptions(bench, { whose: 'a lab the bench creates', providerDefault: 'netns' })
     .option('--timeout-ms <ms>', 'limit for one client run (default: warm-up + duration, or requests at 100 ops/s, + 60 s)', positiveInt('--timeout-ms'))
     .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '2:--crash-after 500'", collectReplicaArgs)
     .option('--nemesis <list>', `faults, one trial each per combination: ${NEMESIS_KINDS.join(', ')} (kill-follower:K, kill-restart:leader|follower, pause:leader|follower, partition:leader|follower, loss:P%, dup:P%, reorder:P%, forge:PPS)`)
@@ -207,7 +206,7 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .option('--rss-sample-ms <ms>', "sample every replica's VmRSS this often; a trial whose replicas grew fails", positiveInt('--rss-sample-ms'))
     .option('--unsafe-no-recovery', 'UNSAFE, lab only: run the lab build (make -C native lab-faults) with --lab-no-recovery on every start and restart, the negative control that must show lost writes under kill-restart')
     .option('--no-check', 'skip recording histories and committed logs (and the safety verdict)')
-    .addOption(new Option('--hook <hook>', 'where quorum prune and fast reply run: auto (the provider\'s choice: tc on netns, xdp on VMs), xdp, tc').choices(['auto', 'xdp', 'tc']).default('auto'))
+    .addOption(hookOption())
     .option('--profile', 'record a whole-system profile (perf, linux-perf) per replica count x arm and draw a flame graph of each (netns labs)')
     .option('--impl <list>', `implementations, interleaved trial by trial: ${IMPLS.join(',')} (upstream = the user's Electrode tree, patched per lab size, its own client; arms are its compile-time switches; no nemesis, no floor)`, implList)
     .option('--electrode-tree <dir>', 'the upstream Electrode tree for --impl upstream (default: the tree the lab was brought up with)')

@@ -6,6 +6,7 @@ import { formatKernelCheck, kernelCheckPreconditions, listHostKernels, runKernel
 import { appendFileSync, existsSync } from 'node:fs';
 import { statsLogFile, statsReadingLine } from '../labs/evidence.js';
 import { CliContext } from './context.js';
+import { addFastPathOptions, hookOption, xdpModeOption } from './sharedFlags.js';
 
 interface AttachOpts {
   broadcast?: boolean;
@@ -29,15 +30,9 @@ export function fastPathsFromOptions(o: Pick<AttachOpts, 'broadcast' | 'quorum' 
 }
 
 export function registerBpf(program: Command, ctx: CliContext): void {
-  program
-    .command('attach')
-    .description("load the Electrode eBPF fast paths on every replica of a lab (XDP + TC egress), pinned under the node's pin folder")
-    .option('--broadcast', 'TC egress fan-out of Prepare/Commit on the leader')
-    .option('--quorum', 'XDP PrepareOK pruning on the leader')
-    .option('--reply', 'XDP fast PrepareOK on followers')
-    .option('--all', 'all three fast paths')
-    .addOption(new Option('--xdp-mode <mode>', 'native, generic, or auto (native, falling back loudly)').choices([...XDP_MODES]).default('auto'))
-    .addOption(new Option('--hook <hook>', "where quorum prune and fast reply run: xdp (the NIC's XDP hook), tc (TC ingress), or auto (tc on netns labs' veths, xdp on VMs; xdp when --xdp-mode native|generic is given)").choices([...HOOK_CHOICES]).default('auto'))
+  addFastPathOptions(program.command('attach').description("load the Electrode eBPF fast paths on every replica of a lab (XDP + TC egress), pinned under the node's pin folder"))
+    .addOption(xdpModeOption())
+    .addOption(hookOption())
     .option('--set', 'only switch fast paths on/off on an attached lab (no reload)')
     .addHelpText(
       'after',

@@ -20,23 +20,18 @@ import { startHow } from '../labs/logs.js';
 import { markRunStart } from '../labs/runmark.js';
 import { CliContext } from './context.js';
 import { checkReplicaIndexes, collectReplicaArgs } from './replicaArgs.js';
+import { addFastPathOptions, hookOption, xdpModeOption } from './sharedFlags.js';
 
 const REPLICA_PROC = 'replica';
 
 
 
 export function registerCluster(program: Command, ctx: CliContext): void {
-  program
-    .command('start')
-    .description('start fresh replicas on every replica node (optionally with eBPF fast paths); they run until `electrode-lab stop`')
-    .option('--broadcast', 'TC egress fan-out of Prepare/Commit on the leader')
-    .option('--quorum', 'XDP PrepareOK pruning on the leader')
-    .option('--reply', 'XDP fast PrepareOK on followers')
-    .option('--all', 'all three fast paths')
+  addFastPathOptions(program.command('start').description('start fresh replicas on every replica node (optionally with eBPF fast paths); they run until `electrode-lab stop`'))
     .option('--replica-args <index:flags>', "extra flags for one replica, repeatable, e.g. '0:--drop-rate 0.05'", collectReplicaArgs, {})
     .addOption(new Option('--log-level <level>', 'replica log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-    .addOption(new Option('--xdp-mode <mode>', 'XDP attach mode for the fast paths: native, generic, or auto (native, falling back loudly); native/generic imply --hook xdp').choices([...XDP_MODES]).default('auto'))
-    .addOption(new Option('--hook <hook>', 'where quorum prune and fast reply run: auto (tc on netns labs, xdp on VMs), xdp, tc').choices([...HOOK_CHOICES]).default('auto'))
+    .addOption(xdpModeOption())
+    .addOption(hookOption())
     .option('--dump-log <prefix>', "each replica writes its committed log to <prefix>.<node>.log as it commits (a restart: <prefix>.<node>.log.1, ...), for `check-history --committed`")
     .option('--unsafe-no-recovery', 'UNSAFE, lab only: start the lab build (make -C native lab-faults) with --lab-no-recovery, so that every start and `restart` comes up normal with empty state instead of recovering (labs/06: the writes that loses)')
     .addHelpText(

@@ -3,13 +3,11 @@ import { Command, InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DiagnosticsError } from '../diagnostics.js';
+import { addNetworkOptions, parseWholeNumber } from './sharedFlags.js';
 import { Plan, planLab, HostFacts } from '../plan.js';
-import { normalizeSpec, parseSpecText, PROVIDER_NAMES, SpecInput, ProviderName, VmDriver, VmSpec } from '../spec.js';
+import { normalizeSpec, parseSpecText, SpecInput, ProviderName, VmDriver, VmSpec } from '../spec.js';
 
-export function parseWholeNumber(value: string): number {
-  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError('must be a whole number.');
-  return Number(value);
-}
+export { parseWholeNumber };
 
 export interface SpecOptions {
   lab?: string;
@@ -32,13 +30,11 @@ export interface SpecOptions {
 }
 
 export function addSpecOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .argument('[replicas]', 'number of replicas, 2f+1 between 3 and 15 (default 3)', parseWholeNumber)
     .option('--lab <file>', 'lab file (YAML or JSON) with spec fields; flags win over it')
-    .option('--clients <n>', 'client nodes (default 1)', parseWholeNumber)
-    .option('--provider <name>', `${PROVIDER_NAMES.join(' | ')} (default: vagrant when vagrant-libvirt is installed, else netns)`)
-    .option('--subnet <cidr>', 'lab IPv4 subnet (default 10.77.0.0/24)')
-    .option('--base-port <port>', 'UDP port of replica0; replica i uses base+i, client j base+100+j (default 51000)', parseWholeNumber)
+    .option('--clients <n>', 'client nodes (default 1)', parseWholeNumber);
+  return addNetworkOptions(cmd)
     .option('--mtu <bytes>', 'lab network MTU, at most 3500 for native XDP (default 1500)', parseWholeNumber)
     .option('--max-clients <n>', "client table size of every replica, in the replica config they all read (default 16384; a full table forgets the least recently heard client)", parseWholeNumber)
     .option('--cpus <n>', 'vCPUs per VM (vagrant; default 2)', parseWholeNumber)
