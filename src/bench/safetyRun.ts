@@ -3,7 +3,7 @@
  * and every replica life's committed log, judged by safety.ts; and, under
  * the forge nemesis, what the replicas counted as dropped.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { exitStats } from '../logline.js';
 import { RunPaths } from '../paths.js';
@@ -33,14 +33,31 @@ export async function checkSafety(ctx: SafetyContext, t: Trial, lab: BenchLab, p
   const { started, lives, killed } = procs;
   const dumps: DumpInput[] = [];
   const crashed = new Set(rec.crashes.map((c) => c.pid));
+  // a file the checker cannot hold (V8 strings end near 512 MB) reads as '': say so, never judge without it
+  const tooLarge: string[] = [];
+  // and the whole trial must fit: the checker's parsed form takes several times its text
+  let total = 0;
+  const read = async (node: PlanNode, path: string) => {
+    const dest = join(ctx.nodeDir(node.name), basename(path));
+    if (total > CHECK_BUDGET_BYTES) return '';
+    const text = await ctx.readNodeFile(lab, node, path, dest);
+    const size = existsSync(dest) ? statSync(dest).size : 0;
+    total += size;
+    if ((!text && size > 0) || total > CHECK_BUDGET_BYTES) tooLarge.push(`${node.name}/${basename(path)} (${Math.round(size / 1e6)} MB)`);
+    return text;
+  };
   for (const l of lives) {
-    const text = await ctx.readNodeFile(lab, l.node, l.dump, join(ctx.nodeDir(l.node.name), basename(l.dump)));
+    const text = await read(l.node, l.dump);
     // every life's dump counts for agreement; only the replicas still running at the end (not killed, not crashed) for what the lab holds
     const survivor = started.some((s) => s.rec.pid === l.rec.pid) && !killed.has(l.rec.pid) && !crashed.has(l.rec.pid);
     dumps.push({ node: l.node.name, incarnation: l.incarnation, survivor, text });
   }
-  const history = await ctx.readNodeFile(lab, clientNode, files.history, join(ctx.nodeDir(clientNode.name), basename(files.history)));
-  const acks = await ctx.readNodeFile(lab, clientNode, files.acks, join(ctx.nodeDir(clientNode.name), basename(files.acks)));
+  const history = await read(clientNode, files.history);
+  const acks = await read(clientNode, files.acks);
+  if (tooLarge.length) {
+    rec.safety = { ...analyzeTrial({ dumps: [] }), notChecked: [tooLargeReason(tooLarge)] };
+    return;
+  }
   // the client never ran (a failed start): nothing to judge, and the report says "not checked"
   if (!history && !acks) return;
   rec.safety = analyzeTrial({ ...(history ? { history } : {}), ...(acks ? { acks } : {}), dumps });
@@ -58,4 +75,12 @@ export function countForgeDrops(runner: LoggingRunner, forge: ForgeRecord, start
   for (const s of started) stats[s.node.name] = existsSync(s.rec.logFile) ? exitStats(readFileSync(s.rec.logFile, 'utf8')) : undefined;
   Object.assign(forge, forgeDrops(stats));
   runner.note(`nemesis forge: the replicas dropped ${forge.dropped} (${Object.entries(forge.droppedBy ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')})${forge.uncounted ? `; no exit counters from ${forge.uncounted.join(', ')}` : ''}`);
+}
+
+/** What one trial's history, ack log and committed logs may weigh together for the checker (in bytes). */
+export const CHECK_BUDGET_BYTES = 1_000_000_000;
+
+/** Why a trial whose files outgrew the checker is "not checked" (pure, for the report and its test). */
+export function tooLargeReason(files: string[]): string {
+  return `too large for the checker, which holds a whole trial in memory (at most ${CHECK_BUDGET_BYTES / 1e9} GB of history, acks and committed logs; one file at most about 512 MB): ${files.join(', ')}; nothing was judged. Shorten --duration or lower --threads (a 10-minute soak fits with --threads 1)`;
 }

@@ -31,3 +31,14 @@ describe('files', () => {
     expect(readResults(join(dir, 'absent.json'))).toBeUndefined();
   });
 });
+
+describe('a trial too large for the checker', () => {
+  it('says what, how large, and what to change; it is never "ok"', async () => {
+    const { tooLargeReason, CHECK_BUDGET_BYTES } = await import('../../src/bench/safetyRun.js');
+    const r = tooLargeReason(['client0/history.t0.jsonl (1255 MB)']);
+    expect(r).toMatch(/client0\/history\.t0\.jsonl \(1255 MB\)/);
+    expect(r).toMatch(/nothing was judged/);
+    expect(r).toMatch(/--threads 1/);
+    expect(CHECK_BUDGET_BYTES).toBe(1e9);
+  });
+});
