@@ -104,9 +104,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "echo: bind %s: %s\n", argv[optind - 1], strerror(errno));
 		return 1;
 	}
-	char ip[INET_ADDRSTRLEN];
-	inet_ntop(AF_INET, &me.sin_addr, ip, sizeof(ip));
-	fprintf(stderr, "echo ready on %s:%u\n", ip, ntohs(me.sin_port));
+	char addr[EL_ADDR_STRLEN];
+	fprintf(stderr, "echo ready on %s\n", el_addr_str(me.sin_addr.s_addr, me.sin_port, addr, sizeof(addr)));
 
 	static uint8_t bufs[BATCH][BUF];
 	struct sockaddr_in from[BATCH];

@@ -135,15 +135,6 @@ fail:
 	return NULL;
 }
 
-static const char *ip_port(uint32_t ip, uint16_t port, char *buf, size_t len)
-{
-	struct in_addr a = { .s_addr = ip };
-	char ipbuf[INET_ADDRSTRLEN];
-
-	snprintf(buf, len, "%s:%u", inet_ntop(AF_INET, &a, ipbuf, sizeof(ipbuf)) ? ipbuf : "?", ntohs(port));
-	return buf;
-}
-
 int el_fp_check_cluster(const struct el_fastpath *fp, const char *dir, uint32_t n, uint32_t f, uint32_t idx,
 			const struct sockaddr_in *addrs, char *err, size_t errlen)
 {
@@ -164,8 +155,8 @@ int el_fp_check_cluster(const struct el_fastpath *fp, const char *dir, uint32_t 
 	}
 	if (cfg->my_ip != addrs[idx].sin_addr.s_addr || cfg->my_port != addrs[idx].sin_port) {
 		snprintf(err, errlen, "the fast paths in %s were attached for %s, this replica's config says %s: %s",
-			 dir, ip_port(cfg->my_ip, cfg->my_port, got, sizeof(got)),
-			 ip_port(addrs[idx].sin_addr.s_addr, addrs[idx].sin_port, want, sizeof(want)), fix);
+			 dir, el_addr_str(cfg->my_ip, cfg->my_port, got, sizeof(got)),
+			 el_addr_str(addrs[idx].sin_addr.s_addr, addrs[idx].sin_port, want, sizeof(want)), fix);
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/el_peers", dir);
@@ -189,8 +180,8 @@ int el_fp_check_cluster(const struct el_fastpath *fp, const char *dir, uint32_t 
 			bad = 1;
 		} else if (p.ip != addrs[i].sin_addr.s_addr || p.port != addrs[i].sin_port) {
 			snprintf(err, errlen, "the fast paths in %s know replica %u as %s, this replica's config says %s: %s",
-				 dir, i, ip_port(p.ip, p.port, got, sizeof(got)),
-				 ip_port(addrs[i].sin_addr.s_addr, addrs[i].sin_port, want, sizeof(want)), fix);
+				 dir, i, el_addr_str(p.ip, p.port, got, sizeof(got)),
+				 el_addr_str(addrs[i].sin_addr.s_addr, addrs[i].sin_port, want, sizeof(want)), fix);
 			bad = 1;
 		}
 	}

@@ -537,19 +537,19 @@ static void note_spoofed(struct replica *r, int verdict, const struct el_peer_cl
 	r->spoofed_unlogged++;
 	if (r->stat_spoofed > 10 && r->now - r->spoof_logged_us < 1000000)
 		return;
-	char from[INET_ADDRSTRLEN], want[INET_ADDRSTRLEN];
-	inet_ntop(AF_INET, &src->sin_addr, from, sizeof(from));
+	char from[EL_ADDR_STRLEN], want[EL_ADDR_STRLEN];
+	el_addr_str(src->sin_addr.s_addr, src->sin_port, from, sizeof(from));
 	if (verdict == EL_PEER_WRONG_SOURCE) {
 		const struct sockaddr_in *w = &r->cl.addrs[c->replica];
-		inet_ntop(AF_INET, &w->sin_addr, want, sizeof(want));
-		LOG_WARN("spoofed: dropped a type-%u message naming replica %u from %s:%u (replica %u is %s:%u in %s); "
+		el_addr_str(w->sin_addr.s_addr, w->sin_port, want, sizeof(want));
+		LOG_WARN("spoofed: dropped a type-%u message naming replica %u from %s (replica %u is %s in %s); "
 			 "%llu dropped so far, %llu since the last such line",
-			 c->type, c->replica, from, ntohs(src->sin_port), c->replica, want, ntohs(w->sin_port), r->o.config,
+			 c->type, c->replica, from, c->replica, want, r->o.config,
 			 (unsigned long long)r->stat_spoofed, (unsigned long long)r->spoofed_unlogged);
 	} else {
-		LOG_WARN("spoofed: dropped a client request from %s:%u, the address of replica %u (clients send from "
+		LOG_WARN("spoofed: dropped a client request from %s, the address of replica %u (clients send from "
 			 "addresses that are no replica's); %llu dropped so far, %llu since the last such line",
-			 from, ntohs(src->sin_port), c->replica, (unsigned long long)r->stat_spoofed,
+			 from, c->replica, (unsigned long long)r->stat_spoofed,
 			 (unsigned long long)r->spoofed_unlogged);
 	}
 	r->spoof_logged_us = r->now;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include "util.h"
 
 #include <errno.h>
@@ -148,4 +149,13 @@ int el_parse_double(const char *s, double min, double max, double *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+const char *el_addr_str(uint32_t ip, uint16_t port, char *buf, size_t len)
+{
+	struct in_addr a = { .s_addr = ip };
+	char ipbuf[INET_ADDRSTRLEN];
+
+	snprintf(buf, len, "%s:%u", inet_ntop(AF_INET, &a, ipbuf, sizeof(ipbuf)) ? ipbuf : "?", ntohs(port));
+	return buf;
 }

@@ -33,6 +33,10 @@ void *el_xcalloc(size_t n, size_t m);
 void *el_xrealloc(void *p, size_t n);
 
 /* Strict number parsing: whole string, in range. Return 0 on success. */
+/* "a.b.c.d:port" of an IPv4 address and port in network byte order, into buf; returns buf. */
+#define EL_ADDR_STRLEN 22
+const char *el_addr_str(uint32_t ip, uint16_t port, char *buf, size_t len);
+
 int el_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int el_parse_double(const char *s, double min, double max, double *out);
 
