@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { exitStats } from '../logline.js';
 import { RunPaths } from '../paths.js';
 import { PlanNode } from '../plan.js';
@@ -77,10 +78,14 @@ export function countForgeDrops(runner: LoggingRunner, forge: ForgeRecord, start
   runner.note(`nemesis forge: the replicas dropped ${forge.dropped} (${Object.entries(forge.droppedBy ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')})${forge.uncounted ? `; no exit counters from ${forge.uncounted.join(', ')}` : ''}`);
 }
 
-/** What one trial's history, ack log and committed logs may weigh together for the checker (in bytes). */
-export const CHECK_BUDGET_BYTES = 1_000_000_000;
+/**
+ * What one trial's history, ack log and committed logs may weigh together
+ * for the checker, in bytes: a sixth of node's heap limit, since the parsed
+ * form takes about five times the text (a 1.1 GB trial ran a 4 GB heap out).
+ */
+export const CHECK_BUDGET_BYTES = Math.floor(getHeapStatistics().heap_size_limit / 6);
 
 /** Why a trial whose files outgrew the checker is "not checked" (pure, for the report and its test). */
 export function tooLargeReason(files: string[]): string {
-  return `too large for the checker, which holds a whole trial in memory (at most ${CHECK_BUDGET_BYTES / 1e9} GB of history, acks and committed logs; one file at most about 512 MB): ${files.join(', ')}; nothing was judged. Shorten --duration or lower --threads (a 10-minute soak fits with --threads 1)`;
+  return `too large for the checker, which holds a whole trial in memory (here at most ${Math.round(CHECK_BUDGET_BYTES / 1e6)} MB of history, acks and committed logs, a sixth of node's heap; one file at most about 512 MB): ${files.join(', ')}; nothing was judged. Give node more heap (NODE_OPTIONS=--max-old-space-size=12288 for a 10-minute soak at --threads 1), shorten --duration or lower --threads`;
 }
