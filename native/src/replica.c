@@ -79,6 +79,23 @@ static void env_committed(void *ctx, uint64_t opnum, const struct el_log_entry *
 	r->dump_len += (size_t)n;
 }
 
+/* A snapshot replaced the executed state up to op `op`: the dump says so,
+ * so a checker knows the next op it lists follows op `op`, not the last op
+ * listed (a follower behind the logs catches up this way mid-life). */
+static void dump_snapshot(void *ctx, uint64_t op)
+{
+	struct replica *r = ctx;
+	char line[48];
+	int n;
+	if (r->dump_fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "# snapshot %llu\n", (unsigned long long)op);
+	if (r->dump_len + (size_t)n > sizeof(r->dump_buf))
+		dump_flush(r);
+	memcpy(r->dump_buf + r->dump_len, line, (size_t)n);
+	r->dump_len += (size_t)n;
+}
+
 static int open_dump(struct replica *r)
 {
 	r->dump_fd = -1;
@@ -441,8 +458,10 @@ static int setup_vr(struct replica *r)
 	struct vr_env env = { .ctx = r, .send = env_send, .send_client = env_send_client };
 	if (open_dump(r))
 		return -1;
-	if (r->dump_fd >= 0)
+	if (r->dump_fd >= 0) {
 		env.committed = env_committed;
+		env.installed = dump_snapshot;
+	}
 	if (r->fp) {
 		env.publish = env_publish;
 		env.quiesce = env_quiesce;

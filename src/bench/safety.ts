@@ -76,17 +76,27 @@ export function safetyOutcome(s: SafetyRecord | undefined): SafetyOutcome {
 interface Committed {
   opnum: number;
   id: string;
+  /** A `# snapshot S` line came just before: this op follows op S, whatever was listed before it. */
+  afterSnapshot?: number;
 }
 
-/** `<opnum> <client> <request> <op> <key>` lines (a partial last line is ignored). */
+/**
+ * `<opnum> <client> <request> <op> <key>` lines (a partial last line is
+ * ignored), and `# snapshot S` lines: the replica installed a snapshot of op
+ * S (a follower behind every log catches up that way mid-life).
+ */
 export function parseCommitted(text: string): Committed[] {
   const out: Committed[] = [];
   const whole = text.slice(0, text.lastIndexOf('\n') + 1);
+  let snapshot: number | undefined;
   for (const line of whole.split('\n')) {
+    const m = /^# snapshot (\d+)$/.exec(line);
+    if (m) snapshot = Number(m[1]);
     if (!line || line.startsWith('#')) continue;
     const [op, client, request] = line.split(' ');
     if (!op || !client || !request) continue;
-    out.push({ opnum: Number(op), id: `${client} ${request}` });
+    out.push({ opnum: Number(op), id: `${client} ${request}`, ...(snapshot !== undefined ? { afterSnapshot: snapshot } : {}) });
+    snapshot = undefined;
   }
   return out;
 }
@@ -116,7 +126,9 @@ function divergenceOf(dumps: { d: DumpInput; ops: Committed[] }[]): string | und
   for (const { d, ops } of dumps) {
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;
-      if (i > 0 && o.opnum !== ops[i - 1]!.opnum + 1) return `${label(d)}'s committed log jumps from op ${ops[i - 1]!.opnum} to op ${o.opnum}`;
+      // after a snapshot of op S the next op is S+1; otherwise each op follows the one before
+      const follows = o.afterSnapshot !== undefined ? o.afterSnapshot : i > 0 ? ops[i - 1]!.opnum : undefined;
+      if (follows !== undefined && o.opnum !== follows + 1) return `${label(d)}'s committed log jumps from op ${follows} to op ${o.opnum}${o.afterSnapshot !== undefined ? ' (after its snapshot)' : ''}`;
       if (i === 0 && !(o.opnum >= 1)) return `${label(d)}'s committed log starts at op ${o.opnum}`;
       const seen = at.get(o.opnum);
       if (!seen) at.set(o.opnum, { id: o.id, who: label(d) });

@@ -231,6 +231,15 @@ describe('the checker says what it could not check', () => {
     expect(r.divergence).toMatch(/jumps from op 1 to op 3/);
   });
 
+  it('a jump right after the replica\'s `# snapshot S` line is a catch-up, not a divergence; any other jump still is', () => {
+    const d = (text: string) => analyzeTrial({ history: HISTORY, acks: '', dumps: survivorDumps(new Map([['replica2', text]])) });
+    const [one, three] = dumpLines([[1, '1 1'], [3, '1 2']]).split('\n');
+    // the 10-minute soak: a follower behind every log installed a snapshot of op 2 mid-life
+    expect(d(`${one}\n# snapshot 2\n${three}\n`).divergence).toBeUndefined();
+    expect(d(`${one}\n# snapshot 1\n${three}\n`).divergence).toMatch(/jumps from op 1 to op 3 \(after its snapshot\)/);
+    expect(d(`${one}\n# snapshot 2\n${one}\n`).divergence).toMatch(/jumps from op 2 to op 1/);
+  });
+
   it('unknown and not checked are their own words in the table and the chart, never ok or green', () => {
     const unknown = { ...analyzeTrial({ history: HISTORY, acks: '1 1 1\n', dumps: survivorDumps(new Map([['r', dumpLines([[1, '1 1']])]])) }), verdict: 'unknown' as const };
     expect(safetyCell([unknown])).toBe(UNKNOWN_CELL);
