@@ -15,6 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execa, ResultPromise } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CLI, IS_ROOT, ROOT, SKIP_REASON, leftovers, waitFor } from './netns.helpers.js';
@@ -102,12 +103,15 @@ async function resetAndExpectNothing(id: string, slug: string, labs: string[]): 
   expect(again.stdout).toMatch(/nothing to reset/);
 }
 
+/** Lab 07 profiles with perf and reads results.json with jq: without them its cell is skipped, and says so. */
+const havePerf = spawnSync('sh', ['-c', 'command -v perf && command -v jq']).status === 0;
+
 const notOk = (stdout: string) => stdout.split('\n').filter((l) => /^\s+(WRONG|MISSING)\s/.test(l)).map((l) => l.trim().split(/\s+/).slice(0, 2).join(' ').replace(/:$/, ''));
 
 describe.skipIf(!IS_ROOT)(`course labs end to end (${IS_ROOT ? 'root' : SKIP_REASON})`, () => {
   afterAll(async () => {
-    for (const id of ['01', '02', '03', '05', '06']) await cli('lab', 'reset', id);
-    for (const l of ['lab01', 'lab02', 'lab02-crash', 'lab03', 'lab03-bench', 'lab05', 'lab06']) expect(await leftovers(l, '02:4c:')).toEqual([]);
+    for (const id of ['01', '02', '03', '05', '06', '07']) await cli('lab', 'reset', id);
+    for (const l of ['lab01', 'lab02', 'lab02-crash', 'lab03', 'lab03-bench', 'lab05', 'lab06', 'lab07']) expect(await leftovers(l, '02:4c:')).toEqual([]);
     for (const d of [home, runs, scratch]) rmSync(d, { recursive: true, force: true });
   });
 
@@ -416,6 +420,78 @@ describe.skipIf(!IS_ROOT)(`course labs end to end (${IS_ROOT ? 'root' : SKIP_REA
     await resetAndExpectNothing('06', '06-comes-back', ['lab06']);
     expect(readdirSync(ROOT).filter((f) => f.startsWith('lab06-'))).toEqual([]);
   }, 120_000);
+
+  it.skipIf(!havePerf)(`lab 07: why one fast path pays and another does not${havePerf ? '' : ' (skipped: perf or jq is not installed: apt-get install linux-perf jq)'}`, async () => {
+    const run = readme('07-one-pays');
+    const st = await run('electrode-lab lab start 07');
+    expect(st.exitCode, st.stderr).toBe(0);
+    expect(st.stderr).not.toMatch(/is not installed/);
+    // the README's bench as typed: one trial per arm, each profiled
+    const b = await run('electrode-lab bench --name lab07 --replicas 3 --arms baseline,quorum,reply --threads 8 --repeat 1 --duration 2 --profile');
+    expect(b.exitCode, b.stderr.slice(-2000)).toBe(0);
+    expect((await run('electrode-lab report')).exitCode).toBe(0);
+    const id = readdirSync(runs).filter((d) => d.endsWith('-lab07')).sort().at(-1)!;
+    for (const arm of ['baseline', 'quorum', 'reply']) expect(existsSync(join(runs, id, 'profiles', `3r-${arm}-8t.svg`)), arm).toBe(true);
+    // the answers, from the run's own results.json and `report --json`, as the README says to read them
+    type Rec = { arm: string; profile?: { samples: number; top: { symbol: string; share: number }[]; costs: Record<string, number>; problem?: string } };
+    const recs = (JSON.parse(readFileSync(join(runs, id, 'results.json'), 'utf8')) as { records: Rec[] }).records;
+    const prof = (arm: string) => {
+      const p = recs.find((r) => r.arm === arm)!.profile!;
+      expect(p.problem, arm).toBeUndefined();
+      expect(p.samples, arm).toBeGreaterThan(100);
+      return p;
+    };
+    const rows = (JSON.parse((await cli('report', id, '--json')).stdout) as { rows: { arm: string; speedup: number; leaderCpu: number; throughput: { median: number } }[] }).rows;
+    const row = (arm: string) => rows.find((r) => r.arm === arm)!;
+    const costs = (arm: string) => {
+      const c = prof(arm).costs;
+      return { udp_receive: c['UDP receive']!, udp_send: c['UDP send']!, context_switches: c['context switches']! };
+    };
+    const figures = (arm: string) => ({ ops_per_s: Math.round(row(arm).throughput.median), ...(arm === 'baseline' ? {} : { vs_baseline: Number(row(arm).speedup.toFixed(2)) }), leader_us_per_op: Number(row(arm).leaderCpu.toFixed(1)), ...costs(arm) });
+    const top = prof('baseline').top.find((t) => !/idle|halt|mwait|swapper/i.test(t.symbol))!;
+    console.log(`lab 07 run ${id}: ${['baseline', 'quorum', 'reply'].map((a) => `${a} ${JSON.stringify(figures(a))}`).join('; ')}; baseline top ${top.symbol} ${top.share}%`);
+    const right = {
+      baseline: figures('baseline'),
+      quorum: { ...figures('quorum'), tc_programs: prof('quorum').costs['TC programs']! },
+      reply: figures('reply'),
+      where: { top_symbol: top.symbol, top_share: top.share, leader_time: 'sending Prepares, which delivers them through the veth into the followers and wakes them, then receiving their PrepareOKs' },
+      prune: { dropped_per_op: 1, why_little: 'the dropped PrepareOK reaches a leader that is already awake, receiving it was cheap, and the TC programs cost about what they save' },
+      fast_reply: { why_pays: 'each follower no longer wakes up, switches in, receives the Prepare and sends a PrepareOK' },
+      virtio: {
+        driver_queues: 4,
+        what_differs: 'native XDP on virtio-net drops the PrepareOK in the driver before an skb exists, on the leader CPU, so it saves allocation and the whole stack per datagram',
+        experiment: 'bench baseline and quorum on a vagrant lab at 8 threads and compare the leader CPU per op',
+      },
+    };
+    const ok = await check('07', answersFile('07-right', right));
+    expect(ok.exitCode, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^lab 07-one-pays: all 28 checks right/);
+    const handIn = /^hand in (\S+)/m.exec(ok.stdout)![1]!;
+    expect(existsSync(join(handIn, 'evidence', 'runs', id, 'profiles', '3r-quorum-8t.svg'))).toBe(true);
+    expect(existsSync(join(handIn, 'evidence', 'runs', id, 'profiles', '3r-quorum-8t.perf.data'))).toBe(false);
+    const inst = await cli('lab', 'check', '07', '--dir', handIn, '--json');
+    expect((JSON.parse(inst.stdout) as { ok: boolean }).ok, inst.stdout).toBe(true);
+
+    const wrong = await check('07', answersFile('07-wrong', {
+      ...right,
+      baseline: { ...right.baseline, ops_per_s: Math.round(right.baseline.ops_per_s * 1.1) },
+      reply: { ...right.reply, context_switches: right.reply.context_switches + 5 },
+      where: { ...right.where, top_symbol: 'default_idle' },
+      prune: { ...right.prune, why_little: '' },
+    }));
+    expect(wrong.exitCode).toBe(1);
+    expect(notOk(wrong.stdout)).toEqual(['WRONG baseline.ops_per_s', 'WRONG reply.context_switches', 'WRONG where.top_symbol', 'MISSING prune.why_little']);
+    expect(wrong.stdout).toMatch(/WRONG\s+baseline.ops_per_s: you wrote \d+; the "ops\/s median" of arm baseline/);
+    expect(wrong.stdout).toMatch(new RegExp(`WRONG\\s+reply.context_switches: you wrote [\\d.]+; \`profile.costs\\["context switches"\\]\` of the reply record in runs/${id}/results.json`));
+    expect(wrong.stdout).toMatch(/WRONG\s+where.top_symbol: you wrote default_idle: that is the idle loop/);
+    const empty = await check('07', join(ROOT, 'labs', '07-one-pays', 'answers.yaml'));
+    expect(empty.exitCode).toBe(1);
+    expect(notOk(empty.stdout)).toHaveLength(27);
+    expect(empty.stdout).toMatch(/MISSING  baseline.ops_per_s: no answer yet; the "ops\/s median" of arm baseline/);
+
+    await run('electrode-lab lab check 07'); // the README's own line: the template is empty, so it fails
+    await resetAndExpectNothing('07', '07-one-pays', ['lab07']);
+  }, 300_000);
 
   /** The trace each planted fault must leave, read from the crash folders and `stats`. */
   const evidence: Record<CrashHuntFault, (folders: { dir: string; signal: string; topFrames: string[]; node: string }[], stats: NodeBpfStats[]) => void> = {

@@ -8,7 +8,7 @@
  *   <work>/evidence/lab/plan.json   the exercise lab's plan
  *   <work>/evidence/lab/logs/<node>/replica.log
  *   <work>/evidence/lab/stats.jsonl every `electrode-lab stats` reading
- *   <work>/evidence/runs/<run>/     results.json and crash folders (no cores)
+ *   <work>/evidence/runs/<run>/     results.json, crash folders (no cores), profiles/*.svg|folded
  *   <work>/evidence/files/<name>    files the exercise's commands wrote in the project folder
  */
 import { join } from 'node:path';

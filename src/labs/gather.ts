@@ -17,6 +17,8 @@ import { writeAtomic } from '../files.js';
 
 /** The small files of a crash folder (never the core). */
 export const CRASH_FILES = ['crash.json', 'backtrace.txt', 'bpf.json', 'log.tail', 'dmesg.txt', 'explain.txt'] as const;
+/** The files of a run's profiles/ folder the evidence keeps. */
+const PROFILE_FILE = /\.(svg|folded)$/;
 
 export function loadRecord(work: CoursePaths): CourseRecord | undefined {
   if (!existsSync(work.recordFile)) return undefined;
@@ -77,6 +79,14 @@ export function gatherEvidence(def: LabDef, work: CoursePaths, home: string, run
     const dest = join(work.runsDir, run.id);
     mkdirSync(dest, { recursive: true });
     copyFileSync(run.resultsJson, join(dest, 'results.json'));
+    // bench --profile's flame graphs and folded stacks (not perf.data: large, and useless without this machine's symbols)
+    const profiles = join(run.root, 'profiles');
+    if (existsSync(profiles)) {
+      for (const f of readdirSync(profiles).filter((x) => PROFILE_FILE.test(x))) {
+        mkdirSync(join(dest, 'profiles'), { recursive: true });
+        copyFileSync(join(profiles, f), join(dest, 'profiles', f));
+      }
+    }
     if (!existsSync(run.crashesDir)) continue;
     for (const d of readdirSync(run.crashesDir)) {
       const to = join(dest, 'crashes', d);

@@ -17,6 +17,7 @@ import { checkLab02, LAB02_CRASH_LAB } from './lab02.js';
 import { checkLab03, LAB03_BENCH_LAB } from './lab03.js';
 import { checkLab04, LAB04_LAB } from './lab04.js';
 import { checkLab06, LAB06_FILES } from './lab06.js';
+import { checkLab07, LAB07_LAB } from './lab07.js';
 
 export interface LabDef {
   /** `01` */
@@ -158,6 +159,29 @@ export const LABS: readonly LabDef[] = [
       'check-history --committed takes the committed logs of the replicas that are still the lab: replica1\'s second life (lab06-committed.replica1.log.1) and replica2\'s; replica0 was killed.',
     ],
     check: checkLab06,
+  },
+  {
+    id: '07',
+    slug: '07-one-pays',
+    title: 'why one fast path pays and another does not',
+    minutes: 45,
+    prerequisites: ['03'],
+    goals: 'read whole-system flame graphs of baseline, quorum prune and fast reply: where the leader\'s time goes, why pruning PrepareOKs gains little on a veth and removing the followers\' wakeups pays, and what native XDP on virtio-net changes',
+    spec: { name: LAB07_LAB, replicas: 3, provider: 'netns', subnet: '10.79.7.0/24' },
+    tools: [
+      { command: 'perf', debianPackage: 'linux-perf' },
+      { command: 'jq', debianPackage: 'jq' },
+    ],
+    extraLabs: [],
+    runLabs: [LAB07_LAB],
+    hints: [
+      '`electrode-lab report` prints ops/s, "vs baseline" and "leader/follower us/op"; the README\'s jq line prints each record\'s profile.costs and the first entries of profile.top.',
+      'profile.top is self time over ALL samples, idle included: entries such as default_idle, pv_native_safe_halt or intel_idle are CPUs with nothing to do. The heaviest one that does work is the answer.',
+      'At n = 3 the leader gets 2 PrepareOKs per op and the first completes the quorum: the prune drops one datagram per op, and that datagram reached a leader that was already awake.',
+      'In the reply arm the followers\' kernels answer the Prepares (XDP_TX or a TC redirect) and hand them over through a ring buffer without waking anyone: compare the context-switch shares.',
+      'The Vagrantfile paragraph of the project README gives libvirt__driver_queues as a multiple of the vCPUs: native XDP on virtio_net wants one spare TX ring per CPU.',
+    ],
+    check: checkLab07,
   },
 ];
 

@@ -40,7 +40,7 @@ describe('lab list and hints', () => {
     const r = await cli('lab', 'list');
     expect(r.exitCode).toBe(0);
     const [table, footer] = r.stdout.split('\n\n');
-    expect(table!.split('\n')).toHaveLength(7);
+    expect(table!.split('\n')).toHaveLength(8);
     // where the state behind STATE lives, and what `lab reset` removes (state from an earlier clone shows here too)
     expect(footer).toBe([
       `state on this machine (not in the clone): work folders ${join(home, 'course')}/<lab>/ (checks, hints, evidence), labs ${join(home, 'labs')}/<name>/, run folders ${runs}/;`,
@@ -49,7 +49,7 @@ describe('lab list and hints', () => {
     ].join('\n'));
     expect(r.stdout).toMatch(/^02-five-and-seven\s+why 5 and 7 replicas crashed\s+60 min\s+01\s+not started$/m);
     const j = JSON.parse((await cli('lab', 'list', '--json')).stdout) as { id: string; name: string }[];
-    expect(j.map((x) => `${x.id}:${x.name}`)).toEqual(['01:lab01', '02:lab02', '03:lab03', '04:lab04', '05:lab05', '06:lab06']);
+    expect(j.map((x) => `${x.id}:${x.name}`)).toEqual(['01:lab01', '02:lab02', '03:lab03', '04:lab04', '05:lab05', '06:lab06', '07:lab07']);
   });
   it('gives one hint at a time, remembers them in the work folder, then lists them all', async () => {
     const seen: string[] = [];

@@ -86,9 +86,9 @@ describe('course labs', () => {
   const files = labFiles();
   const { program } = buildProgram({});
 
-  it('has the six exercises and an index', () => {
+  it('has the seven exercises and an index', () => {
     const names = files.map((f) => f.slice(LABS.length + 1)).sort();
-    expect(names).toEqual(['01-view-change/README.md', '02-five-and-seven/README.md', '03-fast-paths/README.md', '04-upstream/README.md', '05-crash-hunt/README.md', '06-comes-back/README.md', 'README.md']);
+    expect(names).toEqual(['01-view-change/README.md', '02-five-and-seven/README.md', '03-fast-paths/README.md', '04-upstream/README.md', '05-crash-hunt/README.md', '06-comes-back/README.md', '07-one-pays/README.md', 'README.md']);
   });
 
   it('the checker itself catches a wrong command, option and argument count', () => {
