@@ -144,7 +144,8 @@ export function parseDump(text: string): LogOp[] {
   // the replica appends as ops commit: a line after the last newline may still be arriving
   const whole = text.slice(0, text.lastIndexOf('\n') + 1);
   for (const line of whole.split('\n')) {
-    if (!line) continue;
+    // `# snapshot S`: the replica installed a snapshot of op S (native/PROTOCOL.md, --dump-log)
+    if (!line || /^# snapshot \d+$/.test(line)) continue;
     const [opnum, client, request, op, key] = line.split(' ');
     if (!opnum || !client || !request || !op || key === undefined) throw new Error(`bad dump line '${line}'`);
     out.push({ opnum: Number(opnum), client, request, op, key });
