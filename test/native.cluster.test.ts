@@ -10,11 +10,11 @@
  */
 import { execa } from 'execa';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ASAN_BIN, LoopbackLauncher, TestCluster, buildNative, historyProblems, loopbackAddrs, nextPortBase } from './helpers/cluster.js';
+import { ASAN_BIN, LoopbackLauncher, TestCluster, buildNative, historyProblems, loopbackAddrs, missingAcks, nextPortBase, parseDump } from './helpers/cluster.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'el-native-'));
 let launcher = new LoopbackLauncher();
@@ -154,6 +154,39 @@ describe('a lagging replica becomes the leader', () => {
   }, 120_000);
 });
 
+describe('a follower away past the log hold', () => {
+  it('catches up by snapshot mid-life: its dump says "# snapshot S" and goes on at S+1; nothing acknowledged is lost', async () => {
+    const c = cluster(3);
+    await c.start();
+    const client = c.runClient(['-n', '80000', '-t', '4']);
+    await c.waitCommitted(0, 1000);
+    c.pause(2);
+    const before = c.dump(0).length;
+    // past the hold (VR_DEFAULT_LOG_HOLD, 16,384 committed ops) the others drop what replica 2
+    // lacks, and past its 4 MiB socket buffer (about 20,000 Prepares) it lost some of them
+    await c.waitCommitted(0, before + 45000, 90_000);
+    c.resume(2);
+    const r = await client;
+    expect(r.run.exitCode, r.run.stderr).toBe(0);
+    expect(r.acks).toHaveLength(80000);
+    expect(await c.settleAndCheck(r.acks)).toEqual([]);
+    const installed = /snapshot: installed op (\d+)/.exec(c.log(2));
+    expect(installed, c.log(2).slice(-2000)).not.toBeNull();
+    expect(c.log(0) + c.log(1)).toMatch(/replica 2 asks for ops after \d+ but the log starts at op \d+: sending a snapshot/);
+    const s = Number(installed![1]);
+    const lines = readFileSync(c.dumpFile(2), 'utf8').split('\n');
+    const at = lines.indexOf(`# snapshot ${s}`);
+    expect(at).toBeGreaterThan(0);
+    expect(lines[at + 1]).toMatch(new RegExp(`^${s + 1} `));
+    // and every log is back to its window at the end (the exit line names its first and last op)
+    for (const i of [0, 1, 2]) {
+      const m = /first op (\d+), last op (\d+)/.exec(c.log(i));
+      expect(m, c.log(i).slice(-1000)).not.toBeNull();
+      expect(Number(m![2]) - Number(m![1])).toBeLessThan(2000);
+    }
+  }, 180_000);
+});
+
 describe('malformed input on a live cluster', () => {
   it('counts and drops malformed datagrams, keeps serving', async () => {
     const c = cluster(3);
@@ -237,5 +270,16 @@ describe('history checker', () => {
     expect(historyProblems(['7 4'], new Map([['a', full], ['b', recovered]])).join()).toMatch(/a: 1 acknowledged.*b: 1 acknowledged/);
     // a recovered log that disagrees at an op it holds is divergence
     expect(historyProblems([], new Map([['a', full], ['b', [op(3, '8', '1')]]])).join()).toMatch(/b: op 3 is 8\/1/);
+  });
+  it('a follower that caught up by snapshot mid-life may jump to S+1 after its "# snapshot S" line, nowhere else', () => {
+    const full = [1, 2, 3, 4, 5].map((i) => op(i, '7', String(i)));
+    const caughtUp = parseDump('1 7 1 put k\n# snapshot 4\n5 7 5 put k\n');
+    expect(caughtUp.map((o) => o.opnum)).toEqual([1, 5]);
+    expect(historyProblems(['7 1', '7 2', '7 3', '7 4', '7 5'], new Map([['a', full], ['b', caughtUp]]))).toEqual([]);
+    // the same jump without the line, or to another op than S+1, is a hole
+    expect(historyProblems([], new Map([['a', full], ['b', parseDump('1 7 1 put k\n5 7 5 put k\n')]])).join()).toMatch(/b: line 2 has op 5, expected 2/);
+    expect(historyProblems([], new Map([['a', full], ['b', parseDump('1 7 1 put k\n# snapshot 3\n5 7 5 put k\n')]])).join()).toMatch(/b: line 2 has op 5, expected 4/);
+    // an ack in the gap counts only if another replica holds it there
+    expect(missingAcks(['7 3', '7 9'], new Map([['a', full], ['b', caughtUp]])).get('b')).toEqual(['7 9']);
   });
 });

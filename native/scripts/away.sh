@@ -3,10 +3,11 @@
 # only): 3 replicas on 127.0.0.1 (ports 27200+), one client writing for the
 # whole run; replica 2 is stopped (SIGSTOP) after 5 s and resumed AWAY s
 # later. Prints every replica's VmRSS every 5 s, how replica 2 caught up (a
-# snapshot when its ops were dropped from the others' logs after the 10 s
-# grace) and each log's window at the end. The bound it shows: while a
-# follower is away the others keep at most the grace's worth of ops, then
-# drop them; after it returns everyone's log shrinks back to the window.
+# snapshot once its ops were dropped from the others' logs: past the hold of
+# 16,384 committed ops, or the 10 s grace) and each log's window at the end.
+# The bound it shows: while a follower is away the others keep at most the
+# hold's worth of ops, then drop them; after it returns everyone's log
+# shrinks back to the window and the ring gives its memory back.
 #   native/scripts/away.sh [away=30] [threads=8]
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)

@@ -55,6 +55,15 @@ static void dump_flush(struct replica *r)
 	r->dump_len = 0;
 }
 
+/* Buffered: the dump is written in large blocks, flushed on SIGUSR1 and at exit. */
+static void dump_append(struct replica *r, const char *line, size_t n)
+{
+	if (r->dump_len + n > sizeof(r->dump_buf))
+		dump_flush(r);
+	memcpy(r->dump_buf + r->dump_len, line, n);
+	r->dump_len += n;
+}
+
 /* The core's committed() hook: one line per op as it commits. */
 static void env_committed(void *ctx, uint64_t opnum, const struct el_log_entry *e)
 {
@@ -73,10 +82,7 @@ static void env_committed(void *ctx, uint64_t opnum, const struct el_log_entry *
 			n += snprintf(line + n, sizeof(line) - (size_t)n, "\\x%02x", ch);
 	}
 	line[n++] = '\n';
-	if (r->dump_len + (size_t)n > sizeof(r->dump_buf))
-		dump_flush(r);
-	memcpy(r->dump_buf + r->dump_len, line, (size_t)n);
-	r->dump_len += (size_t)n;
+	dump_append(r, line, (size_t)n);
 }
 
 /* A snapshot replaced the executed state up to op `op`: the dump says so,
@@ -90,10 +96,7 @@ static void dump_snapshot(void *ctx, uint64_t op)
 	if (r->dump_fd < 0)
 		return;
 	n = snprintf(line, sizeof(line), "# snapshot %llu\n", (unsigned long long)op);
-	if (r->dump_len + (size_t)n > sizeof(r->dump_buf))
-		dump_flush(r);
-	memcpy(r->dump_buf + r->dump_len, line, (size_t)n);
-	r->dump_len += (size_t)n;
+	dump_append(r, line, (size_t)n);
 }
 
 static int open_dump(struct replica *r)

@@ -12,7 +12,7 @@
 
 void el_log_init(struct el_log *l)
 {
-	l->cap = 1024;
+	l->cap = EL_LOG_MIN_CAP;
 	l->e = el_xcalloc(l->cap, sizeof(*l->e));
 	l->first = 1;
 	l->last = 0;
@@ -41,19 +41,39 @@ static void entry_set(struct el_log_entry *e, uint64_t c, uint64_t r, const void
 	memcpy(e->data, d, len);
 }
 
+/* Unrolls the ring into one of `cap` slots (at least the entries held). */
+static void ring_resize(struct el_log *l, size_t cap)
+{
+	size_t count = (size_t)(l->last + 1 - l->first);
+	struct el_log_entry *ne = el_xcalloc(cap, sizeof(*ne));
+	for (size_t i = 0; i < count; i++)
+		ne[i] = l->e[(l->head + i) % l->cap];
+	free(l->e);
+	l->e = ne;
+	l->head = 0;
+	l->cap = cap;
+}
+
+/* A log that grew while a replica was behind gives the memory back once it
+ * is short again: the ring halves while a quarter full (so appends do not
+ * make it grow straight back), and the entries' freed bytes go back to the
+ * system, or RSS would stay at the high-water mark. */
+static void shrink_if_sparse(struct el_log *l)
+{
+	size_t count = (size_t)(l->last + 1 - l->first), cap = l->cap;
+	while (cap > EL_LOG_MIN_CAP && count <= cap / 4)
+		cap /= 2;
+	if (cap < l->cap) {
+		ring_resize(l, cap);
+		el_release_free_memory();
+	}
+}
+
 uint64_t el_log_append(struct el_log *l, uint64_t c, uint64_t r, const void *d, uint16_t len)
 {
 	size_t count = (size_t)(l->last + 1 - l->first);
-	if (count == l->cap) {
-		/* unroll the ring into a twice larger one */
-		struct el_log_entry *ne = el_xcalloc(l->cap * 2, sizeof(*ne));
-		for (size_t i = 0; i < count; i++)
-			ne[i] = l->e[(l->head + i) % l->cap];
-		free(l->e);
-		l->e = ne;
-		l->head = 0;
-		l->cap *= 2;
-	}
+	if (count == l->cap)
+		ring_resize(l, l->cap * 2);
 	l->last++;
 	entry_set(slot_of(l, l->last), c, r, d, len);
 	return l->last;
@@ -98,6 +118,7 @@ void el_log_forget(struct el_log *l, uint64_t upto)
 		l->head = (l->head + 1) % l->cap;
 		l->first++;
 	}
+	shrink_if_sparse(l);
 }
 
 void el_log_reset(struct el_log *l, uint64_t last)
@@ -106,6 +127,7 @@ void el_log_reset(struct el_log *l, uint64_t last)
 	l->head = 0;
 	l->first = last + 1;
 	l->last = last;
+	shrink_if_sparse(l);
 }
 
 size_t el_log_wire_bytes(const struct el_log *l, uint64_t from, uint64_t to)

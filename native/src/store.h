@@ -21,6 +21,9 @@ struct el_log_entry {
 	uint8_t *data;      /* encoded operation (wire.h el_op)            */
 };
 
+/* The ring's smallest size; it doubles when full and halves when a quarter full. */
+#define EL_LOG_MIN_CAP 1024u
+
 struct el_log {
 	struct el_log_entry *e;
 	uint64_t first;     /* first op still held (last + 1 when empty)    */

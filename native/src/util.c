@@ -4,6 +4,9 @@
 #include "util.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +126,17 @@ void *el_xrealloc(void *p, size_t n)
 		abort();
 	}
 	return q;
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define EL_SANITIZED 1
+#endif
+
+void el_release_free_memory(void)
+{
+#if defined(__GLIBC__) && !defined(EL_SANITIZED)
+	malloc_trim(0);
+#endif
 }
 
 int el_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)

@@ -31,6 +31,9 @@ uint64_t el_rand_seed(void);
 void *el_xmalloc(size_t n);
 void *el_xcalloc(size_t n, size_t m);
 void *el_xrealloc(void *p, size_t n);
+/* Returns freed heap pages to the system (glibc's malloc_trim; nothing under
+ * a sanitizer, whose allocator is not glibc's). */
+void el_release_free_memory(void);
 
 /* Strict number parsing: whole string, in range. Return 0 on success. */
 /* "a.b.c.d:port" of an IPv4 address and port in network byte order, into buf; returns buf. */

@@ -297,15 +297,19 @@ static void commit_to(struct vr *r, uint64_t upto)
 
 /* A leader's view of the low-water mark: the lowest commit any replica
  * reported, among those heard from within the grace period (a dead one must
- * not make the log grow without bound). Commit numbers only rise, in every
- * view, so an old report is still a lower bound. */
+ * not make the log grow without bound), and never more than the hold behind
+ * our commit (nor a paused one). Commit numbers only rise, in every view, so
+ * an old report is still a lower bound. */
 static void update_lwm(struct vr *r)
 {
 	uint64_t low = r->commit;
 	uint64_t grace = r->o.lwm_grace_us ? r->o.lwm_grace_us : VR_DEFAULT_LWM_GRACE_US;
+	uint64_t hold = r->o.log_hold_ops ? r->o.log_hold_ops : VR_DEFAULT_LOG_HOLD;
 	for (uint32_t i = 0; i < r->n; i++)
 		if (i != r->me && r->now - r->peer_heard[i] <= grace && r->peer_commit[i] < low)
 			low = r->peer_commit[i];
+	if (r->commit > hold && low < r->commit - hold)
+		low = r->commit - hold;
 	if (low > r->lwm)
 		r->lwm = low;
 	forget_old(r);

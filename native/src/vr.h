@@ -31,6 +31,13 @@
  * back behind the log's start catches up by a snapshot). Bounds the log
  * while a replica is dead. */
 #define VR_DEFAULT_LWM_GRACE_US 10000000ull
+/* Nor does any replica, heard from or not, hold back more than this many
+ * committed ops: within the grace a fast leader would otherwise keep grace x
+ * rate ops (270,000 at 27,000 ops/s, about 25 MB) for a follower that is
+ * merely paused. A follower further behind catches up by a snapshot. With
+ * VC_EXTRA_OPS and the uncommitted window this bounds the log at about
+ * 16,700 entries (README "Memory"). */
+#define VR_DEFAULT_LOG_HOLD 16384ull
 /* Client requests queued at a leader before a Prepare takes them. */
 #define VR_MAX_PENDING 4096
 /* view claims may run this far ahead of ours beyond one view per timeout
@@ -61,6 +68,7 @@ struct vr_opts {
 	                            * EL_QSLOTS with the kernel's quorum prune      */
 	size_t max_clients;        /* client table size (0 = EL_CTABLE_DEFAULT_MAX)  */
 	uint64_t lwm_grace_us;     /* 0 = VR_DEFAULT_LWM_GRACE_US                    */
+	uint64_t log_hold_ops;     /* 0 = VR_DEFAULT_LOG_HOLD                        */
 	int fast_broadcast;        /* send ONE marked copy while el_config has the bit */
 	int kernel_quorum;         /* a PrepareOK marked EL_F_QUORUM that carries the
 	                            * kernel's quorum token proves a quorum: only the

@@ -80,6 +80,7 @@ struct params {
 	uint64_t grace;         /* low-water-mark grace (0: the default 10 s) */
 	uint64_t keep_ops;      /* ops kept behind it (0: the default 256) */
 	int bootstrap;          /* the cluster starts as processes do: recovering */
+	uint64_t log_hold;      /* committed ops any log holds for others (0: the default) */
 };
 
 static void draw_params(struct params *p)
@@ -112,6 +113,8 @@ static void draw_params(struct params *p)
 	p->grace = unit() < 0.4 ? between(20000, 300000) : 0;
 	p->keep_ops = unit() < 0.5 ? between(1, 32) : 0;
 	p->bootstrap = unit() < 0.3;
+	/* drawn last: the seeds keep every parameter they had before it */
+	p->log_hold = unit() < 0.4 ? between(2, 64) : 0;
 }
 
 /* ---- events --------------------------------------------------------------- */
@@ -802,7 +805,7 @@ static int run(uint64_t seed, uint64_t *ops_out)
 			     .max_prepare = P.max_prepare, .fast_broadcast = P.broadcast,
 			     /* as the replica does: marks are weighed whenever the programs are there */
 			     .kernel_quorum = P.broadcast || P.quorum || P.reply,
-			     .fast_reply = P.reply, .max_clients = 64, .lwm_grace_us = P.grace, .keep_ops = P.keep_ops,
+			     .fast_reply = P.reply, .max_clients = 64, .lwm_grace_us = P.grace, .keep_ops = P.keep_ops, .log_hold_ops = P.log_hold,
 			     .recover = P.bootstrap,
 			     /* as the replica does with the programs there; the small slot
 			      * counts keep colliding, to show a collision costs only speed */
@@ -984,10 +987,10 @@ static void print_params(uint64_t seed)
 {
 	printf("seed %" PRIu64 ": n=%u loss=%.3f dup=%.3f delay=%" PRIu64 "..%" PRIu64 "us crashes=%u fast=%s%s%s toggles=%d slots=%u "
 	       "clients=%u duration=%" PRIu64 "ms drain_p=%.2f pause=%d batch=%u max_prepare=%zu partitions=%d vc_timeout=%" PRIu64 "ms "
-	       "restarts=%u (delay <= %" PRIu64 "ms) grace=%" PRIu64 "ms keep=%" PRIu64 " bootstrap=%d\n",
+	       "restarts=%u (delay <= %" PRIu64 "ms) grace=%" PRIu64 "ms keep=%" PRIu64 " bootstrap=%d hold=%" PRIu64 "\n",
 	       seed, P.n, P.loss, P.dup, P.delay_min, P.delay_max, P.crashes, P.broadcast ? "B" : "-", P.quorum ? "Q" : "-",
 	       P.reply ? "R" : "-", P.toggles, P.slots, P.clients, P.duration / 1000, P.drain_p, P.pause, P.batch, P.max_prepare,
-	       P.partitions, P.vc_timeout / 1000, P.restarts, P.restart_delay_max / 1000, P.grace / 1000, P.keep_ops, P.bootstrap);
+	       P.partitions, P.vc_timeout / 1000, P.restarts, P.restart_delay_max / 1000, P.grace / 1000, P.keep_ops, P.bootstrap, P.log_hold);
 }
 
 int main(int argc, char **argv)

@@ -317,6 +317,43 @@ static void test_log(void)
 	el_log_free(&l);
 }
 
+/* A log that grew while a replica was behind shrinks back once the ops are
+ * forgotten (before: the ring stayed at its high-water size for good), and a
+ * wrapped ring keeps every entry in order across the shrink. */
+static void test_log_shrinks(void)
+{
+	struct el_log l;
+	el_log_init(&l);
+	char d[16];
+	for (uint64_t i = 1; i <= 70000; i++) {
+		int n = snprintf(d, sizeof(d), "op%llu", (unsigned long long)i);
+		el_log_append(&l, 1, i, d, (uint16_t)n);
+	}
+	CHECK_EQ(l.cap, 131072);
+	el_log_forget(&l, 69000); /* 1,000 held */
+	CHECK(l.cap < 131072);
+	CHECK(l.cap >= 1000 && l.cap <= 4096);
+	/* wrap the smaller ring, then shrink again through the wrap */
+	for (uint64_t i = 70001; i <= 73000; i++) {
+		int n = snprintf(d, sizeof(d), "op%llu", (unsigned long long)i);
+		el_log_append(&l, 1, i, d, (uint16_t)n);
+		if (i % 100 == 0)
+			el_log_forget(&l, i - 900);
+	}
+	el_log_forget(&l, 72800);
+	CHECK_EQ(l.cap, EL_LOG_MIN_CAP);
+	CHECK_EQ(l.first, 72801);
+	for (uint64_t op = 72801; op <= 73000; op++) {
+		const struct el_log_entry *e = el_log_get(&l, op);
+		int n = snprintf(d, sizeof(d), "op%llu", (unsigned long long)op);
+		CHECK(e && e->request_id == op && e->len == n && memcmp(e->data, d, (size_t)n) == 0);
+	}
+	el_log_reset(&l, 90000);
+	CHECK_EQ(l.cap, EL_LOG_MIN_CAP);
+	CHECK_EQ(el_log_append(&l, 3, 3, "y", 1), 90001);
+	el_log_free(&l);
+}
+
 static void test_kv(void)
 {
 	struct el_kv kv;
@@ -479,6 +516,7 @@ int main(void)
 		{ "malformed and truncated messages rejected", test_msg_rejects },
 		{ "fuzz: random and mutated datagrams", test_fuzz },
 		{ "log growth, truncate, replace", test_log },
+		{ "log: the ring shrinks back once a long log is forgotten", test_log_shrinks },
 		{ "kv store put/get/append", test_kv },
 		{ "client table", test_ctable },
 		{ "quorum logic 3..15", test_quorum },

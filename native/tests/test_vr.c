@@ -1208,6 +1208,35 @@ static void test_behind_the_log_catches_up_by_snapshot(void)
 	world_free(&w);
 }
 
+/* Replica 2 is paused well within the grace while the leader commits far
+ * more than the hold: no log holds more than the hold for it (before: all
+ * 6,000 ops, and grace x rate at any rate), and it catches up by a snapshot
+ * when it resumes. */
+static void test_paused_replica_does_not_hold_more_than_the_hold(void)
+{
+	struct vr_opts o = opts_default();
+	o.log_hold_ops = 1000;
+	struct world w;
+	world_init(&w, 3, &o);
+	down_mask = 0;
+	commit_n(&w, 0, 5, 1, 20);
+	down_mask = 1u << 2;
+	commit_n(&w, 0, 5, 21, 6000); /* no time passes: replica 2 is within the grace */
+	struct vr *l = &w.nodes[0].core, *r1 = &w.nodes[1].core, *r2 = &w.nodes[2].core;
+	CHECK(l->log.last - l->log.first + 1 <= 1000 + VC_EXTRA_OPS + 64);
+	CHECK(r1->log.last - r1->log.first + 1 <= 1000 + VC_EXTRA_OPS + 64);
+	CHECK(l->log.cap <= 4096);
+	CHECK_EQ(r2->log.last, 20);
+	down_mask = 0;
+	run_for(&w, 200000);
+	CHECK_EQ(r2->status, EL_STATUS_NORMAL);
+	CHECK_EQ(w.nodes[2].installs, 1);
+	CHECK_EQ(r2->commit, 6000);
+	CHECK_EQ(el_kv_digest(&r2->kv), el_kv_digest(&l->kv));
+	CHECK_EQ(w.nodes[2].committed_bad, 0);
+	world_free(&w);
+}
+
 static int drop_chunks_to_2(const struct node *from, const struct sent *s)
 {
 	(void)from;
@@ -1353,6 +1382,7 @@ void vr_tests(int *passed, int *failed)
 		{ "recovery: a restarted leader recovers after its followers change views", test_restarted_leader_recovers },
 		{ "recovery: two of three replicas lost their state: no new view", test_two_of_three_lost_no_new_view },
 		{ "snapshot: a replica behind every log catches up, then logs shrink", test_behind_the_log_catches_up_by_snapshot },
+		{ "lwm: a paused replica holds back no more than the hold, then catches up", test_paused_replica_does_not_hold_more_than_the_hold },
 		{ "snapshot: bytes are checked before anything changes", test_snapshot_decoding },
 	};
 	h_run(tests, sizeof(tests) / sizeof(tests[0]), passed, failed);

@@ -137,19 +137,37 @@ export interface LogOp {
   request: string;
   op: string;
   key: string;
+  /** The replica installed a snapshot of this op just before this one (`# snapshot S` line): this op is S+1. */
+  snapshot?: number;
 }
 
 export function parseDump(text: string): LogOp[] {
   const out: LogOp[] = [];
   // the replica appends as ops commit: a line after the last newline may still be arriving
   const whole = text.slice(0, text.lastIndexOf('\n') + 1);
+  let snapshot: number | undefined;
   for (const line of whole.split('\n')) {
+    if (!line) continue;
     // `# snapshot S`: the replica installed a snapshot of op S (native/PROTOCOL.md, --dump-log)
-    if (!line || /^# snapshot \d+$/.test(line)) continue;
+    const m = /^# snapshot (\d+)$/.exec(line);
+    if (m) {
+      snapshot = Number(m[1]);
+      continue;
+    }
     const [opnum, client, request, op, key] = line.split(' ');
     if (!opnum || !client || !request || !op || key === undefined) throw new Error(`bad dump line '${line}'`);
-    out.push({ opnum: Number(opnum), client, request, op, key });
+    out.push({ opnum: Number(opnum), client, request, op, key, ...(snapshot !== undefined ? { snapshot } : {}) });
+    snapshot = undefined;
   }
+  return out;
+}
+
+/** The op ranges a log holds through snapshots, not lines: below its first op, and each jump a `# snapshot S` line explains. */
+function snapshotCovered(log: LogOp[]): [number, number][] {
+  const out: [number, number][] = [[0, (log[0]?.opnum ?? 1) - 1]];
+  log.forEach((o, i) => {
+    if (i > 0 && o.snapshot !== undefined) out.push([log[i - 1]!.opnum + 1, o.snapshot]);
+  });
   return out;
 }
 
@@ -174,9 +192,12 @@ export function missingAcks(acks: string[], logs: Map<string, LogOp[]>): Map<str
   for (const log of logs.values()) for (const o of log) if (!opOf.has(`${o.client} ${o.request}`)) opOf.set(`${o.client} ${o.request}`, o.opnum);
   const out = new Map<string, string[]>();
   for (const [name, log] of logs) {
-    const start = log[0]?.opnum ?? 1;
+    const covered = snapshotCovered(log);
     const have = new Set(log.map((o) => `${o.client} ${o.request}`));
-    out.set(name, acks.filter((a) => !have.has(a) && !((opOf.get(a) ?? Infinity) < start)));
+    out.set(name, acks.filter((a) => {
+      const at = opOf.get(a) ?? Infinity;
+      return !have.has(a) && !covered.some(([lo, hi]) => at >= lo && at <= hi);
+    }));
   }
   return out;
 }
@@ -186,10 +207,14 @@ export function historyProblems(acks: string[], logs: Map<string, LogOp[]>): str
   // A replica that recovered installed a snapshot of op S and dumps from S+1:
   // each log is contiguous from its first op, and ops are compared by number.
   const byOp = new Map<number, { name: string; o: LogOp }>();
+  // A follower behind every log catches up the same way mid-life: the jump
+  // after a `# snapshot S` line goes to S+1, and only there.
   for (const [name, log] of logs) {
-    const start = log[0]?.opnum ?? 1;
+    let expected = log[0]?.opnum ?? 1;
     log.forEach((o, i) => {
-      if (o.opnum !== start + i && problems.length < 20) problems.push(`${name}: line ${i + 1} has op ${o.opnum}, expected ${start + i}`);
+      if (i > 0 && o.snapshot !== undefined) expected = o.snapshot + 1;
+      if (o.opnum !== expected && problems.length < 20) problems.push(`${name}: line ${i + 1} has op ${o.opnum}, expected ${expected}`);
+      expected = o.opnum + 1;
     });
   }
   const diverged = new Set<string>();
