@@ -32,7 +32,7 @@ export interface CrashInfo {
   note?: string;
   /** Why it died, when a known failure class matched (upstream runs: src/upstream/explain.ts). */
   explanation?: string[];
-  /** A course lab holds the explanation back (src/labs/holdback.ts): what to do to see it. */
+  /** A course lab holds the explanation back (src/course/holdback.ts): what to do to see it. */
   explanationHeld?: string;
 }
 

@@ -24,7 +24,7 @@ import { loadProcessRecords } from '../src/state.js';
 import { processAlive, unreaped } from '../src/proc.js';
 import { logLines } from '../src/logline.js';
 import { NodeBpfStats } from '../src/bpf.js';
-import { CRASH_HUNT_FAULTS, CrashHuntFault, UPSTREAM_PORT, seedFor } from '../src/labs/crashhunt.js';
+import { CRASH_HUNT_FAULTS, CrashHuntFault, UPSTREAM_PORT, seedFor } from '../src/course/crashhunt.js';
 
 const home = mkdtempSync(join(tmpdir(), 'el-labs-home-'));
 const runs = mkdtempSync(join(tmpdir(), 'el-labs-runs-'));

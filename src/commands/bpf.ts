@@ -4,7 +4,7 @@ import { DiagnosticsError } from '../diagnostics.js';
 import { ALL_FAST_PATHS, FastPaths, HOOK_CHOICES, HookChoice, XDP_MODES, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, fastPathStats, formatAttach, formatStatsTable, setFastPaths, unavailableFastPaths } from '../bpf.js';
 import { formatKernelCheck, kernelCheckPreconditions, listHostKernels, runKernelCheck } from '../kernelcheck.js';
 import { appendFileSync, existsSync } from 'node:fs';
-import { statsLogFile, statsReadingLine } from '../labs/evidence.js';
+import { statsLogFile, statsReadingLine } from '../course/evidence.js';
 import { CliContext } from './context.js';
 import { addFastPathOptions, hookOption, xdpModeOption } from './sharedFlags.js';
 

@@ -1,6 +1,6 @@
 /**
  * `electrode-lab lab list|start|check|reset|hint <lab>`: the course labs of
- * labs/ that check themselves. The logic is in src/labs/; this is the edge.
+ * labs/ that check themselves. The logic is in src/course/; this is the edge.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { randomInt } from 'node:crypto';
@@ -13,17 +13,17 @@ import { planLab } from '../plan.js';
 import { probeHostFacts, which } from '../probe.js';
 import { normalizeSpec } from '../spec.js';
 import { loadPlan, loadProcessRecords } from '../state.js';
-import { parseAnswers, templateKeys } from '../labs/answers.js';
-import { formatVerdict, verdictCounts, verdictOk } from '../labs/check.js';
-import { asFault } from '../labs/crashhunt.js';
-import { CoursePaths, newRecord } from '../labs/evidence.js';
-import { gatherEvidence, loadEvidence, loadRecord, saveRecord } from '../labs/gather.js';
-import { runIncident } from '../labs/incident.js';
-import { LABS, answersTemplate, findLab, labFolder, missingToolLines } from '../labs/registry.js';
-import { releaseExplanations } from '../labs/holdback.js';
-import { resetLab, unreapedNote } from '../labs/reset.js';
+import { parseAnswers, templateKeys } from '../course/answers.js';
+import { formatVerdict, verdictCounts, verdictOk } from '../course/check.js';
+import { asFault } from '../course/crashhunt.js';
+import { CoursePaths, newRecord } from '../course/evidence.js';
+import { gatherEvidence, loadEvidence, loadRecord, saveRecord } from '../course/gather.js';
+import { runIncident } from '../course/incident.js';
+import { LABS, answersTemplate, findLab, labFolder, missingToolLines } from '../course/registry.js';
+import { releaseExplanations } from '../course/holdback.js';
+import { resetLab, unreapedNote } from '../course/reset.js';
 import { initName } from '../proc.js';
-import { formatLabList, labStateText, stateWhereText, upCommandOf } from '../labs/status.js';
+import { formatLabList, labStateText, stateWhereText, upCommandOf } from '../course/status.js';
 import { upstreamBuildsDir } from '../upstream/tree.js';
 import { CliContext } from './context.js';
 

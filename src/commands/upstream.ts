@@ -11,7 +11,7 @@ import { PROVIDER_NAMES, PROVIDER_TRAITS } from '../providers/names.js';
 import { scenarioFacts } from '../upstream/scenario.js';
 import { readScenario, treeProblems } from '../upstream/tree.js';
 import { StartOptions, startUpstream, stopUpstream } from '../upstream/session.js';
-import { holdExplanation, holdingLab } from '../labs/holdback.js';
+import { holdExplanation, holdingLab } from '../course/holdback.js';
 import { UPSTREAM_ARMS, UpstreamArm, scenarioProblems } from '../upstream/variant.js';
 import { CliContext, LoadedLab } from './context.js';
 

@@ -46,7 +46,7 @@ export interface StartOptions {
   /** The smoke workload after the generated start. */
   load?: Partial<ClientLoad>;
   /**
-   * A course lab holds the crash explanations back (src/labs/holdback.ts):
+   * A course lab holds the crash explanations back (src/course/holdback.ts):
    * `hold` moves one out of its crash folder and returns the crash without
    * it (its explanationHeld is printed in place of the `why:` lines).
    */

@@ -1,5 +1,5 @@
 /**
- * The pure parts of the course labs (src/labs/): log runs and events, the
+ * The pure parts of the course labs (src/course/): log runs and events, the
  * answers file, the checker, each lab's facts and check over synthetic
  * evidence, the crash hunt's fault derivation, and the registry's
  * templates agreeing with its checks.
@@ -8,19 +8,19 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
-import { asInt, asList, asNumber, asReplica, asSignal, leafKeys, parseAnswers } from '../../src/labs/answers.js';
-import { Checker, formatVerdict, verdictOk } from '../../src/labs/check.js';
-import { CRASH_HUNT_FAULTS, UPSTREAM_PORT, asFault, attachOrder, checkLab05, faultOf, plantedPeerTable, seedFor } from '../../src/labs/crashhunt.js';
-import { Evidence, StatsReading, newRecord, parseStatsReadings, statsReadingLine } from '../../src/labs/evidence.js';
-import { checkLab01, lab01Facts } from '../../src/labs/lab01.js';
-import { checkLab02, lab02Facts } from '../../src/labs/lab02.js';
-import { checkLab03, lab03Facts } from '../../src/labs/lab03.js';
-import { checkLab04, lab04Facts } from '../../src/labs/lab04.js';
+import { asInt, asList, asNumber, asReplica, asSignal, leafKeys, parseAnswers } from '../../src/course/answers.js';
+import { Checker, formatVerdict, verdictOk } from '../../src/course/check.js';
+import { CRASH_HUNT_FAULTS, UPSTREAM_PORT, asFault, attachOrder, checkLab05, faultOf, plantedPeerTable, seedFor } from '../../src/course/crashhunt.js';
+import { Evidence, StatsReading, newRecord, parseStatsReadings, statsReadingLine } from '../../src/course/evidence.js';
+import { checkLab01, lab01Facts } from '../../src/course/lab01.js';
+import { checkLab02, lab02Facts } from '../../src/course/lab02.js';
+import { checkLab03, lab03Facts } from '../../src/course/lab03.js';
+import { checkLab04, lab04Facts } from '../../src/course/lab04.js';
 import { logLines, logTimeFields, parseLogLine } from '../../src/logline.js';
 import { normalViews } from '../../src/bench/nemesis.js';
-import { boundaryLine, lastNormalView, lastRun, parseHow, runSegments, startHow } from '../../src/labs/logs.js';
-import { LABS, answersTemplate, findLab, missingToolLines } from '../../src/labs/registry.js';
-import { labStateText, upCommandOf } from '../../src/labs/status.js';
+import { boundaryLine, lastNormalView, lastRun, parseHow, runSegments, startHow } from '../../src/course/logs.js';
+import { LABS, answersTemplate, findLab, missingToolLines } from '../../src/course/registry.js';
+import { labStateText, upCommandOf } from '../../src/course/status.js';
 import { planFromInputs, fnv1a } from '../../src/plan.js';
 import { NodeBpfStats, StatCounters } from '../../src/bpf.js';
 import { ResultsFile, TrialRecord } from '../../src/bench/types.js';

@@ -9,14 +9,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { boundaryLine, startHow } from '../../src/labs/logs.js';
+import { boundaryLine, startHow } from '../../src/course/logs.js';
 import { logTimeFields } from '../../src/logline.js';
 import { planFromInputs } from '../../src/plan.js';
 import { RunPaths } from '../../src/paths.js';
-import { CoursePaths, newRecord } from '../../src/labs/evidence.js';
-import { saveRecord } from '../../src/labs/gather.js';
-import { holdExplanation, holdingLab } from '../../src/labs/holdback.js';
-import { findLab } from '../../src/labs/registry.js';
+import { CoursePaths, newRecord } from '../../src/course/evidence.js';
+import { saveRecord } from '../../src/course/gather.js';
+import { holdExplanation, holdingLab } from '../../src/course/holdback.js';
+import { findLab } from '../../src/course/registry.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');

@@ -1,6 +1,6 @@
 /**
  * Lab 04 holds the crash explanations back while the exercise runs
- * (src/labs/holdback.ts): the crash folder loses explain.txt and crash.json
+ * (src/course/holdback.ts): the crash folder loses explain.txt and crash.json
  * its explanation, the work folder keeps them, and a passing check or
  * `lab hint 04 --explanations` puts them back. Real files in a temp home.
  */
@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CrashInfo } from '../../src/bench/types.js';
-import { CoursePaths, newRecord } from '../../src/labs/evidence.js';
-import { saveRecord } from '../../src/labs/gather.js';
-import { heldNote, holdExplanation, holdingLab, holdsBack, releaseExplanations } from '../../src/labs/holdback.js';
-import { findLab } from '../../src/labs/registry.js';
+import { CoursePaths, newRecord } from '../../src/course/evidence.js';
+import { saveRecord } from '../../src/course/gather.js';
+import { heldNote, holdExplanation, holdingLab, holdsBack, releaseExplanations } from '../../src/course/holdback.js';
+import { findLab } from '../../src/course/registry.js';
 import { RunPaths } from '../../src/paths.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'el-holdback-'));

@@ -6,9 +6,9 @@
  * stopped cleanly only (a killed replica's dump is no survivor's).
  */
 import { describe, expect, it } from 'vitest';
-import { Evidence } from '../../src/labs/evidence.js';
-import { checkLab06, lab06Dump, lab06Facts, LAB06_FILES } from '../../src/labs/lab06.js';
-import { boundaryLine, startHow } from '../../src/labs/logs.js';
+import { Evidence } from '../../src/course/evidence.js';
+import { checkLab06, lab06Dump, lab06Facts, LAB06_FILES } from '../../src/course/lab06.js';
+import { boundaryLine, startHow } from '../../src/course/logs.js';
 import { restartLine } from '../../src/replicaStatus.js';
 import { logTimePrefix } from '../../src/logline.js';
 

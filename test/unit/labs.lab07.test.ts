@@ -8,8 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { ResultsFile, TrialRecord } from '../../src/bench/types.js';
 import { ProfileRecord } from '../../src/bench/profiling.js';
-import { Evidence } from '../../src/labs/evidence.js';
-import { checkLab07, lab07Facts, LAB07_LAB } from '../../src/labs/lab07.js';
+import { Evidence } from '../../src/course/evidence.js';
+import { checkLab07, lab07Facts, LAB07_LAB } from '../../src/course/lab07.js';
 
 const prof = (arm: string, costs: Record<string, number>, top: [string, number][]): ProfileRecord => ({
   svg: `profiles/3r-${arm}-8t.svg`,

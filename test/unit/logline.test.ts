@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nativeBinaries } from '../../src/build.js';
 import { exitStats, logLines } from '../../src/logline.js';
-import { lastNormalView, runSegments } from '../../src/labs/logs.js';
+import { lastNormalView, runSegments } from '../../src/course/logs.js';
 import { waitFor } from '../netns.helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'el-logline-'));
@@ -56,7 +56,7 @@ describe('replica log lines, from the real binary', () => {
     expect(exitStats('1796644297.484086 2026-12-07T11:51:37.484086Z replica1 info: replica 1 ready on x\n')).toBeUndefined();
   });
 
-  it.skipIf(!existsSync(bin))('a new cluster, then a follower killed and restarted: the recovery lines parse as events (src/labs/logs.ts)', async () => {
+  it.skipIf(!existsSync(bin))('a new cluster, then a follower killed and restarted: the recovery lines parse as events (src/course/logs.ts)', async () => {
     const port = 40003 + (process.pid % 20000);
     const cfg = join(dir, 'config3.txt');
     writeFileSync(cfg, `f 1\n${[0, 1, 2].map((i) => `replica 127.0.0.1:${port + i}\n`).join('')}`);

@@ -71,7 +71,7 @@ export interface CourseRecord {
   startedAt: string;
   /** Hints shown so far (`lab hint` shows the next one). */
   hintsShown: number;
-  /** `lab hint <lab> --explanations` was asked: the held-back crash explanations are back (src/labs/holdback.ts). */
+  /** `lab hint <lab> --explanations` was asked: the held-back crash explanations are back (src/course/holdback.ts). */
   explanationsShown?: boolean;
   /** Crash hunt: the seed the planted fault is derived from. */
   seed?: string;

@@ -37,7 +37,7 @@ export interface LabDef {
   runLabs: string[];
   /** Host commands the exercise's README runs (beyond `.ci/setup`'s base), with the Debian package that has each: `lab start` names the missing ones. */
   tools?: { command: string; debianPackage: string }[];
-  /** Crash explanations of runs on the lab wait in the work folder until the check passes (src/labs/holdback.ts): the exercise is to explain the crash. */
+  /** Crash explanations of runs on the lab wait in the work folder until the check passes (src/course/holdback.ts): the exercise is to explain the crash. */
   holdsExplanations?: boolean;
   /** `lab start` runs the crash-hunt incident after `up`. */
   incident?: boolean;
