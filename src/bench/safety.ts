@@ -19,6 +19,7 @@
  *                checked", never "ok" (safetyOutcome).
  */
 import { parseHistory } from '../check/history.js';
+import { Text, linesOf } from '../text.js';
 import { checkLinearizability, formatVerdict } from '../check/linearizability.js';
 
 export interface SafetyRecord {
@@ -54,7 +55,7 @@ export interface DumpInput {
   incarnation: number;
   /** Still running at the end of the trial (its dump is complete and its state is the lab's). */
   survivor: boolean;
-  text: string;
+  text: Text;
 }
 
 /** Unsafe = a history that is not linearizable, a lost acknowledged request, or diverged logs. */
@@ -85,11 +86,10 @@ interface Committed {
  * ignored), and `# snapshot S` lines: the replica installed a snapshot of op
  * S (a follower behind every log catches up that way mid-life).
  */
-export function parseCommitted(text: string): Committed[] {
+export function parseCommitted(text: Text): Committed[] {
   const out: Committed[] = [];
-  const whole = text.slice(0, text.lastIndexOf('\n') + 1);
   let snapshot: number | undefined;
-  for (const line of whole.split('\n')) {
+  for (const line of linesOf(text, { completeOnly: true })) {
     const m = /^# snapshot (\d+)$/.exec(line);
     if (m) snapshot = Number(m[1]);
     if (!line || line.startsWith('#')) continue;
@@ -108,9 +108,9 @@ export interface Ack {
 }
 
 /** `<client> <request> [<opnum>]` lines of the client's --ack-log. */
-export function parseAcks(text: string): Ack[] {
+export function parseAcks(text: Text): Ack[] {
   const out: Ack[] = [];
-  for (const line of text.split('\n')) {
+  for (const line of linesOf(text)) {
     const [client, request, op] = line.trim().split(/\s+/);
     if (!client || !request) continue;
     out.push({ id: `${client} ${request}`, ...(op !== undefined && /^\d+$/.test(op) ? { opnum: Number(op) } : {}) });
@@ -139,11 +139,11 @@ function divergenceOf(dumps: { d: DumpInput; ops: Committed[] }[]): string | und
 }
 
 /** Survivors' committed logs from a map of texts (check-history --committed: every file is a survivor's). */
-export function survivorDumps(logs: Map<string, string>): DumpInput[] {
+export function survivorDumps(logs: Map<string, Text>): DumpInput[] {
   return [...logs].map(([node, text]) => ({ node, incarnation: 0, survivor: true, text }));
 }
 
-export function analyzeTrial(input: { history?: string; acks?: string; dumps: DumpInput[] }): SafetyRecord {
+export function analyzeTrial(input: { history?: Text; acks?: Text; dumps: DumpInput[] }): SafetyRecord {
   const survivors = input.dumps.filter((d) => d.survivor);
   const rec: SafetyRecord = {
     verdict: 'unchecked', ops: 0, keys: 0, indeterminate: 0, elapsedMs: 0, durability: 'not-checked', lostAcked: 0, lostExamples: [], acked: 0, logs: survivors.length, notChecked: [],

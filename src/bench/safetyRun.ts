@@ -13,6 +13,8 @@ import { Started } from '../replicas.js';
 import { BenchLab } from './lab.js';
 import { ForgeRecord, forgeDrops, recoveryMs } from './nemesis.js';
 import { DumpInput, analyzeTrial } from './safety.js';
+import { readTextChunks } from '../files.js';
+import { Text, isEmptyText } from '../text.js';
 import { LoggingRunner } from './store.js';
 import { TrialProcs, trialFiles } from './trialProcs.js';
 import { Trial, TrialRecord } from './types.js';
@@ -34,17 +36,18 @@ export async function checkSafety(ctx: SafetyContext, t: Trial, lab: BenchLab, p
   const { started, lives, killed } = procs;
   const dumps: DumpInput[] = [];
   const crashed = new Set(rec.crashes.map((c) => c.pid));
-  // a file the checker cannot hold (V8 strings end near 512 MB) reads as '': say so, never judge without it
+  // the whole trial must fit: the checker's parsed form takes several times its text
   const tooLarge: string[] = [];
-  // and the whole trial must fit: the checker's parsed form takes several times its text
   let total = 0;
-  const read = async (node: PlanNode, path: string) => {
+  const read = async (node: PlanNode, path: string): Promise<Text> => {
     const dest = join(ctx.nodeDir(node.name), basename(path));
     if (total > CHECK_BUDGET_BYTES) return '';
-    const text = await ctx.readNodeFile(lab, node, path, dest);
+    let text: Text = await ctx.readNodeFile(lab, node, path, dest);
     const size = existsSync(dest) ? statSync(dest).size : 0;
+    // a file larger than one string can hold (V8 strings end near 512 MB) reads as '': read it in chunks
+    if (!text && size > 0) text = readTextChunks(dest);
     total += size;
-    if ((!text && size > 0) || total > CHECK_BUDGET_BYTES) tooLarge.push(`${node.name}/${basename(path)} (${Math.round(size / 1e6)} MB)`);
+    if (isEmptyText(text) !== (size === 0) || total > CHECK_BUDGET_BYTES) tooLarge.push(`${node.name}/${basename(path)} (${Math.round(size / 1e6)} MB)`);
     return text;
   };
   for (const l of lives) {
@@ -60,8 +63,8 @@ export async function checkSafety(ctx: SafetyContext, t: Trial, lab: BenchLab, p
     return;
   }
   // the client never ran (a failed start): nothing to judge, and the report says "not checked"
-  if (!history && !acks) return;
-  rec.safety = analyzeTrial({ ...(history ? { history } : {}), ...(acks ? { acks } : {}), dumps });
+  if (isEmptyText(history) && isEmptyText(acks)) return;
+  rec.safety = analyzeTrial({ ...(!isEmptyText(history) ? { history } : {}), ...(!isEmptyText(acks) ? { acks } : {}), dumps });
   if (rec.fault?.injectedAt) {
     const replicaLogs = started.map((s) => (existsSync(join(ctx.nodeDir(s.node.name), basename(s.rec.logFile))) ? readFileSync(join(ctx.nodeDir(s.node.name), basename(s.rec.logFile)), 'utf8') : ''));
     const ms = recoveryMs(replicaLogs, rec.fault.injectedAt);
@@ -87,5 +90,5 @@ export const CHECK_BUDGET_BYTES = Math.floor(getHeapStatistics().heap_size_limit
 
 /** Why a trial whose files outgrew the checker is "not checked" (pure, for the report and its test). */
 export function tooLargeReason(files: string[]): string {
-  return `too large for the checker, which holds a whole trial in memory (here at most ${Math.round(CHECK_BUDGET_BYTES / 1e6)} MB of history, acks and committed logs, a sixth of node's heap; one file at most about 512 MB): ${files.join(', ')}; nothing was judged. Give node more heap (NODE_OPTIONS=--max-old-space-size=12288 for a 10-minute soak at --threads 1), shorten --duration or lower --threads`;
+  return `too large for the checker, which holds a whole trial in memory (here at most ${Math.round(CHECK_BUDGET_BYTES / 1e6)} MB of history, acks and committed logs, a sixth of node's heap): ${files.join(', ')}; nothing was judged. Give node more heap (NODE_OPTIONS=--max-old-space-size=12288 for a 10-minute soak at --threads 1), shorten --duration or lower --threads`;
 }

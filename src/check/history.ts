@@ -8,6 +8,7 @@
  * Pure: takes the file's text; reading the file is the caller's job.
  */
 import { Diagnostic, DiagnosticsError } from '../diagnostics.js';
+import { Text, linesOf } from '../text.js';
 
 export type OpKind = 'put' | 'append' | 'get';
 export type OpStatus = 'ok' | 'timeout';
@@ -40,14 +41,15 @@ const MAX_LISTED = 20;
  * Parses a history file. Blank lines are skipped. Every problem is collected
  * (each naming the line and the field), then thrown as one DiagnosticsError.
  */
-export function parseHistory(text: string, source = 'history'): HistoryOp[] {
+export function parseHistory(text: Text, source = 'history'): HistoryOp[] {
   const diags: Diagnostic[] = [];
   const ops: HistoryOp[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!.endsWith('\r') ? lines[i]!.slice(0, -1) : lines[i]!;
+  let n = 0;
+  for (const line of linesOf(text)) {
+    n++;
+    const raw = line.endsWith('\r') ? line.slice(0, -1) : line;
     if (raw.trim() === '') continue;
-    const op = parseLine(raw, i + 1, source, diags);
+    const op = parseLine(raw, n, source, diags);
     if (op) ops.push(op);
   }
   diags.push(...clientOverlaps(ops, source));

@@ -4,16 +4,18 @@
  * when the acknowledgement log and the replicas' committed logs are given.
  */
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseHistory } from '../check/history.js';
 import { LabError } from '../diagnostics.js';
 import { analyzeTrial, isSafe, survivorDumps } from '../bench/safety.js';
 import { CliContext } from './context.js';
+import { readTextChunks } from '../files.js';
+import { Text } from '../text.js';
 
-function readText(file: string, what: string): string {
+/** In chunks: a 10-minute soak's history is larger than one string can hold. */
+function readText(file: string, what: string): Text {
   try {
-    return readFileSync(file, 'utf8');
+    return readTextChunks(file);
   } catch (e) {
     throw new LabError(`cannot read the ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'CHECK_INPUT');
   }

@@ -4,12 +4,36 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readResults } from '../../src/bench/store.js';
-import { writeAtomic } from '../../src/files.js';
+import { readTextChunks, writeAtomic } from '../../src/files.js';
+import { isEmptyText, linesOf } from '../../src/text.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'el-files-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('files', () => {
+  it('readTextChunks: chunks that end at line breaks and join to the file; linesOf walks them like split', () => {
+    const f = join(dir, 'big.txt');
+    const lines = Array.from({ length: 500 }, (_, i) => `line ${i} ${'x'.repeat(i % 37)} é`);
+    writeFileSync(f, lines.join('\n') + '\npartial');
+    const chunks = readTextChunks(f, 256);
+    expect(chunks.length).toBeGreaterThan(20);
+    expect(chunks.slice(0, -1).every((c) => c.endsWith('\n'))).toBe(true);
+    expect(chunks.join('')).toBe(readFileSync(f, 'utf8'));
+    expect([...linesOf(chunks)]).toEqual([...lines, 'partial']);
+    expect([...linesOf(chunks, { completeOnly: true })]).toEqual(lines);
+    expect([...linesOf('a\n\nb\n')]).toEqual(['a', '', 'b']);
+    // a line longer than a chunk: its chunk grows, nothing is split inside it
+    writeFileSync(f, 'y'.repeat(1000) + '\nz\n');
+    const long = readTextChunks(f, 64);
+    expect(long.join('')).toBe('y'.repeat(1000) + '\nz\n');
+    expect(long[0]!.startsWith('y'.repeat(1000) + '\n')).toBe(true);
+    expect(long.every((c) => c.endsWith('\n'))).toBe(true);
+    writeFileSync(f, '');
+    expect(readTextChunks(f)).toEqual([]);
+    expect(isEmptyText([])).toBe(true);
+    expect(isEmptyText(['', 'a'])).toBe(false);
+  });
+
   it('writeAtomic makes the folder, replaces the file whole and leaves no temporary file', () => {
     const f = join(dir, 'a', 'b', 'state.json');
     writeAtomic(f, 'one');

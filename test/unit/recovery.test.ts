@@ -170,6 +170,19 @@ describe('the checker says what it could not check', () => {
     expect(safetyCell([r])).toBe(NOT_CHECKED_CELL);
   });
 
+  it('a trial too large for one string (a 10-minute soak: 700 MB of history) is checked from chunks, with the same verdict', () => {
+    const chunked = (t: string) => t.split(/(?<=\n)/); // one line per chunk, each ending at its line break
+    const dumps = survivorDumps(new Map([['replica0', dumpLines([[1, '1 1'], [2, '1 2']])]]));
+    const whole = analyzeTrial({ history: HISTORY, acks: '1 1 1\n1 2 2\n', dumps });
+    const parts = analyzeTrial({ history: chunked(HISTORY), acks: chunked('1 1 1\n1 2 2\n'), dumps: dumps.map((d) => ({ ...d, text: chunked(d.text as string) })) });
+    expect(whole.verdict).toBe('linearizable');
+    expect(whole.durability).toBe('ok');
+    expect({ ...parts, elapsedMs: 0 }).toEqual({ ...whole, elapsedMs: 0 });
+    // and a lost ack is still found across chunks
+    const lost = analyzeTrial({ history: chunked(HISTORY), acks: chunked('1 1 1\n1 2 2\n'), dumps: survivorDumps(new Map([['replica0', chunked(dumpLines([[1, '1 1']]))]])) });
+    expect(lost.lostAcked).toBe(1);
+  });
+
   it('no history: linearizability not checked, never ok', () => {
     const r = analyzeTrial({ acks: '1 1 1\n', dumps: survivorDumps(new Map([['replica0', dumpLines([[1, '1 1']])]])) });
     expect(r.durability).toBe('ok');
