@@ -50,6 +50,11 @@ export function replicaArgv(binary: string, a: ReplicaArgs): string[] {
   ];
 }
 
+/** The bench's relay floor on replica 0 or 1 (native/src/relay.c): the replica's I/O loop, no protocol. */
+export function relayFloorArgv(binary: string, config: string, index: number): string[] {
+  return [binary, '-c', config, '-i', String(index), '--log-level', 'info', '--relay-floor'];
+}
+
 /** The dump file of a replica's incarnation K (0 = first start): `<file>.K`, so a restart never truncates an earlier life's dump. */
 export function incarnationDumpLog(first: string, incarnation: number): string {
   const base = first.replace(/\.\d+$/, '');

@@ -28,7 +28,7 @@ const haveLoader = existsSync(loaderPath());
 const fastArm = haveLoader ? 'reply' : undefined;
 const havePerf = spawnSync('perf', ['--version'], { stdio: 'ignore' }).status === 0;
 /** The arms of the floor/CPU test. */
-const floorArms = fastArm ? (['floor', 'baseline', 'all'] as const) : (['floor', 'baseline'] as const);
+const floorArms = fastArm ? (['relay-floor', 'floor', 'baseline', 'all'] as const) : (['relay-floor', 'floor', 'baseline'] as const);
 /** The floor/CPU test's run, whose profiles the --profile test checks. */
 let profiled: { root: string; records: ResultsFile['records'] } | undefined;
 const cli = join(projectRoot(), 'dist', 'src', 'cli.js');
@@ -264,6 +264,10 @@ describe('bench on a real netns lab', () => {
       if (r.arm === 'floor') {
         expect(r.safety, 'the floor has no history to check').toBeUndefined();
         expect(r.cpu!.perFollower).toEqual([]);
+      } else if (r.arm === 'relay-floor') {
+        expect(r.safety, 'the relay floor has no history to check').toBeUndefined();
+        expect(r.cpu!.perFollower, 'replica 1 relays back').toHaveLength(1);
+        expect(r.cpu!.perFollower[0]!, what).toBeGreaterThan(0);
       } else {
         expect(r.safety?.verdict, what).toBe('linearizable');
         expect(r.cpu!.perFollower, what).toHaveLength(2);
@@ -272,10 +276,12 @@ describe('bench on a real netns lab', () => {
     // a UDP echo is cheaper than consensus: the floor must beat the baseline
     const p50 = (arm: string, t: number) => results.records.find((r) => r.arm === arm && r.threads === t)!.latency_us!.p50;
     expect(p50('floor', 1)).toBeLessThan(p50('baseline', 1));
-    expect(report).toMatch(/p50\/2 floor/);
+    expect(report).toMatch(/p50\/2 echo/);
+    expect(report).toMatch(/p50\/relay/);
     expect(report).toMatch(/CPU us\/op/);
     expect(readFileSync(run.chartSvg, 'utf8')).toContain('Load curves');
     expect(readFileSync(run.commandsLog, 'utf8')).toMatch(/native\/build\/echo -l 10\.93\.0\.\d+:52000/);
+    expect(readFileSync(run.commandsLog, 'utf8')).toMatch(/native\/build\/replica -c \S+ -i 1 --log-level info --relay-floor/);
     profiled = { root: run.root, records: results.records };
     if (!havePerf) expect(results.records.filter((r) => r.profile)).toEqual([]);
     expect(labNamespaces()).toEqual([]);

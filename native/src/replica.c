@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "peer.h"
+#include "relay.h"
 #include "replica.h"
 #include "util.h"
 #ifdef EL_LAB_FAULTS
@@ -124,6 +125,8 @@ static void usage(FILE *out)
 		"               [--crash-after K] [--drop-rate P] [--dup-rate P] [--reorder-rate P]\n"
 		"               [--dump-log FILE]\n"
 		"               [--heartbeat-ms MS] [--view-change-ms MS] [--retransmit-ms MS]\n"
+		"               [--relay-floor]  (the bench's relay floor: replicas 0 and 1 pass client\n"
+		"                                 requests 0 -> 1 -> 0 back to the client, no protocol)\n"
 		"the client table's size is the config's `max-clients <n>` line (every replica must agree)\n");
 }
 
@@ -138,7 +141,7 @@ static int die_usage(const char *fmt, const char *arg)
 
 enum {
 	OPT_BATCH = 256, OPT_CPU, OPT_LOG, OPT_PIN, OPT_FB, OPT_FQ, OPT_FR, OPT_CRASH, OPT_DROP,
-	OPT_DUMP, OPT_HB, OPT_VC, OPT_RETX, OPT_DUP, OPT_REORDER, OPT_MAXCL, OPT_LAB_NO_RECOVERY,
+	OPT_DUMP, OPT_HB, OPT_VC, OPT_RETX, OPT_DUP, OPT_REORDER, OPT_MAXCL, OPT_LAB_NO_RECOVERY, OPT_RELAY,
 #ifdef EL_LAB_FAULTS
 	OPT_LAB_SEED,
 #endif
@@ -163,6 +166,7 @@ static const struct option long_opts[] = {
 	{ "view-change-ms", required_argument, NULL, OPT_VC },
 	{ "retransmit-ms", required_argument, NULL, OPT_RETX },
 	{ "max-clients", required_argument, NULL, OPT_MAXCL },
+	{ "relay-floor", no_argument, NULL, OPT_RELAY },
 	/* known to every build so the normal one can say why it refuses it */
 	{ "lab-no-recovery", no_argument, NULL, OPT_LAB_NO_RECOVERY },
 #ifdef EL_LAB_FAULTS
@@ -229,6 +233,7 @@ static int apply_opt(int c, struct opts *o)
 			return die_usage("--reorder-rate must be a fraction 0..0.99, got '%s'", optarg);
 		break;
 	case OPT_DUMP: o->dump_log = optarg; break;
+	case OPT_RELAY: o->relay_floor = 1; break;
 	case OPT_MAXCL:
 		return die_usage("--max-clients %s: the client table's size decides which client is forgotten, "
 				 "so every replica must use the same one; it is the replica config's "
@@ -277,6 +282,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		return die_usage("%s", "the --fast-* options need --bpf-pin-dir DIR (the node's pinned maps)");
 	if (o->heartbeat_us * 2 > o->vc_timeout_us)
 		return die_usage("%s", "--view-change-ms must be at least twice --heartbeat-ms");
+	if (o->relay_floor && (o->pin_dir || o->dump_log || o->crash_after || o->index > 1))
+		return die_usage("%s", "--relay-floor runs on replicas 0 and 1 only, with no protocol: no "
+				       "--bpf-pin-dir, --fast-*, --dump-log or --crash-after");
 	return 0;
 }
 
@@ -546,7 +554,9 @@ static int setup(struct replica *r)
 	if (r->o.pin_dir && setup_fastpath(r))
 		return -1;
 
-	if (setup_vr(r))
+	if (r->o.relay_floor)
+		el_ctable_init(&r->relay.clients, 0);
+	else if (setup_vr(r))
 		return -1;
 	return setup_events(r);
 }
@@ -580,6 +590,10 @@ static void note_spoofed(struct replica *r, int verdict, const struct el_peer_cl
 
 static void handle(struct replica *r, const void *buf, size_t len, const struct sockaddr_in *src)
 {
+	if (r->o.relay_floor) {
+		el_relay_handle(r, buf, len, src);
+		return;
+	}
 	struct el_peer_claim claim;
 	int v = el_peer_check(r->cl.addrs, r->cl.n, buf, len, src, &claim);
 	if (v != EL_PEER_OK) {
@@ -644,12 +658,13 @@ static void drain_socket(struct replica *r)
 		}
 		/* a full batch goes out at once; a partial one waits for the end
 		 * of the drain (--batch above RECV_BATCH fills across rounds) */
-		if (r->vr.npend >= r->o.batch)
+		if (!r->o.relay_floor && r->vr.npend >= r->o.batch)
 			vr_flush(&r->vr);
 		if (got < RECV_BATCH)
 			break;
 	}
-	vr_flush(&r->vr);
+	if (!r->o.relay_floor)
+		vr_flush(&r->vr);
 }
 
 static void on_tick(struct replica *r)
@@ -660,6 +675,8 @@ static void on_tick(struct replica *r)
 	if (r->fp && r->o.fast_reply)
 		el_fp_renew_lease(r->fp, LEASE_NS);
 	release_held(r);
+	if (r->o.relay_floor)
+		return;
 	vr_flush(&r->vr);
 	vr_tick(&r->vr, r->now);
 }
@@ -749,7 +766,10 @@ static void log_stats(const struct replica *r)
 static void teardown(struct replica *r)
 {
 	el_fp_close(r->fp);
-	vr_free(&r->vr);
+	if (r->o.relay_floor)
+		el_ctable_free(&r->relay.clients);
+	else
+		vr_free(&r->vr);
 	free(r->held);
 	el_cluster_free(&r->cl);
 	close(r->sock);
@@ -771,14 +791,21 @@ int main(int argc, char **argv)
 	el_log_tag = tag;
 	if (setup(r))
 		return 1;
-	const struct sockaddr_in *me = &r->cl.addrs[r->vr.me];
-	LOG_INFO("replica %u ready on %s:%u (n=%u f=%u batch=%u mtu=%u%s%s%s%s)", r->vr.me, inet_ntoa(me->sin_addr),
-		 ntohs(me->sin_port), r->vr.n, r->vr.f, r->o.batch, r->cl.mtu, r->fp ? " bpf" : "",
+	const struct sockaddr_in *me = &r->cl.addrs[r->o.index];
+	LOG_INFO("replica %ld ready on %s:%u (n=%u f=%u batch=%u mtu=%u%s%s%s%s%s)", r->o.index, inet_ntoa(me->sin_addr),
+		 ntohs(me->sin_port), r->cl.n, r->cl.f, r->o.batch, r->cl.mtu, r->fp ? " bpf" : "",
 		 r->o.fast_broadcast ? " fast-broadcast" : "", r->o.fast_quorum ? " fast-quorum" : "",
-		 r->o.fast_reply ? " fast-reply" : "");
+		 r->o.fast_reply ? " fast-reply" : "", r->o.relay_floor ? " relay-floor" : "");
 	run(r);
-	wind_down(r);
-	log_stats(r);
+	if (r->o.relay_floor) {
+		LOG_INFO("relay: rx %llu, forwarded %llu, sent %llu (failed %llu), refused %llu",
+			 (unsigned long long)r->stat_rx, (unsigned long long)r->relay.forwarded,
+			 (unsigned long long)r->relay.sent, (unsigned long long)r->relay.send_failed,
+			 (unsigned long long)r->relay.refused);
+	} else {
+		wind_down(r);
+		log_stats(r);
+	}
 	teardown(r);
 	return 0;
 }

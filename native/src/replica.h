@@ -32,6 +32,13 @@ struct opts {
 	double drop_rate, dup_rate, reorder_rate;
 	const char *dump_log;
 	uint64_t heartbeat_us, vc_timeout_us, retransmit_us;
+	int relay_floor;        /* --relay-floor: relay.c instead of the protocol */
+};
+
+/* --relay-floor: where each client's requests come back to, and counts */
+struct relay_state {
+	struct el_ctable clients;
+	uint64_t forwarded, sent, send_failed, refused;
 };
 
 struct replica {
@@ -49,6 +56,7 @@ struct replica {
 	size_t held_len;
 	struct sockaddr_in held_src;
 	int stop;
+	struct relay_state relay;
 	/* --dump-log: committed ops as they commit, written in whole lines */
 	int dump_fd;
 	size_t dump_len;

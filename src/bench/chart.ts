@@ -7,13 +7,14 @@
  */
 import { SummaryRow } from './stats.js';
 import { NOT_CHECKED_CELL, UNKNOWN_CELL, isUnsafeCell } from './safety.js';
-import { ArmName, Impl } from './types.js';
+import { ArmName, Impl, isFloorArm } from './types.js';
 import { escapeXml } from './xml.js';
 
 export { escapeXml };
 
 export const ARM_COLORS: Record<ArmName, string> = {
   floor: '#d4d4d4',
+  'relay-floor': '#bdbdbd',
   baseline: '#8c8c8c',
   broadcast: '#1f77b4',
   quorum: '#ff7f0e',
@@ -79,8 +80,8 @@ export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions):
   // bars show one nemesis (none when there is one): a fault's trials are another experiment
   const nemeses = [...new Set(allRows.map((r) => r.nemesis))];
   const shownNemesis = nemeses.includes('none') ? 'none' : nemeses[0];
-  const rows = allRows.filter((r) => r.nemesis === shownNemesis || r.arm === 'floor');
-  const protocolRows = allRows.filter((r) => r.arm !== 'floor');
+  const rows = allRows.filter((r) => r.nemesis === shownNemesis || isFloorArm(r.arm));
+  const protocolRows = allRows.filter((r) => !isFloorArm(r.arm));
   const unsafe = protocolRows.filter((r) => isUnsafeCell(r.safety));
   const undecided = protocolRows.filter((r) => r.safety === UNKNOWN_CELL).length;
   const unchecked = protocolRows.filter((r) => r.safety === NOT_CHECKED_CELL || r.safety === '-').length;
@@ -104,7 +105,7 @@ export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions):
       title: 'CPU per operation',
       unit: 'µs of CPU, whole lab, per committed op (lower is better)',
       pick: (r) => ({ median: r.cpuPerOp, min: r.cpuPerOp, max: r.cpuPerOp }),
-      note: (r) => (r.arm !== 'baseline' && r.arm !== 'floor' && Number.isFinite(r.cpuChange) ? `${r.cpuChange >= 0 ? '+' : ''}${r.cpuChange.toFixed(0)}%` : ''),
+      note: (r) => (r.arm !== 'baseline' && !isFloorArm(r.arm) && Number.isFinite(r.cpuChange) ? `${r.cpuChange >= 0 ? '+' : ''}${r.cpuChange.toFixed(0)}%` : ''),
       lowerIsBetter: true,
     });
   }
@@ -209,7 +210,7 @@ export function renderChart(allRows: readonly SummaryRow[], opts: ChartOptions):
           }
           if (mi === 0 && unsafe.some((u) => u.replicas === n && seriesKey(u) === se.key && u.threads === t)) {
             s.push(`<text x="${bx + barW / 2}" y="${(y0 + rowH - 16).toFixed(1)}" font-size="14" font-weight="bold" fill="#b42318" text-anchor="middle">✗<title>unsafe: ${escapeXml(r.safety)}</title></text>`);
-          } else if (mi === 0 && r.arm !== 'floor' && (r.safety === UNKNOWN_CELL || r.safety === NOT_CHECKED_CELL)) {
+          } else if (mi === 0 && !isFloorArm(r.arm) && (r.safety === UNKNOWN_CELL || r.safety === NOT_CHECKED_CELL)) {
             s.push(`<text x="${bx + barW / 2}" y="${(y0 + rowH - 16).toFixed(1)}" font-size="13" font-weight="bold" fill="#9a6700" text-anchor="middle">?<title>safety ${escapeXml(r.safety)}</title></text>`);
           }
           if (r.crashedRuns) s.push(`<text x="${bx + barW / 2}" y="${y0 + rowH - 4}" font-size="10" fill="#fff" text-anchor="middle">!</text>`);

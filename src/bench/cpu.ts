@@ -84,7 +84,25 @@ export interface CpuRecord {
   softirqTicksUs: number;
   /** Context switches per op: replicas + client. */
   ctxSwitchesPerOp: number;
+  /** Share of the window's CPU capacity the hypervisor took (/proc/stat steal), 0..1. */
+  stealShare?: number;
+  /** Share of the busy CPU time that was none of the lab's processes ("other"), 0..1. */
+  otherShare?: number;
   problem?: string;
+}
+
+/** Above these a trial is marked noisy: the machine did something else while it ran. */
+export const NOISE_STEAL_SHARE = 0.05;
+export const NOISE_OTHER_SHARE = 0.3;
+export const NOISE_RULE = `noisy = steal above ${NOISE_STEAL_SHARE * 100}% of the CPU capacity, or "other" (CPU time of none of the lab's processes) above ${NOISE_OTHER_SHARE * 100}% of the busy time`;
+
+/** Why a trial's figures are suspect ("steal 7.0%", "other 34.0%"), or undefined when it ran on a quiet machine. */
+export function noiseOf(cpu: CpuRecord | undefined): string | undefined {
+  if (!cpu) return undefined;
+  const why: string[] = [];
+  if ((cpu.stealShare ?? 0) > NOISE_STEAL_SHARE) why.push(`steal ${(cpu.stealShare! * 100).toFixed(1)}% of capacity`);
+  if ((cpu.otherShare ?? 0) > NOISE_OTHER_SHARE) why.push(`other ${(cpu.otherShare! * 100).toFixed(1)}% of busy CPU`);
+  return why.length ? why.join(', ') : undefined;
 }
 
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
@@ -105,6 +123,7 @@ export function cpuRecord(input: {
   const { before, after, ops } = input;
   if (!(ops > 0) || before.length !== after.length || !before.length) return undefined;
   let machineTicksUs = 0;
+  let stealUs = 0;
   let softirqUs = 0;
   let cpus = 0;
   let ksoftirqdUs = 0;
@@ -116,6 +135,7 @@ export function cpuRecord(input: {
     // user nice system idle iowait irq softirq steal
     machineTicksUs += (d(0) + d(1) + d(2) + d(5) + d(6)) * tickUs;
     softirqUs += (d(5) + d(6)) * tickUs;
+    stealUs += d(7) * tickUs;
     cpus += b.cpus;
     ksoftirqdUs += Math.max(0, b.ksoftirqdNs - a.ksoftirqdNs) / 1000;
     for (const [pid, p] of b.procs) {
@@ -149,6 +169,8 @@ export function cpuRecord(input: {
     perFollower: followerUs.map(per),
     softirqTicksUs: per(softirqUs),
     ctxSwitchesPerOp: round((replicaCsw + (input.client?.ctxSwitches ?? 0)) / ops, 2),
+    stealShare: cpus > 0 && input.windowMs > 0 ? round(stealUs / (cpus * input.windowMs * 1000), 3) : 0,
+    otherShare: machineUs > 0 ? round((machineUs - accounted) / machineUs, 3) : 0,
     ...(input.client?.cpuUs === undefined ? { problem: 'the client did not report its CPU time (an old client binary: run `npm run build`)' } : {}),
   };
 }

@@ -2,8 +2,9 @@
  * The terminal table: median over repeats with min-max, CV (warned above
  * 10 %), speedup over baseline; and the short crash summary.
  */
+import { NOISE_RULE, noiseOf } from './cpu.js';
 import { CV_WARN_PERCENT, SummaryRow, summarize } from './stats.js';
-import { ResultsFile, TrialRecord } from './types.js';
+import { ResultsFile, TrialRecord, isFloorArm } from './types.js';
 import { safetyOutcome } from './safety.js';
 import type { ForgeRecord } from './nemesis.js';
 
@@ -30,30 +31,32 @@ export function summaryTable(rows: readonly SummaryRow[], opts: { unsafeNoRecove
   const withNemesis = rows.some((r) => r.nemesis !== 'none');
   const withCpu = rows.some((r) => Number.isFinite(r.cpuPerOp));
   const withFloor = rows.some((r) => Number.isFinite(r.floorRatio));
+  const withRelay = rows.some((r) => Number.isFinite(r.relayRatio));
   const withImpl = rows.some((r) => r.impl === 'upstream');
   const cols: { h: string; right: boolean; cell: (r: SummaryRow) => string; when?: boolean }[] = [
     { h: 'replicas', right: true, cell: (r) => String(r.replicas) },
     { h: 'impl', right: false, cell: (r) => r.impl, when: withImpl },
-    { h: 'arm', right: false, cell: (r) => (opts.unsafeNoRecovery && r.arm !== 'floor' ? `${r.arm} UNSAFE-no-recovery` : r.arm) },
+    { h: 'arm', right: false, cell: (r) => (opts.unsafeNoRecovery && !isFloorArm(r.arm) ? `${r.arm} UNSAFE-no-recovery` : r.arm) },
     { h: 'threads', right: true, cell: (r) => String(r.threads) },
     { h: 'nemesis', right: false, cell: (r) => r.nemesis, when: withNemesis },
     { h: 'recovery ms', right: true, cell: (r) => (Number.isFinite(r.recoveryMs) ? String(Math.round(r.recoveryMs)) : '-'), when: withNemesis },
-    { h: 'runs', right: false, cell: (r) => `${r.okRuns}` + (r.crashedRuns ? ` +${r.crashedRuns} crashed` : '') + (r.failedRuns ? ` +${r.failedRuns} failed` : '') },
+    { h: 'runs', right: false, cell: (r) => `${r.okRuns}` + (r.noisyRuns ? ` (${r.noisyRuns} noisy ~)` : '') + (r.crashedRuns ? ` +${r.crashedRuns} crashed` : '') + (r.failedRuns ? ` +${r.failedRuns} failed` : '') },
     { h: 'ops/s median', right: true, cell: (r) => fmtInt(r.throughput.median) },
     { h: 'min-max', right: true, cell: (r) => (r.throughput.n ? `${fmtInt(r.throughput.min)}-${fmtInt(r.throughput.max)}` : '-') },
     { h: 'CV', right: true, cell: (r) => fmtPct(r.throughput.cv) + (r.cvWarning ? ' !' : '') },
-    { h: 'vs baseline', right: true, cell: (r) => (r.arm === 'baseline' || r.arm === 'floor' ? '' : formatSpeedup(r.speedup)) },
+    { h: 'vs baseline', right: true, cell: (r) => (r.arm === 'baseline' || isFloorArm(r.arm) ? '' : formatSpeedup(r.speedup)) },
     { h: 'vs ours', right: true, cell: (r) => (r.impl === 'upstream' ? formatSpeedup(r.vsOurs) : ''), when: withImpl },
     { h: 'p50 us', right: true, cell: (r) => fmtUs(r.p50.median) },
     { h: 'p99 us', right: true, cell: (r) => fmtUs(r.p99.median) },
-    { h: 'p50 vs base', right: true, cell: (r) => (r.arm === 'baseline' || r.arm === 'floor' ? '' : fmtChange(r.p50Change)) },
-    { h: 'p50/2 floor', right: true, cell: (r) => (Number.isFinite(r.floorRatio) ? `${r.floorRatio.toFixed(2)}x` : ''), when: withFloor },
+    { h: 'p50 vs base', right: true, cell: (r) => (r.arm === 'baseline' || isFloorArm(r.arm) ? '' : fmtChange(r.p50Change)) },
+    { h: 'p50/relay', right: true, cell: (r) => (Number.isFinite(r.relayRatio) ? `${r.relayRatio.toFixed(2)}x` : ''), when: withRelay },
+    { h: 'p50/2 echo', right: true, cell: (r) => (Number.isFinite(r.floorRatio) ? `${r.floorRatio.toFixed(2)}x` : ''), when: withFloor },
     { h: 'CPU us/op', right: true, cell: (r) => (Number.isFinite(r.cpuPerOp) ? fmtUs(r.cpuPerOp) : '-'), when: withCpu },
-    { h: 'CPU vs base', right: true, cell: (r) => (r.arm === 'baseline' || r.arm === 'floor' ? '' : fmtChange(r.cpuChange)), when: withCpu },
-    { h: 'leader/follower us/op', right: true, cell: (r) => (r.arm !== 'floor' && Number.isFinite(r.leaderCpu) ? `${fmtUs(r.leaderCpu)}/${fmtUs(r.followerCpu)}` : ''), when: withCpu },
+    { h: 'CPU vs base', right: true, cell: (r) => (r.arm === 'baseline' || isFloorArm(r.arm) ? '' : fmtChange(r.cpuChange)), when: withCpu },
+    { h: 'leader/follower us/op', right: true, cell: (r) => (!isFloorArm(r.arm) && Number.isFinite(r.leaderCpu) ? `${fmtUs(r.leaderCpu)}/${fmtUs(r.followerCpu)}` : ''), when: withCpu },
     { h: 'csw/op', right: true, cell: (r) => (Number.isFinite(r.ctxPerOp) ? r.ctxPerOp.toFixed(1) : '-'), when: withCpu },
     { h: 'errors', right: true, cell: (r) => String(r.errors) },
-    { h: 'safety', right: false, cell: (r) => (r.arm === 'floor' ? '' : r.safety) },
+    { h: 'safety', right: false, cell: (r) => (isFloorArm(r.arm) ? '' : r.safety) },
   ];
   const shown = cols.filter((c) => c.when !== false);
   return table(
@@ -130,7 +133,14 @@ export function renderReport(results: ResultsFile, runDir: string): string {
     out.push('');
     out.push(`warning: throughput CV above ${CV_WARN_PERCENT}% for ${warn.map((r) => `${r.replicas}/${r.arm}/${r.threads}t`).join(', ')}: the machine is noisy; add --repeat or quiet the host`);
   }
-  const protocol = results.records.filter((r) => r.arm !== 'floor');
+  const noisy = results.records.filter((r) => r.status === 'ok' && noiseOf(r.cpu));
+  if (noisy.length) {
+    out.push('');
+    out.push(`warning: ${noisy.length} trial(s) ran on a noisy machine (${NOISE_RULE}); their rows say "noisy ~" in runs:`);
+    for (const r of noisy.slice(0, 12)) out.push(`  ${r.replicas}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}${(r.nemesis ?? 'none') !== 'none' ? `/${r.nemesis}` : ''}: ${noiseOf(r.cpu)}`);
+    if (noisy.length > 12) out.push(`  ... and ${noisy.length - 12} more (results.json: cpu.stealShare, cpu.otherShare)`);
+  }
+  const protocol = results.records.filter((r) => !isFloorArm(r.arm));
   const unsafe = protocol.filter((r) => safetyOutcome(r.safety) === 'unsafe');
   const checked = protocol.filter((r) => r.safety && r.safety.verdict !== 'unchecked');
   const notChecked = results.options.check === false ? [] : protocol.filter((r) => safetyOutcome(r.safety) === 'not-checked');

@@ -3,7 +3,7 @@
  * expensive step); inside one count, repeat r runs the arms rotated left by
  * r, so on a drifting machine no arm is always first or always last.
  */
-import { ArmName, Impl, Trial } from './types.js';
+import { ArmName, Impl, Trial, isFloorArm } from './types.js';
 
 export function rotate<T>(xs: readonly T[], by: number): T[] {
   if (xs.length === 0) return [];
@@ -31,12 +31,12 @@ export function schedule(input: ScheduleInput): Trial[] {
         // always meet the same thread count first
         for (const threads of rotate(input.threads, repeat)) {
           // the floor has no protocol to hurt: once, without a nemesis
-          const faults = arm === 'floor' ? ['none'] : (input.nemesis ?? ['none']);
+          const faults = isFloorArm(arm) ? ['none'] : (input.nemesis ?? ['none']);
           // the floor has no implementation; upstream has no nemesis (yet): ours only there
           const impls = input.impls && input.impls.length ? rotate(input.impls, repeat) : undefined;
           for (const nemesis of faults) {
             if (!impls) out.push({ seq: out.length, replicas, arm, threads, repeat, nemesis });
-            else for (const impl of impls) if (impl === 'ours' || (arm !== 'floor' && nemesis === 'none')) out.push({ seq: out.length, replicas, arm, threads, repeat, nemesis, impl });
+            else for (const impl of impls) if (impl === 'ours' || (!isFloorArm(arm) && nemesis === 'none')) out.push({ seq: out.length, replicas, arm, threads, repeat, nemesis, impl });
           }
         }
       }

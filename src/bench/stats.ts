@@ -2,8 +2,9 @@
  * Statistics over repeats: median with min-max, coefficient of variation,
  * speedup over baseline. Pure functions.
  */
+import { noiseOf } from './cpu.js';
 import { safetyCell } from './safety.js';
-import { ArmName, Impl, ResultsFile, TrialRecord } from './types.js';
+import { ArmName, Impl, ResultsFile, TrialRecord, isFloorArm } from './types.js';
 
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
@@ -77,6 +78,8 @@ export interface SummaryRow {
   okRuns: number;
   crashedRuns: number;
   failedRuns: number;
+  /** Of the ok runs, how many ran on a noisy machine (cpu.ts noiseOf). */
+  noisyRuns: number;
   throughput: Spread;
   p50: Spread;
   p99: Spread;
@@ -96,8 +99,10 @@ export interface SummaryRow {
   cpuChange: number;
   leaderCpuChange: number;
   followerCpuChange: number;
-  /** p50 over two round trips of the floor (same replicas and threads); NaN without a floor. */
+  /** p50 over two round trips of the echo floor (same replicas and threads); NaN without a floor. */
   floorRatio: number;
+  /** p50 over the relay floor's p50 (same replicas and threads): protocol overhead, >= 1 by construction; NaN without one. */
+  relayRatio: number;
 }
 
 export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): SummaryRow[] {
@@ -140,6 +145,7 @@ export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): Su
       okRuns: ok.length,
       crashedRuns: recs.filter((r) => r.crashed).length,
       failedRuns: recs.filter((r) => r.status === 'failed').length,
+      noisyRuns: ok.filter((r) => noiseOf(r.cpu) !== undefined).length,
       throughput: spread(ok.map((r) => r.throughput_ops!)),
       p50: spread(ok.map((r) => r.latency_us!.p50)),
       p99: spread(ok.map((r) => r.latency_us!.p99)),
@@ -155,6 +161,7 @@ export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): Su
       leaderCpuChange: NaN,
       followerCpuChange: NaN,
       floorRatio: NaN,
+      relayRatio: NaN,
     });
   }
   const change = (x: number, base: number) => (Number.isFinite(x) && Number.isFinite(base) && base > 0 ? ((x - base) / base) * 100 : NaN);
@@ -169,8 +176,10 @@ export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): Su
       row.leaderCpuChange = change(row.leaderCpu, base.leaderCpu);
       row.followerCpuChange = change(row.followerCpu, base.followerCpu);
     }
-    const floor = rows.find((b) => b.arm === 'floor' && b.replicas === row.replicas && b.threads === row.threads);
-    if (floor && row.arm !== 'floor' && floor.p50.median > 0) row.floorRatio = row.p50.median / (2 * floor.p50.median);
+    const floorOf = (arm: string) => rows.find((b) => b.arm === arm && b.replicas === row.replicas && b.threads === row.threads);
+    const echo = floorOf('floor'), relay = floorOf('relay-floor');
+    if (echo && !isFloorArm(row.arm) && echo.p50.median > 0) row.floorRatio = row.p50.median / (2 * echo.p50.median);
+    if (relay && !isFloorArm(row.arm) && relay.p50.median > 0) row.relayRatio = row.p50.median / relay.p50.median;
     row.cvWarning = row.throughput.cv > CV_WARN_PERCENT;
   }
   return rows;

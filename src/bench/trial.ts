@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { LabError } from '../diagnostics.js';
 import { RunPaths } from '../paths.js';
 import { NativeBinaries, nativeBinaries } from '../build.js';
-import { clientArgv, echoArgv, replicaArgv } from '../argv.js';
+import { clientArgv, echoArgv, relayFloorArgv, replicaArgv } from '../argv.js';
 import { Started, restartOn, startOn, stopAll, waitBound, waitFirstCommit } from '../replicas.js';
 import { reattachFastPaths } from '../bpf.js';
 import { until } from '../proc.js';
@@ -160,7 +160,11 @@ export class Bench {
       reorderInReplicas = nemesis.kind === 'reorder' && !(await this.linkReorder(lab));
       if (reorderInReplicas) fault.rec = { name: nemesis.name, kind: nemesis.kind, targets: replicas(lab.plan).map((x) => x.name), problem: undefined };
       const open = lab.open;
-      if (arm.floor) {
+      if (arm.relay) {
+        // the relay floor: replicas 0 and 1 pass each request 0 -> 1 -> 0, no protocol
+        const pair = open.replicas().slice(0, 2);
+        started.push(...(await startOn(open, pair, `relay.t${t.seq}`, this.bins.replica, (node) => withCoreDumps(relayFloorArgv(this.bins.replica, lab.paths.replicaConfigFile, node.index)))));
+      } else if (arm.floor) {
         // the floor: replica 0's address answers every datagram itself
         const r0 = open.replicas()[0]!;
         started.push(...(await startOn(open, [r0], `echo.t${t.seq}`, this.bins.echo, (node) => withCoreDumps(echoArgv(this.bins.echo, node.ip, node.port)))));

@@ -10,7 +10,7 @@ import type { CpuRecord } from './cpu.js';
 import type { ProfileRecord } from './profiling.js';
 import type { RssRecord } from './rss.js';
 
-export const ARM_NAMES = ['baseline', 'broadcast', 'quorum', 'reply', 'all', 'floor'] as const;
+export const ARM_NAMES = ['baseline', 'broadcast', 'quorum', 'reply', 'all', 'floor', 'relay-floor'] as const;
 export type ArmName = (typeof ARM_NAMES)[number];
 
 /** What one arm switches on: loader flags and the matching replica flags. */
@@ -19,18 +19,31 @@ export interface ArmDef {
   broadcast: boolean;
   quorum: boolean;
   reply: boolean;
-  /** The floor: no replicas, a UDP echo on replica 0's address and `client --echo`. */
+  /** A floor: no protocol and `client --echo` (no history, no nemesis). */
   floor?: boolean;
+  /**
+   * The relay floor: replicas 0 and 1 run `replica --relay-floor` and pass each
+   * request client -> 0 -> 1 -> 0 -> client with the replica's own I/O loop (the
+   * critical path of one VR op, two round trips). Without it a floor is the echo:
+   * one round trip to `echo` on replica 0's address.
+   */
+  relay?: boolean;
 }
 
 export const ARMS: Record<ArmName, ArmDef> = {
   floor: { name: 'floor', broadcast: false, quorum: false, reply: false, floor: true },
+  'relay-floor': { name: 'relay-floor', broadcast: false, quorum: false, reply: false, floor: true, relay: true },
   baseline: { name: 'baseline', broadcast: false, quorum: false, reply: false },
   broadcast: { name: 'broadcast', broadcast: true, quorum: false, reply: false },
   quorum: { name: 'quorum', broadcast: false, quorum: true, reply: false },
   reply: { name: 'reply', broadcast: false, quorum: false, reply: true },
   all: { name: 'all', broadcast: true, quorum: true, reply: true },
 };
+
+/** The arms that measure the network, not the protocol (no history, no nemesis, no speedup). */
+export function isFloorArm(name: string): boolean {
+  return name === 'floor' || name === 'relay-floor';
+}
 
 export function armUsesBpf(arm: ArmDef): boolean {
   return arm.broadcast || arm.quorum || arm.reply;

@@ -225,9 +225,11 @@ or every link) and is healed at two thirds; a kill lasts the trial. Every action
 is in commands.log; results.json records the targets and how long the lab took
 to elect a leader again.
 
-Arms: floor = no protocol: a UDP echo on replica0's address and the same client
-(client --echo), the physical limit of this lab (the table shows each arm's p50
-over two floor round trips, the VR normal case's two message delays);
+Arms: relay-floor = no protocol on VR's critical path: replicas 0 and 1 run
+replica --relay-floor and pass each request client -> 0 -> 1 -> 0 -> client with
+the replica's own I/O loop (the table's p50/relay column: protocol overhead,
+>= 1 by construction); floor = a UDP echo on replica0's address and the same
+client (client --echo), one round trip (column p50/2 echo);
 baseline = no fast paths; broadcast = TC egress fan-out (+ --fast-broadcast);
 quorum = XDP PrepareOK pruning (+ --fast-quorum); reply = XDP fast reply on followers
 (+ --fast-reply); all = the three together. Arms that need the eBPF loader are skipped

@@ -326,15 +326,17 @@ export class TestCluster {
     return existsSync(this.logFile(i)) ? readFileSync(this.logFile(i), 'utf8') : '';
   }
 
-  /** Starts every replica and waits until each says it is ready. */
-  async start(extra: (i: number) => string[] = () => []): Promise<void> {
-    for (let i = 0; i < this.o.n; i++) {
-      const argv = [join(this.bin, 'replica'), '-c', this.configFile, '-i', String(i), '--dump-log', this.dumpFile(i), ...extra(i)];
+  /** Starts every replica (or those in `only`; `dump: false`: without --dump-log) and waits until each says it is ready. */
+  async start(extra: (i: number) => string[] = () => [], only?: number[], o: { dump?: boolean } = {}): Promise<void> {
+    const which = only ?? Array.from({ length: this.o.n }, (_, i) => i);
+    for (const i of which) {
+      const dump = o.dump === false ? [] : ['--dump-log', this.dumpFile(i)];
+      const argv = [join(this.bin, 'replica'), '-c', this.configFile, '-i', String(i), ...dump, ...extra(i)];
       const started = await this.o.launcher.spawn(this.o.replicaNodes[i]!, this.o.procName ?? 'replica', argv, this.logFile(i));
       this.pids[i] = started.pid;
       this.logs[i] = started.logFile;
     }
-    for (let i = 0; i < this.o.n; i++) {
+    for (const i of which) {
       await waitFor(`replica ${i} to be ready (log ${this.logFile(i)})`, () => {
         if (!processAlive(this.pids[i]!)) throw new Error(`replica ${i} exited during start:\n${this.log(i).slice(-2000)}`);
         return this.log(i).includes(`replica ${i} ready`);

@@ -1,12 +1,12 @@
 /** CPU per operation (src/bench/cpu.ts), the floor's ratio and the CPU columns of the table and chart. */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { cpuRecord, cpuSampleScript, parseCpuSample } from '../../src/bench/cpu.js';
+import { NOISE_RULE, cpuRecord, cpuSampleScript, noiseOf, parseCpuSample } from '../../src/bench/cpu.js';
 import { renderChart } from '../../src/bench/chart.js';
-import { paperComparison, summaryTable } from '../../src/bench/report.js';
+import { paperComparison, renderReport, summaryTable } from '../../src/bench/report.js';
 import { schedule } from '../../src/bench/schedule.js';
 import { summarize } from '../../src/bench/stats.js';
-import { TrialRecord } from '../../src/bench/types.js';
+import { ResultsFile, TrialRecord } from '../../src/bench/types.js';
 import { OPTS, rec } from '../bench.fixtures.js';
 
 const sample = (stat: number[], procs: [number, number, number][], ksoft = 0) =>
@@ -62,6 +62,44 @@ describe('CPU samples', () => {
   });
 });
 
+describe('noise made visible', () => {
+  // ticks: user nice system idle iowait irq softirq steal; 2 CPUs, 1 s window = 200 ticks of capacity
+  const quietA = parseCpuSample(sample([0, 0, 0, 0, 0, 0, 0, 0], [[1, 0, 0]]));
+  const quietB = parseCpuSample(sample([100, 0, 0, 100, 0, 0, 0, 0], [[1, 1_000_000_000, 0]]));
+  const stolenB = parseCpuSample(sample([100, 0, 0, 80, 0, 0, 0, 20], [[1, 1_000_000_000, 0]]));
+  const busyB = parseCpuSample(sample([150, 0, 0, 50, 0, 0, 0, 0], [[1, 1_000_000_000, 0]]));
+  if (typeof quietA === 'string' || typeof quietB === 'string' || typeof stolenB === 'string' || typeof busyB === 'string') throw new Error('parse');
+  const cpu = (b: typeof quietB) => cpuRecord({ before: [quietA], after: [b], windowMs: 1000, ops: 100, leaderPid: 1, followerPids: [], client: { cpuUs: 0 } })!;
+  it('steal as a share of capacity, other as a share of the busy time; above either threshold the trial is noisy', () => {
+    expect(cpu(quietB)).toMatchObject({ stealShare: 0, otherShare: 0 });
+    expect(noiseOf(cpu(quietB))).toBeUndefined();
+    expect(cpu(stolenB).stealShare).toBe(0.1);
+    expect(noiseOf(cpu(stolenB))).toBe('steal 10.0% of capacity');
+    // 1.5 s busy, 1 s of it the leader's: a third was none of the lab's processes
+    expect(cpu(busyB).otherShare).toBe(0.333);
+    expect(noiseOf(cpu(busyB))).toBe('other 33.3% of busy CPU');
+    expect(noiseOf(undefined)).toBeUndefined();
+  });
+  it('the table counts noisy runs in each row and the report lists them with the rule', () => {
+    const records = [
+      { ...rec({ replicas: 3, arm: 'baseline', threads: 1, repeat: 0 }, 1000), cpu: cpu(busyB) },
+      { ...rec({ replicas: 3, arm: 'baseline', threads: 1, repeat: 1 }, 1000), cpu: cpu(quietB) },
+      { ...rec({ replicas: 3, arm: 'all', threads: 1, repeat: 0 }, 2000), cpu: cpu(quietB) },
+    ];
+    const results: ResultsFile = { kind: 'electrode-lab-bench-results', version: 1, id: 'x', lab: 't', createdAt: '', outcome: 'complete', options: { ...OPTS, replicas: [3], arms: ['baseline', 'all'] }, skipped: [], records };
+    const rows = summarize(results);
+    expect(rows.find((r) => r.arm === 'baseline')!.noisyRuns).toBe(1);
+    expect(rows.find((r) => r.arm === 'all')!.noisyRuns).toBe(0);
+    const t = summaryTable(rows);
+    expect(t.split('\n').find((l) => /^\s*3\s+baseline/.test(l))).toContain('2 (1 noisy ~)');
+    expect(t.split('\n').find((l) => /^\s*3\s+all/.test(l))).not.toContain('noisy');
+    const report = renderReport(results, '/tmp/run');
+    expect(report).toContain('warning: 1 trial(s) ran on a noisy machine');
+    expect(report).toContain('3/baseline/1t/repeat 1: other 33.3% of busy CPU');
+    expect(report).toContain(NOISE_RULE);
+  });
+});
+
 const withCpu = (r: TrialRecord, perOp: number, leader: number, follower: number): TrialRecord => ({
   ...r,
   cpu: { ops: 100, windowMs: 1000, cpus: 2, machineUs: perOp * 100, perOpUs: perOp, busy: 0.5, roles: { leader, followers: follower * 2, client: 10, ksoftirqd: 0, other: 0 }, perFollower: [follower, follower / 2], softirqTicksUs: 0, ctxSwitchesPerOp: 3 },
@@ -70,10 +108,11 @@ const withCpu = (r: TrialRecord, perOp: number, leader: number, follower: number
 describe('floor, CPU change and the paper in the summary', () => {
   const records = [
     rec({ replicas: 7, arm: 'floor', threads: 1, repeat: 0 }, 40000, 25),
+    rec({ replicas: 7, arm: 'relay-floor', threads: 1, repeat: 0 }, 20000, 80),
     withCpu(rec({ replicas: 7, arm: 'baseline', threads: 1, repeat: 0 }, 5000, 200), 250, 100, 40),
     withCpu(rec({ replicas: 7, arm: 'all', threads: 1, repeat: 0 }, 11000, 120), 150, 60, 30),
   ];
-  const rows = summarize({ records, options: { ...OPTS, arms: ['floor', 'baseline', 'all'] } });
+  const rows = summarize({ records, options: { ...OPTS, arms: ['relay-floor', 'floor', 'baseline', 'all'] } });
   it('p50 over two floor round trips, CPU per op and its change, leader and busiest follower', () => {
     const base = rows.find((r) => r.arm === 'baseline')!;
     const all = rows.find((r) => r.arm === 'all')!;
@@ -83,25 +122,33 @@ describe('floor, CPU change and the paper in the summary', () => {
     expect(all.leaderCpuChange).toBeCloseTo(-40);
     expect(all.followerCpuChange).toBeCloseTo(-25);
     expect(rows.find((r) => r.arm === 'floor')!.floorRatio).toBeNaN();
+    // over the relay floor's p50 (80): the protocol's cost above its own message path
+    expect(base.relayRatio).toBe(2.5);
+    expect(all.relayRatio).toBe(1.5);
+    expect(rows.find((r) => r.arm === 'relay-floor')!.relayRatio).toBeNaN();
+    expect(rows.find((r) => r.arm === 'relay-floor')!.floorRatio).toBeNaN();
   });
   it('the table shows the floor ratio and the CPU columns; the floor row has no speedup or safety', () => {
     const t = summaryTable(rows);
-    expect(t).toMatch(/p50\/2 floor/);
+    expect(t).toMatch(/p50\/2 echo/);
+    expect(t).toMatch(/p50\/relay/);
     expect(t).toMatch(/CPU us\/op/);
     const allLine = t.split('\n').find((l) => /\ball\b/.test(l))!;
     expect(allLine).toContain('2.40x');
+    expect(allLine).toContain('1.50x');
     expect(allLine).toContain('-40.0%');
     expect(allLine).toContain('60.0/30.0');
     expect(t.split('\n').find((l) => /\bfloor\b/.test(l))).not.toMatch(/x \(/);
+    expect(t.split('\n').find((l) => /relay-floor/.test(l))).not.toMatch(/x \(|linearizable/);
   });
   it('our figures next to the paper\'s', () => {
     const p = paperComparison(rows).join('\n');
     expect(p).toContain('7 replicas, 1 thread: all/baseline 2.20x (+120.0%) (paper +128.4%)');
     expect(p).toContain('leader CPU/op -40.0% (paper -22.7..-38%)');
   });
-  it('the floor runs once per cell, never under a nemesis', () => {
-    const s = schedule({ replicas: [3], arms: ['floor', 'baseline'], threads: [1], repeat: 1, nemesis: ['none', 'kill-leader'] });
-    expect(s.map((t) => `${t.arm}/${t.nemesis}`)).toEqual(['floor/none', 'baseline/none', 'baseline/kill-leader']);
+  it('the floors run once per cell, never under a nemesis', () => {
+    const s = schedule({ replicas: [3], arms: ['relay-floor', 'floor', 'baseline'], threads: [1], repeat: 1, nemesis: ['none', 'kill-leader'] });
+    expect(s.map((t) => `${t.arm}/${t.nemesis}`)).toEqual(['relay-floor/none', 'floor/none', 'baseline/none', 'baseline/kill-leader']);
   });
 });
 
