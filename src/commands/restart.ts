@@ -73,7 +73,7 @@ Examples:
       const attached = savedAttach(paths)?.find((r) => r.node === name);
       if (attached && old.argv.includes('--bpf-pin-dir')) {
         const mode: XdpMode = attached.xdp_mode === 'native' || attached.xdp_mode === 'generic' ? attached.xdp_mode : 'auto';
-        await ctx.progress().step(`fresh eBPF state on ${name} (detach, attach ${attached.enabled})`, () => reattachFastPaths(plan, provider, pctx, spec.index, fastPathsOf(attached.enabled), mode, attached.hook === 'tc' ? 'tc' : 'xdp'));
+        await ctx.progress().step(`fresh eBPF state on ${name} (detach, attach ${attached.enabled})`, () => reattachFastPaths(openLab(provider, plan, pctx), spec.index, fastPathsOf(attached.enabled), mode, attached.hook === 'tc' ? 'tc' : 'xdp'));
       }
       const incarnation = (old.incarnation ?? 0) + 1;
       const argv = restartArgv(old.argv, incarnation);

@@ -18,11 +18,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { CrashInfo, captureCrash, waitForCore, withCoreDumps } from '../crash.js';
 import { LabError } from '../diagnostics.js';
-import { LabPaths, RunPaths } from '../paths.js';
-import { Plan, PlanNode, clients, replicas } from '../plan.js';
+import { RunPaths } from '../paths.js';
+import { PlanNode, clients, replicas } from '../plan.js';
 import { until } from '../proc.js';
-import { LabNode, OpenLab, openLab } from '../providers/lab.js';
-import { Provider, ProviderContext } from '../providers/provider.js';
+import { LabNode, OpenLab } from '../providers/lab.js';
 import { Started, deadOnes, waitBound } from '../replicas.js';
 import { RunResult } from '../runner.js';
 import type { ProcessRecord } from '../state.js';
@@ -35,14 +34,8 @@ import { scenarioFacts } from './scenario.js';
 import { PreparedVariant, UpstreamLabState, UpstreamPaths, binariesOf, prepareVariant, saveUpstreamState } from './tree.js';
 import { UpstreamVariant, hostsFileText, replicaPorts, scenarioHosts } from './variant.js';
 
-export interface UpstreamLabHandle {
-  plan: Plan;
-  paths: LabPaths;
-  provider: Provider;
-  pctx: ProviderContext;
-  /** The lab through the provider seam (the bench has one; otherwise opened here). */
-  open?: OpenLab;
-}
+/** The lab upstream runs in: the one handle (src/providers/lab.ts), the same the bench has. */
+export type UpstreamLabHandle = OpenLab;
 
 export type UpstreamProc = 'upstream-fast' | 'upstream-replica';
 
@@ -79,7 +72,7 @@ export class UpstreamCluster {
   readonly open: OpenLab;
   constructor(readonly lab: UpstreamLabHandle, readonly state: UpstreamLabState) {
     this.up = new UpstreamPaths(lab.paths);
-    this.open = lab.open ?? openLab(lab.provider, lab.plan, lab.pctx);
+    this.open = lab;
   }
 
   /** The nodes that run upstream processes: every replica and the first client. */
@@ -99,11 +92,11 @@ export class UpstreamCluster {
       hostsFile = this.up.hostsFile();
       writeFileSync(hostsFile, hostsFileText(scenarioHosts(this.lab.plan, facts)));
     }
-    await createNodeMounts(this.lab.pctx.runner, this.lab.plan, this.nodes(), { sharedBpffs: this.state.sharedBpffs, ...(hostsFile ? { hostsFile } : {}) });
+    await createNodeMounts(this.lab.runner, this.lab.plan, this.nodes(), { sharedBpffs: this.state.sharedBpffs, ...(hostsFile ? { hostsFile } : {}) });
   }
 
   async prepare(v: UpstreamVariant): Promise<PreparedVariant> {
-    const p = await prepareVariant(this.lab.pctx.runner, this.up, this.state.source.buildDigest ?? this.state.source.digest, this.lab.plan, v, this.state.scenario?.files);
+    const p = await prepareVariant(this.lab.runner, this.up, this.state.source.buildDigest ?? this.state.source.digest, this.lab.plan, v, this.state.scenario?.files);
     this.state.variants[v.id] = { dir: p.dir, patch: join(p.dir, 'patch.diff'), edits: p.edits, userBuild: p.userBuild };
     saveUpstreamState(this.up, this.state);
     return p;
@@ -178,7 +171,7 @@ export class UpstreamCluster {
   }
 
   /** Every replica bound its UDP port; a problem when one died or the deadline passed. */
-  async waitReady(started: StartedProc[], timeoutMs = this.lab.provider.startTimeoutMs): Promise<string | undefined> {
+  async waitReady(started: StartedProc[], timeoutMs = this.lab.startTimeoutMs): Promise<string | undefined> {
     // a loader binds no port: the replicas are waited for, the loaders only asked whether they still run
     const b = await waitBound(this.open, started.filter((s) => s.kind === 'upstream-replica'), timeoutMs, (s) => (s as StartedProc).port ?? 0);
     const dead = [...(b.dead as StartedProc[]), ...(await this.dead(started.filter((s) => s.kind === 'upstream-fast')))];
@@ -189,7 +182,7 @@ export class UpstreamCluster {
   }
 
   /** Upstream's client has no timeout of its own: a probe is one request under ours. */
-  async probe(prep: PreparedVariant, started: StartedProc[], timeoutMs = this.lab.provider.startTimeoutMs): Promise<string | undefined> {
+  async probe(prep: PreparedVariant, started: StartedProc[], timeoutMs = this.lab.startTimeoutMs): Promise<string | undefined> {
     const client = clients(this.lab.plan)[0];
     if (!client) throw new LabError(`lab '${this.lab.plan.lab}' has no client node`, 'NO_CLIENT');
     const bin = join(prep.userBuild, 'bench', 'client');
@@ -216,16 +209,16 @@ export class UpstreamCluster {
 
   /** A crash folder for a dead upstream process (core, gdb, log tail, pins, kernel log) and why it died. */
   async capture(run: RunPaths, s: StartedProc, v: UpstreamVariant, prep: PreparedVariant): Promise<CrashInfo> {
-    const { plan, pctx } = this.lab;
+    const { plan, runner: labRunner } = this.lab;
     // through the seam: on netns the core is in the run's cores/ already (written from the node's mount namespace, same filesystem)
     const node = this.node(s.node);
     const found = await node.findCore(s.rec, s.binary, run.coresDir);
     const core = found.core ?? (await waitForCore(run.coresDir, s.rec.pid, 2000));
     const info = await captureCrash({
-      run, runner: pctx.runner, node: s.node.name, process: s.kind, pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core,
+      run, runner: labRunner, node: s.node.name, process: s.kind, pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core,
       ...(found.backtraceText !== undefined ? { backtraceText: found.backtraceText } : {}),
       ...(found.coreNote ? { coreNote: found.coreNote } : {}),
-      bpfState: () => upstreamBpfState(pctx.runner, plan, s.node, this.state.sharedBpffs),
+      bpfState: () => upstreamBpfState(labRunner, plan, s.node, this.state.sharedBpffs),
       collect: (dir) => node.collect(dir),
     });
     const dir = join(run.root, info.dir);
