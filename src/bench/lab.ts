@@ -10,7 +10,7 @@ import { probeHostFacts } from '../probe.js';
 import { Progress, Provider, ProviderContext } from '../providers/provider.js';
 import { Runner } from '../runner.js';
 import { SpecInput, normalizeSpec } from '../spec.js';
-import { createLab, prepareLab } from '../lab.js';
+import { bringUp } from '../providers/bringup.js';
 import { loadPlan, loadState, removeLabState } from '../state.js';
 import { OpenLab, openLab } from '../providers/lab.js';
 
@@ -60,13 +60,7 @@ export class LabControl {
     if (!spec) throw new DiagnosticsError(diagnostics, 'spec');
     const planned = planLab(spec, probeHostFacts(this.deps.home, this.deps.env));
     if (!planned.plan) throw new DiagnosticsError(planned.diagnostics, 'plan');
-    const provider = this.deps.getProvider(planned.plan.provider);
-    const pctx = this.context();
-    const problems = await provider.probe(pctx);
-    if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
-    const plan = await prepareLab(planned.plan, provider, pctx);
-    await this.deps.progress.step(`lab '${this.lab}' up with ${n} replicas (${plan.provider})`, () => createLab(plan, provider, pctx));
-    return openLab(provider, plan, pctx);
+    return bringUp(planned.plan, this.deps.getProvider(planned.plan.provider), this.context(), (plan) => `lab '${this.lab}' up with ${n} replicas (${plan.provider})`);
   }
 
   private context(): ProviderContext {

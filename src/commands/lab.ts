@@ -7,7 +7,7 @@ import { randomInt } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
-import { createLab, prepareLab } from '../lab.js';
+import { createLab, prepareLab } from '../providers/bringup.js';
 import { LabPaths, runsHome } from '../paths.js';
 import { planLab } from '../plan.js';
 import { probeHostFacts, which } from '../probe.js';

@@ -64,7 +64,7 @@ Examples:
       if (!dry && (await node.alive(old))) {
         if (!o.force) throw new LabError(`${name} is still running (pid ${old.pid}); restart starts a replica that is gone: kill it first (\`electrode-lab exec ${name} -- kill -9 ${old.pid}\`), stop the lab with \`electrode-lab stop\`, or pass --force`, 'RESTART_RUNNING');
         await ctx.progress().step(`kill ${name} (pid ${old.pid}, SIGKILL)`, async () => {
-          if (provider.faults) await provider.faults.signal(plan, old, 'SIGKILL', pctx);
+          if (lab.canFault) await node.kill(old);
           else await node.stop(old);
           if (!(await until(async () => !(await node.alive(old)), 10_000))) throw new LabError(`${name} (pid ${old.pid}) did not die`, 'RESTART_RUNNING');
         });

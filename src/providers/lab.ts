@@ -3,16 +3,16 @@
  * (its plan, on this machine's runner) and hands out nodes. A node can run a
  * command, start a process, say whether it is alive and whether a UDP port
  * is bound, stop it, copy a file out, and take a fault (kill, pause, isolate,
- * impair). What differs per provider is a hook (ProviderHooks) or an ability
- * (NodeFaults) with a default here, so code above this file never asks which
- * provider it has and never holds the provider itself.
+ * impair). What differs per provider is an ability (provider.ts: FaultAbility,
+ * CoresAbility, AttachHooksAbility...) with a default here, so code above
+ * src/providers/ never asks which provider it has nor holds the provider.
  */
 import { LabError } from '../diagnostics.js';
 import { waitForCore } from '../crash.js';
 import { Plan, PlanNode, clients, replicas } from '../plan.js';
 import { RunOptions, RunResult, Runner } from '../runner.js';
 import type { ProcessRecord } from '../state.js';
-import { FoundCore, KernelDrift, Netem, NodeFaults, NodeStatus, Provider, ProviderContext } from './provider.js';
+import { FoundCore, KernelDrift, Netem, NodeFaults, NodeStatus, Provider, ProviderContext, has } from './provider.js';
 
 export class LabNode {
   constructor(
@@ -59,20 +59,24 @@ export class LabNode {
 
   /** How el-loader names this node's lab NIC. */
   nicArgs(): string[] {
-    return this.p.nicArgs?.(this.lab.plan, this.spec) ?? ['--ifname', this.spec.ifname];
+    const p = this.p;
+    return has(p, 'nicNaming') ? p.nicArgs(this.lab.plan, this.spec) : ['--ifname', this.spec.ifname];
   }
 
   afterAttach(hook: 'xdp' | 'tc'): Promise<void> {
-    return this.p.afterAttach?.(this.lab.plan, this.spec, this.lab.ctx, hook) ?? Promise.resolve();
+    const p = this.p;
+    return has(p, 'attachHooks') ? p.afterAttach(this.lab.plan, this.spec, this.lab.ctx, hook) : Promise.resolve();
   }
 
   afterDetach(): Promise<void> {
-    return this.p.afterDetach?.(this.lab.plan, this.spec, this.lab.ctx) ?? Promise.resolve();
+    const p = this.p;
+    return has(p, 'attachHooks') ? p.afterDetach(this.lab.plan, this.spec, this.lab.ctx) : Promise.resolve();
   }
 
   /** The core of a process that died here, copied to this host when the node is elsewhere. */
   findCore(rec: ProcessRecord, binary: string, hostCoresDir: string): Promise<FoundCore> {
-    if (this.p.findCore) return this.p.findCore(this.lab.plan, this.spec, rec, binary, this.lab.ctx, hostCoresDir);
+    const p = this.p;
+    if (has(p, 'cores')) return p.findCore(this.lab.plan, this.spec, rec, binary, this.lab.ctx, hostCoresDir);
     return waitForCore(hostCoresDir, rec.pid, 3000).then((core) => (core ? { core } : {}));
   }
 
@@ -149,7 +153,7 @@ export class OpenLab {
 
   /** Where `attach` puts the ingress fast paths by default. */
   get ingressHook(): 'xdp' | 'tc' {
-    return this.provider.ingressHook ?? 'xdp';
+    return this.provider.ingressHook;
   }
 
   node(which: string | PlanNode): LabNode {
@@ -186,15 +190,30 @@ export class OpenLab {
   }
 
   prepareCores(): Promise<void> {
-    return this.provider.prepareCores?.(this.plan, this.ctx) ?? Promise.resolve();
+    const p = this.provider;
+    return has(p, 'cores') ? p.prepareCores(this.plan, this.ctx) : Promise.resolve();
   }
 
   restoreCores(): Promise<void> {
-    return this.provider.restoreCores?.(this.plan, this.ctx) ?? Promise.resolve();
+    const p = this.provider;
+    return has(p, 'cores') ? p.restoreCores(this.plan, this.ctx) : Promise.resolve();
   }
 
   kernelDrift(): Promise<KernelDrift[]> {
-    return this.provider.kernelDrift?.(this.plan, this.ctx) ?? Promise.resolve([]);
+    const p = this.provider;
+    return has(p, 'kernelPin') ? p.kernelDrift(this.plan, this.ctx) : Promise.resolve([]);
+  }
+
+  /** Whether nodes have an interactive login shell (VMs); elsewhere `exec <node> -- bash`. */
+  get canShell(): boolean {
+    return has(this.provider, 'shell');
+  }
+
+  /** An interactive login shell on the node (the terminal is handed over); its exit status. */
+  shell(node: LabNode, env: NodeJS.ProcessEnv): number {
+    const p = this.provider;
+    if (!has(p, 'shell')) throw new LabError(`the ${p.name} provider has no login shell; use \`electrode-lab exec ${node.name} -- bash\``, 'NOT_A_VM_LAB');
+    return p.shell(this.plan, node.spec, this.ctx, env);
   }
 
   // --- faults
@@ -211,9 +230,9 @@ export class OpenLab {
 
   /** Whether impair() can reorder here (sch_netem); false where faults are not possible or the question fails. */
   async canReorder(): Promise<boolean> {
-    const f = this.provider.faults;
-    if (!f) return false;
-    return f.canReorder(this.plan, this.ctx).catch(() => false);
+    const p = this.provider;
+    if (!has(p, 'faults')) return false;
+    return p.faults.canReorder(this.plan, this.ctx).catch(() => false);
   }
 
   /** Splits the lab network into groups that hear only themselves; undefined heals. */
@@ -225,9 +244,9 @@ export class OpenLab {
 
   /** The provider's fault ability, or a clear error where it has none. */
   faults(): NodeFaults {
-    const f = this.provider.faults;
-    if (!f) throw new LabError(`the ${this.provider.name} provider cannot inject faults`, 'LAB_NO_FAULTS');
-    return f;
+    const p = this.provider;
+    if (!has(p, 'faults')) throw new LabError(`the ${p.name} provider cannot inject faults`, 'LAB_NO_FAULTS');
+    return p.faults;
   }
 }
 
@@ -243,7 +262,8 @@ export interface LabAbilities {
 }
 
 export function abilitiesOf(provider: Provider): LabAbilities {
-  return { providerName: provider.name, canFault: provider.faults !== undefined, canSplit: provider.faults?.split !== undefined, sharedKernel: provider.sharedKernel };
+  const canFault = has(provider, 'faults');
+  return { providerName: provider.name, canFault, canSplit: canFault && provider.faults.split !== undefined, sharedKernel: provider.sharedKernel };
 }
 
 export function openLab(provider: Provider, plan: Plan, ctx: ProviderContext): OpenLab {

@@ -18,7 +18,7 @@ import { RunOptions, RunResult, Runner } from '../runner.js';
 import { procStartTime, processAlive } from '../proc.js';
 import { loaderPath } from '../build.js';
 import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
-import { Netem, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
+import { AttachHooksAbility, FaultAbility, Netem, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
 import { destroyNodeMounts } from '../upstream/nodes.js';
 
 export const NETNS_RUN_DIR = '/run/netns';
@@ -158,7 +158,7 @@ class NetnsFaults implements NodeFaults {
   }
 }
 
-export class NetnsProvider implements Provider {
+export class NetnsProvider implements Provider, FaultAbility, AttachHooksAbility {
   readonly name = 'netns' as const;
   readonly faults: NodeFaults = new NetnsFaults();
 
