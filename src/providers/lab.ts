@@ -80,6 +80,19 @@ export class LabNode {
     return waitForCore(hostCoresDir, rec.pid, 3000).then((core) => (core ? { core } : {}));
   }
 
+  /** argv that runs `argv` in this node's own mount namespace (NodeMountsAbility; netns only). */
+  inOwnMounts(argv: string[], cwd?: string): string[] {
+    const p = this.p;
+    if (!has(p, 'nodeMounts')) throw new LabError(`the ${p.name} provider gives nodes no mount namespace of their own`, 'LAB_NO_NODE_MOUNTS');
+    return p.nodeMounts.inNodeMounts(this.lab.plan, this.spec, argv, cwd);
+  }
+
+  /** Whether this node has a mount namespace of its own now. */
+  hasOwnMounts(): boolean {
+    const p = this.p;
+    return has(p, 'nodeMounts') && p.nodeMounts.hasNodeMounts(this.lab.plan, this.spec);
+  }
+
   // --- faults (the bench's nemesis): a provider without them throws LAB_NO_FAULTS
 
   /** SIGKILL a process this lab started on this node. */
@@ -214,6 +227,19 @@ export class OpenLab {
     const p = this.provider;
     if (!has(p, 'shell')) throw new LabError(`the ${p.name} provider has no login shell; use \`electrode-lab exec ${node.name} -- bash\``, 'NOT_A_VM_LAB');
     return p.shell(this.plan, node.spec, this.ctx, env);
+  }
+
+  /** (Re)creates the nodes' own mount namespaces, running `script` in each (NodeMountsAbility; netns only). */
+  createNodeMounts(nodes: LabNode[], script: string, dirs: string[] = []): Promise<void> {
+    const p = this.provider;
+    if (!has(p, 'nodeMounts')) throw new LabError(`the ${p.name} provider gives nodes no mount namespace of their own`, 'LAB_NO_NODE_MOUNTS');
+    return p.nodeMounts.createNodeMounts(this.plan, nodes.map((n) => n.spec), script, dirs, this.ctx);
+  }
+
+  /** Removes the nodes' own mount namespaces (nothing where the provider has none). */
+  destroyNodeMounts(): Promise<void> {
+    const p = this.provider;
+    return has(p, 'nodeMounts') ? p.nodeMounts.destroyNodeMounts(this.plan, this.ctx) : Promise.resolve();
   }
 
   // --- faults

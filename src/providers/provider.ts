@@ -159,6 +159,26 @@ export interface ShellAbility {
   shell(plan: Plan, node: PlanNode, ctx: ProviderContext, env: NodeJS.ProcessEnv): number;
 }
 
+/**
+ * A node's own mount namespace beside its network one (netns: what the
+ * user's upstream tree needs, a bpffs per node). The provider removes them
+ * in `down`. Default: none (upstream trees run on netns labs only).
+ */
+export interface NodeMountsAbility {
+  readonly nodeMounts: NodeMounts;
+}
+
+/** What NodeMountsAbility does. */
+export interface NodeMounts {
+  /** (Re)creates the nodes' mount namespaces, running `script` in each; `dirs` are host folders it binds, created first. */
+  createNodeMounts(plan: Plan, nodes: PlanNode[], script: string, dirs: string[], ctx: ProviderContext): Promise<void>;
+  /** Removes every node mount namespace of the lab (idempotent). */
+  destroyNodeMounts(plan: Plan, ctx: ProviderContext): Promise<void>;
+  /** argv that runs `argv` inside the node's mount namespace (for exec/spawn on that node, or this host's runner). */
+  inNodeMounts(plan: Plan, node: PlanNode, argv: string[], cwd?: string): string[];
+  hasNodeMounts(plan: Plan, node: PlanNode): boolean;
+}
+
 /** Every ability by the name `has` asks with, and the member that tells it is there. */
 export interface Abilities {
   faults: FaultAbility;
@@ -169,6 +189,7 @@ export interface Abilities {
   cores: CoresAbility;
   kernelPin: KernelPinAbility;
   shell: ShellAbility;
+  nodeMounts: NodeMountsAbility;
 }
 
 const ABILITY_MEMBER: { [K in keyof Abilities]: keyof Abilities[K] } = {
@@ -180,6 +201,7 @@ const ABILITY_MEMBER: { [K in keyof Abilities]: keyof Abilities[K] } = {
   cores: 'prepareCores',
   kernelPin: 'kernelDrift',
   shell: 'shell',
+  nodeMounts: 'nodeMounts',
 };
 
 /** Whether the provider has an ability (for src/providers/ only: lab.ts gives the defaults). */

@@ -27,7 +27,7 @@ import { RunResult } from '../runner.js';
 import type { ProcessRecord } from '../state.js';
 import { loaderArgv, staleStateArgvs } from './commands.js';
 import { CrashFacts, explainUpstreamCrash } from './explain.js';
-import { inNodeArgv, createNodeMounts, upstreamBpfState } from './nodes.js';
+import { createNodeMounts, upstreamBpfState } from './nodes.js';
 import { ParsedUpstreamClient, parseUpstreamClient } from './client.js';
 import { kernelPorts, UPSTREAM_PIN_DIR, UPSTREAM_PINS } from './patch.js';
 import { scenarioFacts } from './scenario.js';
@@ -92,7 +92,7 @@ export class UpstreamCluster {
       hostsFile = this.up.hostsFile();
       writeFileSync(hostsFile, hostsFileText(scenarioHosts(this.lab.plan, facts)));
     }
-    await createNodeMounts(this.lab.runner, this.lab.plan, this.nodes(), { sharedBpffs: this.state.sharedBpffs, ...(hostsFile ? { hostsFile } : {}) });
+    await createNodeMounts(this.lab, this.nodes().map((n) => this.node(n)), { sharedBpffs: this.state.sharedBpffs, ...(hostsFile ? { hostsFile } : {}) });
   }
 
   async prepare(v: UpstreamVariant): Promise<PreparedVariant> {
@@ -106,13 +106,15 @@ export class UpstreamCluster {
     return this.open.node(n);
   }
 
-  /** Runs inside the node's network (the provider) and mount (nodes.ts) namespaces. */
+  /** Runs inside the node's network and own mount namespaces (both the provider's; what is mounted: nodes.ts). */
   private async exec(node: PlanNode, argv: string[], cwd?: string, timeoutMs = 30_000): Promise<RunResult> {
-    return this.node(node).exec(inNodeArgv(this.lab.plan.lab, node.name, argv, cwd), { check: false, timeoutMs });
+    const n = this.node(node);
+    return n.exec(n.inOwnMounts(argv, cwd), { check: false, timeoutMs });
   }
 
   private async spawn(node: PlanNode, name: string, argv: string[], cwd: string): Promise<ProcessRecord> {
-    return this.node(node).spawn(name, inNodeArgv(this.lab.plan.lab, node.name, withCoreDumps(argv), cwd));
+    const n = this.node(node);
+    return n.spawn(name, n.inOwnMounts(withCoreDumps(argv), cwd));
   }
 
   async alive(s: StartedProc): Promise<boolean> {
@@ -202,14 +204,14 @@ export class UpstreamCluster {
     if (!client) throw new LabError(`lab '${this.lab.plan.lab}' has no client node`, 'NO_CLIENT');
     const bin = join(prep.userBuild, 'bench', 'client');
     const argv = withCoreDumps([bin, '-c', 'config.txt', '-m', 'vr', '-n', String(load.requests), '-t', String(load.threads), '-w', String(load.warmupSec)]);
-    const run = await this.node(client).exec(inNodeArgv(this.lab.plan.lab, client.name, argv, prep.dir), { check: false, timeoutMs: load.timeoutMs, ...(abort ? { signal: abort } : {}) });
+    const run = await this.node(client).exec(this.node(client).inOwnMounts(argv, prep.dir), { check: false, timeoutMs: load.timeoutMs, ...(abort ? { signal: abort } : {}) });
     const timedOut = run.signal !== null && run.durationMs >= load.timeoutMs - 50;
     return { run, parsed: parseUpstreamClient(run.stdout + '\n' + run.stderr, load.threads, load.warmupSec), timedOut };
   }
 
   /** A crash folder for a dead upstream process (core, gdb, log tail, pins, kernel log) and why it died. */
   async capture(run: RunPaths, s: StartedProc, v: UpstreamVariant, prep: PreparedVariant): Promise<CrashInfo> {
-    const { plan, runner: labRunner } = this.lab;
+    const { runner: labRunner } = this.lab;
     // through the seam: on netns the core is in the run's cores/ already (written from the node's mount namespace, same filesystem)
     const node = this.node(s.node);
     const found = await node.findCore(s.rec, s.binary, run.coresDir);
@@ -218,7 +220,7 @@ export class UpstreamCluster {
       run, runner: labRunner, node: s.node.name, process: s.kind, pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core,
       ...(found.backtraceText !== undefined ? { backtraceText: found.backtraceText } : {}),
       ...(found.coreNote ? { coreNote: found.coreNote } : {}),
-      bpfState: () => upstreamBpfState(labRunner, plan, s.node, this.state.sharedBpffs),
+      bpfState: () => upstreamBpfState(this.lab, s.node, this.state.sharedBpffs),
       collect: (dir) => node.collect(dir),
     });
     const dir = join(run.root, info.dir);

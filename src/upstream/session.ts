@@ -24,7 +24,7 @@ import { Progress } from '../providers/provider.js';
 import { loadProcessRecords } from '../state.js';
 import { ClientLoad, StartedProc, UpstreamCluster, UpstreamLabHandle } from './cluster.js';
 import { explainUpstreamStall, scenarioSummary } from './explain.js';
-import { destroyNodeMounts, nodePins, sharedBpffsDir } from './nodes.js';
+import { nodePins, sharedBpffsDir } from './nodes.js';
 import { kernelPorts, upstreamPatch } from './patch.js';
 import { scenarioChanges, scenarioFacts } from './scenario.js';
 import { until } from '../proc.js';
@@ -336,7 +336,7 @@ export async function stopUpstream(h: UpstreamLabHandle): Promise<string[]> {
   }
   // the loaders' native XDP needed the switch side's pass-through program (afterAttach); take it away again
   if (recs.some((r) => r.name.startsWith('upstream-fast'))) for (const n of open.replicas()) await n.afterDetach().catch(() => undefined);
-  await destroyNodeMounts(h.runner, h.plan.lab);
+  await h.destroyNodeMounts();
   const up = new UpstreamPaths(h.paths);
   const st = loadUpstreamState(up);
   if (st) {
@@ -360,7 +360,7 @@ export async function upstreamStatus(h: UpstreamLabHandle): Promise<{ source: st
   if (!st) return undefined;
   const nodes: UpstreamNodeStatus[] = [];
   for (const n of replicas(h.plan)) {
-    const pins = await nodePins(h.runner, h.plan.lab, n.name);
+    const pins = await nodePins(h, n);
     nodes.push({ node: n.name, bpffs: pins === undefined ? 'none' : st.sharedBpffs ? 'shared' : 'own', pins: pins ?? [] });
   }
   const v = st.running ? (st.running.startsWith('scenario-') && st.scenario ? scenarioVariant(scenarioFacts(st.scenario.files)) : generatedVariant(st.running as UpstreamArm)) : undefined;
