@@ -166,7 +166,7 @@ export class OpenLab {
 
   /** Where `attach` puts the ingress fast paths by default. */
   get ingressHook(): 'xdp' | 'tc' {
-    return this.provider.ingressHook;
+    return this.provider.ingressHook ?? 'xdp';
   }
 
   node(which: string | PlanNode): LabNode {
