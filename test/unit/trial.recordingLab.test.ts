@@ -50,7 +50,7 @@ function kindOf(argv: string[]): string {
  * `client` decides what the measuring client's exec does (the trial runs
  * the nemesis while it is pending).
  */
-function recordingProvider(client: (ops: Op[]) => Promise<Partial<RunResult>>): { provider: Provider; ops: Op[] } {
+function recordingProvider(client: (ops: Op[]) => Promise<Partial<RunResult>>, attachStdout: string): { provider: Provider; ops: Op[] } {
   const ops: Op[] = [];
   let pid = 1000;
   const ok = (argv: string[], r: Partial<RunResult> = {}): RunResult => ({ argv, exitCode: 0, signal: null, durationMs: 1, stdout: '', stderr: '', ...r });
@@ -73,7 +73,7 @@ function recordingProvider(client: (ops: Op[]) => Promise<Partial<RunResult>>): 
     exec: async (_p: Plan, node: PlanNode, argv: string[]) => {
       const k = kindOf(argv);
       ops.push({ op: k, node: node.name });
-      if (k === 'attach') return ok(argv, { stdout: attachJson + '\n' });
+      if (k === 'attach') return ok(argv, { stdout: attachStdout + '\n' });
       if (k === 'client') return ok(argv, await client(ops));
       if (k === 'cpu-sample') return ok(argv, { exitCode: 1 });
       return ok(argv);
@@ -92,10 +92,10 @@ function recordingProvider(client: (ops: Op[]) => Promise<Partial<RunResult>>): 
   return { provider, ops };
 }
 
-function setup(client: (ops: Op[]) => Promise<Partial<RunResult>>, nemesis: NemesisSpec[] = []) {
+function setup(client: (ops: Op[]) => Promise<Partial<RunResult>>, nemesis: NemesisSpec[] = [], attachStdout = attachJson) {
   const plan = planFromInputs([{ name: 'tl', replicas: 3 }], NO_FACTS);
   const ctx: ProviderContext = { runner: new RecordingRunner(), paths: new LabPaths(home, 'tl'), progress: new QuietProgress() };
-  const { provider, ops } = recordingProvider(client);
+  const { provider, ops } = recordingProvider(client, attachStdout);
   const lab = openLab(provider, plan, ctx);
   const run = new RunPaths(join(home, 'runs'), `t${Math.random().toString(36).slice(2, 8)}`);
   run.ensureDirs();
@@ -177,13 +177,8 @@ describe('one bench trial on a recording fake lab (fake provider behind the real
   });
 
   it('a failure before anything started (attach refused) starts nothing and still detaches', async () => {
-    const { bench, lab, ops } = setup(async () => ({ stdout: clientJson + '\n' }));
     // the kernel refuses the arm: attach reports reply not loaded
-    const real = lab.provider.exec.bind(lab.provider);
-    lab.provider.exec = async (plan, node, argv, ctx, o) => {
-      const r = await real(plan, node, argv, ctx, o);
-      return kindOf(argv) === 'attach' ? { ...r, stdout: attachJson.replace('broadcast,quorum,reply', 'broadcast,quorum') + '\n' } : r;
-    };
+    const { bench, lab, ops } = setup(async () => ({ stdout: clientJson + '\n' }), [], attachJson.replace('broadcast,quorum,reply', 'broadcast,quorum'));
     const rec = await bench.trial(trial('reply'), lab);
 
     expect(rec.status).toBe('failed');
