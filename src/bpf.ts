@@ -1,6 +1,6 @@
 /**
  * The eBPF fast paths on a lab's replicas: runs bpf/build/el-loader inside
- * each node through Provider.exec. Nothing here computes an address: the
+ * each node through the lab handle (LabNode.exec). Nothing here computes an address: the
  * loader gets the lab's peers.table (rendered from the plan), the node's
  * index, interface (netns: name; VMs: MAC) and pin folder from the plan.
  */
@@ -9,9 +9,8 @@ import { join } from 'node:path';
 import { LabError } from './diagnostics.js';
 import { loaderPath } from './build.js';
 import { Plan, PlanNode, replicas } from './plan.js';
-import { Provider, ProviderContext } from './providers/provider.js';
 import { RunResult } from './runner.js';
-import { openLab } from './providers/lab.js';
+import type { OpenLab } from './providers/lab.js';
 import { loaderArgv } from './argv.js';
 
 export type XdpMode = 'native' | 'generic' | 'auto';
@@ -199,11 +198,11 @@ export interface AttachOptions {
 }
 
 /** Loads and attaches the fast paths on every replica (replacing stale state); returns what each node loaded. */
-export async function attachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext, fp: FastPaths, mode: XdpMode = 'auto', hookChoice: HookChoice = 'auto', opts: AttachOptions = {}): Promise<NodeAttach[]> {
-  const lab = openLab(provider, plan, ctx);
+export async function attachFastPaths(lab: OpenLab, fp: FastPaths, mode: XdpMode = 'auto', hookChoice: HookChoice = 'auto', opts: AttachOptions = {}): Promise<NodeAttach[]> {
+  const { plan, ctx } = lab;
   const files = { ...nodeFiles(plan, ctx.paths.peerTableFile), ...(opts.peers ? { peers: opts.peers } : {}) };
   // an explicit XDP mode asks for the XDP hook; otherwise the provider's choice
-  const hook = hookChoice !== 'auto' ? hookChoice : mode !== 'auto' ? 'xdp' : (provider.ingressHook ?? 'xdp');
+  const hook = hookChoice !== 'auto' ? hookChoice : mode !== 'auto' ? 'xdp' : lab.ingressHook;
   const nodes = opts.order ? opts.order.map((i) => lab.replicas()[i]!) : lab.replicas();
   const out: NodeAttach[] = [];
   for (const node of nodes) {
@@ -223,15 +222,16 @@ export async function attachFastPaths(plan: Plan, provider: Provider, ctx: Provi
  * Fresh eBPF state for ONE replica (a restart): detach it there, attach the
  * same fast paths again with new maps, and record it next to the others'.
  */
-export async function reattachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext, index: number, fp: FastPaths, mode: XdpMode = 'auto', hookChoice: HookChoice = 'auto'): Promise<NodeAttach> {
+export async function reattachFastPaths(lab: OpenLab, index: number, fp: FastPaths, mode: XdpMode = 'auto', hookChoice: HookChoice = 'auto'): Promise<NodeAttach> {
+  const { plan, ctx } = lab;
   const before = savedAttach(ctx.paths) ?? [];
-  const node = openLab(provider, plan, ctx).replicas()[index];
+  const node = lab.replicas()[index];
   if (!node) throw new LabError(`lab '${plan.lab}' has no replica ${index}`, 'BPF_LOADER');
   const files = nodeFiles(plan, ctx.paths.peerTableFile);
   const d = await node.exec(loaderArgv.detach(files.loader, node.spec.pinDir, node.nicArgs()), { check: false });
   if (d.exitCode !== 0) throw failure(node.spec, 'el-loader detach', d);
   await node.afterDetach();
-  const [r] = await attachFastPaths(plan, provider, ctx, fp, mode, hookChoice, { order: [index] });
+  const [r] = await attachFastPaths(lab, fp, mode, hookChoice, { order: [index] });
   const merged = [...before.filter((x) => x.node !== r!.node), r!].sort((a, b) => a.node.localeCompare(b.node, 'en', { numeric: true }));
   if (!ctx.runner.dryRun && existsSync(ctx.paths.root)) writeFileSync(ctx.paths.bpfAttachFile, JSON.stringify(merged, null, 2) + '\n');
   return r!;
@@ -261,19 +261,21 @@ export function unavailableFastPaths(results: NodeAttach[], fp: FastPaths): stri
 }
 
 /** Switches fast paths on/off at run time (el_config.enabled), no reload. */
-export async function setFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext, fp: FastPaths): Promise<void> {
+export async function setFastPaths(lab: OpenLab, fp: FastPaths): Promise<void> {
+  const { plan, ctx } = lab;
   const files = nodeFiles(plan, ctx.paths.peerTableFile);
-  for (const node of openLab(provider, plan, ctx).replicas()) {
+  for (const node of lab.replicas()) {
     const r = await node.exec(setArgv(node.spec, files, fp), { check: false });
     if (r.exitCode !== 0) throw failure(node.spec, 'el-loader set', r);
   }
 }
 
 /** Detaches and unpins on every replica; idempotent. A node that fails does not stop the others: all failures are reported together. */
-export async function detachFastPaths(plan: Plan, provider: Provider, ctx: ProviderContext): Promise<void> {
+export async function detachFastPaths(lab: OpenLab): Promise<void> {
+  const { plan, ctx } = lab;
   const files = nodeFiles(plan, ctx.paths.peerTableFile);
   const problems: string[] = [];
-  for (const node of openLab(provider, plan, ctx).replicas()) {
+  for (const node of lab.replicas()) {
     const r = await node.exec(loaderArgv.detach(files.loader, node.spec.pinDir, node.nicArgs()), { check: false });
     if (r.exitCode !== 0) problems.push(failure(node.spec, 'el-loader detach', r).message);
     await node.afterDetach().catch((e: Error) => problems.push(e.message));
@@ -283,10 +285,11 @@ export async function detachFastPaths(plan: Plan, provider: Provider, ctx: Provi
 }
 
 /** The counters of every replica. */
-export async function fastPathStats(plan: Plan, provider: Provider, ctx: ProviderContext): Promise<NodeBpfStats[]> {
+export async function fastPathStats(lab: OpenLab): Promise<NodeBpfStats[]> {
+  const { plan, ctx } = lab;
   const files = nodeFiles(plan, ctx.paths.peerTableFile);
   const out: NodeBpfStats[] = [];
-  for (const node of openLab(provider, plan, ctx).replicas()) {
+  for (const node of lab.replicas()) {
     const r = await node.exec(loaderArgv.stats(files.loader, node.spec.pinDir), { check: false });
     if (r.exitCode !== 0) throw failure(node.spec, 'el-loader stats', r);
     out.push(parseStats(node.name, ctx.runner.dryRun ? zeroStatsJson() : r.stdout));
@@ -300,9 +303,10 @@ function zeroStatsJson(): string {
 }
 
 /** What is attached where, in which XDP mode, plus el_ctrl/el_config/stats of one node. */
-export async function bpfState(plan: Plan, node: PlanNode, provider: Provider, ctx: ProviderContext): Promise<NodeBpfState> {
+export async function bpfState(lab: OpenLab, node: PlanNode): Promise<NodeBpfState> {
+  const { plan, ctx } = lab;
   const files = nodeFiles(plan, ctx.paths.peerTableFile);
-  const r = await openLab(provider, plan, ctx).node(node).exec(loaderArgv.show(files.loader, node.pinDir), { check: false });
+  const r = await lab.node(node).exec(loaderArgv.show(files.loader, node.pinDir), { check: false });
   if (r.exitCode !== 0) throw failure(node, 'el-loader show', r);
   if (ctx.runner.dryRun) return { node: node.name, pinDir: node.pinDir, pinned: false, attached: [] };
   try {

@@ -13,6 +13,18 @@ export const PLAN_SCHEMA = 1;
 /** First host offset used for nodes; .1 is left for a gateway/host bridge (libvirt). */
 export const FIRST_HOST_OFFSET = 10;
 export const BPFFS_ROOT = '/sys/fs/bpf/electrode-lab';
+/** The one port rule: replica i = base + i, client j = base + CLIENT_PORT_OFFSET + j (hosts labs adopt it too). */
+export const CLIENT_PORT_OFFSET = 100;
+
+/** The UDP port a node's process binds. */
+export function nodePort(basePort: number, role: NodeRole, index: number): number {
+  return basePort + (role === 'replica' ? index : CLIENT_PORT_OFFSET + index);
+}
+
+/** The highest port a lab of this size uses. */
+export function lastNodePort(basePort: number, replicas: number, clients: number): number {
+  return basePort + Math.max(replicas, CLIENT_PORT_OFFSET + clients);
+}
 
 /** What probe.ts learns about the host; plain data so planning stays pure. */
 export interface HostFacts {
@@ -165,7 +177,7 @@ export function planLab(spec: LabSpec, facts: HostFacts = NO_FACTS): PlanResult 
       }
     }
   }
-  const lastPort = spec.basePort + Math.max(spec.replicas, 100 + spec.clients);
+  const lastPort = lastNodePort(spec.basePort, spec.replicas, spec.clients);
   if (lastPort > 65535) {
     d.push({ code: 'SPEC_BAD_PORT', subject: `basePort=${spec.basePort}`, message: `ports up to ${lastPort} would be needed`, hint: 'use a base port below 65000' });
   }
@@ -193,8 +205,8 @@ export function planLab(spec: LabSpec, facts: HostFacts = NO_FACTS): PlanResult 
       hostname: `${spec.name}-${name}`,
     };
   };
-  for (let i = 0; i < n; i++) nodes.push(mk('replica', i, FIRST_HOST_OFFSET + i, spec.basePort + i));
-  for (let j = 0; j < spec.clients; j++) nodes.push(mk('client', j, FIRST_HOST_OFFSET + n + j, spec.basePort + 100 + j));
+  for (let i = 0; i < n; i++) nodes.push(mk('replica', i, FIRST_HOST_OFFSET + i, nodePort(spec.basePort, 'replica', i)));
+  for (let j = 0; j < spec.clients; j++) nodes.push(mk('client', j, FIRST_HOST_OFFSET + n + j, nodePort(spec.basePort, 'client', j)));
 
   const driver = spec.vm.driver === 'auto' ? (facts.kvmUsable ? 'kvm' : 'qemu') : spec.vm.driver;
   const driverReason =

@@ -35,7 +35,7 @@ export interface BoundResult {
 }
 
 /** Waits until every process has bound its node's UDP port, or one of them died, or the deadline. */
-export async function waitBound(lab: OpenLab, started: Started[], timeoutMs = lab.provider.startTimeoutMs, port = (s: Started) => s.node.port): Promise<BoundResult> {
+export async function waitBound(lab: OpenLab, started: Started[], timeoutMs = lab.startTimeoutMs, port = (s: Started) => s.node.port): Promise<BoundResult> {
   const pending = new Set(started);
   let dead: Started[] = [];
   const ok = await until(async () => {
@@ -67,7 +67,7 @@ export interface CommitResult {
  * own client id above `idBase` and keys of its own, so it never shows up in a
  * measured client's history), a replica dies, or the deadline passes.
  */
-export async function waitFirstCommit(lab: OpenLab, started: Started[], client: LabNode, clientBinary: string, idBase: number, timeoutMs = lab.provider.startTimeoutMs, attemptMs = 3000): Promise<CommitResult> {
+export async function waitFirstCommit(lab: OpenLab, started: Started[], client: LabNode, clientBinary: string, idBase: number, timeoutMs = lab.startTimeoutMs, attemptMs = 3000): Promise<CommitResult> {
   const deadline = Date.now() + timeoutMs;
   let last: RunResult | undefined;
   for (let attempt = 0; Date.now() < deadline; attempt++) {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { attachFastPaths, FastPaths } from '../src/bpf.js';
+import { openLab } from '../src/providers/lab.js';
 import { isRoot, labCluster, show, stats, Stats, TestLab, upLab } from './bpf.helpers.js';
 import { buildNative, ProviderLauncher, TestCluster } from './helpers/cluster.js';
 
@@ -49,7 +50,7 @@ describe.skipIf(!isRoot).each([3, 5, 7])('%i replicas, native replica + eBPF fas
   async function cluster(fp: FastPaths): Promise<TestCluster> {
     // a fresh attach per run: replaces the previous programs, counters start at 0
     // the netns default hook (TC ingress); test/hostile.netns.test.ts runs a lab on native XDP
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, fp);
+    await attachFastPaths(openLab(lab.provider, lab.plan, lab.ctx), fp);
     const { launcher, cluster: c } = labCluster(lab, join(scratch, `run${seq}`), `replica-b${seq++}`);
     launchers.push(launcher);
     await c.start((i) => ['--bpf-pin-dir', lab.r[i]!.pinDir, ...replicaFlags(fp)]);

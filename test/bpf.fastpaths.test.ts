@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachFastPaths, detachFastPaths } from '../src/bpf.js';
+import { openLab } from '../src/providers/lab.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +46,7 @@ describe.skipIf(!isRoot)('broadcast (TC egress clone to every follower)', () => 
       let lab: TestLab;
       beforeAll(async () => {
         lab = await upLab(`b${n}`, n);
-        await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: false, reply: false }, 'native');
+        await attachFastPaths(openLab(lab.provider, lab.plan, lab.ctx), { broadcast: true, quorum: false, reply: false }, 'native');
       });
       afterAll(async () => {
         await lab?.down();
@@ -90,7 +91,7 @@ describe.skipIf(!isRoot).each(HOOKS.flatMap((h) => [3, 5, 7].map((n) => [h, n] a
   let lab: TestLab;
   beforeAll(async () => {
     lab = await upLab(`q${n}${hook[0]}`, n);
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: true, reply: false }, 'native', hook);
+    await attachFastPaths(openLab(lab.provider, lab.plan, lab.ctx), { broadcast: false, quorum: true, reply: false }, 'native', hook);
   });
   afterAll(async () => {
     await lab?.down();
@@ -160,7 +161,7 @@ describe.skipIf(!isRoot).each(HOOKS)('fast reply (%s on a follower)', (hook) => 
   let lab: TestLab;
   beforeAll(async () => {
     lab = await upLab(`r${hook[0]}`, 3);
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: false, reply: true }, 'native', hook);
+    await attachFastPaths(openLab(lab.provider, lab.plan, lab.ctx), { broadcast: false, quorum: false, reply: true }, 'native', hook);
   });
   afterAll(async () => {
     await lab?.down();
@@ -284,7 +285,7 @@ describe.skipIf(!isRoot).each(HOOKS)('malformed and truncated frames at every ho
   let lab: TestLab;
   beforeAll(async () => {
     lab = await upLab(`m${hook[0]}`, 3);
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native', hook);
+    await attachFastPaths(openLab(lab.provider, lab.plan, lab.ctx), { broadcast: true, quorum: true, reply: true }, 'native', hook);
   });
   afterAll(async () => {
     await lab?.down();
@@ -349,9 +350,9 @@ describe.skipIf(!isRoot)('attach after a crash, detach', () => {
   });
 
   it('re-attaching over pins and programs a crashed run left behind replaces them', async () => {
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: false, reply: false }, 'native', 'xdp');
+    await attachFastPaths(openLab(lab.provider, lab.plan, lab.ctx), { broadcast: true, quorum: false, reply: false }, 'native', 'xdp');
     // simulate the crash: nobody detached; attach again with other fast paths
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: false, quorum: true, reply: true }, 'native', 'xdp');
+    await attachFastPaths(openLab(lab.provider, lab.plan, lab.ctx), { broadcast: false, quorum: true, reply: true }, 'native', 'xdp');
     for (const n of lab.r) {
       const s = await show(n);
       expect(s.pinned).toBe(true);
@@ -361,17 +362,17 @@ describe.skipIf(!isRoot)('attach after a crash, detach', () => {
     // pins whose programs were removed by hand (half a crash) are replaced too
     const r0 = lab.r[0]!;
     expect((await inNode(r0, ['ip', 'link', 'set', 'dev', r0.ifname, 'xdp', 'off'])).exitCode).toBe(0);
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native', 'xdp');
+    await attachFastPaths(openLab(lab.provider, lab.plan, lab.ctx), { broadcast: true, quorum: true, reply: true }, 'native', 'xdp');
     expect((await show(r0)).attached.filter((a) => a.current)).toHaveLength(2);
     // and switching to the TC ingress hook replaces the XDP program (no XDP left behind)
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native', 'tc');
+    await attachFastPaths(openLab(lab.provider, lab.plan, lab.ctx), { broadcast: true, quorum: true, reply: true }, 'native', 'tc');
     const tcOnly = await show(r0);
     expect(tcOnly.attached.map((a) => `${a.hook}:${a.mode}:${a.prog}`).sort()).toEqual(['tc:egress:el_tc_egress', 'tc:ingress:el_tc_ingress']);
   });
 
   it('detach leaves no pins and no programs, and is idempotent', async () => {
-    await detachFastPaths(lab.plan, lab.provider, lab.ctx);
-    await detachFastPaths(lab.plan, lab.provider, lab.ctx);
+    await detachFastPaths(openLab(lab.provider, lab.plan, lab.ctx));
+    await detachFastPaths(openLab(lab.provider, lab.plan, lab.ctx));
     for (const n of lab.r) {
       expect((await inNode(n, ['test', '-e', n.pinDir])).exitCode, n.pinDir).not.toBe(0);
       const link = await inNode(n, ['ip', '-d', '-j', 'link', 'show', 'dev', n.ifname]);

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachFastPaths } from '../src/bpf.js';
+import { openLab } from '../src/providers/lab.js';
 import { clients } from '../src/plan.js';
 import { ep, ipPort, isRoot, labCluster, send, stats, TestLab, upLab } from './bpf.helpers.js';
 import { buildNative, ProviderLauncher, TestCluster } from './helpers/cluster.js';
@@ -29,7 +30,7 @@ describe.skipIf(!isRoot)('hostile datagrams at a running lab with all fast paths
     await buildNative();
     scratch = mkdtempSync(join(tmpdir(), 'el-hostile-'));
     lab = await upLab('h', 3);
-    await attachFastPaths(lab.plan, lab.provider, lab.ctx, { broadcast: true, quorum: true, reply: true }, 'native');
+    await attachFastPaths(openLab(lab.provider, lab.plan, lab.ctx), { broadcast: true, quorum: true, reply: true }, 'native');
     ({ launcher, cluster: c } = labCluster(lab, scratch, 'replica-h'));
     await c.start((i) => ['--bpf-pin-dir', lab.r[i]!.pinDir, '--fast-broadcast', '--fast-quorum', '--fast-reply']);
   }, 180_000);

@@ -26,7 +26,7 @@ import { CLI, IS_ROOT, ROOT, leftovers } from './netns.helpers.js';
 import { thirdPartyDir } from './helpers/thirdParty.js';
 import { which } from '../src/probe.js';
 import { treeDigest } from '../src/upstream/tree.js';
-import { mntDir } from '../src/upstream/nodes.js';
+import { mntDir } from '../src/providers/netnsMounts.js';
 import { UPSTREAM_ARMS } from '../src/upstream/variant.js';
 import { nodeMac } from '../src/plan.js';
 

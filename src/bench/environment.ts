@@ -142,7 +142,7 @@ export function offloadsOf(ethtoolK: string): Record<string, string> {
 }
 
 export async function armNodeState(lab: BenchLab, node: PlanNode): Promise<ArmNodeState> {
-  const n = lab.open.node(node);
+  const n = lab.node(node);
   const { bpf, link } = await attachedBpfOn((argv) => n.exec(argv, { check: false }), node.ifname);
   const k = await n.exec(['ethtool', '-k', node.ifname], { check: false });
   return { xdp: link.exitCode === 0 ? xdpOf(link.stdout) : { mode: 'unknown' }, programs: bpf, offloads: k.exitCode === 0 ? offloadsOf(k.stdout) : {} };
@@ -150,7 +150,7 @@ export async function armNodeState(lab: BenchLab, node: PlanNode): Promise<ArmNo
 
 export async function nodeEnvironment(lab: BenchLab, node: PlanNode): Promise<NodeEnvironment> {
   const ex = async (argv: string[]) => {
-    const r = await lab.provider.exec(lab.plan, node, argv, lab.pctx, { check: false, timeoutMs: 15_000 });
+    const r = await lab.node(node).exec(argv, { check: false, timeoutMs: 15_000 });
     return r.exitCode === 0 ? r.stdout.trim() : `unavailable (${firstLine(r.stderr) || `exit ${r.exitCode}`})`;
   };
   const link = await ex(['ip', '-d', '-j', 'link', 'show', 'dev', node.ifname]);

@@ -22,8 +22,8 @@ export function fastPathsUnavailable(root = projectRoot()): string | undefined {
 
 export async function attachArm(lab: BenchLab, arm: ArmDef, hook: HookChoice = 'auto'): Promise<void> {
   // the loader replaces a crashed trial's pins anyway; detaching first makes every arm start from nothing
-  await detachFastPaths(lab.plan, lab.provider, lab.pctx).catch(() => undefined);
-  const results = await attachFastPaths(lab.plan, lab.provider, lab.pctx, arm, 'auto', hook);
+  await detachFastPaths(lab).catch(() => undefined);
+  const results = await attachFastPaths(lab, arm, 'auto', hook);
   const missing = unavailableFastPaths(results, arm);
   if (missing.length) throw new LabError(`arm '${arm.name}' cannot run on this kernel: ${missing.join('; ')}`, 'FAST_PATH_UNAVAILABLE');
 }
@@ -31,7 +31,7 @@ export async function attachArm(lab: BenchLab, arm: ArmDef, hook: HookChoice = '
 /** Detaches everywhere; returns the problems instead of throwing (a trial's cleanup goes on). */
 export async function detachAll(lab: BenchLab): Promise<string[]> {
   try {
-    await detachFastPaths(lab.plan, lab.provider, lab.pctx);
+    await detachFastPaths(lab);
     return [];
   } catch (e) {
     return (e as Error).message.split('\n');
@@ -41,7 +41,7 @@ export async function detachAll(lab: BenchLab): Promise<string[]> {
 /** `el-loader show --json` inside the node, or the error as data (a crash folder must still be written). */
 export async function bpfStateOf(lab: BenchLab, node: PlanNode): Promise<unknown> {
   try {
-    return await bpfState(lab.plan, node, lab.provider, lab.pctx);
+    return await bpfState(lab, node);
   } catch (e) {
     return { error: (e as Error).message };
   }

@@ -5,27 +5,17 @@
  */
 import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { LabPaths } from '../paths.js';
-import { Plan, planLab } from '../plan.js';
+import { planLab } from '../plan.js';
 import { probeHostFacts } from '../probe.js';
 import { Progress, Provider, ProviderContext } from '../providers/provider.js';
 import { Runner } from '../runner.js';
 import { SpecInput, normalizeSpec } from '../spec.js';
-import { createLab, prepareLab } from '../lab.js';
+import { bringUp } from '../providers/bringup.js';
 import { loadPlan, loadState, removeLabState } from '../state.js';
 import { OpenLab, openLab } from '../providers/lab.js';
 
-export interface BenchLab {
-  plan: Plan;
-  paths: LabPaths;
-  provider: Provider;
-  pctx: ProviderContext;
-  /** The same lab through the provider seam: its nodes and hooks. */
-  open: OpenLab;
-}
-
-export function benchLab(plan: Plan, paths: LabPaths, provider: Provider, pctx: ProviderContext): BenchLab {
-  return { plan, paths, provider, pctx, open: openLab(provider, plan, pctx) };
-}
+/** A bench reaches its lab only through the handle (src/providers/lab.ts): its nodes, hooks and faults. */
+export type BenchLab = OpenLab;
 
 export interface LabControlDeps {
   home: string;
@@ -49,15 +39,14 @@ export class LabControl {
   current(): BenchLab | undefined {
     const plan = loadPlan(this.paths);
     if (!plan) return undefined;
-    const provider = this.deps.getProvider(plan.provider);
-    return benchLab(plan, this.paths, provider, { runner: this.deps.runner, paths: this.paths, progress: this.deps.progress, ...(this.deps.signal ? { signal: this.deps.signal } : {}) });
+    return openLab(this.deps.getProvider(plan.provider), plan, this.context());
   }
 
   /** The lab with n replicas, up; reuses the current one when it matches and all its nodes are up. */
   async atSize(n: number): Promise<BenchLab> {
     const cur = this.current();
     if (cur && cur.plan.cluster.n === n && loadState(this.paths)?.phase === 'up') {
-      const st = await cur.provider.status(cur.plan, cur.pctx);
+      const st = await cur.status();
       const down = st.filter((s) => s.state !== 'up');
       if (!down.length) {
         this.deps.progress.info(`using lab '${this.lab}' that is up with ${n} replicas`);
@@ -71,19 +60,17 @@ export class LabControl {
     if (!spec) throw new DiagnosticsError(diagnostics, 'spec');
     const planned = planLab(spec, probeHostFacts(this.deps.home, this.deps.env));
     if (!planned.plan) throw new DiagnosticsError(planned.diagnostics, 'plan');
-    const provider = this.deps.getProvider(planned.plan.provider);
-    const pctx: ProviderContext = { runner: this.deps.runner, paths: this.paths, progress: this.deps.progress, ...(this.deps.signal ? { signal: this.deps.signal } : {}) };
-    const problems = await provider.probe(pctx);
-    if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
-    const plan = await prepareLab(planned.plan, provider, pctx);
-    await this.deps.progress.step(`lab '${this.lab}' up with ${n} replicas (${plan.provider})`, () => createLab(plan, provider, pctx));
-    return benchLab(plan, this.paths, provider, pctx);
+    return bringUp(planned.plan, this.deps.getProvider(planned.plan.provider), this.context(), (plan) => `lab '${this.lab}' up with ${n} replicas (${plan.provider})`);
+  }
+
+  private context(): ProviderContext {
+    return { runner: this.deps.runner, paths: this.paths, progress: this.deps.progress, ...(this.deps.signal ? { signal: this.deps.signal } : {}) };
   }
 
   async down(why = `lab '${this.lab}'`): Promise<void> {
     const cur = this.current();
     if (!cur) return;
-    await this.deps.progress.step(`down ${why}`, () => cur.provider.down(cur.plan, cur.pctx));
+    await this.deps.progress.step(`down ${why}`, () => cur.down());
     removeLabState(this.paths);
   }
 }

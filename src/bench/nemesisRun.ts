@@ -1,7 +1,7 @@
 /**
  * The bench's nemesis, the edge that acts: one fault per trial (injected a
  * third into the measured part, healed at two thirds) or a seeded schedule
- * of faults, through the provider's NodeFaults and the lab's node handles.
+ * of faults, as operations on the lab's nodes (kill, pause, isolate, impair).
  * The pure half (parsing, windows, schedules, tallies) is nemesis.ts and
  * nemesisSchedule.ts; the trial that calls this is run.ts.
  */
@@ -46,11 +46,10 @@ export interface FaultState {
  * replicas' own logs (the leader is the one of the highest normal view).
  */
 export async function runNemesis(ctx: NemesisContext, spec: NemesisSpec, t: Trial, lab: BenchLab, procs: TrialProcs, clientNode: PlanNode, clientRun: Promise<RunResult>, fault: FaultState): Promise<void> {
-  const faults = lab.provider.faults;
   const rec: NemesisRecord = { name: spec.name, kind: spec.kind, targets: [] };
   fault.rec = rec;
-  if (!faults) {
-    rec.problem = `the ${lab.provider.name} provider cannot inject faults`;
+  if (!lab.canFault) {
+    rec.problem = `the ${lab.providerName} provider cannot inject faults`;
     return;
   }
   const started = procs.started;
@@ -86,7 +85,8 @@ export async function runNemesis(ctx: NemesisContext, spec: NemesisSpec, t: Tria
   const byIndex = (i: number) => started.find((s) => s.node.index === i)!;
   const followers = started.filter((s) => s.node.index !== leader);
   const pick = (target: 'leader' | 'follower' | undefined) => (target === 'follower' ? followers[0]! : byIndex(leader));
-  const { pctx, plan } = lab;
+  const { plan } = lab;
+  const on = (s: Started) => lab.node(s.node);
   const note = (line: string) => ctx.runner.note(`nemesis ${spec.name}: ${line}`);
   rec.injectedAt = Date.now();
   switch (spec.kind) {
@@ -96,7 +96,7 @@ export async function runNemesis(ctx: NemesisContext, spec: NemesisSpec, t: Tria
       for (const v of victims) {
         note(`SIGKILL ${v.node.name} (pid ${v.rec.pid})`);
         fault.killed.add(v.rec.pid);
-        await faults.signal(plan, v.rec, 'SIGKILL', pctx);
+        await on(v).kill(v.rec);
         rec.targets.push(v.node.name);
       }
       break;
@@ -104,28 +104,28 @@ export async function runNemesis(ctx: NemesisContext, spec: NemesisSpec, t: Tria
     case 'pause': {
       const v = pick(spec.target);
       note(`SIGSTOP ${v.node.name}`);
-      await faults.signal(plan, v.rec, 'SIGSTOP', pctx);
+      await on(v).pause(v.rec);
       rec.targets.push(v.node.name);
       fault.heal = async () => {
         note(`SIGCONT ${v.node.name}`);
-        await faults.signal(plan, v.rec, 'SIGCONT', pctx);
+        await on(v).resume(v.rec);
       };
       break;
     }
     case 'partition': {
       const v = pick(spec.target);
       note(`cut ${v.node.name} off the lab network`);
-      await faults.isolate(plan, v.node, true, pctx);
+      await on(v).isolate();
       rec.targets.push(v.node.name);
       fault.heal = async () => {
         note(`reconnect ${v.node.name}`);
-        await faults.isolate(plan, v.node, false, pctx);
+        await on(v).heal();
       };
       break;
     }
     case 'split': {
-      if (!faults.split) {
-        rec.problem = `the ${lab.provider.name} provider cannot split the lab network`;
+      if (!lab.canSplit) {
+        rec.problem = `the ${lab.providerName} provider cannot split the lab network`;
         return;
       }
       // the old leader with f-1 followers on one side, a quorum and the client on the other
@@ -133,11 +133,11 @@ export async function runNemesis(ctx: NemesisContext, spec: NemesisSpec, t: Tria
       const minority = [byIndex(leader).node, ...followers.slice(0, f - 1).map((x) => x.node)];
       const majority = plan.nodes.filter((x) => !minority.includes(x));
       note(`split into [${majority.map((x) => x.name).join(' ')}] and [${minority.map((x) => x.name).join(' ')}]`);
-      await faults.split(plan, [majority, minority], pctx);
+      await lab.split([majority.map((x) => lab.node(x)), minority.map((x) => lab.node(x))]);
       rec.targets.push(...minority.map((x) => x.name));
       fault.heal = async () => {
         note('heal the split');
-        await faults.split!(plan, undefined, pctx);
+        await lab.split(undefined);
       };
       break;
     }
@@ -147,11 +147,11 @@ export async function runNemesis(ctx: NemesisContext, spec: NemesisSpec, t: Tria
       const p = spec.percent!;
       const netem = spec.kind === 'loss' ? { lossPercent: p } : spec.kind === 'dup' ? { duplicatePercent: p } : { reorderPercent: p };
       note(`netem ${spec.kind} ${p}% on every lab link`);
-      for (const x of plan.nodes) await faults.netem(plan, x, netem, pctx);
+      for (const x of lab.nodes()) await x.impair(netem);
       rec.targets.push(...plan.nodes.map((x) => x.name));
       fault.heal = async () => {
         note('remove netem');
-        for (const x of plan.nodes) await faults.netem(plan, x, undefined, pctx);
+        for (const x of lab.nodes()) await x.impair(undefined);
       };
       break;
     }
@@ -162,7 +162,7 @@ export async function runNemesis(ctx: NemesisContext, spec: NemesisSpec, t: Tria
       const seconds = Math.max(0.1, (w.endMs - w.startMs) / 1000);
       note(`forged replica messages from ${clientNode.name} at every replica for ${seconds} s, ${rate}/s (view ${view}, leader replica${view % n})`);
       const argv = forgeArgv(ctx.bins.forge, { config: lab.paths.replicaConfigFile, view, seconds, rate, seed: t.seq + 1 });
-      const sending = lab.open.node(clientNode).exec(argv, { check: false, timeoutMs: seconds * 1000 + 30_000 });
+      const sending = lab.node(clientNode).exec(argv, { check: false, timeoutMs: seconds * 1000 + 30_000 });
       rec.targets.push(...started.map((x) => x.node.name));
       fault.heal = async () => {
         const r = await sending;
@@ -193,9 +193,9 @@ export async function runNemesis(ctx: NemesisContext, spec: NemesisSpec, t: Tria
  * still broken when the client ends is healed by fault.heal.
  */
 async function runSchedule(ctx: NemesisContext, schedule: ScheduledFault[], lab: BenchLab, procs: TrialProcs, clientRun: Promise<RunResult>, rec: NemesisRecord, fault: { heal?: () => Promise<void> }, t0: number, clientDone: () => boolean): Promise<void> {
-  const faults = lab.provider.faults!;
-  const { plan, pctx } = lab;
+  const { plan } = lab;
   const f = plan.cluster.f;
+  const on = (s: Started) => lab.node(s.node);
   const note = (line: string) => ctx.runner.note(`nemesis ${rec.name}: ${line}`);
   const faulty = new Set<string>();
   const outstanding = new Map<number, () => Promise<void>>();
@@ -219,7 +219,7 @@ async function runSchedule(ctx: NemesisContext, schedule: ScheduledFault[], lab:
     }
     let victim: Started | undefined;
     if (a.target !== undefined) {
-      const logs = typeof a.target === 'number' ? [] : await Promise.all(procs.started.map((x) => logTail(lab.open.node(x.node), x.rec)));
+      const logs = typeof a.target === 'number' ? [] : await Promise.all(procs.started.map((x) => logTail(lab.node(x.node), x.rec)));
       const leader = typeof a.target === 'number' ? a.target : leaderFromLogs(logs, plan.cluster.n);
       victim = a.target === 'follower' ? procs.started.find((x) => x.node.index !== leader) : procs.started.find((x) => x.node.index === leader);
       if (!victim) {
@@ -245,8 +245,8 @@ async function runSchedule(ctx: NemesisContext, schedule: ScheduledFault[], lab:
         const v = victim!;
         note(`SIGKILL ${v.node.name} (pid ${v.rec.pid})`);
         procs.killed.add(v.rec.pid);
-        await faults.signal(plan, v.rec, 'SIGKILL', pctx);
-        await until(async () => !(await lab.open.node(v.node).alive(v.rec)), 5_000, 20);
+        await on(v).kill(v.rec);
+        await until(async () => !(await on(v).alive(v.rec)), 5_000, 20);
         // a restart supervisor's delay, or the replica's time down; the restart happens even when the client has finished, so every replica runs at the end
         await waitUntil(a.endMs);
         note(`restart ${v.node.name}`);
@@ -256,7 +256,7 @@ async function runSchedule(ctx: NemesisContext, schedule: ScheduledFault[], lab:
         act.endedAt = restartAt;
         rec.healedAt = act.endedAt;
         note(`${v.node.name} restarted as pid ${again.rec.pid}`);
-        const node = lab.open.node(again.node);
+        const node = lab.node(again.node);
         let text = '';
         const recovered = await until(async () => {
           text = await logTail(node, again.rec);
@@ -277,10 +277,10 @@ async function runSchedule(ctx: NemesisContext, schedule: ScheduledFault[], lab:
       case 'pause': {
         const v = victim!;
         note(`SIGSTOP ${v.node.name}`);
-        await faults.signal(plan, v.rec, 'SIGSTOP', pctx);
+        await on(v).pause(v.rec);
         const heal = async () => {
           note(`SIGCONT ${v.node.name}`);
-          await faults.signal(plan, v.rec, 'SIGCONT', pctx);
+          await on(v).resume(v.rec);
         };
         outstanding.set(a.seq, heal);
         await waitUntil(a.endMs);
@@ -289,20 +289,20 @@ async function runSchedule(ctx: NemesisContext, schedule: ScheduledFault[], lab:
       case 'partition': {
         const v = victim!;
         note(`cut ${v.node.name} off the lab network`);
-        await faults.isolate(plan, v.node, true, pctx);
+        await on(v).isolate();
         outstanding.set(a.seq, async () => {
           note(`reconnect ${v.node.name}`);
-          await faults.isolate(plan, v.node, false, pctx);
+          await on(v).heal();
         });
         await waitUntil(a.endMs);
         break;
       }
       case 'loss': {
         note(`netem loss ${a.percent}% on every lab link`);
-        for (const x of plan.nodes) await faults.netem(plan, x, { lossPercent: a.percent! }, pctx);
+        for (const x of lab.nodes()) await x.impair({ lossPercent: a.percent! });
         outstanding.set(a.seq, async () => {
           note('remove netem');
-          for (const x of plan.nodes) await faults.netem(plan, x, undefined, pctx);
+          for (const x of lab.nodes()) await x.impair(undefined);
         });
         await waitUntil(a.endMs);
         break;

@@ -19,6 +19,7 @@ import { listCores } from '../crash.js';
 import { EnvironmentFile, hostEnvironment, nodeEnvironment } from './environment.js';
 import { fastPathsUnavailable } from './fastpaths.js';
 import { BenchLab, LabControl } from './lab.js';
+import { abilitiesOf } from '../providers/lab.js';
 import { renderReport } from './report.js';
 import { schedule } from './schedule.js';
 import { LoggingRunner, guardRunCores, newRunPaths } from './store.js';
@@ -58,12 +59,12 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
   if (!arms.run.length) throw new LabError(`no arm can run: ${arms.skipped.map((s) => s.reason).join('; ')}`, 'BENCH_NO_ARMS');
   // a nemesis that cannot hit these labs is refused before anything runs
   const providerName = loadPlan(new LabPaths(deps.home, opts.lab))?.provider ?? deps.labSpec?.provider ?? 'netns';
-  const provider = deps.getProvider(providerName);
+  const can = abilitiesOf(deps.getProvider(providerName));
   const nemesisBad = opts.nemesis.flatMap((spec) =>
-    opts.replicas.flatMap((n) => nemesisProblems(spec, n, provider.faults?.split !== undefined).map((message) => ({ code: 'BENCH_NEMESIS', subject: `--nemesis ${spec.name}`, message, hint: 'pick faults this lab can survive and this provider can make' }))),
+    opts.replicas.flatMap((n) => nemesisProblems(spec, n, can.canSplit).map((message) => ({ code: 'BENCH_NEMESIS', subject: `--nemesis ${spec.name}`, message, hint: 'pick faults this lab can survive and this provider can make' }))),
   );
-  if (opts.nemesis.some((x) => x.kind !== 'none') && !provider.faults) nemesisBad.push({ code: 'BENCH_NEMESIS', subject: '--nemesis', message: `the ${providerName} provider cannot inject faults`, hint: 'use the netns or vagrant provider' });
-  if (opts.profile && !provider.sharedKernel) nemesisBad.push({ code: 'BENCH_PROFILE', subject: '--profile', message: `the ${providerName} provider's nodes run their own kernels: one perf on this host cannot see them`, hint: 'profile a netns lab, or run perf inside a node: electrode-lab exec replica0 -- perf record -a -g -- sleep 3' });
+  if (opts.nemesis.some((x) => x.kind !== 'none') && !can.canFault) nemesisBad.push({ code: 'BENCH_NEMESIS', subject: '--nemesis', message: `the ${providerName} provider cannot inject faults`, hint: 'use the netns or vagrant provider' });
+  if (opts.profile && !can.sharedKernel) nemesisBad.push({ code: 'BENCH_PROFILE', subject: '--profile', message: `the ${providerName} provider's nodes run their own kernels: one perf on this host cannot see them`, hint: 'profile a netns lab, or run perf inside a node: electrode-lab exec replica0 -- perf record -a -g -- sleep 3' });
   if (nemesisBad.length) throw new DiagnosticsError(nemesisBad, 'input');
   for (const s of arms.skipped) deps.progress.warn(`skipping ${s.reason}`);
   const { progress } = deps;
@@ -135,7 +136,7 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
   } finally {
     deps.signal?.removeEventListener('abort', onAbort);
     // machines that are not the lab's own get their core_pattern back first (hosts)
-    if (current) await current.open.restoreCores().catch((e: Error) => progress.warn(`restoring the nodes' core_pattern: ${e.message}`));
+    if (current) await current.restoreCores().catch((e: Error) => progress.warn(`restoring the nodes' core_pattern: ${e.message}`));
     guard.restore();
     bench.results.finishedAt = new Date().toISOString();
     try {
@@ -164,7 +165,7 @@ export function describeTrial(r: TrialRecord): string {
 
 /** Refuse to measure nodes whose kernel drifted from the lab's pin (a provider hook: VMs check `uname -r`). */
 async function refuseKernelDrift(lab: BenchLab): Promise<void> {
-  const drift = await lab.open.kernelDrift();
+  const drift = await lab.kernelDrift();
   if (drift.length) {
     throw new LabError(
       `refusing to bench: ${drift.map((c) => `${c.node} runs ${c.actual}, the lab pins ${c.expected}`).join('; ')}; run \`electrode-lab down\` and \`electrode-lab up\` to reinstall the pinned kernel`,

@@ -1,7 +1,7 @@
 /**
  * What the bench samples while a trial's client runs: every replica's VmRSS
  * (--soak, --rss-sample-ms) and the CPU time of the lab's processes, through
- * the provider's exec (host /proc on a netns lab, each node's own kernel
+ * the node's exec (host /proc on a netns lab, each node's own kernel
  * otherwise). The pure halves are rss.ts and cpu.ts.
  */
 import { PlanNode } from '../plan.js';
@@ -20,9 +20,9 @@ export async function sampleRss(lab: BenchLab, procs: TrialProcs, clientNode: Pl
   void clientRun.finally(() => (done = true));
   let problem: string | undefined;
   while (!done) {
-    const groups: { node: PlanNode; of: Started[] }[] = lab.provider.sharedKernel ? [{ node: clientNode, of: [...procs.started] }] : procs.started.map((x) => ({ node: x.node, of: [x] }));
+    const groups: { node: PlanNode; of: Started[] }[] = lab.sharedKernel ? [{ node: clientNode, of: [...procs.started] }] : procs.started.map((x) => ({ node: x.node, of: [x] }));
     for (const g of groups) {
-      const r = await lab.provider.exec(lab.plan, g.node, ['sh', '-c', rssSampleScript(g.of.map((x) => x.rec.pid))], lab.pctx, { check: false, timeoutMs: 10_000 }).catch(() => undefined);
+      const r = await lab.node(g.node).exec(['sh', '-c', rssSampleScript(g.of.map((x) => x.rec.pid))], { check: false, timeoutMs: 10_000 }).catch(() => undefined);
       if (!r || r.exitCode !== 0) {
         problem = `sampling on ${g.node.name} failed`;
         continue;
@@ -49,12 +49,12 @@ export async function sampleRss(lab: BenchLab, procs: TrialProcs, clientNode: Pl
  * sample failed: no CPU figures are better than wrong ones.
  */
 export async function sampleCpu(warn: (line: string) => void, lab: BenchLab, started: Started[], clientNode: PlanNode): Promise<CpuSample[] | undefined> {
-  const groups: { node: PlanNode; pids: number[] }[] = lab.provider.sharedKernel
+  const groups: { node: PlanNode; pids: number[] }[] = lab.sharedKernel
     ? [{ node: clientNode, pids: started.map((x) => x.rec.pid) }]
     : [...started.map((x) => ({ node: x.node, pids: [x.rec.pid] })), ...(started.some((x) => x.node === clientNode) ? [] : [{ node: clientNode, pids: [] }])];
   const out: CpuSample[] = [];
   for (const g of groups) {
-    const r = await lab.provider.exec(lab.plan, g.node, ['sh', '-c', cpuSampleScript(g.pids)], lab.pctx, { check: false, timeoutMs: 30_000 }).catch(() => undefined);
+    const r = await lab.node(g.node).exec(['sh', '-c', cpuSampleScript(g.pids)], { check: false, timeoutMs: 30_000 }).catch(() => undefined);
     const parsed = r && r.exitCode === 0 ? parseCpuSample(r.stdout) : 'the sampling command failed';
     if (typeof parsed === 'string') {
       warn(`CPU sample on ${g.node.name}: ${parsed}; this trial has no CPU figures`);

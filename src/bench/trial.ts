@@ -138,8 +138,8 @@ export class Bench {
       restart: async (s) => {
         const incarnation = lives.filter((l) => l.node.name === s.node.name).length;
         // a restarted replica gets fresh maps on its node, as `electrode-lab restart` gives it
-        if (useBpf) await reattachFastPaths(lab.plan, lab.provider, lab.pctx, s.node.index, arm, 'auto', this.opts.hook ?? 'auto');
-        const rec2 = await restartOn(lab.open, s.rec, argvFor(s.node, incarnation), incarnation);
+        if (useBpf) await reattachFastPaths(lab, s.node.index, arm, 'auto', this.opts.hook ?? 'auto');
+        const rec2 = await restartOn(lab, s.rec, argvFor(s.node, incarnation), incarnation);
         const next: Started = { node: s.node, rec: rec2, binary: this.replicaBinary };
         started[started.indexOf(s)] = next;
         lives.push({ node: s.node, incarnation, rec: rec2, dump: files.dump(s.node, incarnation) });
@@ -159,17 +159,15 @@ export class Bench {
       // reordering needs the kernel's sch_netem; without it the replicas reorder what they receive
       reorderInReplicas = nemesis.kind === 'reorder' && !(await this.linkReorder(lab));
       if (reorderInReplicas) fault.rec = { name: nemesis.name, kind: nemesis.kind, targets: replicas(lab.plan).map((x) => x.name), problem: undefined };
-      const open = lab.open;
       if (arm.relay) {
-        // the relay floor: replicas 0 and 1 pass each request 0 -> 1 -> 0, no protocol
-        const pair = open.replicas().slice(0, 2);
-        started.push(...(await startOn(open, pair, `relay.t${t.seq}`, this.bins.replica, (node) => withCoreDumps(relayFloorArgv(this.bins.replica, lab.paths.replicaConfigFile, node.index)))));
+        // the relay floor: VR's message pattern without the protocol (native/src/relay.c)
+        started.push(...(await startOn(lab, lab.replicas(), `relay.t${t.seq}`, this.bins.replica, (node) => withCoreDumps(relayFloorArgv(this.bins.replica, lab.paths.replicaConfigFile, node.index)))));
       } else if (arm.floor) {
         // the floor: replica 0's address answers every datagram itself
-        const r0 = open.replicas()[0]!;
-        started.push(...(await startOn(open, [r0], `echo.t${t.seq}`, this.bins.echo, (node) => withCoreDumps(echoArgv(this.bins.echo, node.ip, node.port)))));
+        const r0 = lab.replicas()[0]!;
+        started.push(...(await startOn(lab, [r0], `echo.t${t.seq}`, this.bins.echo, (node) => withCoreDumps(echoArgv(this.bins.echo, node.ip, node.port)))));
       } else {
-        started.push(...(await startOn(open, open.replicas(), `replica.t${t.seq}`, this.replicaBinary, (node) => argvFor(node, 0))));
+        started.push(...(await startOn(lab, lab.replicas(), `replica.t${t.seq}`, this.replicaBinary, (node) => argvFor(node, 0))));
         for (const s of started) lives.push({ node: s.node, incarnation: 0, rec: s.rec, dump: files.dump(s.node, 0) });
       }
       await this.waitReady(lab, started, clientNode, t, arm.floor === true);
@@ -183,7 +181,7 @@ export class Bench {
       );
       cpuBefore = await sampleCpu((l) => this.deps.progress.warn(l), lab, started, clientNode);
       const clientStart = performance.now();
-      const clientRun = lab.open.node(clientNode).exec(argv, { check: false, timeoutMs: this.opts.timeoutMs });
+      const clientRun = lab.node(clientNode).exec(argv, { check: false, timeoutMs: this.opts.timeoutMs });
       const profiling = this.profileFor(t, lab) ? recordProfile(this, t, clientRun) : undefined;
       const rssSampling = this.opts.rssSampleMs && !arm.floor ? sampleRss(lab, procs, clientNode, clientRun, this.opts.rssSampleMs) : undefined;
       if (reorderInReplicas) {
@@ -250,7 +248,7 @@ export class Bench {
   /** --profile: the first trial of each replica count x arm at the highest thread count, without a nemesis. */
   private profileFor(t: Trial, lab: BenchLab): boolean {
     const key = `${t.replicas}/${t.arm}`;
-    if (!this.opts.profile || !lab.provider.sharedKernel || t.nemesis !== 'none' || t.threads !== Math.max(...this.opts.threads) || this.profiled.has(key)) return false;
+    if (!this.opts.profile || !lab.sharedKernel || t.nemesis !== 'none' || t.threads !== Math.max(...this.opts.threads) || this.profiled.has(key)) return false;
     this.profiled.add(key);
     return true;
   }
@@ -259,14 +257,14 @@ export class Bench {
   /** Can this lab's links reorder (sch_netem)? Asked once per lab size. */
   private async linkReorder(lab: BenchLab): Promise<boolean> {
     const key = `${lab.plan.lab}/${lab.plan.cluster.n}`;
-    if (!this.reorderable.has(key)) this.reorderable.set(key, (await lab.provider.faults?.canReorder(lab.plan, lab.pctx).catch(() => false)) ?? false);
+    if (!this.reorderable.has(key)) this.reorderable.set(key, await lab.canReorder());
     return this.reorderable.get(key)!;
   }
 
   /** A node's file as text ('' when it has none): local on netns, copied out of a VM. */
   async readNodeFile(lab: BenchLab, node: PlanNode, path: string, dest?: string): Promise<string> {
     const local = dest ?? join(this.run.root, '.scratch', node.name, basename(path));
-    if (!(await lab.open.node(node).copyOut(path, local).catch(() => false))) return '';
+    if (!(await lab.node(node).copyOut(path, local).catch(() => false))) return '';
     try {
       return readFileSync(local, 'utf8');
     } catch {
@@ -282,9 +280,8 @@ export class Bench {
 
   /** Every replica bound its port, then one request commits end to end (through the provider: host /proc for netns, ssh for VMs). */
   private async waitReady(lab: BenchLab, started: Started[], clientNode: PlanNode, t: Trial, portsOnly = false): Promise<void> {
-    const open = lab.open;
-    const timeoutMs = lab.provider.startTimeoutMs;
-    const bound = await waitBound(open, started, timeoutMs);
+    const timeoutMs = lab.startTimeoutMs;
+    const bound = await waitBound(lab, started, timeoutMs);
     if (bound.dead.length) {
       const why = bound.dead.map((s) => `${s.node.name}: ${lastLogLine(s.rec.logFile)}`).join('; ');
       throw new TrialError(`replica(s) exited during start: ${why}`);
@@ -292,7 +289,7 @@ export class Bench {
     if (!bound.ok) throw new TrialError(`replicas did not bind their UDP ports within ${timeoutMs / 1000}s (${bound.pending.map((s) => s.node.name).join(', ')})`);
     if (portsOnly) return;
     // keys of its own: what it writes must not show up in the measured client's history
-    const c = await waitFirstCommit(open, started, open.node(clientNode), this.bins.client, PROBE_ID_BASE + t.seq * 64, timeoutMs, PROBE_ATTEMPT_MS);
+    const c = await waitFirstCommit(lab, started, lab.node(clientNode), this.bins.client, PROBE_ID_BASE + t.seq * 64, timeoutMs, PROBE_ATTEMPT_MS);
     if (c.ok) return;
     if (c.dead.length) throw new TrialError(`replica(s) died before the first request committed: ${c.dead.map((s) => s.node.name).join(', ')}`);
     const last = c.last;
@@ -305,17 +302,17 @@ export class Bench {
     // 1. replicas that died while we were not stopping them (and not by the nemesis):
     // crash folder while the eBPF state is still attached
     const deadEarly: Started[] = [];
-    for (const s of started) if (!killed.has(s.rec.pid) && !(await lab.open.node(s.node).alive(s.rec))) deadEarly.push(s);
+    for (const s of started) if (!killed.has(s.rec.pid) && !(await lab.node(s.node).alive(s.rec))) deadEarly.push(s);
     for (const s of deadEarly) {
       await this.pullLog(lab, s);
       // where the core is depends on the provider: this host's cores folder, or inside a VM (gdb runs there)
-      const found = await lab.open.node(s.node).findCore(s.rec, s.binary, this.run.coresDir);
+      const found = await lab.node(s.node).findCore(s.rec, s.binary, this.run.coresDir);
       const core = found.core;
       if (core) this.claimedCores.add(core.path);
       // with or without a core: the folder keeps its log tail and the eBPF state
       crashes.push(await captureCrash({
         run: this.run, runner: this.runner, node: s.node.name, process: basename(s.binary), pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core, bpfState: bpfState(s.node),
-        collect: (dir) => lab.open.node(s.node).collect(dir),
+        collect: (dir) => lab.node(s.node).collect(dir),
         ...(found.backtraceText !== undefined ? { backtraceText: found.backtraceText } : {}), ...(found.coreNote ? { coreNote: found.coreNote } : {}),
       }));
     }
@@ -326,13 +323,13 @@ export class Bench {
     }
     // 3. stop the rest (SIGTERM; a crash while shutting down still leaves a core)
     // stop() also forgets the pid file of a replica that is already dead
-    await stopAll(lab.open, started.map((s) => s.rec));
+    await stopAll(lab, started.map((s) => s.rec));
     for (const s of started) {
       if (deadEarly.includes(s) || killed.has(s.rec.pid)) continue;
       const core = listCores(this.run.coresDir).find((c) => c.pid === s.rec.pid);
       if (core) {
         this.claimedCores.add(core.path);
-        crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: basename(s.binary), pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core, bpfState: bpfState(s.node), collect: (dir) => lab.open.node(s.node).collect(dir) }));
+        crashes.push(await captureCrash({ run: this.run, runner: this.runner, node: s.node.name, process: basename(s.binary), pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core, bpfState: bpfState(s.node), collect: (dir) => lab.node(s.node).collect(dir) }));
       }
     }
     if (useBpf) {
@@ -363,13 +360,13 @@ export class Bench {
   private async prepareCores(lab: BenchLab): Promise<void> {
     const key = `${lab.plan.lab}/${lab.plan.cluster.n}`;
     if (this.coresReady.has(key)) return;
-    await lab.open.prepareCores();
+    await lab.prepareCores();
     this.coresReady.add(key);
   }
 
   /** The process log at the same path on this host (a VM keeps it in the guest), so crash folders and the run folder have it. */
   private async pullLog(lab: BenchLab, s: Started): Promise<void> {
-    await lab.open.node(s.node).copyOut(s.rec.logFile, s.rec.logFile, 4_000_000).catch(() => false);
+    await lab.node(s.node).copyOut(s.rec.logFile, s.rec.logFile, 4_000_000).catch(() => false);
   }
 
   private async waitForUnclaimedCore(comm: string) {

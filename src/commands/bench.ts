@@ -68,36 +68,29 @@ function seconds(value: string): number {
 }
 
 
-interface BenchFlags {
-  replicas: number[];
-  arms: ArmName[];
-  threads: number[];
-  repeat: number;
-  requests?: number;
-  duration?: number;
-  warmup: number;
-  stopOnCrash?: boolean;
-  json?: boolean;
-  keepLab?: boolean;
-  lab?: string;
-  provider?: string;
-  subnet?: string;
-  basePort?: number;
-  timeoutMs?: number;
-  replicaArgs?: Record<string, string[]>;
-  nemesis?: string;
-  check?: boolean;
-  profile?: boolean;
-  hook?: 'auto' | 'xdp' | 'tc';
-  impl?: Impl[];
-  electrodeTree?: string;
-  nemesisSchedule?: string;
-  seed?: number;
-  restartDelayMs?: number;
-  soak?: boolean;
-  rssSampleMs?: number;
-  unsafeNoRecovery?: boolean;
-}
+/**
+ * The bench's flags as commander parses them: BenchOptions' own fields
+ * (derived, not restated), the three whose flag form differs, and what
+ * only the command line has. benchOptionsFrom turns them into BenchOptions.
+ */
+type BenchFlags = Pick<BenchOptions, 'replicas' | 'arms' | 'threads' | 'repeat' | 'requests' | 'duration' | 'warmup'> &
+  Partial<Pick<BenchOptions, 'stopOnCrash' | 'keepLab' | 'timeoutMs' | 'check' | 'profile' | 'hook' | 'electrodeTree' | 'restartDelayMs' | 'rssSampleMs' | 'unsafeNoRecovery'>> & {
+    /** --replica-args "<index>:<flags>": BenchOptions.replicaArgsFor. */
+    replicaArgs?: BenchOptions['replicaArgsFor'];
+    /** --nemesis a,b,c, parsed into BenchOptions.nemesis. */
+    nemesis?: string;
+    /** --impl: BenchOptions.impls. */
+    impl?: BenchOptions['impls'];
+    /** The command line's own. */
+    json?: boolean;
+    lab?: string;
+    provider?: string;
+    subnet?: string;
+    basePort?: number;
+    nemesisSchedule?: string;
+    seed?: number;
+    soak?: boolean;
+  };
 
 /** What --soak means: 10 minutes, RSS sampled every second. */
 export const SOAK_DURATION_S = 600;

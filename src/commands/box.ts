@@ -9,6 +9,7 @@ import { BOX_RECIPES, boxCacheDir, boxRecipe, cachedBoxMeta, installedBoxMeta, p
 import { buildAndAddBox } from '../boxBuild.js';
 import { LabError } from '../diagnostics.js';
 import { findNode } from '../plan.js';
+import { openLab } from '../providers/lab.js';
 import { CliContext } from './context.js';
 
 export function registerBox(program: Command, ctx: CliContext): void {
@@ -70,9 +71,10 @@ export function registerSsh(program: Command, ctx: CliContext): void {
     .argument('<node>', 'node name: replica0.., client0..')
     .action(async (nodeName: string) => {
       const { plan, paths, provider } = ctx.loadLab();
-      if (!provider.shell) throw new LabError(`lab '${plan.lab}' uses the ${plan.provider} provider, which has no login shell; use \`electrode-lab exec ${nodeName} -- bash\``, 'NOT_A_VM_LAB');
+      const lab = openLab(provider, plan, ctx.providerContext(paths));
+      if (!lab.canShell) throw new LabError(`lab '${plan.lab}' uses the ${plan.provider} provider, which has no login shell; use \`electrode-lab exec ${nodeName} -- bash\``, 'NOT_A_VM_LAB');
       const node = findNode(plan, nodeName);
       if (!node) throw new LabError(`no node '${nodeName}' in lab '${plan.lab}'; nodes are ${plan.nodes.map((n) => n.name).join(', ')}`, 'NO_SUCH_NODE');
-      ctx.setExitCode(provider.shell(plan, node, ctx.providerContext(paths), ctx.env));
+      ctx.setExitCode(lab.shell(lab.node(node), ctx.env));
     });
 }

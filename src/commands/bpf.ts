@@ -1,6 +1,7 @@
 /** `electrode-lab attach | detach | stats`: the eBPF fast paths on a lab's replicas. */
 import { Command, Option } from 'commander';
 import { DiagnosticsError } from '../diagnostics.js';
+import { openLab } from '../providers/lab.js';
 import { ALL_FAST_PATHS, FastPaths, HOOK_CHOICES, HookChoice, XDP_MODES, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, fastPathStats, formatAttach, formatStatsTable, setFastPaths, unavailableFastPaths } from '../bpf.js';
 import { formatKernelCheck, kernelCheckPreconditions, listHostKernels, runKernelCheck } from '../kernelcheck.js';
 import { appendFileSync, existsSync } from 'node:fs';
@@ -58,12 +59,12 @@ netns lab shows the difference (bench --hook xdp vs --hook tc).`,
       const { plan, paths, provider } = ctx.loadLab();
       const pctx = ctx.providerContext(paths);
       if (o.set) {
-        await pctx.progress.step(`switching fast paths to ${fastPathNames(fp)} on ${plan.cluster.n} replicas`, () => setFastPaths(plan, provider, pctx, fp));
+        await pctx.progress.step(`switching fast paths to ${fastPathNames(fp)} on ${plan.cluster.n} replicas`, () => setFastPaths(openLab(provider, plan, pctx), fp));
         ctx.out(`fast paths now: ${fastPathNames(fp)}`);
         return;
       }
       const results = await pctx.progress.step(`attaching fast paths (${fastPathNames(fp)}, hook ${o.hook}${o.hook !== 'tc' ? `, xdp ${o.xdpMode}` : ''}) on ${plan.cluster.n} replicas`, () =>
-        attachFastPaths(plan, provider, pctx, fp, o.xdpMode, o.hook),
+        attachFastPaths(openLab(provider, plan, pctx), fp, o.xdpMode, o.hook),
       );
       ctx.out(formatAttach(results).join('\n'));
       const missing = unavailableFastPaths(results, fp);
@@ -78,7 +79,7 @@ netns lab shows the difference (bench --hook xdp vs --hook tc).`,
     .action(async () => {
       const { plan, paths, provider } = ctx.loadLab();
       const pctx = ctx.providerContext(paths);
-      await pctx.progress.step(`detaching fast paths from ${plan.cluster.n} replicas`, () => detachFastPaths(plan, provider, pctx));
+      await pctx.progress.step(`detaching fast paths from ${plan.cluster.n} replicas`, () => detachFastPaths(openLab(provider, plan, pctx)));
       ctx.out(`fast paths detached, pins under ${plan.bpf.pinRoot} removed`);
     });
 
@@ -89,7 +90,7 @@ netns lab shows the difference (bench --hook xdp vs --hook tc).`,
     .addHelpText('after', '\nExamples:\n  $ electrode-lab stats\n  $ electrode-lab stats --json --name demo\nEvery reading is also appended to <lab home>/labs/<lab>/logs/stats.jsonl.')
     .action(async (o: { json?: boolean }) => {
       const { plan, paths, provider } = ctx.loadLab();
-      const stats = await fastPathStats(plan, provider, ctx.providerContext(paths));
+      const stats = await fastPathStats(openLab(provider, plan, ctx.providerContext(paths)));
       // every reading is kept with the lab (logs/stats.jsonl): the course labs' checks compare answers with them
       if (!ctx.runner().dryRun && existsSync(paths.logsDir)) appendFileSync(statsLogFile(paths), statsReadingLine(plan.lab, stats));
       ctx.out(o.json ? JSON.stringify({ lab: plan.lab, nodes: stats }, null, 2) : formatStatsTable(stats));

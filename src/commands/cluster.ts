@@ -71,13 +71,13 @@ appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
       const useBpf = fp.broadcast || fp.quorum || fp.reply;
       if (useBpf) {
         if (!existsSync(nodeFiles(plan, paths.peerTableFile).loader)) throw new LabError('the eBPF loader is missing; run `npm run build` (or `make -C bpf`)', 'NOT_BUILT');
-        const results = await ctx.progress().step(`attach ${fastPathNames(fp)} (hook ${o.hook}, xdp ${o.xdpMode}) on ${plan.cluster.n} replicas`, () => attachFastPaths(plan, provider, pctx, fp, o.xdpMode, o.hook));
+        const results = await ctx.progress().step(`attach ${fastPathNames(fp)} (hook ${o.hook}, xdp ${o.xdpMode}) on ${plan.cluster.n} replicas`, () => attachFastPaths(openLab(provider, plan, pctx), fp, o.xdpMode, o.hook));
         const missing = unavailableFastPaths(results, fp);
         if (missing.length) throw new LabError(`cannot start with ${fastPathNames(fp)}: ${missing.join('; ')}`, 'FAST_PATH_UNAVAILABLE');
       }
       // runs of one replica log never run together: each start opens with a boundary line
       const replicaArgs = Object.entries(extra).map(([i, a]) => `${i}:${a.join(' ')}`).join(' ');
-      await markRunStart(plan, provider, pctx, startHow({ fastPaths: fastPathNames(fp), xdp: o.xdpMode, log: o.logLevel, ...(replicaArgs ? { replicaArgs } : {}), ...(o.unsafeNoRecovery ? { noRecovery: true } : {}) }), REPLICA_PROC);
+      await markRunStart(openLab(provider, plan, pctx), startHow({ fastPaths: fastPathNames(fp), xdp: o.xdpMode, log: o.logLevel, ...(replicaArgs ? { replicaArgs } : {}), ...(o.unsafeNoRecovery ? { noRecovery: true } : {}) }), REPLICA_PROC);
       const lab = openLab(provider, plan, pctx);
       const dumpPrefix = o.dumpLog === undefined ? undefined : resolve(o.dumpLog);
       const started = await startOn(lab, lab.replicas(), REPLICA_PROC, binary, (node) =>
@@ -108,7 +108,7 @@ appends a line "<time> electrode-lab start: run <ISO time> (<how>)" to each.`,
         await stopAll(lab, [rec]);
         ctx.out(`${rec.node}: pid ${rec.pid} ${alive ? 'stopped' : 'had already exited'}`);
       }
-      if (existsSync(nodeFiles(plan, paths.peerTableFile).loader)) await detachFastPaths(plan, provider, pctx);
+      if (existsSync(nodeFiles(plan, paths.peerTableFile).loader)) await detachFastPaths(lab);
       if (!recs.length) ctx.out('no replicas were running');
     });
 

@@ -7,7 +7,7 @@ import { randomInt } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
-import { createLab, prepareLab } from '../lab.js';
+import { createLab, prepareLab } from '../providers/bringup.js';
 import { LabPaths, runsHome } from '../paths.js';
 import { planLab } from '../plan.js';
 import { probeHostFacts, which } from '../probe.js';
@@ -21,6 +21,7 @@ import { gatherEvidence, loadEvidence, loadRecord, saveRecord } from '../course/
 import { runIncident } from '../course/incident.js';
 import { LABS, answersTemplate, findLab, labFolder, missingToolLines } from '../course/registry.js';
 import { releaseExplanations } from '../course/holdback.js';
+import { openLab } from '../providers/lab.js';
 import { resetLab, unreapedNote } from '../course/reset.js';
 import { initName } from '../proc.js';
 import { formatLabList, labStateText, stateWhereText, upCommandOf } from '../course/status.js';
@@ -117,7 +118,7 @@ Each exercise is labs/<lab>/README.md; answers go into labs/<lab>/answers.yaml.`
         record.seed = o.seed ?? String(randomInt(1, 2 ** 31));
         saveRecord(work, record);
         const waitS = Number(ctx.env.ELECTRODE_LAB_CORE_WAIT_S ?? '0');
-        const res = await runIncident(record.seed, { env: ctx.env, runner: ctx.runner(), progress, provider, plan, paths, coreLockWaitMs: Number.isFinite(waitS) && waitS > 0 ? waitS * 1000 : 0 }).catch((e: Error) => {
+        const res = await runIncident(record.seed, { env: ctx.env, runner: ctx.runner(), progress, lab: openLab(provider, plan, { runner: ctx.runner(), paths, progress }), coreLockWaitMs: Number.isFinite(waitS) && waitS > 0 ? waitS * 1000 : 0 }).catch((e: Error) => {
           throw new LabError(`the incident did not run to its end: ${e.message}\nrun \`electrode-lab lab reset ${def.id}\` and then \`electrode-lab lab start ${def.id}\` again`, 'INCIDENT_FAILED');
         });
         record.runDir = res.run.root;

@@ -64,7 +64,7 @@ Examples:
       if (!dry && (await node.alive(old))) {
         if (!o.force) throw new LabError(`${name} is still running (pid ${old.pid}); restart starts a replica that is gone: kill it first (\`electrode-lab exec ${name} -- kill -9 ${old.pid}\`), stop the lab with \`electrode-lab stop\`, or pass --force`, 'RESTART_RUNNING');
         await ctx.progress().step(`kill ${name} (pid ${old.pid}, SIGKILL)`, async () => {
-          if (provider.faults) await provider.faults.signal(plan, old, 'SIGKILL', pctx);
+          if (lab.canFault) await node.kill(old);
           else await node.stop(old);
           if (!(await until(async () => !(await node.alive(old)), 10_000))) throw new LabError(`${name} (pid ${old.pid}) did not die`, 'RESTART_RUNNING');
         });
@@ -73,7 +73,7 @@ Examples:
       const attached = savedAttach(paths)?.find((r) => r.node === name);
       if (attached && old.argv.includes('--bpf-pin-dir')) {
         const mode: XdpMode = attached.xdp_mode === 'native' || attached.xdp_mode === 'generic' ? attached.xdp_mode : 'auto';
-        await ctx.progress().step(`fresh eBPF state on ${name} (detach, attach ${attached.enabled})`, () => reattachFastPaths(plan, provider, pctx, spec.index, fastPathsOf(attached.enabled), mode, attached.hook === 'tc' ? 'tc' : 'xdp'));
+        await ctx.progress().step(`fresh eBPF state on ${name} (detach, attach ${attached.enabled})`, () => reattachFastPaths(openLab(provider, plan, pctx), spec.index, fastPathsOf(attached.enabled), mode, attached.hook === 'tc' ? 'tc' : 'xdp'));
       }
       const incarnation = (old.incarnation ?? 0) + 1;
       const argv = restartArgv(old.argv, incarnation);

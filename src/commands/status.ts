@@ -83,7 +83,7 @@ export async function fastPathStatus(plan: Plan, paths: LabPaths, provider: Prov
     let enabled = rec?.enabled ?? '?';
     let loaded = rec?.loaded ?? '?';
     try {
-      const live = await bpfState(plan, n, provider, pctx);
+      const live = await bpfState(openLab(provider, plan, pctx), n);
       if (live.config) {
         enabled = live.config.fast_paths;
         loaded = live.config.loaded_paths ?? loaded;
@@ -126,7 +126,7 @@ Examples:
       const pctx = ctx.providerContext(paths);
       const nodes = await provider.status(plan, pctx);
       const fastPaths = await fastPathStatus(plan, paths, provider, pctx);
-      const upstream = await upstreamStatus({ plan, paths, provider, pctx });
+      const upstream = await upstreamStatus(openLab(provider, plan, pctx));
       const replicaStatus = await replicaStatuses(plan, paths, provider, pctx);
       if (opts.json) {
         ctx.out(

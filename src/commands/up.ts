@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { DiagnosticsError, LabError } from '../diagnostics.js';
 import { probeHostFacts } from '../probe.js';
 import { peerTable, replicaConfig } from '../render.js';
-import { createLab, prepareLab } from '../lab.js';
+import { createLab, prepareLab } from '../providers/bringup.js';
 import { CliContext } from './context.js';
 import { addSpecOptions, planFromOptions, SpecOptions } from './specFlags.js';
 import { UpstreamFlags, addUpstreamOptions, upUpstream, upstreamFlagProblems } from './upstream.js';

@@ -14,6 +14,7 @@ import { StartOptions, startUpstream, stopUpstream } from '../upstream/session.j
 import { holdExplanation, holdingLab } from '../course/holdback.js';
 import { UPSTREAM_ARMS, UpstreamArm, scenarioProblems } from '../upstream/variant.js';
 import { CliContext, LoadedLab } from './context.js';
+import { openLab } from '../providers/lab.js';
 
 /** What building and running upstream takes here (its replica is C++ with protobuf and libevent; the eBPF side clang). */
 export const UPSTREAM_TOOLS: Tool[] = [
@@ -86,7 +87,7 @@ function startOptions(ctx: CliContext, f: UpstreamFlags, labName: string): Start
 
 /** Runs the upstream part of `up` on a lab that is now up; exit 1 when its workload did not commit. */
 export async function upUpstream(ctx: CliContext, lab: LoadedLab, f: UpstreamFlags): Promise<void> {
-  const h = { ...lab, pctx: ctx.providerContext(lab.paths) };
+  const h = openLab(lab.provider, lab.plan, ctx.providerContext(lab.paths));
   const { run, records } = await startUpstream(h, startOptions(ctx, f, lab.plan.lab));
   const nameArg = lab.plan.lab === 'lab' ? '' : ` --name ${lab.plan.lab}`;
   ctx.out(`run folder: ${run.root} (electrode-lab crashes ${run.id})`);
@@ -130,7 +131,7 @@ The same as \`up --electrode-tree\` on a lab that is already up.`,
     .description('stop the upstream replicas and loaders (loaders detach and unpin on SIGTERM) and remove the nodes\' mount namespaces')
     .action(async () => {
       const lab = ctx.loadLab();
-      const lines = await stopUpstream({ ...lab, pctx: ctx.providerContext(lab.paths) });
+      const lines = await stopUpstream(openLab(lab.provider, lab.plan, ctx.providerContext(lab.paths)));
       ctx.out(lines.length ? lines.join('\n') : 'no upstream processes were running');
     });
 }

@@ -22,15 +22,15 @@ import { parseClientOutput } from '../bench/clientOutput.js';
 import { guardRunCores, newRunPaths, saveResults } from '../bench/store.js';
 import { CrashInfo, ResultsFile, TrialRecord } from '../bench/types.js';
 import { captureCrash, waitForCore, withCoreDumps } from '../crash.js';
-import { LabPaths, RunPaths, projectRoot } from '../paths.js';
-import { Plan, PlanNode, clients, replicas } from '../plan.js';
+import { RunPaths, projectRoot } from '../paths.js';
+import { PlanNode, clients, replicas } from '../plan.js';
 import { until } from '../proc.js';
-import { ProcessRecord, Progress, Provider, ProviderContext } from '../providers/provider.js';
+import { ProcessRecord, Progress } from '../providers/provider.js';
 import { Runner } from '../runner.js';
 import { CrashHuntFault, attachOrder, faultOf, labSeedArg, plantedPeerTable } from './crashhunt.js';
 import { startHow } from './logs.js';
 import { markRunStart } from './runmark.js';
-import { openLab } from '../providers/lab.js';
+import type { OpenLab } from '../providers/lab.js';
 import { Started, startOn, waitBound } from '../replicas.js';
 import { clientArgv, replicaArgv } from '../argv.js';
 
@@ -43,9 +43,8 @@ export interface IncidentDeps {
   env: NodeJS.ProcessEnv;
   runner: Runner;
   progress: Progress;
-  provider: Provider;
-  plan: Plan;
-  paths: LabPaths;
+  /** The crash-hunt lab, through the one handle (src/providers/lab.ts). */
+  lab: OpenLab;
   /** Wait this long for another process's core capture (ELECTRODE_LAB_CORE_WAIT_S). */
   coreLockWaitMs?: number;
 }
@@ -66,8 +65,9 @@ export function buildLabReplica(runner: Runner, root = projectRoot()): Promise<s
 }
 
 /** Attaches every fast path the way the fault needs (its peer table, its pin folders, its order). */
-async function plantAndAttach(fault: CrashHuntFault, d: IncidentDeps, pctx: ProviderContext): Promise<void> {
-  const { plan, provider, runner } = d;
+async function plantAndAttach(fault: CrashHuntFault, d: IncidentDeps): Promise<void> {
+  const { lab, runner } = d;
+  const { plan } = lab;
   const reps = replicas(plan);
   if (fault === 'shared-pins') {
     // one pin folder for every node, as when containers share the host's /sys/fs/bpf
@@ -78,7 +78,7 @@ async function plantAndAttach(fault: CrashHuntFault, d: IncidentDeps, pctx: Prov
   const peers = join(tmp, 'peers.table');
   try {
     writeFileSync(peers, plantedPeerTable(plan, fault));
-    await attachFastPaths(plan, provider, pctx, ALL_FAST_PATHS, 'auto', 'auto', { peers, order: attachOrder(plan, fault) });
+    await attachFastPaths(lab, ALL_FAST_PATHS, 'auto', 'auto', { peers, order: attachOrder(plan, fault) });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -97,21 +97,20 @@ function trialRecord(seq: number, stdout: string, exitCode: number | null, wallM
 }
 
 export async function runIncident(seed: string, d: IncidentDeps): Promise<IncidentResult> {
-  const { plan, provider, runner, progress, paths } = d;
-  const pctx: ProviderContext = { runner, paths, progress };
+  const { lab, runner, progress } = d;
+  const { plan, paths } = lab;
   const fault = faultOf(seed, plan.lab);
   const bins = nativeBinaries();
   if (!existsSync(bins.client) || !existsSync(loaderPath())) throw new LabError('the client or the eBPF loader is missing; run `npm run build`', 'NOT_BUILT');
   const labBin = await progress.step('build the lab replica (make -C native lab-faults)', () => buildLabReplica(runner));
-  await progress.step(`attach ${fastPathNames(ALL_FAST_PATHS)} on ${plan.cluster.n} replicas`, () => plantAndAttach(fault, d, pctx));
+  await progress.step(`attach ${fastPathNames(ALL_FAST_PATHS)} on ${plan.cluster.n} replicas`, () => plantAndAttach(fault, d));
 
   const run = newRunPaths(plan.lab, d.env);
   const guard = await guardRunCores(run, { waitMs: d.coreLockWaitMs ?? 0 });
   const crashes: CrashInfo[] = [];
   const records: TrialRecord[] = [];
   try {
-    await markRunStart(plan, provider, pctx, startHow({ fastPaths: fastPathNames(ALL_FAST_PATHS), xdp: 'auto', log: 'info' }));
-    const lab = openLab(provider, plan, pctx);
+    await markRunStart(lab, startHow({ fastPaths: fastPathNames(ALL_FAST_PATHS), xdp: 'auto', log: 'info' }));
     const started = await startOn(lab, lab.replicas(), 'replica', labBin, (node) =>
       withCoreDumps(replicaArgv(labBin, { config: paths.replicaConfigFile, index: node.index, pinDir: node.pinDir, fast: ALL_FAST_PATHS, extra: ['--lab-seed', labSeedArg(seed, plan.lab)] })),
     );
@@ -144,7 +143,7 @@ export async function runIncident(seed: string, d: IncidentDeps): Promise<Incide
 
     const capture = async (s: Started, signal?: string) => {
       const core = await waitForCore(run.coresDir, s.rec.pid, 10_000);
-      crashes.push(await captureCrash({ run, runner, node: s.node.name, process: 'replica', pid: s.rec.pid, binary: labBin, logFile: s.rec.logFile, core, ...(signal ? { signal } : {}), bpfState: () => bpfState(plan, s.node, provider, pctx) }));
+      crashes.push(await captureCrash({ run, runner, node: s.node.name, process: 'replica', pid: s.rec.pid, binary: labBin, logFile: s.rec.logFile, core, ...(signal ? { signal } : {}), bpfState: () => bpfState(lab, s.node) }));
     };
     for (const s of rest) if (!(await alive(s))) await progress.step(`${s.node.name} died: capture its crash folder`, () => capture(s));
     const survivors: Started[] = [];

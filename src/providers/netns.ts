@@ -18,8 +18,8 @@ import { RunOptions, RunResult, Runner } from '../runner.js';
 import { procStartTime, processAlive } from '../proc.js';
 import { loaderPath } from '../build.js';
 import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
-import { Netem, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
-import { destroyNodeMounts } from '../upstream/nodes.js';
+import { AttachHooksAbility, FaultAbility, Netem, NodeMountsAbility, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
+import { destroyNodeMounts, netnsNodeMounts } from './netnsMounts.js';
 
 export const NETNS_RUN_DIR = '/run/netns';
 const STOP_GRACE_MS = 5000;
@@ -158,9 +158,10 @@ class NetnsFaults implements NodeFaults {
   }
 }
 
-export class NetnsProvider implements Provider {
+export class NetnsProvider implements Provider, FaultAbility, AttachHooksAbility, NodeMountsAbility {
   readonly name = 'netns' as const;
   readonly faults: NodeFaults = new NetnsFaults();
+  readonly nodeMounts = netnsNodeMounts;
 
   async probe(ctx: ProviderContext): Promise<Diagnostic[]> {
     const d = [...rootDiagnostic('the netns provider'), ...missingTools(NETNS_TOOLS)];
@@ -257,7 +258,7 @@ export class NetnsProvider implements Provider {
         }
       });
     }
-    // upstream Electrode nodes' mount namespaces (src/upstream/nodes.ts): their processes are gone now
+    // the nodes' own mount namespaces (netnsMounts.ts, for upstream trees): their processes are gone now
     await destroyNodeMounts(r, plan.lab);
     const pinRoot = plan.bpf.pinRoot;
     if (pinRoot.startsWith(`${BPFFS_ROOT}/`) && (r.dryRun || existsSync(pinRoot))) {

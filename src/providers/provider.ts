@@ -1,7 +1,8 @@
 /**
  * The provider interface (containerlab's runtimes): a provider EXECUTES a
- * plan; it never invents an address, MAC, port or count. Keep it small;
- * optional abilities go into separate interfaces.
+ * plan; it never invents an address, MAC, port or count. Provider is what
+ * every provider does (15 members); optional abilities are separate small
+ * interfaces (FaultAbility, PrepareAbility, AdoptAbility...).
  */
 import { Diagnostic } from '../diagnostics.js';
 import { LabPaths } from '../paths.js';
@@ -53,7 +54,7 @@ export interface Netem {
 }
 
 /**
- * Faults a bench nemesis injects (an optional ability: `Provider.faults`).
+ * Faults a bench nemesis injects (an optional ability: FaultAbility).
  * Every action goes through ctx.runner, so it lands in the run's commands.log.
  */
 export interface NodeFaults {
@@ -93,47 +94,123 @@ export interface KernelDrift {
 }
 
 /**
- * What differs per provider. Every hook is optional; src/providers/lab.ts
- * gives the default (what a node on this host's kernel does) when a
- * provider has none.
+ * Optional abilities, each a small interface of its own: a provider class
+ * implements the ones it has (`implements Provider, FaultAbility, ...`).
+ * Only src/providers/lab.ts asks for them (`has`), and gives the default
+ * (what a node on this host's kernel does) where a provider has none, so
+ * code above src/providers/ never asks which provider it has.
  */
-export interface ProviderHooks {
-  /** How el-loader names the node's lab NIC. Default: by name (`--ifname <node.ifname>`). */
-  nicArgs?(plan: Plan, node: PlanNode): string[];
-  /** After el-loader attached on a replica (netns: the switch-side XDP pass XDP_TX needs). Default: nothing. */
-  afterAttach?(plan: Plan, node: PlanNode, ctx: ProviderContext, hook: 'xdp' | 'tc'): Promise<void>;
-  /** After el-loader detached on a replica. Default: nothing. */
-  afterDetach?(plan: Plan, node: PlanNode, ctx: ProviderContext): Promise<void>;
-  /** Before a bench starts processes: where the nodes' kernels write cores (VMs: their own core_pattern). Default: nothing (this host's core_pattern, set by the bench). */
-  prepareCores?(plan: Plan, ctx: ProviderContext): Promise<void>;
-  /** After the bench: what prepareCores changed on machines that are not the lab's own (hosts: their core_pattern back). Default: nothing. */
-  restoreCores?(plan: Plan, ctx: ProviderContext): Promise<void>;
-  /**
-   * Before the plan is saved: a provider whose nodes exist already replaces
-   * what plan.ts invented (addresses, MACs, NICs) by what the machines are.
-   * Throws DiagnosticsError listing every problem. Default: the plan as it is.
-   */
-  adoptPlan?(plan: Plan, ctx: ProviderContext): Promise<Plan>;
-  /**
-   * After probe, before the plan is saved: brings what the nodes need on this
-   * host (VMs: the base box, the libvirt daemons) and says what it chose and
-   * why. Returns the plan, changed when another base box had to stand in.
-   * Throws before creating anything when it cannot. Default: the plan as it is.
-   */
-  prepare?(plan: Plan, ctx: ProviderContext): Promise<Plan>;
-  /**
-   * A process that died on `node`: its core (copied to this host) and, when
-   * gdb must run on the node, its output. Default: the core in this host's
-   * cores folder `hostCoresDir` (the node runs on this host's kernel).
-   */
-  findCore?(plan: Plan, node: PlanNode, rec: ProcessRecord, binary: string, ctx: ProviderContext, hostCoresDir: string): Promise<FoundCore>;
-  /** Nodes whose kernel drifted from the lab's pin (a bench refuses to measure them). Default: none. */
-  kernelDrift?(plan: Plan, ctx: ProviderContext): Promise<KernelDrift[]>;
-  /** An interactive login shell on the node (the terminal is handed over); returns its exit status. Default: none (`exec <node> -- bash`). */
-  shell?(plan: Plan, node: PlanNode, ctx: ProviderContext, env: NodeJS.ProcessEnv): number;
+
+/** Fault injection for the bench's nemesis. Default: none (a nemesis is refused up front). */
+export interface FaultAbility {
+  readonly faults: NodeFaults;
 }
 
-export interface Provider extends ProviderHooks {
+/**
+ * After probe, before the plan is saved: brings what the nodes need on this
+ * host (VMs: the base box, the libvirt daemons) and says what it chose and
+ * why. Returns the plan, changed when another base box had to stand in.
+ * Throws before creating anything when it cannot. Default: the plan as it is.
+ */
+export interface PrepareAbility {
+  prepare(plan: Plan, ctx: ProviderContext): Promise<Plan>;
+}
+
+/**
+ * Before the plan is saved: a provider whose nodes exist already replaces
+ * what plan.ts invented (addresses, MACs, NICs) by what the machines are.
+ * Throws DiagnosticsError listing every problem. Default: the plan as it is.
+ */
+export interface AdoptAbility {
+  adoptPlan(plan: Plan, ctx: ProviderContext): Promise<Plan>;
+}
+
+/** How el-loader names the node's lab NIC. Default: by name (`--ifname <node.ifname>`). */
+export interface NicNamingAbility {
+  nicArgs(plan: Plan, node: PlanNode): string[];
+}
+
+/** What a replica's NIC needs around el-loader (netns: the switch-side XDP pass XDP_TX needs). Default: nothing. */
+export interface AttachHooksAbility {
+  afterAttach(plan: Plan, node: PlanNode, ctx: ProviderContext, hook: 'xdp' | 'tc'): Promise<void>;
+  afterDetach(plan: Plan, node: PlanNode, ctx: ProviderContext): Promise<void>;
+}
+
+/**
+ * Cores on nodes with kernels of their own. Default: this host's core_pattern
+ * (set by the bench), the core in this host's cores folder `hostCoresDir`.
+ */
+export interface CoresAbility {
+  /** Before a bench starts processes: where the nodes' kernels write cores (VMs: their own core_pattern). */
+  prepareCores(plan: Plan, ctx: ProviderContext): Promise<void>;
+  /** After the bench: what prepareCores changed on machines that are not the lab's own (hosts: their core_pattern back). */
+  restoreCores(plan: Plan, ctx: ProviderContext): Promise<void>;
+  /** A process that died on `node`: its core (copied to this host) and, when gdb must run on the node, its output. */
+  findCore(plan: Plan, node: PlanNode, rec: ProcessRecord, binary: string, ctx: ProviderContext, hostCoresDir: string): Promise<FoundCore>;
+}
+
+/** Nodes whose kernel drifted from the lab's pin (a bench refuses to measure them). Default: none. */
+export interface KernelPinAbility {
+  kernelDrift(plan: Plan, ctx: ProviderContext): Promise<KernelDrift[]>;
+}
+
+/** An interactive login shell on the node (the terminal is handed over); returns its exit status. Default: none (`exec <node> -- bash`). */
+export interface ShellAbility {
+  shell(plan: Plan, node: PlanNode, ctx: ProviderContext, env: NodeJS.ProcessEnv): number;
+}
+
+/**
+ * A node's own mount namespace beside its network one (netns: what the
+ * user's upstream tree needs, a bpffs per node). The provider removes them
+ * in `down`. Default: none (upstream trees run on netns labs only).
+ */
+export interface NodeMountsAbility {
+  readonly nodeMounts: NodeMounts;
+}
+
+/** What NodeMountsAbility does. */
+export interface NodeMounts {
+  /** (Re)creates the nodes' mount namespaces, running `script` in each; `dirs` are host folders it binds, created first. */
+  createNodeMounts(plan: Plan, nodes: PlanNode[], script: string, dirs: string[], ctx: ProviderContext): Promise<void>;
+  /** Removes every node mount namespace of the lab (idempotent). */
+  destroyNodeMounts(plan: Plan, ctx: ProviderContext): Promise<void>;
+  /** argv that runs `argv` inside the node's mount namespace (for exec/spawn on that node, or this host's runner). */
+  inNodeMounts(plan: Plan, node: PlanNode, argv: string[], cwd?: string): string[];
+  hasNodeMounts(plan: Plan, node: PlanNode): boolean;
+}
+
+/** Every ability by the name `has` asks with, and the member that tells it is there. */
+export interface Abilities {
+  faults: FaultAbility;
+  prepare: PrepareAbility;
+  adopt: AdoptAbility;
+  nicNaming: NicNamingAbility;
+  attachHooks: AttachHooksAbility;
+  cores: CoresAbility;
+  kernelPin: KernelPinAbility;
+  shell: ShellAbility;
+  nodeMounts: NodeMountsAbility;
+}
+
+const ABILITY_MEMBER: { [K in keyof Abilities]: keyof Abilities[K] } = {
+  faults: 'faults',
+  prepare: 'prepare',
+  adopt: 'adoptPlan',
+  nicNaming: 'nicArgs',
+  attachHooks: 'afterAttach',
+  cores: 'prepareCores',
+  kernelPin: 'kernelDrift',
+  shell: 'shell',
+  nodeMounts: 'nodeMounts',
+};
+
+/** Whether the provider has an ability (for src/providers/ only: lab.ts gives the defaults). */
+export function has<K extends keyof Abilities>(provider: Provider, ability: K): provider is Provider & Abilities[K] {
+  return (provider as unknown as Record<string, unknown>)[ABILITY_MEMBER[ability] as string] !== undefined;
+}
+
+/** What every provider does. */
+export interface Provider {
   readonly name: ProviderName;
   /** Preconditions (root, tools with their Debian packages). Returns all problems found. */
   probe(ctx: ProviderContext): Promise<Diagnostic[]>;
@@ -171,6 +248,4 @@ export interface Provider extends ProviderHooks {
    * host's already: it is copied when the paths differ.
    */
   copyOut(plan: Plan, node: PlanNode, remote: string, local: string, ctx: ProviderContext, maxBytes?: number): Promise<boolean>;
-  /** Fault injection for the bench's nemesis, where the provider can do it. */
-  readonly faults?: NodeFaults;
 }

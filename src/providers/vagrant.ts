@@ -27,7 +27,7 @@ import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../s
 import { domainPrefix, renderVagrantfile } from '../vagrantfile.js';
 import { attachedBpfOn, nodeStatus } from './status.js';
 import { collectRemote, coresPatternScript, remoteAlive, remoteCopyOut, remoteFindCore, remoteSignal, remoteSpawn, remoteStop, remoteUdpBound } from './remote.js';
-import { FoundCore, KernelDrift, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
+import { CoresAbility, FaultAbility, FoundCore, KernelDrift, KernelPinAbility, NicNamingAbility, NodeFaults, NodeStatus, PrepareAbility, ProcessRecord, Provider, ProviderContext, ShellAbility, netemArgs } from './provider.js';
 import { LIBVIRT_URI, VAGRANT_TOOLS, VagrantRunOptions, parseVagrantStatus, readSshTarget, runVagrant, sweepLibvirt, vagrantEnv } from './vagrantCli.js';
 import { buildModeFrom, loadVagrantResources, saveVagrantResources, VagrantResources } from './vagrantState.js';
 import { Guest, installBinaries, installKernel, installLabFiles } from './vagrantGuest.js';
@@ -44,7 +44,7 @@ export { passProgram, labNicScript, ifnameForMac, parseChannels, channelsForXdp,
 export { labKernel, vmStatusDetail, kernelChecks } from './vagrantKernel.js';
 export type { KernelCheck } from './vagrantKernel.js';
 
-export class VagrantProvider implements Provider {
+export class VagrantProvider implements Provider, FaultAbility, PrepareAbility, NicNamingAbility, CoresAbility, KernelPinAbility, ShellAbility {
   readonly name = 'vagrant' as const;
   private sessions = new Map<string, Promise<SshSession>>();
 
@@ -276,6 +276,9 @@ export class VagrantProvider implements Provider {
       if (r.exitCode !== 0) ctx.progress.warn(`${n.name}: could not set the guest's core_pattern (${r.stderr.trim()}); crashes there leave no core`);
     }
   }
+
+  /** Nothing to give back: the VMs and their core_pattern belong to the lab. */
+  async restoreCores(): Promise<void> {}
 
   /** A process that died in a VM: gdb in the guest, the core copied out (remote.ts). */
   async findCore(plan: Plan, node: PlanNode, rec: ProcessRecord, binary: string, ctx: ProviderContext, hostCoresDir: string): Promise<FoundCore> {

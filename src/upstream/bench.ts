@@ -59,7 +59,7 @@ export class UpstreamBench {
     }
     let state = loadUpstreamState(up);
     if (!state || state.source.tree !== this.tree || state.scenario) {
-      const source = await this.progress.step(`copy the upstream tree into lab '${lab.plan.lab}' (${lab.plan.cluster.n} replicas)`, () => copySource(lab.pctx.runner, up, this.tree));
+      const source = await this.progress.step(`copy the upstream tree into lab '${lab.plan.lab}' (${lab.plan.cluster.n} replicas)`, () => copySource(lab.runner, up, this.tree));
       state = { kind: 'electrode-lab-upstream', version: 1, source, sharedBpffs: false, variants: {} } satisfies UpstreamLabState;
       saveUpstreamState(up, state);
     }

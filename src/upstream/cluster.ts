@@ -18,31 +18,24 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { CrashInfo, captureCrash, waitForCore, withCoreDumps } from '../crash.js';
 import { LabError } from '../diagnostics.js';
-import { LabPaths, RunPaths } from '../paths.js';
-import { Plan, PlanNode, clients, replicas } from '../plan.js';
+import { RunPaths } from '../paths.js';
+import { PlanNode, clients, replicas } from '../plan.js';
 import { until } from '../proc.js';
-import { LabNode, OpenLab, openLab } from '../providers/lab.js';
-import { Provider, ProviderContext } from '../providers/provider.js';
+import { LabNode, OpenLab } from '../providers/lab.js';
 import { Started, deadOnes, waitBound } from '../replicas.js';
 import { RunResult } from '../runner.js';
 import type { ProcessRecord } from '../state.js';
 import { loaderArgv, staleStateArgvs } from './commands.js';
 import { CrashFacts, explainUpstreamCrash } from './explain.js';
-import { inNodeArgv, createNodeMounts, upstreamBpfState } from './nodes.js';
+import { createNodeMounts, upstreamBpfState } from './nodes.js';
 import { ParsedUpstreamClient, parseUpstreamClient } from './client.js';
 import { kernelPorts, UPSTREAM_PIN_DIR, UPSTREAM_PINS } from './patch.js';
 import { scenarioFacts } from './scenario.js';
 import { PreparedVariant, UpstreamLabState, UpstreamPaths, binariesOf, prepareVariant, saveUpstreamState } from './tree.js';
 import { UpstreamVariant, hostsFileText, replicaPorts, scenarioHosts } from './variant.js';
 
-export interface UpstreamLabHandle {
-  plan: Plan;
-  paths: LabPaths;
-  provider: Provider;
-  pctx: ProviderContext;
-  /** The lab through the provider seam (the bench has one; otherwise opened here). */
-  open?: OpenLab;
-}
+/** The lab upstream runs in: the one handle (src/providers/lab.ts), the same the bench has. */
+export type UpstreamLabHandle = OpenLab;
 
 export type UpstreamProc = 'upstream-fast' | 'upstream-replica';
 
@@ -79,7 +72,7 @@ export class UpstreamCluster {
   readonly open: OpenLab;
   constructor(readonly lab: UpstreamLabHandle, readonly state: UpstreamLabState) {
     this.up = new UpstreamPaths(lab.paths);
-    this.open = lab.open ?? openLab(lab.provider, lab.plan, lab.pctx);
+    this.open = lab;
   }
 
   /** The nodes that run upstream processes: every replica and the first client. */
@@ -99,11 +92,11 @@ export class UpstreamCluster {
       hostsFile = this.up.hostsFile();
       writeFileSync(hostsFile, hostsFileText(scenarioHosts(this.lab.plan, facts)));
     }
-    await createNodeMounts(this.lab.pctx.runner, this.lab.plan, this.nodes(), { sharedBpffs: this.state.sharedBpffs, ...(hostsFile ? { hostsFile } : {}) });
+    await createNodeMounts(this.lab, this.nodes().map((n) => this.node(n)), { sharedBpffs: this.state.sharedBpffs, ...(hostsFile ? { hostsFile } : {}) });
   }
 
   async prepare(v: UpstreamVariant): Promise<PreparedVariant> {
-    const p = await prepareVariant(this.lab.pctx.runner, this.up, this.state.source.buildDigest ?? this.state.source.digest, this.lab.plan, v, this.state.scenario?.files);
+    const p = await prepareVariant(this.lab.runner, this.up, this.state.source.buildDigest ?? this.state.source.digest, this.lab.plan, v, this.state.scenario?.files);
     this.state.variants[v.id] = { dir: p.dir, patch: join(p.dir, 'patch.diff'), edits: p.edits, userBuild: p.userBuild };
     saveUpstreamState(this.up, this.state);
     return p;
@@ -113,13 +106,15 @@ export class UpstreamCluster {
     return this.open.node(n);
   }
 
-  /** Runs inside the node's network (the provider) and mount (nodes.ts) namespaces. */
+  /** Runs inside the node's network and own mount namespaces (both the provider's; what is mounted: nodes.ts). */
   private async exec(node: PlanNode, argv: string[], cwd?: string, timeoutMs = 30_000): Promise<RunResult> {
-    return this.node(node).exec(inNodeArgv(this.lab.plan.lab, node.name, argv, cwd), { check: false, timeoutMs });
+    const n = this.node(node);
+    return n.exec(n.inOwnMounts(argv, cwd), { check: false, timeoutMs });
   }
 
   private async spawn(node: PlanNode, name: string, argv: string[], cwd: string): Promise<ProcessRecord> {
-    return this.node(node).spawn(name, inNodeArgv(this.lab.plan.lab, node.name, withCoreDumps(argv), cwd));
+    const n = this.node(node);
+    return n.spawn(name, n.inOwnMounts(withCoreDumps(argv), cwd));
   }
 
   async alive(s: StartedProc): Promise<boolean> {
@@ -178,7 +173,7 @@ export class UpstreamCluster {
   }
 
   /** Every replica bound its UDP port; a problem when one died or the deadline passed. */
-  async waitReady(started: StartedProc[], timeoutMs = this.lab.provider.startTimeoutMs): Promise<string | undefined> {
+  async waitReady(started: StartedProc[], timeoutMs = this.lab.startTimeoutMs): Promise<string | undefined> {
     // a loader binds no port: the replicas are waited for, the loaders only asked whether they still run
     const b = await waitBound(this.open, started.filter((s) => s.kind === 'upstream-replica'), timeoutMs, (s) => (s as StartedProc).port ?? 0);
     const dead = [...(b.dead as StartedProc[]), ...(await this.dead(started.filter((s) => s.kind === 'upstream-fast')))];
@@ -189,7 +184,7 @@ export class UpstreamCluster {
   }
 
   /** Upstream's client has no timeout of its own: a probe is one request under ours. */
-  async probe(prep: PreparedVariant, started: StartedProc[], timeoutMs = this.lab.provider.startTimeoutMs): Promise<string | undefined> {
+  async probe(prep: PreparedVariant, started: StartedProc[], timeoutMs = this.lab.startTimeoutMs): Promise<string | undefined> {
     const client = clients(this.lab.plan)[0];
     if (!client) throw new LabError(`lab '${this.lab.plan.lab}' has no client node`, 'NO_CLIENT');
     const bin = join(prep.userBuild, 'bench', 'client');
@@ -209,23 +204,23 @@ export class UpstreamCluster {
     if (!client) throw new LabError(`lab '${this.lab.plan.lab}' has no client node`, 'NO_CLIENT');
     const bin = join(prep.userBuild, 'bench', 'client');
     const argv = withCoreDumps([bin, '-c', 'config.txt', '-m', 'vr', '-n', String(load.requests), '-t', String(load.threads), '-w', String(load.warmupSec)]);
-    const run = await this.node(client).exec(inNodeArgv(this.lab.plan.lab, client.name, argv, prep.dir), { check: false, timeoutMs: load.timeoutMs, ...(abort ? { signal: abort } : {}) });
+    const run = await this.node(client).exec(this.node(client).inOwnMounts(argv, prep.dir), { check: false, timeoutMs: load.timeoutMs, ...(abort ? { signal: abort } : {}) });
     const timedOut = run.signal !== null && run.durationMs >= load.timeoutMs - 50;
     return { run, parsed: parseUpstreamClient(run.stdout + '\n' + run.stderr, load.threads, load.warmupSec), timedOut };
   }
 
   /** A crash folder for a dead upstream process (core, gdb, log tail, pins, kernel log) and why it died. */
   async capture(run: RunPaths, s: StartedProc, v: UpstreamVariant, prep: PreparedVariant): Promise<CrashInfo> {
-    const { plan, pctx } = this.lab;
+    const { runner: labRunner } = this.lab;
     // through the seam: on netns the core is in the run's cores/ already (written from the node's mount namespace, same filesystem)
     const node = this.node(s.node);
     const found = await node.findCore(s.rec, s.binary, run.coresDir);
     const core = found.core ?? (await waitForCore(run.coresDir, s.rec.pid, 2000));
     const info = await captureCrash({
-      run, runner: pctx.runner, node: s.node.name, process: s.kind, pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core,
+      run, runner: labRunner, node: s.node.name, process: s.kind, pid: s.rec.pid, binary: s.binary, logFile: s.rec.logFile, core,
       ...(found.backtraceText !== undefined ? { backtraceText: found.backtraceText } : {}),
       ...(found.coreNote ? { coreNote: found.coreNote } : {}),
-      bpfState: () => upstreamBpfState(pctx.runner, plan, s.node, this.state.sharedBpffs),
+      bpfState: () => upstreamBpfState(this.lab, s.node, this.state.sharedBpffs),
       collect: (dir) => node.collect(dir),
     });
     const dir = join(run.root, info.dir);

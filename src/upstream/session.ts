@@ -21,11 +21,10 @@ import { LabError } from '../diagnostics.js';
 import { RunPaths } from '../paths.js';
 import { clients, replicas } from '../plan.js';
 import { Progress } from '../providers/provider.js';
-import { openLab } from '../providers/lab.js';
 import { loadProcessRecords } from '../state.js';
 import { ClientLoad, StartedProc, UpstreamCluster, UpstreamLabHandle } from './cluster.js';
 import { explainUpstreamStall, scenarioSummary } from './explain.js';
-import { destroyNodeMounts, nodePins, sharedBpffsDir } from './nodes.js';
+import { nodePins, sharedBpffsDir } from './nodes.js';
 import { kernelPorts, upstreamPatch } from './patch.js';
 import { scenarioChanges, scenarioFacts } from './scenario.js';
 import { until } from '../proc.js';
@@ -194,7 +193,7 @@ export async function upstreamTrial(cluster: UpstreamCluster, v: UpstreamVariant
 }
 
 async function cpuSample(cluster: UpstreamCluster, started: StartedProc[]): Promise<CpuSample | undefined> {
-  if (!cluster.open.provider.sharedKernel) return undefined;
+  if (!cluster.open.sharedKernel) return undefined;
   const r = await cluster.open.clients()[0]!.exec(['sh', '-c', cpuSampleScript(started.map((x) => x.rec.pid))], { check: false, timeoutMs: 30_000 }).catch(() => undefined);
   const parsed = r && r.exitCode === 0 ? parseCpuSample(r.stdout) : 'failed';
   return typeof parsed === 'string' ? undefined : parsed;
@@ -221,13 +220,13 @@ export function viewChanges(logs: Record<string, string>): Record<string, number
 export async function startUpstream(h: UpstreamLabHandle, o: StartOptions): Promise<{ run: RunPaths; records: TrialRecord[] }> {
   const up = new UpstreamPaths(h.paths);
   const { progress, out } = o;
-  const runner = h.pctx.runner;
+  const runner = h.runner;
   if (loadProcessRecords(h.paths).some((r) => r.name.startsWith('upstream-'))) {
     throw new LabError(`upstream processes are already running in lab '${h.plan.lab}'; run \`electrode-lab upstream stop${h.plan.lab === 'lab' ? '' : ` --name ${h.plan.lab}`}\` first`, 'UPSTREAM_RUNNING');
   }
   // our replicas (`electrode-lab start`) hold the same addresses and the base port, and their eBPF the interfaces
   const ours = [];
-  for (const r of loadProcessRecords(h.paths).filter((x) => x.name === 'replica')) if (await h.provider.alive(h.plan, r, h.pctx)) ours.push(r);
+  for (const r of loadProcessRecords(h.paths).filter((x) => x.name === 'replica')) if (await h.nodeOf(r).alive(r)) ours.push(r);
   if (ours.length) throw new LabError(`electrode-lab's own replicas are running in lab '${h.plan.lab}' (${ours.map((r) => `${r.node}:${r.pid}`).join(', ')}); run \`electrode-lab stop${h.plan.lab === 'lab' ? '' : ` --name ${h.plan.lab}`}\` first`, 'REPLICAS_RUNNING');
   const scenario = o.scenario ? { dir: o.scenario, files: readScenario(o.scenario) } : undefined;
   const facts = scenario ? scenarioFacts(scenario.files) : undefined;
@@ -328,7 +327,7 @@ export async function stopUpstream(h: UpstreamLabHandle): Promise<string[]> {
   const recs = loadProcessRecords(h.paths).filter((r) => r.name.startsWith('upstream-'));
   const order = [...recs.filter((r) => r.name.startsWith('upstream-replica')), ...recs.filter((r) => !r.name.startsWith('upstream-replica'))];
   const lines: string[] = [];
-  const open = h.open ?? openLab(h.provider, h.plan, h.pctx);
+  const open = h;
   for (const r of order) {
     const node = open.nodeOf(r);
     const alive = await node.alive(r);
@@ -337,13 +336,13 @@ export async function stopUpstream(h: UpstreamLabHandle): Promise<string[]> {
   }
   // the loaders' native XDP needed the switch side's pass-through program (afterAttach); take it away again
   if (recs.some((r) => r.name.startsWith('upstream-fast'))) for (const n of open.replicas()) await n.afterDetach().catch(() => undefined);
-  await destroyNodeMounts(h.pctx.runner, h.plan.lab);
+  await h.destroyNodeMounts();
   const up = new UpstreamPaths(h.paths);
   const st = loadUpstreamState(up);
   if (st) {
     delete st.running;
     saveUpstreamState(up, st);
-    if (st.sharedBpffs) await h.pctx.runner.run(['rm', '-rf', '--one-file-system', sharedBpffsDir(h.plan)], { check: false });
+    if (st.sharedBpffs) await h.runner.run(['rm', '-rf', '--one-file-system', sharedBpffsDir(h.plan)], { check: false });
   }
   return lines;
 }
@@ -361,7 +360,7 @@ export async function upstreamStatus(h: UpstreamLabHandle): Promise<{ source: st
   if (!st) return undefined;
   const nodes: UpstreamNodeStatus[] = [];
   for (const n of replicas(h.plan)) {
-    const pins = await nodePins(h.pctx.runner, h.plan.lab, n.name);
+    const pins = await nodePins(h, n);
     nodes.push({ node: n.name, bpffs: pins === undefined ? 'none' : st.sharedBpffs ? 'shared' : 'own', pins: pins ?? [] });
   }
   const v = st.running ? (st.running.startsWith('scenario-') && st.scenario ? scenarioVariant(scenarioFacts(st.scenario.files)) : generatedVariant(st.running as UpstreamArm)) : undefined;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { attachFastPaths, detachFastPaths, fastPathStats, formatAttach, formatStatsTable, nodeFiles, parseAttach, parseStats, setFastPaths, unavailableFastPaths } from '../../src/bpf.js';
+import { openLab } from '../../src/providers/lab.js';
 import { fastPathsFromOptions } from '../../src/commands/bpf.js';
 import { DiagnosticsError } from '../../src/diagnostics.js';
 import { LabPaths, projectRoot } from '../../src/paths.js';
@@ -42,9 +43,9 @@ describe('fast paths through the provider (recording runner, nothing runs)', () 
 
   it('attach on netns: TC ingress by default (the veth\'s cheaper hook), no switch-side XDP pass; --hook xdp adds it', async () => {
     const r = new RecordingRunner((argv) => (argv.includes('attach') ? { stdout: attachJson() + '\n' } : {}));
-    await attachFastPaths(plan, new NetnsProvider(), ctx(r), { broadcast: true, quorum: false, reply: true });
+    await attachFastPaths(openLab(new NetnsProvider(), plan, ctx(r)), { broadcast: true, quorum: false, reply: true });
     // an explicit XDP mode asks for the XDP hook
-    await attachFastPaths(plan, new NetnsProvider(), ctx(r), { broadcast: true, quorum: false, reply: true }, 'generic');
+    await attachFastPaths(openLab(new NetnsProvider(), plan, ctx(r)), { broadcast: true, quorum: false, reply: true }, 'generic');
     const rec = r.lines();
     expect(rec[10]).toContain(' --reply --xdp-mode generic --json');
     expect(rec[0]).toBe(
@@ -56,7 +57,7 @@ describe('fast paths through the provider (recording runner, nothing runs)', () 
 
   it('attach --hook xdp: one el-loader attach per replica inside its namespace, from the plan only, then the switch-side XDP pass', async () => {
     const r = new RecordingRunner((argv) => (argv.includes('attach') ? { stdout: attachJson() + '\n' } : {}));
-    const results = await attachFastPaths(plan, new NetnsProvider(), ctx(r), { broadcast: true, quorum: false, reply: true }, 'native', 'xdp');
+    const results = await attachFastPaths(openLab(new NetnsProvider(), plan, ctx(r)), { broadcast: true, quorum: false, reply: true }, 'native', 'xdp');
     expect(results.map((x) => x.node)).toEqual(['replica0', 'replica1', 'replica2', 'replica3', 'replica4']);
     expect(results[0]).toMatchObject({ xdp_mode: 'native', enabled: 'broadcast,reply', loaded: 'broadcast,quorum,reply' });
     const rec = r.lines();
@@ -73,14 +74,14 @@ describe('fast paths through the provider (recording runner, nothing runs)', () 
 
   it('attach: a loader failure names the node and carries the loader message', async () => {
     const r = new RecordingRunner((argv) => (argv.includes('--index') && argv.includes('2') ? { exitCode: 1, stderr: "el-loader: interface 'eth0' not found in this network namespace: ..." } : argv.includes('attach') ? { stdout: attachJson() } : {}));
-    await expect(attachFastPaths(plan, new NetnsProvider(), ctx(r), { broadcast: true, quorum: true, reply: true })).rejects.toThrow(/replica2: el-loader attach failed \(exit 1\):\nel-loader: interface 'eth0' not found/);
+    await expect(attachFastPaths(openLab(new NetnsProvider(), plan, ctx(r)), { broadcast: true, quorum: true, reply: true })).rejects.toThrow(/replica2: el-loader attach failed \(exit 1\):\nel-loader: interface 'eth0' not found/);
   });
 
   it('set / detach / stats command lines', async () => {
     const r = new RecordingRunner((argv) => (argv.includes('stats') ? { stdout: STATS } : {}));
-    await setFastPaths(plan, new NetnsProvider(), ctx(r), { broadcast: false, quorum: true, reply: false });
-    await detachFastPaths(plan, new NetnsProvider(), ctx(r));
-    const s = await fastPathStats(plan, new NetnsProvider(), ctx(r));
+    await setFastPaths(openLab(new NetnsProvider(), plan, ctx(r)), { broadcast: false, quorum: true, reply: false });
+    await detachFastPaths(openLab(new NetnsProvider(), plan, ctx(r)));
+    const s = await fastPathStats(openLab(new NetnsProvider(), plan, ctx(r)));
     const rec = r.lines();
     expect(rec[0]).toBe(`nsenter --net=/run/netns/el-fp-replica0 -- ${loader} set --pin-dir /sys/fs/bpf/electrode-lab/fp/replica0 --broadcast off --quorum on --reply off`);
     expect(rec[5]).toBe(`nsenter --net=/run/netns/el-fp-replica0 -- ${loader} detach --pin-dir /sys/fs/bpf/electrode-lab/fp/replica0 --ifname eth0`);
@@ -97,7 +98,7 @@ describe('fast paths through the provider (recording runner, nothing runs)', () 
     // the vagrant provider's own hooks, its exec recorded
     const real = new VagrantProvider();
     const fake = { name: 'vagrant', ingressHook: real.ingressHook, nicArgs: real.nicArgs.bind(real), exec: async (_p: unknown, node: { name: string }, argv: string[]) => (calls.push([node.name, ...argv]), { argv, exitCode: 0, signal: null, durationMs: 0, stdout: attachJson(), stderr: '' }) };
-    await attachFastPaths(vplan, fake as never, ctx(new RecordingRunner()), { broadcast: true, quorum: true, reply: true });
+    await attachFastPaths(openLab(fake as never, vplan, ctx(new RecordingRunner())), { broadcast: true, quorum: true, reply: true });
     expect(calls).toHaveLength(3);
     expect(calls[1]).toEqual(['replica1', loader, 'attach', '--pin-dir', vplan.nodes[1]!.pinDir, '--peers', paths.peerTableFile, '--index', '1', '--ifmac', vplan.nodes[1]!.mac, '--broadcast', '--quorum', '--reply', '--xdp-mode', 'auto', '--json']);
   });

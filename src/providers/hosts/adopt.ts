@@ -5,11 +5,11 @@
  */
 import { Diagnostic } from '../../diagnostics.js';
 import { formatCidr, formatIpv4, maskOf, parseCidr } from '../../ipv4.js';
-import { NodeRole, Plan } from '../../plan.js';
+import { NodeRole, Plan, nodePort } from '../../plan.js';
 import { MAX_XDP_MTU, MIN_MTU } from '../../spec.js';
 import { HostNicFacts, isUnicastMac, normalizeMac } from './facts.js';
 import { checkLabIp, Collector, isInt } from './inventoryFields.js';
-import { CLIENT_PORT_OFFSET, Inventory, SshTarget } from './inventoryShape.js';
+import { Inventory, SshTarget } from './inventoryShape.js';
 
 export interface HostNode {
   name: string;
@@ -20,7 +20,7 @@ export interface HostNode {
   mac: string;
   /** The lab NIC's name on its machine. */
   ifname: string;
-  /** UDP port of the node's process: replica i = base + i, client j = base + 100 + j. */
+  /** UDP port of the node's process: plan.ts's rule (nodePort) on the inventory's base port. */
   port: number;
   ssh: SshTarget;
   /** machine: the NIC has the address already; inventory: the provider must add it (`ip addr add <ip>/<prefix> dev <ifname>`) and remove it on down. */
@@ -92,7 +92,7 @@ export function hostFactsToNodes(inventory: Inventory, facts: Readonly<Record<st
       ip: ip.split('/')[0]!,
       mac,
       ifname: f.ifname,
-      port: inventory.basePort + (node.role === 'replica' ? node.index : CLIENT_PORT_OFFSET + node.index),
+      port: nodePort(inventory.basePort, node.role, node.index),
       ssh: node.ssh,
       ipSource,
       mtu: f.mtu,

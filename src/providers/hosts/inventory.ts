@@ -11,10 +11,10 @@
 import { parse as parseYaml } from 'yaml';
 import { Diagnostic, DiagnosticsError } from '../../diagnostics.js';
 import { formatCidr, parseCidr } from '../../ipv4.js';
-import { NodeRole } from '../../plan.js';
+import { NodeRole, lastNodePort } from '../../plan.js';
 import { DEFAULT_SPEC, MAX_CLIENTS, MAX_REPLICAS, MIN_REPLICAS } from '../../spec.js';
 import { isIfname } from './facts.js';
-import { CLIENT_PORT_OFFSET, DEFAULT_SSH_PORT, DEFAULT_SSH_USER, Inventory, InventoryInput, InventoryNode, SshTarget } from './inventoryShape.js';
+import { DEFAULT_SSH_PORT, DEFAULT_SSH_USER, Inventory, InventoryInput, InventoryNode, SshTarget } from './inventoryShape.js';
 import {
   alias, checkHost, checkJump, checkKey, checkLabIp, checkMac, checkMtu, checkPort, checkTuning, checkUser, Collector,
   DEFAULT_NIC_KEYS, DEFAULT_SSH_KEYS, isInt, isMapping, LAB_RE, NIC_KEYS, NODE_KEYS, NODE_NAME_RE, SSH_KEYS, TOP_KEYS,
@@ -232,7 +232,7 @@ export function validateInventory(inv: InventoryInput): { inventory?: Inventory;
     else if (clientCount > MAX_CLIENTS) c.add('INV_CLIENTS_RANGE', `clients=${clientCount}`, `must be 1 to ${MAX_CLIENTS}`, 'one client node with many threads is usually enough (--threads)');
   }
   if (basePort !== undefined && drafts.length) {
-    const last = basePort + Math.max(n, CLIENT_PORT_OFFSET + clientCount);
+    const last = lastNodePort(basePort, n, clientCount);
     if (last > 65535) c.add('INV_BAD_PORT', `port=${basePort}`, `ports up to ${last} would be needed`, 'use a base port below 65000');
   }
 

@@ -108,8 +108,6 @@ export interface TuningSettings {
 export const DEFAULT_TUNING: TuningSettings = { coalescing: 'off', queues: 1, irqbalance: 'off', irqAffinity: 'pin', irqCpu: 0 };
 export const DEFAULT_SSH_USER = 'root';
 export const DEFAULT_SSH_PORT = 22;
-/** Same offsets as plan.ts: replica i = base + i, client j = base + 100 + j. */
-export const CLIENT_PORT_OFFSET = 100;
 
 export interface Inventory {
   lab: string;

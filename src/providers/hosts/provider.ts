@@ -25,7 +25,7 @@ import { SshSession, sudoCommand } from '../../ssh.js';
 import { loadProcessRecords, loadResources, loadState, removeProcessRecord, saveProcessRecord, saveResources } from '../../state.js';
 import { collectRemote, coresPatternScript, remoteAlive, remoteCopyOut, remoteFindCore, remoteSignal, remoteSpawn, remoteStop, remoteUdpBound } from '../remote.js';
 import { attachedBpfOn, nodeStatus } from '../status.js';
-import { FoundCore, KernelDrift, Netem, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from '../provider.js';
+import { AdoptAbility, CoresAbility, FaultAbility, FoundCore, KernelDrift, KernelPinAbility, Netem, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from '../provider.js';
 import { adoptHosts } from './adopt.js';
 import { Inventory, hostFactsToNodes } from './inventory.js';
 import { labInventory, preflight } from './preflight.js';
@@ -54,7 +54,7 @@ function expandHome(p: string | undefined): string | undefined {
   return p?.startsWith('~/') ? join(homedir(), p.slice(2)) : p;
 }
 
-export class HostsProvider implements Provider {
+export class HostsProvider implements Provider, FaultAbility, AdoptAbility, CoresAbility, KernelPinAbility {
   readonly name = 'hosts' as const;
   /** Real machines: a replica starts in well under a second; ssh round trips add some. */
   readonly startTimeoutMs = 30_000;

@@ -3,10 +3,11 @@
  * the plan and its files, runs the provider, and when that fails tears down
  * what was created so no half lab is left behind.
  */
-import { LabError } from './diagnostics.js';
-import { Plan } from './plan.js';
-import { Provider, ProviderContext } from './providers/provider.js';
-import { loadState, newState, removeLabState, saveLabFiles, saveState } from './state.js';
+import { DiagnosticsError, LabError } from '../diagnostics.js';
+import { Plan } from '../plan.js';
+import { Provider, ProviderContext, has } from './provider.js';
+import { loadState, newState, removeLabState, saveLabFiles, saveState } from '../state.js';
+import { OpenLab, openLab } from './lab.js';
 
 export interface CreateLabOptions {
   /** The context provider.up runs with (e.g. one whose steps refuse to start after Ctrl-C). */
@@ -17,11 +18,12 @@ export interface CreateLabOptions {
 
 /**
  * What every lab creation runs after the probe: the provider brings what its
- * nodes need (prepare), then adopts machines that exist (adoptPlan).
+ * nodes need (PrepareAbility), then adopts machines that exist (AdoptAbility);
+ * without them the plan is kept as it is.
  */
 export async function prepareLab(plan: Plan, provider: Provider, ctx: ProviderContext): Promise<Plan> {
-  const prepared = provider.prepare ? await provider.prepare(plan, ctx) : plan;
-  return provider.adoptPlan ? ctx.progress.step('reading the machines (ssh)', () => provider.adoptPlan!(prepared, ctx)) : prepared;
+  const prepared = has(provider, 'prepare') ? await provider.prepare(plan, ctx) : plan;
+  return has(provider, 'adopt') ? ctx.progress.step('reading the machines (ssh)', () => provider.adoptPlan(prepared, ctx)) : prepared;
 }
 
 export async function createLab(plan: Plan, provider: Provider, ctx: ProviderContext, opts: CreateLabOptions = {}): Promise<void> {
@@ -47,4 +49,17 @@ export async function createLab(plan: Plan, provider: Provider, ctx: ProviderCon
     throw new LabError(`up failed; everything it created was removed\ncause: ${cause}`, 'UP_FAILED');
   }
   saveState(paths, { ...(loadState(paths) ?? state), phase: 'up' });
+}
+
+/**
+ * A planned lab brought up as one step and handed back opened: the
+ * provider's preconditions (all problems at once, nothing created), prepare
+ * and adopt, then createLab under `title`. What the bench's resize runs.
+ */
+export async function bringUp(planned: Plan, provider: Provider, ctx: ProviderContext, title: (plan: Plan) => string): Promise<OpenLab> {
+  const problems = await provider.probe(ctx);
+  if (problems.length) throw new DiagnosticsError(problems, 'preconditions');
+  const plan = await prepareLab(planned, provider, ctx);
+  await ctx.progress.step(title(plan), () => createLab(plan, provider, ctx));
+  return openLab(provider, plan, ctx);
 }
