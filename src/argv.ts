@@ -50,7 +50,7 @@ export function replicaArgv(binary: string, a: ReplicaArgs): string[] {
   ];
 }
 
-/** The bench's relay floor on replica 0 or 1 (native/src/relay.c): the replica's I/O loop, no protocol. */
+/** The bench's relay floor on a replica (native/src/relay.c): the replica's I/O loop and VR's message pattern, no protocol. */
 export function relayFloorArgv(binary: string, config: string, index: number): string[] {
   return [binary, '-c', config, '-i', String(index), '--log-level', 'info', '--relay-floor'];
 }

@@ -38,7 +38,7 @@ struct opts {
 /* --relay-floor: where each client's requests come back to, and counts */
 struct relay_state {
 	struct el_ctable clients;
-	uint64_t forwarded, sent, send_failed, refused;
+	uint64_t forwarded, sent, send_failed, late, refused;
 };
 
 struct replica {

@@ -22,10 +22,10 @@ export interface ArmDef {
   /** A floor: no protocol and `client --echo` (no history, no nemesis). */
   floor?: boolean;
   /**
-   * The relay floor: replicas 0 and 1 run `replica --relay-floor` and pass each
-   * request client -> 0 -> 1 -> 0 -> client with the replica's own I/O loop (the
-   * critical path of one VR op, two round trips). Without it a floor is the echo:
-   * one round trip to `echo` on replica 0's address.
+   * The relay floor: every replica runs `replica --relay-floor`; replica 0 sends
+   * each request to the others and answers the client once f sent it back, with
+   * the replica's own I/O loop (VR's critical path and quorum wait, no protocol).
+   * Without it a floor is the echo: one round trip to `echo` on replica 0's address.
    */
   relay?: boolean;
 }

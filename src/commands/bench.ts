@@ -199,7 +199,7 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .option('--rss-sample-ms <ms>', "sample every replica's VmRSS this often; a trial whose replicas grew fails", positiveInt('--rss-sample-ms'))
     .option('--unsafe-no-recovery', 'UNSAFE, lab only: run the lab build (make -C native lab-faults) with --lab-no-recovery on every start and restart, the negative control that must show lost writes under kill-restart')
     .option('--no-check', 'skip recording histories and committed logs (and the safety verdict)')
-    .addOption(hookOption())
+    .addOption(hookOption(false))
     .option('--profile', 'record a whole-system profile (perf, linux-perf) per replica count x arm and draw a flame graph of each (netns labs)')
     .option('--impl <list>', `implementations, interleaved trial by trial: ${IMPLS.join(',')} (upstream = the user's Electrode tree, patched per lab size, its own client; arms are its compile-time switches; no nemesis, no floor)`, implList)
     .option('--electrode-tree <dir>', 'the upstream Electrode tree for --impl upstream (default: the tree the lab was brought up with)')
@@ -218,11 +218,11 @@ or every link) and is healed at two thirds; a kill lasts the trial. Every action
 is in commands.log; results.json records the targets and how long the lab took
 to elect a leader again.
 
-Arms: relay-floor = no protocol on VR's critical path: replicas 0 and 1 run
-replica --relay-floor and pass each request client -> 0 -> 1 -> 0 -> client with
-the replica's own I/O loop (the table's p50/relay column: protocol overhead,
->= 1 by construction); floor = a UDP echo on replica0's address and the same
-client (client --echo), one round trip (column p50/2 echo);
+Arms: relay-floor = VR's message pattern without the protocol: every replica
+runs replica --relay-floor; replica0 sends each request to the others and
+answers the client once f sent it back, with the replica's own I/O loop (the
+table's p50/relay column: protocol overhead); floor = a UDP echo on replica0's
+address and the same client (client --echo), one round trip (p50/2 echo);
 baseline = no fast paths; broadcast = TC egress fan-out (+ --fast-broadcast);
 quorum = XDP PrepareOK pruning (+ --fast-quorum); reply = XDP fast reply on followers
 (+ --fast-reply); all = the three together. Arms that need the eBPF loader are skipped

@@ -21,8 +21,10 @@ export function addFastPathOptions(cmd: Command): Command {
     .option('--all', 'all three fast paths');
 }
 
-export function hookOption(): Option {
-  return new Option('--hook <hook>', "where quorum prune and fast reply run: auto (tc on netns labs' veths, xdp on VMs; xdp when --xdp-mode native|generic is given), xdp (the NIC's XDP hook), tc (TC ingress)").choices([...HOOK_CHOICES]).default('auto');
+/** --hook; `withXdpMode` where the command also has --xdp-mode (the bench has not: it attaches in auto mode). */
+export function hookOption(withXdpMode = true): Option {
+  const auto = withXdpMode ? "auto (tc on netns labs' veths, xdp on VMs; xdp when --xdp-mode native|generic is given)" : "auto (tc on netns labs' veths, xdp on VMs)";
+  return new Option('--hook <hook>', `where quorum prune and fast reply run: ${auto}, xdp (the NIC's XDP hook), tc (TC ingress)`).choices([...HOOK_CHOICES]).default('auto');
 }
 
 export function xdpModeOption(): Option {
