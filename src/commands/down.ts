@@ -1,13 +1,9 @@
 /** `electrode-lab down`: idempotent; also cleans up after crashes and partial state folders. */
 import { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runsHome } from '../paths.js';
 import { listRuns, readResults } from '../bench/store.js';
-import { planLab } from '../plan.js';
-import { normalizeSpec } from '../spec.js';
-import { loadPlan, removeLabState } from '../state.js';
-import { LabError } from '../diagnostics.js';
+import { cleanupPlanOf, takeDown } from '../providers/teardown.js';
 import { CliContext } from './context.js';
 
 export function registerDown(program: Command, ctx: CliContext): void {
@@ -28,16 +24,11 @@ folder is partial: the netns provider also sweeps namespaces named el-<lab>-*.`,
     .action(async () => {
       const g = ctx.globals();
       const paths = ctx.labPaths();
-      let plan = loadPlan(paths);
+      const cleanup = cleanupPlanOf(g.name, paths);
+      const plan = cleanup.plan;
       const progress = ctx.progress();
       let bench: string | undefined;
-      if (!plan) {
-        // no saved plan (never up, already down, or a partial state folder):
-        // a default plan under this name still names the namespaces and pins
-        const { spec, diagnostics } = normalizeSpec({ name: g.name, provider: 'netns' });
-        if (!spec) throw new LabError(diagnostics.map((d) => `${d.subject}: ${d.message}`).join('; '), 'BAD_NAME');
-        plan = planLab(spec).plan;
-        if (!plan) throw new LabError(`cannot plan a cleanup for '${g.name}'`);
+      if (!cleanup.saved) {
         bench = newestBenchRunOf(g.name, runsHome(ctx.env));
         progress.info(
           bench
@@ -45,12 +36,8 @@ folder is partial: the netns provider also sweeps namespaces named el-<lab>-*.`,
             : `lab '${g.name}' has no saved plan (it is not up); sweeping what the netns provider would have left behind`,
         );
       }
-      const provider = ctx.getProvider(plan.provider);
-      const pctx = ctx.providerContext(paths);
-      await provider.down(plan, pctx);
+      const had = await takeDown(cleanup, ctx.getProvider(plan.provider), ctx.providerContext(paths));
       if (!g.dryRun) {
-        const had = existsSync(paths.root);
-        removeLabState(paths);
         ctx.out(had ? `lab '${plan.lab}' is down` : bench ? `lab '${plan.lab}' was already down (nothing was left): the last bench on it, run ${bench}, takes down a lab it created when it ends` : `lab '${plan.lab}' is down (nothing was left)`);
       }
     });

@@ -7,13 +7,11 @@
  * labs/<lab>/ is theirs and stays.
  */
 import { existsSync, rmSync } from 'node:fs';
-import { LabError } from '../diagnostics.js';
 import { LabPaths } from '../paths.js';
-import { planLab } from '../plan.js';
 import { Progress, Provider } from '../providers/provider.js';
+import { cleanupPlanOf, takeDown } from '../providers/teardown.js';
 import { Runner } from '../runner.js';
-import { normalizeSpec } from '../spec.js';
-import { loadPlan, loadProcessRecords, removeLabState } from '../state.js';
+import { loadProcessRecords } from '../state.js';
 import { unreaped, until } from '../proc.js';
 import { CoursePaths } from './evidence.js';
 import { loadRecord, projectFilesOf, runFoldersOf } from './gather.js';
@@ -54,15 +52,8 @@ export async function resetLab(def: LabDef, d: ResetDeps): Promise<{ removed: st
   for (const name of labNames(def)) {
     const paths = new LabPaths(d.home, name);
     pids.push(...loadProcessRecords(paths).map((r) => r.pid));
-    let plan = loadPlan(paths);
-    const had = plan !== undefined || existsSync(paths.root);
-    if (!plan) {
-      const { spec } = normalizeSpec({ name, provider: 'netns' });
-      plan = spec ? planLab(spec).plan : undefined;
-      if (!plan) throw new LabError(`cannot plan a cleanup for '${name}'`);
-    }
-    await d.getProvider(plan.provider).down(plan, { runner: d.runner, paths, progress: d.progress });
-    if (!d.runner.dryRun) removeLabState(paths);
+    const cleanup = cleanupPlanOf(name, paths);
+    const had = await takeDown(cleanup, d.getProvider(cleanup.plan.provider), { runner: d.runner, paths, progress: d.progress });
     if (had) removed.push(`lab '${name}' (processes, namespaces, pins, state folder)`);
   }
   for (const run of runFoldersOf(def, d.runsDir, record)) {
