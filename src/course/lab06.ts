@@ -137,7 +137,7 @@ export function checkLab06(answers: Answers, ev: Evidence): Verdict {
 
   const part2 = 'run Part 2: `electrode-lab start --name lab06 --unsafe-no-recovery --dump-log lab06-committed`, then the README\'s steps up to `electrode-lab stop --name lab06`';
   const u = f.unsafe;
-  c.fact('the unsafe case run', u?.elected !== undefined, `replica1 led view ${u?.elected?.view ?? '?'} after its restart without recovery`, u ? 'replica1 was restarted without recovery but led no view afterwards: bring replica2 back (`ip link set eth0 up`) and run the client again' : part2);
+  c.fact('the unsafe case run', u?.elected !== undefined, `replica1 led view ${u?.elected?.view ?? '?'} after its restart without recovery`, u ? 'replica1 was restarted without recovery but led no view afterwards: bring replica2 back (`ip link set eth0 up`, then `kill -CONT` its pid) and run the client again' : part2);
   c.value('unsafe.new_view', { parse: asInt, expected: u?.elected?.view, noFact: part2, form: 'a view number', where: `the \`view V normal (elected)\` line of ${logs} (the unsafe start)` });
   c.value('unsafe.new_view_last_op', { parse: asInt, expected: u?.elected?.lastOp, noFact: part2, form: 'an op number', where: 'the `last op` of that line: how much of the log the new view kept' });
   c.value('unsafe.winner', { parse: asReplica, expected: u?.winner === undefined ? undefined : `replica${u.winner}`, noFact: part2, form: 'a replica', where: `the \`view V: the log of replica J wins\` line of ${logs}` });
