@@ -11,6 +11,14 @@ static int same(const struct sockaddr_in *a, const struct sockaddr_in *b)
 	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
 }
 
+int el_peer_index(const struct sockaddr_in *addrs, uint32_t n, const struct sockaddr_in *src)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (same(&addrs[i], src))
+			return (int)i;
+	return -1;
+}
+
 int el_peer_check(const struct sockaddr_in *addrs, uint32_t n, const void *buf, size_t len,
 		  const struct sockaddr_in *src, struct el_peer_claim *claim)
 {
@@ -23,13 +31,11 @@ int el_peer_check(const struct sockaddr_in *addrs, uint32_t n, const void *buf, 
 		return EL_PEER_OK;
 	claim->type = p[5];
 	if (p[5] == EL_MSG_REQUEST) {
-		for (uint32_t i = 0; i < n; i++) {
-			if (same(&addrs[i], src)) {
-				claim->replica = i;
-				return EL_PEER_REPLICA_REQUEST;
-			}
-		}
-		return EL_PEER_OK;
+		int from = el_peer_index(addrs, n, src);
+		if (from < 0)
+			return EL_PEER_OK;
+		claim->replica = (uint32_t)from;
+		return EL_PEER_REPLICA_REQUEST;
 	}
 	claim->replica = p[7];
 	if (p[7] >= n)

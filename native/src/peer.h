@@ -34,6 +34,9 @@ struct el_peer_claim {
 int el_peer_check(const struct sockaddr_in *addrs, uint32_t n, const void *buf, size_t len,
 		  const struct sockaddr_in *src, struct el_peer_claim *claim);
 
+/* The index of the replica configured at `src` (address and port), or -1 when it is no replica's. */
+int el_peer_index(const struct sockaddr_in *addrs, uint32_t n, const struct sockaddr_in *src);
+
 const char *el_peer_strerror(int verdict);
 
 #endif

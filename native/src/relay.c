@@ -18,12 +18,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "peer.h"
 #include "util.h"
-
-static int same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
-{
-	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
-}
 
 static void relay_send(struct replica *r, const void *buf, size_t len, const struct sockaddr_in *to)
 {
@@ -49,21 +45,13 @@ static uint64_t request_client(const void *buf, size_t len, uint64_t *rid)
 	return le64toh(h.client_id);
 }
 
-static int replica_of(const struct replica *r, const struct sockaddr_in *src)
-{
-	for (uint32_t i = 0; i < r->cl.n; i++)
-		if (same_addr(src, &r->cl.addrs[i]))
-			return (int)i;
-	return -1;
-}
-
 /* Replica 0: a client's request goes to every other replica; it goes back
  * to the client when the f-th copy returned. One request in flight per
  * client id (a closed-loop client thread), as the client table holds. */
 static void relay_leader(struct replica *r, const void *buf, size_t len, const struct sockaddr_in *src,
 			 uint64_t cid, uint64_t rid)
 {
-	int from = replica_of(r, src);
+	int from = el_peer_index(r->cl.addrs, r->cl.n, src);
 	if (from == 0) {
 		r->relay.refused++;
 		return;
@@ -102,7 +90,7 @@ void el_relay_handle(struct replica *r, const void *buf, size_t len, const struc
 		return;
 	}
 	if (r->o.index != 0) {
-		if (!same_addr(src, &r->cl.addrs[0])) {
+		if (el_peer_index(r->cl.addrs, r->cl.n, src) != 0) {
 			r->relay.refused++;
 			return;
 		}
