@@ -23,11 +23,10 @@ import { abilitiesOf } from '../providers/lab.js';
 import { renderReport } from './report.js';
 import { schedule } from './schedule.js';
 import { LoggingRunner, guardRunCores, newRunPaths } from './store.js';
-import { ARMS, ArmName, BenchOptions, ResultsFile, TrialRecord, armUsesBpf } from './types.js';
+import { ARMS, ArmName, BenchOptions, Impl, ResultsFile, TrialRecord, armUsesBpf } from './types.js';
 import { NO_NEMESIS, NemesisSpec, nemesisProblems, recoveryMs } from './nemesis.js';
 import { isSafe } from './safety.js';
-import { UpstreamBench } from '../upstream/bench.js';
-import { Bench, BenchDeps, Binaries } from './trial.js';
+import { Bench, BenchDeps, Binaries, TrialImpl } from './trial.js';
 
 export type { BenchDeps, Binaries };
 export { nativeBinaries };
@@ -79,8 +78,14 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
   writeFileSync(run.specFile, JSON.stringify({ options: opts, labSpec: deps.labSpec ?? {} }, null, 2) + '\n');
   progress.info(`bench run ${run.id}: ${run.root}`);
   const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat, nemesis: opts.nemesis.map((n) => n.name), ...(opts.impls ? { impls: opts.impls } : {}) });
-  // --- upstream hook (src/upstream/bench.ts): the user's Electrode tree, trial by trial next to ours
-  const upstream = opts.impls?.includes('upstream') ? new UpstreamBench(opts.electrodeTree ?? UpstreamBench.treeOf({ paths: new LabPaths(deps.home, opts.lab) }) ?? '', progress) : undefined;
+  // every implementation the schedule names, behind one interface (the user's tree comes from the command)
+  const impls: Partial<Record<Impl, TrialImpl>> = { ours: { forLab: async () => undefined, trial: (t, lab) => bench.trial(t, lab) } };
+  for (const name of opts.impls ?? []) {
+    if (name === 'ours') continue;
+    const make = deps.otherImpls?.[name];
+    if (!make) throw new LabError(`--impl ${name}: this bench was started without it`, 'BENCH_IMPL');
+    impls[name] = make(opts, progress);
+  }
 
   const guard = await guardRunCores(run, { waitMs: deps.coreLockWaitMs ?? 0, log: (l) => runner.note(l) });
   // after the wait: another bench of the same lab may have been using it until now
@@ -102,7 +107,7 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
       if (bench.aborted) break;
       current = await labs.atSize(n);
       await refuseKernelDrift(current);
-      await upstream?.forLab(current); // upstream hook
+      for (const impl of Object.values(impls)) await impl.forLab(current);
       writeFileSync(run.planFile, JSON.stringify(current.plan, null, 2) + '\n');
       const nodesEnv: EnvironmentFile['labs'][string]['nodes'] = {};
       for (const node of current.plan.nodes) nodesEnv[node.name] = await nodeEnvironment(current, node);
@@ -112,7 +117,7 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
         if (bench.aborted) break outer;
         done++;
         const title = `[${done}/${trials.length}] ${n} replicas · ${t.arm} · ${t.threads} thread${t.threads === 1 ? '' : 's'} · repeat ${t.repeat + 1}/${opts.repeat}`;
-        const rec = await progress.step(title + (t.impl ? ` · ${t.impl}` : '') + (t.nemesis !== 'none' ? ` · nemesis ${t.nemesis}` : ''), () => (t.impl === 'upstream' ? upstream!.trial(t, run, opts) : bench.trial(t, current!))); // upstream hook
+        const rec = await progress.step(title + (t.impl ? ` · ${t.impl}` : '') + (t.nemesis !== 'none' ? ` · nemesis ${t.nemesis}` : ''), () => impls[t.impl ?? 'ours']!.trial(t, current!, run, opts));
         bench.results.records.push(rec);
         if (rec.safety && !isSafe(rec.safety)) {
           bench.results.unsafe = (bench.results.unsafe ?? 0) + 1;

@@ -25,7 +25,7 @@ import { attachArm, bpfStateOf, detachAll } from './fastpaths.js';
 import { BenchLab } from './lab.js';
 import { schedule } from './schedule.js';
 import { LoggingRunner, saveResults } from './store.js';
-import { ARMS, BenchOptions, CrashInfo, ResultsFile, Trial, TrialRecord, armUsesBpf } from './types.js';
+import { ARMS, BenchOptions, CrashInfo, Impl, ResultsFile, Trial, TrialRecord, armUsesBpf } from './types.js';
 import { NO_NEMESIS, NemesisSpec, leaderFromLogs } from './nemesis.js';
 import { RSS_RULE } from './rss.js';
 import { CpuSample, cpuRecord } from './cpu.js';
@@ -48,6 +48,19 @@ export interface BenchDeps {
   coreLockWaitMs?: number;
   /** The CLI's cancellation (first Ctrl-C: finish the current trial, restore the core pattern, stop). */
   signal?: AbortSignal;
+  /**
+   * The implementations other than ours a run may interleave (`--impl`), made
+   * by the command: the bench knows them only through TrialImpl, so it imports
+   * nothing of src/upstream/.
+   */
+  otherImpls?: Partial<Record<Exclude<Impl, 'ours'>, (opts: BenchOptions, progress: Progress) => TrialImpl>>;
+}
+
+/** One implementation a trial can run: ours (Bench below) or the user's upstream tree (src/upstream/bench.ts). */
+export interface TrialImpl {
+  /** Once per lab size, after the bench brought the lab up. */
+  forLab(lab: BenchLab): Promise<void>;
+  trial(t: Trial, lab: BenchLab, run: RunPaths, opts: BenchOptions): Promise<TrialRecord>;
 }
 
 /** The native binaries a bench runs (src/build.ts). */

@@ -322,6 +322,7 @@ Examples:
         labSpec,
         coreLockWaitMs: Number.isFinite(waitS) && waitS > 0 ? waitS * 1000 : 0,
         signal: cancel.signal,
+        otherImpls: { upstream: (o, p) => new UpstreamBench(o.electrodeTree ?? UpstreamBench.treeOf({ paths: new LabPaths(ctx.home(), o.lab) }) ?? '', p) },
       }).finally(() => cancel.dispose());
       if (flags.json) ctx.out(JSON.stringify(machineSummary(outcome.results, outcome.run.root)));
       else ctx.out(outcome.report);

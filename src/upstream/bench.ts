@@ -17,6 +17,7 @@ import { LabError } from '../diagnostics.js';
 import { RunPaths } from '../paths.js';
 import { Progress } from '../providers/provider.js';
 import { BenchOptions, Trial, TrialRecord } from '../bench/types.js';
+import type { TrialImpl } from '../bench/trial.js';
 import { UpstreamCluster, UpstreamLabHandle } from './cluster.js';
 import { stopUpstream, upstreamTrial } from './session.js';
 import { loadProcessRecords } from '../state.js';
@@ -33,7 +34,7 @@ export function upstreamLoad(opts: Pick<BenchOptions, 'requests' | 'duration' | 
   return { requests: perClient, threads, warmupSec: Math.ceil(opts.warmup), timeoutMs: opts.timeoutMs };
 }
 
-export class UpstreamBench {
+export class UpstreamBench implements TrialImpl {
   private cluster?: UpstreamCluster;
   private labKey = '';
   private readonly prepared = new Map<string, PreparedVariant>();
@@ -71,7 +72,7 @@ export class UpstreamBench {
   }
 
   /** One trial; the record says impl upstream, the tree, its commit and the patch. */
-  async trial(t: Trial, run: RunPaths, opts: BenchOptions): Promise<TrialRecord> {
+  async trial(t: Trial, _lab: UpstreamLabHandle, run: RunPaths, opts: BenchOptions): Promise<TrialRecord> {
     const cluster = this.cluster;
     if (!cluster) throw new LabError('UpstreamBench.trial before forLab', 'UPSTREAM_STATE');
     if (!(UPSTREAM_ARMS as readonly string[]).includes(t.arm)) throw new LabError(`arm ${t.arm} has no upstream counterpart`, 'UPSTREAM_ARM');
