@@ -15,17 +15,14 @@ import { Started, restartOn, startOn, stopAll, waitBound, waitFirstCommit } from
 import { reattachFastPaths } from '../bpf.js';
 import { until } from '../proc.js';
 import { PlanNode, clients, replicas } from '../plan.js';
-import { Progress, Provider } from '../providers/provider.js';
-import { RunResult, Runner } from '../runner.js';
-import { SpecInput } from '../spec.js';
+import { RunResult } from '../runner.js';
 import { captureCrash, listCores, tailLines, waitForCore, withCoreDumps } from '../crash.js';
 import { parseClientOutput } from './clientOutput.js';
 import { EnvironmentFile, armNodeState } from './environment.js';
 import { attachArm, bpfStateOf, detachAll } from './fastpaths.js';
 import { BenchLab } from './lab.js';
-import { schedule } from './schedule.js';
 import { LoggingRunner, saveResults } from './store.js';
-import { ARMS, BenchOptions, CrashInfo, Impl, ResultsFile, Trial, TrialRecord, armUsesBpf } from './types.js';
+import { ARMS, BenchOptions, CrashInfo, ResultsFile, Trial, TrialRecord, armUsesBpf } from './types.js';
 import { NO_NEMESIS, NemesisSpec, leaderFromLogs } from './nemesis.js';
 import { RSS_RULE } from './rss.js';
 import { CpuSample, cpuRecord } from './cpu.js';
@@ -34,34 +31,9 @@ import { sampleCpu, sampleRss } from './sampling.js';
 import { Life, TrialProcs, trialFiles } from './trialProcs.js';
 import { recordProfile } from './profileRun.js';
 import { checkSafety, countForgeDrops } from './safetyRun.js';
+import { BenchDeps } from './deps.js';
 
-export interface BenchDeps {
-  env: NodeJS.ProcessEnv;
-  /** Labs home. */
-  home: string;
-  runner: Runner;
-  progress: Progress;
-  getProvider(name: string): Provider;
-  /** Spec fields for a lab the bench creates (provider, subnet, base port...). */
-  labSpec?: SpecInput;
-  /** Wait for another bench's core capture to finish instead of refusing (tests). */
-  coreLockWaitMs?: number;
-  /** The CLI's cancellation (first Ctrl-C: finish the current trial, restore the core pattern, stop). */
-  signal?: AbortSignal;
-  /**
-   * The implementations other than ours a run may interleave (`--impl`), made
-   * by the command: the bench knows them only through TrialImpl, so it imports
-   * nothing of src/upstream/.
-   */
-  otherImpls?: Partial<Record<Exclude<Impl, 'ours'>, (opts: BenchOptions, progress: Progress) => TrialImpl>>;
-}
-
-/** One implementation a trial can run: ours (Bench below) or the user's upstream tree (src/upstream/bench.ts). */
-export interface TrialImpl {
-  /** Once per lab size, after the bench brought the lab up. */
-  forLab(lab: BenchLab): Promise<void>;
-  trial(t: Trial, lab: BenchLab, run: RunPaths, opts: BenchOptions): Promise<TrialRecord>;
-}
+export type { BenchDeps, TrialImpl } from './deps.js';
 
 /** The native binaries a bench runs (src/build.ts). */
 export type Binaries = NativeBinaries;
@@ -83,7 +55,6 @@ export class Bench {
   readonly results: ResultsFile;
   readonly env: EnvironmentFile;
   private readonly claimedCores = new Set<string>();
-  private readonly guestCoresReady = new Set<string>();
   constructor(
     readonly opts: BenchOptions & { nemesis: NemesisSpec[]; check: boolean },
     readonly deps: BenchDeps,
