@@ -5,10 +5,9 @@
  * index, interface (netns: name; VMs: MAC) and pin folder from the plan.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { LabError } from './diagnostics.js';
 import { loaderPath } from './build.js';
-import { Plan, PlanNode, replicas } from './plan.js';
+import { Plan, PlanNode } from './plan.js';
 import { RunResult } from './runner.js';
 import type { OpenLab } from './providers/lab.js';
 import { loaderArgv } from './argv.js';

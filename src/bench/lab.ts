@@ -3,7 +3,7 @@
  * when it matches, else down + up under the same name (same subnet, ports,
  * provider). The same steps as `electrode-lab up`, as a library call.
  */
-import { DiagnosticsError, LabError } from '../diagnostics.js';
+import { DiagnosticsError } from '../diagnostics.js';
 import { LabPaths } from '../paths.js';
 import { planLab } from '../plan.js';
 import { probeHostFacts } from '../probe.js';

@@ -13,8 +13,6 @@ import { LabPaths, RunPaths, projectRoot } from '../paths.js';
 import { buildLabFaultsReplica, nativeBinaries } from '../build.js';
 import { abortedBy } from '../cancel.js';
 import { loadPlan } from '../state.js';
-import { until } from '../proc.js';
-import { replicas } from '../plan.js';
 import { listCores } from '../crash.js';
 import { EnvironmentFile, hostEnvironment, nodeEnvironment } from './environment.js';
 import { fastPathsUnavailable } from './fastpaths.js';
@@ -24,7 +22,7 @@ import { renderReport } from './report.js';
 import { schedule } from './schedule.js';
 import { LoggingRunner, guardRunCores, newRunPaths } from './store.js';
 import { ARMS, ArmName, BenchOptions, Impl, ResultsFile, TrialRecord, armUsesBpf } from './types.js';
-import { NO_NEMESIS, NemesisSpec, nemesisProblems, recoveryMs } from './nemesis.js';
+import { NO_NEMESIS, NemesisSpec, nemesisProblems } from './nemesis.js';
 import { isSafe } from './safety.js';
 import { Bench, BenchDeps, Binaries, TrialImpl } from './trial.js';
 

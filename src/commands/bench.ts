@@ -1,5 +1,5 @@
 /** `electrode-lab bench`, `report <run>` and `crashes [run]`. */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiagnosticsError } from '../diagnostics.js';

@@ -1,5 +1,5 @@
 /** Flags for every spec field, shared by `up` and `render` (flags win over --lab FILE). */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DiagnosticsError } from '../diagnostics.js';

@@ -15,7 +15,7 @@
  *   stop(started)         replicas, then loaders (SIGTERM: they detach and unpin)
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { CrashInfo, captureCrash, waitForCore, withCoreDumps } from '../crash.js';
 import { LabError } from '../diagnostics.js';
 import { RunPaths } from '../paths.js';

@@ -63,7 +63,6 @@ export class HostsProvider implements Provider, FaultAbility, AdoptAbility, Core
   readonly ingressHook = 'xdp' as const;
   private sessions = new Map<string, Promise<SshSession>>();
 
-  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
 
   // ------------------------------------------------------------ inventory and adoption
 
