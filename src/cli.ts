@@ -8,10 +8,10 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { DiagnosticsError, LabError, formatDiagnostic } from './diagnostics.js';
-import { projectRoot } from './paths.js';
-import { CommandError } from './runner.js';
-import { outputFlushed, writeErr, writeOut } from './output.js';
+import { DiagnosticsError, LabError, formatDiagnostic } from './core/diagnostics.js';
+import { projectRoot } from './edges/paths.js';
+import { CommandError } from './edges/runner.js';
+import { outputFlushed, writeErr, writeOut } from './edges/output.js';
 import { commands, makeContext } from './commands/index.js';
 
 export const EXIT_FAILED = 1;

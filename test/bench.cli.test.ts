@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { projectRoot } from '../src/paths.js';
+import { projectRoot } from '../src/edges/paths.js';
 
 const cli = join(projectRoot(), 'dist', 'src', 'cli.js');
 const runs = mkdtempSync(join(tmpdir(), 'el-benchcli-'));

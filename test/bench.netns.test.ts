@@ -16,11 +16,11 @@ import { parseCsv } from '../src/bench/csv.js';
 import { BenchOptions, ResultsFile } from '../src/bench/types.js';
 import { FORGE_LIES, parseNemesisList } from '../src/bench/nemesis.js';
 import { EnvironmentFile } from '../src/bench/environment.js';
-import { CORE_PATTERN_FILE, DEFAULT_LOCK_FILE } from '../src/crash.js';
+import { CORE_PATTERN_FILE, DEFAULT_LOCK_FILE } from '../src/edges/crash.js';
 import { getProvider } from '../src/providers/index.js';
-import { QuietProgress } from '../src/progress.js';
-import { ExecaRunner } from '../src/runner.js';
-import { projectRoot } from '../src/paths.js';
+import { QuietProgress } from '../src/edges/progress.js';
+import { ExecaRunner } from '../src/edges/runner.js';
+import { projectRoot } from '../src/edges/paths.js';
 
 const LAB = 'elbench';
 const SUBNET = '10.93.0.0/24';

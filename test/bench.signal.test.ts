@@ -9,8 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { CORE_PATTERN_FILE } from '../src/crash.js';
-import { projectRoot } from '../src/paths.js';
+import { CORE_PATTERN_FILE } from '../src/edges/crash.js';
+import { projectRoot } from '../src/edges/paths.js';
 import { ResultsFile } from '../src/bench/types.js';
 
 const LAB = 'elsig';

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { attachFastPaths, FastPaths } from '../src/bpf.js';
+import { attachFastPaths, FastPaths } from '../src/lab/bpf.js';
 import { openLab } from '../src/providers/lab.js';
 import { isRoot, labCluster, show, stats, Stats, TestLab, upLab } from './bpf.helpers.js';
 import { buildNative, ProviderLauncher, TestCluster } from './helpers/cluster.js';

@@ -9,13 +9,13 @@
  * so "exactly once" means "once before the sentinel".
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attachFastPaths, detachFastPaths } from '../src/bpf.js';
+import { attachFastPaths, detachFastPaths } from '../src/lab/bpf.js';
 import { openLab } from '../src/providers/lab.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PlanNode } from '../src/plan.js';
-import { replicaConfig } from '../src/render.js';
+import { PlanNode } from '../src/core/plan.js';
+import { replicaConfig } from '../src/core/render.js';
 import { ep, inNode, ipPort, isRoot, listen, loader, ROOT, send, SENTINEL, show, stats, TestLab, upLab, waitFor } from './bpf.helpers.js';
 
 const PREPARE = 3;

@@ -5,11 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, rmSync } from 'node:fs';
 import { checkReplicaIndexes, collectReplicaArgs } from '../src/commands/replicaArgs.js';
-import { LabPaths } from '../src/paths.js';
-import { loadProcessRecords } from '../src/state.js';
-import { DiagnosticsError } from '../src/diagnostics.js';
-import { NodeBpfStats } from '../src/bpf.js';
-import { processAlive } from '../src/proc.js';
+import { LabPaths } from '../src/edges/paths.js';
+import { loadProcessRecords } from '../src/edges/state.js';
+import { DiagnosticsError } from '../src/core/diagnostics.js';
+import { NodeBpfStats } from '../src/lab/bpf.js';
+import { processAlive } from '../src/edges/proc.js';
 import { IS_ROOT, SKIP_REASON, cliIn, fileHas, leftovers, tempHome, waitFor } from './netns.helpers.js';
 
 describe('--replica-args', () => {

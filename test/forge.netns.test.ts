@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clients } from '../src/plan.js';
+import { clients } from '../src/core/plan.js';
 import { ep, ipPort, isRoot, labCluster, send, TestLab, upLab } from './bpf.helpers.js';
 import { buildNative, processAlive, ProviderLauncher, TestCluster, waitFor } from './helpers/cluster.js';
 

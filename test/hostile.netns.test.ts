@@ -11,9 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attachFastPaths } from '../src/bpf.js';
+import { attachFastPaths } from '../src/lab/bpf.js';
 import { openLab } from '../src/providers/lab.js';
-import { clients } from '../src/plan.js';
+import { clients } from '../src/core/plan.js';
 import { ep, ipPort, isRoot, labCluster, send, stats, TestLab, upLab } from './bpf.helpers.js';
 import { buildNative, ProviderLauncher, TestCluster } from './helpers/cluster.js';
 

@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { nsenterArgv } from '../src/providers/netns.js';
-import { until } from '../src/proc.js';
+import { until } from '../src/edges/proc.js';
 import { inNode, isRoot, TestLab, upLab } from './bpf.helpers.js';
-import { projectRoot } from '../src/paths.js';
+import { projectRoot } from '../src/edges/paths.js';
 
 const SSHD = '/usr/sbin/sshd';
 const haveSshd = existsSync(SSHD);

@@ -19,9 +19,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   bzImageRelease, checkKernelFeatures, configCandidates, COUNTER_CHECKS, guestInit, lddPaths, listHostKernels, noBootDiagnosis, parseGuestConsole, parseKernelConfig, reportProblems, runKernelCheck,
-} from '../src/kernelcheck.js';
-import { which } from '../src/probe.js';
-import { ExecaRunner } from '../src/runner.js';
+} from '../src/images/kernelcheck.js';
+import { which } from '../src/edges/probe.js';
+import { ExecaRunner } from '../src/edges/runner.js';
 import { isRoot, ROOT } from './bpf.helpers.js';
 
 const cli = join(ROOT, 'dist', 'src', 'cli.js');

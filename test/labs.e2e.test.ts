@@ -19,11 +19,11 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CLI, IS_ROOT, ROOT, SKIP_REASON, leftovers, waitFor } from './netns.helpers.js';
-import { LabPaths } from '../src/paths.js';
-import { loadProcessRecords } from '../src/state.js';
-import { processAlive, unreaped } from '../src/proc.js';
-import { logLines } from '../src/logline.js';
-import { NodeBpfStats } from '../src/bpf.js';
+import { LabPaths } from '../src/edges/paths.js';
+import { loadProcessRecords } from '../src/edges/state.js';
+import { processAlive, unreaped } from '../src/edges/proc.js';
+import { logLines } from '../src/core/logline.js';
+import { NodeBpfStats } from '../src/lab/bpf.js';
 import { CRASH_HUNT_FAULTS, CrashHuntFault, UPSTREAM_PORT, seedFor } from '../src/course/crashhunt.js';
 
 const home = mkdtempSync(join(tmpdir(), 'el-labs-home-'));

@@ -18,12 +18,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LabPaths } from '../src/paths.js';
-import { Plan, clients, replicas } from '../src/plan.js';
-import { QuietProgress } from '../src/progress.js';
+import { LabPaths } from '../src/edges/paths.js';
+import { Plan, clients, replicas } from '../src/core/plan.js';
+import { QuietProgress } from '../src/edges/progress.js';
 import { NetnsProvider } from '../src/providers/netns.js';
-import { ExecaRunner } from '../src/runner.js';
-import { loadPlan } from '../src/state.js';
+import { ExecaRunner } from '../src/edges/runner.js';
+import { loadPlan } from '../src/edges/state.js';
 import { ProviderLauncher, TestCluster, buildNative } from './helpers/cluster.js';
 
 const IS_ROOT = process.getuid?.() === 0;

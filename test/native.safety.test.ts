@@ -18,7 +18,7 @@ import { execa } from 'execa';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { projectRoot } from '../src/paths.js';
+import { projectRoot } from '../src/edges/paths.js';
 
 const NATIVE = join(projectRoot(), 'native');
 const LONG = process.env.ELECTRODE_LAB_LONG_SAFETY === '1';

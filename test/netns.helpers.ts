@@ -3,12 +3,12 @@ import { execa } from 'execa';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LabPaths } from '../src/paths.js';
-import { Plan } from '../src/plan.js';
-import { QuietProgress } from '../src/progress.js';
+import { LabPaths } from '../src/edges/paths.js';
+import { Plan } from '../src/core/plan.js';
+import { QuietProgress } from '../src/edges/progress.js';
 import { ProviderContext } from '../src/providers/provider.js';
-import { ExecaRunner } from '../src/runner.js';
-import { loadPlan } from '../src/state.js';
+import { ExecaRunner } from '../src/edges/runner.js';
+import { loadPlan } from '../src/edges/state.js';
 
 export const ROOT = join(import.meta.dirname, '..');
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');

@@ -11,10 +11,10 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LabPaths } from '../src/paths.js';
-import { Plan } from '../src/plan.js';
+import { LabPaths } from '../src/edges/paths.js';
+import { Plan } from '../src/core/plan.js';
 import { NetnsProvider } from '../src/providers/netns.js';
-import { processAlive } from '../src/proc.js';
+import { processAlive } from '../src/edges/proc.js';
 import { ProcessRecord } from '../src/providers/provider.js';
 import { ECHO_CLIENT, ECHO_SERVER, IS_ROOT, SKIP_REASON, cliIn, fileHas, leftovers, providerCtx, savedPlan, tempHome, waitFor } from './netns.helpers.js';
 

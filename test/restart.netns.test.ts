@@ -19,12 +19,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { nativeBinaries } from '../src/build.js';
-import { restartArgv } from '../src/argv.js';
-import { NodeBpfStats } from '../src/bpf.js';
-import { LabPaths } from '../src/paths.js';
-import { processAlive } from '../src/proc.js';
-import { loadProcessRecords } from '../src/state.js';
+import { nativeBinaries } from '../src/edges/build.js';
+import { restartArgv } from '../src/core/argv.js';
+import { NodeBpfStats } from '../src/lab/bpf.js';
+import { LabPaths } from '../src/edges/paths.js';
+import { processAlive } from '../src/edges/proc.js';
+import { loadProcessRecords } from '../src/edges/state.js';
 import { IS_ROOT, SKIP_REASON, cliIn, leftovers, tempHome, waitFor } from './netns.helpers.js';
 
 describe('the lab-only switch', () => {

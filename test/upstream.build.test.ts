@@ -8,11 +8,11 @@ import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALL_FAST_PATHS } from '../src/bpf.js';
+import { ALL_FAST_PATHS } from '../src/lab/bpf.js';
 import { kernBuildArgv, loaderArgv, loaderBuildArgv } from '../src/upstream/commands.js';
 import { UPSTREAM_FILES, UpstreamLab, UpstreamSources, upstreamPatch } from '../src/upstream/patch.js';
 import { thirdPartyDir } from './helpers/thirdParty.js';
-import { which } from '../src/probe.js';
+import { which } from '../src/edges/probe.js';
 
 const SNAP = thirdPartyDir('electrode-upstream');
 const has = (tool: string) => which(tool) !== undefined;

@@ -24,11 +24,11 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, IS_ROOT, ROOT, leftovers } from './netns.helpers.js';
 import { thirdPartyDir } from './helpers/thirdParty.js';
-import { which } from '../src/probe.js';
+import { which } from '../src/edges/probe.js';
 import { treeDigest } from '../src/upstream/tree.js';
 import { mntDir } from '../src/providers/netnsMounts.js';
 import { UPSTREAM_ARMS } from '../src/upstream/variant.js';
-import { nodeMac } from '../src/plan.js';
+import { nodeMac } from '../src/core/plan.js';
 
 const TREE = thirdPartyDir('electrode-upstream');
 const SCEN = thirdPartyDir('multi-paxos-poc');

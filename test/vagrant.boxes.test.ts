@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { boxCacheDir, boxKernel, boxRecipe, defaultOwnKernel, recipeDir } from '../src/boxes.js';
-import { DEFAULT_KERNEL, normalizeSpec } from '../src/spec.js';
+import { boxCacheDir, boxKernel, boxRecipe, defaultOwnKernel, recipeDir } from '../src/images/boxes.js';
+import { DEFAULT_KERNEL, normalizeSpec } from '../src/core/spec.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'el-boxes-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

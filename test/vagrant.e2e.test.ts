@@ -18,10 +18,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { boxCacheDir, boxKernel as boxKernelOf } from '../src/boxes.js';
-import { projectRoot } from '../src/paths.js';
-import { planFromInputs } from '../src/plan.js';
-import { ExecaRunner, RunResult } from '../src/runner.js';
+import { boxCacheDir, boxKernel as boxKernelOf } from '../src/images/boxes.js';
+import { projectRoot } from '../src/edges/paths.js';
+import { planFromInputs } from '../src/core/plan.js';
+import { ExecaRunner, RunResult } from '../src/edges/runner.js';
 
 const enabled = process.env.ELECTRODE_LAB_VM_TESTS === '1';
 const sizes = (process.env.ELECTRODE_LAB_VM_SIZES ?? '3').split(',').map(Number);

@@ -1,4 +1,4 @@
-import { planFromInputs, Plan } from '../src/plan.js';
+import { planFromInputs, Plan } from '../src/core/plan.js';
 
 /** A vagrant-provider plan with the debian12 box, as the VM tests use. */
 export function vmPlan(replicas: number, extra: { cpus?: number; mtu?: number; name?: string; kernel?: string } = {}): Plan {

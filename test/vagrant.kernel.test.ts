@@ -10,10 +10,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LabError } from '../src/diagnostics.js';
-import { HELD_PACKAGES, KERNEL_PINS, kernelInstallScript, kernelPin, parseLock, parseUpstreamChecksums, resolveChecksums, Checksums } from '../src/kernel.js';
-import { ExecaRunner } from '../src/runner.js';
-import { DEFAULT_KERNEL } from '../src/spec.js';
+import { LabError } from '../src/core/diagnostics.js';
+import { HELD_PACKAGES, KERNEL_PINS, kernelInstallScript, kernelPin, parseLock, parseUpstreamChecksums, resolveChecksums, Checksums } from '../src/images/kernel.js';
+import { ExecaRunner } from '../src/edges/runner.js';
+import { DEFAULT_KERNEL } from '../src/core/spec.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'el-kernel-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -5,9 +5,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { planFromInputs, xdpQueues } from '../src/plan.js';
+import { planFromInputs, xdpQueues } from '../src/core/plan.js';
 import { vmPlan } from './vagrant.helpers.js';
-import { renderVagrantfile } from '../src/vagrantfile.js';
+import { renderVagrantfile } from '../src/providers/vagrantfile.js';
 
 const fixtures = join(import.meta.dirname, 'fixtures');
 

@@ -19,9 +19,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectRoot } from '../src/paths.js';
-import { processAlive, until } from '../src/proc.js';
-import { ExecaRunner, RunResult } from '../src/runner.js';
+import { projectRoot } from '../src/edges/paths.js';
+import { processAlive, until } from '../src/edges/proc.js';
+import { ExecaRunner, RunResult } from '../src/edges/runner.js';
 import { daemonsRecordFile, loadStartedDaemons, StartedDaemon } from '../src/providers/libvirtd.js';
 
 const enabled = process.env.ELECTRODE_LAB_VM_TESTS === '1';

@@ -9,11 +9,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { kernelInstallScript, kernelPin } from '../src/kernel.js';
-import { projectRoot } from '../src/paths.js';
-import { ExecaRunner } from '../src/runner.js';
-import { DEFAULT_KERNEL } from '../src/spec.js';
-import { renderVagrantfile } from '../src/vagrantfile.js';
+import { kernelInstallScript, kernelPin } from '../src/images/kernel.js';
+import { projectRoot } from '../src/edges/paths.js';
+import { ExecaRunner } from '../src/edges/runner.js';
+import { DEFAULT_KERNEL } from '../src/core/spec.js';
+import { renderVagrantfile } from '../src/providers/vagrantfile.js';
 import { vmPlan } from './vagrant.helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'el-vagrant-validate-'));

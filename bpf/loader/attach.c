@@ -320,7 +320,7 @@ static void report_json(const struct attach *a, const char *fps, const char *lfp
 }
 
 /* A warning for what was asked for and not loaded, then one line (or one
- * JSON object, --json) that src/bpf.ts parses. */
+ * JSON object, --json) that src/lab/bpf.ts parses. */
 static void report(const struct attach *a)
 {
 	const char *egress = !a->parts[PART_TC].ok ? ""

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * config.h - the replica config file ("f <f>" then "replica <host>:<port>"
  * per replica, in index order, optionally "mtu <bytes>" of the lab network
- * and "max-clients <n>"), as rendered by src/render.ts. Whatever changes a
+ * and "max-clients <n>"), as rendered by src/core/render.ts. Whatever changes a
  * replicated outcome lives here, read alike by every replica, never in a
  * per-replica flag: the client table's size decides which client is
  * forgotten and so which retried request is refused. */

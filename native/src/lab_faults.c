@@ -16,7 +16,7 @@
 int el_lab_fault = -1;
 int el_lab_no_recovery;
 
-/* FNV-1a 32, the same function as fnv1a() in src/plan.ts */
+/* FNV-1a 32, the same function as fnv1a() in src/core/plan.ts */
 static uint32_t fnv1a(const char *s)
 {
 	uint32_t h = 0x811c9dc5u;

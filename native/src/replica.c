@@ -459,7 +459,7 @@ static int setup_vr(struct replica *r)
 	};
 #ifdef EL_LAB_FAULTS
 	/* the bench's negative control: the old unsafe start, to prove its
-	 * checker sees lost writes; src/replicaStatus.ts reads this line as
+	 * checker sees lost writes; src/core/replicaStatus.ts reads this line as
 	 * "normal in view 0" (no `view V normal` line follows) */
 	if (el_lab_no_recovery) {
 		LOG_WARN("%s", "--lab-no-recovery: UNSAFE, lab build only: starting in view 0 normal with empty state, no recovery");

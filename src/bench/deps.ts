@@ -2,10 +2,10 @@
  * What a bench run is given (BenchDeps) and the one interface every
  * implementation a trial can run sits behind (TrialImpl).
  */
-import { RunPaths } from '../paths.js';
+import { RunPaths } from '../edges/paths.js';
 import { Progress, Provider } from '../providers/provider.js';
-import { Runner } from '../runner.js';
-import { SpecInput } from '../spec.js';
+import { Runner } from '../edges/runner.js';
+import { SpecInput } from '../core/spec.js';
 import { BenchLab } from './lab.js';
 import { BenchOptions, Impl, Trial, TrialRecord } from './types.js';
 

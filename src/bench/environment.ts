@@ -3,14 +3,14 @@
  * kernel of every node, project commit + dirty flag, plans, build options,
  * XDP mode and NIC queues/offloads per node, CPU pinning, tool versions.
  */
-import { xdpPrograms } from '../xdp.js';
+import { xdpPrograms } from '../core/xdp.js';
 import { attachedBpfOn } from '../providers/status.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { projectRoot } from '../paths.js';
-import { Plan, PlanNode } from '../plan.js';
-import { Runner } from '../runner.js';
+import { projectRoot } from '../edges/paths.js';
+import { Plan, PlanNode } from '../core/plan.js';
+import { Runner } from '../edges/runner.js';
 import { BenchLab } from './lab.js';
 
 export interface NodeEnvironment {
@@ -114,7 +114,7 @@ export async function hostEnvironment(runner: Runner, corePattern?: string): Pro
   };
 }
 
-/** XDP state of a link from `ip -d -j link show` JSON (src/xdp.ts parses it). */
+/** XDP state of a link from `ip -d -j link show` JSON (src/core/xdp.ts parses it). */
 export function xdpOf(ipLinkJson: string): NodeEnvironment['xdp'] {
   const progs = xdpPrograms(ipLinkJson);
   const p = progs[0];

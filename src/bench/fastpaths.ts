@@ -1,14 +1,14 @@
 /**
  * A bench trial's fast paths: exactly one arm's on every replica, detached
- * afterwards, and the eBPF state for crash folders. Built on src/bpf.ts, the
+ * afterwards, and the eBPF state for crash folders. Built on src/lab/bpf.ts, the
  * one place that knows el-loader's command lines; here only what a bench
  * needs differently: start every arm clean, and never throw while collecting.
  */
 import { existsSync } from 'node:fs';
-import { LabError } from '../diagnostics.js';
-import { HookChoice, attachFastPaths, bpfState, detachFastPaths, loaderPath, unavailableFastPaths } from '../bpf.js';
-import { projectRoot } from '../paths.js';
-import { PlanNode } from '../plan.js';
+import { LabError } from '../core/diagnostics.js';
+import { HookChoice, attachFastPaths, bpfState, detachFastPaths, loaderPath, unavailableFastPaths } from '../lab/bpf.js';
+import { projectRoot } from '../edges/paths.js';
+import { PlanNode } from '../core/plan.js';
 import { BenchLab } from './lab.js';
 import { ArmDef } from './types.js';
 

@@ -3,15 +3,15 @@
  * when it matches, else down + up under the same name (same subnet, ports,
  * provider). The same steps as `electrode-lab up`, as a library call.
  */
-import { DiagnosticsError } from '../diagnostics.js';
-import { LabPaths } from '../paths.js';
-import { planLab } from '../plan.js';
-import { probeHostFacts } from '../probe.js';
+import { DiagnosticsError } from '../core/diagnostics.js';
+import { LabPaths } from '../edges/paths.js';
+import { planLab } from '../core/plan.js';
+import { probeHostFacts } from '../edges/probe.js';
 import { Progress, Provider, ProviderContext } from '../providers/provider.js';
-import { Runner } from '../runner.js';
-import { SpecInput, normalizeSpec } from '../spec.js';
+import { Runner } from '../edges/runner.js';
+import { SpecInput, normalizeSpec } from '../core/spec.js';
 import { bringUp } from '../providers/bringup.js';
-import { loadPlan, loadState, removeLabState } from '../state.js';
+import { loadPlan, loadState, removeLabState } from '../edges/state.js';
 import { OpenLab, openLab } from '../providers/lab.js';
 
 /** A bench reaches its lab only through the handle (src/providers/lab.ts): its nodes, hooks and faults. */

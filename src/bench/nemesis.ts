@@ -26,8 +26,8 @@
  * replicas' logs); the edge that acts is in run.ts, through the provider's
  * NodeFaults.
  */
-import { Diagnostic } from '../diagnostics.js';
-import { logLines } from '../logline.js';
+import { Diagnostic } from '../core/diagnostics.js';
+import { logLines } from '../core/logline.js';
 import type { ScheduledFault } from './nemesisSchedule.js';
 
 export const NEMESIS_KINDS = ['none', 'kill-leader', 'kill-follower', 'kill-restart', 'pause', 'partition', 'split', 'loss', 'dup', 'reorder', 'forge'] as const;
@@ -139,7 +139,7 @@ export function nemesisWindow(warmupS: number, durationS: number | undefined, as
   return { startMs: Math.round((warmupS + d / 3) * 1000), endMs: Math.round((warmupS + (2 * d) / 3) * 1000) };
 }
 
-/** `<unix s.us> <UTC> replicaN info: view V normal (...)` lines of replica logs (src/logline.ts). */
+/** `<unix s.us> <UTC> replicaN info: view V normal (...)` lines of replica logs (src/core/logline.ts). */
 export function normalViews(logText: string): { atMs: number; view: number }[] {
   const out: { atMs: number; view: number }[] = [];
   for (const l of logLines(logText)) {
@@ -194,7 +194,7 @@ export interface NemesisRecord {
 /** The forge sender's lies (native/src/forge.c), by kind, as its JSON line names them. */
 export const FORGE_LIES = ['ack-beyond', 'spoofed', 'other-index', 'view-jump', 'bad-entries', 'not-leader'] as const;
 
-/** The replicas' exit counters (src/logline.ts exitStats) that count a forged datagram as dropped. */
+/** The replicas' exit counters (src/core/logline.ts exitStats) that count a forged datagram as dropped. */
 export const FORGE_DROP_COUNTERS = ['malformed', 'spoofed', 'acks beyond the log', 'view claims refused', 'view changes not joined (leader alive)', 'leader-only messages from another replica'] as const;
 
 export interface ForgeRecord {

@@ -5,13 +5,13 @@
  * The pure half (parsing, windows, schedules, tallies) is nemesis.ts and
  * nemesisSchedule.ts; the trial that calls this is run.ts.
  */
-import { forgeArgv } from '../argv.js';
-import { PlanNode } from '../plan.js';
-import { until } from '../proc.js';
-import { describeReplicaStatus, normalAfter, replicaStatusFromLog } from '../replicaStatus.js';
-import { Started, logTail } from '../replicas.js';
-import { RunResult } from '../runner.js';
-import type { NativeBinaries } from '../build.js';
+import { forgeArgv } from '../core/argv.js';
+import { PlanNode } from '../core/plan.js';
+import { until } from '../edges/proc.js';
+import { describeReplicaStatus, normalAfter, replicaStatusFromLog } from '../core/replicaStatus.js';
+import { Started, logTail } from '../lab/replicas.js';
+import { RunResult } from '../edges/runner.js';
+import type { NativeBinaries } from '../edges/build.js';
 import { BenchLab } from './lab.js';
 import { ActionRecord, DEFAULT_FORGE_RATE, FORGE_LIES, NemesisRecord, NemesisSpec, highestView, leaderFromLogs, nemesisWindow, parseForgeOutput } from './nemesis.js';
 import { DEFAULT_RESTART_DELAY_MS, ScheduleKind, ScheduledFault, describeScheduled, killRestartSchedule, randomSchedule } from './nemesisSchedule.js';

@@ -5,8 +5,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RunPaths } from '../paths.js';
-import { RunResult, Runner } from '../runner.js';
+import { RunPaths } from '../edges/paths.js';
+import { RunResult, Runner } from '../edges/runner.js';
 import { ProfileRecord, profileFromPerfScript } from './profiling.js';
 import { delay } from './trialProcs.js';
 import { Trial } from './types.js';

@@ -8,12 +8,12 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { DiagnosticsError, LabError } from '../diagnostics.js';
-import { LabPaths, RunPaths, projectRoot } from '../paths.js';
-import { buildLabFaultsReplica, nativeBinaries } from '../build.js';
-import { abortedBy } from '../cancel.js';
-import { loadPlan } from '../state.js';
-import { listCores } from '../crash.js';
+import { DiagnosticsError, LabError } from '../core/diagnostics.js';
+import { LabPaths, RunPaths, projectRoot } from '../edges/paths.js';
+import { buildLabFaultsReplica, nativeBinaries } from '../edges/build.js';
+import { abortedBy } from '../edges/cancel.js';
+import { loadPlan } from '../edges/state.js';
+import { listCores } from '../edges/crash.js';
 import { EnvironmentFile, hostEnvironment, nodeEnvironment } from './environment.js';
 import { fastPathsUnavailable } from './fastpaths.js';
 import { BenchLab, LabControl } from './lab.js';

@@ -19,7 +19,7 @@
  *                checked", never "ok" (safetyOutcome).
  */
 import { parseHistory } from '../check/history.js';
-import { Text, linesOf } from '../text.js';
+import { Text, linesOf } from '../core/text.js';
 import { checkLinearizability, formatVerdict } from '../check/linearizability.js';
 
 export interface SafetyRecord {

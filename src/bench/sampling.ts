@@ -4,9 +4,9 @@
  * the node's exec (host /proc on a netns lab, each node's own kernel
  * otherwise). The pure halves are rss.ts and cpu.ts.
  */
-import { PlanNode } from '../plan.js';
-import { Started } from '../replicas.js';
-import { RunResult } from '../runner.js';
+import { PlanNode } from '../core/plan.js';
+import { Started } from '../lab/replicas.js';
+import { RunResult } from '../edges/runner.js';
 import { CpuSample, cpuSampleScript, parseCpuSample } from './cpu.js';
 import { BenchLab } from './lab.js';
 import { RSS_RULE, RssSeries, parseRssSample, rssSampleScript, rssVerdict } from './rss.js';

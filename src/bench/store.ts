@@ -5,15 +5,15 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CorePatternGuard, CorePatternOptions } from '../crash.js';
-import { LabError } from '../diagnostics.js';
-import { RunPaths, runsHome } from '../paths.js';
-import { CommandError, RunOptions, RunResult, Runner, SpawnOptions, shellQuote } from '../runner.js';
+import { CorePatternGuard, CorePatternOptions } from '../edges/crash.js';
+import { LabError } from '../core/diagnostics.js';
+import { RunPaths, runsHome } from '../edges/paths.js';
+import { CommandError, RunOptions, RunResult, Runner, SpawnOptions, shellQuote } from '../edges/runner.js';
 import { renderChart } from './chart.js';
 import { toCsv } from './csv.js';
 import { summarize } from './stats.js';
 import { ResultsFile } from './types.js';
-import { writeAtomic } from '../files.js';
+import { writeAtomic } from '../edges/files.js';
 
 /** 20261122T031500Z-<lab>: sorts by time, names the lab. */
 export function runId(lab: string, now: Date = new Date()): string {

@@ -7,16 +7,16 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { LabError } from '../diagnostics.js';
-import { RunPaths } from '../paths.js';
-import { NativeBinaries, nativeBinaries } from '../build.js';
-import { clientArgv, echoArgv, relayFloorArgv, replicaArgv } from '../argv.js';
-import { Started, restartOn, startOn, stopAll, waitBound, waitFirstCommit } from '../replicas.js';
-import { reattachFastPaths } from '../bpf.js';
-import { until } from '../proc.js';
-import { PlanNode, clients, replicas } from '../plan.js';
-import { RunResult } from '../runner.js';
-import { captureCrash, listCores, tailLines, waitForCore, withCoreDumps } from '../crash.js';
+import { LabError } from '../core/diagnostics.js';
+import { RunPaths } from '../edges/paths.js';
+import { NativeBinaries, nativeBinaries } from '../edges/build.js';
+import { clientArgv, echoArgv, relayFloorArgv, replicaArgv } from '../core/argv.js';
+import { Started, restartOn, startOn, stopAll, waitBound, waitFirstCommit } from '../lab/replicas.js';
+import { reattachFastPaths } from '../lab/bpf.js';
+import { until } from '../edges/proc.js';
+import { PlanNode, clients, replicas } from '../core/plan.js';
+import { RunResult } from '../edges/runner.js';
+import { captureCrash, listCores, tailLines, waitForCore, withCoreDumps } from '../edges/crash.js';
 import { parseClientOutput } from './clientOutput.js';
 import { EnvironmentFile, armNodeState } from './environment.js';
 import { attachArm, bpfStateOf, detachAll } from './fastpaths.js';
@@ -35,7 +35,7 @@ import { BenchDeps } from './deps.js';
 
 export type { BenchDeps, TrialImpl } from './deps.js';
 
-/** The native binaries a bench runs (src/build.ts). */
+/** The native binaries a bench runs (src/edges/build.ts). */
 export type Binaries = NativeBinaries;
 export { nativeBinaries };
 

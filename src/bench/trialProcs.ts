@@ -4,10 +4,10 @@
  * life's dump), and where the trial's files are.
  */
 import { join } from 'node:path';
-import { incarnationDumpLog } from '../argv.js';
-import { PlanNode } from '../plan.js';
+import { incarnationDumpLog } from '../core/argv.js';
+import { PlanNode } from '../core/plan.js';
 import { ProcessRecord } from '../providers/provider.js';
-import { Started } from '../replicas.js';
+import { Started } from '../lab/replicas.js';
 import { BenchLab } from './lab.js';
 
 /** One life of a replica in a trial: each restart is a new process with its own dump file. */

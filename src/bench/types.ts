@@ -2,8 +2,8 @@
  * The shapes a bench run stores (results.json) and the summaries computed
  * from them. Plain data: everything here is JSON round-trippable.
  */
-import type { CrashInfo } from '../crash.js';
-import { fastPathFlags } from '../argv.js';
+import type { CrashInfo } from '../edges/crash.js';
+import { fastPathFlags } from '../core/argv.js';
 import type { NemesisRecord, NemesisSpec } from './nemesis.js';
 import type { SafetyRecord } from './safety.js';
 import type { CpuRecord } from './cpu.js';
@@ -96,7 +96,7 @@ export interface Trial {
   impl?: Impl;
 }
 
-export type { CrashInfo } from '../crash.js';
+export type { CrashInfo } from '../edges/crash.js';
 
 export type TrialStatus = 'ok' | 'crashed' | 'failed';
 

@@ -7,8 +7,8 @@
  *
  * Pure: takes the file's text; reading the file is the caller's job.
  */
-import { Diagnostic, DiagnosticsError } from '../diagnostics.js';
-import { Text, linesOf } from '../text.js';
+import { Diagnostic, DiagnosticsError } from '../core/diagnostics.js';
+import { Text, linesOf } from '../core/text.js';
 
 export type OpKind = 'put' | 'append' | 'get';
 export type OpStatus = 'ok' | 'timeout';

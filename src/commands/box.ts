@@ -5,10 +5,10 @@
  * vagrant; a rebuild reuses the cached .box unless --rebuild.
  */
 import { Command } from 'commander';
-import { BOX_RECIPES, boxCacheDir, boxRecipe, cachedBoxMeta, installedBoxMeta, parseBoxList } from '../boxes.js';
-import { buildAndAddBox } from '../boxBuild.js';
-import { LabError } from '../diagnostics.js';
-import { findNode } from '../plan.js';
+import { BOX_RECIPES, boxCacheDir, boxRecipe, cachedBoxMeta, installedBoxMeta, parseBoxList } from '../images/boxes.js';
+import { buildAndAddBox } from '../images/boxBuild.js';
+import { LabError } from '../core/diagnostics.js';
+import { findNode } from '../core/plan.js';
 import { openLab } from '../providers/lab.js';
 import { CliContext } from './context.js';
 

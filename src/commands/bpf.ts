@@ -1,9 +1,9 @@
 /** `electrode-lab attach | detach | stats`: the eBPF fast paths on a lab's replicas. */
 import { Command } from 'commander';
-import { DiagnosticsError } from '../diagnostics.js';
+import { DiagnosticsError } from '../core/diagnostics.js';
 import { openLab } from '../providers/lab.js';
-import { ALL_FAST_PATHS, FastPaths, HookChoice, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, fastPathStats, formatAttach, formatStatsTable, setFastPaths, unavailableFastPaths } from '../bpf.js';
-import { formatKernelCheck, kernelCheckPreconditions, listHostKernels, runKernelCheck } from '../kernelcheck.js';
+import { ALL_FAST_PATHS, FastPaths, HookChoice, XdpMode, attachFastPaths, detachFastPaths, fastPathNames, fastPathStats, formatAttach, formatStatsTable, setFastPaths, unavailableFastPaths } from '../lab/bpf.js';
+import { formatKernelCheck, kernelCheckPreconditions, listHostKernels, runKernelCheck } from '../images/kernelcheck.js';
 import { appendFileSync, existsSync } from 'node:fs';
 import { statsLogFile, statsReadingLine } from '../course/evidence.js';
 import { CliContext } from './context.js';

@@ -6,11 +6,11 @@
 import { Command } from 'commander';
 import { basename } from 'node:path';
 import { parseHistory } from '../check/history.js';
-import { LabError } from '../diagnostics.js';
+import { LabError } from '../core/diagnostics.js';
 import { analyzeTrial, isSafe, survivorDumps } from '../bench/safety.js';
 import { CliContext } from './context.js';
-import { readTextChunks } from '../files.js';
-import { Text } from '../text.js';
+import { readTextChunks } from '../edges/files.js';
+import { Text } from '../core/text.js';
 
 /** In chunks: a 10-minute soak's history is larger than one string can hold. */
 function readText(file: string, what: string): Text {

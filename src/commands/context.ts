@@ -3,16 +3,16 @@
  * command modules import downward: index.ts -> commands -> context.ts.
  */
 import { Command } from 'commander';
-import { LabError } from '../diagnostics.js';
-import { LabPaths, labHome } from '../paths.js';
-import { Plan } from '../plan.js';
+import { LabError } from '../core/diagnostics.js';
+import { LabPaths, labHome } from '../edges/paths.js';
+import { Plan } from '../core/plan.js';
 import { getProvider, providerNames } from '../providers/index.js';
 import { Progress, Provider, ProviderContext } from '../providers/provider.js';
-import { DryRunRunner, ExecaRunner, Runner } from '../runner.js';
-import { LabState, loadPlan, loadState } from '../state.js';
-import { makeProgress } from '../progress.js';
-import { writeOut } from '../output.js';
-import { Cancellation, cancelOnSignals } from '../cancel.js';
+import { DryRunRunner, ExecaRunner, Runner } from '../edges/runner.js';
+import { LabState, loadPlan, loadState } from '../edges/state.js';
+import { makeProgress } from '../edges/progress.js';
+import { writeOut } from '../edges/output.js';
+import { Cancellation, cancelOnSignals } from '../edges/cancel.js';
 
 /** Options every command accepts (defined on the program). */
 export interface GlobalOptions {
@@ -47,7 +47,7 @@ export interface CliContext {
   getProvider(name: string): Provider;
   providerNames(): string[];
   providerContext(paths: LabPaths): ProviderContext;
-  /** stdout (results, --json), in order with progress (src/output.ts). Progress and warnings go to stderr via progress(). */
+  /** stdout (results, --json), in order with progress (src/edges/output.ts). Progress and warnings go to stderr via progress(). */
   out(text: string): void;
   /** Sets the process exit code the CLI will use (e.g. exec passes the node command's code through). */
   setExitCode(code: number): void;

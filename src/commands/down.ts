@@ -1,7 +1,7 @@
 /** `electrode-lab down`: idempotent; also cleans up after crashes and partial state folders. */
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { runsHome } from '../paths.js';
+import { runsHome } from '../edges/paths.js';
 import { listRuns, readResults } from '../bench/store.js';
 import { cleanupPlanOf, takeDown } from '../providers/teardown.js';
 import { CliContext } from './context.js';

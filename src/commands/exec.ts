@@ -1,7 +1,7 @@
 /** `electrode-lab exec <node> -- <command...>`: stdio passes through, the exit code comes back. */
 import { Command } from 'commander';
-import { LabError } from '../diagnostics.js';
-import { findNode } from '../plan.js';
+import { LabError } from '../core/diagnostics.js';
+import { findNode } from '../core/plan.js';
 import { CliContext } from './context.js';
 
 export function registerExec(program: Command, ctx: CliContext): void {

@@ -1,6 +1,6 @@
 /**
  * `electrode-lab kernel build --source linux-5.8.x.tar.xz`: configures and
- * builds a Linux 5.8 bzImage for libvirt guests (src/kernelbuild.ts says
+ * builds a Linux 5.8 bzImage for libvirt guests (src/images/kernelbuild.ts says
  * which options and why) and records it in the kernel cache, where
  * `box build debian12-k58` and `up` find it.
  */
@@ -8,12 +8,12 @@ import { Command, InvalidArgumentError } from 'commander';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { boxRecipe, builtBoxFile, kernelCacheDir, KernelRecord, kernelRecordFile } from '../boxes.js';
-import { kernelArgv } from '../argv.js';
-import { LabError } from '../diagnostics.js';
-import { bzImageRelease } from '../kernelcheck.js';
-import { btfChoice, configMissing, guestKernelConfig, is58, makefileVersion, sourceKind } from '../kernelbuild.js';
-import { which } from '../probe.js';
+import { boxRecipe, builtBoxFile, kernelCacheDir, KernelRecord, kernelRecordFile } from '../images/boxes.js';
+import { kernelArgv } from '../core/argv.js';
+import { LabError } from '../core/diagnostics.js';
+import { bzImageRelease } from '../images/kernelcheck.js';
+import { btfChoice, configMissing, guestKernelConfig, is58, makefileVersion, sourceKind } from '../images/kernelbuild.js';
+import { which } from '../edges/probe.js';
 import { CliContext } from './context.js';
 
 const positive = (v: string) => {

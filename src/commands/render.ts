@@ -2,9 +2,9 @@
 import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { renderCloudlabProfile } from '../providers/hosts/cloudlab.js';
-import { NO_FACTS } from '../plan.js';
-import { peerTable, planJson, replicaConfig } from '../render.js';
-import { renderVagrantfile } from '../vagrantfile.js';
+import { NO_FACTS } from '../core/plan.js';
+import { peerTable, planJson, replicaConfig } from '../core/render.js';
+import { renderVagrantfile } from '../providers/vagrantfile.js';
 import { CliContext } from './context.js';
 import { addSpecOptions, planFromOptions, SpecOptions } from './specFlags.js';
 

@@ -1,6 +1,6 @@
 /** `--replica-args <index>:<flags>` (repeatable), shared by `bench` and `start`. */
 import { InvalidArgumentError } from 'commander';
-import { DiagnosticsError } from '../diagnostics.js';
+import { DiagnosticsError } from '../core/diagnostics.js';
 
 /** Commander collector: "2:--crash-after 500" -> { '2': ['--crash-after', '500'] }, merged over earlier values. */
 export function collectReplicaArgs(value: string, prev: Record<string, string[]> = {}): Record<string, string[]> {

@@ -6,15 +6,15 @@
  * `status` shows each replica's status from its log (replicaStatus.ts).
  */
 import { Command } from 'commander';
-import { DiagnosticsError, LabError } from '../diagnostics.js';
-import { fastPathsOf, reattachFastPaths, savedAttach, XdpMode } from '../bpf.js';
-import { restartArgv } from '../argv.js';
-import { replicas } from '../plan.js';
+import { DiagnosticsError, LabError } from '../core/diagnostics.js';
+import { fastPathsOf, reattachFastPaths, savedAttach, XdpMode } from '../lab/bpf.js';
+import { restartArgv } from '../core/argv.js';
+import { replicas } from '../core/plan.js';
 import { openLab } from '../providers/lab.js';
-import { until } from '../proc.js';
-import { describeReplicaStatus, normalAfter, replicaStatusFromLog } from '../replicaStatus.js';
-import { logTail, restartOn, waitBound } from '../replicas.js';
-import { loadProcessRecords } from '../state.js';
+import { until } from '../edges/proc.js';
+import { describeReplicaStatus, normalAfter, replicaStatusFromLog } from '../core/replicaStatus.js';
+import { logTail, restartOn, waitBound } from '../lab/replicas.js';
+import { loadProcessRecords } from '../edges/state.js';
 import { CliContext } from './context.js';
 
 const REPLICA_PROC = 'replica';

@@ -5,8 +5,8 @@
  * `render`, `bench`). Each command keeps its own meaning in its help text.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { HOOK_CHOICES, XDP_MODES } from '../bpf.js';
-import { PROVIDER_NAMES } from '../spec.js';
+import { HOOK_CHOICES, XDP_MODES } from '../lab/bpf.js';
+import { PROVIDER_NAMES } from '../core/spec.js';
 
 export function parseWholeNumber(value: string): number {
   if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError('must be a whole number.');

@@ -2,10 +2,10 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DiagnosticsError } from '../diagnostics.js';
+import { DiagnosticsError } from '../core/diagnostics.js';
 import { addNetworkOptions, parseWholeNumber } from './sharedFlags.js';
-import { Plan, planLab, HostFacts } from '../plan.js';
-import { normalizeSpec, parseSpecText, SpecInput, ProviderName, VmDriver, VmSpec } from '../spec.js';
+import { Plan, planLab, HostFacts } from '../core/plan.js';
+import { normalizeSpec, parseSpecText, SpecInput, ProviderName, VmDriver, VmSpec } from '../core/spec.js';
 
 export { parseWholeNumber };
 

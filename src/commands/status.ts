@@ -1,16 +1,16 @@
 /** `electrode-lab status [--json]`: nodes, addresses, MACs, processes, attached eBPF. */
 import { Command } from 'commander';
-import { bpfState, savedAttach } from '../bpf.js';
-import { Plan, replicas } from '../plan.js';
-import { LabPaths } from '../paths.js';
+import { bpfState, savedAttach } from '../lab/bpf.js';
+import { Plan, replicas } from '../core/plan.js';
+import { LabPaths } from '../edges/paths.js';
 import { NodeStatus, Provider, ProviderContext } from '../providers/provider.js';
-import { listLabs } from '../state.js';
+import { listLabs } from '../edges/state.js';
 import { CliContext } from './context.js';
 import { formatUpstreamStatus, upstreamStatus } from '../upstream/session.js';
 import { openLab } from '../providers/lab.js';
-import { loadProcessRecords } from '../state.js';
-import { ReplicaProtocolStatus, describeReplicaStatus, replicaStatusFromLog } from '../replicaStatus.js';
-import { logTail } from '../replicas.js';
+import { loadProcessRecords } from '../edges/state.js';
+import { ReplicaProtocolStatus, describeReplicaStatus, replicaStatusFromLog } from '../core/replicaStatus.js';
+import { logTail } from '../lab/replicas.js';
 
 export interface ReplicaStatusRow {
   node: string;

@@ -1,8 +1,8 @@
 /** `electrode-lab up [replicas]`: spec -> probe -> plan -> preconditions -> save -> provider.up. */
 import { Command } from 'commander';
-import { DiagnosticsError, LabError } from '../diagnostics.js';
-import { probeHostFacts } from '../probe.js';
-import { peerTable, replicaConfig } from '../render.js';
+import { DiagnosticsError, LabError } from '../core/diagnostics.js';
+import { probeHostFacts } from '../edges/probe.js';
+import { peerTable, replicaConfig } from '../core/render.js';
 import { createLab, prepareLab } from '../providers/bringup.js';
 import { CliContext } from './context.js';
 import { addSpecOptions, planFromOptions, SpecOptions } from './specFlags.js';

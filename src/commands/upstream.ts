@@ -4,9 +4,9 @@
  * in src/upstream/; this is the edge.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DiagnosticsError, Diagnostic } from '../diagnostics.js';
-import { Tool, missingTools } from '../probe.js';
-import { Plan } from '../plan.js';
+import { DiagnosticsError, Diagnostic } from '../core/diagnostics.js';
+import { Tool, missingTools } from '../edges/probe.js';
+import { Plan } from '../core/plan.js';
 import { PROVIDER_NAMES, PROVIDER_TRAITS } from '../providers/names.js';
 import { scenarioFacts } from '../upstream/scenario.js';
 import { readScenario, treeProblems } from '../upstream/tree.js';

@@ -5,7 +5,7 @@
  * about how a value is written (`replica1` or `1`, `SIGSEGV` or `segv`).
  */
 import { parseDocument } from 'yaml';
-import { Diagnostic } from '../diagnostics.js';
+import { Diagnostic } from '../core/diagnostics.js';
 
 export type Answers = Record<string, unknown>;
 

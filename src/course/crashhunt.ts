@@ -6,8 +6,8 @@
  * derives it inside the lab build of the replica. Keep the two lists in
  * the same order.
  */
-import { fnv1a, Plan, replicas } from '../plan.js';
-import { peerTable } from '../render.js';
+import { fnv1a, Plan, replicas } from '../core/plan.js';
+import { peerTable } from '../core/render.js';
 import { asChoice, Answers } from './answers.js';
 import { Checker, Verdict } from './check.js';
 import { Evidence, newestRunOf } from './evidence.js';

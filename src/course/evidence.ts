@@ -12,9 +12,9 @@
  *   <work>/evidence/files/<name>    files the exercise's commands wrote in the project folder
  */
 import { join } from 'node:path';
-import { NodeBpfStats, NodeBpfState } from '../bpf.js';
+import { NodeBpfStats, NodeBpfState } from '../lab/bpf.js';
 import { CrashInfo, ResultsFile } from '../bench/types.js';
-import { Plan } from '../plan.js';
+import { Plan } from '../core/plan.js';
 
 export const COURSE_RECORD_KIND = 'electrode-lab-course-lab';
 

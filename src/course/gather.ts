@@ -6,14 +6,14 @@
  */
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { LabError } from '../diagnostics.js';
-import { LabPaths, RunPaths } from '../paths.js';
-import { Plan } from '../plan.js';
+import { LabError } from '../core/diagnostics.js';
+import { LabPaths, RunPaths } from '../edges/paths.js';
+import { Plan } from '../core/plan.js';
 import { listRuns, readResults } from '../bench/store.js';
 import { CrashInfo } from '../bench/types.js';
 import { COURSE_RECORD_KIND, CourseRecord, CoursePaths, CrashEvidence, Evidence, RunEvidence, parseStatsReadings, statsLogFile } from './evidence.js';
 import { LabDef } from './registry.js';
-import { writeAtomic } from '../files.js';
+import { writeAtomic } from '../edges/files.js';
 
 /** The small files of a crash folder (never the core). */
 export const CRASH_FILES = ['crash.json', 'backtrace.txt', 'bpf.json', 'log.tail', 'dmesg.txt', 'explain.txt'] as const;

@@ -13,7 +13,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CrashInfo } from '../bench/types.js';
-import { RunPaths } from '../paths.js';
+import { RunPaths } from '../edges/paths.js';
 import { CourseRecord, CoursePaths } from './evidence.js';
 import { loadRecord } from './gather.js';
 import { LABS, LabDef } from './registry.js';

@@ -15,24 +15,24 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LabError } from '../diagnostics.js';
-import { ALL_FAST_PATHS, attachFastPaths, bpfState, fastPathNames, loaderPath } from '../bpf.js';
-import { buildLabFaultsReplica, labFaultsReplica, nativeBinaries } from '../build.js';
+import { LabError } from '../core/diagnostics.js';
+import { ALL_FAST_PATHS, attachFastPaths, bpfState, fastPathNames, loaderPath } from '../lab/bpf.js';
+import { buildLabFaultsReplica, labFaultsReplica, nativeBinaries } from '../edges/build.js';
 import { parseClientOutput } from '../bench/clientOutput.js';
 import { guardRunCores, newRunPaths, saveResults } from '../bench/store.js';
 import { CrashInfo, ResultsFile, TrialRecord } from '../bench/types.js';
-import { captureCrash, waitForCore, withCoreDumps } from '../crash.js';
-import { RunPaths, projectRoot } from '../paths.js';
-import { clients, replicas } from '../plan.js';
-import { until } from '../proc.js';
+import { captureCrash, waitForCore, withCoreDumps } from '../edges/crash.js';
+import { RunPaths, projectRoot } from '../edges/paths.js';
+import { clients, replicas } from '../core/plan.js';
+import { until } from '../edges/proc.js';
 import { Progress } from '../providers/provider.js';
-import { Runner } from '../runner.js';
+import { Runner } from '../edges/runner.js';
 import { CrashHuntFault, attachOrder, faultOf, labSeedArg, plantedPeerTable } from './crashhunt.js';
 import { startHow } from './logs.js';
 import { markRunStart } from './runmark.js';
 import type { OpenLab } from '../providers/lab.js';
-import { Started, startOn, waitBound } from '../replicas.js';
-import { clientArgv, replicaArgv } from '../argv.js';
+import { Started, startOn, waitBound } from '../lab/replicas.js';
+import { clientArgv, replicaArgv } from '../core/argv.js';
 
 /** The lab build of the replica: the only binary with the planted faults. */
 export function labReplicaBinary(root = projectRoot()): string {

@@ -3,8 +3,8 @@
  * leader's clone counters (every `stats` reading is recorded), and the
  * crash folder of the bench's `all` trial (signal, frames, node, el_ctrl).
  */
-import { nodeMac } from '../plan.js';
-import { MAX_REPLICAS } from '../spec.js';
+import { nodeMac } from '../core/plan.js';
+import { MAX_REPLICAS } from '../core/spec.js';
 import { asChoice, asInt, asList, asReplica, asSignal, Answers, answerAt } from './answers.js';
 import { Checker, Verdict } from './check.js';
 import { CrashEvidence, Evidence, newestRunOf, readingsOf } from './evidence.js';

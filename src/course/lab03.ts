@@ -6,7 +6,7 @@
  */
 import { summarize } from '../bench/stats.js';
 import { ArmName } from '../bench/types.js';
-import { NodeBpfStats } from '../bpf.js';
+import { NodeBpfStats } from '../lab/bpf.js';
 import { asChoice, asInt, asList, asNumber, asReplica, Answers, answerAt } from './answers.js';
 import { Checker, Verdict } from './check.js';
 import { Evidence, newestRunOf, readingsOf } from './evidence.js';

@@ -18,7 +18,7 @@ import { eventsOf, exitedCleanly, parseHow, runSegments, RunSegment } from './lo
 /** The files the README's commands write in the project folder (`lab check` copies them, `lab reset` removes them). */
 export const LAB06_FILES = { prefix: 'lab06-', history: 'lab06-history.jsonl', acks: 'lab06-acks.txt', committed: 'lab06-committed' } as const;
 
-/** The committed log of one life: `start --dump-log lab06-committed` and its restarts (src/argv.ts incarnationDumpLog). */
+/** The committed log of one life: `start --dump-log lab06-committed` and its restarts (src/core/argv.ts incarnationDumpLog). */
 export const lab06Dump = (node: string, incarnation: number) => `${LAB06_FILES.committed}.${node}.log${incarnation ? `.${incarnation}` : ''}`;
 
 const RESTART = /electrode-lab restart: (\S+) \(incarnation (\d+)\)$/;

@@ -5,7 +5,7 @@
  * formats are native/src/vr.c's and native/src/replica.c's.
  */
 
-import { LOG_TIME_SOURCE, logTimePrefix, parseLogLine } from '../logline.js';
+import { LOG_TIME_SOURCE, logTimePrefix, parseLogLine } from '../core/logline.js';
 
 /** `<unix time> <UTC time> electrode-lab start: run <ISO time> (<how>)`: the first line of every `start` in each replica's log (the UTC field is absent in older logs). */
 const BOUNDARY = new RegExp(`^${LOG_TIME_SOURCE} electrode-lab start: run (\\S+) \\((.*)\\)$`);

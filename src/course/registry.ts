@@ -5,9 +5,9 @@
  * with the answers template labs/<slug>/answers.yaml.
  */
 import { join } from 'node:path';
-import { DiagnosticsError } from '../diagnostics.js';
-import { projectRoot } from '../paths.js';
-import { SpecInput } from '../spec.js';
+import { DiagnosticsError } from '../core/diagnostics.js';
+import { projectRoot } from '../edges/paths.js';
+import { SpecInput } from '../core/spec.js';
 import { Answers } from './answers.js';
 import { Verdict } from './check.js';
 import { checkLab05 } from './crashhunt.js';

@@ -7,12 +7,12 @@
  * labs/<lab>/ is theirs and stays.
  */
 import { existsSync, rmSync } from 'node:fs';
-import { LabPaths } from '../paths.js';
+import { LabPaths } from '../edges/paths.js';
 import { Progress, Provider } from '../providers/provider.js';
 import { cleanupPlanOf, takeDown } from '../providers/teardown.js';
-import { Runner } from '../runner.js';
-import { loadProcessRecords } from '../state.js';
-import { unreaped, until } from '../proc.js';
+import { Runner } from '../edges/runner.js';
+import { loadProcessRecords } from '../edges/state.js';
+import { unreaped, until } from '../edges/proc.js';
 import { CoursePaths } from './evidence.js';
 import { loadRecord, projectFilesOf, runFoldersOf } from './gather.js';
 import { LabDef, labNames } from './registry.js';

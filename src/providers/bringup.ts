@@ -3,10 +3,10 @@
  * the plan and its files, runs the provider, and when that fails tears down
  * what was created so no half lab is left behind.
  */
-import { DiagnosticsError, LabError } from '../diagnostics.js';
-import { Plan } from '../plan.js';
+import { DiagnosticsError, LabError } from '../core/diagnostics.js';
+import { Plan } from '../core/plan.js';
 import { Provider, ProviderContext, has } from './provider.js';
-import { loadState, newState, removeLabState, saveLabFiles, saveState } from '../state.js';
+import { loadState, newState, removeLabState, saveLabFiles, saveState } from '../edges/state.js';
 import { OpenLab, openLab } from './lab.js';
 
 export interface CreateLabOptions {

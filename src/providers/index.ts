@@ -3,7 +3,7 @@
  *   registerProvider('vagrant', () => new VagrantProvider());
  * An unknown name lists the registered ones.
  */
-import { LabError } from '../diagnostics.js';
+import { LabError } from '../core/diagnostics.js';
 import { NetnsProvider } from './netns.js';
 import { Provider } from './provider.js';
 import { VagrantProvider } from './vagrant.js';

@@ -7,11 +7,11 @@
  * CoresAbility, AttachHooksAbility...) with a default here, so code above
  * src/providers/ never asks which provider it has nor holds the provider.
  */
-import { LabError } from '../diagnostics.js';
-import { waitForCore } from '../crash.js';
-import { Plan, PlanNode, clients, replicas } from '../plan.js';
-import { RunOptions, RunResult, Runner } from '../runner.js';
-import type { ProcessRecord } from '../state.js';
+import { LabError } from '../core/diagnostics.js';
+import { waitForCore } from '../edges/crash.js';
+import { Plan, PlanNode, clients, replicas } from '../core/plan.js';
+import { RunOptions, RunResult, Runner } from '../edges/runner.js';
+import type { ProcessRecord } from '../edges/state.js';
 import { FoundCore, KernelDrift, Netem, NodeFaults, NodeStatus, Provider, ProviderContext, has } from './provider.js';
 
 export class LabNode {

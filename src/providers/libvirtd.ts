@@ -9,10 +9,10 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Diagnostic, LabError } from '../diagnostics.js';
-import { procStartTime, processAlive, until } from '../proc.js';
-import { Runner } from '../runner.js';
-import { listLabs } from '../state.js';
+import { Diagnostic, LabError } from '../core/diagnostics.js';
+import { procStartTime, processAlive, until } from '../edges/proc.js';
+import { Runner } from '../edges/runner.js';
+import { listLabs } from '../edges/state.js';
 import { Progress } from './provider.js';
 
 export type DaemonName = 'virtlogd' | 'libvirtd';

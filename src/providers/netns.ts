@@ -9,15 +9,15 @@
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Diagnostic, LabError } from '../diagnostics.js';
-import { loaderArgv } from '../argv.js';
+import { Diagnostic, LabError } from '../core/diagnostics.js';
+import { loaderArgv } from '../core/argv.js';
 import { attachedBpfOn, nodeStatus, parseAttachedBpf } from './status.js';
-import { BPFFS_ROOT, Plan, PlanNode, labNamespacePrefix } from '../plan.js';
-import { missingTools, NETNS_TOOLS, rootDiagnostic } from '../probe.js';
-import { RunOptions, RunResult, Runner } from '../runner.js';
-import { procStartTime, processAlive } from '../proc.js';
-import { loaderPath } from '../build.js';
-import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
+import { BPFFS_ROOT, Plan, PlanNode, labNamespacePrefix } from '../core/plan.js';
+import { missingTools, NETNS_TOOLS, rootDiagnostic } from '../edges/probe.js';
+import { RunOptions, RunResult, Runner } from '../edges/runner.js';
+import { procStartTime, processAlive } from '../edges/proc.js';
+import { loaderPath } from '../edges/build.js';
+import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../edges/state.js';
 import { AttachHooksAbility, FaultAbility, Netem, NodeMountsAbility, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from './provider.js';
 import { destroyNodeMounts, netnsNodeMounts } from './netnsMounts.js';
 

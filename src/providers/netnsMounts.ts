@@ -14,7 +14,7 @@
  */
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Runner } from '../runner.js';
+import { Runner } from '../edges/runner.js';
 import type { NodeMounts } from './provider.js';
 
 export const NODE_MNT_ROOT = '/run/electrode-lab/upstream';

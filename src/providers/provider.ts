@@ -4,20 +4,16 @@
  * every provider does (15 members); optional abilities are separate small
  * interfaces (FaultAbility, PrepareAbility, AdoptAbility...).
  */
-import { Diagnostic } from '../diagnostics.js';
-import { LabPaths } from '../paths.js';
-import { Plan, PlanNode } from '../plan.js';
-import { ProviderName } from '../spec.js';
-import { RunOptions, RunResult, Runner } from '../runner.js';
-import type { ProcessRecord } from '../state.js';
-import type { CoreFile } from '../crash.js';
+import { Diagnostic } from '../core/diagnostics.js';
+import { LabPaths } from '../edges/paths.js';
+import { Plan, PlanNode } from '../core/plan.js';
+import { ProviderName } from '../core/spec.js';
+import { RunOptions, RunResult, Runner } from '../edges/runner.js';
+import type { ProcessRecord } from '../edges/state.js';
+import type { CoreFile } from '../edges/crash.js';
 
-/** Progress reporting for long steps (ora in a terminal, plain lines otherwise). */
-export interface Progress {
-  step<T>(title: string, fn: () => Promise<T>): Promise<T>;
-  info(line: string): void;
-  warn(line: string): void;
-}
+import type { Progress } from '../edges/progress.js';
+export type { Progress } from '../edges/progress.js';
 
 export interface ProviderContext {
   runner: Runner;
@@ -27,7 +23,7 @@ export interface ProviderContext {
   signal?: AbortSignal;
 }
 
-export type { ProcessRecord } from '../state.js';
+export type { ProcessRecord } from '../edges/state.js';
 
 export interface NodeStatus {
   node: string;

@@ -7,13 +7,13 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { gdbArgv } from '../argv.js';
-import { until } from '../proc.js';
+import { gdbArgv } from '../core/argv.js';
+import { until } from '../edges/proc.js';
 import type { FoundCore } from './provider.js';
-import { LabError } from '../diagnostics.js';
-import { PlanNode } from '../plan.js';
-import { RunOptions, RunResult, shellQuote } from '../runner.js';
-import type { ProcessRecord } from '../state.js';
+import { LabError } from '../core/diagnostics.js';
+import { PlanNode } from '../core/plan.js';
+import { RunOptions, RunResult, shellQuote } from '../edges/runner.js';
+import type { ProcessRecord } from '../edges/state.js';
 
 export type RemoteShell = (script: string, opts?: RunOptions) => Promise<RunResult>;
 

@@ -2,9 +2,9 @@
  * What `status` shows per node, the parts every provider shares: the eBPF
  * attached to the lab NIC (read with the node's own ip/tc) and the record.
  */
-import { Plan, PlanNode } from '../plan.js';
-import { RunResult } from '../runner.js';
-import { xdpPrograms } from '../xdp.js';
+import { Plan, PlanNode } from '../core/plan.js';
+import { RunResult } from '../edges/runner.js';
+import { xdpPrograms } from '../core/xdp.js';
 import { NodeStatus } from './provider.js';
 
 /** eBPF attached to a node's NIC, from `ip -d -j link show` and `tc filter show ... egress` (and `ingress`). */

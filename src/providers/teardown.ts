@@ -6,11 +6,11 @@
  * (the netns provider also sweeps namespaces named el-<lab>-*).
  */
 import { existsSync } from 'node:fs';
-import { LabError } from '../diagnostics.js';
-import { LabPaths } from '../paths.js';
-import { Plan, planLab } from '../plan.js';
-import { normalizeSpec } from '../spec.js';
-import { loadPlan, removeLabState } from '../state.js';
+import { LabError } from '../core/diagnostics.js';
+import { LabPaths } from '../edges/paths.js';
+import { Plan, planLab } from '../core/plan.js';
+import { normalizeSpec } from '../core/spec.js';
+import { loadPlan, removeLabState } from '../edges/state.js';
 import { Provider, ProviderContext } from './provider.js';
 
 export interface CleanupPlan {

@@ -1,6 +1,6 @@
 /**
  * The Vagrant/libvirt provider: one VM per plan node, rendered into a
- * Vagrantfile (src/vagrantfile.ts) in the lab's vagrant folder, brought up
+ * Vagrantfile (src/providers/vagrantfile.ts) in the lab's vagrant folder, brought up
  * one VM at a time (`vagrant up --no-parallel`), then provisioned over ssh2:
  * kernel pin, electrode-lab binaries, lab files, bpffs, and a native-XDP
  * check on the lab NIC, which is found by the plan's MAC.
@@ -13,18 +13,18 @@
 import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { Diagnostic, LabError } from '../diagnostics.js';
-import { BOX_RECIPES, boxKernel as boxKernelOf } from '../boxes.js';
+import { Diagnostic, LabError } from '../core/diagnostics.js';
+import { BOX_RECIPES, boxKernel as boxKernelOf } from '../images/boxes.js';
 import { libvirtdDecision, libvirtdFacts } from './libvirtd.js';
-import { kernelPin } from '../kernel.js';
-import { LabPaths } from '../paths.js';
-import { hostArtifacts } from '../build.js';
-import { Plan, PlanNode, replicas } from '../plan.js';
-import { missingTools, rootDiagnostic } from '../probe.js';
-import { RunOptions, RunResult } from '../runner.js';
-import { SshSession, sudoCommand } from '../ssh.js';
-import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../state.js';
-import { domainPrefix, renderVagrantfile } from '../vagrantfile.js';
+import { kernelPin } from '../images/kernel.js';
+import { LabPaths } from '../edges/paths.js';
+import { hostArtifacts } from '../edges/build.js';
+import { Plan, PlanNode, replicas } from '../core/plan.js';
+import { missingTools, rootDiagnostic } from '../edges/probe.js';
+import { RunOptions, RunResult } from '../edges/runner.js';
+import { SshSession, sudoCommand } from '../edges/ssh.js';
+import { loadProcessRecords, removeProcessRecord, saveProcessRecord } from '../edges/state.js';
+import { domainPrefix, renderVagrantfile } from './vagrantfile.js';
 import { attachedBpfOn, nodeStatus } from './status.js';
 import { collectRemote, coresPatternScript, remoteAlive, remoteCopyOut, remoteFindCore, remoteSignal, remoteSpawn, remoteStop, remoteUdpBound } from './remote.js';
 import { CoresAbility, FaultAbility, FoundCore, KernelDrift, KernelPinAbility, NicNamingAbility, NodeFaults, NodeStatus, PrepareAbility, ProcessRecord, Provider, ProviderContext, ShellAbility, netemArgs } from './provider.js';

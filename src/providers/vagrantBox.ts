@@ -6,11 +6,11 @@
  * or has cached). The decision is one pure function (boxDecision) over facts
  * the edge (boxFacts) reads; `up` prints it, then acts on it.
  */
-import { BOX_RECIPES, BoxMeta, BoxRecipe, boxAdded, cachedBoxMeta, installedBoxMeta, OwnKernel, ownKernelImage } from '../boxes.js';
-import { Diagnostic } from '../diagnostics.js';
-import { kernelMirror } from '../kernel.js';
-import { Plan } from '../plan.js';
-import { DEFAULT_SPEC } from '../spec.js';
+import { BOX_RECIPES, BoxMeta, BoxRecipe, boxAdded, cachedBoxMeta, installedBoxMeta, OwnKernel, ownKernelImage } from '../images/boxes.js';
+import { Diagnostic } from '../core/diagnostics.js';
+import { kernelMirror } from '../images/kernel.js';
+import { Plan } from '../core/plan.js';
+import { DEFAULT_SPEC } from '../core/spec.js';
 
 /** The box `up` falls back to offline: the debian12 userland on a 5.8 image built from source. */
 export const OFFLINE_K58_BOX = 'electrode-lab/debian12-k58';

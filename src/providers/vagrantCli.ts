@@ -6,12 +6,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { LabError } from '../diagnostics.js';
-import { Plan } from '../plan.js';
-import { Tool } from '../probe.js';
-import { RunResult } from '../runner.js';
-import { parseSshConfig, SshTarget } from '../ssh.js';
-import { domainPrefix } from '../vagrantfile.js';
+import { LabError } from '../core/diagnostics.js';
+import { Plan } from '../core/plan.js';
+import { Tool } from '../edges/probe.js';
+import { RunResult } from '../edges/runner.js';
+import { parseSshConfig, SshTarget } from '../edges/ssh.js';
+import { domainPrefix } from './vagrantfile.js';
 import { ProviderContext } from './provider.js';
 
 export const VAGRANT_TOOLS: Tool[] = [

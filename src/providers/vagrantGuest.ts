@@ -6,13 +6,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LabError } from '../diagnostics.js';
-import { hostArtifacts, loaderPath } from '../build.js';
-import { defaultLockFile, kernelInstallScript, kernelMirror, kernelPin, resolveChecksums } from '../kernel.js';
-import { projectRoot } from '../paths.js';
-import { Plan, PlanNode } from '../plan.js';
-import { RunOptions, RunResult, shellQuote } from '../runner.js';
-import { SshSession } from '../ssh.js';
+import { LabError } from '../core/diagnostics.js';
+import { hostArtifacts, loaderPath } from '../edges/build.js';
+import { defaultLockFile, kernelInstallScript, kernelMirror, kernelPin, resolveChecksums } from '../images/kernel.js';
+import { projectRoot } from '../edges/paths.js';
+import { Plan, PlanNode } from '../core/plan.js';
+import { RunOptions, RunResult, shellQuote } from '../edges/runner.js';
+import { SshSession } from '../edges/ssh.js';
 import { ProviderContext } from './provider.js';
 import { BuildMode } from './vagrantState.js';
 

@@ -4,10 +4,10 @@
  * (started when the host has no systemd, stopped when no VM lab is left).
  */
 import { readFileSync } from 'node:fs';
-import { DiagnosticsError } from '../diagnostics.js';
-import { buildAndAddBox } from '../boxBuild.js';
-import { bzImageRelease } from '../kernelcheck.js';
-import { Plan } from '../plan.js';
+import { DiagnosticsError } from '../core/diagnostics.js';
+import { buildAndAddBox } from '../images/boxBuild.js';
+import { bzImageRelease } from '../images/kernelcheck.js';
+import { Plan } from '../core/plan.js';
 import { libvirtdDecision, libvirtdFacts, startDaemons, StartedDaemon, stopDaemonsIfLast } from './libvirtd.js';
 import { ProviderContext } from './provider.js';
 import { LIBVIRT_URI, vagrantEnv } from './vagrantCli.js';

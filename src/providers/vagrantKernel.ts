@@ -2,9 +2,9 @@
  * Which kernel a VM lab must run, and whether its VMs run it: the pin (or the
  * box's own kernel with `--kernel box`) against each VM's `uname -r`.
  */
-import { boxKernel as boxKernelOf } from '../boxes.js';
-import { Plan, PlanNode } from '../plan.js';
-import { RunOptions, RunResult } from '../runner.js';
+import { boxKernel as boxKernelOf } from '../images/boxes.js';
+import { Plan, PlanNode } from '../core/plan.js';
+import { RunOptions, RunResult } from '../edges/runner.js';
 import { ProviderContext } from './provider.js';
 
 export interface KernelCheck {

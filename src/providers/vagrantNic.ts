@@ -5,12 +5,12 @@
  * failure translated into what to change.
  */
 import { existsSync } from 'node:fs';
-import { LabError } from '../diagnostics.js';
-import { bpfObject, loaderPath } from '../build.js';
-import { loaderArgv } from '../argv.js';
-import { projectRoot } from '../paths.js';
-import { RunResult, shellQuote } from '../runner.js';
-import { xdpMode } from '../xdp.js';
+import { LabError } from '../core/diagnostics.js';
+import { bpfObject, loaderPath } from '../edges/build.js';
+import { loaderArgv } from '../core/argv.js';
+import { projectRoot } from '../edges/paths.js';
+import { RunResult, shellQuote } from '../edges/runner.js';
+import { xdpMode } from '../core/xdp.js';
 import { Guest } from './vagrantGuest.js';
 
 /** A minimal XDP_PASS object for the NIC check. */

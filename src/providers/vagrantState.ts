@@ -5,10 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LabError } from '../diagnostics.js';
-import { LabPaths } from '../paths.js';
-import { SshTarget } from '../ssh.js';
-import { loadResources, loadState, saveResources } from '../state.js';
+import { LabError } from '../core/diagnostics.js';
+import { LabPaths } from '../edges/paths.js';
+import { SshTarget } from '../edges/ssh.js';
+import { loadResources, loadState, saveResources } from '../edges/state.js';
 
 /** How electrode-lab binaries get into the VMs. */
 export type BuildMode = 'guest' | 'host';

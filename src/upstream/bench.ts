@@ -13,14 +13,14 @@
  */
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { LabError } from '../diagnostics.js';
-import { RunPaths } from '../paths.js';
+import { LabError } from '../core/diagnostics.js';
+import { RunPaths } from '../edges/paths.js';
 import { Progress } from '../providers/provider.js';
 import { BenchOptions, Trial, TrialRecord } from '../bench/types.js';
 import type { TrialImpl } from '../bench/trial.js';
 import { UpstreamCluster, UpstreamLabHandle } from './cluster.js';
 import { stopUpstream, upstreamTrial } from './session.js';
-import { loadProcessRecords } from '../state.js';
+import { loadProcessRecords } from '../edges/state.js';
 import { PreparedVariant, UpstreamLabState, UpstreamPaths, copySource, describeSource, loadUpstreamState, saveUpstreamState, treeProblems } from './tree.js';
 import { UPSTREAM_ARMS, UpstreamArm, generatedVariant } from './variant.js';
 

@@ -16,15 +16,15 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CrashInfo, captureCrash, waitForCore, withCoreDumps } from '../crash.js';
-import { LabError } from '../diagnostics.js';
-import { RunPaths } from '../paths.js';
-import { PlanNode, clients, replicas } from '../plan.js';
-import { until } from '../proc.js';
+import { CrashInfo, captureCrash, waitForCore, withCoreDumps } from '../edges/crash.js';
+import { LabError } from '../core/diagnostics.js';
+import { RunPaths } from '../edges/paths.js';
+import { PlanNode, clients, replicas } from '../core/plan.js';
+import { until } from '../edges/proc.js';
 import { LabNode, OpenLab } from '../providers/lab.js';
-import { Started, deadOnes, waitBound } from '../replicas.js';
-import { RunResult } from '../runner.js';
-import type { ProcessRecord } from '../state.js';
+import { Started, deadOnes, waitBound } from '../lab/replicas.js';
+import { RunResult } from '../edges/runner.js';
+import type { ProcessRecord } from '../edges/state.js';
 import { loaderArgv, staleStateArgvs } from './commands.js';
 import { CrashFacts, explainUpstreamCrash } from './explain.js';
 import { createNodeMounts, upstreamBpfState } from './nodes.js';

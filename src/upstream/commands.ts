@@ -3,7 +3,7 @@
  * its builds (verified on Debian 12: g++ 12, clang 14, libbpf 1.1; see
  * src/upstream/NOTES.md), its eBPF loader, replica and client. Pure.
  */
-import { FastPaths } from '../bpf.js';
+import { FastPaths } from '../lab/bpf.js';
 import { UPSTREAM_PIN_DIR, UPSTREAM_PINS } from './patch.js';
 
 /** Debian's libbpf-dev puts libbpf.a here; upstream's Makefile links it even without fast paths. */

@@ -14,7 +14,7 @@
  * handle: OpenLab.createNodeMounts, LabNode.inOwnMounts).
  */
 import type { LabNode, OpenLab } from '../providers/lab.js';
-import { Plan, PlanNode } from '../plan.js';
+import { Plan, PlanNode } from '../core/plan.js';
 import { UPSTREAM_PIN_DIR } from './patch.js';
 
 /** The one folder every node's /sys/fs/bpf is, when the shared-bpffs mistake is reproduced. */

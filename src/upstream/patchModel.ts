@@ -3,7 +3,7 @@
  * edits, the lab it writes into them, its options, the edits and diff it
  * returns, and the error that lists every anchor it did not find.
  */
-import { Diagnostic, DiagnosticsError } from '../diagnostics.js';
+import { Diagnostic, DiagnosticsError } from '../core/diagnostics.js';
 
 export const UPSTREAM_FILES = {
   config: 'config.txt',

@@ -4,7 +4,7 @@
  * the edit already made) or records the missing anchor with a hint; the
  * Patcher collects the diagnostics and the list of edits made. Pure.
  */
-import { Diagnostic } from '../diagnostics.js';
+import { Diagnostic } from '../core/diagnostics.js';
 import { MissingAnchor, PatchEdit, UpstreamFile } from './patchModel.js';
 
 export const ANCHOR_HINT = 'the tree differs from upstream Electrode (0999991) here; edit this spot by hand, or restore the upstream file';

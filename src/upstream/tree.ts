@@ -16,10 +16,10 @@
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { LabError } from '../diagnostics.js';
-import { LabPaths } from '../paths.js';
-import { Plan } from '../plan.js';
-import { Runner } from '../runner.js';
+import { LabError } from '../core/diagnostics.js';
+import { LabPaths } from '../edges/paths.js';
+import { Plan } from '../core/plan.js';
+import { Runner } from '../edges/runner.js';
 import { kernBuildArgv, loaderBuildArgv, userSpaceBuildArgv } from './commands.js';
 import { unifiedDiff } from './diff.js';
 import { UPSTREAM_FILES, UpstreamFile, UpstreamSources, upstreamPatch } from './patch.js';

@@ -4,8 +4,8 @@
  * its files hold: the lab plan's (generated) or a course scenario's own
  * (as they are). Everything here is derived from the saved plan.
  */
-import { FastPaths } from '../bpf.js';
-import { Plan, PlanNode, clients, replicas } from '../plan.js';
+import { FastPaths } from '../lab/bpf.js';
+import { Plan, PlanNode, clients, replicas } from '../core/plan.js';
 import { ScenarioFacts } from './scenario.js';
 import { UpstreamLab } from './patch.js';
 

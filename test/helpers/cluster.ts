@@ -12,11 +12,11 @@ import { execa } from 'execa';
 import { ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Plan } from '../../src/plan.js';
-import { processAlive } from '../../src/proc.js';
+import type { Plan } from '../../src/core/plan.js';
+import { processAlive } from '../../src/edges/proc.js';
 export { processAlive };
 import type { Provider, ProviderContext } from '../../src/providers/provider.js';
-import type { RunResult } from '../../src/runner.js';
+import type { RunResult } from '../../src/edges/runner.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const NATIVE_BUILD = join(ROOT, 'native', 'build');

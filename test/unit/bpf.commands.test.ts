@@ -1,18 +1,18 @@
-/** src/bpf.ts and `electrode-lab attach/detach/stats`: command sequences (recording runner) and pure parts. */
+/** src/lab/bpf.ts and `electrode-lab attach/detach/stats`: command sequences (recording runner) and pure parts. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { attachFastPaths, detachFastPaths, fastPathStats, formatAttach, formatStatsTable, nodeFiles, parseAttach, parseStats, setFastPaths, unavailableFastPaths } from '../../src/bpf.js';
+import { attachFastPaths, detachFastPaths, fastPathStats, formatAttach, formatStatsTable, nodeFiles, parseAttach, parseStats, setFastPaths, unavailableFastPaths } from '../../src/lab/bpf.js';
 import { openLab } from '../../src/providers/lab.js';
 import { fastPathsFromOptions } from '../../src/commands/bpf.js';
-import { DiagnosticsError } from '../../src/diagnostics.js';
-import { LabPaths, projectRoot } from '../../src/paths.js';
-import { NO_FACTS, planFromInputs } from '../../src/plan.js';
-import { QuietProgress } from '../../src/progress.js';
+import { DiagnosticsError } from '../../src/core/diagnostics.js';
+import { LabPaths, projectRoot } from '../../src/edges/paths.js';
+import { NO_FACTS, planFromInputs } from '../../src/core/plan.js';
+import { QuietProgress } from '../../src/edges/progress.js';
 import { NetnsProvider } from '../../src/providers/netns.js';
 import { VagrantProvider } from '../../src/providers/vagrant.js';
-import { RecordingRunner } from '../../src/runner.js';
+import { RecordingRunner } from '../../src/edges/runner.js';
 
 const home = mkdtempSync(join(tmpdir(), 'el-unit-bpf-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));

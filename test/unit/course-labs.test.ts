@@ -16,15 +16,15 @@ import { checkLab01, lab01Facts } from '../../src/course/lab01.js';
 import { checkLab02, lab02Facts } from '../../src/course/lab02.js';
 import { checkLab03, lab03Facts } from '../../src/course/lab03.js';
 import { checkLab04, lab04Facts } from '../../src/course/lab04.js';
-import { logLines, logTimeFields, parseLogLine } from '../../src/logline.js';
+import { logLines, logTimeFields, parseLogLine } from '../../src/core/logline.js';
 import { normalViews } from '../../src/bench/nemesis.js';
 import { boundaryLine, lastNormalView, lastRun, parseHow, runSegments, startHow } from '../../src/course/logs.js';
 import { LABS, answersTemplate, findLab, missingToolLines } from '../../src/course/registry.js';
 import { labStateText, upCommandOf } from '../../src/course/status.js';
-import { planFromInputs, fnv1a } from '../../src/plan.js';
-import { NodeBpfStats, StatCounters } from '../../src/bpf.js';
+import { planFromInputs, fnv1a } from '../../src/core/plan.js';
+import { NodeBpfStats, StatCounters } from '../../src/lab/bpf.js';
 import { ResultsFile, TrialRecord } from '../../src/bench/types.js';
-import { DiagnosticsError } from '../../src/diagnostics.js';
+import { DiagnosticsError } from '../../src/core/diagnostics.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const T0 = 1_796_000_000;
@@ -45,7 +45,7 @@ function nodeStats(node: string, set: Partial<Record<'dispatch' | 'broadcast' | 
 }
 const reading = (t: number, nodes: NodeBpfStats[], lab = 'lab'): StatsReading => ({ at: new Date((T0 + t) * 1000).toISOString(), lab, nodes });
 
-describe('replica log lines (native/src/util.c el_log; src/logline.ts)', () => {
+describe('replica log lines (native/src/util.c el_log; src/core/logline.ts)', () => {
   it('the line el_log writes: epoch first, then the UTC time of day, tag, level, text', () => {
     const l = '1796000000.004217 2026-11-30T00:53:20.004217Z replica1 info: view 1 normal (elected), leader 1 (me), last op 3, commit 3';
     expect(parseLogLine(l)).toEqual({ t: 1796000000.004217, utc: '2026-11-30T00:53:20.004217Z', tag: 'replica1', level: 'info', text: 'view 1 normal (elected), leader 1 (me), last op 3, commit 3' });

@@ -1,11 +1,11 @@
-/** The one atomic writer (src/files.ts) and the one reader of results.json (src/bench/store.ts). */
+/** The one atomic writer (src/edges/files.ts) and the one reader of results.json (src/bench/store.ts). */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readResults } from '../../src/bench/store.js';
-import { readTextChunks, writeAtomic } from '../../src/files.js';
-import { isEmptyText, linesOf } from '../../src/text.js';
+import { readTextChunks, writeAtomic } from '../../src/edges/files.js';
+import { isEmptyText, linesOf } from '../../src/core/text.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'el-files-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,10 +1,10 @@
 /**
  * The `forge` nemesis's pure half (src/bench/nemesis.ts): parsing, the
  * sender's JSON line, the drops summed from the replicas' exit counters,
- * the report line, and the sender's command line (src/argv.ts).
+ * the report line, and the sender's command line (src/core/argv.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { forgeArgv } from '../../src/argv.js';
+import { forgeArgv } from '../../src/core/argv.js';
 import { FORGE_DROP_COUNTERS, FORGE_LIES, forgeDrops, highestView, parseForgeOutput, parseNemesisEntry } from '../../src/bench/nemesis.js';
 import { renderReport } from '../../src/bench/report.js';
 import type { ResultsFile } from '../../src/bench/types.js';

@@ -1,6 +1,6 @@
 /** The history file the C client writes with --history: what parses, and what is refused with the line and field named. */
 import { describe, expect, it } from 'vitest';
-import { DiagnosticsError } from '../../src/diagnostics.js';
+import { DiagnosticsError } from '../../src/core/diagnostics.js';
 import { formatHistoryLine, parseHistory } from '../../src/check/history.js';
 
 const GOOD = [

@@ -4,7 +4,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DiagnosticsError } from '../../src/diagnostics.js';
+import { DiagnosticsError } from '../../src/core/diagnostics.js';
 import {
   CloudlabManifest,
   DEFAULT_DISK_IMAGE,

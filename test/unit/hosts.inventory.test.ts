@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DiagnosticsError } from '../../src/diagnostics.js';
+import { DiagnosticsError } from '../../src/core/diagnostics.js';
 import { HostNicFacts, nicFactsFromIpAddr, normalizeMac, parseIpJson } from '../../src/providers/hosts/facts.js';
 import {
   DEFAULT_TUNING,

@@ -2,9 +2,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { kernelArgv } from '../../src/argv.js';
-import { btfChoice, configMissing, guestKernelConfig, is58, makefileVersion, sourceKind } from '../../src/kernelbuild.js';
-import { projectRoot } from '../../src/paths.js';
+import { kernelArgv } from '../../src/core/argv.js';
+import { btfChoice, configMissing, guestKernelConfig, is58, makefileVersion, sourceKind } from '../../src/images/kernelbuild.js';
+import { projectRoot } from '../../src/edges/paths.js';
 
 describe('kernel build', () => {
   it('BTF only with a pahole that writes what 5.8 reads', () => {

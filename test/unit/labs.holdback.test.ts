@@ -13,7 +13,7 @@ import { CoursePaths, newRecord } from '../../src/course/evidence.js';
 import { saveRecord } from '../../src/course/gather.js';
 import { heldNote, holdExplanation, holdingLab, holdsBack, releaseExplanations } from '../../src/course/holdback.js';
 import { findLab } from '../../src/course/registry.js';
-import { RunPaths } from '../../src/paths.js';
+import { RunPaths } from '../../src/edges/paths.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'el-holdback-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

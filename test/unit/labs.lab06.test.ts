@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { Evidence } from '../../src/course/evidence.js';
 import { checkLab06, lab06Dump, lab06Facts, LAB06_FILES } from '../../src/course/lab06.js';
 import { boundaryLine, startHow } from '../../src/course/logs.js';
-import { restartLine } from '../../src/replicaStatus.js';
-import { logTimePrefix } from '../../src/logline.js';
+import { restartLine } from '../../src/core/replicaStatus.js';
+import { logTimePrefix } from '../../src/core/logline.js';
 
 const at = (s: number) => new Date(1796646000_000 + s * 1000);
 const L = (s: number, node: string, text: string, level = 'info') => `${logTimePrefix(at(s))} ${node} ${level}: ${text}`;

@@ -1,6 +1,6 @@
 /**
  * The real replica binary's log lines (native/src/util.c, el_log) parse with
- * src/logline.ts, the one parser every reader of replica logs uses. Runs the
+ * src/core/logline.ts, the one parser every reader of replica logs uses. Runs the
  * replica on loopback (no root): it logs "ready", then its exit line on SIGTERM.
  */
 import { execa } from 'execa';
@@ -8,8 +8,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { nativeBinaries } from '../../src/build.js';
-import { exitStats, logLines } from '../../src/logline.js';
+import { nativeBinaries } from '../../src/edges/build.js';
+import { exitStats, logLines } from '../../src/core/logline.js';
 import { lastNormalView, runSegments } from '../../src/course/logs.js';
 import { waitFor } from '../netns.helpers.js';
 

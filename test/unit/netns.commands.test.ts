@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LabPaths } from '../../src/paths.js';
-import { NO_FACTS, planFromInputs } from '../../src/plan.js';
-import { QuietProgress } from '../../src/progress.js';
+import { LabPaths } from '../../src/edges/paths.js';
+import { NO_FACTS, planFromInputs } from '../../src/core/plan.js';
+import { QuietProgress } from '../../src/edges/progress.js';
 import { labNamespaceRegex, NetnsProvider, parseAttachedBpf, parseNetnsList } from '../../src/providers/netns.js';
-import { RecordingRunner } from '../../src/runner.js';
+import { RecordingRunner } from '../../src/edges/runner.js';
 import { formatStatusTable } from '../../src/commands/status.js';
 
 const home = mkdtempSync(join(tmpdir(), 'el-unit-'));

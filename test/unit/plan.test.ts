@@ -1,8 +1,8 @@
 /** spec -> plan: determinism, uniqueness, provider choice, names that fit the kernel's limits. */
 import { describe, expect, it } from 'vitest';
-import { HostFacts, NO_FACTS, planFromInputs, planLab, nodeMac } from '../../src/plan.js';
-import { planJson } from '../../src/render.js';
-import { normalizeSpec, SpecInput } from '../../src/spec.js';
+import { HostFacts, NO_FACTS, planFromInputs, planLab, nodeMac } from '../../src/core/plan.js';
+import { planJson } from '../../src/core/render.js';
+import { normalizeSpec, SpecInput } from '../../src/core/spec.js';
 
 function plan(input: SpecInput, facts: HostFacts = NO_FACTS) {
   return planFromInputs([input], facts);

@@ -5,9 +5,9 @@
  * rules (what it could not check; an ack held to the op its reply named).
  */
 import { describe, expect, it } from 'vitest';
-import { incarnationDumpLog, replicaArgv, restartArgv } from '../../src/argv.js';
-import { describeReplicaStatus, normalAfter, replicaStatusFromLog, restartLine } from '../../src/replicaStatus.js';
-import { logTimeFields } from '../../src/logline.js';
+import { incarnationDumpLog, replicaArgv, restartArgv } from '../../src/core/argv.js';
+import { describeReplicaStatus, normalAfter, replicaStatusFromLog, restartLine } from '../../src/core/replicaStatus.js';
+import { logTimeFields } from '../../src/core/logline.js';
 import { SCHEDULE_KINDS, faultyInterval, killRestartSchedule, maxFaulty, randomSchedule, RECOVERY_ALLOWANCE_MS } from '../../src/bench/nemesisSchedule.js';
 import { parseNemesisEntry } from '../../src/bench/nemesis.js';
 import { RSS_GROWTH_MIN_KB, parseRssSample, rssSampleScript, rssVerdict } from '../../src/bench/rss.js';

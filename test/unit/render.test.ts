@@ -2,9 +2,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NO_FACTS, planFromInputs } from '../../src/plan.js';
-import { peerTable, planJson, replicaConfig } from '../../src/render.js';
-import { parseSpecText } from '../../src/spec.js';
+import { NO_FACTS, planFromInputs } from '../../src/core/plan.js';
+import { peerTable, planJson, replicaConfig } from '../../src/core/render.js';
+import { parseSpecText } from '../../src/core/spec.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';

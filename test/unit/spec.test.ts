@@ -1,8 +1,8 @@
 /** Every spec and plan diagnostic, with its code and subject; and that all problems come at once. */
 import { describe, expect, it } from 'vitest';
-import { DiagnosticsError } from '../../src/diagnostics.js';
-import { HostFacts, NO_FACTS, planLab } from '../../src/plan.js';
-import { LabSpec, normalizeSpec, parseSpecText, SpecInput } from '../../src/spec.js';
+import { DiagnosticsError } from '../../src/core/diagnostics.js';
+import { HostFacts, NO_FACTS, planLab } from '../../src/core/plan.js';
+import { LabSpec, normalizeSpec, parseSpecText, SpecInput } from '../../src/core/spec.js';
 
 function specCodes(...inputs: SpecInput[]): string[] {
   return normalizeSpec(...inputs).diagnostics.map((d) => d.code);

@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LabError } from '../../src/diagnostics.js';
-import { LabPaths } from '../../src/paths.js';
-import { NO_FACTS, planFromInputs } from '../../src/plan.js';
-import { PlainProgress, SpinnerProgress, makeProgress } from '../../src/progress.js';
-import { probeHostFacts } from '../../src/probe.js';
-import { listLabs, loadPlan, loadProcessRecords, loadState, newState, removeLabState, saveLabFiles, saveProcessRecord, saveState } from '../../src/state.js';
+import { LabError } from '../../src/core/diagnostics.js';
+import { LabPaths } from '../../src/edges/paths.js';
+import { NO_FACTS, planFromInputs } from '../../src/core/plan.js';
+import { PlainProgress, SpinnerProgress, makeProgress } from '../../src/edges/progress.js';
+import { probeHostFacts } from '../../src/edges/probe.js';
+import { listLabs, loadPlan, loadProcessRecords, loadState, newState, removeLabState, saveLabFiles, saveProcessRecord, saveState } from '../../src/edges/state.js';
 
 const home = mkdtempSync(join(tmpdir(), 'el-state-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));

@@ -15,12 +15,12 @@ import { Bench } from '../../src/bench/trial.js';
 import { LoggingRunner } from '../../src/bench/store.js';
 import { parseNemesisEntry, NemesisSpec } from '../../src/bench/nemesis.js';
 import { ArmName, BenchOptions, Trial } from '../../src/bench/types.js';
-import { LabPaths, RunPaths } from '../../src/paths.js';
-import { NO_FACTS, Plan, PlanNode, planFromInputs } from '../../src/plan.js';
-import { QuietProgress } from '../../src/progress.js';
+import { LabPaths, RunPaths } from '../../src/edges/paths.js';
+import { NO_FACTS, Plan, PlanNode, planFromInputs } from '../../src/core/plan.js';
+import { QuietProgress } from '../../src/edges/progress.js';
 import { openLab } from '../../src/providers/lab.js';
 import type { NodeFaults, ProcessRecord, Provider, ProviderContext } from '../../src/providers/provider.js';
-import { RecordingRunner, RunResult } from '../../src/runner.js';
+import { RecordingRunner, RunResult } from '../../src/edges/runner.js';
 
 const home = mkdtempSync(join(tmpdir(), 'el-unit-trial-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
@@ -36,7 +36,7 @@ interface Op {
   node: string;
 }
 
-/** What an exec is, by its argv (src/argv.ts builds them). */
+/** What an exec is, by its argv (src/core/argv.ts builds them). */
 function kindOf(argv: string[]): string {
   if (argv.some((a) => a.endsWith('el-loader')) && argv.includes('attach')) return 'attach';
   if (argv.some((a) => a.endsWith('el-loader')) && argv.includes('detach')) return 'detach';

@@ -10,7 +10,7 @@ import { schedule } from '../../src/bench/schedule.js';
 import { summarize } from '../../src/bench/stats.js';
 import { summaryTable } from '../../src/bench/report.js';
 import { TrialRecord } from '../../src/bench/types.js';
-import { planFromInputs } from '../../src/plan.js';
+import { planFromInputs } from '../../src/core/plan.js';
 import { upstreamLoad } from '../../src/upstream/bench.js';
 import { thirdPartyDir } from '../helpers/thirdParty.js';
 

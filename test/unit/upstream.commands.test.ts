@@ -1,6 +1,6 @@
 /** src/upstream/commands.ts: the argv of every upstream build and process (pure). */
 import { describe, expect, it } from 'vitest';
-import { ALL_FAST_PATHS } from '../../src/bpf.js';
+import { ALL_FAST_PATHS } from '../../src/lab/bpf.js';
 import { clientArgv, fastPathDefines, kernBuildArgv, loaderArgv, replicaArgv, staleStateArgvs, userSpaceBuildArgv } from '../../src/upstream/commands.js';
 
 const NONE = { broadcast: false, quorum: false, reply: false };

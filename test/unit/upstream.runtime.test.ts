@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { planLab } from '../../src/plan.js';
-import { normalizeSpec } from '../../src/spec.js';
+import { planLab } from '../../src/core/plan.js';
+import { normalizeSpec } from '../../src/core/spec.js';
 import { parseUpstreamClient } from '../../src/upstream/client.js';
 import { STALL_RESENDS, explainUpstreamCrash, explainUpstreamStall } from '../../src/upstream/explain.js';
 import { nodeMountScript } from '../../src/upstream/nodes.js';

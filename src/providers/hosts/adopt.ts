@@ -3,10 +3,10 @@
  * address, MAC, NIC and port come from the inventory and from the machines'
  * own reports (hostFactsToNodes), never from plan.ts's arithmetic. Pure.
  */
-import { Diagnostic } from '../../diagnostics.js';
-import { formatCidr, formatIpv4, maskOf, parseCidr } from '../../ipv4.js';
-import { NodeRole, Plan, nodePort } from '../../plan.js';
-import { MAX_XDP_MTU, MIN_MTU } from '../../spec.js';
+import { Diagnostic } from '../../core/diagnostics.js';
+import { formatCidr, formatIpv4, maskOf, parseCidr } from '../../core/ipv4.js';
+import { NodeRole, Plan, nodePort } from '../../core/plan.js';
+import { MAX_XDP_MTU, MIN_MTU } from '../../core/spec.js';
 import { HostNicFacts, isUnicastMac, normalizeMac } from './facts.js';
 import { checkLabIp, Collector, isInt } from './inventoryFields.js';
 import { Inventory, SshTarget } from './inventoryShape.js';

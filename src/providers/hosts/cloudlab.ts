@@ -14,8 +14,8 @@
  * (ns http://www.protogeni.net/resources/rspec/ext/emulab/1); `<link client_id>`
  * lists its `<interface_ref client_id/>`. MACs come as 12 hex digits without colons.
  */
-import { Diagnostic, DiagnosticsError } from '../../diagnostics.js';
-import { parseIpv4 } from '../../ipv4.js';
+import { Diagnostic, DiagnosticsError } from '../../core/diagnostics.js';
+import { parseIpv4 } from '../../core/ipv4.js';
 import { normalizeMac } from './facts.js';
 import { Inventory, InventoryInput, InventoryNodeInput, validateInventory } from './inventory.js';
 import { childOf, childrenOf, parseXml, XmlElement, XmlError, XmlParse } from './xml.js';

@@ -13,8 +13,8 @@
  * on links (geni/rspec/emulab/emuext.py), then `printRequestRSpec(request)`.
  *
  */
-import { Diagnostic, DiagnosticsError } from '../../diagnostics.js';
-import { MAX_CLIENTS, MAX_REPLICAS, MIN_REPLICAS } from '../../spec.js';
+import { Diagnostic, DiagnosticsError } from '../../core/diagnostics.js';
+import { MAX_CLIENTS, MAX_REPLICAS, MIN_REPLICAS } from '../../core/spec.js';
 
 export const DEFAULT_HARDWARE_TYPE = 'xl170';
 /** The image upstream Electrode started from (its README). */

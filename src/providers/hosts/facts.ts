@@ -3,8 +3,8 @@
  * The hosts provider runs the commands over SSH; these functions only read
  * their output: `ip -j addr show` for the lab NIC's name, MAC, MTU and IPv4.
  */
-import { Diagnostic } from '../../diagnostics.js';
-import { parseCidr, parseIpv4 } from '../../ipv4.js';
+import { Diagnostic } from '../../core/diagnostics.js';
+import { parseCidr, parseIpv4 } from '../../core/ipv4.js';
 
 /** `aa:bb:cc:dd:ee:ff`, `AA-BB-CC-DD-EE-FF` or `aabbccddeeff` (RSpec manifests) -> lower-case colon form; undefined if not a MAC. */
 export function normalizeMac(text: string): string | undefined {

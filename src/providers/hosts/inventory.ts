@@ -9,10 +9,10 @@
  * preflight, see facts.ts) and checks it against what the inventory stated.
  */
 import { parse as parseYaml } from 'yaml';
-import { Diagnostic, DiagnosticsError } from '../../diagnostics.js';
-import { formatCidr, parseCidr } from '../../ipv4.js';
-import { NodeRole, lastNodePort } from '../../plan.js';
-import { DEFAULT_SPEC, MAX_CLIENTS, MAX_REPLICAS, MIN_REPLICAS } from '../../spec.js';
+import { Diagnostic, DiagnosticsError } from '../../core/diagnostics.js';
+import { formatCidr, parseCidr } from '../../core/ipv4.js';
+import { NodeRole, lastNodePort } from '../../core/plan.js';
+import { DEFAULT_SPEC, MAX_CLIENTS, MAX_REPLICAS, MIN_REPLICAS } from '../../core/spec.js';
 import { isIfname } from './facts.js';
 import { DEFAULT_SSH_PORT, DEFAULT_SSH_USER, Inventory, InventoryInput, InventoryNode, SshTarget } from './inventoryShape.js';
 import {

@@ -4,9 +4,9 @@
  * diagnostic with a stable code, the field's path and a hint to a Collector
  * and returning the value only when it is good. Pure.
  */
-import { Diagnostic } from '../../diagnostics.js';
-import { maskOf } from '../../ipv4.js';
-import { MAX_XDP_MTU, MIN_MTU } from '../../spec.js';
+import { Diagnostic } from '../../core/diagnostics.js';
+import { maskOf } from '../../core/ipv4.js';
+import { MAX_XDP_MTU, MIN_MTU } from '../../core/spec.js';
 import { isUnicastMac, normalizeMac, parseHostCidr } from './facts.js';
 import { DEFAULT_SSH_PORT, DEFAULT_TUNING, SshHop, TuningSettings } from './inventoryShape.js';
 

@@ -3,7 +3,7 @@
  * trusted) and what validation makes of it (defaults filled, every field
  * checked). Types and defaults only.
  */
-import { NodeRole } from '../../plan.js';
+import { NodeRole } from '../../core/plan.js';
 
 /** `[user@]host[:port]` (like `ssh -J`) or a mapping. */
 export type JumpHostInput = string | { host?: string; port?: number; user?: string };

@@ -4,9 +4,9 @@
  * what it is.
  */
 import { readFileSync } from 'node:fs';
-import { Diagnostic, DiagnosticsError } from '../../diagnostics.js';
-import { Plan, PlanNode } from '../../plan.js';
-import { SshSession, sudoCommand } from '../../ssh.js';
+import { Diagnostic, DiagnosticsError } from '../../core/diagnostics.js';
+import { Plan, PlanNode } from '../../core/plan.js';
+import { SshSession, sudoCommand } from '../../edges/ssh.js';
 import { inventoryFromCloudlabManifest } from './cloudlab.js';
 import { HostNicFacts, nicFactsFromIpAddr } from './facts.js';
 import { Inventory, inventoryFromText } from './inventory.js';

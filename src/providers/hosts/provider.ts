@@ -9,20 +9,20 @@
  *
  * Layout on each machine mirrors this host: binaries and the lab's files sit
  * at the same absolute paths (as in the VMs), so the command lines of
- * src/argv.ts run unchanged.
+ * src/core/argv.ts run unchanged.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { loaderArgv } from '../../argv.js';
-import { hostArtifacts, loaderPath } from '../../build.js';
-import { Diagnostic, DiagnosticsError, LabError } from '../../diagnostics.js';
-import { LabPaths } from '../../paths.js';
-import { Plan, PlanNode, replicas } from '../../plan.js';
-import { RunOptions, RunResult, shellQuote } from '../../runner.js';
-import { SshSession, sudoCommand } from '../../ssh.js';
-import { loadProcessRecords, loadResources, loadState, removeProcessRecord, saveProcessRecord, saveResources } from '../../state.js';
+import { loaderArgv } from '../../core/argv.js';
+import { hostArtifacts, loaderPath } from '../../edges/build.js';
+import { Diagnostic, DiagnosticsError, LabError } from '../../core/diagnostics.js';
+import { LabPaths } from '../../edges/paths.js';
+import { Plan, PlanNode, replicas } from '../../core/plan.js';
+import { RunOptions, RunResult, shellQuote } from '../../edges/runner.js';
+import { SshSession, sudoCommand } from '../../edges/ssh.js';
+import { loadProcessRecords, loadResources, loadState, removeProcessRecord, saveProcessRecord, saveResources } from '../../edges/state.js';
 import { collectRemote, coresPatternScript, remoteAlive, remoteCopyOut, remoteFindCore, remoteSignal, remoteSpawn, remoteStop, remoteUdpBound } from '../remote.js';
 import { attachedBpfOn, nodeStatus } from '../status.js';
 import { AdoptAbility, CoresAbility, FaultAbility, FoundCore, KernelDrift, KernelPinAbility, Netem, NodeFaults, NodeStatus, ProcessRecord, Provider, ProviderContext, netemArgs } from '../provider.js';

@@ -20,7 +20,7 @@
  * `tx-aggr-time-usecs\tn/a`, without the colon). `ethtool -l` prints n/a
  * (netlink) or 0 (ioctl) for channel kinds a driver lacks.
  */
-import { Diagnostic } from '../../diagnostics.js';
+import { Diagnostic } from '../../core/diagnostics.js';
 import { parseIpJson } from './facts.js';
 import { Inventory, TuningSettings } from './inventory.js';
 import { ChannelCounts, irqbalanceRunning, nicIrqs, parseAffinityDump, parseEthtoolChannels, parseEthtoolCoalesce, parseMsiIrqs, parseProcInterrupts, readAffinityArgv, sameCpus } from './tuningFacts.js';

@@ -4,12 +4,18 @@
  * stay readable). A spinner with stdout piped (`| tee`) would redraw on the
  * terminal out of step with the results going through the pipe. Everything
  * goes to stderr so stdout stays machine-readable (--json); plain lines go
- * through the ordered channel of src/output.ts, so each one is out before
+ * through the ordered channel of src/edges/output.ts, so each one is out before
  * anything written after it, on either stream.
  */
 import ora from 'ora';
 import { writeErr } from './output.js';
-import { Progress } from './providers/provider.js';
+
+/** Progress reporting for long steps (ora in a terminal, plain lines otherwise). */
+export interface Progress {
+  step<T>(title: string, fn: () => Promise<T>): Promise<T>;
+  info(line: string): void;
+  warn(line: string): void;
+}
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;

@@ -5,12 +5,12 @@
  * index, interface (netns: name; VMs: MAC) and pin folder from the plan.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { LabError } from './diagnostics.js';
-import { loaderPath } from './build.js';
-import { Plan, PlanNode } from './plan.js';
-import { RunResult } from './runner.js';
-import type { OpenLab } from './providers/lab.js';
-import { loaderArgv } from './argv.js';
+import { LabError } from '../core/diagnostics.js';
+import { loaderPath } from '../edges/build.js';
+import { Plan, PlanNode } from '../core/plan.js';
+import { RunResult } from '../edges/runner.js';
+import type { OpenLab } from '../providers/lab.js';
+import { loaderArgv } from '../core/argv.js';
 
 export type XdpMode = 'native' | 'generic' | 'auto';
 export const XDP_MODES: readonly XdpMode[] = ['native', 'generic', 'auto'];
@@ -48,7 +48,7 @@ export function nodeFiles(_plan: Plan, peerTableFile: string): NodeFiles {
   return { loader: loaderPath(), peers: peerTableFile };
 }
 
-/** bpf/build/el-loader of this checkout (src/build.ts knows every build path). */
+/** bpf/build/el-loader of this checkout (src/edges/build.ts knows every build path). */
 export { loaderPath };
 
 /** el-loader attach for one node (its NIC as the provider names it: LabNode.nicArgs). */

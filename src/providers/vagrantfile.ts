@@ -6,8 +6,8 @@
 import Handlebars from 'handlebars';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Plan } from './plan.js';
-import { projectRoot } from './paths.js';
+import { Plan } from '../core/plan.js';
+import { projectRoot } from '../edges/paths.js';
 
 export interface VagrantfileView {
   lab: string;

@@ -9,10 +9,10 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
-import { LabError } from './diagnostics.js';
+import { LabError } from '../core/diagnostics.js';
 import { RunPaths } from './paths.js';
 import { Runner } from './runner.js';
-import { gdbArgv } from './argv.js';
+import { gdbArgv } from '../core/argv.js';
 import { procStartTime, processAlive } from './proc.js';
 
 /** What a crash folder says about one crash (results.json keeps one per crash). */

@@ -5,8 +5,8 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { Diagnostic } from './diagnostics.js';
-import { HostFacts } from './plan.js';
+import { Diagnostic } from '../core/diagnostics.js';
+import { HostFacts } from '../core/plan.js';
 import { listLabs } from './state.js';
 
 /** A tool a provider needs and the Debian package that ships it. */

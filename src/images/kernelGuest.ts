@@ -6,8 +6,8 @@
  * text in, report and problems out.
  */
 import { basename } from 'node:path';
-import { loaderArgv } from './argv.js';
-import { shellQuote } from './runner.js';
+import { loaderArgv } from '../core/argv.js';
+import { shellQuote } from '../edges/runner.js';
 
 /** Where the guest's initramfs has the loader. */
 export const GUEST_LOADER = '/el/el-loader';

@@ -7,8 +7,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { LabError } from './diagnostics.js';
-import { projectRoot } from './paths.js';
+import { LabError } from '../core/diagnostics.js';
+import { projectRoot } from '../edges/paths.js';
 
 export interface BoxRecipe {
   /** Recipe name, e.g. debian12. */

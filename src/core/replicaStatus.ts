@@ -1,6 +1,6 @@
 /**
  * A replica's protocol status, read from its own log (native/src/vr.c's
- * lines, parsed through src/logline.ts): the last of `view V normal` (normal
+ * lines, parsed through src/core/logline.ts): the last of `view V normal` (normal
  * in V), `view change: view A -> B` (view change to B) and `recovering...`
  * (recovering, VR Revisited 4.3) since the last start or restart line
  * electrode-lab wrote. Whether the process still runs is the caller's fact

@@ -4,7 +4,7 @@
  * is decided here and nowhere else. No exec, fs or os calls: host facts come
  * in from probe.ts.
  */
-import { PROVIDER_TRAITS, defaultProvider } from './providers/names.js';
+import { PROVIDER_TRAITS, defaultProvider } from '../providers/names.js';
 import { Diagnostic, DiagnosticsError } from './diagnostics.js';
 import { cidrSize, cidrsOverlap, formatCidr, formatIpv4, maskOf, parseCidr, Cidr } from './ipv4.js';
 import { LabSpec, ProviderName, SpecInput, normalizeSpec } from './spec.js';

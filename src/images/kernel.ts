@@ -9,8 +9,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LabError } from './diagnostics.js';
-import { projectRoot } from './paths.js';
+import { LabError } from '../core/diagnostics.js';
+import { projectRoot } from '../edges/paths.js';
 
 export interface KernelPin {
   /** `uname -r` after boot. */

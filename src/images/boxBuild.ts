@@ -5,11 +5,11 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BoxMeta, BoxRecipe, boxCacheDir, builtBoxFile, cachedBoxMeta, ownKernelImage, recipeDir } from './boxes.js';
-import { LabError } from './diagnostics.js';
+import { LabError } from '../core/diagnostics.js';
 import { defaultLockFile, kernelInstallScript, kernelMirror, kernelPin, resolveChecksums } from './kernel.js';
 import { bzImageRelease } from './kernelcheck.js';
-import { Progress } from './providers/provider.js';
-import { Runner } from './runner.js';
+import { Progress } from '../edges/progress.js';
+import { Runner } from '../edges/runner.js';
 
 export interface BoxBuildOptions {
   rebuild?: boolean;

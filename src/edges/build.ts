@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { LabError } from './diagnostics.js';
+import { LabError } from '../core/diagnostics.js';
 import { projectRoot } from './paths.js';
 import type { Runner } from './runner.js';
 

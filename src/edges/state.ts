@@ -5,11 +5,11 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { LabError } from './diagnostics.js';
+import { LabError } from '../core/diagnostics.js';
 import { LabPaths } from './paths.js';
-import { Plan, PLAN_SCHEMA } from './plan.js';
-import { planJson, peerTable, replicaConfig } from './render.js';
-import { ProviderName } from './spec.js';
+import { Plan, PLAN_SCHEMA } from '../core/plan.js';
+import { planJson, peerTable, replicaConfig } from '../core/render.js';
+import { ProviderName } from '../core/spec.js';
 import { writeAtomic } from './files.js';
 
 /** A process the lab started on a node, as saved in its pid file. */

@@ -23,13 +23,13 @@
 import { accessSync, chmodSync, closeSync, constants, copyFileSync, openSync, readSync, statSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { Diagnostic, LabError } from './diagnostics.js';
-import { projectRoot } from './paths.js';
-import { bpfBuildDir, bpfObject, loaderPath, probePath } from './build.js';
-import { planFromInputs, replicas } from './plan.js';
-import { kvmUsable, missingTools, Tool, which } from './probe.js';
-import { peerTable } from './render.js';
-import { Runner } from './runner.js';
+import { Diagnostic, LabError } from '../core/diagnostics.js';
+import { projectRoot } from '../edges/paths.js';
+import { bpfBuildDir, bpfObject, loaderPath, probePath } from '../edges/build.js';
+import { planFromInputs, replicas } from '../core/plan.js';
+import { kvmUsable, missingTools, Tool, which } from '../edges/probe.js';
+import { peerTable } from '../core/render.js';
+import { Runner } from '../edges/runner.js';
 import { checkKernelFeatures, ConfigCheck, configCandidates, GUEST_MODULES, parseKernelConfig } from './kernelConfig.js';
 import { COUNTER_CHECKS, GuestReport, guestInit, parseGuestConsole, reportProblems } from './kernelGuest.js';
 

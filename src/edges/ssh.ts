@@ -6,7 +6,7 @@
  */
 import { createWriteStream, readFileSync, WriteStream } from 'node:fs';
 import { Client, ClientChannel, SFTPWrapper } from 'ssh2';
-import { LabError } from './diagnostics.js';
+import { LabError } from '../core/diagnostics.js';
 import { RunResult, shellQuote } from './runner.js';
 import { writeErr, writeOut } from './output.js';
 

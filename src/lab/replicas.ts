@@ -4,13 +4,13 @@
  * never sleeps: a process counts as started when it is alive and its UDP
  * port is bound; a lab as ready when one request commits end to end.
  */
-import { probeArgv } from './argv.js';
-import { PlanNode } from './plan.js';
-import { LabNode, OpenLab } from './providers/lab.js';
-import { until } from './proc.js';
-import { restartLine } from './replicaStatus.js';
-import { RunResult } from './runner.js';
-import { saveProcessRecord, type ProcessRecord } from './state.js';
+import { probeArgv } from '../core/argv.js';
+import { PlanNode } from '../core/plan.js';
+import { LabNode, OpenLab } from '../providers/lab.js';
+import { until } from '../edges/proc.js';
+import { restartLine } from '../core/replicaStatus.js';
+import { RunResult } from '../edges/runner.js';
+import { saveProcessRecord, type ProcessRecord } from '../edges/state.js';
 
 export interface Started {
   node: PlanNode;
@@ -19,7 +19,7 @@ export interface Started {
   binary: string;
 }
 
-/** Starts one process per node: `argvFor` builds each command line (src/argv.ts). */
+/** Starts one process per node: `argvFor` builds each command line (src/core/argv.ts). */
 export async function startOn(lab: OpenLab, nodes: LabNode[], name: string, binary: string, argvFor: (node: PlanNode) => string[]): Promise<Started[]> {
   const out: Started[] = [];
   for (const n of nodes) out.push({ node: n.spec, binary, rec: await n.spawn(name, argvFor(n.spec)) });

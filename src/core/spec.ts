@@ -6,7 +6,7 @@
 import { parse as parseYaml } from 'yaml';
 import { Diagnostic, DiagnosticsError } from './diagnostics.js';
 
-import { PROVIDER_NAMES, ProviderName } from './providers/names.js';
+import { PROVIDER_NAMES, ProviderName } from '../providers/names.js';
 
 export { PROVIDER_NAMES };
 export type { ProviderName };

@@ -4,7 +4,7 @@
  * not at all), and where its config file may be. Pure.
  */
 import { basename, dirname, join } from 'node:path';
-import { Diagnostic } from './diagnostics.js';
+import { Diagnostic } from '../core/diagnostics.js';
 
 /** Modules the check needs when the kernel has them as modules (built-in is fine too). */
 export const GUEST_MODULES = ['kernel/drivers/net/veth.ko', 'kernel/net/sched/sch_ingress.ko', 'kernel/net/sched/cls_bpf.ko'];
