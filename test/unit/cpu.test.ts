@@ -7,7 +7,7 @@ import { paperComparison, renderReport, summaryTable } from '../../src/bench/rep
 import { schedule } from '../../src/bench/schedule.js';
 import { summarize } from '../../src/bench/stats.js';
 import { ResultsFile, TrialRecord } from '../../src/bench/types.js';
-import { OPTS, rec } from '../bench.fixtures.js';
+import { OPTS, rec } from '../helpers/bench.fixtures.js';
 
 const sample = (stat: number[], procs: [number, number, number][], ksoft = 0) =>
   ['clk 100', 'cpus 2', `cpu  ${stat.join(' ')} 0 0`, ...procs.map(([pid, ns, csw]) => `pid ${pid} ${ns} 5 7 ${csw} 1`), `ksoftirqd ${ksoft}`, ''].join('\n');

@@ -8,7 +8,7 @@ import { forgeArgv } from '../../src/core/argv.js';
 import { FORGE_DROP_COUNTERS, FORGE_LIES, forgeDrops, highestView, parseForgeOutput, parseNemesisEntry } from '../../src/bench/nemesis.js';
 import { renderReport } from '../../src/bench/report.js';
 import type { ResultsFile } from '../../src/bench/types.js';
-import { OPTS, rec } from '../bench.fixtures.js';
+import { OPTS, rec } from '../helpers/bench.fixtures.js';
 
 describe('forge nemesis', () => {
   it('parses forge and forge:PPS; refuses a rate out of range, naming the form', () => {

@@ -18,7 +18,7 @@ import { findLab } from '../../src/course/registry.js';
 import { resetLab, unreapedNote } from '../../src/course/reset.js';
 import { ExecaRunner } from '../../src/edges/runner.js';
 import { saveProcessRecord } from '../../src/edges/state.js';
-import { waitFor } from '../netns.helpers.js';
+import { waitFor } from '../helpers/netns.helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'el-reset-'));
 const parents: ResultPromise[] = [];

@@ -91,6 +91,13 @@ describe('layout', () => {
     expect(r.stdout).toMatch(/Processed \d{2,} files/);
   }, 60_000);
 
+  it('every test file sits in the tier folder that says what it needs (test/README.md)', () => {
+    const tiers = new Set(['unit', 'process', 'root', 'vm']);
+    const misplaced = files(join(ROOT, 'test')).filter((f) => f.endsWith('.test.ts')).map((f) => relative(join(ROOT, 'test'), f)).filter((f) => !tiers.has(f.split('/')[0]!) || f.split('/').length !== 2);
+    expect(misplaced).toEqual([]);
+    expect(readFileSync(join(ROOT, 'test', 'README.md'), 'utf8')).toMatch(/`process\/`[\s\S]*`root\/`[\s\S]*`vm\/`/);
+  });
+
   it('no src file above 400 lines but those named with their reason', () => {
     const long = files(join(ROOT, 'src')).filter((f) => f.endsWith('.ts')).map((f) => [relative(ROOT, f), readFileSync(f, 'utf8').split('\n').length] as const).filter(([, n]) => n > 400);
     expect(long.map(([f]) => f).filter((f) => !TOO_LONG_YET[f])).toEqual([]);

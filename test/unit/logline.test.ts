@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { nativeBinaries } from '../../src/edges/build.js';
 import { exitStats, logLines } from '../../src/core/logline.js';
 import { lastNormalView, runSegments } from '../../src/course/logs.js';
-import { waitFor } from '../netns.helpers.js';
+import { waitFor } from '../helpers/netns.helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'el-logline-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

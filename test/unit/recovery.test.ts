@@ -15,7 +15,7 @@ import { NOT_CHECKED_CELL, UNKNOWN_CELL, analyzeTrial, parseAcks, safetyCell, sa
 import { benchOptionsFrom } from '../../src/commands/bench.js';
 import { renderChart } from '../../src/bench/chart.js';
 import { summarize } from '../../src/bench/stats.js';
-import { OPTS, rec } from '../bench.fixtures.js';
+import { OPTS, rec } from '../helpers/bench.fixtures.js';
 
 /** One replica log line as el_log writes it (epoch, UTC time, tag, level). */
 const L = (t: number, text: string, level = 'info') => `${logTimeFields(t)} replica1 ${level}: ${text}\n`;

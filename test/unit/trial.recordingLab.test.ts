@@ -4,7 +4,7 @@
  * so nothing runs. It answers like a healthy lab (el-loader attach JSON, a
  * committing probe, a client result line) and records every operation the
  * trial asks of the lab, in order. The same trial on a real netns lab is
- * test/bench.netns.test.ts; this one says what happens when, and that a
+ * test/root/bench.netns.test.ts; this one says what happens when, and that a
  * failure in the middle still stops what was started.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
