@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -54,12 +55,18 @@ struct thread_state {
 	uint64_t *acked_op;     /* the op number each reply named (--ack-log's third column) */
 	size_t nacked_op, cap_acked_op;
 	uint64_t reply_op;      /* of the request just acknowledged */
+	uint32_t *tl;           /* measured completions per TL_BUCKET_MS since the warm-up ended */
+	size_t ntl, cap_tl;
 	uint64_t completed, errors, timeouts, issued, warmup_done;
 	char err[256];
 	/* --history: this thread's lines, written out in whole lines */
 	char *hbuf;
 	size_t hlen, hcap;
 };
+
+/* The completion timeline's step: the bench finds the window every client
+ * node of a trial measured in (src/bench/clients.ts) from these. */
+#define TL_BUCKET_MS 100
 
 static struct copts O;
 static struct el_cluster CL;
@@ -262,6 +269,23 @@ static int call(struct thread_state *t, int s, const uint8_t *req, size_t len, u
 	}
 }
 
+static void timeline_add(struct thread_state *t, double end)
+{
+	double since = end - T_MEASURE;
+	size_t b = since > 0 ? (size_t)(since * 1000.0 / TL_BUCKET_MS) : 0;
+	if (b >= t->cap_tl) {
+		size_t cap = t->cap_tl ? t->cap_tl : 64;
+		while (cap <= b)
+			cap *= 2;
+		t->tl = el_xrealloc(t->tl, cap * sizeof(*t->tl));
+		memset(t->tl + t->cap_tl, 0, (cap - t->cap_tl) * sizeof(*t->tl));
+		t->cap_tl = cap;
+	}
+	t->tl[b]++;
+	if (b + 1 > t->ntl)
+		t->ntl = b + 1;
+}
+
 static void record_ack(struct thread_state *t, uint64_t rid, double start, int measured)
 {
 	double end = el_now_s();
@@ -273,6 +297,7 @@ static void record_ack(struct thread_state *t, uint64_t rid, double start, int m
 		double us = (end - start) * 1e6;
 		push_u32(&t->lat, &t->nlat, &t->cap_lat, us > 4e9 ? UINT32_MAX : (uint32_t)us);
 		t->completed++;
+		timeline_add(t, end);
 	}
 }
 
@@ -463,6 +488,8 @@ struct totals {
 	uint64_t completed, errors, timeouts, issued, warmup_done;
 	uint32_t *lat; /* sorted */
 	size_t nlat;
+	uint64_t *tl;  /* the threads' timelines added up */
+	size_t ntl;
 	double sum_us;
 };
 
@@ -476,6 +503,8 @@ static struct totals add_up(const struct thread_state *ts)
 		tot.issued += ts[i].issued;
 		tot.nlat += ts[i].nlat;
 		tot.warmup_done += ts[i].warmup_done;
+		if (ts[i].ntl > tot.ntl)
+			tot.ntl = ts[i].ntl;
 		if (ts[i].err[0])
 			fprintf(stderr, "client: thread %u: %s\n", i, ts[i].err);
 	}
@@ -487,6 +516,10 @@ static struct totals add_up(const struct thread_state *ts)
 			tot.sum_us += ts[i].lat[j];
 		}
 	qsort(tot.lat, tot.nlat, sizeof(*tot.lat), cmp_u32);
+	tot.tl = el_xcalloc(tot.ntl ? tot.ntl : 1, sizeof(*tot.tl));
+	for (uint32_t i = 0; i < O.threads; i++)
+		for (size_t j = 0; j < ts[i].ntl; j++)
+			tot.tl[j] += ts[i].tl[j];
 	return tot;
 }
 
@@ -518,6 +551,53 @@ static uint64_t write_logs(const struct thread_state *ts)
 }
 
 /* The specpaxos-style lines, then the one JSON line the bench reads. */
+/* Where the measured window lies on this node's clocks (the monotonic one
+ * is shared by every process of one kernel: netns labs), and the timeline
+ * of completions in it, for the bench's common window over client nodes. */
+static void print_window(const struct totals *tot, double measured)
+{
+	struct timespec real;
+	clock_gettime(CLOCK_REALTIME, &real);
+	double real_now = (double)real.tv_sec + (double)real.tv_nsec / 1e9;
+	double mono_now = el_now_s();
+	printf(",\"window\":{\"mono_start_s\":%.6f,\"mono_end_s\":%.6f,\"real_start_s\":%.6f}", T_MEASURE,
+	       T_MEASURE + measured, real_now - (mono_now - T_MEASURE));
+	printf(",\"timeline\":{\"bucket_ms\":%d,\"completed\":[", TL_BUCKET_MS);
+	for (size_t i = 0; i < tot->ntl; i++)
+		printf("%s%" PRIu64, i ? "," : "", tot->tl[i]);
+	printf("]}");
+}
+
+/* A latency's histogram bucket: exact below 1024 us, then 64 buckets per
+ * power of two (under 1.6 % wide), so histograms of several clients add up
+ * bucket by bucket. src/bench/clients.ts reads the same rule. */
+static uint32_t hist_bucket(uint32_t us)
+{
+	if (us < 1024)
+		return us;
+	int top = 31 - __builtin_clz(us);
+	int shift = top - 6;
+	return (us >> shift) << shift;
+}
+
+/* The measured latencies as [bucket, count] pairs, ascending. */
+static void print_histogram(const struct totals *tot)
+{
+	printf(",\"hist\":[");
+	size_t i = 0;
+	int first = 1;
+	while (i < tot->nlat) {
+		uint32_t b = hist_bucket(tot->lat[i]);
+		size_t j = i;
+		while (j < tot->nlat && hist_bucket(tot->lat[j]) == b)
+			j++;
+		printf("%s[%u,%zu]", first ? "" : ",", b, j - i);
+		first = 0;
+		i = j;
+	}
+	printf("]");
+}
+
 static void print_results(const struct totals *tot, double measured)
 {
 	const uint32_t *all = tot->lat;
@@ -542,9 +622,12 @@ static void print_results(const struct totals *tot, double measured)
 	       ",\"completed\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
 	       ",\"warmup_completed\":%" PRIu64 ",\"threads\":%u,\"warmup_s\":%g,\"duration_s\":%.6f,\"throughput_ops\":%.1f,"
 	       "\"latency_us\":{\"p50\":%.0f,\"p90\":%.0f,\"p95\":%.0f,\"p99\":%.0f,\"p999\":%.0f,"
-	       "\"max\":%.0f,\"mean\":%.1f},\"cpu_us\":%" PRIu64 ",\"ctx_switches\":%" PRIu64 ",\"echo\":%s}\n",
+	       "\"max\":%.0f,\"mean\":%.1f},\"cpu_us\":%" PRIu64 ",\"ctx_switches\":%" PRIu64 ",\"echo\":%s",
 	       requests, tot->completed, tot->errors, tot->timeouts, tot->warmup_done, O.threads, O.warmup, measured, tput, p50, p90,
 	       p95, p99, p999, max, mean, cpu_us, csw, O.echo ? "true" : "false");
+	print_window(tot, measured);
+	print_histogram(tot);
+	printf("}\n");
 	fflush(stdout);
 }
 
@@ -606,9 +689,11 @@ int main(int argc, char **argv)
 		free(ts[i].acked);
 		free(ts[i].acked_op);
 		free(ts[i].hbuf);
+		free(ts[i].tl);
 	}
 	free(ts);
 	free(tot.lat);
+	free(tot.tl);
 	el_cluster_free(&CL);
 	/* with -n every measured request must complete; with -d errors are failures */
 	int ok = tot.errors == 0 && (!O.requests || tot.completed == O.requests);

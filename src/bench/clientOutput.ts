@@ -40,7 +40,10 @@ function fromJson(o: Record<string, unknown>): ClientResult | string {
     const v = num(l[p]);
     if (v !== null) latency[p] = v;
   }
+  const extras = measuredShape(o);
+  if (typeof extras === 'string') return extras;
   return {
+    ...extras,
     requests: out.requests!,
     completed: out.completed!,
     errors: out.errors!,
@@ -54,6 +57,30 @@ function fromJson(o: Record<string, unknown>): ClientResult | string {
     throughput_ops: out.throughput_ops!,
     latency_us: latency,
   };
+}
+
+/** The optional window, timeline and histogram (clients since the multi-client bench); a malformed one is a problem, an absent one is not. */
+function measuredShape(o: Record<string, unknown>): Pick<ClientResult, 'window' | 'timeline' | 'hist'> | string {
+  const out: Pick<ClientResult, 'window' | 'timeline' | 'hist'> = {};
+  if (o.window !== undefined) {
+    const w = (o.window ?? {}) as Record<string, unknown>;
+    const [a, b, c] = [num(w.mono_start_s), num(w.mono_end_s), num(w.real_start_s)];
+    if (a === null || b === null || c === null || b < a) return 'window malformed';
+    out.window = { monoStartS: a, monoEndS: b, realStartS: c };
+  }
+  if (o.timeline !== undefined) {
+    const t = (o.timeline ?? {}) as Record<string, unknown>;
+    const bucket = num(t.bucket_ms);
+    const counts = Array.isArray(t.completed) ? t.completed.map(num) : null;
+    if (bucket === null || bucket <= 0 || !counts || counts.some((x) => x === null || x < 0)) return 'timeline malformed';
+    out.timeline = { bucketMs: bucket, completed: counts as number[] };
+  }
+  if (o.hist !== undefined) {
+    const h = o.hist;
+    if (!Array.isArray(h) || h.some((p) => !Array.isArray(p) || p.length !== 2 || num(p[0]) === null || num(p[1]) === null)) return 'hist malformed';
+    out.hist = (h as [number, number][]).map(([v, n]) => [v, n]);
+  }
+  return out;
 }
 
 const SUMMARY = {

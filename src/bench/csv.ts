@@ -6,7 +6,7 @@ export const CSV_COLUMNS = [
   'duration_s', 'throughput_ops', 'p50_us', 'p90_us', 'p95_us', 'p99_us', 'p999_us', 'max_us', 'mean_us',
   'crash_nodes', 'crash_signals', 'crash_top_frame', 'error',
   'nemesis', 'fault_targets', 'recovery_ms', 'linearizable', 'checked_ops', 'indeterminate', 'acked', 'lost_acked', 'diverged',
-  'cpu_us_per_op', 'leader_us_per_op', 'followers_us_per_op', 'client_us_per_op', 'ksoftirqd_us_per_op', 'other_us_per_op', 'ctx_switches_per_op', 'cpu_busy',
+  'cpu_us_per_op', 'leader_us_per_op', 'followers_us_per_op', 'client_us_per_op', 'ksoftirqd_us_per_op', 'other_us_per_op', 'ctx_switches_per_op', 'cpu_busy', 'clients',
 ] as const;
 
 export function csvField(v: unknown): string {
@@ -28,7 +28,7 @@ export function toCsv(records: readonly TrialRecord[]): string {
       r.error ?? '',
       r.nemesis ?? 'none', r.fault?.targets.join(' '), r.fault?.recoveryMs,
       r.safety?.verdict, r.safety?.ops, r.safety?.indeterminate, r.safety?.acked, r.safety?.lostAcked, r.safety ? Boolean(r.safety.divergence) : undefined,
-      r.cpu?.perOpUs, r.cpu?.roles.leader, r.cpu?.roles.followers, r.cpu?.roles.client, r.cpu?.roles.ksoftirqd, r.cpu?.roles.other, r.cpu?.ctxSwitchesPerOp, r.cpu?.busy,
+      r.cpu?.perOpUs, r.cpu?.roles.leader, r.cpu?.roles.followers, r.cpu?.roles.client, r.cpu?.roles.ksoftirqd, r.cpu?.roles.other, r.cpu?.ctxSwitchesPerOp, r.cpu?.busy, r.clients ?? 1,
     ];
     lines.push(row.map(csvField).join(','));
   }

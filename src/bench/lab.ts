@@ -42,10 +42,14 @@ export class LabControl {
     return openLab(this.deps.getProvider(plan.provider), plan, this.context());
   }
 
-  /** The lab with n replicas, up; reuses the current one when it matches and all its nodes are up. */
-  async atSize(n: number): Promise<BenchLab> {
+  /**
+   * The lab with n replicas and at least k client nodes, up; reuses the
+   * current one when it matches and all its nodes are up.
+   */
+  async atSize(n: number, k = 1): Promise<BenchLab> {
     const cur = this.current();
-    if (cur && cur.plan.cluster.n === n && loadState(this.paths)?.phase === 'up') {
+    const haveClients = cur ? cur.plan.nodes.filter((x) => x.role === 'client').length : 0;
+    if (cur && cur.plan.cluster.n === n && haveClients >= k && loadState(this.paths)?.phase === 'up') {
       const st = await cur.status();
       const down = st.filter((s) => s.state !== 'up');
       if (!down.length) {
@@ -55,12 +59,12 @@ export class LabControl {
       this.deps.progress.warn(`lab '${this.lab}' has nodes down (${down.map((s) => s.node).join(', ')}); recreating it`);
     }
     const base: SpecInput = cur ? { ...cur.plan.spec } : {};
-    if (cur) await this.down(`lab '${this.lab}' to resize it from ${cur.plan.cluster.n} to ${n} replicas`);
-    const { spec, diagnostics } = normalizeSpec(base, this.overrides, { name: this.lab, replicas: n });
+    if (cur) await this.down(`lab '${this.lab}' to resize it from ${cur.plan.cluster.n} replicas and ${haveClients} client(s) to ${n} and ${Math.max(k, haveClients)}`);
+    const { spec, diagnostics } = normalizeSpec(base, this.overrides, { name: this.lab, replicas: n, ...(k > (base.clients ?? 1) ? { clients: k } : {}) });
     if (!spec) throw new DiagnosticsError(diagnostics, 'spec');
     const planned = planLab(spec, probeHostFacts(this.deps.home, this.deps.env));
     if (!planned.plan) throw new DiagnosticsError(planned.diagnostics, 'plan');
-    return bringUp(planned.plan, this.deps.getProvider(planned.plan.provider), this.context(), (plan) => `lab '${this.lab}' up with ${n} replicas (${plan.provider})`);
+    return bringUp(planned.plan, this.deps.getProvider(planned.plan.provider), this.context(), (plan) => `lab '${this.lab}' up with ${n} replicas${plan.spec.clients > 1 ? ` and ${plan.spec.clients} clients` : ''} (${plan.provider})`);
   }
 
   private context(): ProviderContext {

@@ -33,8 +33,10 @@ export function summaryTable(rows: readonly SummaryRow[], opts: { unsafeNoRecove
   const withFloor = rows.some((r) => Number.isFinite(r.floorRatio));
   const withRelay = rows.some((r) => Number.isFinite(r.relayRatio));
   const withImpl = rows.some((r) => r.impl === 'upstream');
+  const withClients = rows.some((r) => r.clients > 1);
   const cols: { h: string; right: boolean; cell: (r: SummaryRow) => string; when?: boolean }[] = [
     { h: 'replicas', right: true, cell: (r) => String(r.replicas) },
+    { h: 'clients', right: true, cell: (r) => String(r.clients), when: withClients },
     { h: 'impl', right: false, cell: (r) => r.impl, when: withImpl },
     { h: 'arm', right: false, cell: (r) => (opts.unsafeNoRecovery && !isFloorArm(r.arm) ? `${r.arm} UNSAFE-no-recovery` : r.arm) },
     { h: 'threads', right: true, cell: (r) => String(r.threads) },

@@ -14,7 +14,7 @@ import { buildLabFaultsReplica, nativeBinaries } from '../edges/build.js';
 import { abortedBy } from '../edges/cancel.js';
 import { loadPlan } from '../edges/state.js';
 import { listCores } from '../edges/crash.js';
-import { EnvironmentFile, hostEnvironment, nodeEnvironment } from './environment.js';
+import { EnvironmentFile, hostEnvironment, labKey, nodeEnvironment } from './environment.js';
 import { fastPathsUnavailable } from './fastpaths.js';
 import { BenchLab, LabControl } from './lab.js';
 import { abilitiesOf } from '../providers/lab.js';
@@ -75,7 +75,7 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
   bench.results.skipped = arms.skipped;
   writeFileSync(run.specFile, JSON.stringify({ options: opts, labSpec: deps.labSpec ?? {} }, null, 2) + '\n');
   progress.info(`bench run ${run.id}: ${run.root}`);
-  const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat, nemesis: opts.nemesis.map((n) => n.name), ...(opts.impls ? { impls: opts.impls } : {}) });
+  const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat, nemesis: opts.nemesis.map((n) => n.name), ...(opts.impls ? { impls: opts.impls } : {}), ...(opts.clients ? { clients: opts.clients } : {}) });
   // every implementation the schedule names, behind one interface (the user's tree comes from the command)
   const impls: Partial<Record<Impl, TrialImpl>> = { ours: { forLab: async () => undefined, trial: (t, lab) => bench.trial(t, lab) } };
   for (const name of opts.impls ?? []) {
@@ -101,20 +101,20 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
     bench.saveEnv();
     bench.save();
     let done = 0;
-    outer: for (const n of opts.replicas) {
-      if (bench.aborted) break;
-      current = await labs.atSize(n);
+    outer: for (const n of opts.replicas) for (const k of opts.clients ?? [1]) {
+      if (bench.aborted) break outer;
+      current = await labs.atSize(n, k);
       await refuseKernelDrift(current);
       for (const impl of Object.values(impls)) await impl.forLab(current);
       writeFileSync(run.planFile, JSON.stringify(current.plan, null, 2) + '\n');
       const nodesEnv: EnvironmentFile['labs'][string]['nodes'] = {};
       for (const node of current.plan.nodes) nodesEnv[node.name] = await nodeEnvironment(current, node);
-      bench.env.labs[String(n)] = { plan: current.plan, nodes: nodesEnv, arms: {} };
+      bench.env.labs[labKey(n, k)] = { plan: current.plan, nodes: nodesEnv, arms: {} };
       bench.saveEnv();
-      for (const t of trials.filter((x) => x.replicas === n)) {
+      for (const t of trials.filter((x) => x.replicas === n && (x.clients ?? 1) === k)) {
         if (bench.aborted) break outer;
         done++;
-        const title = `[${done}/${trials.length}] ${n} replicas · ${t.arm} · ${t.threads} thread${t.threads === 1 ? '' : 's'} · repeat ${t.repeat + 1}/${opts.repeat}`;
+        const title = `[${done}/${trials.length}] ${n} replicas${k > 1 ? ` · ${k} clients` : ''} · ${t.arm} · ${t.threads} thread${t.threads === 1 ? '' : 's'} · repeat ${t.repeat + 1}/${opts.repeat}`;
         const rec = await progress.step(title + (t.impl ? ` · ${t.impl}` : '') + (t.nemesis !== 'none' ? ` · nemesis ${t.nemesis}` : ''), () => impls[t.impl ?? 'ours']!.trial(t, current!, run, opts));
         bench.results.records.push(rec);
         if (rec.safety && !isSafe(rec.safety)) {

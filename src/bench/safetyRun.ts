@@ -14,7 +14,7 @@ import { BenchLab } from './lab.js';
 import { ForgeRecord, forgeDrops, recoveryMs } from './nemesis.js';
 import { DumpInput, analyzeTrial } from './safety.js';
 import { readTextChunks } from '../edges/files.js';
-import { Text, isEmptyText } from '../core/text.js';
+import { Text, isEmptyText, joinTexts } from '../core/text.js';
 import { LoggingRunner } from './store.js';
 import { TrialProcs, trialFiles } from './trialProcs.js';
 import { Trial, TrialRecord } from './types.js';
@@ -31,8 +31,8 @@ export interface SafetyContext {
  * linearizability, its acknowledged requests against the committed logs of
  * the replicas that survived; the files go into the run folder.
  */
-export async function checkSafety(ctx: SafetyContext, t: Trial, lab: BenchLab, procs: TrialProcs, clientNode: PlanNode, rec: TrialRecord): Promise<void> {
-  const files = trialFiles(lab, t.seq, clientNode);
+export async function checkSafety(ctx: SafetyContext, t: Trial, lab: BenchLab, procs: TrialProcs, clientNodes: readonly PlanNode[], rec: TrialRecord): Promise<void> {
+  const files = trialFiles(lab, t.seq);
   const { started, lives, killed } = procs;
   const dumps: DumpInput[] = [];
   const crashed = new Set(rec.crashes.map((c) => c.pid));
@@ -56,8 +56,9 @@ export async function checkSafety(ctx: SafetyContext, t: Trial, lab: BenchLab, p
     const survivor = started.some((s) => s.rec.pid === l.rec.pid) && !killed.has(l.rec.pid) && !crashed.has(l.rec.pid);
     dumps.push({ node: l.node.name, incarnation: l.incarnation, survivor, text });
   }
-  const history = await read(clientNode, files.history);
-  const acks = await read(clientNode, files.acks);
+  // several clients: their histories and ack logs are one history and one ack log (client ids differ)
+  const history = joinTexts(await Promise.all(clientNodes.map((c) => read(c, files.history(c)))));
+  const acks = joinTexts(await Promise.all(clientNodes.map((c) => read(c, files.acks(c)))));
   if (tooLarge.length) {
     rec.safety = { ...analyzeTrial({ dumps: [] }), notChecked: [tooLargeReason(tooLarge)] };
     return;

@@ -1,6 +1,6 @@
 /**
- * The run order. Replica counts are the outer loop (resizing the lab is the
- * expensive step); inside one count, repeat r runs the arms rotated left by
+ * The run order. Replica counts, then client node counts, are the outer
+ * loops (resizing the lab is the expensive step); inside one size, repeat r runs the arms rotated left by
  * r, so on a drifting machine no arm is always first or always last.
  */
 import { ArmName, Impl, Trial, isFloorArm } from './types.js';
@@ -20,11 +20,14 @@ export interface ScheduleInput {
   nemesis?: readonly string[];
   /** Implementations (bench --impl), interleaved inside each cell and rotated per repeat; absent = ours only. */
   impls?: readonly Impl[];
+  /** Client node counts (bench --clients); absent = [1]. A trial records its count when it is above 1. */
+  clients?: readonly number[];
 }
 
 export function schedule(input: ScheduleInput): Trial[] {
   const out: Trial[] = [];
-  for (const replicas of input.replicas) {
+  for (const replicas of input.replicas) for (const k of input.clients ?? [1]) {
+    const size = k > 1 ? { clients: k } : {};
     for (let repeat = 0; repeat < input.repeat; repeat++) {
       for (const arm of rotate(input.arms, repeat)) {
         // threads rotate too, against the arm rotation, so an arm does not
@@ -35,8 +38,8 @@ export function schedule(input: ScheduleInput): Trial[] {
           // the floor has no implementation; upstream has no nemesis (yet): ours only there
           const impls = input.impls && input.impls.length ? rotate(input.impls, repeat) : undefined;
           for (const nemesis of faults) {
-            if (!impls) out.push({ seq: out.length, replicas, arm, threads, repeat, nemesis });
-            else for (const impl of impls) if (impl === 'ours' || (!isFloorArm(arm) && nemesis === 'none')) out.push({ seq: out.length, replicas, arm, threads, repeat, nemesis, impl });
+            if (!impls) out.push({ seq: out.length, replicas, arm, threads, repeat, nemesis, ...size });
+            else for (const impl of impls) if (impl === 'ours' || (!isFloorArm(arm) && nemesis === 'none')) out.push({ seq: out.length, replicas, arm, threads, repeat, nemesis, impl, ...size });
           }
         }
       }

@@ -62,6 +62,8 @@ export const CV_WARN_PERCENT = 10;
 /** One row of the final table: a replica count x arm x threads over its repeats. */
 export interface SummaryRow {
   replicas: number;
+  /** Client nodes that drove load (bench --clients); 1 for most runs. */
+  clients: number;
   arm: ArmName;
   /** ours (native/) or upstream (the user's Electrode tree); rows of one impl compare with that impl's baseline. */
   impl: Impl;
@@ -107,7 +109,7 @@ export interface SummaryRow {
 
 export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): SummaryRow[] {
   const groups = new Map<string, TrialRecord[]>();
-  const key = (r: { replicas: number; arm: string; threads: number; nemesis?: string; impl?: Impl }) => `${r.replicas}|${r.arm}|${r.threads}|${r.nemesis ?? 'none'}|${r.impl ?? 'ours'}`;
+  const key = (r: { replicas: number; arm: string; threads: number; nemesis?: string; impl?: Impl; clients?: number }) => `${r.replicas}|${r.arm}|${r.threads}|${r.nemesis ?? 'none'}|${r.impl ?? 'ours'}|${r.clients ?? 1}`;
   for (const r of results.records) {
     const k = key(r);
     const g = groups.get(k);
@@ -125,16 +127,17 @@ export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): Su
     return i < 0 ? 0 : i;
   };
   const parsed = keys.map((k) => {
-    const [r, a, t, nm, im] = k.split('|');
-    return { replicas: Number(r), arm: a as ArmName, threads: Number(t), nemesis: nm!, impl: im as Impl, k };
+    const [r, a, t, nm, im, c] = k.split('|');
+    return { replicas: Number(r), arm: a as ArmName, threads: Number(t), nemesis: nm!, impl: im as Impl, clients: Number(c), k };
   });
-  parsed.sort((x, y) => x.replicas - y.replicas || x.threads - y.threads || nemOrder(x.nemesis) - nemOrder(y.nemesis) || armOrder(x.arm) - armOrder(y.arm) || (x.impl === y.impl ? 0 : x.impl === 'ours' ? -1 : 1));
+  parsed.sort((x, y) => x.replicas - y.replicas || x.clients - y.clients || x.threads - y.threads || nemOrder(x.nemesis) - nemOrder(y.nemesis) || armOrder(x.arm) - armOrder(y.arm) || (x.impl === y.impl ? 0 : x.impl === 'ours' ? -1 : 1));
   for (const p of parsed) {
     const recs = groups.get(p.k)!;
     const ok = recs.filter((r) => r.status === 'ok' && r.throughput_ops !== null && r.latency_us !== null);
     const rec = recs.map((r) => r.fault?.recoveryMs).filter((x): x is number => x !== undefined);
     rows.push({
       replicas: p.replicas,
+      clients: p.clients,
       arm: p.arm,
       impl: p.impl,
       vsOurs: NaN,
@@ -166,8 +169,9 @@ export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): Su
   }
   const change = (x: number, base: number) => (Number.isFinite(x) && Number.isFinite(base) && base > 0 ? ((x - base) / base) * 100 : NaN);
   for (const row of rows) {
-    const base = rows.find((b) => b.arm === 'baseline' && b.impl === row.impl && b.replicas === row.replicas && b.threads === row.threads && b.nemesis === row.nemesis);
-    const ours = row.impl === 'upstream' ? rows.find((b) => b.impl === 'ours' && b.arm === row.arm && b.replicas === row.replicas && b.threads === row.threads && b.nemesis === row.nemesis) : undefined;
+    const same = (b: SummaryRow) => b.replicas === row.replicas && b.clients === row.clients && b.threads === row.threads;
+    const base = rows.find((b) => b.arm === 'baseline' && b.impl === row.impl && same(b) && b.nemesis === row.nemesis);
+    const ours = row.impl === 'upstream' ? rows.find((b) => b.impl === 'ours' && b.arm === row.arm && same(b) && b.nemesis === row.nemesis) : undefined;
     if (ours) row.vsOurs = speedup(row.throughput.median, ours.throughput.median);
     if (base) {
       row.speedup = speedup(row.throughput.median, base.throughput.median);
@@ -176,7 +180,7 @@ export function summarize(results: Pick<ResultsFile, 'records' | 'options'>): Su
       row.leaderCpuChange = change(row.leaderCpu, base.leaderCpu);
       row.followerCpuChange = change(row.followerCpu, base.followerCpu);
     }
-    const floorOf = (arm: string) => rows.find((b) => b.arm === arm && b.replicas === row.replicas && b.threads === row.threads);
+    const floorOf = (arm: string) => rows.find((b) => b.arm === arm && same(b));
     const echo = floorOf('floor'), relay = floorOf('relay-floor');
     if (echo && !isFloorArm(row.arm) && echo.p50.median > 0) row.floorRatio = row.p50.median / (2 * echo.p50.median);
     if (relay && !isFloorArm(row.arm) && relay.p50.median > 0) row.relayRatio = row.p50.median / relay.p50.median;

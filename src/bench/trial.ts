@@ -18,7 +18,8 @@ import { PlanNode, clients, replicas } from '../core/plan.js';
 import { RunResult } from '../edges/runner.js';
 import { captureCrash, listCores, tailLines, waitForCore, withCoreDumps } from '../edges/crash.js';
 import { parseClientOutput } from './clientOutput.js';
-import { EnvironmentFile, armNodeState } from './environment.js';
+import { mergedOutput } from './clients.js';
+import { EnvironmentFile, armNodeState, labKey } from './environment.js';
 import { attachArm, bpfStateOf, detachAll } from './fastpaths.js';
 import { BenchLab } from './lab.js';
 import { LoggingRunner, saveResults } from './store.js';
@@ -97,9 +98,11 @@ export class Bench {
     const started: Started[] = [];
     let client: RunResult | undefined;
     let clientTimedOut = false;
-    const clientNode = clients(lab.plan)[0];
+    const clientNodes = clients(lab.plan).slice(0, t.clients ?? 1);
+    const clientNode = clientNodes[0];
     if (!clientNode) throw new LabError(`lab '${lab.plan.lab}' has no client node`);
-    const files = trialFiles(lab, t.seq, clientNode);
+    if (clientNodes.length < (t.clients ?? 1)) throw new LabError(`lab '${lab.plan.lab}' has ${clientNodes.length} client node(s), the trial wants ${t.clients}`, 'BENCH_CLIENTS');
+    const files = trialFiles(lab, t.seq);
     const fault: FaultState = { killed: new Set() };
     const lives: Life[] = [];
     if (this.opts.unsafeNoRecovery && !arm.floor) rec.unsafeNoRecovery = true;
@@ -133,7 +136,7 @@ export class Bench {
     try {
       if (useBpf) {
         await attachArm(lab, arm, this.opts.hook);
-        const armEnv = (this.env.labs[String(t.replicas)]!.arms[t.arm] ??= {});
+        const armEnv = (this.env.labs[labKey(t.replicas, t.clients ?? 1)]!.arms[t.arm] ??= {});
         if (!Object.keys(armEnv).length) {
           for (const n of replicas(lab.plan)) armEnv[n.name] = await armNodeState(lab, n);
           this.saveEnv();
@@ -155,17 +158,23 @@ export class Bench {
         for (const s of started) lives.push({ node: s.node, incarnation: 0, rec: s.rec, dump: files.dump(s.node, 0) });
       }
       await this.waitReady(lab, started, clientNode, t, arm.floor === true);
-      const argv = withCoreDumps(
-        clientArgv(this.bins.client, {
-          config: lab.paths.replicaConfigFile,
-          ...(this.opts.duration !== undefined ? { duration: this.opts.duration } : { requests: this.opts.requests ?? 1000 }),
-          warmup: this.opts.warmup, threads: t.threads,
-          ...(arm.floor ? { echo: true } : this.opts.check ? { history: files.history, ackLog: files.acks } : {}),
-        }),
-      );
+      // every client node drives load; on separate machines each gets keys of its own, so that
+      // histories on clocks that differ are judged per key, which linearizability allows
+      const argvOf = (node: PlanNode, i: number) =>
+        withCoreDumps(
+          clientArgv(this.bins.client, {
+            config: lab.paths.replicaConfigFile,
+            ...(this.opts.duration !== undefined ? { duration: this.opts.duration } : { requests: this.opts.requests ?? 1000 }),
+            warmup: this.opts.warmup, threads: t.threads,
+            ...(arm.floor ? { echo: true } : this.opts.check ? { history: files.history(node), ackLog: files.acks(node) } : {}),
+            ...(clientNodes.length > 1 && !lab.sharedKernel ? { keyPrefix: `c${i}k` } : {}),
+          }),
+        );
       cpuBefore = await sampleCpu((l) => this.deps.progress.warn(l), lab, started, clientNode);
       const clientStart = performance.now();
-      const clientRun = lab.node(clientNode).exec(argv, { check: false, timeoutMs: this.opts.timeoutMs });
+      const runs = clientNodes.map((node, i) => lab.node(node).exec(argvOf(node, i), { check: false, timeoutMs: this.opts.timeoutMs }));
+      // the nemesis, perf and the samplers run until the last client is done
+      const clientRun = Promise.all(runs).then((rs) => rs[0]!);
       const profiling = this.profileFor(t, lab) ? recordProfile(this, t, clientRun) : undefined;
       const rssSampling = this.opts.rssSampleMs && !arm.floor ? sampleRss(lab, procs, clientNode, clientRun, this.opts.rssSampleMs) : undefined;
       if (reorderInReplicas) {
@@ -177,15 +186,18 @@ export class Bench {
           fault.rec = { ...(fault.rec ?? { name: nemesis.name, kind: nemesis.kind, targets: [] }), problem: e.message.split('\n').slice(0, 3).join(' | ') };
         });
       }
-      client = await clientRun;
+      const results = await Promise.all(runs);
       const windowMs = performance.now() - clientStart;
       if (rssSampling) rec.rss = await rssSampling;
       const cpuAfter = await sampleCpu((l) => this.deps.progress.warn(l), lab, started, clientNode);
       if (profiling) rec.profile = await profiling;
+      results.forEach((r, i) => writeFileSync(join(this.nodeDir(clientNodes[i]!.name), `client.t${t.seq}.log`), r.stdout + (r.stderr ? `\n--- stderr ---\n${r.stderr}` : '')));
+      // the trial fails on the first client that failed; with one client that is the client
+      client = results.find((r) => r.signal !== null || r.exitCode !== 0) ?? results[0]!;
       clientTimedOut = client.signal !== null && client.durationMs >= this.opts.timeoutMs - 50;
-      writeFileSync(join(this.nodeDir(clientNode.name), `client.t${t.seq}.log`), client.stdout + (client.stderr ? `\n--- stderr ---\n${client.stderr}` : ''));
       rec.clientExitCode = client.exitCode;
-      const parsed = parseClientOutput(client.stdout);
+      const parsedAll = results.map((r) => parseClientOutput(r.stdout));
+      const parsed = mergedOutput(parsedAll, clientNodes, lab.sharedKernel, rec);
       if (parsed.result) {
         const r = parsed.result;
         Object.assign(rec, { requests: r.requests, completed: r.completed, errors: r.errors, timeouts: r.timeouts, duration_s: r.duration_s, throughput_ops: r.throughput_ops, latency_us: r.latency_us });
@@ -222,7 +234,7 @@ export class Bench {
       if (fault.heal) await fault.heal().catch((e: Error) => this.deps.progress.warn(`nemesis heal: ${e.message}`));
       if (fault.rec) rec.fault = fault.rec;
       await this.finishTrial(t, lab, started, useBpf, rec, client, clientTimedOut, clientNode, fault.killed);
-      if (this.opts.check && !arm.floor) await checkSafety(this, t, lab, procs, clientNode, rec);
+      if (this.opts.check && !arm.floor) await checkSafety(this, t, lab, procs, clientNodes, rec);
       rec.wallMs = Math.round(performance.now() - t0);
     }
     return rec;

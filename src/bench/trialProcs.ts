@@ -26,12 +26,12 @@ export interface TrialProcs {
   restart(s: Started): Promise<Started>;
 }
 
-/** Where a trial's replicas and client write what the checker reads: the lab's log folder, the same path on every provider. */
-export function trialFiles(lab: BenchLab, seq: number, clientNode: PlanNode) {
+/** Where a trial's replicas and clients write what the checker reads: the lab's log folder, the same path on every provider. */
+export function trialFiles(lab: BenchLab, seq: number) {
   return {
     dump: (n: PlanNode, incarnation = 0) => incarnationDumpLog(join(lab.paths.nodeLogDir(n.name), `committed.t${seq}.log`), incarnation),
-    history: join(lab.paths.nodeLogDir(clientNode.name), `history.t${seq}.jsonl`),
-    acks: join(lab.paths.nodeLogDir(clientNode.name), `acks.t${seq}.log`),
+    history: (client: PlanNode) => join(lab.paths.nodeLogDir(client.name), `history.t${seq}.jsonl`),
+    acks: (client: PlanNode) => join(lab.paths.nodeLogDir(client.name), `acks.t${seq}.log`),
   };
 }
 

@@ -80,6 +80,25 @@ export interface ClientResult {
   /** The client process's CPU time (user + system, all threads) and context switches over its whole run. */
   cpu_us?: number;
   ctx_switches?: number;
+  /** Where the measured window lies: on the monotonic clock (one per kernel) and on the wall clock, seconds. */
+  window?: { monoStartS: number; monoEndS: number; realStartS: number };
+  /** Measured completions per bucket since the warm-up ended. */
+  timeline?: { bucketMs: number; completed: number[] };
+  /** Measured latencies as [bucket us, count], ascending (native/src/client.c hist_bucket). */
+  hist?: [number, number][];
+}
+
+/** One client node's own figures in a trial that several drove (results.json). */
+export interface ClientFigures {
+  node: string;
+  completed: number;
+  errors: number;
+  timeouts: number;
+  throughput_ops: number;
+  p50: number;
+  p99: number;
+  /** When its measured window began, after the first client's (ms). */
+  startOffsetMs?: number;
 }
 
 /** One cell of the schedule: replica count x arm x threads x repeat. */
@@ -94,6 +113,8 @@ export interface Trial {
   nemesis: string;
   /** bench --impl: which implementation this trial runs (absent = ours). */
   impl?: Impl;
+  /** bench --clients: how many client nodes drive load (absent = 1). */
+  clients?: number;
 }
 
 export type { CrashInfo } from '../edges/crash.js';
@@ -115,6 +136,14 @@ export interface TrialRecord extends Trial {
   /** True when the client's JSON line was missing and figures came from the human summary. */
   partial?: boolean;
   clientExitCode: number | null;
+  /**
+   * Several client nodes (--clients K > 1): each one's figures; the trial's
+   * throughput is then over the window all of them measured in, its latency
+   * from their histograms added up (src/bench/clients.ts).
+   */
+  perClient?: ClientFigures[];
+  /** How the common window was found: 'monotonic' (one kernel, exact) or 'wall' (separate machines' clocks). */
+  clientClock?: 'monotonic' | 'wall';
   crashes: CrashInfo[];
   error?: string;
   /** Requests that completed during the warm-up (not measured). */
@@ -159,6 +188,8 @@ export interface UpstreamRowInfo {
 export interface BenchOptions {
   lab: string;
   replicas: number[];
+  /** Client node counts (`--clients`), each a lab size like the replica counts; absent = [1]. */
+  clients?: number[];
   arms: ArmName[];
   threads: number[];
   repeat: number;

@@ -16,7 +16,7 @@ import { treeProblems } from '../upstream/tree.js';
 import { LabPaths } from '../edges/paths.js';
 import { NEMESIS_KINDS, NO_NEMESIS, parseNemesisList, randomNemesis } from '../bench/nemesis.js';
 import { RSS_RULE } from '../bench/rss.js';
-import { PROVIDER_NAMES, ProviderName } from '../core/spec.js';
+import { MAX_CLIENTS, PROVIDER_NAMES, ProviderName } from '../core/spec.js';
 import { CliContext } from './context.js';
 import { collectReplicaArgs } from './replicaArgs.js';
 import { addNetworkOptions, hookOption } from './sharedFlags.js';
@@ -38,6 +38,7 @@ function intList(what: string, check: (n: number) => string | undefined) {
 }
 
 const replicaList = intList('replica counts', (n) => (n < 3 || n > 15 || n % 2 === 0 ? `${n} replicas: use an odd count 2f+1 from 3 to 15, e.g. 3,5,7.` : undefined));
+const clientList = intList('client node counts', (n) => (n < 1 || n > MAX_CLIENTS ? `${n} clients: use 1 to ${MAX_CLIENTS} client nodes.` : undefined));
 const threadList = intList('thread counts', (n) => (n < 1 || n > 256 ? `${n} threads: use 1 to 256.` : undefined));
 
 function armList(value: string): ArmName[] {
@@ -73,7 +74,7 @@ function seconds(value: string): number {
  * (derived, not restated), the three whose flag form differs, and what
  * only the command line has. benchOptionsFrom turns them into BenchOptions.
  */
-type BenchFlags = Pick<BenchOptions, 'replicas' | 'arms' | 'threads' | 'repeat' | 'requests' | 'duration' | 'warmup'> &
+type BenchFlags = Pick<BenchOptions, 'replicas' | 'clients' | 'arms' | 'threads' | 'repeat' | 'requests' | 'duration' | 'warmup'> &
   Partial<Pick<BenchOptions, 'stopOnCrash' | 'keepLab' | 'timeoutMs' | 'check' | 'profile' | 'hook' | 'electrodeTree' | 'restartDelayMs' | 'rssSampleMs' | 'unsafeNoRecovery'>> & {
     /** --replica-args "<index>:<flags>": BenchOptions.replicaArgsFor. */
     replicaArgs?: BenchOptions['replicaArgsFor'];
@@ -133,6 +134,7 @@ export function benchOptionsFrom(flags: BenchFlags, lab: string): BenchOptions {
   return {
     lab,
     replicas: flags.replicas,
+    ...(flags.clients && flags.clients.some((k) => k > 1) ? { clients: flags.clients } : {}),
     arms: flags.arms,
     threads: flags.threads,
     repeat: flags.repeat,
@@ -179,6 +181,7 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .command('bench')
     .description('benchmark the lab: replica counts x fast-path arms x client threads, repeated and interleaved; stores a run folder')
     .option('--replicas <list>', 'replica counts, e.g. 3,5,7 (the lab is resized for each)', replicaList, [3, 5, 7])
+    .option('--clients <list>', 'client nodes that drive load together, e.g. 1,2 (the lab is resized for each; --threads is per client node)', clientList)
     .option('--arms <list>', `arms among ${ARM_NAMES.join(',')}`, armList, [...ARM_NAMES])
     .option('--threads <list>', 'client threads (closed loop, one outstanding request each), e.g. 1,8', threadList, [1, 8])
     .option('--repeat <n>', 'repeats of every combination (arm order rotates per repeat)', positiveInt('--repeat'), 3)
@@ -251,6 +254,9 @@ replica messages from the client's address, copies with another replica's index,
 view jumps, Prepares with bad entries, state nobody asked for), from the client's
 address and with replicas' addresses forged (PPS datagrams a second, default 2000).
 The report prints "forged: sent N / dropped M" from the replicas' exit counters.
+Clients: --clients K runs K client nodes at once (--threads each); their histories
+are checked as one, latency comes from their histograms added up and throughput
+from the window all of them measured in (results.json keeps each one's figures).
 Soak: --soak (or --rss-sample-ms) samples VmRSS of every replica; ${RSS_RULE}.
 --unsafe-no-recovery labels every row UNSAFE: its lost writes prove the checker.
 
@@ -275,6 +281,7 @@ Examples:
         --nemesis none,kill-leader,kill-follower:2,pause,partition,loss:5%
   $ electrode-lab bench --replicas 7 --arms floor,baseline,all --threads 1,2,4,8,16,32 --repeat 1
   $ electrode-lab bench --replicas 7 --arms baseline,all --threads 8 --repeat 1 --profile
+  $ electrode-lab bench --replicas 7 --clients 1,2 --arms baseline,all --threads 8 --repeat 3
   $ electrode-lab bench --replicas 3,5,7 --impl ours,upstream --arms baseline,broadcast,all --electrode-tree ~/Electrode
   $ electrode-lab bench --replicas 3,5,7 --arms baseline,all --threads 8 --repeat 1 \
         --nemesis kill-restart:leader,kill-restart:follower
@@ -300,9 +307,9 @@ Examples:
       if (g.dryRun) {
         const arms = plannedArms(opts);
         for (const s of arms.skipped) ctx.out(`[dry-run] skip ${s.reason}`);
-        const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat, nemesis: (opts.nemesis ?? [NO_NEMESIS]).map((n) => n.name), ...(opts.impls ? { impls: opts.impls } : {}) });
+        const trials = schedule({ replicas: opts.replicas, arms: arms.run, threads: opts.threads, repeat: opts.repeat, nemesis: (opts.nemesis ?? [NO_NEMESIS]).map((n) => n.name), ...(opts.impls ? { impls: opts.impls } : {}), ...(opts.clients ? { clients: opts.clients } : {}) });
         ctx.out(`[dry-run] ${trials.length} trials in this order (nothing is run):`);
-        for (const t of trials) ctx.out(`  ${t.seq + 1}. ${t.replicas} replicas, ${t.impl ? `${t.impl} ` : ''}${t.arm}, ${t.threads} threads, repeat ${t.repeat + 1}${t.nemesis !== 'none' ? `, nemesis ${t.nemesis}` : ''}`);
+        for (const t of trials) ctx.out(`  ${t.seq + 1}. ${t.replicas} replicas, ${t.clients ? `${t.clients} clients, ` : ''}${t.impl ? `${t.impl} ` : ''}${t.arm}, ${t.threads} threads, repeat ${t.repeat + 1}${t.nemesis !== 'none' ? `, nemesis ${t.nemesis}` : ''}`);
         return;
       }
       const labSpec = {

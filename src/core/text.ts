@@ -33,3 +33,9 @@ export function* linesOf(text: Text, o: { completeOnly?: boolean } = {}): Genera
 export function isEmptyText(text: Text): boolean {
   return typeof text === 'string' ? text.length === 0 : text.every((c) => c.length === 0);
 }
+
+/** Several texts as one (the histories of several clients): their chunks in order; linesOf reads each chunk's lines whole. */
+export function joinTexts(texts: readonly Text[]): Text {
+  if (texts.length === 1) return texts[0]!;
+  return texts.flatMap((t) => (typeof t === 'string' ? [t] : [...t]));
+}

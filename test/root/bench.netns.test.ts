@@ -158,6 +158,34 @@ describe('bench on a real netns lab', () => {
     expect(cr.stdout).toMatch(/top frames: crash_on_purpose/);
   }, 900_000);
 
+  it('--clients 1,2: two client nodes drive one lab together; their histories are checked as one, latency from their histograms, each one on record', async () => {
+    const o = opts({ replicas: [3], clients: [1, 2], arms: ['baseline'], threads: [2], requests: undefined, duration: 2, warmup: 0.5 });
+    const { run, results, report } = await runBench(o, deps());
+    expect(results.outcome).toBe('complete');
+    const [one, two] = results.records;
+    expect(one!.clients).toBeUndefined();
+    expect(one!.perClient).toBeUndefined();
+    expect(two!.clients).toBe(2);
+    expect(two!.status, two!.error).toBe('ok');
+    expect(two!.clientClock).toBe('monotonic');
+    expect(two!.perClient!.map((c) => c.node)).toEqual(['client0', 'client1']);
+    // both measured, and the trial's ops are theirs added up
+    for (const c of two!.perClient!) expect(c.completed).toBeGreaterThan(0);
+    expect(two!.completed).toBe(two!.perClient!.reduce((a, c) => a + c.completed, 0));
+    // the common window is inside each client's own 2 s, and the merged p50 lies between theirs
+    expect(two!.duration_s).toBeGreaterThan(1);
+    expect(two!.duration_s).toBeLessThanOrEqual(2.01);
+    const p50s = two!.perClient!.map((c) => c.p50);
+    expect(two!.latency_us!.p50).toBeGreaterThanOrEqual(Math.min(...p50s) * 0.98);
+    expect(two!.latency_us!.p50).toBeLessThanOrEqual(Math.max(...p50s) * 1.02);
+    // one history of both clients: every op of both was judged
+    expect(two!.safety?.verdict).toBe('linearizable');
+    expect(two!.safety!.lostAcked).toBe(0);
+    expect(two!.safety!.acked).toBeGreaterThanOrEqual(two!.completed);
+    for (const c of ['client0', 'client1']) expect(existsSync(join(run.root, 'nodes', c, `history.t${two!.seq}.jsonl`)), c).toBe(true);
+    expect(report).toMatch(/clients/);
+  }, 240_000);
+
   it('-n counts measured requests: --requests 5000 --warmup 1 measures 5000 after the warm-up (it once reported "ok" at 0 ops/s)', async () => {
     const { results } = await runBench(opts({ requests: 5000, warmup: 1, threads: [2] }), deps());
     expect(results.outcome).toBe('complete');

@@ -1,6 +1,6 @@
 /**
  * Progress and results on one pipe (`electrode-lab ... 2>&1 | tee`): a
- * child process runs the built progress and output modules (dist/src) with
+ * child process runs the built progress and output modules (dist/src/edges) with
  * stdout and stderr on the same pipe, which the test does not read until
  * the child says it has written everything, so the pipe is full while it
  * writes. Every line must arrive, in the order it was written, and nothing
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-const DIST = join(import.meta.dirname, '..', '..', 'dist', 'src');
+const DIST = join(import.meta.dirname, '..', '..', 'dist', 'src', 'edges');
 
 beforeAll(() => {
   if (!existsSync(join(DIST, 'output.js'))) throw new Error(`${DIST}/output.js is missing: run \`npm run build\` (npm test does it)`);
