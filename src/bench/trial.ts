@@ -175,6 +175,8 @@ export class Bench {
       const runs = clientNodes.map((node, i) => lab.node(node).exec(argvOf(node, i), { check: false, timeoutMs: this.opts.timeoutMs }));
       // the nemesis, perf and the samplers run until the last client is done
       const clientRun = Promise.all(runs).then((rs) => rs[0]!);
+      // a client that fails rejects it; the await on `runs` below reports that, so no one else must
+      clientRun.catch(() => undefined);
       const profiling = this.profileFor(t, lab) ? recordProfile(this, t, clientRun) : undefined;
       const rssSampling = this.opts.rssSampleMs && !arm.floor ? sampleRss(lab, procs, clientNode, clientRun, this.opts.rssSampleMs) : undefined;
       if (reorderInReplicas) {

@@ -299,6 +299,9 @@ Examples:
       const lab = flags.lab ?? g.name;
       const opts = benchOptionsFrom(flags, lab);
       const progress = ctx.progress();
+      if (opts.impls?.includes('upstream') && opts.clients?.some((k) => k > 1)) {
+        throw new DiagnosticsError([{ code: 'BENCH_CLIENTS', subject: '--clients with --impl upstream', message: "upstream's trials run its own client on one client node; a row of several would measure one", hint: 'bench upstream with --clients 1, and ours with --clients 1,2 in a second run' }], 'input');
+      }
       const treeBad = opts.electrodeTree ? treeProblems(opts.electrodeTree) : [];
       if (treeBad.length) throw new DiagnosticsError(treeBad.map((m) => ({ code: 'UPSTREAM_TREE', subject: `--electrode-tree ${opts.electrodeTree}`, message: m, hint: 'give the root of a clone of the Electrode repository (it has Makefile, vr/, bench/, xdp-handler/)' })), 'input');
       if (opts.impls?.includes('upstream') && !opts.electrodeTree && !UpstreamBench.treeOf({ paths: new LabPaths(ctx.home(), lab) })) {

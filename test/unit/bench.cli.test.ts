@@ -21,6 +21,8 @@ describe('bench CLI input', () => {
     [['--requests', '5', '--duration', '3'], /BENCH_LOAD .*give one of them/],
     [['--replica-args', 'x'], /expected <replica index>:<flags>/],
     [['--provider', 'docker'], /SPEC_UNKNOWN_PROVIDER .*registered providers: netns, vagrant/],
+    [['--clients', '9'], /9 clients: use 1 to 8 client nodes/],
+    [['--clients', '1,2', '--impl', 'ours,upstream', '--electrode-tree', '/'], /BENCH_CLIENTS .*one client node/],
   ])('bench %j -> exit 2 with a hint, no run folder', async (args, msg) => {
     expect(existsSync(cli), 'run `npm run build` first').toBe(true);
     const r = await run('bench', ...args);
