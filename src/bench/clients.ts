@@ -26,6 +26,10 @@ export interface MergedClients {
   errors: number;
   timeouts: number;
   warmupCompleted: number;
+  /** Threads of all clients, and their CPU time and context switches added up. */
+  threads: number;
+  cpuUs: number;
+  ctxSwitches: number;
   /** The common window, seconds. */
   duration_s: number;
   throughput_ops: number;
@@ -99,6 +103,9 @@ export function mergeClients(runs: readonly ClientRun[], sharedClock: boolean): 
     errors: sum((r) => r.errors),
     timeouts: sum((r) => r.timeouts),
     warmupCompleted: sum((r) => r.warmup_completed ?? 0),
+    threads: sum((r) => r.threads),
+    cpuUs: sum((r) => r.cpu_us ?? 0),
+    ctxSwitches: sum((r) => r.ctx_switches ?? 0),
     duration_s: Math.round((to - from) * 1e6) / 1e6,
     throughput_ops: Math.round((inWindow.reduce((a, b) => a + b, 0) / (to - from)) * 10) / 10,
     latency_us: histogramLatency(addHistograms(runs.map((r) => r.result.hist!))),
@@ -124,14 +131,13 @@ export function mergedOutput(parsed: readonly ParsedClientOutput[], nodes: reado
   if (typeof m === 'string') return { result: null, source: 'none', problem: m };
   rec.perClient = m.perClient;
   rec.clientClock = m.clock;
-  const sum = (f: (r: NonNullable<ParsedClientOutput['result']>) => number | undefined) => parsed.reduce((a, p) => a + (f(p.result!) ?? 0), 0);
   return {
     source: 'json',
     ...(m.overlap < 0.8 ? { problem: `the clients measured together for only ${Math.round(m.overlap * 100)}% of the longest window` } : {}),
     result: {
-      requests: m.requests, completed: m.completed, errors: m.errors, timeouts: m.timeouts, threads: sum((r) => r.threads), warmup_s: parsed[0]!.result!.warmup_s,
+      requests: m.requests, completed: m.completed, errors: m.errors, timeouts: m.timeouts, threads: m.threads, warmup_s: parsed[0]!.result!.warmup_s,
       duration_s: m.duration_s, throughput_ops: m.throughput_ops, latency_us: m.latency_us, warmup_completed: m.warmupCompleted,
-      cpu_us: sum((r) => r.cpu_us), ctx_switches: sum((r) => r.ctx_switches),
+      cpu_us: m.cpuUs, ctx_switches: m.ctxSwitches,
     },
   };
 }

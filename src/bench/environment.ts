@@ -164,8 +164,3 @@ export async function nodeEnvironment(lab: BenchLab, node: PlanNode): Promise<No
     offloads: offloadsOf(await ex(['ethtool', '-k', node.ifname])),
   };
 }
-
-/** environment.json's key for one lab size: the replica count, and the client nodes when more than one. */
-export function labKey(replicas: number, clients = 1): string {
-  return clients > 1 ? `${replicas}+${clients}c` : String(replicas);
-}

@@ -5,7 +5,7 @@
  */
 import { DiagnosticsError } from '../core/diagnostics.js';
 import { LabPaths } from '../edges/paths.js';
-import { planLab } from '../core/plan.js';
+import { clients, planLab } from '../core/plan.js';
 import { probeHostFacts } from '../edges/probe.js';
 import { Progress, Provider, ProviderContext } from '../providers/provider.js';
 import { Runner } from '../edges/runner.js';
@@ -48,7 +48,7 @@ export class LabControl {
    */
   async atSize(n: number, k = 1): Promise<BenchLab> {
     const cur = this.current();
-    const haveClients = cur ? cur.plan.nodes.filter((x) => x.role === 'client').length : 0;
+    const haveClients = cur ? clients(cur.plan).length : 0;
     if (cur && cur.plan.cluster.n === n && haveClients >= k && loadState(this.paths)?.phase === 'up') {
       const st = await cur.status();
       const down = st.filter((s) => s.state !== 'up');

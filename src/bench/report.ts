@@ -4,7 +4,7 @@
  */
 import { NOISE_RULE, noiseOf } from './cpu.js';
 import { CV_WARN_PERCENT, SummaryRow, summarize } from './stats.js';
-import { ResultsFile, TrialRecord, isFloorArm } from './types.js';
+import { ResultsFile, TrialRecord, isFloorArm, labSize } from './types.js';
 import { safetyOutcome } from './safety.js';
 import type { ForgeRecord } from './nemesis.js';
 
@@ -133,13 +133,13 @@ export function renderReport(results: ResultsFile, runDir: string): string {
   const warn = rows.filter((r) => r.cvWarning);
   if (warn.length) {
     out.push('');
-    out.push(`warning: throughput CV above ${CV_WARN_PERCENT}% for ${warn.map((r) => `${sizeOf(r)}/${r.arm}/${r.threads}t`).join(', ')}: the machine is noisy; add --repeat or quiet the host`);
+    out.push(`warning: throughput CV above ${CV_WARN_PERCENT}% for ${warn.map((r) => `${labSize(r.replicas, r.clients)}/${r.arm}/${r.threads}t`).join(', ')}: the machine is noisy; add --repeat or quiet the host`);
   }
   const noisy = results.records.filter((r) => r.status === 'ok' && noiseOf(r.cpu));
   if (noisy.length) {
     out.push('');
     out.push(`warning: ${noisy.length} trial(s) ran on a noisy machine (${NOISE_RULE}); their rows say "noisy ~" in runs:`);
-    for (const r of noisy.slice(0, 12)) out.push(`  ${sizeOf(r)}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}${(r.nemesis ?? 'none') !== 'none' ? `/${r.nemesis}` : ''}: ${noiseOf(r.cpu)}`);
+    for (const r of noisy.slice(0, 12)) out.push(`  ${labSize(r.replicas, r.clients)}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}${(r.nemesis ?? 'none') !== 'none' ? `/${r.nemesis}` : ''}: ${noiseOf(r.cpu)}`);
     if (noisy.length > 12) out.push(`  ... and ${noisy.length - 12} more (results.json: cpu.stealShare, cpu.otherShare)`);
   }
   const protocol = results.records.filter((r) => !isFloorArm(r.arm));
@@ -157,7 +157,7 @@ export function renderReport(results: ResultsFile, runDir: string): string {
     );
     for (const r of unsafe) {
       const s = r.safety!;
-      out.push(`  ${sizeOf(r)}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}${r.nemesis !== 'none' ? `/${r.nemesis}` : ''}: ${s.verdict}${s.lostAcked ? `, ${s.lostAcked} acknowledged lost (${s.lostExamples.join(', ')})` : ''}${s.divergence ? `, ${s.divergence}` : ''}`);
+      out.push(`  ${labSize(r.replicas, r.clients)}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}${r.nemesis !== 'none' ? `/${r.nemesis}` : ''}: ${s.verdict}${s.lostAcked ? `, ${s.lostAcked} acknowledged lost (${s.lostExamples.join(', ')})` : ''}${s.divergence ? `, ${s.divergence}` : ''}`);
       if (s.failure) for (const l of s.failure.split('\n')) out.push(`    ${l}`);
     }
     const undecided = checked.filter((r) => r.safety!.verdict === 'unknown').length;
@@ -166,12 +166,12 @@ export function renderReport(results: ResultsFile, runDir: string): string {
   if (notChecked.length) {
     out.push('');
     out.push(`NOT CHECKED: ${notChecked.length} trial(s) proved nothing about safety:`);
-    for (const r of notChecked) out.push(`  ${sizeOf(r)}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}${r.nemesis !== 'none' ? `/${r.nemesis}` : ''}: ${r.safety ? r.safety.notChecked.join('; ') : `no safety record (${r.error ?? 'the client left no history or ack log'})`}`);
+    for (const r of notChecked) out.push(`  ${labSize(r.replicas, r.clients)}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}${r.nemesis !== 'none' ? `/${r.nemesis}` : ''}: ${r.safety ? r.safety.notChecked.join('; ') : `no safety record (${r.error ?? 'the client left no history or ack log'})`}`);
   }
   const faults = results.records.filter((r) => r.fault);
   if (faults.length) {
     const problems = faults.filter((r) => r.fault!.problem);
-    for (const r of problems) out.push(`nemesis ${r.fault!.name} in ${sizeOf(r)}/${r.arm}/${r.threads}t: ${r.fault!.problem}`);
+    for (const r of problems) out.push(`nemesis ${r.fault!.name} in ${labSize(r.replicas, r.clients)}/${r.arm}/${r.threads}t: ${r.fault!.problem}`);
     const restarts = faults.flatMap((r) => (r.fault!.actions ?? []).filter((a) => a.kind === 'kill' || a.kind === 'kill-restart'));
     const times = restarts.map((a) => a.recoveryMs).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
     if (restarts.length) out.push(`restarts: ${restarts.length}, normal again after ${times.length ? `${times[0]}-${times.at(-1)} ms (median ${times[times.length >> 1]})` : '-'}${restarts.length - times.length ? `; ${restarts.length - times.length} never normal or not restarted` : ''}`);
@@ -182,14 +182,14 @@ export function renderReport(results: ResultsFile, runDir: string): string {
       out.push(`forged: sent ${sum((x) => x.sent).toLocaleString('en-US')} / dropped ${sum((x) => x.dropped ?? 0).toLocaleString('en-US')} by the replicas' counters, in ${forged.length} trial(s)${uncounted ? `; ${uncounted} trial(s) lack some replica's exit counters` : ''}`);
       for (const r of forged) {
         const f = r.fault!.forge!;
-        out.push(`  ${sizeOf(r)}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: sent ${f.sent} (${Object.entries(f.sentByLie).map(([k, v]) => `${k} ${v}`).join(', ')}), dropped ${f.dropped ?? '?'} (${Object.entries(f.droppedBy ?? {}).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+        out.push(`  ${labSize(r.replicas, r.clients)}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: sent ${f.sent} (${Object.entries(f.sentByLie).map(([k, v]) => `${k} ${v}`).join(', ')}), dropped ${f.dropped ?? '?'} (${Object.entries(f.droppedBy ?? {}).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(', ')})`);
       }
     }
-    for (const r of faults.filter((x) => x.fault!.seed !== undefined)) out.push(`schedule ${r.fault!.name} in ${sizeOf(r)}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: seed ${r.fault!.seed}, ${r.fault!.schedule?.length ?? 0} faults planned, ${(r.fault!.actions ?? []).filter((a) => a.skipped).length} skipped (results.json has each)`);
+    for (const r of faults.filter((x) => x.fault!.seed !== undefined)) out.push(`schedule ${r.fault!.name} in ${labSize(r.replicas, r.clients)}/${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: seed ${r.fault!.seed}, ${r.fault!.schedule?.length ?? 0} faults planned, ${(r.fault!.actions ?? []).filter((a) => a.skipped).length} skipped (results.json has each)`);
   }
   const soaked = results.records.filter((r) => r.rss);
   if (soaked.length) {
-    const grown = soaked.flatMap((r) => r.rss!.verdicts.filter((v) => v.grown).map((v) => `${sizeOf(r)}/${r.arm}: ${v.node} ${v.firstKb} -> ${v.lastKb} kB`));
+    const grown = soaked.flatMap((r) => r.rss!.verdicts.filter((v) => v.grown).map((v) => `${labSize(r.replicas, r.clients)}/${r.arm}: ${v.node} ${v.firstKb} -> ${v.lastKb} kB`));
     out.push(`RSS (${soaked[0]!.rss!.rule}): ${grown.length ? `GREW in ${grown.join('; ')}` : `flat in ${soaked.length} trial(s), largest change ${Math.max(...soaked.flatMap((r) => r.rss!.verdicts.map((v) => v.growthPercent ?? 0)))}%`}`);
   }
   const up = [...new Map(results.records.filter((r) => r.upstream).map((r) => [r.upstream!.patch, r.upstream!])).values()];
@@ -208,14 +208,9 @@ export function renderReport(results: ResultsFile, runDir: string): string {
   if (failed.length) {
     out.push('');
     out.push(`failed trials (${failed.length}):`);
-    for (const r of failed) out.push(`  ${sizeOf(r)}/${r.impl === 'upstream' ? 'upstream ' : ''}${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: ${r.error ?? 'unknown'}`);
+    for (const r of failed) out.push(`  ${labSize(r.replicas, r.clients)}/${r.impl === 'upstream' ? 'upstream ' : ''}${r.arm}/${r.threads}t/repeat ${r.repeat + 1}: ${r.error ?? 'unknown'}`);
   }
   out.push('');
   out.push(`files: ${runDir}/{results.json,results.csv,environment.json,commands.log,chart.svg}`);
   return out.join('\n');
-}
-
-/** A cell's lab size in the report's lines: `7`, or `7+2c` with several client nodes. */
-function sizeOf(r: { replicas: number; clients?: number }): string {
-  return (r.clients ?? 1) > 1 ? `${r.replicas}+${r.clients}c` : String(r.replicas);
 }

@@ -14,14 +14,14 @@ import { buildLabFaultsReplica, nativeBinaries } from '../edges/build.js';
 import { abortedBy } from '../edges/cancel.js';
 import { loadPlan } from '../edges/state.js';
 import { listCores } from '../edges/crash.js';
-import { EnvironmentFile, hostEnvironment, labKey, nodeEnvironment } from './environment.js';
+import { EnvironmentFile, hostEnvironment, nodeEnvironment } from './environment.js';
 import { fastPathsUnavailable } from './fastpaths.js';
 import { BenchLab, LabControl } from './lab.js';
 import { abilitiesOf } from '../providers/lab.js';
 import { renderReport } from './report.js';
 import { schedule } from './schedule.js';
 import { LoggingRunner, guardRunCores, newRunPaths } from './store.js';
-import { ARMS, ArmName, BenchOptions, Impl, ResultsFile, TrialRecord, armUsesBpf } from './types.js';
+import { ARMS, ArmName, BenchOptions, Impl, ResultsFile, TrialRecord, armUsesBpf, labSize } from './types.js';
 import { NO_NEMESIS, NemesisSpec, nemesisProblems } from './nemesis.js';
 import { isSafe } from './safety.js';
 import { Bench, BenchDeps, Binaries, TrialImpl } from './trial.js';
@@ -109,7 +109,7 @@ export async function runBench(given: BenchOptions, deps: BenchDeps): Promise<Be
       writeFileSync(run.planFile, JSON.stringify(current.plan, null, 2) + '\n');
       const nodesEnv: EnvironmentFile['labs'][string]['nodes'] = {};
       for (const node of current.plan.nodes) nodesEnv[node.name] = await nodeEnvironment(current, node);
-      bench.env.labs[labKey(n, k)] = { plan: current.plan, nodes: nodesEnv, arms: {} };
+      bench.env.labs[labSize(n, k)] = { plan: current.plan, nodes: nodesEnv, arms: {} };
       bench.saveEnv();
       for (const t of trials.filter((x) => x.replicas === n && (x.clients ?? 1) === k)) {
         if (bench.aborted) break outer;

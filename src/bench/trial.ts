@@ -19,11 +19,11 @@ import { RunResult } from '../edges/runner.js';
 import { captureCrash, listCores, tailLines, waitForCore, withCoreDumps } from '../edges/crash.js';
 import { parseClientOutput } from './clientOutput.js';
 import { mergedOutput } from './clients.js';
-import { EnvironmentFile, armNodeState, labKey } from './environment.js';
+import { EnvironmentFile, armNodeState } from './environment.js';
 import { attachArm, bpfStateOf, detachAll } from './fastpaths.js';
 import { BenchLab } from './lab.js';
 import { LoggingRunner, saveResults } from './store.js';
-import { ARMS, BenchOptions, CrashInfo, ResultsFile, Trial, TrialRecord, armUsesBpf } from './types.js';
+import { ARMS, BenchOptions, CrashInfo, ResultsFile, Trial, TrialRecord, armUsesBpf, labSize } from './types.js';
 import { NO_NEMESIS, NemesisSpec, leaderFromLogs } from './nemesis.js';
 import { RSS_RULE } from './rss.js';
 import { CpuSample, cpuRecord } from './cpu.js';
@@ -136,7 +136,7 @@ export class Bench {
     try {
       if (useBpf) {
         await attachArm(lab, arm, this.opts.hook);
-        const armEnv = (this.env.labs[labKey(t.replicas, t.clients ?? 1)]!.arms[t.arm] ??= {});
+        const armEnv = (this.env.labs[labSize(t.replicas, t.clients)]!.arms[t.arm] ??= {});
         if (!Object.keys(armEnv).length) {
           for (const n of replicas(lab.plan)) armEnv[n.name] = await armNodeState(lab, n);
           this.saveEnv();

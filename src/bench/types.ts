@@ -101,6 +101,11 @@ export interface ClientFigures {
   startOffsetMs?: number;
 }
 
+/** One lab size as environment.json keys it and the report names it: `7`, or `7+2c` with several client nodes. */
+export function labSize(replicas: number, clients = 1): string {
+  return clients > 1 ? `${replicas}+${clients}c` : String(replicas);
+}
+
 /** One cell of the schedule: replica count x arm x threads x repeat. */
 export interface Trial {
   /** Position in the run order (0-based). */
